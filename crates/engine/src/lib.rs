@@ -1,0 +1,1 @@
+//! The rule engine. TODO(engine helper).

@@ -1,0 +1,1 @@
+//! Event schema. TODO(scap helper).

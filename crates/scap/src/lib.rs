@@ -1,0 +1,1 @@
+//! scap reader/writer. TODO(scap helper).
