@@ -1,0 +1,338 @@
+//! `falco.yaml`-compatible configuration: load a YAML file, apply `-o key=value` overrides, and read
+//! the typed settings Harrier uses. Unknown keys are kept (other stages read their own blocks).
+
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+
+/// A configuration error, always naming the key or file it is about.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The raw configuration tree.
+#[derive(Debug, Clone)]
+pub struct RawConfig {
+    root: Value,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig { root: Value::Mapping(Mapping::new()) }
+    }
+}
+
+impl RawConfig {
+    /// Load a YAML file. An empty file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.0)))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigError(format!("invalid YAML: {e}")))?;
+        match root {
+            Value::Mapping(_) => Ok(RawConfig { root }),
+            Value::Null => Ok(Self::default()),
+            _ => err("the top level must be a mapping of keys to values"),
+        }
+    }
+
+    /// Apply one `-o key=value` override. Keys are dot-separated; `name[]` appends a new element
+    /// to a list (later segments set keys inside it), `name[N]` addresses element N. The value is
+    /// parsed as YAML (so `true`, `5`, `[a, b]` and `{k: v}` work).
+    pub fn apply_override(&mut self, spec: &str) -> Result<(), ConfigError> {
+        let Some((key, value)) = spec.split_once('=') else {
+            return err(format!("-o '{spec}': expected key=value"));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return err(format!("-o '{spec}': empty key"));
+        }
+        let value: Value = if value.is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_yaml::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()))
+        };
+        let segments: Vec<&str> = key.split('.').collect();
+        set_path(&mut self.root, &segments, value).map_err(|m| ConfigError(format!("-o '{spec}': {m}")))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        let mut cur = &self.root;
+        for seg in key.split('.') {
+            cur = cur.as_mapping()?.get(seg)?;
+        }
+        Some(cur)
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" => Ok(true),
+            Some(Value::String(s)) if s == "false" => Ok(false),
+            Some(v) => err(format!("config key '{key}': expected true or false, got {}", show(v))),
+        }
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(v) => err(format!("config key '{key}': expected a string, got {}", show(v))),
+        }
+    }
+
+    pub fn u64(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(default)),
+            Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or(default)),
+            Some(v) => err(format!("config key '{key}': expected a non-negative integer, got {}", show(v))),
+        }
+    }
+
+    /// A list of strings; a single string is a one-element list.
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Sequence(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => err(format!("config key '{key}': expected a list of strings, found {}", show(other))),
+                })
+                .collect(),
+            Some(v) => err(format!("config key '{key}': expected a list of strings, got {}", show(v))),
+        }
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.root
+    }
+}
+
+fn show(v: &Value) -> String {
+    serde_yaml::to_string(v).map(|s| s.trim().to_string()).unwrap_or_else(|_| format!("{v:?}"))
+}
+
+fn set_path(cur: &mut Value, segments: &[&str], value: Value) -> Result<(), String> {
+    let Some((first, rest)) = segments.split_first() else {
+        *cur = value;
+        return Ok(());
+    };
+    let (name, index) = match first.find('[') {
+        Some(open) if first.ends_with(']') => (&first[..open], Some(&first[open + 1..first.len() - 1])),
+        Some(_) => return Err(format!("malformed key segment '{first}'")),
+        None => (*first, None),
+    };
+    if name.is_empty() {
+        return Err(format!("empty key segment in '{first}'"));
+    }
+    if !cur.is_mapping() {
+        *cur = Value::Mapping(Mapping::new());
+    }
+    let map = cur.as_mapping_mut().ok_or("not a mapping")?;
+    let key = Value::String(name.to_string());
+    match index {
+        None => {
+            let slot = map.entry(key).or_insert(Value::Null);
+            set_path(slot, rest, value)
+        }
+        Some(idx) => {
+            let slot = map.entry(key).or_insert_with(|| Value::Sequence(Vec::new()));
+            if !slot.is_sequence() {
+                *slot = Value::Sequence(Vec::new());
+            }
+            let seq = slot.as_sequence_mut().ok_or("not a list")?;
+            let elem = if idx.is_empty() {
+                seq.push(Value::Null);
+                seq.last_mut().ok_or("empty list")?
+            } else {
+                let i: usize = idx.parse().map_err(|_| format!("bad list index '{idx}'"))?;
+                if i > seq.len() {
+                    return Err(format!("list index {i} is past the end (length {})", seq.len()));
+                }
+                if i == seq.len() {
+                    seq.push(Value::Null);
+                }
+                &mut seq[i]
+            };
+            set_path(elem, rest, value)
+        }
+    }
+}
+
+/// `rule_matching`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleMatching {
+    First,
+    All,
+}
+
+/// One entry of `rules:` selection (`- disable: {rule: X}` / `- enable: {tag: T}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub enable: bool,
+    pub by_tag: bool,
+    pub pattern: String,
+}
+
+/// The typed settings Harrier's core reads from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub rules_files: Vec<PathBuf>,
+    pub priority: harrier_rules::Priority,
+    pub json_output: bool,
+    pub json_include_output_property: bool,
+    pub json_include_tags_property: bool,
+    pub time_format_iso_8601: bool,
+    pub rule_matching: RuleMatching,
+    pub stdout_enabled: bool,
+    pub file_output: Option<PathBuf>,
+    pub file_keep_alive: bool,
+    pub program_output: Option<String>,
+    pub program_keep_alive: bool,
+    pub buffered_outputs: bool,
+    pub engine_kind: String,
+    pub capture_file: Option<PathBuf>,
+    pub buf_size_preset: u64,
+    pub selection: Vec<Selection>,
+}
+
+impl Settings {
+    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let priority = match raw.string("priority")? {
+            None => harrier_rules::Priority::Debug,
+            Some(p) => p.parse().map_err(|_| {
+                ConfigError(format!(
+                    "config key 'priority': unknown priority '{p}' (expected one of emergency, alert, critical, error, warning, notice, informational, debug)"
+                ))
+            })?,
+        };
+        let rule_matching = match raw.string("rule_matching")?.as_deref() {
+            None | Some("first") => RuleMatching::First,
+            Some("all") => RuleMatching::All,
+            Some(other) => {
+                return err(format!("config key 'rule_matching': unknown value '{other}' (expected first or all)"))
+            }
+        };
+        let file_enabled = raw.bool("file_output.enabled", false)?;
+        let program_enabled = raw.bool("program_output.enabled", false)?;
+        let mut selection = Vec::new();
+        if let Some(Value::Sequence(items)) = raw.get("rules") {
+            for item in items {
+                let Some(map) = item.as_mapping() else {
+                    return err("config key 'rules': each entry must be a mapping like {disable: {rule: NAME}}");
+                };
+                for (k, v) in map {
+                    let enable = match k.as_str() {
+                        Some("enable") => true,
+                        Some("disable") => false,
+                        _ => return err(format!("config key 'rules': unknown entry {} (expected enable or disable)", show(k))),
+                    };
+                    let Some(inner) = v.as_mapping() else {
+                        return err("config key 'rules': expected {rule: NAME} or {tag: TAG}");
+                    };
+                    for (kk, vv) in inner {
+                        let by_tag = match kk.as_str() {
+                            Some("rule") => false,
+                            Some("tag") => true,
+                            _ => return err(format!("config key 'rules': unknown selector {} (expected rule or tag)", show(kk))),
+                        };
+                        let pattern = match vv {
+                            Value::String(s) => s.clone(),
+                            other => return err(format!("config key 'rules': expected a name, got {}", show(other))),
+                        };
+                        selection.push(Selection { enable, by_tag, pattern });
+                    }
+                }
+            }
+        }
+        Ok(Settings {
+            rules_files: raw.strings("rules_files")?.into_iter().map(PathBuf::from).collect(),
+            priority,
+            json_output: raw.bool("json_output", false)?,
+            json_include_output_property: raw.bool("json_include_output_property", true)?,
+            json_include_tags_property: raw.bool("json_include_tags_property", true)?,
+            time_format_iso_8601: raw.bool("time_format_iso_8601", false)?,
+            rule_matching,
+            stdout_enabled: raw.bool("stdout_output.enabled", true)?,
+            file_output: if file_enabled { raw.string("file_output.filename")?.map(PathBuf::from) } else { None },
+            file_keep_alive: raw.bool("file_output.keep_alive", false)?,
+            program_output: if program_enabled { raw.string("program_output.program")? } else { None },
+            program_keep_alive: raw.bool("program_output.keep_alive", false)?,
+            buffered_outputs: raw.bool("buffered_outputs", false)?,
+            engine_kind: raw.string("engine.kind")?.unwrap_or_else(|| "modern_ebpf".to_string()),
+            capture_file: raw.string("engine.replay.capture_file")?.map(PathBuf::from),
+            buf_size_preset: raw.u64("buf_size_preset", 4)?,
+            selection,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_nested_keys_and_append_to_lists() {
+        let mut c = RawConfig::parse("json_output: false\nengine:\n  kind: modern_ebpf\n").unwrap();
+        c.apply_override("json_output=true").unwrap();
+        c.apply_override("engine.kind=replay").unwrap();
+        c.apply_override("engine.replay.capture_file=/tmp/x.scap").unwrap();
+        c.apply_override("rules[].disable.rule=*").unwrap();
+        c.apply_override("rules[].enable.tag=network").unwrap();
+        let s = Settings::from_raw(&c).unwrap();
+        assert!(s.json_output);
+        assert_eq!(s.engine_kind, "replay");
+        assert_eq!(s.capture_file.as_deref(), Some(Path::new("/tmp/x.scap")));
+        assert_eq!(
+            s.selection,
+            vec![
+                Selection { enable: false, by_tag: false, pattern: "*".into() },
+                Selection { enable: true, by_tag: true, pattern: "network".into() }
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = RawConfig::default();
+        c.apply_override("json_output=maybe").unwrap();
+        let e = Settings::from_raw(&c).unwrap_err().to_string();
+        assert!(e.contains("json_output") && e.contains("maybe"), "{e}");
+        let mut c = RawConfig::default();
+        c.apply_override("rule_matching=sometimes").unwrap();
+        assert!(Settings::from_raw(&c).unwrap_err().to_string().contains("rule_matching"));
+        assert!(RawConfig::default().apply_override("novalue").is_err());
+        assert!(RawConfig::parse("- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn defaults_match_falco() {
+        let s = Settings::from_raw(&RawConfig::default()).unwrap();
+        assert!(!s.json_output && s.json_include_output_property && s.json_include_tags_property);
+        assert_eq!(s.rule_matching, RuleMatching::First);
+        assert_eq!(s.engine_kind, "modern_ebpf");
+        assert!(s.stdout_enabled);
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages Harrier's build and tests need on a fresh Debian machine.
+# Idempotent: skips what is already there. Needs root (apt-get) for the first run.
+set -euo pipefail
+
+need=()
+have() { dpkg -s "$1" >/dev/null 2>&1; }
+# sysdig 0.29: the peer that tests compare capture filtering against, and that reads Harrier's captures.
+for p in sysdig; do have "$p" || need+=("$p"); done
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq >/dev/null || true
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then runs every test of the workspace.
+# Reference data is read from ../shared/reference (relative to the repository root); tests that
+# need it fail, not skip, when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ ! -d ../shared/reference ]; then
+  echo "test: ../shared/reference is missing: conformance tests will fail" >&2
+fi
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
