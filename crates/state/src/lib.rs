@@ -1,1 +1,4 @@
-//! State tables. TODO.
+//! State: the thread, fd and user tables that give events their meaning, rebuilt from capture
+//! metadata, `/proc` and the events themselves, and the container identity of each thread.
+
+pub mod container;
