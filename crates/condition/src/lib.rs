@@ -1,9 +1,23 @@
 //! The Falco condition language: parse a condition string into an [`ast::Expr`], print it back in
 //! canonical form. See `docs/` and the crate README for the grammar.
+//!
+//! ```
+//! use harrier_condition::{parse, canonical};
+//! let e = parse("proc.name in (bash, sh) and not fd.name startswith /dev").unwrap();
+//! assert_eq!(canonical(&e), "(proc.name in (bash, sh) and not fd.name startswith /dev)");
+//! ```
 
 pub mod ast;
+mod parser;
+mod print;
+mod visit;
 
 pub use ast::*;
+pub use print::{canonical, field_arg_needs_quotes, value_needs_quotes, write_quoted};
+pub use visit::{
+    substitute_identifiers, try_substitute_identifiers, visit_exprs, walk_fields, walk_identifiers, walk_list_refs,
+    EqIgnoringPos,
+};
 
 /// A parse error with the position where it was detected and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +37,18 @@ impl std::error::Error for ParseError {}
 /// Default maximum nesting depth (Falco's rule compiler uses 1000).
 pub const DEFAULT_MAX_DEPTH: usize = 1000;
 
-/// Parse a whole condition.
+/// Parse a whole condition (maximum nesting depth [`DEFAULT_MAX_DEPTH`]).
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     parse_with_depth(input, DEFAULT_MAX_DEPTH)
 }
 
-/// Parse with an explicit recursion limit.
-pub fn parse_with_depth(_input: &str, _max_depth: usize) -> Result<Expr, ParseError> {
-    // TODO(parser helper): implement.
-    Err(ParseError { pos: Pos::default(), message: "parser not implemented".into() })
+/// Parse with an explicit nesting limit.
+///
+/// Every open parenthesis (`(`, `not(`, `and(`, `or(`), transformer call and transformer list
+/// counts as one level; more than `max_depth` simultaneously open levels is an error
+/// ("exceeded max depth limit of N"). Parentheses are handled without recursion, so the limit
+/// is never needed to protect the stack from them; transformer nesting recurses and is bounded
+/// by the limit.
+pub fn parse_with_depth(input: &str, max_depth: usize) -> Result<Expr, ParseError> {
+    parser::Parser::new(input, max_depth).parse()
 }
