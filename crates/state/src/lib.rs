@@ -2,3 +2,5 @@
 //! metadata, `/proc` and the events themselves, and the container identity of each thread.
 
 pub mod container;
+pub mod fd;
+pub mod thread;

@@ -1,0 +1,284 @@
+//! Threads and processes: the thread table with the process tree.
+
+use crate::fd::FdTable;
+use rustc_hash::FxHashMap;
+
+/// What Harrier knows about one thread. Process-wide data (fds, cwd) lives on the process's
+/// main thread (tid == pid) and is reached through [`ThreadTable::process_of`].
+#[derive(Debug, Clone, Default)]
+pub struct ThreadInfo {
+    pub tid: i64,
+    pub pid: i64,
+    pub ptid: i64,
+    pub sid: i64,
+    pub vpgid: i64,
+    pub pgid: i64,
+    pub vtid: i64,
+    pub vpid: i64,
+    /// `proc.name`: the command name (comm, at most 15 characters in the kernel).
+    pub comm: String,
+    /// `proc.exe`: argv\[0] as passed to exec.
+    pub exe: String,
+    /// `proc.exepath`: the full path of the executable.
+    pub exepath: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub root: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub loginuid: u32,
+    pub tty: u32,
+    pub fdlimit: u64,
+    pub flags: u32,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub cap_inheritable: u64,
+    pub exe_writable: bool,
+    pub exe_upper_layer: bool,
+    pub exe_lower_layer: bool,
+    pub exe_from_memfd: bool,
+    pub exe_ino: u64,
+    pub exe_ino_ctime: u64,
+    pub exe_ino_mtime: u64,
+    /// When the thread was created (ns since epoch; 0 if unknown).
+    pub clone_ts: u64,
+    pub pidns_init_start_ts: u64,
+    pub vmsize_kb: u32,
+    pub vmrss_kb: u32,
+    pub vmswap_kb: u32,
+    /// `controller=/path` lines.
+    pub cgroups: Vec<String>,
+    /// Short container id, empty for host processes.
+    pub container_id: String,
+    /// Process-wide fd table (only meaningful on the main thread).
+    pub fds: FdTable,
+    /// The thread has exited but is kept because other threads of its process still run.
+    pub dead: bool,
+}
+
+impl ThreadInfo {
+    pub fn is_main_thread(&self) -> bool {
+        self.tid == self.pid
+    }
+
+    /// `proc.cmdline`: the name followed by the arguments, separated by blanks.
+    pub fn write_cmdline(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.comm.as_bytes());
+        for a in &self.args {
+            out.push(b' ');
+            out.extend_from_slice(a.as_bytes());
+        }
+    }
+
+    /// `proc.args`: the arguments separated by blanks.
+    pub fn write_args(&self, out: &mut Vec<u8>) {
+        for (i, a) in self.args.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(a.as_bytes());
+        }
+    }
+}
+
+/// Default bound on the number of threads kept (Falco's `max_thread_table_size` default is 262144).
+pub const DEFAULT_MAX_THREADS: usize = 262_144;
+
+/// The thread table: bounded, with exited threads purged.
+#[derive(Debug, Clone)]
+pub struct ThreadTable {
+    threads: FxHashMap<i64, ThreadInfo>,
+    max: usize,
+    /// Threads not added because the table was full.
+    pub overflow: u64,
+}
+
+impl Default for ThreadTable {
+    fn default() -> Self {
+        Self::with_capacity_limit(DEFAULT_MAX_THREADS)
+    }
+}
+
+/// Longest ancestor chain followed (guards against loops in inconsistent data).
+pub const MAX_ANCESTRY: usize = 64;
+
+impl ThreadTable {
+    pub fn with_capacity_limit(max: usize) -> Self {
+        ThreadTable { threads: FxHashMap::default(), max, overflow: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+    pub fn get(&self, tid: i64) -> Option<&ThreadInfo> {
+        self.threads.get(&tid)
+    }
+    pub fn get_mut(&mut self, tid: i64) -> Option<&mut ThreadInfo> {
+        self.threads.get_mut(&tid)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &ThreadInfo> {
+        self.threads.values()
+    }
+
+    /// Insert or replace a thread. Returns false when the table is full.
+    pub fn insert(&mut self, t: ThreadInfo) -> bool {
+        if self.threads.len() >= self.max && !self.threads.contains_key(&t.tid) {
+            self.overflow += 1;
+            return false;
+        }
+        self.threads.insert(t.tid, t);
+        true
+    }
+
+    /// The main thread of `tid`'s process (the thread itself when it is the main thread or the
+    /// main thread is unknown).
+    pub fn process_of(&self, tid: i64) -> Option<&ThreadInfo> {
+        let t = self.threads.get(&tid)?;
+        if t.tid == t.pid {
+            return Some(t);
+        }
+        self.threads.get(&t.pid).or(Some(t))
+    }
+
+    /// The pid of the main thread holding `tid`'s fd table.
+    pub fn process_key(&self, tid: i64) -> Option<i64> {
+        self.process_of(tid).map(|t| t.tid)
+    }
+
+    /// The parent process of `tid` (its main thread's ptid).
+    pub fn parent_of(&self, tid: i64) -> Option<&ThreadInfo> {
+        let p = self.process_of(tid)?;
+        if p.ptid == p.tid || p.ptid <= 0 {
+            return None;
+        }
+        self.process_of(p.ptid)
+    }
+
+    /// The ancestor `n` levels up (0 = the process itself), as `proc.aname[n]` reads it.
+    pub fn ancestor(&self, tid: i64, n: usize) -> Option<&ThreadInfo> {
+        let mut cur = self.process_of(tid)?;
+        for _ in 0..n.min(MAX_ANCESTRY) {
+            cur = self.parent_of(cur.tid)?;
+        }
+        if n > MAX_ANCESTRY {
+            return None;
+        }
+        Some(cur)
+    }
+
+    /// Iterate over the ancestors of `tid` (parent first), bounded by [`MAX_ANCESTRY`].
+    pub fn ancestors(&self, tid: i64) -> impl Iterator<Item = &ThreadInfo> {
+        let mut cur = self.process_of(tid);
+        let mut n = 0;
+        std::iter::from_fn(move || {
+            let t = cur?;
+            if n >= MAX_ANCESTRY {
+                return None;
+            }
+            n += 1;
+            cur = self.parent_of(t.tid);
+            cur
+        })
+    }
+
+    /// A thread exited. A main thread whose process still has other threads is kept (marked dead)
+    /// because it holds the fd table; it goes when the last thread exits. Children are reparented
+    /// to `reaper` (the pid the kernel reports, or 1 when unknown).
+    pub fn remove_exited(&mut self, tid: i64, reaper: Option<i64>) {
+        let Some(t) = self.threads.get(&tid) else { return };
+        let pid = t.pid;
+        let is_main = t.tid == t.pid;
+        let others_alive = self.threads.values().any(|o| o.pid == pid && o.tid != tid && !o.dead);
+        if is_main && others_alive {
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.dead = true;
+            }
+        } else {
+            self.threads.remove(&tid);
+            if !is_main {
+                // Last thread of a process whose main thread already exited: drop the main thread too.
+                let main_dead = self.threads.get(&pid).is_some_and(|m| m.dead);
+                let any_left = self.threads.values().any(|o| o.pid == pid && o.tid != pid);
+                if main_dead && !any_left {
+                    self.threads.remove(&pid);
+                }
+            }
+        }
+        if is_main && !others_alive {
+            let new_parent = reaper.filter(|r| *r > 0).unwrap_or(1);
+            for o in self.threads.values_mut() {
+                if o.ptid == pid {
+                    o.ptid = new_parent;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn th(tid: i64, pid: i64, ptid: i64, comm: &str) -> ThreadInfo {
+        ThreadInfo { tid, pid, ptid, comm: comm.into(), ..Default::default() }
+    }
+
+    fn table() -> ThreadTable {
+        let mut t = ThreadTable::default();
+        t.insert(th(1, 1, 0, "init"));
+        t.insert(th(100, 100, 1, "sshd"));
+        t.insert(th(200, 200, 100, "bash"));
+        t.insert(th(300, 300, 200, "python"));
+        t.insert(th(301, 300, 200, "python")); // a second thread of python
+        t
+    }
+
+    #[test]
+    fn ancestry_walks_processes() {
+        let t = table();
+        let names = |tid| t.ancestors(tid).map(|a| a.comm.clone()).collect::<Vec<_>>();
+        assert_eq!(names(301), ["bash", "sshd", "init"]);
+        assert_eq!(t.ancestor(301, 0).unwrap().comm, "python");
+        assert_eq!(t.ancestor(301, 2).unwrap().comm, "sshd");
+        assert!(t.ancestor(301, 4).is_none());
+        assert_eq!(t.process_key(301), Some(300));
+    }
+
+    #[test]
+    fn main_thread_kept_while_threads_live_and_children_reparented() {
+        let mut t = table();
+        t.remove_exited(300, None);
+        assert!(t.get(300).unwrap().dead, "main thread kept for its fd table");
+        t.remove_exited(301, None);
+        assert!(t.get(300).is_none() && t.get(301).is_none(), "purged with the last thread");
+        t.remove_exited(100, Some(1));
+        assert_eq!(t.get(200).unwrap().ptid, 1, "orphan reparented to the reaper");
+        assert_eq!(t.ancestors(200).map(|a| a.tid).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn bounded_and_loop_safe() {
+        let mut t = ThreadTable::with_capacity_limit(2);
+        assert!(t.insert(th(1, 1, 2, "a")));
+        assert!(t.insert(th(2, 2, 1, "b"))); // a parent loop
+        assert!(!t.insert(th(3, 3, 1, "c")));
+        assert_eq!(t.overflow, 1);
+        assert!(t.ancestors(1).count() <= MAX_ANCESTRY);
+    }
+
+    #[test]
+    fn cmdline_and_args() {
+        let mut x = th(5, 5, 1, "cat");
+        x.args = vec!["-n".into(), "/etc/passwd".into()];
+        let mut b = Vec::new();
+        x.write_cmdline(&mut b);
+        assert_eq!(b, b"cat -n /etc/passwd");
+        b.clear();
+        x.write_args(&mut b);
+        assert_eq!(b, b"-n /etc/passwd");
+    }
+}
