@@ -316,10 +316,12 @@ impl<'a> Parser<'a> {
         self.src.get(self.last.0..self.last.1).unwrap_or("")
     }
 
-    fn enter(&mut self) -> Result<(), ParseError> {
+    /// Open one nesting level (a parenthesis group, transformer or transformer list starting
+    /// at `at`).
+    fn enter(&mut self, at: Pos) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > self.max_depth {
-            return self.error(self.pos(), format!("exceeded max depth limit of {}", self.max_depth));
+            return self.error(at, format!("exceeded max depth limit of {}", self.max_depth));
         }
         Ok(())
     }
@@ -347,16 +349,16 @@ impl<'a> Parser<'a> {
                     }
                     if self.starts_with("not(") {
                         let open_pos = self.pos_at(self.idx + 3);
+                        self.enter(start)?;
                         self.take(4);
-                        self.enter()?;
                         stack.push(Group::new(Open::Operand { negate: !negate, start }, open_pos));
                         Next::Operand
                     } else {
                         self.skip_blanks();
                         if self.peek() == Some(b'(') {
                             let open_pos = self.pos();
+                            self.enter(open_pos)?;
                             self.take(1);
-                            self.enter()?;
                             stack.push(Group::new(Open::Operand { negate, start }, open_pos));
                             Next::Operand
                         } else {
@@ -382,8 +384,8 @@ impl<'a> Parser<'a> {
                             Next::Operand
                         } else if self.peek() == Some(b'(') {
                             let open_pos = self.pos();
+                            self.enter(open_pos)?;
                             self.take(1);
-                            self.enter()?;
                             stack.push(Group::new(Open::AndTail, open_pos));
                             Next::Operand
                         } else {
@@ -404,8 +406,8 @@ impl<'a> Parser<'a> {
                             Next::Operand
                         } else if self.peek() == Some(b'(') {
                             let open_pos = self.pos();
+                            self.enter(open_pos)?;
                             self.take(1);
-                            self.enter()?;
                             stack.push(Group::new(Open::OrTail, open_pos));
                             Next::Operand
                         } else {
@@ -754,93 +756,116 @@ impl<'a> Parser<'a> {
 
     // ----- transformers ---------------------------------------------------------------------------
 
-    /// After `name(`: `Blank? TArg ( ',' TArg )* ')' ( '[' FieldArg ']' )?`.
+    /// After `name(`: `Blank? TArg ( ',' TArg )* ')' ( '[' FieldArg ']' )?`, where
+    /// `TArg ::= NumValue | QuotedStr | '(' TList ')' | FieldTransformer | Field` and list elements
+    /// are fields, transformers, quoted strings or numbers.
+    ///
+    /// Nested transformers and lists are handled with an explicit stack (no recursion).
     fn parse_transformer_rest(&mut self, kind: TransformerKind, pos: Pos) -> Result<Transformer, ParseError> {
-        self.enter()?;
-        self.skip_blanks();
-        let mut args = Vec::new();
+        enum Frame {
+            Call { kind: TransformerKind, pos: Pos, args: Vec<TArg> },
+            List { pos: Pos, items: Vec<TArg> },
+        }
+        self.enter(pos)?;
+        let mut stack = vec![Frame::Call { kind, pos, args: Vec::new() }];
+        let mut got: Option<TArg> = None;
         loop {
-            args.push(self.parse_targ()?);
-            self.skip_blanks();
-            if !self.eat(",") {
-                break;
-            }
-        }
-        if !self.eat(")") {
-            return self.error(
-                self.pos(),
-                format!("expected ')' closing the '{}' transformer (or ','), found {}", kind.name(), self.found()),
-            );
-        }
-        let mut arg = None;
-        if self.peek() == Some(b'[') {
-            let at = self.pos();
-            let a = self.parse_field_arg()?;
-            if kind != TransformerKind::Getopt {
-                return self.error(at, format!("transformer '{}' does not support field arguments", kind.name()));
-            }
-            arg = Some(a);
-        }
-        self.leave();
-        Ok(Transformer { kind, args, arg, pos })
-    }
-
-    /// `TArg ::= NumValue | QuotedStr | '(' TList ')' | FieldTransformer | Field`.
-    fn parse_targ(&mut self) -> Result<TArg, ParseError> {
-        self.skip_blanks();
-        let pos = self.pos();
-        if let Some(a) = self.try_targ_scalar(pos)? {
-            return Ok(a);
-        }
-        if self.peek() == Some(b'(') {
-            self.enter()?;
-            self.take(1);
-            self.skip_blanks();
-            let mut items = Vec::new();
-            if !self.eat(")") {
-                loop {
+            let top = stack.last_mut().expect("transformer stack is never empty");
+            let Some(arg) = got.take() else {
+                // Expecting an argument (or a list element).
+                self.skip_blanks();
+                let p = self.pos();
+                let in_list = matches!(top, Frame::List { .. });
+                if let Some(a) = self.lex_targ_scalar(p)? {
+                    got = Some(a);
+                } else if let Some(kind) = self.transformer_prefix() {
+                    self.enter(p)?;
+                    self.take(kind.name().len() + 1);
+                    stack.push(Frame::Call { kind, pos: p, args: Vec::new() });
+                } else if !in_list && self.peek() == Some(b'(') {
+                    self.enter(p)?;
+                    self.take(1);
                     self.skip_blanks();
-                    let p = self.pos();
-                    match self.try_targ_scalar(p)? {
-                        Some(a) => items.push(a),
-                        None => {
-                            return self.error(
-                                p,
-                                format!(
-                                    "expected a transformer list element: a field, a transformer, a quoted string, \
-                                     or a number, found {}",
-                                    self.found()
-                                ),
-                            );
-                        }
+                    if self.eat(")") {
+                        self.leave();
+                        got = Some(TArg::List(Vec::new(), p));
+                    } else {
+                        stack.push(Frame::List { pos: p, items: Vec::new() });
                     }
-                    self.skip_blanks();
-                    if !self.eat(",") {
-                        break;
-                    }
-                }
-                if !self.eat(")") {
+                } else if in_list {
                     return self.error(
-                        self.pos(),
-                        format!("expected ')' or ',' in transformer list, found {}", self.found()),
+                        p,
+                        format!(
+                            "expected a transformer list element: a field, a transformer, a quoted string, \
+                             or a number, found {}",
+                            self.found()
+                        ),
+                    );
+                } else {
+                    return self.error(
+                        p,
+                        format!(
+                            "expected a transformer argument: a field, a transformer, a quoted string, a number, \
+                             or a list, found {}",
+                            self.found()
+                        ),
                     );
                 }
+                continue;
+            };
+            match top {
+                Frame::Call { args, .. } => args.push(arg),
+                Frame::List { items, .. } => items.push(arg),
             }
-            self.leave();
-            return Ok(TArg::List(items, pos));
+            self.skip_blanks();
+            if self.eat(",") {
+                continue;
+            }
+            match stack.pop().expect("transformer stack is never empty") {
+                Frame::List { pos, items } => {
+                    if !self.eat(")") {
+                        return self.error(
+                            self.pos(),
+                            format!("expected ')' or ',' in transformer list, found {}", self.found()),
+                        );
+                    }
+                    self.leave();
+                    got = Some(TArg::List(items, pos));
+                }
+                Frame::Call { kind, pos, args } => {
+                    if !self.eat(")") {
+                        return self.error(
+                            self.pos(),
+                            format!(
+                                "expected ')' closing the '{}' transformer (or ','), found {}",
+                                kind.name(),
+                                self.found()
+                            ),
+                        );
+                    }
+                    let mut arg = None;
+                    if self.peek() == Some(b'[') {
+                        let at = self.pos();
+                        let a = self.parse_field_arg()?;
+                        if kind != TransformerKind::Getopt {
+                            return self
+                                .error(at, format!("transformer '{}' does not support field arguments", kind.name()));
+                        }
+                        arg = Some(a);
+                    }
+                    self.leave();
+                    let t = Transformer { kind, args, arg, pos };
+                    if stack.is_empty() {
+                        return Ok(t);
+                    }
+                    got = Some(TArg::Transformer(t));
+                }
+            }
         }
-        self.error(
-            pos,
-            format!(
-                "expected a transformer argument: a field, a transformer, a quoted string, a number, or a list, \
-                 found {}",
-                self.found()
-            ),
-        )
     }
 
-    /// Number, quoted string, transformer or field; `None` if none starts here.
-    fn try_targ_scalar(&mut self, pos: Pos) -> Result<Option<TArg>, ParseError> {
+    /// A number, quoted string or field (with its argument) at the cursor; `None` otherwise.
+    fn lex_targ_scalar(&mut self, pos: Pos) -> Result<Option<TArg>, ParseError> {
         let n = hex_len(self.b, self.idx);
         let n = if n > 0 { n } else { num_len(self.b, self.idx) };
         if n > 0 {
@@ -848,10 +873,6 @@ impl<'a> Parser<'a> {
         }
         if let Some(s) = self.lex_quoted()? {
             return Ok(Some(TArg::Str(s, pos)));
-        }
-        if let Some(kind) = self.transformer_prefix() {
-            self.take(kind.name().len() + 1);
-            return Ok(Some(TArg::Transformer(self.parse_transformer_rest(kind, pos)?)));
         }
         let n = field_name_len(self.b, self.idx);
         if n > 0 {
