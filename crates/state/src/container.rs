@@ -166,8 +166,13 @@ mod tests {
 
     #[test]
     fn host_paths_have_no_container() {
-        for p in ["/", "/user.slice/user-0.slice/session-1.scope", "/system.slice/cron.service", "/docker", "/docker/abc"]
-        {
+        for p in [
+            "/",
+            "/user.slice/user-0.slice/session-1.scope",
+            "/system.slice/cron.service",
+            "/docker",
+            "/docker/abc",
+        ] {
             assert_eq!(id(p), None, "{p}");
         }
         // The crio conmon monitor is not the container.

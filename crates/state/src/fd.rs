@@ -1,5 +1,6 @@
 //! File descriptors: what each open fd of a process refers to.
 
+use harrier_event::consts::l4;
 use std::net::IpAddr;
 
 /// What an fd is (the capture format's `scap_fd_type`, with Falco's type names and characters).
@@ -141,7 +142,11 @@ impl FdKind {
     pub fn is_socket(self) -> bool {
         matches!(
             self,
-            FdKind::Ipv4Sock | FdKind::Ipv6Sock | FdKind::Ipv4ServSock | FdKind::Ipv6ServSock | FdKind::UnixSock
+            FdKind::Ipv4Sock
+                | FdKind::Ipv6Sock
+                | FdKind::Ipv4ServSock
+                | FdKind::Ipv6ServSock
+                | FdKind::UnixSock
         )
     }
 
@@ -165,20 +170,20 @@ impl L4Proto {
     /// From the capture format's `SCAP_L4_*` code.
     pub fn from_scap(v: u8) -> L4Proto {
         match v {
-            1 => L4Proto::Tcp,
-            2 => L4Proto::Udp,
-            3 => L4Proto::Icmp,
-            4 => L4Proto::Raw,
+            l4::TCP => L4Proto::Tcp,
+            l4::UDP => L4Proto::Udp,
+            l4::ICMP => L4Proto::Icmp,
+            l4::RAW => L4Proto::Raw,
             _ => L4Proto::Unknown,
         }
     }
     pub fn to_scap(self) -> u8 {
         match self {
-            L4Proto::Unknown => 0,
-            L4Proto::Tcp => 1,
-            L4Proto::Udp => 2,
-            L4Proto::Icmp => 3,
-            L4Proto::Raw => 4,
+            L4Proto::Unknown => l4::UNKNOWN,
+            L4Proto::Tcp => l4::TCP,
+            L4Proto::Udp => l4::UDP,
+            L4Proto::Icmp => l4::ICMP,
+            L4Proto::Raw => l4::RAW,
         }
     }
     /// `fd.l4proto`.
@@ -318,7 +323,7 @@ mod tests {
             assert_eq!(FdKind::from_scap(k.to_scap()), k);
         }
         assert_eq!(FdKind::from_scap(200), FdKind::Unknown);
-        for v in 0..5 {
+        for v in [l4::UNKNOWN, l4::TCP, l4::UDP, l4::ICMP, l4::RAW] {
             assert_eq!(L4Proto::from_scap(v).to_scap(), v);
         }
     }
@@ -330,7 +335,8 @@ mod tests {
         assert_eq!(f.filename(), Some("shadow"));
         let root = FdInfo::file("/x", 0);
         assert_eq!(root.directory(), Some("/"));
-        let sock = FdInfo { kind: FdKind::Ipv4Sock, name: "1.2.3.4:5->6.7.8.9:10".into(), ..Default::default() };
+        let sock =
+            FdInfo { kind: FdKind::Ipv4Sock, name: "1.2.3.4:5->6.7.8.9:10".into(), ..Default::default() };
         assert_eq!(sock.directory(), None);
         assert_eq!(sock.kind.type_char(), b'4');
     }

@@ -2,5 +2,9 @@
 //! metadata, `/proc` and the events themselves, and the container identity of each thread.
 
 pub mod container;
+pub mod container_json;
 pub mod fd;
 pub mod thread;
+pub mod tracker;
+
+pub use tracker::{ContainerInfo, State, TrackerStats, User};

@@ -92,6 +92,8 @@ pub struct ThreadTable {
     max: usize,
     /// Threads not added because the table was full.
     pub overflow: u64,
+    /// Threads evicted to make room.
+    pub evicted: u64,
 }
 
 impl Default for ThreadTable {
@@ -105,7 +107,7 @@ pub const MAX_ANCESTRY: usize = 64;
 
 impl ThreadTable {
     pub fn with_capacity_limit(max: usize) -> Self {
-        ThreadTable { threads: FxHashMap::default(), max, overflow: 0 }
+        ThreadTable { threads: FxHashMap::default(), max, overflow: 0, evicted: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -132,6 +134,24 @@ impl ThreadTable {
         }
         self.threads.insert(t.tid, t);
         true
+    }
+
+    /// Insert even when the table is full, evicting an exited (else an arbitrary) thread first;
+    /// evictions are counted in `evicted`.
+    pub fn force_insert(&mut self, t: ThreadInfo) {
+        if self.threads.len() >= self.max && !self.threads.contains_key(&t.tid) {
+            let victim = self
+                .threads
+                .iter()
+                .find(|(_, o)| o.dead)
+                .or_else(|| self.threads.iter().next())
+                .map(|(k, _)| *k);
+            if let Some(v) = victim {
+                self.threads.remove(&v);
+                self.evicted += 1;
+            }
+        }
+        self.threads.insert(t.tid, t);
     }
 
     /// The main thread of `tid`'s process (the thread itself when it is the main thread or the

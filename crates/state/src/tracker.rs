@@ -1,0 +1,1074 @@
+//! The state tracker: applies events to the thread, fd and user tables.
+//!
+//! Events are exit-side (see `harrier_event::Normalizer`). The tracker is called once per event,
+//! *before* the rules look at it, so a rule on `open` sees the new fd and a rule on `execve` sees
+//! the new program. Two removals are deferred to the next event so that rules still see what is
+//! going away: the fd of a `close`, and the thread of a `procexit`.
+
+use crate::container::container_from_cgroups;
+use crate::fd::{FdInfo, FdKind, IpTuple, L4Proto};
+use crate::thread::{ThreadInfo, ThreadTable};
+use harrier_event::consts::{af, open_flags, AT_FDCWD};
+use harrier_event::{Event, SockAddr, SockTuple};
+use rustc_hash::FxHashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Clone flags (`PPM_CL_*`) the tracker needs.
+pub mod clone_flags {
+    pub const CLONE_FILES: u32 = 1 << 0;
+    pub const CLONE_FS: u32 = 1 << 1;
+    pub const CLONE_PARENT: u32 = 1 << 8;
+    pub const CLONE_THREAD: u32 = 1 << 13;
+    pub const CLONE_VFORK: u32 = 1 << 27;
+}
+
+/// `flags` parameter of execve exit events (`PPM_EXE_*`).
+pub mod exe_flags {
+    pub const WRITABLE: u32 = 1 << 0;
+    pub const UPPER_LAYER: u32 = 1 << 1;
+    pub const FROM_MEMFD: u32 = 1 << 2;
+    pub const LOWER_LAYER: u32 = 1 << 3;
+}
+
+const FCNTL_F_DUPFD: u64 = 1;
+const FCNTL_F_DUPFD_CLOEXEC: u64 = 26;
+
+/// A user of the machine (from the capture's user list or `/etc/passwd`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// Container metadata as far as it is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub full_id: String,
+    pub name: String,
+    pub image: String,
+    pub image_repository: String,
+    pub image_tag: String,
+    pub image_id: String,
+    pub runtime: String,
+    pub privileged: Option<bool>,
+    pub labels: Vec<(String, String)>,
+    pub mounts: Vec<String>,
+    pub start_ts: u64,
+    pub pod_uid: String,
+}
+
+/// Counters of what the tracker could not do (never silent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    pub events: u64,
+    /// Events whose thread was unknown (a placeholder entry was created).
+    pub unknown_threads: u64,
+    /// fds referenced but not in the table.
+    pub unknown_fds: u64,
+    /// Events with a missing or malformed parameter the tracker needed.
+    pub malformed: u64,
+}
+
+/// All the state.
+#[derive(Debug, Default)]
+pub struct State {
+    pub threads: ThreadTable,
+    pub users: FxHashMap<u32, User>,
+    pub groups: FxHashMap<u32, String>,
+    pub containers: FxHashMap<String, ContainerInfo>,
+    pub hostname: String,
+    pub boot_ts: u64,
+    /// First event timestamp seen (for `evt.reltime`).
+    pub first_ts: u64,
+    pub stats: TrackerStats,
+    /// Removal deferred to the next event: (process key, fd).
+    pending_close: Option<(i64, i64)>,
+    /// Thread exit deferred to the next event: (tid, reaper).
+    pending_exit: Option<(i64, i64)>,
+}
+
+fn ipv4(a: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}
+
+fn ipv6(a: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+fn fmt_endpoint(out: &mut String, ip: IpAddr, port: u16) {
+    use std::fmt::Write;
+    match ip {
+        IpAddr::V4(v4) => {
+            let _ = write!(out, "{v4}:{port}");
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}:{port}");
+        }
+    }
+}
+
+/// Falco's socket fd name: `client_ip:client_port->server_ip:server_port`.
+pub fn tuple_name(t: &IpTuple) -> String {
+    let mut s = String::with_capacity(48);
+    fmt_endpoint(&mut s, t.sip, t.sport);
+    s.push_str("->");
+    fmt_endpoint(&mut s, t.dip, t.dport);
+    s
+}
+
+/// Join `path` onto `base` and normalise `.`/`..`/duplicate slashes, as the kernel would resolve
+/// it lexically. An absolute `path` ignores `base`.
+pub fn resolve_path(base: &str, path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let joined_base = if path.starts_with('/') { "" } else { base };
+    for comp in joined_base.split('/').chain(path.split('/')) {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::with_capacity(base.len() + path.len() + 1);
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+fn split_nul(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+}
+
+fn socket_l4(sock_type: u32, proto: u32) -> L4Proto {
+    // Linux SOCK_* (low 4 bits; the rest are SOCK_NONBLOCK/SOCK_CLOEXEC) and IPPROTO_*.
+    match (sock_type & 0xf, proto) {
+        (_, 1) | (_, 58) => L4Proto::Icmp,
+        (1, _) => L4Proto::Tcp,
+        (2, _) => L4Proto::Udp,
+        (3, _) => L4Proto::Raw,
+        _ => L4Proto::Unknown,
+    }
+}
+
+/// Parameters of an event, looked up by name once per event type.
+struct P<'a, 'e> {
+    ev: &'a Event<'e>,
+}
+
+impl<'e> P<'_, 'e> {
+    fn idx(&self, name: &str) -> Option<usize> {
+        self.ev.param_index(name)
+    }
+    fn i64(&self, name: &str) -> Option<i64> {
+        self.ev.param_i64(self.idx(name)?)
+    }
+    fn u64(&self, name: &str) -> Option<u64> {
+        self.ev.param_u64(self.idx(name)?)
+    }
+    fn u32(&self, name: &str) -> Option<u32> {
+        self.ev.param_u32(self.idx(name)?)
+    }
+    fn str(&self, name: &str) -> Option<&'e str> {
+        self.ev.param_str(self.idx(name)?)
+    }
+    fn bytes(&self, name: &str) -> Option<&'e [u8]> {
+        self.ev.param(self.idx(name)?)
+    }
+    fn tuple(&self, name: &str) -> Option<SockTuple<'e>> {
+        self.ev.param_socktuple(self.idx(name)?)
+    }
+    fn addr(&self, name: &str) -> Option<SockAddr<'e>> {
+        self.ev.param_sockaddr(self.idx(name)?)
+    }
+    /// The syscall's return value: the `res` parameter, or the first parameter of fd-creating
+    /// events whose result is the new fd (`fd` in open, socket, accept…).
+    fn res(&self) -> Option<i64> {
+        self.i64("res").or_else(|| self.i64("fd"))
+    }
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The thread of `tid`, created as a placeholder when unknown (counted).
+    fn thread_mut(&mut self, tid: i64) -> &mut ThreadInfo {
+        if self.threads.get(tid).is_none() {
+            self.stats.unknown_threads += 1;
+            self.threads.insert(ThreadInfo { tid, pid: tid, ptid: -1, ..Default::default() });
+        }
+        if self.threads.get(tid).is_none() {
+            // The table is full: make room (counted as an eviction).
+            self.threads.force_insert(ThreadInfo { tid, pid: tid, ptid: -1, ..Default::default() });
+        }
+        self.threads.get_mut(tid).expect("force_insert always inserts")
+    }
+
+    /// The process (main thread) that holds `tid`'s fds and cwd.
+    pub fn process_mut(&mut self, tid: i64) -> Option<&mut ThreadInfo> {
+        let key = self.threads.process_key(tid)?;
+        self.threads.get_mut(key)
+    }
+
+    /// The cwd of `tid`'s process.
+    pub fn cwd(&self, tid: i64) -> &str {
+        self.threads.process_of(tid).map(|p| p.cwd.as_str()).unwrap_or("/")
+    }
+
+    /// Look up an fd of `tid`'s process.
+    pub fn fd(&self, tid: i64, fd: i64) -> Option<&FdInfo> {
+        self.threads.process_of(tid)?.fds.get(fd)
+    }
+
+    /// The user record for a uid.
+    pub fn user(&self, uid: u32) -> Option<&User> {
+        self.users.get(&uid)
+    }
+
+    /// The container of a thread, if it runs in one and its metadata is known.
+    pub fn container_of(&self, t: &ThreadInfo) -> Option<&ContainerInfo> {
+        if t.container_id.is_empty() {
+            return None;
+        }
+        self.containers.get(&t.container_id)
+    }
+
+    fn set_container_from_cgroups(t: &mut ThreadInfo) {
+        t.container_id = container_from_cgroups(t.cgroups.iter().map(String::as_str))
+            .map(|c| c.short_id().to_string())
+            .unwrap_or_default();
+    }
+
+    /// Resolve a path argument of `tid` relative to `dirfd` (AT_FDCWD = the cwd).
+    pub fn resolve_at(&self, tid: i64, dirfd: i64, path: &str) -> String {
+        if path.starts_with('/') {
+            return resolve_path("/", path);
+        }
+        let base = if dirfd == AT_FDCWD {
+            self.cwd(tid).to_string()
+        } else {
+            match self.fd(tid, dirfd) {
+                Some(f) => f.name.clone(),
+                None => return path.to_string(),
+            }
+        };
+        resolve_path(&base, path)
+    }
+
+    fn flush_deferred(&mut self) {
+        if let Some((pkey, fd)) = self.pending_close.take() {
+            if let Some(p) = self.threads.get_mut(pkey) {
+                p.fds.remove(fd);
+            }
+        }
+        if let Some((tid, reaper)) = self.pending_exit.take() {
+            self.threads.remove_exited(tid, Some(reaper));
+        }
+    }
+
+    /// Apply one event. Call before evaluating rules on it.
+    pub fn apply(&mut self, ev: &Event<'_>) {
+        self.flush_deferred();
+        self.stats.events += 1;
+        if self.first_ts == 0 {
+            self.first_ts = ev.ts();
+        }
+        let info = ev.info();
+        let tid = ev.tid() as i64;
+        let p = P { ev };
+        match info.name {
+            "clone" | "clone3" | "fork" | "vfork" => self.on_clone(tid, &p),
+            "execve" | "execveat" => self.on_execve(tid, &p),
+            "procexit" => {
+                let reaper = p.i64("reaper_tid").filter(|r| *r > 0).unwrap_or(1);
+                self.pending_exit = Some((tid, reaper));
+            }
+            "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => self.on_open(tid, &p),
+            "socket" => self.on_socket(tid, &p),
+            "connect" => self.on_connect(tid, &p),
+            "accept" | "accept4" => self.on_accept(tid, &p),
+            "bind" => self.on_bind(tid, &p),
+            "sendto" | "sendmsg" | "recvfrom" | "recvmsg" => self.on_data(tid, &p),
+            "close" => {
+                if let (Some(fd), Some(res)) = (p.i64("fd"), p.res()) {
+                    if res >= 0 {
+                        if let Some(key) = self.threads.process_key(tid) {
+                            self.pending_close = Some((key, fd));
+                        }
+                    }
+                }
+            }
+            "dup" | "dup2" | "dup3" => {
+                if let (Some(old), Some(new)) = (p.i64("oldfd"), p.res()) {
+                    self.dup_fd(tid, old, new, info.name == "dup3" && p.u32("flags").unwrap_or(0) != 0);
+                }
+            }
+            "fcntl" => {
+                let cmd = p.u64("cmd").unwrap_or(0);
+                if cmd == FCNTL_F_DUPFD || cmd == FCNTL_F_DUPFD_CLOEXEC {
+                    if let (Some(old), Some(new)) = (p.i64("fd"), p.res()) {
+                        self.dup_fd(tid, old, new, cmd == FCNTL_F_DUPFD_CLOEXEC);
+                    }
+                }
+            }
+            "pipe" | "pipe2" => {
+                if p.res().unwrap_or(-1) >= 0 {
+                    let ino = p.u64("ino").unwrap_or(0);
+                    for name in ["fd1", "fd2"] {
+                        if let Some(fd) = p.i64(name) {
+                            let f = FdInfo { kind: FdKind::Fifo, ino, ..Default::default() };
+                            self.add_fd(tid, fd, f);
+                        }
+                    }
+                }
+            }
+            "socketpair" => {
+                if p.res().unwrap_or(-1) >= 0 {
+                    for name in ["fd1", "fd2"] {
+                        if let Some(fd) = p.i64(name) {
+                            self.add_fd(tid, fd, FdInfo { kind: FdKind::UnixSock, ..Default::default() });
+                        }
+                    }
+                }
+            }
+            "eventfd" | "eventfd2" => self.simple_fd(tid, &p, FdKind::Event, ""),
+            "signalfd" | "signalfd4" => self.simple_fd(tid, &p, FdKind::SignalFd, ""),
+            "timerfd_create" => self.simple_fd(tid, &p, FdKind::TimerFd, ""),
+            "inotify_init" | "inotify_init1" => self.simple_fd(tid, &p, FdKind::Inotify, ""),
+            "epoll_create" | "epoll_create1" => self.simple_fd(tid, &p, FdKind::EventPoll, ""),
+            "userfaultfd" => self.simple_fd(tid, &p, FdKind::UserFaultFd, ""),
+            "io_uring_setup" => self.simple_fd(tid, &p, FdKind::IoUring, ""),
+            "pidfd_open" => self.simple_fd(tid, &p, FdKind::PidFd, ""),
+            "bpf" => {
+                // Only commands that return an fd create one (program/map loads).
+                self.simple_fd(tid, &p, FdKind::Bpf, "")
+            }
+            "memfd_create" => {
+                let name = format!("memfd:{}", p.str("name").unwrap_or(""));
+                self.simple_fd(tid, &p, FdKind::Memfd, &name)
+            }
+            "chdir" => {
+                if p.res() == Some(0) {
+                    if let Some(path) = p.str("path") {
+                        let new = self.resolve_at(tid, AT_FDCWD, path);
+                        if let Some(proc_) = self.process_mut(tid) {
+                            proc_.cwd = new;
+                        }
+                    }
+                }
+            }
+            "fchdir" => {
+                if p.res() == Some(0) {
+                    if let Some(dir) = p.i64("fd").and_then(|fd| self.fd(tid, fd)).map(|f| f.name.clone()) {
+                        if let Some(proc_) = self.process_mut(tid) {
+                            proc_.cwd = dir;
+                        }
+                    }
+                }
+            }
+            "setuid" | "setresuid" | "setreuid" => {
+                if p.res() == Some(0) {
+                    let uid = p.u32("uid").or_else(|| p.u32("euid"));
+                    if let Some(uid) = uid.filter(|u| *u != u32::MAX) {
+                        self.thread_mut(tid).uid = uid;
+                    }
+                }
+            }
+            "setgid" | "setresgid" | "setregid" => {
+                if p.res() == Some(0) {
+                    let gid = p.u32("gid").or_else(|| p.u32("egid"));
+                    if let Some(gid) = gid.filter(|g| *g != u32::MAX) {
+                        self.thread_mut(tid).gid = gid;
+                    }
+                }
+            }
+            "capset" => {
+                if p.res() == Some(0) {
+                    let (i, pe, e) =
+                        (p.u64("cap_inheritable"), p.u64("cap_permitted"), p.u64("cap_effective"));
+                    let t = self.thread_mut(tid);
+                    t.cap_inheritable = i.unwrap_or(t.cap_inheritable);
+                    t.cap_permitted = pe.unwrap_or(t.cap_permitted);
+                    t.cap_effective = e.unwrap_or(t.cap_effective);
+                }
+            }
+            "setsid" => {
+                if let Some(sid) = p.res().filter(|r| *r > 0) {
+                    self.thread_mut(tid).sid = sid;
+                }
+            }
+            "useradded" => {
+                if let (Some(uid), Some(gid)) = (p.u32("uid"), p.u32("gid")) {
+                    let u = User {
+                        uid,
+                        gid,
+                        name: p.str("name").unwrap_or("").to_string(),
+                        home: p.str("home").unwrap_or("").to_string(),
+                        shell: p.str("shell").unwrap_or("").to_string(),
+                    };
+                    self.users.insert(uid, u);
+                }
+            }
+            "groupadded" => {
+                if let Some(gid) = p.u32("gid") {
+                    self.groups.insert(gid, p.str("name").unwrap_or("").to_string());
+                }
+            }
+            "container" => self.on_container(&p),
+            _ => {
+                // Any other event still tells us the thread exists.
+                if info.is_syscall() && self.threads.get(tid).is_none() {
+                    self.thread_mut(tid);
+                }
+            }
+        }
+    }
+
+    fn add_fd(&mut self, tid: i64, fd: i64, info: FdInfo) {
+        if fd < 0 {
+            return;
+        }
+        self.thread_mut(tid);
+        if let Some(p) = self.process_mut(tid) {
+            p.fds.insert(fd, info);
+        }
+    }
+
+    fn simple_fd(&mut self, tid: i64, p: &P<'_, '_>, kind: FdKind, name: &str) {
+        if let Some(fd) = p.res().filter(|r| *r >= 0) {
+            self.add_fd(tid, fd, FdInfo { kind, name: name.to_string(), ..Default::default() });
+        }
+    }
+
+    fn dup_fd(&mut self, tid: i64, old: i64, new: i64, cloexec: bool) {
+        if new < 0 || old == new {
+            return;
+        }
+        match self.fd(tid, old).cloned() {
+            Some(mut f) => {
+                f.flags &= !open_flags::CLOEXEC;
+                if cloexec {
+                    f.flags |= open_flags::CLOEXEC;
+                }
+                self.add_fd(tid, new, f);
+            }
+            None => self.stats.unknown_fds += 1,
+        }
+    }
+
+    fn on_open(&mut self, tid: i64, p: &P<'_, '_>) {
+        let Some(fd) = p.i64("fd") else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if fd < 0 {
+            return;
+        }
+        let raw = p.str("name").or_else(|| p.str("path")).unwrap_or("");
+        let dirfd = p.i64("dirfd").unwrap_or(AT_FDCWD);
+        let name = self.resolve_at(tid, dirfd, raw);
+        let mut flags = p.u32("flags").unwrap_or(0);
+        if p.ev.info().name == "creat" {
+            flags |= open_flags::CREAT | open_flags::WRONLY | open_flags::TRUNC;
+        }
+        let kind = if flags & open_flags::DIRECTORY != 0 { FdKind::Directory } else { FdKind::File };
+        let f = FdInfo {
+            kind,
+            name,
+            name_raw: raw.to_string(),
+            flags,
+            dev: p.u32("dev").unwrap_or(0),
+            ino: p.u64("ino").unwrap_or(0),
+            ..Default::default()
+        };
+        self.add_fd(tid, fd, f);
+    }
+
+    fn on_socket(&mut self, tid: i64, p: &P<'_, '_>) {
+        let Some(fd) = p.res().filter(|r| *r >= 0) else { return };
+        let domain = p.u32("domain").unwrap_or(0) as u8;
+        let l4 = socket_l4(p.u32("type").unwrap_or(0), p.u32("proto").unwrap_or(0));
+        let unspecified = |v6: bool| {
+            if v6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            }
+        };
+        let f = match domain {
+            af::INET | af::INET6 => {
+                let v6 = domain == af::INET6;
+                FdInfo {
+                    kind: if v6 { FdKind::Ipv6Sock } else { FdKind::Ipv4Sock },
+                    tuple: Some(IpTuple {
+                        sip: unspecified(v6),
+                        dip: unspecified(v6),
+                        sport: 0,
+                        dport: 0,
+                        l4proto: l4,
+                    }),
+                    ..Default::default()
+                }
+            }
+            af::UNIX => FdInfo { kind: FdKind::UnixSock, ..Default::default() },
+            af::NETLINK => FdInfo { kind: FdKind::Netlink, ..Default::default() },
+            _ => FdInfo { kind: FdKind::Unsupported, ..Default::default() },
+        };
+        self.add_fd(tid, fd, f);
+    }
+
+    /// Fill an fd from a socket tuple. `client_is_source`: the tuple's source side is the client.
+    fn apply_tuple(f: &mut FdInfo, t: &SockTuple<'_>, is_client: bool) {
+        let l4 = f.tuple.map(|t| t.l4proto).unwrap_or(L4Proto::Tcp);
+        let tuple = match *t {
+            SockTuple::Inet { sip, dip, sport, dport } => {
+                f.kind = FdKind::Ipv4Sock;
+                Some(IpTuple { sip: ipv4(sip), dip: ipv4(dip), sport, dport, l4proto: l4 })
+            }
+            SockTuple::Inet6 { sip, dip, sport, dport } => {
+                let (s, d) = (ipv6(sip), ipv6(dip));
+                f.kind = if s.is_ipv4() && d.is_ipv4() { FdKind::Ipv4Sock } else { FdKind::Ipv6Sock };
+                Some(IpTuple { sip: s, dip: d, sport, dport, l4proto: l4 })
+            }
+            SockTuple::Unix { path, .. } => {
+                f.kind = FdKind::UnixSock;
+                let path = String::from_utf8_lossy(path).into_owned();
+                if !path.is_empty() {
+                    f.name = path.clone();
+                    f.unix_path = Some(path);
+                }
+                None
+            }
+            SockTuple::Other { .. } => None,
+        };
+        if let Some(tu) = tuple {
+            let name = tuple_name(&tu);
+            if !f.name.is_empty() && f.name != name {
+                f.name_changed = true;
+            }
+            f.name = name;
+            f.tuple = Some(tu);
+        }
+        f.is_client = Some(is_client);
+    }
+
+    fn on_connect(&mut self, tid: i64, p: &P<'_, '_>) {
+        let Some(fd) = p.i64("fd") else { return };
+        let tuple = p.tuple("tuple");
+        let addr = p.addr("addr");
+        self.thread_mut(tid);
+        let Some(proc_) = self.process_mut(tid) else { return };
+        let f = match proc_.fds.get_mut(fd) {
+            Some(f) => f,
+            None => {
+                proc_.fds.insert(fd, FdInfo { kind: FdKind::Unknown, ..Default::default() });
+                match proc_.fds.get_mut(fd) {
+                    Some(f) => f,
+                    None => return,
+                }
+            }
+        };
+        match (tuple, addr) {
+            (Some(t), _) if !matches!(t, SockTuple::Other { .. }) => Self::apply_tuple(f, &t, true),
+            (_, Some(SockAddr::Inet { addr, port })) => {
+                let l4 = f.tuple.map(|t| t.l4proto).unwrap_or(L4Proto::Tcp);
+                let sip = f.tuple.map(|t| t.sip).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+                let sport = f.tuple.map(|t| t.sport).unwrap_or(0);
+                let tu = IpTuple { sip, dip: ipv4(addr), sport, dport: port, l4proto: l4 };
+                f.kind = FdKind::Ipv4Sock;
+                f.name = tuple_name(&tu);
+                f.tuple = Some(tu);
+                f.is_client = Some(true);
+            }
+            (_, Some(SockAddr::Unix { path })) => {
+                f.kind = FdKind::UnixSock;
+                f.name = String::from_utf8_lossy(path).into_owned();
+                f.is_client = Some(true);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_accept(&mut self, tid: i64, p: &P<'_, '_>) {
+        let Some(fd) = p.res().filter(|r| *r >= 0) else { return };
+        let mut f = FdInfo { kind: FdKind::Ipv4Sock, ..Default::default() };
+        if let Some(t) = p.tuple("tuple") {
+            f.tuple = Some(IpTuple {
+                sip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                dip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                sport: 0,
+                dport: 0,
+                l4proto: L4Proto::Tcp,
+            });
+            Self::apply_tuple(&mut f, &t, false);
+        }
+        self.add_fd(tid, fd, f);
+    }
+
+    fn on_bind(&mut self, tid: i64, p: &P<'_, '_>) {
+        if p.res() != Some(0) {
+            return;
+        }
+        let (Some(fd), Some(addr)) = (p.i64("fd"), p.addr("addr")) else { return };
+        self.thread_mut(tid);
+        let Some(proc_) = self.process_mut(tid) else { return };
+        let Some(f) = proc_.fds.get_mut(fd) else { return };
+        let l4 = f.tuple.map(|t| t.l4proto).unwrap_or(L4Proto::Tcp);
+        let (ip, port, kind) = match addr {
+            SockAddr::Inet { addr, port } => (ipv4(addr), port, FdKind::Ipv4ServSock),
+            SockAddr::Inet6 { addr, port } => (ipv6(addr), port, FdKind::Ipv6ServSock),
+            SockAddr::Unix { path } => {
+                f.name = String::from_utf8_lossy(path).into_owned();
+                return;
+            }
+            SockAddr::Other { .. } => return,
+        };
+        f.kind = kind;
+        f.tuple = Some(IpTuple { sip: ip, dip: ip, sport: port, dport: port, l4proto: l4 });
+        f.is_client = Some(false);
+        let mut name = String::new();
+        fmt_endpoint(&mut name, ip, port);
+        f.name = name;
+    }
+
+    /// send/recv on an unconnected (UDP) socket: learn the peer from the tuple.
+    fn on_data(&mut self, tid: i64, p: &P<'_, '_>) {
+        let (Some(fd), Some(t)) = (p.i64("fd"), p.tuple("tuple")) else { return };
+        let is_send = p.ev.info().name.starts_with("send");
+        let Some(proc_) = self.process_mut(tid) else { return };
+        let Some(f) = proc_.fds.get_mut(fd) else { return };
+        if f.tuple.is_some_and(|tu| tu.dport != 0 || tu.sport != 0) && f.is_client.is_some() {
+            return;
+        }
+        Self::apply_tuple(f, &t, is_send);
+    }
+
+    fn on_clone(&mut self, tid: i64, p: &P<'_, '_>) {
+        let Some(res) = p.res() else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if res < 0 {
+            return;
+        }
+        let flags = p.u32("flags").unwrap_or(0);
+        let is_thread = flags & clone_flags::CLONE_THREAD != 0;
+        let ts = p.ev.ts();
+        if res == 0 {
+            // Child side: the event describes the new thread itself.
+            let mut t = self.thread_from_clone_params(tid, p);
+            t.clone_ts = ts;
+            if !is_thread {
+                t.pid = tid;
+            }
+            // Inherit what the params do not carry from the parent (or an earlier parent-side copy).
+            let prev = self.threads.get(tid).cloned();
+            let parent =
+                if is_thread { self.threads.get(t.pid).cloned() } else { self.threads.get(t.ptid).cloned() };
+            if let Some(src) = prev.as_ref().or(parent.as_ref()) {
+                inherit(&mut t, src);
+                if !is_thread && prev.is_none() {
+                    t.fds = parent.as_ref().map(|pp| self.fds_of(pp.tid)).unwrap_or_default();
+                } else if let Some(prev) = prev {
+                    t.fds = prev.fds;
+                }
+            }
+            Self::set_container_from_cgroups(&mut t);
+            self.threads.force_insert(t);
+        } else {
+            // Parent side: make sure the parent is known, and create the child if it has not run yet.
+            let parent = {
+                let mut t = self.thread_from_clone_params(tid, p);
+                if let Some(prev) = self.threads.get(tid) {
+                    t.fds = prev.fds.clone();
+                    t.clone_ts = prev.clone_ts;
+                    inherit(&mut t, prev);
+                }
+                Self::set_container_from_cgroups(&mut t);
+                t
+            };
+            let child_tid = res;
+            let parent_pid = parent.pid;
+            let fds = if is_thread { Default::default() } else { self.fds_of(tid) };
+            self.threads.force_insert(parent.clone());
+            if self.threads.get(child_tid).is_none() {
+                let mut c = parent;
+                c.tid = child_tid;
+                c.clone_ts = ts;
+                if is_thread {
+                    c.fds = Default::default();
+                } else {
+                    c.pid = child_tid;
+                    c.ptid = if flags & clone_flags::CLONE_PARENT != 0 { c.ptid } else { parent_pid };
+                    c.fds = fds;
+                }
+                c.vtid = -1;
+                self.threads.force_insert(c);
+            }
+        }
+    }
+
+    /// A copy of the fd table of `tid`'s process (for fork).
+    fn fds_of(&self, tid: i64) -> crate::fd::FdTable {
+        self.threads.process_of(tid).map(|p| p.fds.clone()).unwrap_or_default()
+    }
+
+    fn thread_from_clone_params(&self, tid: i64, p: &P<'_, '_>) -> ThreadInfo {
+        ThreadInfo {
+            tid,
+            pid: p.i64("pid").unwrap_or(tid),
+            ptid: p.i64("ptid").unwrap_or(-1),
+            comm: p.str("comm").or_else(|| p.str("exe")).unwrap_or("").to_string(),
+            exe: p.str("exe").unwrap_or("").to_string(),
+            args: p.bytes("args").map(split_nul).unwrap_or_default(),
+            cwd: p.str("cwd").unwrap_or("").to_string(),
+            fdlimit: p.u64("fdlimit").unwrap_or(0),
+            flags: p.u32("flags").unwrap_or(0),
+            uid: p.u32("uid").unwrap_or(0),
+            gid: p.u32("gid").unwrap_or(0),
+            vtid: p.i64("vtid").unwrap_or(tid),
+            vpid: p.i64("vpid").unwrap_or(tid),
+            vmsize_kb: p.u32("vm_size").unwrap_or(0),
+            vmrss_kb: p.u32("vm_rss").unwrap_or(0),
+            vmswap_kb: p.u32("vm_swap").unwrap_or(0),
+            cgroups: p.bytes("cgroups").map(split_nul).unwrap_or_default(),
+            pidns_init_start_ts: p.u64("pidns_init_start_ts").unwrap_or(0),
+            ..Default::default()
+        }
+    }
+
+    fn on_execve(&mut self, tid: i64, p: &P<'_, '_>) {
+        match p.res() {
+            Some(0) => {}
+            _ => return,
+        }
+        self.thread_mut(tid);
+        // A multithreaded exec: the kernel makes the calling thread the leader (tid becomes pid).
+        let pid = p.i64("pid").unwrap_or(tid);
+        let exe = p.str("exe").unwrap_or("").to_string();
+        let comm = p.str("comm").map(str::to_string);
+        let args = p.bytes("args").map(split_nul).unwrap_or_default();
+        let env = p.bytes("env").map(split_nul);
+        let cwd = p.str("cwd").filter(|c| !c.is_empty()).map(str::to_string);
+        let cgroups = p.bytes("cgroups").map(split_nul);
+        let exepath = p
+            .str("trusted_exepath")
+            .filter(|s| !s.is_empty())
+            .or_else(|| p.str("filename").filter(|s| !s.is_empty()))
+            .map(|s| s.to_string());
+        let flags = p.u32("flags");
+        let old_fds = if pid != tid { self.threads.get(pid).map(|m| m.fds.clone()) } else { None };
+        let t = self.thread_mut(tid);
+        t.pid = pid;
+        if let Some(fds) = old_fds {
+            t.fds = fds;
+        }
+        t.comm = comm.unwrap_or_else(|| exe.rsplit('/').next().unwrap_or(&exe).to_string());
+        t.exepath = exepath.unwrap_or_else(|| exe.clone());
+        t.exe = exe;
+        t.args = args;
+        if let Some(env) = env {
+            t.env = env;
+        }
+        if let Some(cwd) = cwd {
+            t.cwd = cwd;
+        }
+        if let Some(cg) = cgroups {
+            t.cgroups = cg;
+        }
+        if let Some(v) = p.u32("tty") {
+            t.tty = v;
+        }
+        if let Some(v) = p.i64("vpgid") {
+            t.vpgid = v;
+        }
+        if let Some(v) = p.i64("pgid") {
+            t.pgid = v;
+        }
+        if let Some(v) = p.u32("loginuid") {
+            t.loginuid = v;
+        }
+        if let Some(v) = p.u32("uid") {
+            t.uid = v;
+        }
+        if let Some(v) = p.u32("gid") {
+            t.gid = v;
+        }
+        if let Some(v) = p.u64("fdlimit") {
+            t.fdlimit = v;
+        }
+        if let Some(v) = p.u64("cap_inheritable") {
+            t.cap_inheritable = v;
+        }
+        if let Some(v) = p.u64("cap_permitted") {
+            t.cap_permitted = v;
+        }
+        if let Some(v) = p.u64("cap_effective") {
+            t.cap_effective = v;
+        }
+        if let Some(v) = p.u64("exe_ino") {
+            t.exe_ino = v;
+        }
+        if let Some(v) = p.u64("exe_ino_ctime") {
+            t.exe_ino_ctime = v;
+        }
+        if let Some(v) = p.u64("exe_ino_mtime") {
+            t.exe_ino_mtime = v;
+        }
+        if let Some(f) = flags {
+            t.exe_writable = f & exe_flags::WRITABLE != 0;
+            t.exe_upper_layer = f & exe_flags::UPPER_LAYER != 0;
+            t.exe_from_memfd = f & exe_flags::FROM_MEMFD != 0;
+            t.exe_lower_layer = f & exe_flags::LOWER_LAYER != 0;
+        }
+        t.fds.close_on_exec(open_flags::CLOEXEC);
+        Self::set_container_from_cgroups(t);
+        if pid != tid {
+            // The old leader is replaced by the exec'ing thread.
+            self.threads.remove_exited(pid, None);
+        }
+    }
+
+    fn on_container(&mut self, p: &P<'_, '_>) {
+        let Some(json) = p.str("json") else { return };
+        if let Some(c) = crate::container_json::parse_container_json(json) {
+            self.containers.insert(c.id.clone(), c);
+        }
+    }
+}
+
+/// Copy what a new thread inherits from its parent when the clone event does not carry it.
+fn inherit(t: &mut ThreadInfo, src: &ThreadInfo) {
+    if t.exepath.is_empty() {
+        t.exepath = src.exepath.clone();
+    }
+    if t.env.is_empty() {
+        t.env = src.env.clone();
+    }
+    if t.cwd.is_empty() {
+        t.cwd = src.cwd.clone();
+    }
+    if t.cgroups.is_empty() {
+        t.cgroups = src.cgroups.clone();
+    }
+    if t.root.is_empty() {
+        t.root = src.root.clone();
+    }
+    t.sid = if t.sid == 0 { src.sid } else { t.sid };
+    t.vpgid = if t.vpgid == 0 { src.vpgid } else { t.vpgid };
+    t.pgid = if t.pgid == 0 { src.pgid } else { t.pgid };
+    t.loginuid = src.loginuid;
+    t.tty = src.tty;
+    t.cap_permitted = src.cap_permitted;
+    t.cap_effective = src.cap_effective;
+    t.cap_inheritable = src.cap_inheritable;
+    t.exe_writable = src.exe_writable;
+    t.exe_upper_layer = src.exe_upper_layer;
+    t.exe_lower_layer = src.exe_lower_layer;
+    t.exe_from_memfd = src.exe_from_memfd;
+    t.exe_ino = src.exe_ino;
+    t.exe_ino_ctime = src.exe_ino_ctime;
+    t.exe_ino_mtime = src.exe_ino_mtime;
+}
+
+impl State {
+    /// Seed the tables from a capture file's header blocks (machine info, users, groups, process
+    /// list, fd lists).
+    pub fn load_scap_header(&mut self, h: &harrier_scap::Header) {
+        use harrier_scap::meta::FdKind as SK;
+        if let Some(m) = &h.machine {
+            self.hostname = m.hostname.clone();
+            self.boot_ts = m.boot_ts_epoch;
+        }
+        for u in &h.users {
+            self.users.insert(
+                u.uid,
+                User {
+                    uid: u.uid,
+                    gid: u.gid,
+                    name: u.name.clone(),
+                    home: u.homedir.clone(),
+                    shell: u.shell.clone(),
+                },
+            );
+        }
+        for g in &h.groups {
+            self.groups.insert(g.gid, g.name.clone());
+        }
+        for st in &h.threads {
+            let mut t = ThreadInfo {
+                tid: st.tid as i64,
+                pid: st.pid as i64,
+                ptid: st.ptid as i64,
+                sid: st.sid as i64,
+                vpgid: st.vpgid as i64,
+                pgid: st.pgid,
+                vtid: st.vtid,
+                vpid: st.vpid,
+                comm: st.comm.clone(),
+                exe: st.exe.clone(),
+                exepath: st.exepath.clone(),
+                args: st.args.clone(),
+                env: st.env.clone(),
+                cwd: st.cwd.clone(),
+                root: st.root.clone(),
+                uid: st.uid,
+                gid: st.gid,
+                loginuid: st.loginuid,
+                tty: st.tty,
+                fdlimit: st.fdlimit,
+                flags: st.flags,
+                cap_permitted: st.cap_permitted,
+                cap_effective: st.cap_effective,
+                cap_inheritable: st.cap_inheritable,
+                exe_writable: st.exe_writable,
+                exe_upper_layer: st.exe_upper_layer,
+                exe_lower_layer: st.exe_lower_layer,
+                exe_from_memfd: st.exe_from_memfd,
+                exe_ino: st.exe_ino,
+                exe_ino_ctime: st.exe_ino_ctime,
+                exe_ino_mtime: st.exe_ino_mtime,
+                pidns_init_start_ts: st.pidns_init_start_ts,
+                vmsize_kb: st.vmsize_kb,
+                vmrss_kb: st.vmrss_kb,
+                vmswap_kb: st.vmswap_kb,
+                cgroups: st.cgroups.clone(),
+                ..Default::default()
+            };
+            Self::set_container_from_cgroups(&mut t);
+            self.threads.force_insert(t);
+        }
+        for table in &h.fd_tables {
+            let tid = table.tid as i64;
+            let Some(key) = self.threads.process_key(tid) else { continue };
+            for e in &table.fds {
+                let mut f = FdInfo { ino: e.ino, ..Default::default() };
+                match &e.kind {
+                    SK::Ipv4Sock { sip, dip, sport, dport, l4proto } => {
+                        f.kind = FdKind::Ipv4Sock;
+                        let tu = IpTuple {
+                            sip: ipv4(*sip),
+                            dip: ipv4(*dip),
+                            sport: *sport,
+                            dport: *dport,
+                            l4proto: L4Proto::from_scap(*l4proto),
+                        };
+                        f.name = tuple_name(&tu);
+                        f.tuple = Some(tu);
+                    }
+                    SK::Ipv6Sock { sip, dip, sport, dport, l4proto } => {
+                        f.kind = FdKind::Ipv6Sock;
+                        let tu = IpTuple {
+                            sip: ipv6(*sip),
+                            dip: ipv6(*dip),
+                            sport: *sport,
+                            dport: *dport,
+                            l4proto: L4Proto::from_scap(*l4proto),
+                        };
+                        f.name = tuple_name(&tu);
+                        f.tuple = Some(tu);
+                    }
+                    SK::Ipv4ServSock { ip, port, l4proto } => {
+                        let ip = ipv4(*ip);
+                        f.kind = FdKind::Ipv4ServSock;
+                        f.tuple = Some(IpTuple {
+                            sip: ip,
+                            dip: ip,
+                            sport: *port,
+                            dport: *port,
+                            l4proto: L4Proto::from_scap(*l4proto),
+                        });
+                        fmt_endpoint(&mut f.name, ip, *port);
+                        f.is_client = Some(false);
+                    }
+                    SK::Ipv6ServSock { ip, port, l4proto } => {
+                        let ip = ipv6(*ip);
+                        f.kind = FdKind::Ipv6ServSock;
+                        f.tuple = Some(IpTuple {
+                            sip: ip,
+                            dip: ip,
+                            sport: *port,
+                            dport: *port,
+                            l4proto: L4Proto::from_scap(*l4proto),
+                        });
+                        fmt_endpoint(&mut f.name, ip, *port);
+                        f.is_client = Some(false);
+                    }
+                    SK::UnixSock { path, .. } => {
+                        f.kind = FdKind::UnixSock;
+                        f.name = path.clone();
+                    }
+                    SK::File { open_flags, path, dev } => {
+                        f.kind = FdKind::File;
+                        f.name = path.clone();
+                        f.name_raw = path.clone();
+                        f.flags = *open_flags;
+                        f.dev = dev.unwrap_or(0);
+                    }
+                    SK::Named { fd_type, name } => {
+                        f.kind = FdKind::from_scap(*fd_type);
+                        f.name = name.clone();
+                    }
+                }
+                if let Some(p) = self.threads.get_mut(key) {
+                    p.fds.insert(e.fd, f);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_lexically() {
+        assert_eq!(resolve_path("/home/u", "a.txt"), "/home/u/a.txt");
+        assert_eq!(resolve_path("/home/u/", "../x/./y"), "/home/x/y");
+        assert_eq!(resolve_path("/home/u", "/etc//shadow"), "/etc/shadow");
+        assert_eq!(resolve_path("/", ".."), "/");
+        assert_eq!(resolve_path("/a", ""), "/a");
+    }
+
+    #[test]
+    fn socket_names() {
+        let t = IpTuple {
+            sip: "10.0.0.1".parse().unwrap(),
+            dip: "10.0.0.2".parse().unwrap(),
+            sport: 4000,
+            dport: 80,
+            l4proto: L4Proto::Tcp,
+        };
+        assert_eq!(tuple_name(&t), "10.0.0.1:4000->10.0.0.2:80");
+        assert_eq!(socket_l4(1 | 0x80000, 0), L4Proto::Tcp);
+        assert_eq!(socket_l4(2, 17), L4Proto::Udp);
+        assert_eq!(socket_l4(3, 1), L4Proto::Icmp);
+    }
+
+    #[test]
+    fn nul_separated_lists() {
+        assert_eq!(split_nul(b"a\0bc\0"), vec!["a".to_string(), "bc".to_string()]);
+        assert_eq!(split_nul(b""), Vec::<String>::new());
+        assert_eq!(split_nul(b"x"), vec!["x".to_string()]);
+    }
+}
