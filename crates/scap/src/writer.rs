@@ -351,7 +351,9 @@ impl Writer {
                     FdKind::File { open_flags, path, dev } => {
                         put_u32(b, *open_flags);
                         put_lbytes(b, path.as_bytes(), MAX_PATH);
-                        put_u32(b, dev.unwrap_or(0));
+                        if let Some(d) = dev {
+                            put_u32(b, *d);
+                        }
                     }
                     FdKind::Named { name, .. } => put_lbytes(b, name.as_bytes(), MAX_PATH),
                 }
