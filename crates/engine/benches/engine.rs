@@ -1,0 +1,2 @@
+// placeholder so the workspace manifest parses; the engine benchmark replaces it.
+fn main() {}

@@ -1,0 +1,29 @@
+//! The engine side of [`harrier_rules::ConditionChecker`]: the rule loader calls it to check
+//! conditions and outputs against the fields of a source.
+
+use harrier_condition::Expr;
+use harrier_rules::ConditionChecker;
+
+use crate::compile::compile_condition;
+use crate::fields::Source;
+use crate::output::OutputTemplate;
+
+/// Checks conditions and outputs with the built-in field registry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Checker;
+
+impl ConditionChecker for Checker {
+    fn knows_source(&self, source: &str) -> bool {
+        Source::from_name(source).is_some()
+    }
+
+    fn check_condition(&self, source: &str, expr: &Expr) -> Result<Vec<String>, String> {
+        let s = Source::from_name(source).ok_or_else(|| format!("unknown source '{source}'"))?;
+        compile_condition(s, expr).map(|(_, w)| w).map_err(|e| e.to_string())
+    }
+
+    fn check_output(&self, source: &str, output: &str) -> Result<(), String> {
+        let s = Source::from_name(source).ok_or_else(|| format!("unknown source '{source}'"))?;
+        OutputTemplate::compile(s, output).map(|_| ())
+    }
+}

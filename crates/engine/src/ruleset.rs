@@ -1,0 +1,337 @@
+//! A compiled set of rules, indexed per source and by event type, with Falco's enable/disable,
+//! priority and `rule_matching` semantics.
+
+use std::cell::RefCell;
+
+use harrier_rules::{Location, Priority, Rule};
+
+use crate::compile::{compile_condition, Filter, Scratch};
+use crate::evttype::{evttypes_of, EvtTypeSet};
+use crate::fields::{Source, EVENT_CODE_COUNT};
+use crate::glob::Glob;
+use crate::output::{Alert, OutputTemplate};
+use crate::values::EventAccessor;
+
+/// Falco's `rule_matching` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleMatching {
+    /// Stop at the first matching rule (in load order).
+    #[default]
+    First,
+    /// Report every matching rule.
+    All,
+}
+
+/// A rule ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub name: String,
+    pub desc: String,
+    pub priority: Priority,
+    pub source: Source,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub location: Location,
+    pub condition_text: String,
+    pub output: OutputTemplate,
+    /// Event types the condition can match (all types when unrestricted).
+    pub evttypes: EvtTypeSet,
+    pub filter: Filter,
+    /// Position in load order.
+    pub index: usize,
+}
+
+impl CompiledRule {
+    /// Whether the condition restricts event types.
+    pub fn has_evttype_restriction(&self) -> bool {
+        !self.evttypes.is_all()
+    }
+    /// Evaluate the condition alone (ignores enabled/priority).
+    pub fn matches<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
+        self.filter.eval(ev, scratch)
+    }
+    /// Build the alert for an event this rule matched.
+    pub fn alert<E: EventAccessor + ?Sized>(&self, ev: &E, time_ns: u64, hostname: &str) -> Alert {
+        Alert {
+            time_ns,
+            rule: self.name.clone(),
+            priority: self.priority,
+            source: self.source.name().to_string(),
+            tags: self.tags.clone(),
+            output: self.output.render(ev),
+            output_fields: self.output.render_fields(ev, time_ns),
+            hostname: hostname.to_string(),
+        }
+    }
+}
+
+/// Why a rule could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleErrorKind {
+    UnknownSource,
+    Condition,
+    Output,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub rule: String,
+    pub location: Location,
+    pub kind: RuleErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: rule '{}': {}",
+            self.location.file, self.location.line, self.location.column, self.rule, self.message
+        )
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct SourceIndex {
+    /// Rule indices per event code (syscall source).
+    by_type: Vec<Vec<u32>>,
+    /// Rules for events without a known code: those without an evt.type restriction.
+    untyped: Vec<u32>,
+    /// Every active rule of the source (sources without event types).
+    all: Vec<u32>,
+}
+
+/// The compiled rules.
+#[derive(Debug)]
+pub struct Ruleset {
+    rules: Vec<CompiledRule>,
+    matching: RuleMatching,
+    min_priority: Priority,
+    index: Vec<SourceIndex>,
+    depth: usize,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+fn source_slot(s: Source) -> usize {
+    Source::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+impl Ruleset {
+    /// Compile loaded rules. Rules that fail are left out and reported.
+    pub fn compile(rules: &[Rule]) -> (Ruleset, Vec<RuleError>) {
+        let mut out = Vec::with_capacity(rules.len());
+        let mut errors = Vec::new();
+        for r in rules {
+            let e = |kind, message: String| RuleError { rule: r.name.clone(), location: r.location.clone(), kind, message };
+            let Some(source) = Source::from_name(&r.source) else {
+                errors.push(e(RuleErrorKind::UnknownSource, format!("unknown source '{}'", r.source)));
+                continue;
+            };
+            let filter = match compile_condition(source, &r.condition) {
+                Ok((f, _)) => f,
+                Err(ce) => {
+                    errors.push(e(RuleErrorKind::Condition, ce.to_string()));
+                    continue;
+                }
+            };
+            let output = match OutputTemplate::compile(source, &r.output) {
+                Ok(o) => o,
+                Err(m) => {
+                    errors.push(e(RuleErrorKind::Output, m));
+                    continue;
+                }
+            };
+            let evttypes = if source.has_event_types() { evttypes_of(&r.condition) } else { EvtTypeSet::all() };
+            let index = out.len();
+            out.push(CompiledRule {
+                name: r.name.clone(),
+                desc: r.desc.clone(),
+                priority: r.priority,
+                source,
+                tags: r.tags.clone(),
+                enabled: r.enabled,
+                location: r.location.clone(),
+                condition_text: r.condition_text.clone(),
+                output,
+                evttypes,
+                filter,
+                index,
+            });
+        }
+        let mut rs = Ruleset {
+            rules: out,
+            matching: RuleMatching::First,
+            min_priority: Priority::Debug,
+            index: Vec::new(),
+            depth: 1,
+        };
+        rs.rebuild();
+        (rs, errors)
+    }
+
+    fn rebuild(&mut self) {
+        self.depth = self.rules.iter().map(|r| r.filter.depth()).max().unwrap_or(1).max(1);
+        let mut index = vec![SourceIndex::default(); Source::ALL.len()];
+        for si in index.iter_mut() {
+            si.by_type = vec![Vec::new(); EVENT_CODE_COUNT as usize];
+        }
+        for r in &self.rules {
+            if !r.enabled || r.priority > self.min_priority {
+                continue;
+            }
+            let si = &mut index[source_slot(r.source)];
+            let i = r.index as u32;
+            si.all.push(i);
+            if r.source.has_event_types() {
+                for c in r.evttypes.codes() {
+                    si.by_type[c as usize].push(i);
+                }
+                if r.evttypes.is_all() {
+                    si.untyped.push(i);
+                }
+            }
+        }
+        for si in index.iter_mut() {
+            for v in si.by_type.iter_mut() {
+                v.shrink_to_fit();
+            }
+        }
+        self.index = index;
+    }
+
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+    pub fn rule(&self, name: &str) -> Option<&CompiledRule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+    pub fn set_rule_matching(&mut self, m: RuleMatching) {
+        self.matching = m;
+    }
+    /// Only rules at least this severe are evaluated (Falco's `priority` option).
+    pub fn set_min_priority(&mut self, p: Priority) {
+        self.min_priority = p;
+        self.rebuild();
+    }
+    /// Enable or disable rules whose name matches `pattern` (`*` and `?` wildcards).
+    /// Returns how many rules matched.
+    pub fn set_enabled_by_name(&mut self, pattern: &str, enabled: bool) -> usize {
+        let g = Glob::new(pattern.as_bytes(), false);
+        let mut n = 0;
+        for r in &mut self.rules {
+            if g.matches(r.name.as_bytes()) {
+                r.enabled = enabled;
+                n += 1;
+            }
+        }
+        self.rebuild();
+        n
+    }
+    /// Enable or disable every rule carrying `tag`.
+    pub fn set_enabled_by_tag(&mut self, tag: &str, enabled: bool) -> usize {
+        let mut n = 0;
+        for r in &mut self.rules {
+            if r.tags.iter().any(|t| t == tag) {
+                r.enabled = enabled;
+                n += 1;
+            }
+        }
+        self.rebuild();
+        n
+    }
+    /// Falco's `-t`: only rules with at least one of the tags stay enabled.
+    pub fn enable_only_tags(&mut self, tags: &[&str]) {
+        for r in &mut self.rules {
+            r.enabled = r.tags.iter().any(|t| tags.contains(&t.as_str()));
+        }
+        self.rebuild();
+    }
+    /// Falco's `-T`: disable rules with any of the tags.
+    pub fn disable_tags(&mut self, tags: &[&str]) {
+        for r in &mut self.rules {
+            if r.tags.iter().any(|t| tags.contains(&t.as_str())) {
+                r.enabled = false;
+            }
+        }
+        self.rebuild();
+    }
+    /// Enabled syscall rules without an evt.type restriction (Falco's `LOAD_NO_EVTTYPE`).
+    pub fn rules_without_evttype(&self) -> Vec<&CompiledRule> {
+        self.rules.iter().filter(|r| r.source.has_event_types() && r.evttypes.is_all()).collect()
+    }
+    /// Number of active candidate rules for an event code of the syscall source.
+    pub fn candidates(&self, source: Source, code: Option<u16>) -> usize {
+        self.candidate_list(source, code).len()
+    }
+
+    fn candidate_list(&self, source: Source, code: Option<u16>) -> &[u32] {
+        let Some(si) = self.index.get(source_slot(source)) else { return &[] };
+        if !source.has_event_types() {
+            return &si.all;
+        }
+        match code {
+            Some(c) => si.by_type.get(c as usize).map(Vec::as_slice).unwrap_or(&si.untyped),
+            None => &si.untyped,
+        }
+    }
+
+    /// Evaluate an event of a source by name; unknown sources match nothing.
+    pub fn evaluate<E: EventAccessor + ?Sized>(&self, source: &str, ev: &E, on_match: impl FnMut(&CompiledRule)) {
+        if let Some(s) = Source::from_name(source) {
+            self.evaluate_source(s, ev, on_match);
+        }
+    }
+
+    /// Evaluate an event: call `on_match` for the matching rules, in load order (only the first
+    /// with [`RuleMatching::First`]).
+    pub fn evaluate_source<E: EventAccessor + ?Sized>(
+        &self,
+        source: Source,
+        ev: &E,
+        mut on_match: impl FnMut(&CompiledRule),
+    ) {
+        let list = self.candidate_list(source, ev.event_type());
+        if list.is_empty() {
+            return;
+        }
+        let run = |scratch: &mut Scratch, on_match: &mut dyn FnMut(&CompiledRule)| {
+            scratch.ensure(self.depth);
+            for &i in list {
+                let Some(r) = self.rules.get(i as usize) else { continue };
+                if r.filter.eval(ev, scratch) {
+                    on_match(r);
+                    if self.matching == RuleMatching::First {
+                        break;
+                    }
+                }
+            }
+        };
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => run(&mut scratch, &mut on_match),
+            Err(_) => run(&mut Scratch::new(), &mut on_match),
+        });
+    }
+
+    /// Evaluate with caller-provided scratch buffers (no thread-local access).
+    pub fn evaluate_with<E: EventAccessor + ?Sized>(
+        &self,
+        source: Source,
+        ev: &E,
+        scratch: &mut Scratch,
+        mut on_match: impl FnMut(&CompiledRule),
+    ) {
+        scratch.ensure(self.depth);
+        for &i in self.candidate_list(source, ev.event_type()) {
+            let Some(r) = self.rules.get(i as usize) else { continue };
+            if r.filter.eval(ev, scratch) {
+                on_match(r);
+                if self.matching == RuleMatching::First {
+                    break;
+                }
+            }
+        }
+    }
+}
