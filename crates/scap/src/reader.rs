@@ -349,6 +349,13 @@ impl Reader {
         }
     }
 
+    /// Like [`Reader::next_event`], also returning the event's ordinal ([`Reader::event_index`], i.e.
+    /// `evt.num`) while the event is borrowed.
+    pub fn next_numbered(&mut self) -> Result<Option<(u64, RawEventRef<'_>)>, ScapError> {
+        let idx = self.event_index + 1;
+        Ok(self.next_event()?.map(|e| (idx, e)))
+    }
+
     /// The next event, or `None` at the end of the capture.
     #[allow(clippy::should_implement_trait)]
     pub fn next_event(&mut self) -> Result<Option<RawEventRef<'_>>, ScapError> {

@@ -113,7 +113,9 @@ fn truncated_everywhere_never_panics() {
             || cut == s.len();
         match r {
             Ok(n) => assert!(at_event_boundary && n < 3, "cut {cut}: read {n} events"),
-            Err(ScapError::NoEvents) => assert_eq!(cut, bl[3].1, "only a cut before the first event has no events"),
+            Err(ScapError::NoEvents) => {
+                assert!(bl.iter().any(|b| b.1 == cut && cut <= bl[3].1), "cut {cut}: NoEvents off a header block boundary")
+            }
             Err(e) => {
                 let off = e.offset();
                 if cut > bl[2].1 {
