@@ -207,7 +207,9 @@ pub(crate) fn value_offset_to_location(
         p += 1;
     }
     let vb = value.as_bytes();
-    let local = local.min(vb.len());
+    // a position past the end (e.g. "unexpected end of input") points just after the last
+    // non-blank character rather than at a following line
+    let local = local.min(value.trim_end().len());
     let skip_ws = |p: &mut usize| {
         while *p < tb.len() && matches!(tb[*p], b' ' | b'\t' | b'\n' | b'\r') {
             *p += 1;
