@@ -8,3 +8,6 @@ pub mod thread;
 pub mod tracker;
 
 pub use tracker::{ContainerInfo, State, TrackerStats, User};
+pub mod fields;
+pub mod names;
+pub use fields::SyscallEvent;
