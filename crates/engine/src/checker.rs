@@ -4,7 +4,7 @@
 use harrier_condition::Expr;
 use harrier_rules::ConditionChecker;
 
-use crate::compile::compile_condition;
+use crate::compile::{bind_field, compile_condition, Usage};
 use crate::fields::Source;
 use crate::output::OutputTemplate;
 
@@ -25,5 +25,14 @@ impl ConditionChecker for Checker {
     fn check_output(&self, source: &str, output: &str) -> Result<(), String> {
         let s = Source::from_name(source).ok_or_else(|| format!("unknown source '{source}'"))?;
         OutputTemplate::compile(s, output).map(|_| ())
+    }
+
+    fn is_field_defined(&self, source: &str, field: &str) -> bool {
+        let Some(s) = Source::from_name(source) else { return false };
+        let (name, arg) = match field.find('[') {
+            Some(o) if field.ends_with(']') => (&field[..o], Some(&field[o + 1..field.len() - 1])),
+            _ => (field, None),
+        };
+        bind_field(s, name, arg, Default::default(), Usage::Filter).is_ok()
     }
 }

@@ -39,6 +39,8 @@ pub struct CompiledRule {
     pub filter: Filter,
     /// Position in load order.
     pub index: usize,
+    /// Whether a missing evt.type restriction should be reported.
+    pub warn_evttypes: bool,
 }
 
 impl CompiledRule {
@@ -159,6 +161,7 @@ impl Ruleset {
                 evttypes,
                 filter,
                 index,
+                warn_evttypes: r.warn_evttypes,
             });
         }
         let mut rs = Ruleset {
@@ -258,9 +261,10 @@ impl Ruleset {
         }
         self.rebuild();
     }
-    /// Enabled syscall rules without an evt.type restriction (Falco's `LOAD_NO_EVTTYPE`).
+    /// Syscall rules without an evt.type restriction that asked to be warned about it
+    /// (Falco's `LOAD_NO_EVTTYPE`).
     pub fn rules_without_evttype(&self) -> Vec<&CompiledRule> {
-        self.rules.iter().filter(|r| r.source.has_event_types() && r.evttypes.is_all()).collect()
+        self.rules.iter().filter(|r| r.source.has_event_types() && r.evttypes.is_all() && r.warn_evttypes).collect()
     }
     /// Number of active candidate rules for an event code of the syscall source.
     pub fn candidates(&self, source: Source, code: Option<u16>) -> usize {
