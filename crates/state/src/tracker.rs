@@ -294,6 +294,14 @@ impl State {
         }
         let info = ev.info();
         let tid = ev.tid() as i64;
+        if info.dir == harrier_event::Direction::Enter && info.newest_exit.is_some() {
+            // Enter events (kept only for sysdig-compatible filtering) change nothing: their
+            // parameters arrive again, merged, with the exit event.
+            if info.is_syscall() && self.threads.get(tid).is_none() {
+                self.thread_mut(tid);
+            }
+            return;
+        }
         let p = P { ev };
         match info.name {
             "clone" | "clone3" | "fork" | "vfork" => self.on_clone(tid, &p),

@@ -1,0 +1,120 @@
+//! The hot path: events from any [`EventSource`] go through the state tracker and the compiled
+//! rules; matches become [`Alert`]s handed to the caller. Synchronous, one thread, no allocation
+//! per event unless a rule matches.
+
+pub mod source;
+
+pub use source::{EventSource, Flow, ScapSource, SourceError};
+
+use harrier_engine::{Alert, Filter, Ruleset, Scratch, Source};
+use harrier_event::Event;
+use harrier_state::{State, SyscallEvent};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub events: u64,
+    pub alerts: u64,
+    /// Alerts by rule name.
+    pub by_rule: BTreeMap<String, u64>,
+    /// Alerts by priority (as Falco prints it).
+    pub by_priority: BTreeMap<harrier_rules::Priority, u64>,
+    pub first_ts: u64,
+    pub last_ts: u64,
+}
+
+/// State plus rules: what a source's events go through.
+pub struct Detector {
+    pub state: State,
+    rules: Arc<Ruleset>,
+    hostname: String,
+    scratch: Scratch,
+    prev_ts: u64,
+    pub stats: RunStats,
+}
+
+impl Detector {
+    pub fn new(rules: Arc<Ruleset>, hostname: impl Into<String>) -> Self {
+        Detector {
+            state: State::new(),
+            rules,
+            hostname: hostname.into(),
+            scratch: Scratch::new(),
+            prev_ts: 0,
+            stats: RunStats::default(),
+        }
+    }
+
+    /// Replace the rules (reload): state stays.
+    pub fn set_rules(&mut self, rules: Arc<Ruleset>) {
+        self.rules = rules;
+    }
+
+    pub fn rules(&self) -> &Ruleset {
+        &self.rules
+    }
+
+    /// Process one event: update state, evaluate the rules, hand alerts to `on_alert`.
+    pub fn process(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
+        self.state.apply(ev);
+        let st = &mut self.stats;
+        st.events += 1;
+        if st.first_ts == 0 {
+            st.first_ts = ev.ts();
+        }
+        st.last_ts = ev.ts();
+        let acc = SyscallEvent { state: &self.state, ev: *ev, num, prev_ts: self.prev_ts };
+        let host =
+            if self.hostname.is_empty() { self.state.hostname.as_str() } else { self.hostname.as_str() };
+        let rules = &self.rules;
+        rules.evaluate_with(Source::Syscall, &acc, &mut self.scratch, |r| {
+            let alert = r.alert(&acc, ev.ts(), host);
+            st.alerts += 1;
+            *st.by_rule.entry(alert.rule.clone()).or_default() += 1;
+            *st.by_priority.entry(alert.priority).or_default() += 1;
+            on_alert(alert);
+        });
+        self.prev_ts = ev.ts();
+    }
+
+    /// Run a whole source.
+    pub fn run(
+        &mut self,
+        src: &mut dyn EventSource,
+        on_alert: &mut dyn FnMut(Alert),
+    ) -> Result<(), SourceError> {
+        src.seed(&mut self.state);
+        src.run(&mut |num, ev| {
+            self.process(num, ev, on_alert);
+            Flow::Continue
+        })
+    }
+}
+
+/// Run a single filter over a source (sysdig-style selection): call `on_match` with the event
+/// number of every matching event, and the state and event for rendering.
+pub fn filter_source(
+    src: &mut dyn EventSource,
+    filter: Option<&Filter>,
+    on_match: &mut dyn FnMut(&SyscallEvent<'_>),
+) -> Result<u64, SourceError> {
+    let mut state = State::new();
+    src.seed(&mut state);
+    let mut scratch = Scratch::new();
+    scratch.ensure(filter.map(|f| f.depth()).unwrap_or(1));
+    let mut prev_ts = 0;
+    let mut n = 0;
+    src.run(&mut |num, ev| {
+        state.apply(ev);
+        n += 1;
+        let acc = SyscallEvent { state: &state, ev: *ev, num, prev_ts };
+        if filter.is_none_or(|f| f.eval(&acc, &mut scratch)) {
+            on_match(&acc);
+        }
+        prev_ts = ev.ts();
+        Flow::Continue
+    })?;
+    Ok(n)
+}
