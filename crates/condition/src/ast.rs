@@ -209,7 +209,11 @@ impl Modifier {
 impl Expr {
     pub fn pos(&self) -> Pos {
         match self {
-            Expr::And(_, p) | Expr::Or(_, p) | Expr::Not(_, p) | Expr::Identifier(_, p) | Expr::Exists(_, p) => *p,
+            Expr::And(_, p)
+            | Expr::Or(_, p)
+            | Expr::Not(_, p)
+            | Expr::Identifier(_, p)
+            | Expr::Exists(_, p) => *p,
             Expr::Compare(c) => c.pos,
         }
     }

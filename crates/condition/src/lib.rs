@@ -15,8 +15,8 @@ mod visit;
 pub use ast::*;
 pub use print::{canonical, field_arg_needs_quotes, value_needs_quotes, write_quoted};
 pub use visit::{
-    substitute_identifiers, try_substitute_identifiers, visit_exprs, walk_fields, walk_identifiers, walk_list_refs,
-    EqIgnoringPos,
+    substitute_identifiers, try_substitute_identifiers, visit_exprs, walk_fields, walk_identifiers,
+    walk_list_refs, EqIgnoringPos,
 };
 
 /// A parse error with the position where it was detected and what was expected there.
@@ -28,7 +28,11 @@ pub struct ParseError {
 
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at line {} column {} (offset {})", self.message, self.pos.line, self.pos.col, self.pos.idx)
+        write!(
+            f,
+            "{} at line {} column {} (offset {})",
+            self.message, self.pos.line, self.pos.col, self.pos.idx
+        )
     }
 }
 

@@ -185,7 +185,8 @@ impl Group {
 
     fn finish_ands(&mut self) {
         let mut ands = std::mem::take(&mut self.ands);
-        let e = if ands.len() == 1 { ands.pop().expect("one element") } else { Expr::And(ands, self.and_pos) };
+        let e =
+            if ands.len() == 1 { ands.pop().expect("one element") } else { Expr::And(ands, self.and_pos) };
         self.ors.push(e);
     }
 
@@ -425,7 +426,10 @@ impl<'a> Parser<'a> {
                             if self.idx != self.b.len() {
                                 return self.error(
                                     self.pos(),
-                                    format!("unexpected token after '{}', expecting 'or', 'and'", self.last_token()),
+                                    format!(
+                                        "unexpected token after '{}', expecting 'or', 'and'",
+                                        self.last_token()
+                                    ),
                                 );
                             }
                             return Ok(e);
@@ -519,13 +523,19 @@ impl<'a> Parser<'a> {
             if n == 0 {
                 return self.error(
                     self.pos(),
-                    format!("expected a field argument (a quoted string or a bare string), found {}", self.found()),
+                    format!(
+                        "expected a field argument (a quoted string or a bare string), found {}",
+                        self.found()
+                    ),
                 );
             }
             self.take(n).to_string()
         };
         if !self.eat("]") {
-            return self.error(self.pos(), format!("expected ']' closing the field argument, found {}", self.found()));
+            return self.error(
+                self.pos(),
+                format!("expected ']' closing the field argument, found {}", self.found()),
+            );
         }
         Ok(arg)
     }
@@ -578,7 +588,10 @@ impl<'a> Parser<'a> {
                 return Ok(compare(left, op, None, right, start));
             }
         }
-        self.error(self.pos(), format!("expected a valid check operator: one of {OPERATOR_LIST}, found {}", self.found()))
+        self.error(
+            self.pos(),
+            format!("expected a valid check operator: one of {OPERATOR_LIST}, found {}", self.found()),
+        )
     }
 
     /// `oneof|anyof|allof` + blanks, when followed by '(' or an identifier other than
@@ -697,14 +710,16 @@ impl<'a> Parser<'a> {
                 match self.lex_str_value()? {
                     Some(v) => values.push(v),
                     None => {
-                        return self.error(self.pos(), format!("expected a string value, found {}", self.found()));
+                        return self
+                            .error(self.pos(), format!("expected a string value, found {}", self.found()));
                     }
                 }
                 self.skip_blanks();
             }
         }
         if !self.eat(")") {
-            return self.error(self.pos(), format!("expected ')' or ',' in value list, found {}", self.found()));
+            return self
+                .error(self.pos(), format!("expected ')' or ',' in value list, found {}", self.found()));
         }
         Ok(Rhs::List(values, pos))
     }
@@ -848,8 +863,10 @@ impl<'a> Parser<'a> {
                         let at = self.pos();
                         let a = self.parse_field_arg()?;
                         if kind != TransformerKind::Getopt {
-                            return self
-                                .error(at, format!("transformer '{}' does not support field arguments", kind.name()));
+                            return self.error(
+                                at,
+                                format!("transformer '{}' does not support field arguments", kind.name()),
+                            );
                         }
                         arg = Some(a);
                     }
@@ -917,7 +934,10 @@ impl<'a> Parser<'a> {
                         b'"' => return self.error(self.pos_at(i), "invalid \\\" escape in '-quoted string"),
                         b'\'' => return self.error(self.pos_at(i), "invalid \\' escape in \"-quoted string"),
                         b'x' => {
-                            match (b.get(i + 2).copied().and_then(hex_val), b.get(i + 3).copied().and_then(hex_val)) {
+                            match (
+                                b.get(i + 2).copied().and_then(hex_val),
+                                b.get(i + 3).copied().and_then(hex_val),
+                            ) {
                                 (Some(h), Some(l)) => out.push(h * 16 + l),
                                 _ => {
                                     return self.error(
@@ -931,7 +951,8 @@ impl<'a> Parser<'a> {
                             i += 2;
                         }
                         _ => {
-                            let shown: String = self.src.get(i + 1..).and_then(|s| s.chars().next()).into_iter().collect();
+                            let shown: String =
+                                self.src.get(i + 1..).and_then(|s| s.chars().next()).into_iter().collect();
                             return self.error(
                                 self.pos_at(i),
                                 format!("unsupported string escape sequence: \\{}", shown.escape_debug()),

@@ -94,12 +94,14 @@ pub fn try_substitute_identifiers<E>(
     f: &mut impl FnMut(&str, Pos) -> Result<Option<Expr>, E>,
 ) -> Result<Expr, E> {
     Ok(match expr {
-        Expr::And(children, pos) => {
-            Expr::And(children.into_iter().map(|c| try_substitute_identifiers(c, f)).collect::<Result<_, _>>()?, pos)
-        }
-        Expr::Or(children, pos) => {
-            Expr::Or(children.into_iter().map(|c| try_substitute_identifiers(c, f)).collect::<Result<_, _>>()?, pos)
-        }
+        Expr::And(children, pos) => Expr::And(
+            children.into_iter().map(|c| try_substitute_identifiers(c, f)).collect::<Result<_, _>>()?,
+            pos,
+        ),
+        Expr::Or(children, pos) => Expr::Or(
+            children.into_iter().map(|c| try_substitute_identifiers(c, f)).collect::<Result<_, _>>()?,
+            pos,
+        ),
         Expr::Not(child, pos) => Expr::Not(Box::new(try_substitute_identifiers(*child, f)?), pos),
         Expr::Identifier(name, pos) => match f(&name, pos)? {
             Some(replacement) => replacement,

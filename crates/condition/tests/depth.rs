@@ -35,7 +35,8 @@ fn hundred_thousand_balanced_parens_fail_fast() {
 #[test]
 fn max_depth_parens_parse_on_2mib_stack() {
     let n = DEFAULT_MAX_DEPTH;
-    let printed = on_small_stack(move || canonical(&parse(&nested_parens(n)).expect("depth 1000 must parse")));
+    let printed =
+        on_small_stack(move || canonical(&parse(&nested_parens(n)).expect("depth 1000 must parse")));
     assert_eq!(printed, "a.b = 1");
     let err = on_small_stack(move || parse(&nested_parens(n + 1)).unwrap_err());
     assert!(err.message.contains("exceeded max depth limit of 1000"), "{err}");

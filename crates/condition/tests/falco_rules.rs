@@ -2,8 +2,8 @@
 //! parse back to the same tree. The files are read in place (never copied into the project).
 
 use harrier_condition::{canonical, parse, EqIgnoringPos};
-use std::path::{Path, PathBuf};
 use serde_yaml::Value;
+use std::path::{Path, PathBuf};
 
 const RULES_DIR: &str = "/work/shared/reference/falco-rules";
 
@@ -70,7 +70,9 @@ fn all_official_conditions_parse_and_round_trip() {
     eprintln!("parsed {} conditions in {elapsed:?}", parsed.len());
     for (e, (_, name, cond)) in parsed.iter().zip(&conds) {
         let printed = canonical(e);
-        let again = parse(&printed).unwrap_or_else(|err| panic!("{name}: canonical form does not parse: {err}\n{printed}\nfrom {cond}"));
+        let again = parse(&printed).unwrap_or_else(|err| {
+            panic!("{name}: canonical form does not parse: {err}\n{printed}\nfrom {cond}")
+        });
         assert!(e.eq_ignoring_pos(&again), "{name}: round trip changed the tree\n{printed}");
         assert_eq!(canonical(&again), printed, "{name}");
     }

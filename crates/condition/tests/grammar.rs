@@ -85,7 +85,9 @@ fn and_or_are_raw_prefixes() {
     err_msg("aand b", "unexpected token after 'aand', expecting 'or', 'and'");
     err_msg("a andnot b", "after 'and'");
     assert_eq!(c("a and notb"), "(a and notb)");
-    assert!(matches!(parse("a and notb").unwrap(), Expr::And(ref v, _) if matches!(&v[1], Expr::Identifier(n, _) if n == "notb")));
+    assert!(
+        matches!(parse("a and notb").unwrap(), Expr::And(ref v, _) if matches!(&v[1], Expr::Identifier(n, _) if n == "notb"))
+    );
     assert_eq!(c("a and(b)"), "(a and b)");
     assert_eq!(c("a or(b)"), "(a or b)");
     assert_eq!(c("a and(b or c)"), "(a and (b or c))");
@@ -449,13 +451,18 @@ fn transformers() {
     assert_eq!(c("a.b in b64(f.f)"), "a.b in b64(f.f)");
     assert_eq!(c("tolower(f.f) exists"), "tolower(f.f) exists");
     assert_eq!(c("concat(a.b, \"-\", c.d, 12, 0x1f) = x"), "concat(a.b,\"-\",c.d,12,0x1f) = x");
-    assert_eq!(c("join( \", \" , ( a.b , tolower(c.d) , 'x' , 1 ) ) = z"), "join(\", \",(a.b, tolower(c.d), \"x\", 1)) = z");
+    assert_eq!(
+        c("join( \", \" , ( a.b , tolower(c.d) , 'x' , 1 ) ) = z"),
+        "join(\", \",(a.b, tolower(c.d), \"x\", 1)) = z"
+    );
     assert_eq!(c("join(\",\", ()) = z"), "join(\",\",()) = z");
     assert_eq!(c("concat(f.f[1], g.g[\"a b\"]) = z"), "concat(f.f[1],g.g[\"a b\"]) = z");
     let k = cmp("join(\",\", (a.b, 1)) = z");
     let Operand::Transformer(t) = &k.left else { panic!() };
     assert!(matches!(&t.args[0], TArg::Str(s, _) if s == ","));
-    assert!(matches!(&t.args[1], TArg::List(v, _) if v.len() == 2 && matches!(&v[1], TArg::Num(n, _) if n == "1")));
+    assert!(
+        matches!(&t.args[1], TArg::List(v, _) if v.len() == 2 && matches!(&v[1], TArg::Num(n, _) if n == "1"))
+    );
     // getopt with its field argument
     let k = cmp("getopt(proc.args, \"nt:\")[t] = 1");
     let Operand::Transformer(t) = &k.left else { panic!() };

@@ -25,10 +25,7 @@ fn field_name() -> impl Strategy<Value = String> {
 }
 
 fn number() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[+-]?[0-9]{1,4}(\\.[0-9]{0,3})?([eE][+-][0-9]{1,2})?",
-        "0[xX][0-9a-fA-F]{1,6}",
-    ]
+    prop_oneof!["[+-]?[0-9]{1,4}(\\.[0-9]{0,3})?([eE][+-][0-9]{1,2})?", "0[xX][0-9a-fA-F]{1,6}",]
 }
 
 fn string() -> impl Strategy<Value = String> {
@@ -64,7 +61,11 @@ fn transformer() -> impl Strategy<Value = Transformer> {
     });
     let list = prop::collection::vec(targ.clone(), 0..3).prop_map(|v| TArg::List(v, P));
     let arg = prop_oneof![3 => targ, 1 => list];
-    (prop::sample::select(TransformerKind::ALL.to_vec()), prop::collection::vec(arg, 1..4), prop::option::of(string()))
+    (
+        prop::sample::select(TransformerKind::ALL.to_vec()),
+        prop::collection::vec(arg, 1..4),
+        prop::option::of(string()),
+    )
         .prop_map(|(kind, args, a)| {
             let arg = if kind == TransformerKind::Getopt { a } else { None };
             Transformer { kind, args, arg, pos: P }
@@ -148,10 +149,58 @@ fn expr() -> impl Strategy<Value = Expr> {
 
 fn token_soup() -> impl Strategy<Value = String> {
     let tok = prop::sample::select(vec![
-        "a", "b.c", "f.f[x]", "f.f[\"\"]", " ", "\t", "\n", "(", ")", "not ", "not(", "and ", "or ", "and", "or",
-        "exists", "=", "==", "!=", "<", "<=", ">", " in ", "in", " pmatch ", " contains ", "glob ", "oneof ", "anyof",
-        "(x, y)", "()", ",", "'q'", "\"q\\n\"", "\"\\q\"", "\"", "'", "tolower(", "getopt(", "join(", "val(", "[", "]",
-        "1", "0x1F", "-2.5e+3", "é", "\\", "\0", "\u{b}", "\u{8}", "\r",
+        "a",
+        "b.c",
+        "f.f[x]",
+        "f.f[\"\"]",
+        " ",
+        "\t",
+        "\n",
+        "(",
+        ")",
+        "not ",
+        "not(",
+        "and ",
+        "or ",
+        "and",
+        "or",
+        "exists",
+        "=",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        " in ",
+        "in",
+        " pmatch ",
+        " contains ",
+        "glob ",
+        "oneof ",
+        "anyof",
+        "(x, y)",
+        "()",
+        ",",
+        "'q'",
+        "\"q\\n\"",
+        "\"\\q\"",
+        "\"",
+        "'",
+        "tolower(",
+        "getopt(",
+        "join(",
+        "val(",
+        "[",
+        "]",
+        "1",
+        "0x1F",
+        "-2.5e+3",
+        "é",
+        "\\",
+        "\0",
+        "\u{b}",
+        "\u{8}",
+        "\r",
     ]);
     prop::collection::vec(tok, 0..24).prop_map(|v| v.concat())
 }
