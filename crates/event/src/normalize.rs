@@ -52,6 +52,27 @@ pub struct NormalizeStats {
     pub stash_overflows: u64,
 }
 
+/// Hasher for thread ids: one multiply-rotate (tids are not attacker-chosen keys worth SipHash here,
+/// and the map is size-capped).
+#[derive(Default, Clone, Copy)]
+struct TidHasher(u64);
+
+impl std::hash::Hasher for TidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95).rotate_left(29);
+    }
+}
+
+type TidMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<TidHasher>>;
+
 struct Stash {
     etype: u16,
     bytes: Vec<u8>,
@@ -61,7 +82,7 @@ struct Stash {
 /// (except the first enter event of a new thread id).
 pub struct Normalizer {
     mode: NormalizeMode,
-    stash: HashMap<u64, Stash>,
+    stash: TidMap<Stash>,
     pool: Vec<Vec<u8>>,
     buf: EventBuf,
     scratch: Vec<u8>,
@@ -82,7 +103,7 @@ impl Normalizer {
     pub fn new(mode: NormalizeMode) -> Self {
         Normalizer {
             mode,
-            stash: HashMap::new(),
+            stash: TidMap::default(),
             pool: Vec::new(),
             buf: EventBuf::new(),
             scratch: Vec::new(),

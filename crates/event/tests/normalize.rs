@@ -15,7 +15,10 @@ fn ev(r: &[u8]) -> Event<'_> {
 fn old_open_enter_exit_merges_into_newest_exit() {
     // open enter (3 params) + an old-style exit with only the fd (1 param).
     let e = raw(|b| {
-        b.begin(10, 7, ids::PPME_SYSCALL_OPEN_E).push_str("/etc/shadow").push_u32(of::RDWR | of::CREAT).push_u32(0o600);
+        b.begin(10, 7, ids::PPME_SYSCALL_OPEN_E)
+            .push_str("/etc/shadow")
+            .push_u32(of::RDWR | of::CREAT)
+            .push_u32(0o600);
     });
     let x = raw(|b| {
         b.begin(11, 7, ids::PPME_SYSCALL_OPEN_X).push_i64(4);
@@ -44,7 +47,12 @@ fn exit_values_win_over_enter_values() {
         b.begin(10, 7, ids::PPME_SYSCALL_OPEN_E).push_str("/a").push_u32(1).push_u32(0);
     });
     let x = raw(|b| {
-        b.begin(11, 7, ids::PPME_SYSCALL_OPEN_X).push_i64(3).push_str("/b").push_u32(2).push_u32(0).push_u32(9);
+        b.begin(11, 7, ids::PPME_SYSCALL_OPEN_X)
+            .push_i64(3)
+            .push_str("/b")
+            .push_u32(2)
+            .push_u32(0)
+            .push_u32(9);
     });
     let mut n = Normalizer::default();
     n.push(ev(&e));
@@ -195,7 +203,11 @@ fn meta_and_unused_events() {
     assert!(keep.push(ev(&unused)).is_some());
 
     let c = raw(|b| {
-        b.begin(5, 1, ids::PPME_CONTAINER_E).push_str("abc123").push_u32(0).push_str("web").push_str("nginx:1");
+        b.begin(5, 1, ids::PPME_CONTAINER_E)
+            .push_str("abc123")
+            .push_u32(0)
+            .push_str("web")
+            .push_str("nginx:1");
     });
     let out = n.push(ev(&c)).unwrap();
     assert_eq!(out.etype(), ids::PPME_CONTAINER_JSON_2_E);

@@ -14,7 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut r = Reader::open(&args[1])?;
     let mut w = Writer::create(&args[2], WriterOptions { gzip, ..Default::default() })?;
     w.write_header(r.header())?;
-    let mut norm = Normalizer::new(if normalize { NormalizeMode::ExitOnly } else { NormalizeMode::PassThrough });
+    let mut norm =
+        Normalizer::new(if normalize { NormalizeMode::ExitOnly } else { NormalizeMode::PassThrough });
     while let Some(ev) = r.next_event()? {
         if let Some(out) = norm.push(ev) {
             w.write_event(&out)?;

@@ -248,6 +248,15 @@ impl Reader {
         }
         let t = rd_u32(&self.buf, self.pos);
         let blen = rd_u32(&self.buf, self.pos + 4);
+        if (12..=MAX_BLOCK_LEN).contains(&blen) && self.end - self.pos >= blen as usize {
+            // fast path: the whole block is buffered
+            let b = blen as usize;
+            if rd_u32(&self.buf, self.pos + b - 4) == blen {
+                let start = self.pos;
+                self.pos += b;
+                return Ok(Some((t, start, b)));
+            }
+        }
         let name = block_name(t);
         if blen < 12 {
             return Err(ScapError::Corrupt {

@@ -109,12 +109,15 @@ fn truncated_everywhere_never_panics() {
     for cut in 0..s.len() {
         let r = read(s[..cut].to_vec());
         // cutting exactly at a block boundary after the first event is a clean, shorter file
-        let at_event_boundary = bl.iter().any(|&(t, o, _)| o == cut && t == 0x216 && o > bl[2].1)
-            || cut == s.len();
+        let at_event_boundary =
+            bl.iter().any(|&(t, o, _)| o == cut && t == 0x216 && o > bl[2].1) || cut == s.len();
         match r {
             Ok(n) => assert!(at_event_boundary && n < 3, "cut {cut}: read {n} events"),
             Err(ScapError::NoEvents) => {
-                assert!(bl.iter().any(|b| b.1 == cut && cut <= bl[3].1), "cut {cut}: NoEvents off a header block boundary")
+                assert!(
+                    bl.iter().any(|b| b.1 == cut && cut <= bl[3].1),
+                    "cut {cut}: NoEvents off a header block boundary"
+                )
             }
             Err(e) => {
                 let off = e.offset();
@@ -179,7 +182,7 @@ fn corrupt_event_inside_block() {
     let bl = blocks(&s);
     let (_, o, _) = *bl.iter().find(|b| b.0 == 0x216).unwrap();
     let ev = o + 8 + 2; // after block header and cpu
-    // event len larger than the block
+                        // event len larger than the block
     let mut t = s.clone();
     t[ev + 16..ev + 20].copy_from_slice(&5000u32.to_le_bytes());
     let e = read(t).unwrap_err();

@@ -23,7 +23,12 @@ fn reads_all_reference_captures_with_exact_counts() {
         assert_eq!(evs.len() as u64, events, "{name}");
         assert_eq!(r.event_index(), events, "{name}");
         let st = r.stats();
-        assert_eq!(st.unknown_blocks + st.late_blocks + st.skipped_unknown_type, 0, "{name}: {:?}", r.warnings());
+        assert_eq!(
+            st.unknown_blocks + st.late_blocks + st.skipped_unknown_type,
+            0,
+            "{name}: {:?}",
+            r.warnings()
+        );
         assert!(r.header().machine.is_some(), "{name}");
         assert!(!r.header().threads.is_empty(), "{name}");
         assert!(!r.header().fd_tables.is_empty(), "{name}");
@@ -51,7 +56,10 @@ fn metadata_details() {
     assert!(init.cgroups.iter().any(|c| c.starts_with("cpu=")));
     assert!(matches!(&h.interfaces[0], Interface::V4 { name, addr: [127, 0, 0, 1], .. } if name == "lo"));
     let root = h.users.iter().find(|u| u.uid == 0).unwrap();
-    assert_eq!((root.name.as_str(), root.homedir.as_str(), root.shell.as_str()), ("root", "/root", "/bin/bash"));
+    assert_eq!(
+        (root.name.as_str(), root.homedir.as_str(), root.shell.as_str()),
+        ("root", "/root", "/bin/bash")
+    );
     assert!(h.groups.iter().any(|g| g.gid == 0 && g.name == "root"));
     let fds = h.fds_of(0x17e).unwrap();
     assert!(matches!(&fds.fds[0].kind, FdKind::File { path, open_flags: 1, .. } if path == "/dev/null"));
