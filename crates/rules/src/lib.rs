@@ -4,6 +4,39 @@
 //!
 //! Field, operator and value checking is not done here: it belongs to the engine, which the loader
 //! calls through [`ConditionChecker`] so that errors still carry file/line/column/item.
+//!
+//! # Usage
+//! [`Loader::new`] → [`Loader::load_file`] / [`Loader::load_str`] (in order) →
+//! [`Loader::finish`] with an optional [`ConditionChecker`] → [`Ruleset`] (rules, macros, lists,
+//! and one [`LoadResult`] per file; [`Ruleset::to_json`] gives Falco's `-V` JSON,
+//! [`Ruleset::to_text`] a human rendering).
+//!
+//! # Semantics (Falco's rule loader, reproduced)
+//! - Each file is read item by item; the first structural error (`LOAD_ERR_YAML_VALIDATE`) or
+//!   collector error (`LOAD_ERR_VALIDATE`) ends that file, items before it stay defined. After
+//!   every successfully read file everything collected so far is compiled again (lists, macros,
+//!   rules) and compile diagnostics (including `LOAD_UNUSED_*`) go to that file's result; so a
+//!   rule using a macro that only a later file defines is an error, as in Falco.
+//! - Lists are substituted textually before parsing; macros are resolved on the AST (a macro sees
+//!   the macros first defined before its last definition; rules see all); exceptions are compiled
+//!   to `(cond) and not (...)` text with Falco's exact spacing and quoting.
+//! - Last definition wins, keeping the position of the first definition in the output order.
+//! - `required_engine_version`: an integer `N` means `0.N.0`; a semver string `x.y.z` is taken as
+//!   is. Harrier advertises [`ENGINE_VERSION`] (0.57.0): accepted when the major is equal and the
+//!   engine is not older, so 2, 10, 11, 15, 0.31.0, 0.50.0 and 0.57.0 all load.
+//! - `required_plugin_versions` are checked (after all files) only when
+//!   [`LoaderOptions::plugins`] is given, e.g. [`native_plugins`]; an alternative satisfies the
+//!   requirement. Failures are `LOAD_ERR_VALIDATE` on the requirement's context.
+//! - An item with none of the known top-level keys is a `LOAD_UNKNOWN_ITEM` *warning* ("Unknown
+//!   top level item"), as in current Falco; unknown keys inside items give `LOAD_UNKNOWN_KEY`.
+//! - Positions in the JSON follow Falco (yaml-cpp marks: 0-based line/column, byte offset; for a
+//!   condition expression the parser's 1-based position is added to the condition's mark).
+//!   [`Context::location`] gives real 1-based file positions, translated from inside condition
+//!   strings (plain, quoted and block scalars) when possible.
+//! - YAML leniency: a line inside a flow collection (`[`…`]`) indented no more than its block
+//!   key (e.g. a closing `]` under `items:`) is accepted like yaml-cpp does.
+//! - Not done here: `LOAD_NO_EVTTYPE` and other evttype/field warnings (the engine's job; see
+//!   [`Rule::warn_evttypes`]).
 
 mod collector;
 mod compile;
