@@ -1,1 +1,123 @@
-fn main() {}
+//! `harrier`: the binary. Flags and subcommands, configuration, wiring of the pipeline stages.
+//! No detection logic lives here.
+
+mod config;
+mod replay;
+mod rules_cmd;
+mod rules_files;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Examples:
+  harrier run                                  live detection with the default rules
+  harrier replay capture.scap                  run the default rules over a capture
+  harrier replay capture.scap --filter 'proc.name = cat and evt.type = openat'
+  harrier rules validate my_rules.yaml         check rule files (like falco -V)
+  harrier rules check-condition --source syscall 'fd.name startswith /etc'
+  harrier --list syscall                       every field with its type and description
+
+Falco-compatible form:
+  harrier -r rules.yaml -o engine.kind=replay -o engine.replay.capture_file=x.scap [-c falco.yaml] [-o key=value…]
+  harrier -V rules.yaml      harrier -L -r rules.yaml      harrier -l 'Rule name' -r rules.yaml
+
+Exit codes: 0 success; 1 invalid rules, configuration or arguments, or a failed run.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "harrier",
+    version,
+    about = "Runtime security for Linux hosts, containers and Kubernetes, speaking the Falco rules language",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    common: Common,
+    /// Validate rule files and exit (Falco's -V). Repeatable.
+    #[arg(short = 'V', value_name = "FILE")]
+    validate: Vec<PathBuf>,
+    /// List the loaded rules and exit (Falco's -L).
+    #[arg(short = 'L')]
+    list_rules: bool,
+    /// Describe one rule and exit (Falco's -l).
+    #[arg(short = 'l', value_name = "RULE")]
+    describe: Option<String>,
+    /// List the fields of every source, or of SOURCE, and exit.
+    #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
+    list_fields: Option<String>,
+}
+
+/// Options shared by the Falco-compatible form, `run` and `replay`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Common {
+    /// Rules file or directory; repeatable, loaded in order. Default: the config's `rules_files`,
+    /// else Harrier's default rules.
+    #[arg(short = 'r', value_name = "FILE|DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Configuration file (falco.yaml keys).
+    #[arg(short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override a configuration key: -o json_output=true, -o rules[].disable.rule=NAME. Repeatable.
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Only enable rules with this tag (repeatable).
+    #[arg(short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Disable rules with this tag (repeatable).
+    #[arg(short = 'T', value_name = "TAG")]
+    pub disable_tags: Vec<String>,
+    /// Disable a rule by name (wildcards allowed; repeatable).
+    #[arg(short = 'D', value_name = "RULE")]
+    pub disable_rules: Vec<String>,
+    /// Write each alert immediately (no output buffering).
+    #[arg(short = 'U', long = "unbuffered")]
+    pub unbuffered: bool,
+    /// Stop after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub stop_after: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Live detection on this machine with the default rules (or -r); alerts on stdout.
+    Run(Common),
+    /// Run rules over a .scap capture file, or select events with a filter.
+    Replay(replay::ReplayArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(rules_cmd::RulesCmd),
+    /// List fields (all sources, or one), with types and descriptions.
+    Fields {
+        /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
+        source: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Some(Cmd::Rules(c)) => rules_cmd::run(c),
+        Some(Cmd::Fields { source }) => rules_cmd::list_fields(source.as_deref().unwrap_or("")),
+        Some(Cmd::Replay(a)) => replay::friendly(a),
+        Some(Cmd::Run(c)) => replay::falco_form(&c, true),
+        None => {
+            if let Some(src) = cli.list_fields {
+                rules_cmd::list_fields(&src)
+            } else if !cli.validate.is_empty() {
+                rules_cmd::validate_falco(&cli.validate, &cli.common)
+            } else if cli.list_rules {
+                rules_cmd::list_rules_falco(&cli.common)
+            } else if let Some(r) = cli.describe {
+                rules_cmd::describe_falco(&r, &cli.common)
+            } else {
+                replay::falco_form(&cli.common, false)
+            }
+        }
+    };
+    ExitCode::from(code)
+}

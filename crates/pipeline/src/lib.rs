@@ -59,6 +59,11 @@ impl Detector {
     /// Process one event: update state, evaluate the rules, hand alerts to `on_alert`.
     pub fn process(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
         self.state.apply(ev);
+        self.process_applied(num, ev, on_alert);
+    }
+
+    /// Evaluate an event the state has already seen (see [`State::apply`]).
+    pub fn process_applied(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
         let st = &mut self.stats;
         st.events += 1;
         if st.first_ts == 0 {

@@ -1,0 +1,385 @@
+//! Running rules over events: the Falco-compatible form (`-o engine.kind=replay …`), `harrier run`,
+//! and the friendly `harrier replay`.
+
+use crate::config::{self, RuleMatching as CfgMatching, Settings};
+use crate::{rules_files, Common};
+use clap::Args;
+use harrier_engine::{compile_condition, OutputTemplate, RuleMatching, Ruleset, Source};
+use harrier_event::NormalizeMode;
+use harrier_pipeline::{filter_source, Detector, EventSource, ScapSource};
+use harrier_scap::{Writer, WriterOptions};
+use harrier_sinks::{AlertFormat, FileOutput, Outputs, ProgramOutput, StdoutOutput};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The capture file (.scap, plain or gzip).
+    pub file: PathBuf,
+    /// Rules file or directory (repeatable). Default: Harrier's default rules, unless --filter is
+    /// given alone.
+    #[arg(long = "rules", short = 'r', value_name = "FILE|DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Select events with a condition. Alone, prints the matching events (like `sysdig -r FILE FILTER`);
+    /// with --rules, only the selected events go to the rules.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Print alerts (or selected events) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Format of selected events, with %field placeholders (default: number, time, process, type, args).
+    #[arg(short = 'p', long = "print", value_name = "FORMAT")]
+    pub print: Option<String>,
+    /// Write the selected events to a new capture file.
+    #[arg(short = 'w', value_name = "OUT")]
+    pub write: Option<PathBuf>,
+    /// gzip-compress the file written with -w.
+    #[arg(long)]
+    pub gzip: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+fn build_ruleset(files: &[PathBuf], s: &Settings, c: &Common) -> Result<Ruleset, String> {
+    let loaded = rules_files::load(files);
+    let text = loaded.to_text();
+    if loaded.has_errors() {
+        return Err(text);
+    }
+    if loaded.has_warnings() {
+        // Warnings are reported once at start-up, as Falco does.
+        eprint!("{text}");
+    }
+    let (mut rs, errors) = Ruleset::compile(&loaded.rules);
+    if let Some(e) = errors.first() {
+        return Err(format!("{e:?}"));
+    }
+    rs.set_rule_matching(match s.rule_matching {
+        CfgMatching::First => RuleMatching::First,
+        CfgMatching::All => RuleMatching::All,
+    });
+    rs.set_min_priority(s.priority);
+    for sel in &s.selection {
+        if sel.by_tag {
+            rs.set_enabled_by_tag(&sel.pattern, sel.enable);
+        } else {
+            rs.set_enabled_by_name(&sel.pattern, sel.enable);
+        }
+    }
+    if !c.tags.is_empty() {
+        let t: Vec<&str> = c.tags.iter().map(String::as_str).collect();
+        rs.enable_only_tags(&t);
+    }
+    if !c.disable_tags.is_empty() {
+        let t: Vec<&str> = c.disable_tags.iter().map(String::as_str).collect();
+        rs.disable_tags(&t);
+    }
+    Ok(rs)
+}
+
+fn outputs(s: &Settings) -> Result<Outputs, String> {
+    let mut o = Outputs::new(AlertFormat {
+        json: s.json_output,
+        include_output: s.json_include_output_property,
+        include_tags: s.json_include_tags_property,
+        iso8601: s.time_format_iso_8601,
+    });
+    if s.stdout_enabled {
+        o.add(Box::new(StdoutOutput::new(s.buffered_outputs)));
+    }
+    if let Some(f) = &s.file_output {
+        o.add(Box::new(FileOutput::new(f, s.file_keep_alive).map_err(|e| format!("file_output: {e}"))?));
+    }
+    if let Some(p) = &s.program_output {
+        o.add(Box::new(ProgramOutput::new(p, s.program_keep_alive)));
+    }
+    Ok(o)
+}
+
+fn hostname() -> String {
+    std::env::var("FALCO_HOSTNAME")
+        .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_default()
+}
+
+/// `harrier -r … -o engine.kind=replay …` and `harrier run`.
+pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
+    let (_, s) = match config::from_common(c) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let rule_paths = if !c.rules.is_empty() {
+        c.rules.clone()
+    } else if !s.rules_files.is_empty() {
+        s.rules_files.clone()
+    } else {
+        vec![rules_files::default_rules_dir()]
+    };
+    let files = match rules_files::expand(&rule_paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let rs = match build_ruleset(&files, &s, c) {
+        Ok(r) => r,
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!("harrier: rules are invalid; nothing was run");
+            return 1;
+        }
+    };
+    let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
+    match kind {
+        "replay" => {
+            let Some(path) = s.capture_file.clone() else {
+                eprintln!("harrier: engine.kind=replay needs engine.replay.capture_file=FILE");
+                return 1;
+            };
+            let mut src = match ScapSource::open(&path, NormalizeMode::ExitOnly) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
+            let mut outs = match outputs(&s) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
+            let mut det = Detector::new(Arc::new(rs), hostname());
+            let res = det.run(&mut src, &mut |a| outs.send(&a));
+            outs.flush();
+            if let Err(e) = res {
+                eprintln!("harrier: {e}");
+                return 1;
+            }
+            print_falco_summary(&det);
+            0
+        }
+        "modern_ebpf" | "ebpf" | "kmod" => {
+            eprintln!(
+                "harrier: live capture (engine.kind={kind}) is not available in this build yet; \
+                 replay a capture instead: -o engine.kind=replay -o engine.replay.capture_file=FILE"
+            );
+            1
+        }
+        other => {
+            eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");
+            1
+        }
+    }
+}
+
+fn print_falco_summary(det: &Detector) {
+    let st = &det.stats;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Events detected: {}", st.alerts);
+    let _ = writeln!(out, "Rule counts by severity:");
+    for (p, n) in &st.by_priority {
+        let _ = writeln!(out, "   {}: {}", p.as_str().to_uppercase(), n);
+    }
+    let _ = writeln!(out, "Triggered rules by rule name:");
+    for (r, n) in &st.by_rule {
+        let _ = writeln!(out, "   {r}: {n}");
+    }
+}
+
+struct ProgressBar {
+    enabled: bool,
+    start: Instant,
+}
+
+impl ProgressBar {
+    fn new(quiet: bool) -> Self {
+        ProgressBar { enabled: !quiet && std::io::stderr().is_terminal(), start: Instant::now() }
+    }
+    fn draw(&self, done: u64, total: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let mb = done as f64 / 1e6;
+        match total.filter(|t| *t > 0) {
+            Some(t) => {
+                let frac = (done as f64 / t as f64).min(1.0);
+                let w = 30;
+                let fill = (frac * w as f64) as usize;
+                eprint!(
+                    "\r[{}{}] {:5.1}%  {:.1} MB  {:.1} MB/s ",
+                    "=".repeat(fill),
+                    " ".repeat(w - fill),
+                    frac * 100.0,
+                    mb,
+                    mb / secs
+                );
+            }
+            None => eprint!("\r{:.1} MB read  {:.1} MB/s ", mb, mb / secs),
+        }
+    }
+    fn finish(&self) {
+        if self.enabled {
+            eprint!("\r{}\r", " ".repeat(70));
+        }
+    }
+}
+
+const DEFAULT_PRINT: &str = "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.args";
+
+/// `harrier replay FILE …`.
+pub fn friendly(a: ReplayArgs) -> u8 {
+    match friendly_inner(a) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            1
+        }
+    }
+}
+
+fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
+    let common = Common { rules: a.rules.clone(), overrides: a.overrides.clone(), ..Default::default() };
+    let (_, mut s) = config::from_common(&common).map_err(|e| e.to_string())?;
+    if a.json {
+        s.json_output = true;
+    }
+    let filter = match &a.filter {
+        Some(text) => {
+            let ast = harrier_condition::parse(text)
+                .map_err(|e| format!("--filter: {} (line {}, column {})", e.message, e.pos.line, e.pos.col))?;
+            let (f, _) = compile_condition(Source::Syscall, &ast).map_err(|e| format!("--filter: {e}"))?;
+            Some(f)
+        }
+        None => None,
+    };
+    let select_only = filter.is_some() && a.rules.is_empty();
+    let mode = if select_only { NormalizeMode::KeepEnter } else { NormalizeMode::ExitOnly };
+    let mut src = ScapSource::open(&a.file, mode).map_err(|e| e.to_string())?;
+    let bar = Arc::new(ProgressBar::new(a.quiet));
+    {
+        let bar = bar.clone();
+        src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
+    }
+    let mut writer = match &a.write {
+        Some(p) => {
+            let mut w = Writer::create(p, WriterOptions { gzip: a.gzip, ..Default::default() })
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+            w.write_header(src.reader().header()).map_err(|e| e.to_string())?;
+            Some(w)
+        }
+        None => None,
+    };
+    let started = Instant::now();
+    let mut write_err: Option<String> = None;
+    if select_only {
+        let tmpl = OutputTemplate::compile(Source::Syscall, a.print.as_deref().unwrap_or(DEFAULT_PRINT))
+            .map_err(|e| format!("-p: {e}"))?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut selected = 0u64;
+        let total = filter_source(&mut src, filter.as_ref(), &mut |acc| {
+            selected += 1;
+            if let Some(w) = writer.as_mut() {
+                if let Err(e) = w.write_event(&acc.ev) {
+                    write_err.get_or_insert(e.to_string());
+                }
+            }
+            if a.write.is_none() || a.print.is_some() {
+                let line = if a.json {
+                    serde_json::Value::Object(tmpl.render_fields(acc, acc.ev.ts()).into_iter().collect()).to_string()
+                } else {
+                    tmpl.render(acc)
+                };
+                let _ = writeln!(out, "{line}");
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        let _ = out.flush();
+        bar.finish();
+        if let Some(w) = writer {
+            w.finish().map_err(|e| e.to_string())?;
+        }
+        if let Some(e) = write_err {
+            return Err(format!("writing the capture failed: {e}"));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} events read, {} selected in {:.2} s ({:.0} events/s)",
+            total,
+            selected,
+            secs,
+            total as f64 / secs.max(1e-9)
+        );
+        return Ok(0);
+    }
+
+    let files = if a.rules.is_empty() {
+        rules_files::expand(&[rules_files::default_rules_dir()])?
+    } else {
+        rules_files::expand(&a.rules)?
+    };
+    let rs = build_ruleset(&files, &s, &common)?;
+    let mut outs = outputs(&s)?;
+    let mut det = Detector::new(Arc::new(rs), hostname());
+    let mut scratch = harrier_engine::Scratch::new();
+    scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
+    src.seed(&mut det.state);
+    let mut alerts_out = |al: harrier_engine::Alert| outs.send(&al);
+    let res = src.run(&mut |num, ev| {
+        if let Some(f) = &filter {
+            // Keep state complete: every event updates it; only selected events go to the rules.
+            det.state.apply(ev);
+            let acc = harrier_state::SyscallEvent::new(&det.state, *ev, num);
+            if !f.eval(&acc, &mut scratch) {
+                return harrier_pipeline::Flow::Continue;
+            }
+            det.process_applied(num, ev, &mut alerts_out);
+        } else {
+            det.process(num, ev, &mut alerts_out);
+        }
+        if let Some(w) = writer.as_mut() {
+            if let Err(e) = w.write_event(ev) {
+                write_err.get_or_insert(e.to_string());
+            }
+        }
+        harrier_pipeline::Flow::Continue
+    });
+    outs.flush();
+    bar.finish();
+    res.map_err(|e| e.to_string())?;
+    if let Some(w) = writer {
+        w.finish().map_err(|e| e.to_string())?;
+    }
+    if let Some(e) = write_err {
+        return Err(format!("writing the capture failed: {e}"));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let st = &det.stats;
+    eprintln!(
+        "{} events in {:.2} s ({:.0} events/s); {} alerts",
+        st.events,
+        secs,
+        st.events as f64 / secs.max(1e-9),
+        st.alerts
+    );
+    for (p, n) in &st.by_priority {
+        eprintln!("  {:<13} {n}", p.as_str());
+    }
+    for (r, n) in &st.by_rule {
+        eprintln!("  {n:>6}  {r}");
+    }
+    Ok(0)
+}
