@@ -31,9 +31,13 @@ Exit codes: 0 success; 1 invalid rules, configuration or arguments, or a failed 
     version,
     about = "Runtime security for Linux hosts, containers and Kubernetes, speaking the Falco rules language",
     after_help = AFTER_HELP,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 struct Cli {
+    /// Print the version and exit.
+    #[arg(long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     #[command(subcommand)]
     cmd: Option<Cmd>,
     #[command(flatten)]
@@ -120,4 +124,15 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

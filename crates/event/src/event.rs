@@ -377,7 +377,8 @@ impl<'a> SockAddr<'a> {
     }
 }
 
-/// A decoded `PT_SOCKTUPLE`. Addresses in network byte order, ports in host order.
+/// A decoded `PT_SOCKTUPLE` (`family, sip, sport, dip, dport` on the wire). Addresses in network
+/// byte order, ports in host order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SockTuple<'a> {
     Inet {
@@ -408,16 +409,17 @@ impl<'a> SockTuple<'a> {
     pub fn decode(p: &'a [u8]) -> Option<Self> {
         let (&fam, r) = p.split_first()?;
         Some(match fam {
+            // On the wire each side is address then port: sip, sport, dip, dport.
             af::INET if r.len() >= 12 => SockTuple::Inet {
                 sip: r[0..4].try_into().ok()?,
-                dip: r[4..8].try_into().ok()?,
-                sport: rd_u16(r, 8),
+                sport: rd_u16(r, 4),
+                dip: r[6..10].try_into().ok()?,
                 dport: rd_u16(r, 10),
             },
             af::INET6 if r.len() >= 36 => SockTuple::Inet6 {
                 sip: r[0..16].try_into().ok()?,
-                dip: r[16..32].try_into().ok()?,
-                sport: rd_u16(r, 32),
+                sport: rd_u16(r, 16),
+                dip: r[18..34].try_into().ok()?,
                 dport: rd_u16(r, 34),
             },
             af::UNIX if r.len() >= 16 => {

@@ -100,8 +100,9 @@ fn large_payload_uses_u32_lengths() {
 fn sockaddr_socktuple_fdlist() {
     let mut b = EventBuf::new();
     let mut tuple = vec![af::INET];
-    tuple.extend_from_slice(&[10, 0, 0, 1, 8, 8, 8, 8]);
+    tuple.extend_from_slice(&[10, 0, 0, 1]);
     tuple.extend_from_slice(&40000u16.to_le_bytes());
+    tuple.extend_from_slice(&[8, 8, 8, 8]);
     tuple.extend_from_slice(&53u16.to_le_bytes());
     let mut addr = vec![af::INET6];
     addr.extend_from_slice(&[0; 15]);
