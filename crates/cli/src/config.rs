@@ -44,7 +44,8 @@ impl RawConfig {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let root: Value = serde_yaml::from_str(text).map_err(|e| ConfigError(format!("invalid YAML: {e}")))?;
+        let root: Value =
+            serde_yaml::from_str(text).map_err(|e| ConfigError(format!("invalid YAML: {e}")))?;
         match root {
             Value::Mapping(_) => Ok(RawConfig { root }),
             Value::Null => Ok(Self::default()),
@@ -118,7 +119,9 @@ impl RawConfig {
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => err(format!("config key '{key}': expected a list of strings, found {}", show(other))),
+                    other => {
+                        err(format!("config key '{key}': expected a list of strings, found {}", show(other)))
+                    }
                 })
                 .collect(),
             Some(v) => err(format!("config key '{key}': expected a list of strings, got {}", show(v))),
@@ -232,7 +235,9 @@ impl Settings {
             None | Some("first") => RuleMatching::First,
             Some("all") => RuleMatching::All,
             Some(other) => {
-                return err(format!("config key 'rule_matching': unknown value '{other}' (expected first or all)"))
+                return err(format!(
+                    "config key 'rule_matching': unknown value '{other}' (expected first or all)"
+                ))
             }
         };
         let file_enabled = raw.bool("file_output.enabled", false)?;
@@ -241,13 +246,20 @@ impl Settings {
         if let Some(Value::Sequence(items)) = raw.get("rules") {
             for item in items {
                 let Some(map) = item.as_mapping() else {
-                    return err("config key 'rules': each entry must be a mapping like {disable: {rule: NAME}}");
+                    return err(
+                        "config key 'rules': each entry must be a mapping like {disable: {rule: NAME}}",
+                    );
                 };
                 for (k, v) in map {
                     let enable = match k.as_str() {
                         Some("enable") => true,
                         Some("disable") => false,
-                        _ => return err(format!("config key 'rules': unknown entry {} (expected enable or disable)", show(k))),
+                        _ => {
+                            return err(format!(
+                                "config key 'rules': unknown entry {} (expected enable or disable)",
+                                show(k)
+                            ))
+                        }
                     };
                     let Some(inner) = v.as_mapping() else {
                         return err("config key 'rules': expected {rule: NAME} or {tag: TAG}");
@@ -256,11 +268,21 @@ impl Settings {
                         let by_tag = match kk.as_str() {
                             Some("rule") => false,
                             Some("tag") => true,
-                            _ => return err(format!("config key 'rules': unknown selector {} (expected rule or tag)", show(kk))),
+                            _ => {
+                                return err(format!(
+                                    "config key 'rules': unknown selector {} (expected rule or tag)",
+                                    show(kk)
+                                ))
+                            }
                         };
                         let pattern = match vv {
                             Value::String(s) => s.clone(),
-                            other => return err(format!("config key 'rules': expected a name, got {}", show(other))),
+                            other => {
+                                return err(format!(
+                                    "config key 'rules': expected a name, got {}",
+                                    show(other)
+                                ))
+                            }
                         };
                         selection.push(Selection { enable, by_tag, pattern });
                     }
@@ -276,7 +298,11 @@ impl Settings {
             time_format_iso_8601: raw.bool("time_format_iso_8601", false)?,
             rule_matching,
             stdout_enabled: raw.bool("stdout_output.enabled", true)?,
-            file_output: if file_enabled { raw.string("file_output.filename")?.map(PathBuf::from) } else { None },
+            file_output: if file_enabled {
+                raw.string("file_output.filename")?.map(PathBuf::from)
+            } else {
+                None
+            },
             file_keep_alive: raw.bool("file_output.keep_alive", false)?,
             program_output: if program_enabled { raw.string("program_output.program")? } else { None },
             program_keep_alive: raw.bool("program_output.keep_alive", false)?,

@@ -238,7 +238,8 @@ impl ProgressBar {
     }
 }
 
-const DEFAULT_PRINT: &str = "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.args";
+const DEFAULT_PRINT: &str =
+    "%evt.num %evt.time %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.args";
 
 /// `harrier replay FILE …`.
 pub fn friendly(a: ReplayArgs) -> u8 {
@@ -259,8 +260,9 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
     }
     let filter = match &a.filter {
         Some(text) => {
-            let ast = harrier_condition::parse(text)
-                .map_err(|e| format!("--filter: {} (line {}, column {})", e.message, e.pos.line, e.pos.col))?;
+            let ast = harrier_condition::parse(text).map_err(|e| {
+                format!("--filter: {} (line {}, column {})", e.message, e.pos.line, e.pos.col)
+            })?;
             let (f, _) = compile_condition(Source::Syscall, &ast).map_err(|e| format!("--filter: {e}"))?;
             Some(f)
         }
@@ -299,7 +301,8 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
             }
             if a.write.is_none() || a.print.is_some() {
                 let line = if a.json {
-                    serde_json::Value::Object(tmpl.render_fields(acc, acc.ev.ts()).into_iter().collect()).to_string()
+                    serde_json::Value::Object(tmpl.render_fields(acc, acc.ev.ts()).into_iter().collect())
+                        .to_string()
                 } else {
                     tmpl.render(acc)
                 };

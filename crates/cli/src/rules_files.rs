@@ -33,7 +33,9 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("cannot read rules directory {}: {e}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
+                .filter(|f| {
+                    f.is_file() && matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+                })
                 .collect();
             files.sort();
             out.extend(files);

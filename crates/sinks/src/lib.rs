@@ -26,7 +26,14 @@ impl AlertFormat {
     /// One line, without the newline.
     pub fn format(&self, a: &Alert) -> String {
         if self.json {
-            a.to_json_value(self.include_output, self.include_tags).to_string()
+            let mut v = a.to_json_value(self.include_output, self.include_tags);
+            if self.include_output {
+                // Falco's JSON `output` is the whole text line, time and priority included.
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("output".into(), a.text_line(self.iso8601).into());
+                }
+            }
+            v.to_string()
         } else {
             a.text_line(self.iso8601)
         }

@@ -1,0 +1,115 @@
+//! `harrier rules …`, `-V`, `-L`, `-l`, `--list`.
+
+mod common;
+use common::*;
+
+#[test]
+fn validate_official_files_text_and_json() {
+    let files = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"].map(official);
+    let args: Vec<&str> = std::iter::once("rules")
+        .chain(std::iter::once("validate"))
+        .chain(files.iter().map(|p| p.to_str().unwrap()))
+        .collect();
+    let o = harrier(&args);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.ends_with(": Ok") || l.ends_with(": Ok, with warnings")).count(),
+        3
+    );
+
+    let o = harrier(&["-V", files[0].to_str().unwrap(), "-o", "json_output=true"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let r = &v["falco_load_results"][0];
+    assert_eq!(r["successful"], true);
+    assert!(r["name"].as_str().unwrap().ends_with("falco_rules.yaml"));
+    assert!(r["errors"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn validate_reports_position_code_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        dir.path(),
+        "bad.yaml",
+        "- macro: m\n  condition: proc.name = x\n- rule: r\n  desc: d\n  condition: evt.type = open and (proc.name = cat\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["rules", "validate", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("Invalid") && out.contains("LOAD_ERR_COMPILE_CONDITION"), "{out}");
+    assert!(out.contains("bad.yaml:5:"), "position of the condition: {out}");
+    let o = harrier(&["rules", "validate", "--json", f.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let e = &v["falco_load_results"][0]["errors"][0];
+    assert_eq!(e["code"], "LOAD_ERR_COMPILE_CONDITION");
+    let locs = e["context"]["locations"].as_array().unwrap();
+    assert!(locs.iter().any(|l| l["item_type"] == "rule" && l["item_name"] == "r"), "{locs:?}");
+    let w = &v["falco_load_results"][0]["warnings"];
+    assert!(w.as_array().unwrap().iter().any(|w| w["code"] == "LOAD_UNUSED_MACRO"), "{w}");
+
+    let o = harrier(&["rules", "validate", dir.path().join("nope.yaml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope.yaml"));
+}
+
+#[test]
+fn check_condition_prints_canonical_form_or_positioned_error() {
+    let o =
+        harrier(&["rules", "check-condition", "proc.name in (bash,sh) and not fd.name startswith '/dev'"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).trim(), "(proc.name in (bash, sh) and not fd.name startswith /dev)");
+
+    let o = harrier(&["rules", "check-condition", "proc.name = a and\n (fd.name = b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+
+    // Without --source only the grammar is checked; with it, fields and values too.
+    let o = harrier(&["rules", "check-condition", "proc.nosuch = 1"]);
+    assert!(o.status.success());
+    let o = harrier(&["rules", "check-condition", "--source", "syscall", "proc.nosuch = 1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("proc.nosuch"), "{}", stderr(&o));
+    let o = harrier(&["rules", "check-condition", "--source", "syscall", "fd.sport = abc"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = harrier(&["rules", "check-condition", "--source", "k8s_audit", "ka.verb = create"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = harrier(&["rules", "check-condition", "--source", "nosuch", "a.b = c"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn list_fields_and_rules() {
+    let o = harrier(&["--list", "syscall"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.lines().any(|l| l.starts_with("proc.aname[N]?") && l.contains("string")),
+        "proc.aname listed"
+    );
+    assert!(out.lines().any(|l| l.starts_with("fd.sport ") && l.contains("port")));
+    assert!(!out.contains("ka.verb"), "only the syscall source");
+    let o = harrier(&["--list"]);
+    assert!(stdout(&o).contains("ka.verb") && stdout(&o).contains("Source: okta"));
+    let o = harrier(&["--list", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    let f = official("falco_rules.yaml");
+    let o = harrier(&["-L", "-r", f.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 1 + 25, "header + 25 rules");
+    let o = harrier(&["-l", "Terminal shell in container", "-r", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Priority: Notice"), "{}", stdout(&o));
+    let o = harrier(&["-l", "No such rule", "-r", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn help_and_version() {
+    let o = harrier(&["--help"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("Falco-compatible form"));
+    let o = harrier(&["--version"]);
+    assert!(o.status.success() && stdout(&o).contains("harrier"));
+}
