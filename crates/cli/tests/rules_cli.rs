@@ -45,6 +45,14 @@ fn validate_reports_position_code_and_exit_1() {
     assert_eq!(e["code"], "LOAD_ERR_COMPILE_CONDITION");
     let locs = e["context"]["locations"].as_array().unwrap();
     assert!(locs.iter().any(|l| l["item_type"] == "rule" && l["item_name"] == "r"), "{locs:?}");
+    let ok = write_rules(
+        dir.path(),
+        "warn.yaml",
+        "- macro: m\n  condition: proc.name = x\n- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["rules", "validate", "--json", ok.to_str().unwrap()]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     let w = &v["falco_load_results"][0]["warnings"];
     assert!(w.as_array().unwrap().iter().any(|w| w["code"] == "LOAD_UNUSED_MACRO"), "{w}");
 
