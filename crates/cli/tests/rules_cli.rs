@@ -121,3 +121,15 @@ fn help_and_version() {
     let o = harrier(&["--version"]);
     assert!(o.status.success() && stdout(&o).contains("harrier"));
 }
+
+#[test]
+fn default_rules_load_without_errors_or_warnings() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let o = harrier(&["rules", "validate", dir.join("harrier_rules.yaml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).trim().ends_with(": Ok"), "no warnings expected: {}", stdout(&o));
+    // `harrier rules list` without -r lists the default rules.
+    let o = harrier(&["rules", "list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Terminal shell in container"));
+}
