@@ -11,7 +11,7 @@ use memchr::memmem;
 use crate::fields::{self, flags, ArgKind, FieldType, Source};
 use crate::glob::Glob;
 use crate::sets::{NumSet, PathSet, StrSet};
-use crate::values::{BoundField, EventAccessor, FieldArg, Value, Values};
+use crate::values::{BoundField, EventAccessor, FieldArg, One, Value, Values};
 
 /// A compile error: where in the condition, and what is wrong / expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +63,28 @@ impl Filter {
         self.depth
     }
     /// Evaluate against one event.
+    #[inline]
     pub fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
-        scratch.ensure(self.depth);
+        if scratch.stack.len() < self.depth {
+            scratch.ensure(self.depth);
+        }
         self.root.eval(ev, &mut scratch.stack)
+    }
+
+    /// Evaluate an event that the evt.type index already routed to this rule: top-level
+    /// `evt.type = X` / `evt.type in (...)` checks (over known event names) are implied by the
+    /// index and skipped.
+    #[inline]
+    pub fn eval_indexed<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
+        if scratch.stack.len() < self.depth {
+            scratch.ensure(self.depth);
+        }
+        let stack = &mut scratch.stack[..];
+        match &self.root {
+            Node::And(cs) => cs.iter().all(|c| matches!(c, Node::Check(k) if k.evttype) || c.eval(ev, stack)),
+            Node::Check(k) if k.evttype => true,
+            other => other.eval(ev, stack),
+        }
     }
 }
 
@@ -513,7 +532,7 @@ fn icontains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 impl Pred {
-    #[inline]
+    #[inline(always)]
     fn test(&self, v: Value<'_>) -> bool {
         match self {
             Pred::Exists => true,
@@ -607,6 +626,8 @@ struct Check {
     negate: bool,
     /// List field with `in`: every value must match (otherwise any value).
     all: bool,
+    /// A positive `evt.type = X` / `evt.type in (...)` check over known event names.
+    evttype: bool,
 }
 
 impl Check {
@@ -619,9 +640,20 @@ impl Check {
     }
 
     fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values]) -> bool {
+        if let (Operand::Field(f), false) = (&self.lhs, self.all || matches!(self.pred, Pred::Dynamic(..))) {
+            match ev.extract_one(f) {
+                One::Fallback => {}
+                One::Absent => return false,
+                One::Value(v) => return matches!(self.pred, Pred::Exists) || self.pred.test(v) != self.negate,
+            }
+        }
         let Some((vals, rest)) = stack.split_first_mut() else { return false };
         vals.clear();
-        if !extract(&self.lhs, ev, vals, rest) {
+        let present = match &self.lhs {
+            Operand::Field(f) => ev.extract(f, vals),
+            other => extract(other, ev, vals, rest),
+        };
+        if !present {
             return false;
         }
         match &self.pred {
@@ -756,17 +788,33 @@ fn compile_expr(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, Compi
         return err(e.pos(), "condition is nested too deeply");
     }
     Ok(match e {
+        // Nested and/or of the same kind are flattened (macros expand to nested groups), which
+        // keeps evaluation shallow and lets the evt.type index elide more checks.
         Expr::And(cs, _) => {
-            Node::And(cs.iter().map(|c| compile_expr(ctx, c, depth + 1)).collect::<Result<Vec<_>, _>>()?.into())
+            let mut out = Vec::with_capacity(cs.len());
+            for c in cs {
+                match compile_expr(ctx, c, depth + 1)? {
+                    Node::And(inner) => out.extend(inner.into_vec()),
+                    n => out.push(n),
+                }
+            }
+            Node::And(out.into())
         }
         Expr::Or(cs, _) => {
-            Node::Or(cs.iter().map(|c| compile_expr(ctx, c, depth + 1)).collect::<Result<Vec<_>, _>>()?.into())
+            let mut out = Vec::with_capacity(cs.len());
+            for c in cs {
+                match compile_expr(ctx, c, depth + 1)? {
+                    Node::Or(inner) => out.extend(inner.into_vec()),
+                    n => out.push(n),
+                }
+            }
+            Node::Or(out.into())
         }
         Expr::Not(c, _) => Node::Not(Box::new(compile_expr(ctx, c, depth + 1)?)),
         Expr::Identifier(name, pos) => return err(*pos, format!("Undefined macro '{name}' used in filter.")),
         Expr::Exists(op, _) => {
             let (lhs, _) = compile_operand(ctx, op, false, depth)?;
-            Node::Check(Box::new(Check { lhs, pred: Pred::Exists, negate: false, all: false }))
+            Node::Check(Box::new(Check { lhs, pred: Pred::Exists, negate: false, all: false, evttype: false }))
         }
         Expr::Compare(c) => Node::Check(Box::new(compile_compare(ctx, c, depth)?)),
     })
@@ -1024,7 +1072,7 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
         for (v, p) in &items {
             preds.push((single_pred(ctx, eop, lt.ty, v, *p, &fname)?, negate));
         }
-        return Ok(Check { lhs, pred: Pred::Modifier(m, preds.into()), negate: false, all: false });
+        return Ok(Check { lhs, pred: Pred::Modifier(m, preds.into()), negate: false, all: false, evttype: false });
     }
 
     let pred = match &c.right {
@@ -1062,7 +1110,14 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
             list_pred(ctx, op, lt.ty, std::slice::from_ref(name), *p, &fname)?
         }
     };
-    Ok(Check { lhs, pred, negate, all })
+    let evttype = matches!(&lhs, Operand::Field(f) if f.id == crate::fields::FieldId::EvtType && f.arg == FieldArg::None)
+        && matches!(op, Op::Eq | Op::Eq2 | Op::In | Op::Intersects)
+        && match &c.right {
+            Rhs::Value(v, _) => fields::is_event_name(v),
+            Rhs::List(vs, _) => vs.iter().all(|v| fields::is_event_name(v)),
+            _ => false,
+        };
+    Ok(Check { lhs, pred, negate, all, evttype })
 }
 
 fn dynamic_pred(

@@ -23,4 +23,4 @@ pub use evttype::{evttypes_of, EvtTypeSet};
 pub use fields::{event_codes_for_name, FieldId, FieldInfo, FieldType, Source, FIELDS};
 pub use output::{Alert, OutputTemplate};
 pub use ruleset::{CompiledRule, RuleError, RuleMatching, Ruleset};
-pub use values::{BoundField, EventAccessor, FieldArg, Value, Values};
+pub use values::{BoundField, EventAccessor, FieldArg, One, Value, Values};

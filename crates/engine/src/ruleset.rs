@@ -297,25 +297,12 @@ impl Ruleset {
         ev: &E,
         mut on_match: impl FnMut(&CompiledRule),
     ) {
-        let list = self.candidate_list(source, ev.event_type());
-        if list.is_empty() {
+        if self.candidate_list(source, ev.event_type()).is_empty() {
             return;
         }
-        let run = |scratch: &mut Scratch, on_match: &mut dyn FnMut(&CompiledRule)| {
-            scratch.ensure(self.depth);
-            for &i in list {
-                let Some(r) = self.rules.get(i as usize) else { continue };
-                if r.filter.eval(ev, scratch) {
-                    on_match(r);
-                    if self.matching == RuleMatching::First {
-                        break;
-                    }
-                }
-            }
-        };
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => run(&mut scratch, &mut on_match),
-            Err(_) => run(&mut Scratch::new(), &mut on_match),
+            Ok(mut scratch) => self.evaluate_with(source, ev, &mut scratch, &mut on_match),
+            Err(_) => self.evaluate_with(source, ev, &mut Scratch::new(), &mut on_match),
         });
     }
 
@@ -328,9 +315,12 @@ impl Ruleset {
         mut on_match: impl FnMut(&CompiledRule),
     ) {
         scratch.ensure(self.depth);
-        for &i in self.candidate_list(source, ev.event_type()) {
+        let code = ev.event_type();
+        let indexed = source.has_event_types() && code.is_some_and(|c| c < EVENT_CODE_COUNT);
+        for &i in self.candidate_list(source, code) {
             let Some(r) = self.rules.get(i as usize) else { continue };
-            if r.filter.eval(ev, scratch) {
+            let hit = if indexed { r.filter.eval_indexed(ev, scratch) } else { r.filter.eval(ev, scratch) };
+            if hit {
                 on_match(r);
                 if self.matching == RuleMatching::First {
                     break;

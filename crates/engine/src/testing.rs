@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::fields::{self, Source};
-use crate::values::{BoundField, EventAccessor, FieldArg, Values};
+use crate::values::{BoundField, EventAccessor, FieldArg, One, Value, Values};
 
 /// One value of a [`MapAccessor`] entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,8 @@ pub enum TestValue {
 pub struct MapAccessor {
     pub event_type: Option<u16>,
     entries: Vec<(fields::FieldId, FieldArg, Vec<TestValue>)>,
+    /// Entry index per field id, for entries without an argument (O(1) lookup).
+    by_id: Vec<u32>,
 }
 
 impl MapAccessor {
@@ -31,7 +33,10 @@ impl MapAccessor {
     }
     /// A syscall event of the named type (its first code).
     pub fn syscall(evt_type: &str) -> MapAccessor {
-        let mut m = MapAccessor { event_type: fields::event_codes_for_name(evt_type).first().copied(), entries: Vec::new() };
+        let mut m = MapAccessor {
+            event_type: fields::event_codes_for_name(evt_type).first().copied(),
+            ..MapAccessor::default()
+        };
         m.set("evt.type", vec![TestValue::Str(evt_type.to_string())]);
         m
     }
@@ -51,6 +56,12 @@ impl MapAccessor {
             .unwrap_or_else(|e| panic!("bad field {field}: {e}"));
         self.entries.retain(|(id, a, _)| !(*id == bf.id && *a == bf.arg));
         self.entries.push((bf.id, bf.arg, values));
+        self.by_id = vec![u32::MAX; fields::FIELDS.len()];
+        for (i, (id, arg, _)) in self.entries.iter().enumerate() {
+            if *arg == FieldArg::None {
+                self.by_id[*id as usize] = i as u32;
+            }
+        }
         self
     }
     pub fn str(&mut self, field: &str, v: &str) -> &mut Self {
@@ -77,13 +88,44 @@ impl MapAccessor {
     }
 }
 
+impl MapAccessor {
+    #[inline]
+    fn find(&self, field: &BoundField) -> Option<&Vec<TestValue>> {
+        let e = if field.arg == FieldArg::None {
+            self.by_id.get(field.id as usize).and_then(|&i| self.entries.get(i as usize))
+        } else {
+            self.entries.iter().find(|(id, arg, _)| *id == field.id && *arg == field.arg)
+        };
+        e.map(|(_, _, v)| v)
+    }
+}
+
 impl EventAccessor for MapAccessor {
     fn event_type(&self) -> Option<u16> {
         self.event_type
     }
+    #[inline]
+    fn extract_one(&self, field: &BoundField) -> One<'_> {
+        if field.info().is_list() {
+            return One::Fallback;
+        }
+        match self.find(field).map(Vec::as_slice) {
+            None => One::Absent,
+            Some([v]) => One::Value(match v {
+                TestValue::Str(s) => Value::Str(s.as_bytes()),
+                TestValue::Bytes(b) => Value::Bytes(b),
+                TestValue::Int(i) => Value::Int(*i),
+                TestValue::Uint(u) => Value::Uint(*u),
+                TestValue::Bool(b) => Value::Bool(*b),
+                TestValue::Ip(ip) => Value::Ip(*ip),
+                TestValue::Double(d) => Value::Double(*d),
+            }),
+            Some(_) => One::Fallback,
+        }
+    }
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool {
-        for (id, arg, vals) in &self.entries {
-            if *id == field.id && *arg == field.arg {
+        {
+            if let Some(vals) = self.find(field) {
                 for v in vals {
                     match v {
                         TestValue::Str(s) => out.push_str(s),

@@ -100,6 +100,7 @@ impl Values {
     pub fn new() -> Values {
         Values { buf: Vec::with_capacity(256), slots: Vec::with_capacity(8) }
     }
+    #[inline]
     pub fn clear(&mut self) {
         self.buf.clear();
         self.slots.clear();
@@ -110,14 +111,17 @@ impl Values {
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
+    #[inline]
     pub fn push_str(&mut self, s: &str) {
         self.push_str_bytes(s.as_bytes());
     }
+    #[inline]
     pub fn push_str_bytes(&mut self, s: &[u8]) {
         let start = self.buf.len() as u32;
         self.buf.extend_from_slice(s);
         self.slots.push(Slot::Str(start, s.len() as u32));
     }
+    #[inline]
     pub fn push_bytes(&mut self, b: &[u8]) {
         let start = self.buf.len() as u32;
         self.buf.extend_from_slice(b);
@@ -137,15 +141,19 @@ impl Values {
         let len = self.buf.len() - start;
         self.slots.push(Slot::Bytes(start as u32, len as u32));
     }
+    #[inline]
     pub fn push_int(&mut self, v: i64) {
         self.slots.push(Slot::Int(v));
     }
+    #[inline]
     pub fn push_uint(&mut self, v: u64) {
         self.slots.push(Slot::Uint(v));
     }
+    #[inline]
     pub fn push_bool(&mut self, v: bool) {
         self.slots.push(Slot::Bool(v));
     }
+    #[inline]
     pub fn push_ip(&mut self, v: IpAddr) {
         self.slots.push(Slot::Ip(v));
     }
@@ -178,6 +186,7 @@ impl Values {
     pub fn get(&self, i: usize) -> Option<Value<'_>> {
         self.slots.get(i).map(|s| self.resolve(s))
     }
+    #[inline]
     fn resolve(&self, s: &Slot) -> Value<'_> {
         let range = |st: u32, l: u32| self.buf.get(st as usize..(st as usize + l as usize)).unwrap_or(&[]);
         match *s {
@@ -191,6 +200,7 @@ impl Values {
             Slot::Double(d) => Value::Double(d),
         }
     }
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = Value<'_>> + '_ {
         self.slots.iter().map(move |s| self.resolve(s))
     }
@@ -213,4 +223,22 @@ pub trait EventAccessor {
     /// double → `push_double`. List fields push one value per element. Fields that match "any
     /// ancestor" without an index (`proc.aname`) push one value per ancestor.
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool;
+
+    /// Optional fast path for fields with exactly one value: borrow it instead of copying it
+    /// into a buffer. Return [`One::Fallback`] (the default) to use [`EventAccessor::extract`].
+    #[inline]
+    fn extract_one(&self, _field: &BoundField) -> One<'_> {
+        One::Fallback
+    }
+}
+
+/// Result of [`EventAccessor::extract_one`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum One<'a> {
+    /// Not supported for this field: call `extract`.
+    Fallback,
+    /// The field is absent for this event.
+    Absent,
+    /// The single value.
+    Value(Value<'a>),
 }

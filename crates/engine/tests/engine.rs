@@ -642,3 +642,60 @@ fn no_panics_on_odd_input() {
         }
     }
 }
+
+/// An accessor without the borrowed fast path: every value goes through `extract`.
+struct CopyOnly<'a>(&'a MapAccessor);
+
+impl harrier_engine::EventAccessor for CopyOnly<'_> {
+    fn event_type(&self) -> Option<u16> {
+        self.0.event_type
+    }
+    fn extract(&self, field: &harrier_engine::BoundField, out: &mut harrier_engine::Values) -> bool {
+        self.0.extract(field, out)
+    }
+}
+
+#[test]
+fn fast_path_and_copy_path_agree() {
+    use harrier_engine::EventAccessor as _;
+    let e = ev();
+    let absent = MapAccessor::syscall("open");
+    for cond in [
+        "proc.name = bash",
+        "proc.name != bash",
+        "proc.name in (a, bash)",
+        "fd.name startswith /etc",
+        "fd.name exists",
+        "proc.pid > 1",
+        "evt.rawres < 0",
+        "container.privileged = true",
+        "fd.sip = 10.0.0.0/8",
+        "evt.buffer bcontains 454c46",
+        "proc.aname = sshd",
+        "proc.cmdline contains anyof (x, ls)",
+        "not proc.cwd = /",
+        "proc.name = val(proc.pname)",
+    ] {
+        let f = filter(Source::Syscall, cond);
+        for ev in [&e, &absent] {
+            let fast = f.eval(ev, &mut Scratch::new());
+            let slow = f.eval(&CopyOnly(ev), &mut Scratch::new());
+            assert_eq!(fast, slow, "{cond}");
+        }
+    }
+    let mut v = harrier_engine::Values::new();
+    assert!(e.extract(&harrier_engine::BoundField::new(harrier_engine::FieldId::ProcName), &mut v));
+    assert_eq!(v.get(0), Some(harrier_engine::Value::Str(b"bash")));
+}
+
+#[test]
+fn indexed_evaluation_skips_only_implied_checks() {
+    // `userfaultfd` has no event of its own (generic syscall codes): its check must not be elided.
+    let (rs, _) = Ruleset::compile(&[rule("uffd", "evt.type = userfaultfd and proc.name = bash", Priority::Error, &[])]);
+    let mut e = ev();
+    e.event_type = Some(1);
+    e.str("evt.type", "some_other_syscall");
+    assert!(matches(&rs, &e).is_empty());
+    e.str("evt.type", "userfaultfd");
+    assert_eq!(matches(&rs, &e), vec!["uffd"]);
+}
