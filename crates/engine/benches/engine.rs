@@ -15,7 +15,10 @@ use harrier_rules::{Loader, LoaderOptions};
 
 fn syscall_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/falco-rules");
-    ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"].iter().map(|f| dir.join(f)).collect()
+    ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 fn load_and_compile(files: &[PathBuf]) -> Ruleset {
@@ -125,7 +128,10 @@ fn summary() {
         };
         best = best.min(ns);
     }
-    println!("load+compile of the 3 official syscall files: {:.1} ms CPU (best of 10; target <= 100 ms)", best / 1e6);
+    println!(
+        "load+compile of the 3 official syscall files: {:.1} ms CPU (best of 10; target <= 100 ms)",
+        best / 1e6
+    );
 
     let rs = typical_rule();
     let mut scratch = Scratch::new();
@@ -190,20 +196,26 @@ fn summary() {
 
 fn benches(c: &mut Criterion) {
     let files = syscall_files();
-    c.bench_function("load_compile_official_syscall_files", |b| b.iter(|| black_box(load_and_compile(&files))));
+    c.bench_function("load_compile_official_syscall_files", |b| {
+        b.iter(|| black_box(load_and_compile(&files)))
+    });
     let rs = typical_rule();
     let ev = open_event("cat");
     let mut scratch = Scratch::new();
     c.bench_function("evaluate_typical_rule_match", |b| {
-        b.iter(|| rs.evaluate_with(Source::Syscall, black_box(&ev), &mut scratch, |r| {
-            black_box(r);
-        }))
+        b.iter(|| {
+            rs.evaluate_with(Source::Syscall, black_box(&ev), &mut scratch, |r| {
+                black_box(r);
+            })
+        })
     });
     let miss = open_event("nginx");
     c.bench_function("evaluate_typical_rule_miss", |b| {
-        b.iter(|| rs.evaluate_with(Source::Syscall, black_box(&miss), &mut scratch, |r| {
-            black_box(r);
-        }))
+        b.iter(|| {
+            rs.evaluate_with(Source::Syscall, black_box(&miss), &mut scratch, |r| {
+                black_box(r);
+            })
+        })
     });
 }
 

@@ -468,7 +468,7 @@ enum Pred {
     Exists,
     StrEq(Box<[u8]>),
     StrCmp(Ord4, Box<[u8]>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     IContains(Box<[u8]>),
     StartsWith(Box<[u8]>),
     EndsWith(Box<[u8]>),
@@ -482,7 +482,10 @@ enum Pred {
     FloatEq(f64),
     FloatCmp(Ord4, f64),
     BoolEq(bool),
-    BoolSet { t: bool, f: bool },
+    BoolSet {
+        t: bool,
+        f: bool,
+    },
     Ip(IpMatch),
     IpSet(Box<[IpMatch]>),
     /// `op modifier (v1, v2…)`: element predicates with their negation flag.
@@ -589,7 +592,9 @@ fn dyn_test(op: Op, l: Value<'_>, r: Value<'_>) -> bool {
             _ => Some(a.cmp(b)),
         },
         (None, None) => match (l, r) {
-            (Value::Ip(a), Value::Ip(b)) => return matches!(op, Op::Eq | Op::Eq2 | Op::In | Op::Intersects) == (a == b),
+            (Value::Ip(a), Value::Ip(b)) => {
+                return matches!(op, Op::Eq | Op::Eq2 | Op::In | Op::Intersects) == (a == b)
+            }
             (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(&b)),
             (Value::Double(_), _) | (_, Value::Double(_)) => match (float_of(l), float_of(r)) {
                 (Some(a), Some(b)) => a.partial_cmp(&b),
@@ -644,7 +649,9 @@ impl Check {
             match ev.extract_one(f) {
                 One::Fallback => {}
                 One::Absent => return false,
-                One::Value(v) => return matches!(self.pred, Pred::Exists) || self.pred.test(v) != self.negate,
+                One::Value(v) => {
+                    return matches!(self.pred, Pred::Exists) || self.pred.test(v) != self.negate
+                }
             }
         }
         let Some((vals, rest)) = stack.split_first_mut() else { return false };
@@ -714,7 +721,9 @@ pub fn bind_field(
         return err(pos, format!("field {name} can only be used in conditions, not in outputs"));
     }
     let arg: Option<String> = match (r.dotted_arg, arg) {
-        (Some(_), Some(_)) => return err(pos, format!("field {name} cannot take both a dotted and a bracket argument")),
+        (Some(_), Some(_)) => {
+            return err(pos, format!("field {name} cannot take both a dotted and a bracket argument"))
+        }
         (Some(d), None) => Some(d),
         (None, a) => a.map(str::to_string),
     };
@@ -814,7 +823,13 @@ fn compile_expr(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, Compi
         Expr::Identifier(name, pos) => return err(*pos, format!("Undefined macro '{name}' used in filter.")),
         Expr::Exists(op, _) => {
             let (lhs, _) = compile_operand(ctx, op, false, depth)?;
-            Node::Check(Box::new(Check { lhs, pred: Pred::Exists, negate: false, all: false, evttype: false }))
+            Node::Check(Box::new(Check {
+                lhs,
+                pred: Pred::Exists,
+                negate: false,
+                all: false,
+                evttype: false,
+            }))
         }
         Expr::Compare(c) => Node::Check(Box::new(compile_compare(ctx, c, depth)?)),
     })
@@ -843,14 +858,20 @@ fn compile_field_ref(
     if rhs && info.has(flags::NO_RHS) && bf.arg == FieldArg::None {
         return err(fr.pos, format!("field {} cannot be used on the right-hand side (val())", fr.name));
     }
-    if in_transformer && info.has(flags::NO_TRANSFORMER) && (bf.arg == FieldArg::None || info.has(flags::RAW_PARAM))
+    if in_transformer
+        && info.has(flags::NO_TRANSFORMER)
+        && (bf.arg == FieldArg::None || info.has(flags::RAW_PARAM))
     {
         return err(fr.pos, format!("field {} does not support transformers", fr.name));
     }
     Ok((Operand::Field(bf), ot))
 }
 
-fn compile_targ(ctx: &mut Ctx<'_>, a: &TArg, depth: usize) -> Result<(TfArg, Option<OperandType>), CompileError> {
+fn compile_targ(
+    ctx: &mut Ctx<'_>,
+    a: &TArg,
+    depth: usize,
+) -> Result<(TfArg, Option<OperandType>), CompileError> {
     Ok(match a {
         TArg::Field(fr) => {
             let (o, t) = compile_field_ref(ctx, fr, false, true)?;
@@ -921,11 +942,17 @@ fn compile_transformer(
         _ => {
             let expected = if t.kind == TransformerKind::Getopt { 2 } else { 1 };
             if t.args.len() != expected {
-                return err(t.pos, format!("transformer '{name}' expects {expected} argument(s), got {}", t.args.len()));
+                return err(
+                    t.pos,
+                    format!("transformer '{name}' expects {expected} argument(s), got {}", t.args.len()),
+                );
             }
             let (input, ity) = compile_targ(ctx, &t.args[0], depth)?;
             let Some(ity) = ity else {
-                return err(t.pos, format!("transformer '{name}' expects a field or a transformer as argument"));
+                return err(
+                    t.pos,
+                    format!("transformer '{name}' expects a field or a transformer as argument"),
+                );
             };
             tf.args.push(input);
             match t.kind {
@@ -942,16 +969,25 @@ fn compile_transformer(
                     if !(ity.ty.is_string() || ity.ty == FieldType::ByteBuf) {
                         return err(
                             t.pos,
-                            format!("transformer 'b64' needs a string or bytebuf field, got type {}", ity.ty.name()),
+                            format!(
+                                "transformer 'b64' needs a string or bytebuf field, got type {}",
+                                ity.ty.name()
+                            ),
                         );
                     }
-                    OperandType { ty: if ity.ty == FieldType::ByteBuf { FieldType::ByteBuf } else { FieldType::String }, list: ity.list }
+                    OperandType {
+                        ty: if ity.ty == FieldType::ByteBuf { FieldType::ByteBuf } else { FieldType::String },
+                        list: ity.list,
+                    }
                 }
                 TransformerKind::Len => {
                     if !(ity.list || ity.ty.is_string() || ity.ty == FieldType::ByteBuf) {
                         return err(
                             t.pos,
-                            format!("transformer 'len' needs a string, bytebuf or list field, got type {}", ity.ty.name()),
+                            format!(
+                                "transformer 'len' needs a string, bytebuf or list field, got type {}",
+                                ity.ty.name()
+                            ),
                         );
                     }
                     tf.list_input = ity.list;
@@ -959,19 +995,32 @@ fn compile_transformer(
                 }
                 TransformerKind::Getopt => {
                     if !ity.ty.is_string() {
-                        return err(t.pos, format!("transformer 'getopt' needs a string field, got type {}", ity.ty.name()));
+                        return err(
+                            t.pos,
+                            format!("transformer 'getopt' needs a string field, got type {}", ity.ty.name()),
+                        );
                     }
                     let TArg::Str(optstring, _) = &t.args[1] else {
                         return err(t.pos, "getopt() expects a quoted option string as second argument");
                     };
                     tf.optstring = optstring.as_bytes().into();
-                    let opt = match t.arg.as_deref().map(str::as_bytes) {
-                        Some([c]) if *c != b':' => *c,
-                        Some(_) => return err(t.pos, "getopt() expects a single option letter in [...]"),
-                        None => return err(t.pos, "getopt() needs the option to extract, e.g. getopt(proc.args, \"nt:\")[t]"),
-                    };
+                    let opt =
+                        match t.arg.as_deref().map(str::as_bytes) {
+                            Some([c]) if *c != b':' => *c,
+                            Some(_) => return err(t.pos, "getopt() expects a single option letter in [...]"),
+                            None => return err(
+                                t.pos,
+                                "getopt() needs the option to extract, e.g. getopt(proc.args, \"nt:\")[t]",
+                            ),
+                        };
                     if !optstring.as_bytes().contains(&opt) {
-                        return err(t.pos, format!("option '{}' is not in the getopt option string \"{optstring}\"", opt as char));
+                        return err(
+                            t.pos,
+                            format!(
+                                "option '{}' is not in the getopt option string \"{optstring}\"",
+                                opt as char
+                            ),
+                        );
                     }
                     tf.opt = opt;
                     OperandType { ty: FieldType::String, list: false }
@@ -1012,7 +1061,16 @@ fn op_allowed(op: Op, ty: FieldType) -> bool {
         FieldType::String | FieldType::Path => !matches!(op, BContains | BStartsWith),
         FieldType::ByteBuf => matches!(
             op,
-            Eq | Eq2 | Ne | Contains | IContains | StartsWith | EndsWith | BContains | BStartsWith | In | Intersects
+            Eq | Eq2
+                | Ne
+                | Contains
+                | IContains
+                | StartsWith
+                | EndsWith
+                | BContains
+                | BStartsWith
+                | In
+                | Intersects
         ),
         t if t.is_numeric() => matches!(op, Eq | Eq2 | Ne | Lt | Le | Gt | Ge | In | Intersects),
         _ => matches!(op, Eq | Eq2 | Ne | In | Intersects),
@@ -1061,7 +1119,8 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
         let items: Vec<(String, Pos)> = match &c.right {
             Rhs::List(vs, p) => vs.iter().map(|v| (v.clone(), *p)).collect(),
             Rhs::ListRef(name, p) => {
-                ctx.warnings.push(format!("'{name}' after '{}' is not a defined list; taken as a value", m.as_str()));
+                ctx.warnings
+                    .push(format!("'{name}' after '{}' is not a defined list; taken as a value", m.as_str()));
                 vec![(name.clone(), *p)]
             }
             Rhs::Value(v, p) => vec![(v.clone(), *p)],
@@ -1072,7 +1131,13 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
         for (v, p) in &items {
             preds.push((single_pred(ctx, eop, lt.ty, v, *p, &fname)?, negate));
         }
-        return Ok(Check { lhs, pred: Pred::Modifier(m, preds.into()), negate: false, all: false, evttype: false });
+        return Ok(Check {
+            lhs,
+            pred: Pred::Modifier(m, preds.into()),
+            negate: false,
+            all: false,
+            evttype: false,
+        });
     }
 
     let pred = match &c.right {
@@ -1129,7 +1194,13 @@ fn dynamic_pred(
     fname: &str,
 ) -> Result<Pred, CompileError> {
     if matches!(op, Op::Regex | Op::Glob | Op::IGlob | Op::PMatch | Op::BContains | Op::BStartsWith) {
-        return err(c.pos, format!("operator '{}' needs a literal right-hand value, not val() or a transformer", op.as_str()));
+        return err(
+            c.pos,
+            format!(
+                "operator '{}' needs a literal right-hand value, not val() or a transformer",
+                op.as_str()
+            ),
+        );
     }
     if !lt.ty.compatible(rt.ty) {
         return err(
@@ -1198,7 +1269,11 @@ fn parse_ip_match(v: &str, ty: FieldType, pos: Pos, fname: &str) -> Result<IpMat
             if ty == FieldType::IpNet { " or network" } else { "" }
         ),
     })?;
-    Ok(if ty == FieldType::IpNet { IpMatch::Net(ip, if ip.is_ipv4() { 32 } else { 128 }) } else { IpMatch::Addr(ip) })
+    Ok(if ty == FieldType::IpNet {
+        IpMatch::Net(ip, if ip.is_ipv4() { 32 } else { 128 })
+    } else {
+        IpMatch::Addr(ip)
+    })
 }
 
 fn parse_bool(v: &str, pos: Pos, fname: &str) -> Result<bool, CompileError> {
@@ -1211,7 +1286,7 @@ fn parse_bool(v: &str, pos: Pos, fname: &str) -> Result<bool, CompileError> {
 
 fn parse_hex(v: &str, pos: Pos, op: Op) -> Result<Box<[u8]>, CompileError> {
     let s = v.trim().as_bytes();
-    if s.len() % 2 != 0 || !s.iter().all(u8::is_ascii_hexdigit) {
+    if !s.len().is_multiple_of(2) || !s.iter().all(u8::is_ascii_hexdigit) {
         return err(pos, format!("'{}' expects an even-length hexadecimal string, got '{v}'", op.as_str()));
     }
     let hv = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
@@ -1219,7 +1294,14 @@ fn parse_hex(v: &str, pos: Pos, op: Op) -> Result<Box<[u8]>, CompileError> {
 }
 
 /// Predicate for a single right-hand value.
-fn single_pred(ctx: &mut Ctx<'_>, op: Op, ty: FieldType, v: &str, pos: Pos, fname: &str) -> Result<Pred, CompileError> {
+fn single_pred(
+    ctx: &mut Ctx<'_>,
+    op: Op,
+    ty: FieldType,
+    v: &str,
+    pos: Pos,
+    fname: &str,
+) -> Result<Pred, CompileError> {
     let _ = &ctx;
     if op.is_list_op() {
         return list_pred(ctx, op, ty, &[v.to_string()], pos, fname);
@@ -1229,7 +1311,7 @@ fn single_pred(ctx: &mut Ctx<'_>, op: Op, ty: FieldType, v: &str, pos: Pos, fnam
         FieldType::String | FieldType::Path | FieldType::ByteBuf => match op {
             Op::Eq | Op::Eq2 | Op::Ne => Pred::StrEq(b()),
             Op::Lt | Op::Le | Op::Gt | Op::Ge => Pred::StrCmp(Ord4::from_op(op).unwrap_or(Ord4::Lt), b()),
-            Op::Contains => Pred::Contains(memmem::Finder::new(v.as_bytes()).into_owned()),
+            Op::Contains => Pred::Contains(Box::new(memmem::Finder::new(v.as_bytes()).into_owned())),
             Op::IContains => Pred::IContains(v.to_ascii_lowercase().into_bytes().into()),
             Op::StartsWith => Pred::StartsWith(b()),
             Op::EndsWith => Pred::EndsWith(b()),
@@ -1239,12 +1321,19 @@ fn single_pred(ctx: &mut Ctx<'_>, op: Op, ty: FieldType, v: &str, pos: Pos, fnam
                 let re = regex::bytes::RegexBuilder::new(&format!("^(?:{v})$"))
                     .size_limit(1 << 22)
                     .build()
-                    .map_err(|e| CompileError { pos, message: format!("invalid regular expression '{v}': {e}") })?;
+                    .map_err(|e| CompileError {
+                    pos,
+                    message: format!("invalid regular expression '{v}': {e}"),
+                })?;
                 Pred::Regex(re)
             }
-            Op::BContains => Pred::Contains(memmem::Finder::new(&parse_hex(v, pos, op)?).into_owned()),
+            Op::BContains => {
+                Pred::Contains(Box::new(memmem::Finder::new(&parse_hex(v, pos, op)?).into_owned()))
+            }
             Op::BStartsWith => Pred::StartsWith(parse_hex(v, pos, op)?),
-            Op::In | Op::Intersects | Op::PMatch => return err(pos, "internal: list operator on a single value"),
+            Op::In | Op::Intersects | Op::PMatch => {
+                return err(pos, "internal: list operator on a single value")
+            }
         },
         FieldType::Double => {
             let n = parse_typed_int(v, ty, pos, fname)? as f64;
@@ -1267,11 +1356,21 @@ fn single_pred(ctx: &mut Ctx<'_>, op: Op, ty: FieldType, v: &str, pos: Pos, fnam
 }
 
 /// Predicate for `in` / `intersects` / `pmatch` with literal values.
-fn list_pred(ctx: &mut Ctx<'_>, op: Op, ty: FieldType, vs: &[String], pos: Pos, fname: &str) -> Result<Pred, CompileError> {
+fn list_pred(
+    ctx: &mut Ctx<'_>,
+    op: Op,
+    ty: FieldType,
+    vs: &[String],
+    pos: Pos,
+    fname: &str,
+) -> Result<Pred, CompileError> {
     let _ = &ctx;
     if op == Op::PMatch {
         if !ty.is_string() {
-            return err(pos, format!("operator 'pmatch' needs a string field, {fname} has type {}", ty.name()));
+            return err(
+                pos,
+                format!("operator 'pmatch' needs a string field, {fname} has type {}", ty.name()),
+            );
         }
         return Ok(Pred::PMatch(PathSet::new(vs.iter().map(|v| v.as_bytes().into()).collect())));
     }

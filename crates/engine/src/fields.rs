@@ -248,8 +248,14 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 6] =
-        [Source::Syscall, Source::K8sAudit, Source::AwsCloudtrail, Source::GcpAuditlog, Source::Github, Source::Okta];
+    pub const ALL: [Source; 6] = [
+        Source::Syscall,
+        Source::K8sAudit,
+        Source::AwsCloudtrail,
+        Source::GcpAuditlog,
+        Source::Github,
+        Source::Okta,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Source::Syscall => "syscall",
@@ -266,7 +272,9 @@ impl Source {
     pub fn classes(self) -> &'static [FieldClass] {
         use FieldClass::*;
         match self {
-            Source::Syscall => &[Gen, SyscallEvt, Process, User, Group, Fd, FsPath, Fdlist, Util, Container, K8s],
+            Source::Syscall => {
+                &[Gen, SyscallEvt, Process, User, Group, Fd, FsPath, Fdlist, Util, Container, K8s]
+            }
             Source::K8sAudit => &[Gen, K8sAudit, Json],
             Source::AwsCloudtrail => &[Gen, CloudTrail, Json],
             Source::GcpAuditlog => &[Gen, Gcp, Json],

@@ -71,13 +71,17 @@ impl OutputTemplate {
                     j -= 1;
                 }
                 if j == i + 1 {
-                    return Err(format!("invalid output format: '%' must be followed by a field name (offset {i})"));
+                    return Err(format!(
+                        "invalid output format: '%' must be followed by a field name (offset {i})"
+                    ));
                 }
                 let mut name_end = j;
                 let mut arg = None;
                 if j < b.len() && b[j] == b'[' {
                     let Some(close) = text[j..].find(']') else {
-                        return Err(format!("invalid output format: missing ']' in field argument (offset {j})"));
+                        return Err(format!(
+                            "invalid output format: missing ']' in field argument (offset {j})"
+                        ));
                     };
                     arg = Some(text[j + 1..j + close].to_string());
                     j += close + 1;
@@ -295,7 +299,11 @@ impl Alert {
 
     /// Text line with an explicit UTC offset in seconds (0 for UTC).
     pub fn text_line_with_offset(&self, iso8601: bool, offset_secs: i32) -> String {
-        let t = if iso8601 { format_time_iso8601(self.time_ns, offset_secs) } else { format_time_hms(self.time_ns, offset_secs) };
+        let t = if iso8601 {
+            format_time_iso8601(self.time_ns, offset_secs)
+        } else {
+            format_time_hms(self.time_ns, offset_secs)
+        };
         format!("{}: {} {}", t, priority_name(self.priority), self.output)
     }
 }
@@ -336,4 +344,3 @@ pub fn format_time_hms(time_ns: u64, offset_secs: i32) -> String {
     let (dt, ns) = civil(time_ns, offset_secs);
     format!("{}.{:09}", dt.format("%H:%M:%S"), ns)
 }
-

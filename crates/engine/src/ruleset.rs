@@ -127,7 +127,12 @@ impl Ruleset {
         let mut out = Vec::with_capacity(rules.len());
         let mut errors = Vec::new();
         for r in rules {
-            let e = |kind, message: String| RuleError { rule: r.name.clone(), location: r.location.clone(), kind, message };
+            let e = |kind, message: String| RuleError {
+                rule: r.name.clone(),
+                location: r.location.clone(),
+                kind,
+                message,
+            };
             let Some(source) = Source::from_name(&r.source) else {
                 errors.push(e(RuleErrorKind::UnknownSource, format!("unknown source '{}'", r.source)));
                 continue;
@@ -146,7 +151,8 @@ impl Ruleset {
                     continue;
                 }
             };
-            let evttypes = if source.has_event_types() { evttypes_of(&r.condition) } else { EvtTypeSet::all() };
+            let evttypes =
+                if source.has_event_types() { evttypes_of(&r.condition) } else { EvtTypeSet::all() };
             let index = out.len();
             out.push(CompiledRule {
                 name: r.name.clone(),
@@ -264,7 +270,10 @@ impl Ruleset {
     /// Syscall rules without an evt.type restriction that asked to be warned about it
     /// (Falco's `LOAD_NO_EVTTYPE`).
     pub fn rules_without_evttype(&self) -> Vec<&CompiledRule> {
-        self.rules.iter().filter(|r| r.source.has_event_types() && r.evttypes.is_all() && r.warn_evttypes).collect()
+        self.rules
+            .iter()
+            .filter(|r| r.source.has_event_types() && r.evttypes.is_all() && r.warn_evttypes)
+            .collect()
     }
     /// Number of active candidate rules for an event code of the syscall source.
     pub fn candidates(&self, source: Source, code: Option<u16>) -> usize {
@@ -283,7 +292,12 @@ impl Ruleset {
     }
 
     /// Evaluate an event of a source by name; unknown sources match nothing.
-    pub fn evaluate<E: EventAccessor + ?Sized>(&self, source: &str, ev: &E, on_match: impl FnMut(&CompiledRule)) {
+    pub fn evaluate<E: EventAccessor + ?Sized>(
+        &self,
+        source: &str,
+        ev: &E,
+        on_match: impl FnMut(&CompiledRule),
+    ) {
         if let Some(s) = Source::from_name(source) {
             self.evaluate_source(s, ev, on_match);
         }

@@ -51,9 +51,18 @@ impl MapAccessor {
             .into_iter()
             .find(|s| fields::resolve(*s, name).is_ok())
             .unwrap_or_else(|| panic!("unknown field {field}"));
-        let (bf, _) = crate::compile::bind_field(source, name, arg, Default::default(), crate::compile::Usage::Filter)
-            .or_else(|_| crate::compile::bind_field(source, name, arg, Default::default(), crate::compile::Usage::Output))
-            .unwrap_or_else(|e| panic!("bad field {field}: {e}"));
+        let (bf, _) =
+            crate::compile::bind_field(source, name, arg, Default::default(), crate::compile::Usage::Filter)
+                .or_else(|_| {
+                    crate::compile::bind_field(
+                        source,
+                        name,
+                        arg,
+                        Default::default(),
+                        crate::compile::Usage::Output,
+                    )
+                })
+                .unwrap_or_else(|e| panic!("bad field {field}: {e}"));
         self.entries.retain(|(id, a, _)| !(*id == bf.id && *a == bf.arg));
         self.entries.push((bf.id, bf.arg, values));
         self.by_id = vec![u32::MAX; fields::FIELDS.len()];

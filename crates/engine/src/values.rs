@@ -177,10 +177,8 @@ impl Values {
     }
     /// Remove the last value (and its bytes).
     pub fn pop(&mut self) {
-        if let Some(s) = self.slots.pop() {
-            if let Slot::Str(st, _) | Slot::Bytes(st, _) = s {
-                self.buf.truncate(st as usize);
-            }
+        if let Some(Slot::Str(st, _) | Slot::Bytes(st, _)) = self.slots.pop() {
+            self.buf.truncate(st as usize);
         }
     }
     pub fn get(&self, i: usize) -> Option<Value<'_>> {

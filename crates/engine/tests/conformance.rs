@@ -8,7 +8,11 @@ use harrier_rules::{Loader, LoaderOptions};
 
 fn reference_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/falco-rules");
-    assert!(dir.is_dir(), "reference rule files not found at {}; the conformance test needs them", dir.display());
+    assert!(
+        dir.is_dir(),
+        "reference rule files not found at {}; the conformance test needs them",
+        dir.display()
+    );
     dir
 }
 
@@ -48,7 +52,11 @@ fn every_official_file_loads_with_the_engine_checker() {
     assert_eq!(files.len(), 11, "unexpected set of reference files: {files:?}");
     let k8s = dir.join("plugins/k8saudit/k8s_audit_rules.yaml");
     for f in &files {
-        let set = if f.ends_with("k8s_audit_rules_gke.yaml") { vec![k8s.clone(), f.clone()] } else { vec![f.clone()] };
+        let set = if f.ends_with("k8s_audit_rules_gke.yaml") {
+            vec![k8s.clone(), f.clone()]
+        } else {
+            vec![f.clone()]
+        };
         let rs = load(&set);
         check(&rs, &f.display().to_string());
     }
@@ -98,11 +106,17 @@ fn official_files_give_no_engine_warnings() {
     yaml_files(&dir, &mut files);
     let k8s = dir.join("plugins/k8saudit/k8s_audit_rules.yaml");
     for f in &files {
-        let set = if f.ends_with("k8s_audit_rules_gke.yaml") { vec![k8s.clone(), f.clone()] } else { vec![f.clone()] };
+        let set = if f.ends_with("k8s_audit_rules_gke.yaml") {
+            vec![k8s.clone(), f.clone()]
+        } else {
+            vec![f.clone()]
+        };
         let rs = load(&set);
         let engine_warnings: Vec<String> = rs
             .warnings()
-            .filter(|w| w.message.contains("looks like a field name") || w.message.contains("not a defined list"))
+            .filter(|w| {
+                w.message.contains("looks like a field name") || w.message.contains("not a defined list")
+            })
             .map(|w| w.message.clone())
             .collect();
         assert!(engine_warnings.is_empty(), "{}: {engine_warnings:#?}", f.display());

@@ -1,14 +1,14 @@
 //! Engine behaviour from condition strings: every operator on every type, absent semantics,
 //! modifiers, transformers, val(), list fields, compile errors, evttype index, rulesets, outputs.
 
+use harrier_condition::{Compare, Expr, FieldRef, Op, Operand, Pos, Rhs};
 use harrier_engine::compile::Scratch;
 use harrier_engine::output::{format_time_iso8601, format_time_json};
 use harrier_engine::testing::{MapAccessor, TestValue};
 use harrier_engine::{
-    compile_condition, event_codes_for_name, evttypes_of, Alert, Checker, OutputTemplate, RuleMatching, Ruleset,
-    Source,
+    compile_condition, event_codes_for_name, evttypes_of, Alert, Checker, OutputTemplate, RuleMatching,
+    Ruleset, Source,
 };
-use harrier_condition::{Compare, Expr, FieldRef, Op, Operand, Pos, Rhs};
 use harrier_rules::{ConditionChecker, Location, Priority, Rule};
 
 /// `proc.name <op> <value>` built by hand (for operator/value pairs the grammar does not produce).
@@ -255,7 +255,10 @@ fn list_fields() {
     let k = Source::K8sAudit;
     assert!(eval_src(k, "ka.req.pod.containers.image in (nginx, busybox, redis)", &e));
     assert!(!eval_src(k, "ka.req.pod.containers.image in (nginx, redis)", &e), "in: every value");
-    assert!(eval_src(k, "ka.req.pod.containers.image intersects (nginx, redis)", &e), "intersects: any value");
+    assert!(
+        eval_src(k, "ka.req.pod.containers.image intersects (nginx, redis)", &e),
+        "intersects: any value"
+    );
     assert!(!eval_src(k, "ka.req.pod.containers.image intersects (redis)", &e));
     assert!(eval_src(k, "ka.req.pod.containers.image exists", &e));
     assert!(eval_src(k, "len(ka.req.pod.containers.image) = 2", &e));
@@ -304,13 +307,20 @@ fn transformers() {
     let e = Expr::Exists(
         Operand::Transformer(harrier_condition::Transformer {
             kind: harrier_condition::TransformerKind::ToLower,
-            args: vec![harrier_condition::TArg::Field(FieldRef { name: "proc.name".into(), arg: None, pos: p })],
+            args: vec![harrier_condition::TArg::Field(FieldRef {
+                name: "proc.name".into(),
+                arg: None,
+                pos: p,
+            })],
             arg: Some("x".into()),
             pos: p,
         }),
         p,
     );
-    assert!(compile_condition(Source::Syscall, &e).unwrap_err().message.contains("does not support field arguments"));
+    assert!(compile_condition(Source::Syscall, &e)
+        .unwrap_err()
+        .message
+        .contains("does not support field arguments"));
     assert!(compile_err("len(proc.name) = abc").contains("expected a number"));
 }
 
@@ -348,7 +358,9 @@ fn compile_errors_name_field_and_position() {
 #[test]
 fn field_arguments_and_dotted_forms() {
     let mut e = MapAccessor::syscall("openat");
-    e.str("evt.arg.flags", "O_RDONLY").str("evt.arg[0]", "3").str("container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock");
+    e.str("evt.arg.flags", "O_RDONLY")
+        .str("evt.arg[0]", "3")
+        .str("container.mount.dest[/var/run/docker.sock]", "/var/run/docker.sock");
     assert!(eval("evt.arg.flags contains O_RDONLY", &e));
     assert!(eval("evt.arg[flags] contains O_RDONLY", &e));
     assert!(eval("evt.arg[0] = 3", &e));
@@ -466,7 +478,10 @@ fn ruleset_matching_priority_and_enablement() {
     assert_eq!(rs.candidates(Source::Syscall, e.event_type), 3);
     let exec = MapAccessor::syscall("execve");
     assert_eq!(matches(&rs, &exec), vec!["exec"]);
-    assert_eq!(rs.rules_without_evttype().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["any bash"]);
+    assert_eq!(
+        rs.rules_without_evttype().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        vec!["any bash"]
+    );
     // unknown event code → only unrestricted rules
     let mut odd = ev();
     odd.event_type = Some(60000);
@@ -499,7 +514,8 @@ fn ruleset_reports_bad_rules() {
     bad_out.output = "%proc.nope".into();
     let mut bad_src = rule("bad source", "proc.name = x", Priority::Error, &[]);
     bad_src.source = "nope".into();
-    let (rs, errors) = Ruleset::compile(&[bad_out, bad_src, rule("ok", "proc.name = x", Priority::Error, &[])]);
+    let (rs, errors) =
+        Ruleset::compile(&[bad_out, bad_src, rule("ok", "proc.name = x", Priority::Error, &[])]);
     assert_eq!(rs.rules().len(), 1);
     assert_eq!(errors.len(), 2);
     assert!(errors[0].message.contains("nonexistent field proc.nope"));
@@ -532,14 +548,19 @@ fn output_templates() {
 
     let mut k = MapAccessor::new();
     k.strs("ka.req.pod.containers.image", &["a", "b"]);
-    let t = OutputTemplate::compile(Source::K8sAudit, "images=%ka.req.pod.containers.image user=%ka.user.name.").unwrap();
+    let t =
+        OutputTemplate::compile(Source::K8sAudit, "images=%ka.req.pod.containers.image user=%ka.user.name.")
+            .unwrap();
     assert_eq!(t.render(&k), "images=(a,b) user=<NA>.");
     assert_eq!(t.render_fields(&k, 0)["ka.req.pod.containers.image"], serde_json::json!(["a", "b"]));
 
     let t = OutputTemplate::compile(Source::Syscall, "at %evt.time").unwrap();
     let mut te = MapAccessor::new();
     te.str("evt.time", "16:17:57.881781397");
-    assert_eq!(t.render_fields(&te, 1470327477881781397)["evt.time"], serde_json::json!(1470327477881781397u64));
+    assert_eq!(
+        t.render_fields(&te, 1470327477881781397)["evt.time"],
+        serde_json::json!(1470327477881781397u64)
+    );
 
     for bad in ["%", "x %proc.nope", "%(proc.name", "% x", "%proc.aname[2"] {
         assert!(OutputTemplate::compile(Source::Syscall, bad).is_err(), "{bad}");
@@ -555,9 +576,12 @@ fn alerts_json_and_text() {
         source: "syscall".into(),
         tags: vec!["b".into(), "a".into()],
         output: "hello".into(),
-        output_fields: [("proc.name".to_string(), serde_json::json!("bash")), ("fd.name".to_string(), serde_json::Value::Null)]
-            .into_iter()
-            .collect(),
+        output_fields: [
+            ("proc.name".to_string(), serde_json::json!("bash")),
+            ("fd.name".to_string(), serde_json::Value::Null),
+        ]
+        .into_iter()
+        .collect(),
         hostname: "host1".into(),
     };
     assert_eq!(
@@ -690,12 +714,14 @@ fn fast_path_and_copy_path_agree() {
 
 #[test]
 fn indexed_evaluation_skips_only_implied_checks() {
-    // `userfaultfd` has no event of its own (generic syscall codes): its check must not be elided.
-    let (rs, _) = Ruleset::compile(&[rule("uffd", "evt.type = userfaultfd and proc.name = bash", Priority::Error, &[])]);
+    // `kcmp` has no event of its own (generic syscall codes 0/1): its check must not be elided.
+    assert_eq!(event_codes_for_name("kcmp"), &[0, 1]);
+    let (rs, _) =
+        Ruleset::compile(&[rule("uffd", "evt.type = kcmp and proc.name = bash", Priority::Error, &[])]);
     let mut e = ev();
     e.event_type = Some(1);
     e.str("evt.type", "some_other_syscall");
     assert!(matches(&rs, &e).is_empty());
-    e.str("evt.type", "userfaultfd");
+    e.str("evt.type", "kcmp");
     assert_eq!(matches(&rs, &e), vec!["uffd"]);
 }
