@@ -16,7 +16,8 @@ pub const NA: &str = "<NA>";
 #[derive(Debug, Clone)]
 enum Part {
     Lit(String),
-    Field(usize),
+    /// Field index and optional width (`%20proc.name`: padded with blanks or cut to 20).
+    Field(usize, usize),
 }
 
 /// A compiled output template.
@@ -34,6 +35,9 @@ fn is_name_char(c: u8) -> bool {
 impl OutputTemplate {
     /// Parse and check a template for a source.
     pub fn compile(source: Source, text: &str) -> Result<OutputTemplate, String> {
+        // A leading '*' (print even when values are missing) is accepted; absent values always
+        // print as <NA> here.
+        let text = text.strip_prefix('*').unwrap_or(text);
         let b = text.as_bytes();
         let mut parts: Vec<Part> = Vec::new();
         let mut fields: Vec<(String, BoundField)> = Vec::new();
@@ -55,12 +59,23 @@ impl OutputTemplate {
                 lit_start = i;
                 continue;
             }
+            // Optional width: `%20proc.name`.
+            let mut width = 0usize;
+            let mut k = i + 1;
+            while k < b.len() && b[k].is_ascii_digit() {
+                width = width.saturating_mul(10).saturating_add((b[k] - b'0') as usize).min(1 << 16);
+                k += 1;
+            }
+            if k >= b.len() {
+                return Err(format!("invalid output format: it ends with a width (offset {i})"));
+            }
+            i = k - 1;
             let (name, arg, next, written) = if b[i + 1] == b'(' {
                 let Some(close) = text[i + 2..].find(')') else {
                     return Err(format!("invalid output format: missing ')' after '%(' (offset {i})"));
                 };
                 let inner = &text[i + 2..i + 2 + close];
-                let (n, a) = split_arg(inner).ok_or_else(|| format!("invalid field '{inner}' in output"))?;
+                let (n, a) = split_arg(inner).ok_or_else(|| format!("invalid formatting token {inner}"))?;
                 (n.to_string(), a.map(str::to_string), i + 3 + close, inner.to_string())
             } else {
                 let mut j = i + 1;
@@ -104,7 +119,7 @@ impl OutputTemplate {
                 (name, arg, j, text[i + 1..j].to_string())
             };
             let (bf, _) = bind_field(source, &name, arg.as_deref(), Pos::default(), Usage::Output)
-                .map_err(|e| format!("invalid output field '{written}': {}", e.message))?;
+                .map_err(|e| format!("invalid formatting token {written}: {}", e.message))?;
             if !lit.is_empty() {
                 parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
@@ -115,7 +130,7 @@ impl OutputTemplate {
                     fields.len() - 1
                 }
             };
-            parts.push(Part::Field(idx));
+            parts.push(Part::Field(idx, width));
             i = next;
             lit_start = i;
         }
@@ -138,13 +153,17 @@ impl OutputTemplate {
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.extend_from_slice(s.as_bytes()),
-                Part::Field(i) => {
-                    let bf = &self.fields[*i].1;
+                Part::Field(i, width) => {
+                    let Some((_, bf)) = self.fields.get(*i) else { continue };
+                    let start = out.len();
                     vals.clear();
                     if ev.extract(bf, &mut vals) {
                         render_values(bf, &vals, &mut out);
                     } else {
                         out.extend_from_slice(NA.as_bytes());
+                    }
+                    if *width > 0 {
+                        out.resize(start + width, b' ');
                     }
                 }
             }

@@ -562,7 +562,9 @@ fn output_templates() {
         serde_json::json!(1470327477881781397u64)
     );
 
-    for bad in ["%", "x %proc.nope", "%(proc.name", "% x", "%proc.aname[2"] {
+    let t = OutputTemplate::compile(Source::Syscall, "*[%6proc.name|%2proc.pname|%4proc.cwd]").unwrap();
+    assert_eq!(t.render(&e), "[bash  |ss|<NA>]");
+    for bad in ["%", "x %proc.nope", "%(proc.name", "% x", "%proc.aname[2", "%12"] {
         assert!(OutputTemplate::compile(Source::Syscall, bad).is_err(), "{bad}");
     }
 }
