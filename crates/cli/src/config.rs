@@ -127,10 +127,6 @@ impl RawConfig {
             Some(v) => err(format!("config key '{key}': expected a list of strings, got {}", show(v))),
         }
     }
-
-    pub fn value(&self) -> &Value {
-        &self.root
-    }
 }
 
 fn show(v: &Value) -> String {
@@ -217,7 +213,6 @@ pub struct Settings {
     pub buffered_outputs: bool,
     pub engine_kind: String,
     pub capture_file: Option<PathBuf>,
-    pub buf_size_preset: u64,
     pub selection: Vec<Selection>,
 }
 
@@ -309,7 +304,6 @@ impl Settings {
             buffered_outputs: raw.bool("buffered_outputs", false)?,
             engine_kind: raw.string("engine.kind")?.unwrap_or_else(|| "modern_ebpf".to_string()),
             capture_file: raw.string("engine.replay.capture_file")?.map(PathBuf::from),
-            buf_size_preset: raw.u64("buf_size_preset", 4)?,
             selection,
         })
     }

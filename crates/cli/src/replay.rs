@@ -269,25 +269,31 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         None => None,
     };
     let select_only = filter.is_some() && a.rules.is_empty();
-    let mode = if select_only { NormalizeMode::KeepEnter } else { NormalizeMode::ExitOnly };
-    let mut src = ScapSource::open(&a.file, mode).map_err(|e| e.to_string())?;
     let bar = Arc::new(ProgressBar::new(a.quiet));
-    {
-        let bar = bar.clone();
-        src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
-    }
-    let mut writer = match &a.write {
-        Some(p) => {
-            let mut w = Writer::create(p, WriterOptions { gzip: a.gzip, ..Default::default() })
-                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-            w.write_header(src.reader().header()).map_err(|e| e.to_string())?;
-            Some(w)
+    let open_writer = |h: &harrier_scap::Header| -> Result<Option<Writer>, String> {
+        match &a.write {
+            Some(p) => {
+                let mut w = Writer::create(p, WriterOptions { gzip: a.gzip, ..Default::default() })
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+                w.write_header(h).map_err(|e| e.to_string())?;
+                Ok(Some(w))
+            }
+            None => Ok(None),
         }
-        None => None,
     };
     let started = Instant::now();
     let mut write_err: Option<String> = None;
     if select_only {
+        // Selection mode mimics `sysdig -r FILE FILTER`: enter events kept, events numbered and
+        // shown the way sysdig 0.29 numbers and shows them (see `SysdigNumbered`).
+        let reader = harrier_scap::Reader::open(&a.file)
+            .map_err(|e| format!("cannot read capture {}: {e}", a.file.display()))?;
+        let mut src = SysdigNumbered::new(reader);
+        {
+            let bar = bar.clone();
+            src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
+        }
+        let mut writer = open_writer(src.reader.header())?;
         let tmpl = OutputTemplate::compile(Source::Syscall, a.print.as_deref().unwrap_or(DEFAULT_PRINT))
             .map_err(|e| format!("-p: {e}"))?;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -329,6 +335,12 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         return Ok(0);
     }
 
+    let mut src = ScapSource::open(&a.file, NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
+    {
+        let bar = bar.clone();
+        src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
+    }
+    let mut writer = open_writer(src.reader().header())?;
     let files = if a.rules.is_empty() {
         rules_files::expand(&[rules_files::default_rules_dir()])?
     } else {
@@ -385,4 +397,68 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         eprintln!("  {n:>6}  {r}");
     }
     Ok(0)
+}
+
+/// The capture source of selection mode (`harrier replay FILE --filter EXPR` without rules): events
+/// exactly as recorded (no normalisation: [`filter_source`] normalises a copy for the state and
+/// evaluates the filter on the recorded event, as sysdig does), numbered like `sysdig -r FILE`
+/// (Debian's sysdig 0.29) numbers them: `evt.num` counts only the event types sysdig 0.29 knows
+/// ([`harrier_scap::sysdig029_counts`]). Events it does not count are still delivered, with number
+/// 0, so that the state sees them (user and group lists of newer captures); [`filter_source`] never
+/// shows them.
+struct SysdigNumbered {
+    reader: harrier_scap::Reader,
+    progress: Option<Box<dyn FnMut(harrier_scap::Progress)>>,
+}
+
+impl SysdigNumbered {
+    fn new(reader: harrier_scap::Reader) -> Self {
+        SysdigNumbered { reader, progress: None }
+    }
+
+    fn on_progress(&mut self, f: impl FnMut(harrier_scap::Progress) + 'static) {
+        self.progress = Some(Box::new(f));
+    }
+}
+
+impl EventSource for SysdigNumbered {
+    fn describe(&self) -> String {
+        "capture file (as recorded, sysdig numbering)".to_string()
+    }
+
+    fn seed(&mut self, state: &mut harrier_state::State) {
+        state.load_scap_header(self.reader.header());
+    }
+
+    fn run(
+        &mut self,
+        f: &mut dyn FnMut(u64, &harrier_event::Event<'_>) -> harrier_pipeline::Flow,
+    ) -> Result<(), harrier_pipeline::SourceError> {
+        let mut num = 0u64;
+        let mut n = 0u64;
+        loop {
+            let Some(ev) =
+                self.reader.next_event().map_err(|e| harrier_pipeline::SourceError(e.to_string()))?
+            else {
+                break;
+            };
+            n += 1;
+            let counted = harrier_scap::sysdig029_counts(ev.etype());
+            if counted {
+                num += 1;
+            }
+            if f(if counted { num } else { 0 }, &ev) == harrier_pipeline::Flow::Stop {
+                break;
+            }
+            if n % 65536 == 0 {
+                if let Some(p) = self.progress.as_mut() {
+                    p(self.reader.progress());
+                }
+            }
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p(self.reader.progress());
+        }
+        Ok(())
+    }
 }

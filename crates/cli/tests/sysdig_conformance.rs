@@ -130,7 +130,10 @@ fn reference_dir() -> PathBuf {
 
 fn check_sysdig() {
     let ok = Command::new("sysdig").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "sysdig not found on PATH: this conformance test needs Debian's sysdig 0.29 — run scripts/setup.sh");
+    assert!(
+        ok,
+        "sysdig not found on PATH: this conformance test needs Debian's sysdig 0.29 — run scripts/setup.sh"
+    );
 }
 
 fn nums(stdout: &[u8]) -> Vec<u64> {
@@ -183,7 +186,8 @@ fn selection_matches_sysdig_029() {
     check_sysdig();
     let dir = reference_dir();
     assert!(FILTERS.len() >= 30);
-    let pairs: Vec<(&str, &str)> = CAPTURES.iter().flat_map(|c| FILTERS.iter().map(move |f| (*c, *f))).collect();
+    let pairs: Vec<(&str, &str)> =
+        CAPTURES.iter().flat_map(|c| FILTERS.iter().map(move |f| (*c, *f))).collect();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::<String>::new());
     // Per filter: events sysdig selected over all captures (every filter must select something).
@@ -201,7 +205,10 @@ fn selection_matches_sysdig_029() {
                         *selected.lock().unwrap().entry(filter).or_default() += want.len();
                         let excluded = EXCLUDED.iter().any(|(c, f, _)| *c == cap && *f == filter);
                         if want != got && !excluded {
-                            failures.lock().unwrap().push(format!("{cap} | {filter} | {}", describe(&want, &got)));
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{cap} | {filter} | {}", describe(&want, &got)));
                         }
                     }
                     Err(e) => failures.lock().unwrap().push(format!("{cap} | {filter} | {e}")),
@@ -213,7 +220,8 @@ fn selection_matches_sysdig_029() {
     let mut failures = failures.into_inner().unwrap();
     for f in FILTERS {
         if selected.get(f).copied().unwrap_or(0) == 0 {
-            failures.push(format!("(all) | {f} | sysdig selects nothing in any capture: not a useful filter"));
+            failures
+                .push(format!("(all) | {f} | sysdig selects nothing in any capture: not a useful filter"));
         }
     }
     failures.sort();

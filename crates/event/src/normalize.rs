@@ -88,6 +88,17 @@ pub struct Normalizer {
     scratch: Vec<u8>,
     max_threads: usize,
     stats: NormalizeStats,
+    /// Per current exit id: whether exits of this type have arrived complete (current schema, all
+    /// parameters), in which case their enter events need not be stored. Sticky once an exit of
+    /// the type needed conversion.
+    exit_seen: Vec<ExitSeen>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExitSeen {
+    Unknown,
+    Complete,
+    NeedsEnter,
 }
 
 impl Default for Normalizer {
@@ -109,6 +120,7 @@ impl Normalizer {
             scratch: Vec::new(),
             max_threads: DEFAULT_MAX_THREADS,
             stats: NormalizeStats::default(),
+            exit_seen: vec![ExitSeen::Unknown; crate::table::EVENT_MAX as usize],
         }
     }
 
@@ -154,8 +166,12 @@ impl Normalizer {
         }
         match info.dir {
             Direction::Enter => {
-                if info.newest_exit.is_some() {
-                    self.store(&ev);
+                if let Some(exit_id) = info.newest_exit {
+                    // Captures whose exit events already carry every parameter (all captures
+                    // written by current drivers) do not need the enter event: skip the copy.
+                    if self.exit_seen.get(exit_id as usize) != Some(&ExitSeen::Complete) {
+                        self.store(&ev);
+                    }
                     if keep_enter {
                         self.stats.passed += 1;
                         return Some(ev);
@@ -185,7 +201,15 @@ impl Normalizer {
                     None => None,
                 };
                 let target = info.newest_exit.unwrap_or(info.id);
-                if target == info.id && ev.nparams() == info.params.len() {
+                let complete = target == info.id && ev.nparams() == info.params.len();
+                if let Some(seen) = self.exit_seen.get_mut(target as usize) {
+                    if !complete {
+                        *seen = ExitSeen::NeedsEnter;
+                    } else if *seen == ExitSeen::Unknown {
+                        *seen = ExitSeen::Complete;
+                    }
+                }
+                if complete {
                     if let Some(s) = stored {
                         self.pool.push(s.bytes);
                     }

@@ -244,3 +244,37 @@ fn enter_store_is_bounded() {
     }
     assert!(n.stats().stash_overflows >= 1);
 }
+
+#[test]
+fn enter_events_are_not_stored_once_exits_arrive_complete_until_one_is_not() {
+    let enter = raw(|b| {
+        b.begin(10, 7, ids::PPME_SYSCALL_OPEN_E).push_str("/etc/a").push_u32(of::RDONLY).push_u32(0);
+    });
+    let full_exit = raw(|b| {
+        b.begin(11, 7, ids::PPME_SYSCALL_OPEN_X)
+            .push_i64(3)
+            .push_str("/etc/a")
+            .push_u32(of::RDONLY)
+            .push_u32(0)
+            .push_u32(1)
+            .push_u64(2);
+    });
+    let short_exit = raw(|b| {
+        b.begin(13, 7, ids::PPME_SYSCALL_OPEN_X).push_i64(4);
+    });
+    let mut n = Normalizer::new(NormalizeMode::ExitOnly);
+    n.push(ev(&enter));
+    assert_eq!(n.pending(), 1, "stored while nothing is known about open exits");
+    assert!(n.push(ev(&full_exit)).is_some());
+    n.push(ev(&enter));
+    assert_eq!(n.pending(), 0, "open exits arrive complete: the enter copy is skipped");
+    // An exit that needs its enter event: converted without it (counted), and from now on
+    // enter events of this type are stored again.
+    let out = n.push(ev(&short_exit)).unwrap();
+    assert_eq!(out.param_i64(0), Some(4));
+    assert_eq!(n.stats().missing_enter, 1);
+    n.push(ev(&enter));
+    assert_eq!(n.pending(), 1);
+    let out = n.push(ev(&short_exit)).unwrap();
+    assert_eq!(out.param_str(1), Some("/etc/a"), "merged from the stored enter event");
+}

@@ -9,41 +9,6 @@ use std::time::Instant;
 use harrier_event::{NormalizeMode, Normalizer};
 use harrier_scap::Reader;
 
-fn build(src: &[u8], repeats: usize) -> (Vec<u8>, u64) {
-    let mut head = Vec::new();
-    let mut evs: Vec<&[u8]> = Vec::new();
-    let mut o = 0;
-    while o + 12 <= src.len() {
-        let t = u32::from_le_bytes(src[o..o + 4].try_into().unwrap());
-        let l = u32::from_le_bytes(src[o + 4..o + 8].try_into().unwrap()) as usize;
-        let b = &src[o..o + l];
-        if matches!(t, 0x204 | 0x216 | 0x221 | 0x208 | 0x217 | 0x222) {
-            evs.push(b);
-        } else {
-            head.extend_from_slice(b);
-        }
-        o += l;
-    }
-    let ts_off = |b: &[u8]| {
-        let t = u32::from_le_bytes(b[..4].try_into().unwrap());
-        8 + if matches!(t, 0x208 | 0x217 | 0x222) { 6 } else { 2 }
-    };
-    let ts: Vec<u64> =
-        evs.iter().map(|b| u64::from_le_bytes(b[ts_off(b)..ts_off(b) + 8].try_into().unwrap())).collect();
-    let span = ts.iter().max().unwrap() - ts.iter().min().unwrap() + 1000;
-    let mut out = head;
-    for i in 0..repeats {
-        for b in &evs {
-            let p = ts_off(b);
-            let t = u64::from_le_bytes(b[p..p + 8].try_into().unwrap()) + i as u64 * span;
-            out.extend_from_slice(&b[..p]);
-            out.extend_from_slice(&t.to_le_bytes());
-            out.extend_from_slice(&b[p + 8..]);
-        }
-    }
-    (out, (evs.len() * repeats) as u64)
-}
-
 fn run(label: &str, data: &'static [u8], normalize: bool, expect: u64) {
     let best = (0..3)
         .map(|_| {
@@ -86,7 +51,7 @@ fn main() {
     } else {
         raw
     };
-    let (big, n) = build(&src, repeats);
+    let (big, n) = harrier_scap::repeat::repeat_events(&src, repeats);
     let big: &'static [u8] = Box::leak(big.into_boxed_slice());
     println!("capture: {path} x{repeats} = {:.1} MB, {n} events", big.len() as f64 / 1e6);
     run("read (plain, in memory)", big, false, n);

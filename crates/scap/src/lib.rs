@@ -6,6 +6,7 @@ pub mod error;
 pub mod meta;
 mod parse;
 pub mod reader;
+pub mod repeat;
 pub mod writer;
 
 pub use error::ScapError;

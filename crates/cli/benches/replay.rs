@@ -1,0 +1,160 @@
+//! Replay throughput against the peer: `cargo bench -p harrier --bench replay [-- REPEATS]`.
+//!
+//! Builds a capture of more than a million events by repeating the event blocks of the reference
+//! container capture, then, in the same run:
+//! * Harrier: `harrier -r falco_rules.yaml -r falco-incubating_rules.yaml -r falco-sandbox_rules.yaml
+//!   -o engine.kind=replay …` (the three official syscall files), wall time and peak RSS;
+//! * the in-process hot loop (read → normalise → state → rules) on one core, with RSS sampled
+//!   during the run to show memory stays flat;
+//! * Debian's `sysdig -r` with a complex filter of the same kind the rules use (`in`,
+//!   `startswith`, `contains`), output to /dev/null.
+//!
+//! Figures are printed; nothing is asserted (machines are shared and noisy).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn reference() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Run a command with its output discarded; return its wall time in seconds.
+fn timed(cmd: &mut Command) -> f64 {
+    let t = Instant::now();
+    let st = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("run");
+    assert!(st.success(), "{cmd:?} failed");
+    t.elapsed().as_secs_f64()
+}
+
+const SYSDIG_FILTER: &str = "(evt.type in (open, openat, execve, connect, accept, sendto) and \
+    (proc.name in (bash, sh, zsh, dash, ksh, nc, ncat, socat, python, perl, ruby, nginx, curl, wget, apt) \
+    or fd.name startswith /etc/ or fd.name startswith /root/.ssh or fd.name startswith /usr/bin \
+    or proc.cmdline contains base64 or proc.cmdline contains /dev/tcp \
+    or proc.pname in (java, node, httpd, php-fpm) or container.image startswith nginx)) \
+    or (evt.type = setuid and user.name != root) \
+    or (fd.sip in (10.0.0.1, 192.168.1.1) and fd.sport in (22, 4444, 1337))";
+
+fn main() {
+    let repeats: usize = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(260);
+    let src_path = reference().join("scap/run_as_user_0_container.scap");
+    let mut raw = Vec::new();
+    {
+        use std::io::Read;
+        let f = std::fs::File::open(&src_path).expect("reference capture (../shared/reference)");
+        let mut head = [0u8; 2];
+        let mut f2 = std::fs::File::open(&src_path).unwrap();
+        f2.read_exact(&mut head).unwrap();
+        if head == [0x1f, 0x8b] {
+            flate2::read::GzDecoder::new(f).read_to_end(&mut raw).unwrap();
+        } else {
+            std::io::BufReader::new(f).read_to_end(&mut raw).unwrap();
+        }
+    }
+    let (big, events) = harrier_scap::repeat::repeat_events(&raw, repeats);
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("big.scap");
+    std::fs::write(&cap, &big).unwrap();
+    println!(
+        "capture: {} events, {:.1} MB ({}× run_as_user_0_container.scap)",
+        events,
+        big.len() as f64 / 1e6,
+        repeats
+    );
+
+    let rules: Vec<PathBuf> = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
+        .iter()
+        .map(|f| reference().join("falco-rules").join(f))
+        .collect();
+
+    // 1. The binary, as a user runs it.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harrier"));
+    for r in &rules {
+        cmd.arg("-r").arg(r);
+    }
+    cmd.args(["-o", "engine.kind=replay", "-o"]).arg(format!("engine.replay.capture_file={}", cap.display()));
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        best = best.min(timed(&mut cmd));
+    }
+    println!(
+        "harrier (binary, 3 official syscall rule files, incl. load):  {:>6.3} s  {:>5.2} M events/s",
+        best,
+        events as f64 / best / 1e6
+    );
+
+    // 2. In-process hot loop with memory sampling.
+    let mut loader = harrier_rules::Loader::new(Default::default());
+    let t = Instant::now();
+    for r in &rules {
+        loader.load_file(r);
+    }
+    let loaded = loader.finish(Some(&harrier_engine::Checker));
+    let (rs, _) = harrier_engine::Ruleset::compile(&loaded.rules);
+    println!(
+        "load + compile 3 official syscall files:                       {:>6.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let rs = Arc::new(rs);
+    let mut best = f64::MAX;
+    let mut rss_samples = Vec::new();
+    for _ in 0..3 {
+        let mut src = harrier_pipeline::ScapSource::open(&cap, harrier_event::NormalizeMode::ExitOnly)
+            .expect("open capture");
+        let mut det = harrier_pipeline::Detector::new(rs.clone(), "bench");
+        let t = Instant::now();
+        let mut n = 0u64;
+        let mut alerts = 0u64;
+        harrier_pipeline::EventSource::seed(&mut src, &mut det.state);
+        let mut on_alert = |_a: harrier_engine::Alert| alerts += 1;
+        harrier_pipeline::EventSource::run(&mut src, &mut |num, ev| {
+            det.process(num, ev, &mut on_alert);
+            n += 1;
+            if n % 200_000 == 0 {
+                rss_samples.push(rss_kib());
+            }
+            harrier_pipeline::Flow::Continue
+        })
+        .unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "harrier (in-process hot loop, one core):                      {:>6.3} s  {:>5.2} M events/s (of the file's events)",
+        best,
+        events as f64 / best / 1e6
+    );
+    let (lo, hi) =
+        (rss_samples.iter().min().copied().unwrap_or(0), rss_samples.iter().max().copied().unwrap_or(0));
+    println!(
+        "resident memory during the runs: {:.1}–{:.1} MiB (sampled every 200k events)",
+        lo as f64 / 1024.0,
+        hi as f64 / 1024.0
+    );
+
+    // 3. The peer.
+    if Command::new("sysdig").arg("--version").stdout(Stdio::null()).status().is_ok() {
+        let mut s = Command::new("sysdig");
+        s.arg("-r").arg(&cap).args(["-p", "%evt.num", SYSDIG_FILTER]);
+        let mut best_s = f64::MAX;
+        for _ in 0..3 {
+            best_s = best_s.min(timed(&mut s));
+        }
+        println!(
+            "sysdig 0.29 -r with a complex filter:                          {:>6.3} s  {:>5.2} M events/s",
+            best_s,
+            events as f64 / best_s / 1e6
+        );
+        println!("harrier hot loop vs sysdig: {:.2}×", best_s / best);
+    } else {
+        println!("sysdig not installed (scripts/setup.sh installs it): no peer figure");
+    }
+}
