@@ -633,6 +633,15 @@ struct Check {
     all: bool,
     /// A positive `evt.type = X` / `evt.type in (...)` check over known event names.
     evttype: bool,
+    /// The borrowed single-value path applies (plain field, literal right side, any-semantics).
+    fast: bool,
+}
+
+impl Check {
+    fn new(lhs: Operand, pred: Pred, negate: bool, all: bool, evttype: bool) -> Check {
+        let fast = matches!(lhs, Operand::Field(_)) && !all && !matches!(pred, Pred::Dynamic(..));
+        Check { lhs, pred, negate, all, evttype, fast }
+    }
 }
 
 impl Check {
@@ -645,7 +654,7 @@ impl Check {
     }
 
     fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values]) -> bool {
-        if let (Operand::Field(f), false) = (&self.lhs, self.all || matches!(self.pred, Pred::Dynamic(..))) {
+        if let (Operand::Field(f), true) = (&self.lhs, self.fast) {
             match ev.extract_one(f) {
                 One::Fallback => {}
                 One::Absent => return false,
@@ -823,13 +832,7 @@ fn compile_expr(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, Compi
         Expr::Identifier(name, pos) => return err(*pos, format!("Undefined macro '{name}' used in filter.")),
         Expr::Exists(op, _) => {
             let (lhs, _) = compile_operand(ctx, op, false, depth)?;
-            Node::Check(Box::new(Check {
-                lhs,
-                pred: Pred::Exists,
-                negate: false,
-                all: false,
-                evttype: false,
-            }))
+            Node::Check(Box::new(Check::new(lhs, Pred::Exists, false, false, false)))
         }
         Expr::Compare(c) => Node::Check(Box::new(compile_compare(ctx, c, depth)?)),
     })
@@ -1131,13 +1134,7 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
         for (v, p) in &items {
             preds.push((single_pred(ctx, eop, lt.ty, v, *p, &fname)?, negate));
         }
-        return Ok(Check {
-            lhs,
-            pred: Pred::Modifier(m, preds.into()),
-            negate: false,
-            all: false,
-            evttype: false,
-        });
+        return Ok(Check::new(lhs, Pred::Modifier(m, preds.into()), false, false, false));
     }
 
     let pred = match &c.right {
@@ -1182,7 +1179,7 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
             Rhs::List(vs, _) => vs.iter().all(|v| fields::is_event_name(v)),
             _ => false,
         };
-    Ok(Check { lhs, pred, negate, all, evttype })
+    Ok(Check::new(lhs, pred, negate, all, evttype))
 }
 
 fn dynamic_pred(

@@ -115,9 +115,6 @@ impl EventAccessor for MapAccessor {
     }
     #[inline]
     fn extract_one(&self, field: &BoundField) -> One<'_> {
-        if field.info().is_list() {
-            return One::Fallback;
-        }
         match self.find(field).map(Vec::as_slice) {
             None => One::Absent,
             Some([v]) => One::Value(match v {
