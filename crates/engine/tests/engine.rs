@@ -727,3 +727,17 @@ fn indexed_evaluation_skips_only_implied_checks() {
     e.str("evt.type", "kcmp");
     assert_eq!(matches(&rs, &e), vec!["uffd"]);
 }
+
+#[test]
+fn deep_nesting_does_not_overflow() {
+    let mut cond = String::from("proc.name = x");
+    for i in 0..400 {
+        cond = if i % 2 == 0 { format!("proc.pid = 1 and ({cond})") } else { format!("proc.pid = 2 or ({cond})") };
+        cond = format!("not ({cond})");
+    }
+    let e = ev();
+    let p = harrier_condition::parse(&cond).unwrap();
+    let (f, _) = compile_condition(Source::Syscall, &p).unwrap();
+    let _ = f.eval(&e, &mut Scratch::new());
+    let _ = evttypes_of(&p);
+}
