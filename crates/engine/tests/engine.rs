@@ -732,7 +732,11 @@ fn indexed_evaluation_skips_only_implied_checks() {
 fn deep_nesting_does_not_overflow() {
     let mut cond = String::from("proc.name = x");
     for i in 0..400 {
-        cond = if i % 2 == 0 { format!("proc.pid = 1 and ({cond})") } else { format!("proc.pid = 2 or ({cond})") };
+        cond = if i % 2 == 0 {
+            format!("proc.pid = 1 and ({cond})")
+        } else {
+            format!("proc.pid = 2 or ({cond})")
+        };
         cond = format!("not ({cond})");
     }
     let e = ev();
