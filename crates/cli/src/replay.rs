@@ -436,12 +436,9 @@ impl EventSource for SysdigNumbered {
     ) -> Result<(), harrier_pipeline::SourceError> {
         let mut num = 0u64;
         let mut n = 0u64;
-        loop {
-            let Some(ev) =
-                self.reader.next_event().map_err(|e| harrier_pipeline::SourceError(e.to_string()))?
-            else {
-                break;
-            };
+        while let Some(ev) =
+            self.reader.next_event().map_err(|e| harrier_pipeline::SourceError(e.to_string()))?
+        {
             n += 1;
             let counted = harrier_scap::sysdig029_counts(ev.etype());
             if counted {
@@ -450,7 +447,7 @@ impl EventSource for SysdigNumbered {
             if f(if counted { num } else { 0 }, &ev) == harrier_pipeline::Flow::Stop {
                 break;
             }
-            if n % 65536 == 0 {
+            if n.is_multiple_of(65536) {
                 if let Some(p) = self.progress.as_mut() {
                     p(self.reader.progress());
                 }

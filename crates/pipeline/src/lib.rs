@@ -100,26 +100,45 @@ impl Detector {
 
 /// Run a single filter over a source (sysdig-style selection): call `on_match` with the event
 /// number of every matching event, and the state and event for rendering.
+///
+/// This is `sysdig -r FILE FILTER` (Debian's sysdig 0.29) semantics, not rule evaluation:
+/// * the state runs in [`State::sysdig029`] compatibility mode (see there);
+/// * the source should deliver events as recorded: a normalised copy (enter events kept) updates
+///   the state, while the filter sees the recorded event, with the parameters the capture has
+///   (an already normalised source works too);
+/// * every event updates the state but some are never shown, whatever the filter: events the
+///   source delivers with number 0 (types sysdig does not number), internal meta events
+///   (`procinfo`, `scapevent`, `drop`, …: category `internal`) and container metadata events.
 pub fn filter_source(
     src: &mut dyn EventSource,
     filter: Option<&Filter>,
     on_match: &mut dyn FnMut(&SyscallEvent<'_>),
 ) -> Result<u64, SourceError> {
     let mut state = State::new();
+    state.sysdig029 = true;
     src.seed(&mut state);
+    let mut normalizer = harrier_event::Normalizer::new(harrier_event::NormalizeMode::KeepEnter);
     let mut scratch = Scratch::new();
     scratch.ensure(filter.map(|f| f.depth()).unwrap_or(1));
     let mut prev_ts = 0;
     let mut n = 0;
     src.run(&mut |num, ev| {
-        state.apply(ev);
+        if let Some(norm) = normalizer.push(*ev) {
+            state.apply(&norm);
+        }
         n += 1;
         let acc = SyscallEvent { state: &state, ev: *ev, num, prev_ts };
-        if filter.is_none_or(|f| f.eval(&acc, &mut scratch)) {
+        if sysdig_shows(num, ev) && filter.is_none_or(|f| f.eval(&acc, &mut scratch)) {
             on_match(&acc);
         }
         prev_ts = ev.ts();
         Flow::Continue
     })?;
     Ok(n)
+}
+
+/// Whether `sysdig -r` would ever print this event (see [`filter_source`]).
+fn sysdig_shows(num: u64, ev: &Event<'_>) -> bool {
+    let info = ev.info();
+    num != 0 && info.category & harrier_event::cat::INTERNAL == 0 && info.name != "container"
 }

@@ -78,6 +78,12 @@ impl<'a> SyscallEvent<'a> {
 
     /// The fd number this event is about.
     pub fn fd_num(&self) -> Option<i64> {
+        if self.state.sysdig029 {
+            return match self.fd_view()? {
+                FdView::Known(n, _) | FdView::Unknown(n, _) => Some(n),
+                FdView::Creator(_) | FdView::FailedOpen => Some(-1),
+            };
+        }
         let info = self.ev.info();
         if info.has_flag(ef::CREATES_FD) && self.is_exit() {
             let first = info.params.first()?;
@@ -94,8 +100,75 @@ impl<'a> SyscallEvent<'a> {
 
     /// The fd this event is about, as the state knows it.
     pub fn fd(&self) -> Option<&'a FdInfo> {
+        if self.state.sysdig029 {
+            return match self.fd_view()? {
+                FdView::Known(_, f) => Some(f),
+                _ => None,
+            };
+        }
         let fd = self.fd_num()?;
         self.state.fd(self.tid(), fd)
+    }
+
+    /// The fd of this event as sysdig 0.29 sees it (see `State::sysdig029`).
+    fn fd_view(&self) -> Option<FdView<'a>> {
+        let info = self.ev.info();
+        if matches!(info.name, "mmap" | "mmap2") {
+            return None;
+        }
+        let creates = info.has_flag(ef::CREATES_FD);
+        let uses = info.has_flag(ef::USES_FD);
+        let lookup = |n: i64, exit: bool| match self.state.fd(self.tid(), n).filter(|_| n >= 0) {
+            Some(f) => FdView::Known(n, f),
+            None => FdView::Unknown(n, exit),
+        };
+        if !self.is_exit() {
+            if uses {
+                if let Some(n) = self.p_i64("fd") {
+                    return Some(lookup(n, false));
+                }
+            }
+            return creates.then(|| FdView::Creator(creator_typechar(info.name)));
+        }
+        if creates {
+            let n = match info.name {
+                "pipe" | "pipe2" | "socketpair" => self.p_i64("fd2"),
+                _ => self.ev.param_i64(0).filter(|_| {
+                    matches!(info.params.first().map(|p| p.ptype), Some(ParamType::Fd | ParamType::Errno))
+                }),
+            }?;
+            return match self.state.fd(self.tid(), n).filter(|_| n >= 0) {
+                Some(f) => Some(FdView::Known(n, f)),
+                // A failed open: the file it tried to open.
+                None if n < 0 && creator_typechar(info.name) == b'f' => Some(FdView::FailedOpen),
+                None => None,
+            };
+        }
+        if uses {
+            let n = self.thread().map(|t| t.last_enter_fd).unwrap_or(0);
+            return Some(lookup(n, true));
+        }
+        None
+    }
+
+    /// sysdig 0.29: an IP socket neither connected nor bound (no addresses or ports yet).
+    fn unconnected_ip(&self, f: &FdInfo) -> bool {
+        self.state.sysdig029
+            && matches!(f.kind, FdKind::Ipv4Sock | FdKind::Ipv6Sock)
+            && f.tuple.is_none_or(|t| t.sport == 0 && t.dport == 0)
+    }
+
+    /// The parent `proc.pname`/`proc.pexe`/`proc.pcmdline` read: the parent process, or with
+    /// sysdig 0.29 compatibility the thread's own parent thread.
+    fn pname_parent(&self) -> Option<&'a ThreadInfo> {
+        if self.state.sysdig029 {
+            let t = self.thread()?;
+            if t.ptid <= 0 || t.ptid == t.tid {
+                return None;
+            }
+            return self.state.threads.get(t.ptid);
+        }
+        self.parent()
     }
 
     fn container(&self) -> Option<&'a ContainerInfo> {
@@ -171,7 +244,7 @@ impl<'a> SyscallEvent<'a> {
     fn ip_side(&self, side: Side) -> Option<(IpAddr, u16)> {
         let f = self.fd()?;
         let t = f.tuple?;
-        if !f.kind.is_ip() {
+        if !f.kind.is_ip() || self.unconnected_ip(f) {
             return None;
         }
         let server = matches!(f.kind, crate::fd::FdKind::Ipv4ServSock | crate::fd::FdKind::Ipv6ServSock);
@@ -358,6 +431,35 @@ impl<'a> SyscallEvent<'a> {
     }
 }
 
+/// What an event's fd is, for sysdig 0.29 compatibility.
+#[derive(Clone, Copy)]
+enum FdView<'a> {
+    /// In the fd table.
+    Known(i64, &'a FdInfo),
+    /// Not in the table (`true`: on an exit event, where sysdig 0.29 shows an empty unknown fd).
+    Unknown(i64, bool),
+    /// The enter event of a syscall that creates an fd: the kind it will be (`fd.typechar`; 0 if none).
+    Creator(u8),
+    /// The exit event of an open that failed: `fd.name` is the path it tried, `fd.num` -1.
+    FailedOpen,
+}
+
+/// `fd.typechar` sysdig 0.29 shows on the enter event of an fd-creating syscall.
+fn creator_typechar(name: &str) -> u8 {
+    match name {
+        "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => b'f',
+        "socket" | "accept" | "accept4" => b'4',
+        "socketpair" => b'u',
+        "pipe" | "pipe2" => b'p',
+        "eventfd" | "eventfd2" => b'e',
+        "signalfd" | "signalfd4" => b's',
+        "timerfd_create" => b't',
+        "inotify_init" | "inotify_init1" => b'i',
+        "epoll_create" | "epoll_create1" => b'l',
+        _ => 0,
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum PathRole {
     Name,
@@ -405,17 +507,17 @@ impl EventAccessor for SyscallEvent<'_> {
             F::EvtDatetime => {
                 let s = format_time_iso8601(ev.ts(), 0);
                 out.push_str_with(|b| {
-                    b.extend_from_slice(s[..10].as_bytes());
+                    b.extend_from_slice(&s.as_bytes()[..10]);
                     b.push(b' ');
-                    b.extend_from_slice(s[11..29].as_bytes());
+                    b.extend_from_slice(&s.as_bytes()[11..29]);
                 })
             }
             F::EvtDatetimeS => {
                 let s = format_time_iso8601(ev.ts(), 0);
                 out.push_str_with(|b| {
-                    b.extend_from_slice(s[..10].as_bytes());
+                    b.extend_from_slice(&s.as_bytes()[..10]);
                     b.push(b' ');
-                    b.extend_from_slice(s[11..19].as_bytes());
+                    b.extend_from_slice(&s.as_bytes()[11..19]);
                 })
             }
             F::EvtRawtime => out.push_uint(ev.ts()),
@@ -479,10 +581,8 @@ impl EventAccessor for SyscallEvent<'_> {
                 Some(r) => out.push_int(r),
                 None => return false,
             },
-            F::EvtFailed => match self.res() {
-                Some(r) => out.push_bool(r < 0),
-                None => return false,
-            },
+            // false, not absent, for events without a result (enter events included)
+            F::EvtFailed => out.push_bool(self.res().is_some_and(|r| r < 0)),
             F::EvtIsIo => out.push_bool(info.has_flag(ef::READS_FROM_FD) || info.has_flag(ef::WRITES_TO_FD)),
             F::EvtIsIoRead => out.push_bool(info.has_flag(ef::READS_FROM_FD)),
             F::EvtIsIoWrite => out.push_bool(info.has_flag(ef::WRITES_TO_FD)),
@@ -567,11 +667,11 @@ impl EventAccessor for SyscallEvent<'_> {
             F::ProcCmdlenargs => out.push_uint(
                 self.thread().map(|t| t.args.iter().map(|a| a.len()).sum::<usize>()).unwrap_or(0) as u64,
             ),
-            F::ProcPname => return push_opt_str(out, self.parent().map(|t| t.comm.as_str())),
-            F::ProcPexe => return push_opt_str(out, self.parent().map(|t| t.exe.as_str())),
+            F::ProcPname => return push_opt_str(out, self.pname_parent().map(|t| t.comm.as_str())),
+            F::ProcPexe => return push_opt_str(out, self.pname_parent().map(|t| t.exe.as_str())),
             F::ProcPexepath => return push_opt_str(out, self.parent().map(|t| t.exepath.as_str())),
             F::ProcPcmdline => {
-                let Some(t) = self.parent() else { return false };
+                let Some(t) = self.pname_parent() else { return false };
                 out.push_str_with(|b| t.write_cmdline(b))
             }
             F::ProcAname => {
@@ -626,7 +726,9 @@ impl EventAccessor for SyscallEvent<'_> {
             }
             F::ProcTty => out.push_uint(self.thread().map(|t| t.tty as u64).unwrap_or(0)),
             F::ProcPid => return self.thread().map(|t| out.push_int(t.pid)).is_some(),
-            F::ProcPpid => return self.parent().map(|t| out.push_int(t.pid)).is_some(),
+            // The parent's pid as the process records it, even when that process is unknown
+            // (-1 for a process first seen in an event).
+            F::ProcPpid => return self.process().map(|p| out.push_int(p.ptid)).is_some(),
             F::ProcVpid => return self.thread().map(|t| out.push_int(t.vpid)).is_some(),
             F::ProcPvpid => return self.parent().map(|t| out.push_int(t.vpid)).is_some(),
             F::ProcSid => return self.thread().map(|t| out.push_int(t.sid)).is_some(),
@@ -766,11 +868,7 @@ impl EventAccessor for SyscallEvent<'_> {
                 let Some(t) = self.thread() else { return false };
                 let u = self.state.user(t.uid);
                 match field.id {
-                    F::UserName => match u {
-                        Some(u) => out.push_str(&u.name),
-                        None if t.uid == 0 => out.push_str("root"),
-                        None => return false,
-                    },
+                    F::UserName => return push_opt_str(out, u.map(|u| u.name.as_str())),
                     F::UserHomedir => return push_opt_str(out, u.map(|u| u.home.as_str())),
                     _ => return push_opt_str(out, u.map(|u| u.shell.as_str())),
                 }
@@ -783,24 +881,33 @@ impl EventAccessor for SyscallEvent<'_> {
                 if t.loginuid == u32::MAX {
                     return false;
                 }
-                match self.state.user(t.loginuid) {
-                    Some(u) => out.push_str(&u.name),
-                    None if t.loginuid == 0 => out.push_str("root"),
-                    None => return false,
-                }
+                return push_opt_str(out, self.state.user(t.loginuid).map(|u| u.name.as_str()));
             }
             F::GroupGid => return self.thread().map(|t| out.push_uint(t.gid as u64)).is_some(),
             F::GroupName => {
                 let Some(t) = self.thread() else { return false };
-                match self.state.groups.get(&t.gid) {
-                    Some(g) => out.push_str(g),
-                    None if t.gid == 0 => out.push_str("root"),
-                    None => return false,
-                }
+                return push_opt_str(out, self.state.groups.get(&t.gid).map(String::as_str));
             }
 
             // ---- fd ----
             F::FdNum => return self.fd_num().map(|n| out.push_int(n)).is_some(),
+            F::FdTypechar | F::FdName | F::FdDirectory if self.state.sysdig029 => {
+                match (self.fd_view(), field.id) {
+                    (Some(FdView::Unknown(_, _)), F::FdTypechar) => out.push_str("o"),
+                    (Some(FdView::Creator(c)), F::FdTypechar) if c != 0 => out.push_str_bytes(&[c]),
+                    (Some(FdView::FailedOpen), F::FdTypechar) => out.push_str("f"),
+                    (Some(FdView::FailedOpen), F::FdName) => match self.path_param(PathRole::Name) {
+                        Some((p, _)) => out.push_str(&p),
+                        None => return false,
+                    },
+                    (Some(FdView::Unknown(_, true)), F::FdName) => out.push_str(""),
+                    (Some(FdView::Unknown(_, true)), F::FdDirectory) => out.push_str("/"),
+                    (Some(FdView::Known(_, f)), F::FdTypechar) => out.push_str_bytes(&[f.kind.type_char()]),
+                    (Some(FdView::Known(_, f)), F::FdName) => out.push_str(&f.name),
+                    (Some(FdView::Known(_, f)), F::FdDirectory) => return push_opt_str(out, f.directory()),
+                    _ => return false,
+                }
+            }
             F::FdUid => {
                 let Some(n) = self.fd_num() else { return false };
                 out.push_str_with(|b| {
@@ -875,7 +982,7 @@ impl EventAccessor for SyscallEvent<'_> {
             F::FdRport => return self.ip_side(Side::Remote).map(|(_, p)| out.push_uint(p as u64)).is_some(),
             F::FdL4proto => {
                 let Some(f) = self.fd() else { return false };
-                match f.tuple.filter(|_| f.kind.is_ip()) {
+                match f.tuple.filter(|_| f.kind.is_ip() && !self.unconnected_ip(f)) {
                     Some(t) => out.push_str(t.l4proto.name()),
                     None => return false,
                 }
@@ -890,12 +997,10 @@ impl EventAccessor for SyscallEvent<'_> {
                     return false;
                 }
             }
+            // false for fds that are not sockets (files, pipes…)
             F::FdIsServer => {
                 let Some(f) = self.fd() else { return false };
-                if !f.kind.is_socket() {
-                    return false;
-                }
-                out.push_bool(f.is_client == Some(false))
+                out.push_bool(f.kind.is_socket() && (f.is_client == Some(false) || self.unconnected_ip(f)))
             }
             F::FdConnected => {
                 let Some(f) = self.fd() else { return false };

@@ -55,9 +55,26 @@ pub struct ThreadInfo {
     pub fds: FdTable,
     /// The thread has exited but is kept because other threads of its process still run.
     pub dead: bool,
+    /// The fd parameter of the thread's last enter event (-1 when it had none; 0 before any).
+    /// Only sysdig 0.29 compatibility reads it (see `State::sysdig029`).
+    pub last_enter_fd: i64,
 }
 
 impl ThreadInfo {
+    /// A thread first seen in an event, with nothing known about it: no parent (`ptid` -1) and
+    /// unknown user, group and login user (`u32::MAX`, as libsinsp has them).
+    pub fn unknown(tid: i64) -> Self {
+        ThreadInfo {
+            tid,
+            pid: tid,
+            ptid: -1,
+            uid: u32::MAX,
+            gid: u32::MAX,
+            loginuid: u32::MAX,
+            ..Default::default()
+        }
+    }
+
     pub fn is_main_thread(&self) -> bool {
         self.tid == self.pid
     }

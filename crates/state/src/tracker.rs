@@ -89,6 +89,21 @@ pub struct State {
     pending_close: Option<(i64, i64)>,
     /// Thread exit deferred to the next event: (tid, reaper).
     pending_exit: Option<(i64, i64)>,
+    /// Compatibility with Debian's sysdig 0.29 (`sysdig -r FILE FILTER`), used only by Harrier's
+    /// selection mode (`harrier replay FILE --filter EXPR`), never for rules. Where sysdig 0.29 and
+    /// current libsinsp differ, rules follow current Falco; with this switch the tracker and the field
+    /// extractor reproduce sysdig 0.29 instead:
+    /// * the fd of an exit event is the fd of the thread's last enter event (sysdig 0.29's exit
+    ///   events carry no fd), so an exit without its enter event uses a stale fd (0 for a new thread);
+    ///   an fd the tables do not know reads as an unknown fd with an empty name (`fd.typechar=o`,
+    ///   `fd.name=""`, `fd.directory=/`) instead of no fd at all;
+    /// * `mmap`/`mmap2` have no fd fields (sysdig 0.29's event table did not mark them as using one);
+    /// * an IP socket that is neither connected nor bound has no addresses, ports or `fd.l4proto`, and
+    ///   reads as `fd.is_server=true`;
+    /// * a thread (CLONE_THREAD) created by a clone seen from the caller's side has the calling thread
+    ///   as its parent thread (`proc.pname`, `proc.pcmdline`, `proc.pexe` read that thread), while
+    ///   `proc.ppid` and `proc.aname`/`proc.apid` still follow the process tree.
+    pub sysdig029: bool,
 }
 
 fn ipv4(a: [u8; 4]) -> IpAddr {
@@ -214,11 +229,11 @@ impl State {
     fn thread_mut(&mut self, tid: i64) -> &mut ThreadInfo {
         if self.threads.get(tid).is_none() {
             self.stats.unknown_threads += 1;
-            self.threads.insert(ThreadInfo { tid, pid: tid, ptid: -1, ..Default::default() });
+            self.threads.insert(ThreadInfo::unknown(tid));
         }
         if self.threads.get(tid).is_none() {
             // The table is full: make room (counted as an eviction).
-            self.threads.force_insert(ThreadInfo { tid, pid: tid, ptid: -1, ..Default::default() });
+            self.threads.force_insert(ThreadInfo::unknown(tid));
         }
         self.threads.get_mut(tid).expect("force_insert always inserts")
     }
@@ -295,10 +310,15 @@ impl State {
         let info = ev.info();
         let tid = ev.tid() as i64;
         if info.dir == harrier_event::Direction::Enter && info.newest_exit.is_some() {
-            // Enter events (kept only for sysdig-compatible filtering) change nothing: their
-            // parameters arrive again, merged, with the exit event.
-            if info.is_syscall() && self.threads.get(tid).is_none() {
-                self.thread_mut(tid);
+            // Enter events (kept only for sysdig-compatible filtering) change nothing but the
+            // thread's last enter fd: their parameters arrive again, merged, with the exit event.
+            if info.is_syscall() {
+                let fd = if info.has_flag(harrier_event::ef::USES_FD) {
+                    ev.param_index("fd").and_then(|i| ev.param_i64(i)).unwrap_or(-1)
+                } else {
+                    -1
+                };
+                self.thread_mut(tid).last_enter_fd = fd;
             }
             return;
         }
@@ -692,6 +712,11 @@ impl State {
             let prev = self.threads.get(tid).cloned();
             let parent =
                 if is_thread { self.threads.get(t.pid).cloned() } else { self.threads.get(t.ptid).cloned() };
+            if self.sysdig029 && is_thread {
+                if let Some(prev) = prev.as_ref() {
+                    t.ptid = prev.ptid;
+                }
+            }
             if let Some(src) = prev.as_ref().or(parent.as_ref()) {
                 inherit(&mut t, src);
                 if !is_thread && prev.is_none() {
@@ -717,13 +742,19 @@ impl State {
             let child_tid = res;
             let parent_pid = parent.pid;
             let fds = if is_thread { Default::default() } else { self.fds_of(tid) };
-            self.threads.force_insert(parent.clone());
+            // sysdig 0.29 does not refresh a caller it already knows from the clone's parameters.
+            if !(self.sysdig029 && self.threads.get(tid).is_some()) {
+                self.threads.force_insert(parent.clone());
+            }
             if self.threads.get(child_tid).is_none() {
                 let mut c = parent;
                 c.tid = child_tid;
                 c.clone_ts = ts;
                 if is_thread {
                     c.fds = Default::default();
+                    if self.sysdig029 {
+                        c.ptid = tid;
+                    }
                 } else {
                     c.pid = child_tid;
                     c.ptid = if flags & clone_flags::CLONE_PARENT != 0 { c.ptid } else { parent_pid };
@@ -785,13 +816,18 @@ impl State {
             .map(|s| s.to_string());
         let flags = p.u32("flags");
         let old_fds = if pid != tid { self.threads.get(pid).map(|m| m.fds.clone()) } else { None };
+        let ptid = p.i64("ptid");
         let t = self.thread_mut(tid);
         t.pid = pid;
+        if let Some(v) = ptid.filter(|v| *v > 0) {
+            t.ptid = v;
+        }
         if let Some(fds) = old_fds {
             t.fds = fds;
         }
         t.comm = comm.unwrap_or_else(|| exe.rsplit('/').next().unwrap_or(&exe).to_string());
-        t.exepath = exepath.unwrap_or_else(|| exe.clone());
+        // Old captures carry no executable path: leave it unknown rather than guess.
+        t.exepath = exepath.unwrap_or_default();
         t.exe = exe;
         t.args = args;
         if let Some(env) = env {
@@ -861,6 +897,24 @@ impl State {
         if let Some(c) = crate::container_json::parse_container_json(json) {
             self.containers.insert(c.id.clone(), c);
         }
+    }
+}
+
+/// A connected socket found at start-up is stored as (local, remote), without its role. Guess it from
+/// the ports: the side with the lower (well-known) port is the server. The fd's tuple is always
+/// written client first (`fd.cip`, `fd.name` = `client->server`).
+fn set_guessed_role(f: &mut FdInfo, local_remote: IpTuple) {
+    let t = local_remote;
+    let local_is_server = t.sport != 0 && t.dport != 0 && t.sport < t.dport;
+    let tu = if local_is_server {
+        IpTuple { sip: t.dip, sport: t.dport, dip: t.sip, dport: t.sport, l4proto: t.l4proto }
+    } else {
+        t
+    };
+    f.name = tuple_name(&tu);
+    f.tuple = Some(tu);
+    if t.sport != 0 || t.dport != 0 {
+        f.is_client = Some(!local_is_server);
     }
 }
 
@@ -980,8 +1034,7 @@ impl State {
                             dport: *dport,
                             l4proto: L4Proto::from_scap(*l4proto),
                         };
-                        f.name = tuple_name(&tu);
-                        f.tuple = Some(tu);
+                        set_guessed_role(&mut f, tu);
                     }
                     SK::Ipv6Sock { sip, dip, sport, dport, l4proto } => {
                         f.kind = FdKind::Ipv6Sock;
@@ -992,8 +1045,7 @@ impl State {
                             dport: *dport,
                             l4proto: L4Proto::from_scap(*l4proto),
                         };
-                        f.name = tuple_name(&tu);
-                        f.tuple = Some(tu);
+                        set_guessed_role(&mut f, tu);
                     }
                     SK::Ipv4ServSock { ip, port, l4proto } => {
                         let ip = ipv4(*ip);
