@@ -61,6 +61,81 @@ pub struct ContainerInfo {
     pub pod_uid: String,
 }
 
+/// Names of the events [`State::apply`] acts on (every arm of its dispatch).
+pub const STATE_EVENTS: &[&str] = &[
+    "accept",
+    "accept4",
+    "bind",
+    "bpf",
+    "capset",
+    "chdir",
+    "clone",
+    "clone3",
+    "close",
+    "connect",
+    "container",
+    "creat",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create",
+    "epoll_create1",
+    "eventfd",
+    "eventfd2",
+    "execve",
+    "execveat",
+    "fchdir",
+    "fcntl",
+    "fork",
+    "groupadded",
+    "inotify_init",
+    "inotify_init1",
+    "io_uring_setup",
+    "memfd_create",
+    "open",
+    "open_by_handle_at",
+    "openat",
+    "openat2",
+    "pidfd_open",
+    "pipe",
+    "pipe2",
+    "procexit",
+    "recvfrom",
+    "recvmsg",
+    "sendmsg",
+    "sendto",
+    "setgid",
+    "setregid",
+    "setresgid",
+    "setresuid",
+    "setreuid",
+    "setsid",
+    "setuid",
+    "signalfd",
+    "signalfd4",
+    "socket",
+    "socketpair",
+    "timerfd_create",
+    "useradded",
+    "userfaultfd",
+    "vfork",
+];
+
+/// Whether events of this id change the tables (one table lookup instead of name matching).
+fn changes_state(id: u16) -> bool {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut t = vec![false; harrier_event::EVENT_MAX as usize];
+        for info in harrier_event::all_events() {
+            if let Some(slot) = t.get_mut(info.id as usize) {
+                *slot = STATE_EVENTS.contains(&info.name);
+            }
+        }
+        t
+    });
+    t.get(id as usize).copied().unwrap_or(false)
+}
+
 /// Counters of what the tracker could not do (never silent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrackerStats {
@@ -319,6 +394,13 @@ impl State {
                     -1
                 };
                 self.thread_mut(tid).last_enter_fd = fd;
+            }
+            return;
+        }
+        if !changes_state(info.id) {
+            // Most events (reads, writes, polls…) only tell us the thread exists.
+            if info.is_syscall() && self.threads.get(tid).is_none() {
+                self.thread_mut(tid);
             }
             return;
         }
@@ -1099,6 +1181,20 @@ impl State {
 
 #[cfg(test)]
 mod tests {
+    use harrier_event::ids;
+
+    #[test]
+    fn state_event_table() {
+        for name in STATE_EVENTS {
+            assert!(!harrier_event::ids_by_name(name).is_empty(), "{name} is an event name");
+        }
+        assert!(changes_state(ids::PPME_SYSCALL_OPENAT_2_X));
+        assert!(changes_state(ids::PPME_SYSCALL_EXECVE_19_X));
+        assert!(changes_state(ids::PPME_PROCEXIT_1_E));
+        assert!(!changes_state(ids::PPME_SYSCALL_READ_X));
+        assert!(!changes_state(u16::MAX));
+    }
+
     use super::*;
 
     #[test]
