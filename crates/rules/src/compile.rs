@@ -118,6 +118,38 @@ pub(crate) fn build_exceptions(
 const BLANKS: &[u8] = b" \t\n\r";
 const DELIMS: &[u8] = b" \t\n\r(),=";
 
+/// FNV-1a over a word's bytes.
+fn word_hash(w: &[u8]) -> u64 {
+    w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The hash set of words holds already-mixed hashes: pass them through.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = word_hash(bytes);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type BuildWordHasher = std::hash::BuildHasherDefault<WordHasher>;
+
+/// Add the hashes of the words of `text` (runs of bytes between [`DELIMS`]).
+fn add_words(words: &mut std::collections::HashSet<u64, BuildWordHasher>, text: &str) {
+    for w in text.as_bytes().split(|b| DELIMS.contains(b)) {
+        if !w.is_empty() {
+            words.insert(word_hash(w));
+        }
+    }
+}
+
 fn find_from(hay: &str, needle: &str, from: usize) -> Option<usize> {
     if from > hay.len() {
         return None;
@@ -296,9 +328,20 @@ pub(crate) fn parse_condition(
 ) -> (String, Vec<u32>, Result<Expr, harrier_condition::ParseError>) {
     let mut cnd = text.to_string();
     let mut map: Vec<u32> = (0..=text.len() as u32).collect();
+    // Only a list whose name appears as a delimited word can be substituted: keep the hashes of
+    // the words present (growing as substitutions add items) and skip the textual search for
+    // every other list. The substitution itself is unchanged.
+    let mut words: std::collections::HashSet<u64, BuildWordHasher> = Default::default();
+    add_words(&mut words, &cnd);
     for l in lists.iter_mut() {
+        if !words.contains(&word_hash(l.name.as_bytes())) {
+            continue;
+        }
         if resolve_list(&mut cnd, &mut map, &l.name, &l.items) {
             l.used = true;
+            for item in &l.items {
+                add_words(&mut words, item);
+            }
         }
     }
     let res = harrier_condition::parse(&cnd);
