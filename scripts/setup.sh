@@ -7,6 +7,9 @@ need=()
 have() { dpkg -s "$1" >/dev/null 2>&1; }
 # sysdig 0.29: the peer that tests compare capture filtering against, and that reads Harrier's captures.
 for p in sysdig; do have "$p" || need+=("$p"); done
+# eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
+# bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h.
+for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

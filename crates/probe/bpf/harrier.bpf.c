@@ -1,0 +1,711 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Harrier's kernel side: raw tracepoint sys_exit (only the syscalls userspace asked for, through
+ * the hr_spec map), tp_btf sched_process_exec and sched_process_exit. Each record is built in a
+ * per-CPU scratch slot (the BPF stack is 512 bytes) and copied to the ring buffer with an
+ * adaptive wake-up. The ABI is in harrier.h.
+ *
+ * Arguments are read at exit from the saved user registers (x86-64 pt_regs: di, si, dx, r10, r8,
+ * r9), which hold the syscall's arguments for the whole call, in the parent and, copied, in a
+ * clone child. The one case where they are gone (a successful exec replaces the registers and
+ * the memory) is served from the new mm (argv, env) and from sched_process_exec (filename).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "harrier.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* set at load time by userspace */
+const volatile __u32 hr_excl_tgid = 0;
+const volatile __u64 hr_wake_bytes = 1 << 20;
+
+struct hr_scratch {
+	__u8 d[HR_SCRATCH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} hr_ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HR_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u32);
+} hr_spec SEC(".maps");
+
+/* two slots per CPU: syscalls and scheduler tracepoints (max_entries set by userspace) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, struct hr_scratch);
+} hr_buf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HR_NSTATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} hr_stats SEC(".maps");
+
+/* Offsets into the scratch slot are masked; the empty asm keeps clang from dropping a mask it
+ * can prove redundant, which would leave the verifier without a bound. */
+static __always_inline __u32 M(__u32 x)
+{
+	asm volatile("" : "+r"(x));
+	return x & (HR_HALF - 1);
+}
+/* room left for items: stop adding when the record reaches this size */
+#define HR_LIMIT (HR_HALF - HR_STR_MAX - 64)
+
+static __always_inline void stat_add(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&hr_stats, &slot);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 scratch_key(__u32 which)
+{
+	return bpf_get_smp_processor_id() * 2 + which;
+}
+
+static __always_inline struct hr_scratch *scratch(__u32 which)
+{
+	__u32 k = scratch_key(which);
+	return bpf_map_lookup_elem(&hr_buf, &k);
+}
+
+/* write an item header at *off for `len` bytes already written at *off + 4 */
+static __always_inline void item_close(struct hr_scratch *b, __u32 *off, __u32 tag, __u32 len)
+{
+	__u32 o = *off;
+	if (len > HR_STR_MAX * 2)
+		len = 0;
+	*(__u16 *)&b->d[M(o)] = tag;
+	*(__u16 *)&b->d[M(o + 2)] = len;
+	*off = o + 4 + len;
+}
+
+__noinline __u32 put_ustr(struct hr_scratch *b, __u32 off, __u32 tag, __u64 src)
+{
+	if (!b || off > HR_LIMIT || !src)
+		return off;
+	long n = bpf_probe_read_user_str(&b->d[M(off + 4)], HR_STR_MAX, (void *)src);
+	if (n <= 0)
+		return off;
+	item_close(b, &off, tag, (__u32)n);
+	return off;
+}
+
+__noinline __u32 put_kstr(struct hr_scratch *b, __u32 off, __u32 tag, __u64 src)
+{
+	if (!b || off > HR_LIMIT || !src)
+		return off;
+	long n = bpf_probe_read_kernel_str(&b->d[M(off + 4)], HR_STR_MAX, (void *)src);
+	if (n <= 0)
+		return off;
+	item_close(b, &off, tag, (__u32)n);
+	return off;
+}
+
+/* user memory [start, end) (argv/env areas of an mm), bounded */
+__noinline __u32 put_urange(struct hr_scratch *b, __u32 off, __u32 tag, __u64 start, __u64 end)
+{
+	if (!b || off > HR_LIMIT || end <= start)
+		return off;
+	__u64 len = end - start;
+	if (len > HR_STR_MAX - 1)
+		len = HR_STR_MAX - 1;
+	if (bpf_probe_read_user(&b->d[M(off + 4)], len & (HR_STR_MAX - 1), (void *)start))
+		return off;
+	item_close(b, &off, tag, (__u32)len);
+	return off;
+}
+
+/* NUL-separated strings from a user `char *const[]` */
+__noinline __u32 put_uargv(struct hr_scratch *b, __u32 off, __u32 tag, __u64 uargv)
+{
+	const char *const *argv = (const char *const *)uargv;
+	if (!b || off > HR_LIMIT || !argv)
+		return off;
+	__u32 len = 0;
+	for (int i = 0; i < HR_ARGV_MAX; i++) {
+		const char *p = 0;
+		if (bpf_probe_read_user(&p, sizeof(p), &argv[i]) || !p)
+			break;
+		if (len >= HR_STR_MAX - 1)
+			break;
+		long n = bpf_probe_read_user_str(&b->d[M(off + 4 + len)], 1024, p);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	if (len >= HR_STR_MAX)
+		len = HR_STR_MAX - 1;
+	item_close(b, &off, tag, len);
+	return off;
+}
+
+/* The state of a walk lives in a map value: the verifier does not track what a map value holds,
+ * so every loop iteration starts from the same state and the walk verifies in linear time. */
+struct hr_walk {
+	__u32 off; /* item start */
+	__u32 len; /* item data so far */
+	__u32 sub; /* cgroups: next subsystem */
+	__u32 nsub;
+	__u32 open; /* cgroups: an item is open */
+	struct dentry *d;
+	struct vfsmount *vm;
+	struct mount *mnt;
+	struct dentry *root_d;
+	struct vfsmount *root_m;
+	struct kernfs_node *kn;
+	struct task_struct *task;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hr_walk);
+} hr_walk_map SEC(".maps");
+
+static __always_inline long path_step(struct hr_walk *w, struct hr_scratch *b)
+{
+	struct dentry *d = w->d;
+	if (!d || (d == w->root_d && w->vm == w->root_m))
+		return 1;
+	struct vfsmount *vm = w->vm;
+	struct mount *mnt = w->mnt;
+	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
+	if (d == mroot) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (!mp || mp == mnt)
+			return 1;
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vm = &mp->mnt;
+		return 0;
+	}
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d)
+		return 1;
+	if (w->len > HR_STR_MAX - HR_COMP_MAX)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	long n = bpf_probe_read_kernel_str(&b->d[M(w->off + 4 + w->len)], HR_COMP_MAX, name);
+	if (n > 0)
+		w->len += n;
+	w->d = parent;
+	return 0;
+}
+
+/* Path of a `struct path` up to the task's root, components leaf first. */
+__noinline __u32 put_path(struct hr_scratch *b, __u32 off, __u32 tag, __u64 upath, __u64 utask)
+{
+	const struct path *path = (const struct path *)upath;
+	struct task_struct *task = (struct task_struct *)utask;
+	if (!b || off > HR_LIMIT || !path)
+		return off;
+	__u32 zero = 0;
+	struct hr_walk *w = bpf_map_lookup_elem(&hr_walk_map, &zero);
+	if (!w)
+		return off;
+	w->off = off;
+	w->len = 0;
+	w->d = BPF_CORE_READ(path, dentry);
+	w->vm = BPF_CORE_READ(path, mnt);
+	w->mnt = container_of(w->vm, struct mount, mnt);
+	w->root_d = BPF_CORE_READ(task, fs, root.dentry);
+	w->root_m = BPF_CORE_READ(task, fs, root.mnt);
+	for (int i = 0; i < HR_PATH_DEPTH; i++)
+		if (path_step(w, b))
+			break;
+	item_close(b, &off, tag, w->len);
+	return off;
+}
+
+static __always_inline long cg_step(struct hr_walk *w, struct hr_scratch *b)
+{
+	if (!w->kn) {
+		if (w->open) {
+			__u32 o = w->off;
+			item_close(b, &o, HR_T_CGROUP, w->len);
+			w->off = o;
+			w->open = 0;
+		}
+		if (w->sub >= w->nsub || w->sub >= HR_CG_SUBSYS || w->off > HR_LIMIT)
+			return 1;
+		struct task_struct *task = w->task;
+		__u32 sub = w->sub & (HR_CG_SUBSYS - 1);
+		struct cgroup_subsys_state *css = BPF_CORE_READ(task, cgroups, subsys[sub]);
+		w->sub++;
+		if (!css)
+			return 0;
+		const char *ssname = BPF_CORE_READ(css, ss, name);
+		long n = bpf_probe_read_kernel_str(&b->d[M(w->off + 4)], 64, ssname);
+		if (n <= 0)
+			return 0;
+		w->len = n;
+		w->open = 1;
+		w->kn = BPF_CORE_READ(css, cgroup, kn);
+		return 0;
+	}
+	struct kernfs_node *kn = w->kn;
+	struct kernfs_node *parent = BPF_CORE_READ(kn, __parent);
+	if (!parent || w->len > 1024) {
+		w->kn = 0;
+		return 0;
+	}
+	const char *nm = BPF_CORE_READ(kn, name);
+	long n = bpf_probe_read_kernel_str(&b->d[M(w->off + 4 + w->len)], HR_COMP_MAX, nm);
+	if (n > 0)
+		w->len += n;
+	w->kn = parent;
+	return 0;
+}
+
+/* One HR_T_CGROUP item per subsystem: "name\0" then the cgroup path, leaf first. */
+__noinline __u32 put_cgroups(struct hr_scratch *b, __u32 off, __u64 utask)
+{
+	if (!b || off > HR_LIMIT)
+		return off;
+	__u32 zero = 0;
+	struct hr_walk *w = bpf_map_lookup_elem(&hr_walk_map, &zero);
+	if (!w)
+		return off;
+	w->off = off;
+	w->len = 0;
+	w->sub = 0;
+	w->open = 0;
+	w->kn = 0;
+	w->task = (struct task_struct *)utask;
+	w->nsub = bpf_core_enum_value(enum cgroup_subsys_id, CGROUP_SUBSYS_COUNT);
+	for (int i = 0; i < HR_CG_SUBSYS * (HR_CG_DEPTH + 2); i++)
+		if (cg_step(w, b))
+			break;
+	if (w->open) {
+		__u32 o = w->off;
+		item_close(b, &o, HR_T_CGROUP, w->len);
+		w->off = o;
+	}
+	return w->off;
+}
+
+static __always_inline __u32 new_encode_dev(__u32 kdev)
+{
+	__u32 major = kdev >> 20, minor = kdev & ((1u << 20) - 1);
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+static __always_inline __u32 pid_nr_at(struct pid *p, int level)
+{
+	if (!p)
+		return 0;
+	return BPF_CORE_READ(p, numbers[level & 7].nr);
+}
+
+__noinline __u32 put_proc(struct hr_scratch *b, __u32 off, __u64 utask)
+{
+	struct task_struct *task = (struct task_struct *)utask;
+	if (!b || off > HR_LIMIT)
+		return off;
+	struct hr_proc *p = (struct hr_proc *)&b->d[M(off + 4)];
+	__builtin_memset(p, 0, sizeof(*p));
+	p->tid = BPF_CORE_READ(task, pid);
+	p->pid = BPF_CORE_READ(task, tgid);
+	p->ptid = BPF_CORE_READ(task, real_parent, pid);
+	p->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	p->uid = BPF_CORE_READ(cred, uid.val);
+	p->gid = BPF_CORE_READ(cred, gid.val);
+	p->euid = BPF_CORE_READ(cred, euid.val);
+	p->egid = BPF_CORE_READ(cred, egid.val);
+	p->cap_inh = BPF_CORE_READ(cred, cap_inheritable.val);
+	p->cap_perm = BPF_CORE_READ(cred, cap_permitted.val);
+	p->cap_eff = BPF_CORE_READ(cred, cap_effective.val);
+	if (bpf_core_field_exists(task->loginuid))
+		p->loginuid = BPF_CORE_READ(task, loginuid.val);
+	else
+		p->loginuid = 0xffffffff;
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct tty_struct *tty = BPF_CORE_READ(sig, tty);
+	if (tty) {
+		__u32 major = BPF_CORE_READ(tty, driver, major);
+		__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		p->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+	}
+	p->fdlimit = BPF_CORE_READ(sig, rlim[7].rlim_cur);
+	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	int level = BPF_CORE_READ(tp, level);
+	p->vtid = pid_nr_at(tp, level);
+	struct pid *gp = BPF_CORE_READ(task, group_leader, thread_pid);
+	p->vpid = pid_nr_at(gp, level);
+	struct pid *pg = BPF_CORE_READ(sig, pids[PIDTYPE_PGID]);
+	p->pgid = pid_nr_at(pg, 0);
+	p->vpgid = pid_nr_at(pg, level);
+	p->sid = pid_nr_at(BPF_CORE_READ(sig, pids[PIDTYPE_SID]), 0);
+	struct pid_namespace *ns = BPF_CORE_READ(tp, numbers[level & 7].ns);
+	p->pidns_init_start = BPF_CORE_READ(ns, child_reaper, start_time);
+	p->start_time = BPF_CORE_READ(task, start_time);
+	p->pgft_maj = BPF_CORE_READ(task, maj_flt);
+	p->pgft_min = BPF_CORE_READ(task, min_flt);
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	if (mm) {
+		p->vm_size = BPF_CORE_READ(mm, total_vm) << 2;
+		__s64 file = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
+		__s64 anon = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
+		__s64 shm = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
+		__s64 swp = BPF_CORE_READ(mm, rss_stat[MM_SWAPENTS].count);
+		__s64 rss = file + anon + shm;
+		p->vm_rss = rss > 0 ? rss << 2 : 0;
+		p->vm_swap = swp > 0 ? swp << 2 : 0;
+		struct inode *ino = BPF_CORE_READ(mm, exe_file, f_inode);
+		if (ino) {
+			p->exe_ino = BPF_CORE_READ(ino, i_ino);
+			p->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ull + BPF_CORE_READ(ino, i_ctime_nsec);
+			p->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ull + BPF_CORE_READ(ino, i_mtime_nsec);
+			p->exe_nlink = BPF_CORE_READ(ino, i_nlink);
+			p->exe_magic = BPF_CORE_READ(ino, i_sb, s_magic);
+		}
+	}
+	BPF_CORE_READ_STR_INTO(&p->comm, task, comm);
+	item_close(b, &off, HR_T_PROC, sizeof(struct hr_proc));
+	return off;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+__noinline __u32 put_file(struct hr_scratch *b, __u32 off, __u64 utask, __s64 fd)
+{
+	struct task_struct *task = (struct task_struct *)utask;
+	if (!b || off > HR_LIMIT)
+		return off;
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return off;
+	struct hr_file *h = (struct hr_file *)&b->d[M(off + 4)];
+	__builtin_memset(h, 0, sizeof(*h));
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	h->dev = new_encode_dev(BPF_CORE_READ(ino, i_sb, s_dev));
+	h->ino = BPF_CORE_READ(ino, i_ino);
+	h->f_flags = BPF_CORE_READ(f, f_flags);
+	h->f_mode = BPF_CORE_READ(f, f_mode);
+	h->i_mode = BPF_CORE_READ(ino, i_mode);
+	h->magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	item_close(b, &off, HR_T_FILE, sizeof(struct hr_file));
+	return off;
+}
+
+__noinline __u32 put_sock(struct hr_scratch *b, __u32 off, __u64 utask, __s64 fd)
+{
+	struct task_struct *task = (struct task_struct *)utask;
+	if (!b || off > HR_LIMIT)
+		return off;
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return off;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return off;
+	struct hr_sock *h = (struct hr_sock *)&b->d[M(off + 4)];
+	__builtin_memset(h, 0, sizeof(*h));
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	h->family = fam;
+	h->type = BPF_CORE_READ(sk, sk_type);
+	h->proto = BPF_CORE_READ(sk, sk_protocol);
+	h->sk = (__u64)sk;
+	h->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	if (fam == 2 /* AF_INET */) {
+		BPF_CORE_READ_INTO((__u32 *)h->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)h->raddr, sk, __sk_common.skc_daddr);
+		h->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		h->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	} else if (fam == 10 /* AF_INET6 */) {
+		BPF_CORE_READ_INTO(&h->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&h->raddr, sk, __sk_common.skc_v6_daddr);
+		h->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		h->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	} else if (fam == 1 /* AF_UNIX */) {
+		struct unix_sock *us = (struct unix_sock *)sk;
+		struct sock *peer = BPF_CORE_READ(us, peer);
+		h->peer = (__u64)peer;
+		item_close(b, &off, HR_T_SOCK, sizeof(struct hr_sock));
+		/* the bound path: ours, or the peer's for a connected client */
+		struct unix_address *ua = BPF_CORE_READ(us, addr);
+		if (!ua && peer)
+			ua = BPF_CORE_READ((struct unix_sock *)peer, addr);
+		if (ua && off <= HR_LIMIT) {
+			int alen = BPF_CORE_READ(ua, len);
+			if (alen > 2) {
+				__u32 plen = (alen - 2) & 127;
+				if (!bpf_probe_read_kernel(&b->d[M(off + 4)], plen, (char *)ua->name + 2))
+					item_close(b, &off, HR_T_UNIXPATH, plen);
+			}
+		}
+		return off;
+	}
+	item_close(b, &off, HR_T_SOCK, sizeof(struct hr_sock));
+	return off;
+}
+
+__noinline __u32 put_creds(struct hr_scratch *b, __u32 off, __u64 utask)
+{
+	struct task_struct *task = (struct task_struct *)utask;
+	if (!b || off > HR_LIMIT)
+		return off;
+	struct hr_creds *c = (struct hr_creds *)&b->d[M(off + 4)];
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	c->uid = BPF_CORE_READ(cred, uid.val);
+	c->gid = BPF_CORE_READ(cred, gid.val);
+	c->euid = BPF_CORE_READ(cred, euid.val);
+	c->egid = BPF_CORE_READ(cred, egid.val);
+	c->suid = BPF_CORE_READ(cred, suid.val);
+	c->sgid = BPF_CORE_READ(cred, sgid.val);
+	c->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	c->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	c->cap_inh = BPF_CORE_READ(cred, cap_inheritable.val);
+	c->cap_perm = BPF_CORE_READ(cred, cap_permitted.val);
+	c->cap_eff = BPF_CORE_READ(cred, cap_effective.val);
+	item_close(b, &off, HR_T_CREDS, sizeof(struct hr_creds));
+	return off;
+}
+
+/* `len` bytes of user memory (bounded by HR_STR_MAX) */
+__noinline __u32 put_user(struct hr_scratch *b, __u32 off, __u32 tag, __u64 src, __u32 len)
+{
+	if (!b || off > HR_LIMIT || !src)
+		return off;
+	len &= (HR_STR_MAX - 1);
+	if (bpf_probe_read_user(&b->d[M(off + 4)], len, (void *)src))
+		return off;
+	item_close(b, &off, tag, len);
+	return off;
+}
+
+/* pipe/socketpair results: int[2] at a user pointer, and the inode of the first fd */
+__noinline __u32 put_fdpair(struct hr_scratch *b, __u32 off, __u64 utask, __u64 uptr)
+{
+	struct task_struct *task = (struct task_struct *)utask;
+	int fds[2] = {-1, -1};
+	if (!b || off > HR_LIMIT)
+		return off;
+	if (bpf_probe_read_user(fds, sizeof(fds), (void *)uptr))
+		return off;
+	struct file *f = fd_file(task, fds[0]);
+	__u64 ino = BPF_CORE_READ(f, f_inode, i_ino);
+	*(int *)&b->d[M(off + 4)] = fds[0];
+	*(int *)&b->d[M(off + 8)] = fds[1];
+	*(__u64 *)&b->d[M(off + 12)] = ino;
+	item_close(b, &off, HR_T_FDPAIR, 16);
+	return off;
+}
+
+static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class)
+{
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	h->len = len;
+	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
+	__u64 flags = (avail + len >= hr_wake_bytes) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (len > HR_HALF + HR_STR_MAX)
+		return;
+	if (bpf_ringbuf_output(&hr_ring, b, len & (HR_SCRATCH - 1), flags))
+		stat_add(class & 3);
+	else
+		stat_add(HR_STAT_SENT);
+}
+
+static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret)
+{
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	__u64 id = bpf_get_current_pid_tgid();
+	h->ts = bpf_ktime_get_boot_ns();
+	h->tid = (__u32)id;
+	h->pid = id >> 32;
+	h->kind = kind;
+	h->nr = nr;
+	h->ret = ret;
+	h->cpu = bpf_get_smp_processor_id();
+	h->flags = 0;
+	return sizeof(struct hr_hdr);
+}
+
+SEC("raw_tp/sys_exit")
+int hr_sys_exit(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long ret = (long)ctx[1];
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr < 0 || nr >= HR_MAX_SYSCALLS)
+		return 0;
+	__u32 snr = nr;
+	__u32 *specp = bpf_map_lookup_elem(&hr_spec, &snr);
+	if (!specp)
+		return 0;
+	__u32 spec = *specp;
+	if (!(spec & HR_S_ON))
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+		return 0;
+	__u64 a[6];
+	a[0] = BPF_CORE_READ(regs, di);
+	a[1] = BPF_CORE_READ(regs, si);
+	a[2] = BPF_CORE_READ(regs, dx);
+	a[3] = BPF_CORE_READ(regs, r10);
+	a[4] = BPF_CORE_READ(regs, r8);
+	a[5] = BPF_CORE_READ(regs, r9);
+	if ((spec & HR_S_PROT_EXEC) && !(a[2] & 4 /* PROT_EXEC */))
+		return 0;
+	__u32 class = spec >> HR_S_CLASS_SHIFT;
+	__u32 key = scratch_key(0);
+	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
+	if (!b)
+		return 0;
+	__u32 off = begin(b, HR_K_SYSCALL, nr, ret);
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	h->args[0] = a[0];
+	h->args[1] = a[1];
+	h->args[2] = a[2];
+	h->args[3] = a[3];
+	h->args[4] = a[4];
+	h->args[5] = a[5];
+	__u64 task = bpf_get_current_task();
+	int exec_ok = (spec & HR_S_EXEC) && ret == 0;
+
+	/* user strings (not for a successful exec: the old memory is gone) */
+	if (!exec_ok) {
+		for (int i = 0; i < 6; i++)
+			if (spec & (1u << i))
+				off = put_ustr(b, off, HR_T_STR0 + i, a[i]);
+	}
+	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
+		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
+	if ((spec & HR_S_FILE_RET) && ret >= 0)
+		off = put_file(b, off, task, ret);
+	if (spec & HR_S_SOCK_A0)
+		off = put_sock(b, off, task, (__s64)(int)a[0]);
+	if ((spec & HR_S_SOCK_RET) && ret >= 0)
+		off = put_sock(b, off, task, ret);
+	if (spec & HR_S_SADDR_A1)
+		off = put_user(b, off, HR_T_SOCKADDR, a[1], a[2] > 128 ? 128 : a[2]);
+	if ((spec & HR_S_SADDR_A4) && a[5])
+		off = put_user(b, off, HR_T_SOCKADDR, a[4], a[5] > 128 ? 128 : a[5]);
+	if ((spec & HR_S_DATA_A1) && ret > 0)
+		off = put_user(b, off, HR_T_DATA, a[1], ret > HR_DATA_MAX ? HR_DATA_MAX : ret);
+	if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
+		__u64 p = (spec & HR_S_FDPAIR_A0) ? a[0] : a[3];
+		off = put_fdpair(b, off, task, p);
+		if (spec & HR_S_FDPAIR_A3) {
+			int fd0 = -1;
+			bpf_probe_read_user(&fd0, sizeof(fd0), (void *)p);
+			off = put_sock(b, off, task, fd0);
+		}
+	}
+	if (spec & HR_S_OPENHOW)
+		off = put_user(b, off, HR_T_OPENHOW, a[2], 24);
+	if (spec & HR_S_CLONE3)
+		off = put_user(b, off, HR_T_CLONEARGS, a[0], 8);
+	if (spec & HR_S_CREDS)
+		off = put_creds(b, off, task);
+	if (spec & HR_S_PROC) {
+		off = put_proc(b, off, task);
+		struct mm_struct *mm = BPF_CORE_READ((struct task_struct *)task, mm);
+		if (exec_ok || !(spec & HR_S_EXEC)) {
+			off = put_urange(b, off, HR_T_ARGS, BPF_CORE_READ(mm, arg_start), BPF_CORE_READ(mm, arg_end));
+		} else {
+			/* failed exec: argv/envp still point into the caller's memory */
+			int execveat = (spec & 2) != 0; /* execveat's path is arg1 */
+			off = put_uargv(b, off, HR_T_ARGV_USER, execveat ? a[2] : a[1]);
+		}
+		if (exec_ok)
+			off = put_urange(b, off, HR_T_ENV, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end));
+		else if (spec & HR_S_EXEC)
+			off = put_uargv(b, off, HR_T_ENV, (spec & 2) ? a[3] : a[2]);
+		if (spec & HR_S_EXEC) {
+			struct file *exe = BPF_CORE_READ(mm, exe_file);
+			if (exe)
+				off = put_path(b, off, HR_T_EXEPATH, (__u64)&exe->f_path, task);
+		}
+		struct fs_struct *fs = BPF_CORE_READ((struct task_struct *)task, fs);
+		if (fs)
+			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
+		off = put_cgroups(b, off, task);
+	}
+	submit(b, off, class);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int hr_exec(__u64 *ctx)
+{
+	__u32 old_pid = (__u32)ctx[1];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
+	__u64 id = bpf_get_current_pid_tgid();
+	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+		return 0;
+	struct hr_scratch *b = scratch(1);
+	if (!b)
+		return 0;
+	__u32 off = begin(b, HR_K_EXEC, 0, 0);
+	if (off <= HR_LIMIT) {
+		*(__u32 *)&b->d[M(off + 4)] = old_pid;
+		item_close(b, &off, HR_T_OLDTID, 4);
+	}
+	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
+	submit(b, off, HR_C_PROC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int hr_exit(__u64 *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	__u64 id = bpf_get_current_pid_tgid();
+	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+		return 0;
+	/* kernel threads are not interesting */
+	if (BPF_CORE_READ(p, flags) & 0x00200000 /* PF_KTHREAD */)
+		return 0;
+	struct hr_scratch *b = scratch(1);
+	if (!b)
+		return 0;
+	__u32 off = begin(b, HR_K_EXIT, 0, BPF_CORE_READ(p, exit_code));
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	/* who adopts the children: a live thread of the group, else the pid namespace's reaper */
+	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
+	int live = BPF_CORE_READ(p, signal, live.counter);
+	__u64 reaper = 0;
+	if (live > 0 && leader != p)
+		reaper = BPF_CORE_READ(leader, pid);
+	if (!reaper) {
+		struct pid *tp = BPF_CORE_READ(p, thread_pid);
+		int level = BPF_CORE_READ(tp, level);
+		struct pid_namespace *ns = BPF_CORE_READ(tp, numbers[level & 7].ns);
+		reaper = BPF_CORE_READ(ns, child_reaper, pid);
+	}
+	h->args[0] = reaper;
+	h->args[1] = live;
+	submit(b, off, HR_C_PROC);
+	return 0;
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * Harrier probe ABI: the records the kernel programs put on the ring buffer and the per-syscall
+ * capture spec userspace writes into the `hr_spec` map. Mirrored by crates/probe/src/abi.rs —
+ * change both together.
+ *
+ * A record is a fixed header followed by items (`u16 tag, u16 len, len bytes`), unaligned.
+ */
+#ifndef HARRIER_H
+#define HARRIER_H
+
+/* record kinds */
+#define HR_K_SYSCALL 1 /* one syscall exit, with what the spec asked for */
+#define HR_K_EXIT 2    /* sched_process_exit */
+#define HR_K_EXEC 3    /* sched_process_exec: filename, exe path, old tid */
+
+/* item tags */
+#define HR_T_STR0 1 /* 1..6: NUL-terminated user string read from argument 0..5 */
+#define HR_T_FILE 10      /* struct hr_file: the file of the result fd */
+#define HR_T_SOCK 11      /* struct hr_sock: the socket of an fd */
+#define HR_T_UNIXPATH 12  /* unix socket path (bytes) */
+#define HR_T_SOCKADDR 13  /* raw user sockaddr bytes */
+#define HR_T_PROC 14      /* struct hr_proc */
+#define HR_T_ARGS 15      /* argv, NUL separated */
+#define HR_T_ENV 16       /* environment, NUL separated */
+#define HR_T_CWD 17       /* path components, leaf first, NUL separated */
+#define HR_T_EXEPATH 18   /* path components, leaf first, NUL separated */
+#define HR_T_CGROUP 19    /* "subsys\0" then components leaf first, NUL separated (one item per subsys) */
+#define HR_T_FDPAIR 20    /* int fds[2] then u64 inode of fds[0] */
+#define HR_T_CREDS 21     /* struct hr_creds (after the call) */
+#define HR_T_OPENHOW 22   /* struct open_how (24 bytes) */
+#define HR_T_CLONEARGS 23 /* u64 flags of clone3's struct clone_args */
+#define HR_T_DATA 24      /* I/O data (bounded) */
+#define HR_T_FILENAME 25  /* exec filename (kernel string) */
+#define HR_T_OLDTID 26    /* u32 tid before exec */
+#define HR_T_ARGV_USER 27 /* argv read from the user pointer array (failed exec) */
+
+/* spec bits (hr_spec map value, one u32 per syscall number) */
+#define HR_S_STRMASK 0x3fu        /* bit i: argument i is a user string */
+#define HR_S_ON (1u << 7)         /* syscall is wanted */
+#define HR_S_FILE_RET (1u << 8)   /* file info of fd = result */
+#define HR_S_SOCK_A0 (1u << 9)    /* socket info of fd = arg0 */
+#define HR_S_SOCK_RET (1u << 10)  /* socket info of fd = result */
+#define HR_S_SADDR_A1 (1u << 11)  /* sockaddr at arg1, length arg2 */
+#define HR_S_SADDR_A4 (1u << 12)  /* sockaddr at arg4, length arg5 (sendto) */
+#define HR_S_PROC (1u << 13)      /* process info, args, cwd, cgroups */
+#define HR_S_EXEC (1u << 14)      /* env, exe path, user argv on failure */
+#define HR_S_FDPAIR_A0 (1u << 15) /* int[2] at arg0 */
+#define HR_S_FDPAIR_A3 (1u << 16) /* int[2] at arg3 */
+#define HR_S_CREDS (1u << 17)     /* credentials after the call */
+#define HR_S_OPENHOW (1u << 18)   /* struct open_how at arg2 */
+#define HR_S_CLONE3 (1u << 19)    /* struct clone_args at arg0 */
+#define HR_S_DATA_A1 (1u << 20)   /* data at arg1, bounded by the result */
+#define HR_S_PRCTL (1u << 21)     /* arg1 is a string when arg0 is PR_SET_NAME */
+#define HR_S_PROT_EXEC (1u << 22) /* only when arg2 (prot) has PROT_EXEC */
+#define HR_S_CLASS_SHIFT 28       /* bits 28..31: drop-counter class */
+
+/* drop/stat counter slots (hr_stats per-CPU array) */
+#define HR_C_PROC 0
+#define HR_C_FILE 1
+#define HR_C_NET 2
+#define HR_C_OTHER 3
+#define HR_NCLASS 4
+#define HR_STAT_SENT 4      /* records submitted */
+#define HR_STAT_TRUNC 5     /* records cut short (scratch full) */
+#define HR_NSTATS 8
+
+#define HR_MAX_SYSCALLS 512
+#define HR_SCRATCH 65536
+#define HR_HALF 32768
+#define HR_STR_MAX 4096    /* paths, argv, env */
+#define HR_COMP_MAX 256    /* one path component */
+#define HR_PATH_DEPTH 48   /* path components walked */
+#define HR_ARGV_MAX 64     /* argv entries read from the user array on failed exec */
+#define HR_DATA_MAX 128    /* send/recv data */
+#define HR_CG_DEPTH 12     /* cgroup path components */
+#define HR_CG_SUBSYS 16    /* cgroup subsystems looked at */
+
+struct hr_hdr {
+	__u64 ts; /* CLOCK_BOOTTIME ns */
+	__u32 tid;
+	__u32 pid;
+	__u32 len; /* whole record */
+	__u16 kind;
+	__u16 nr;
+	__s64 ret;
+	__u64 args[6];
+	__u32 cpu;
+	__u32 flags; /* HR_K_EXIT: group_dead */
+} __attribute__((packed));
+
+struct hr_file {
+	__u32 dev; /* userland (new_encode_dev) encoding */
+	__u32 f_flags;
+	__u64 ino;
+	__u32 f_mode;
+	__u32 i_mode;
+	__u32 magic; /* super block magic */
+	__u32 pad;
+} __attribute__((packed));
+
+struct hr_sock {
+	__u16 family;
+	__u16 type;
+	__u16 proto;
+	__u16 lport; /* host order */
+	__u16 rport; /* host order */
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u64 sk;
+	__u64 peer;
+	__u64 ino;
+} __attribute__((packed));
+
+struct hr_proc {
+	__u32 tid, pid, ptid, ppid;
+	__u32 uid, gid, euid, egid;
+	__u32 loginuid, tty;
+	__u32 vtid, vpid;
+	__u32 pgid, vpgid, sid;
+	__u32 vm_size, vm_rss, vm_swap; /* kB */
+	__u64 cap_inh, cap_perm, cap_eff;
+	__u64 fdlimit;
+	__u64 pgft_maj, pgft_min;
+	__u64 exe_ino, exe_ctime, exe_mtime; /* ns */
+	__u32 exe_nlink, exe_magic;
+	__u64 pidns_init_start; /* boot ns */
+	__u64 start_time;
+	char comm[16];
+} __attribute__((packed));
+
+struct hr_creds {
+	__u32 uid, gid, euid, egid, suid, sgid, fsuid, fsgid;
+	__u64 cap_inh, cap_perm, cap_eff;
+} __attribute__((packed));
+
+#endif

@@ -1,0 +1,301 @@
+//! Harrier's live eBPF probe.
+//!
+//! * Kernel side (`bpf/harrier.bpf.c`, C CO-RE built by `build.rs` with clang): a raw tracepoint
+//!   on `sys_exit` that returns at once for syscalls nobody asked for (the `hr_spec` map, filled
+//!   from a list of event names), reads the arguments and whatever the syscall needs (strings,
+//!   socket ends, the result fd's file, process info, argv/env, cwd, cgroups) into a per-CPU
+//!   scratch slot and copies the record to a BPF ring buffer with an adaptive wake-up;
+//!   `tp_btf/sched_process_exec` (filename, old tid) and `tp_btf/sched_process_exit` (process
+//!   exit with the reaper). Reserve failures are counted per CPU by event class.
+//! * Userspace: [`Probe`] loads, attaches and drains; [`convert::Converter`] turns records into
+//!   newest-schema exit events in the driver format; [`procfs::scan`] builds the start-up state.
+//!
+//! Bounds (documented in `bpf/harrier.h`): argv and env 4 KiB each, paths 4 KiB (48 components of
+//! up to 255 bytes for cwd/exe paths), socket data 128 bytes, cgroup paths 12 levels.
+
+pub mod abi;
+pub mod convert;
+pub mod procfs;
+pub mod syscalls;
+
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, RawTracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+use harrier_event::Event;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+pub use convert::{ConvertStats, Converter};
+
+/// The compiled BPF object.
+static OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/harrier.bpf.o"));
+
+/// Default ring buffer size (Falco's default preset, 8 MiB).
+pub const DEFAULT_RING_BYTES: u32 = 8 << 20;
+
+/// Ring size for Falco's `buf_size_preset` (0..=10; 0 and out-of-range take the default).
+pub fn ring_bytes_for_preset(preset: u32) -> u32 {
+    match preset {
+        1 => 1 << 20,
+        2 => 2 << 20,
+        3 => 4 << 20,
+        4 => 8 << 20,
+        5 => 16 << 20,
+        6 => 32 << 20,
+        7 => 64 << 20,
+        8 => 128 << 20,
+        9 => 256 << 20,
+        10 => 512 << 20,
+        _ => DEFAULT_RING_BYTES,
+    }
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig<'a> {
+    /// Event names to report (rules' event types); [`syscalls::STATE_EVENTS`] are added when
+    /// `with_state_events` is set. `procexit` is always reported.
+    pub syscalls: &'a [&'a str],
+    pub with_state_events: bool,
+    /// Ring buffer size in bytes (rounded up to a power of two, at least one page).
+    pub ring_bytes: u32,
+    /// Do not report this process (tgid), e.g. Harrier itself.
+    pub exclude_pid: Option<u32>,
+    /// Wake the consumer when this many bytes are pending (adaptive wake-up); the consumer also
+    /// polls with a short timeout, so events never wait longer than that.
+    pub wakeup_bytes: u64,
+}
+
+impl Default for ProbeConfig<'_> {
+    fn default() -> Self {
+        ProbeConfig {
+            syscalls: &[],
+            with_state_events: true,
+            ring_bytes: DEFAULT_RING_BYTES,
+            exclude_pid: None,
+            wakeup_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Why the probe cannot run, with what to do about it.
+#[derive(Debug)]
+pub enum ProbeError {
+    /// No kernel BTF at /sys/kernel/btf/vmlinux.
+    NoBtf(String),
+    /// The kernel refused: missing privileges or eBPF support.
+    Load { what: String, detail: String },
+    /// Event names the probe cannot produce.
+    UnknownEvents(Vec<String>),
+    /// Something else (maps, attach, poll).
+    Other(String),
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeError::NoBtf(e) => write!(
+                f,
+                "cannot load the eBPF probe: the kernel exposes no BTF (/sys/kernel/btf/vmlinux: {e}); \
+                 a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed"
+            ),
+            ProbeError::Load { what, detail } => {
+                let hint = if detail.contains("Operation not permitted")
+                    || detail.contains("EPERM")
+                    || detail.contains("permission")
+                {
+                    "run as root or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE (CAP_SYS_ADMIN on \
+                     kernels before 5.8); also check kernel.unprivileged_bpf_disabled and lockdown"
+                } else if detail.contains("Function not implemented") || detail.contains("ENOSYS") {
+                    "the kernel has no bpf() syscall (CONFIG_BPF_SYSCALL)"
+                } else {
+                    "the kernel rejected the program; see the detail (verifier log) above"
+                };
+                write!(f, "cannot load the eBPF probe ({what}): {detail}; {hint}")
+            }
+            ProbeError::UnknownEvents(v) => {
+                write!(f, "the live probe cannot report these event types: {}", v.join(", "))
+            }
+            ProbeError::Other(e) => write!(f, "eBPF probe: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+fn load_err(what: &str, e: impl std::fmt::Display) -> ProbeError {
+    // Flatten aya's error chain (the verifier log is in the Display of the inner error).
+    ProbeError::Load { what: what.to_string(), detail: e.to_string() }
+}
+
+fn load_err_chain(what: &str, e: &dyn std::error::Error) -> ProbeError {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    load_err(what, s)
+}
+
+/// Records lost in the kernel because the ring buffer was full, by event class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    pub process: u64,
+    pub file: u64,
+    pub network: u64,
+    pub other: u64,
+    /// Records the kernel submitted.
+    pub sent: u64,
+}
+
+impl DropCounters {
+    pub fn total(&self) -> u64 {
+        self.process + self.file + self.network + self.other
+    }
+}
+
+/// Counters of one `poll` call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollStats {
+    pub records: u64,
+    pub events: u64,
+    pub malformed: u64,
+}
+
+/// A loaded and attached probe.
+pub struct Probe {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    conv: Converter,
+    syscalls: Vec<&'static str>,
+}
+
+impl Probe {
+    /// Load the programs, fill the syscall filter and attach.
+    pub fn load(cfg: &ProbeConfig<'_>) -> Result<Probe, ProbeError> {
+        let mut names: Vec<&str> = cfg.syscalls.to_vec();
+        if cfg.with_state_events {
+            names.extend_from_slice(syscalls::STATE_EVENTS);
+        }
+        let (wanted, unknown) = syscalls::resolve(&names);
+        if !unknown.is_empty() {
+            // Event types the probe cannot produce (other sources, meta events) are not an error
+            // for the caller, who may pass every rule's types; report only truly odd names.
+            let odd: Vec<String> =
+                unknown.into_iter().filter(|n| harrier_event::newest_exit_id(n).is_none()
+                    && harrier_event::newest_enter_id(n).is_none()).collect();
+            if !odd.is_empty() {
+                return Err(ProbeError::UnknownEvents(odd));
+            }
+        }
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
+        let ring = cfg.ring_bytes.max(4096).next_power_of_two();
+        let ncpu = aya::util::nr_cpus().map_err(|(p, e)| ProbeError::Other(format!("{p}: {e}")))? as u32;
+        let excl = cfg.exclude_pid.unwrap_or(0);
+        let wake = cfg.wakeup_bytes.max(1);
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("hr_ring", ring)
+            .map_max_entries("hr_buf", (ncpu * 2).max(2))
+            .override_global("hr_excl_tgid", &excl, true)
+            .override_global("hr_wake_bytes", &wake, true)
+            .load(OBJ)
+            .map_err(|e| load_err_chain("load object", &e))?;
+        {
+            let mut spec: Array<&mut MapData, u32> = Array::try_from(
+                ebpf.map_mut("hr_spec").ok_or_else(|| ProbeError::Other("map hr_spec missing".into()))?,
+            )
+            .map_err(|e| ProbeError::Other(e.to_string()))?;
+            for s in &wanted {
+                spec.set(s.nr, s.spec_word(), 0).map_err(|e| ProbeError::Other(e.to_string()))?;
+            }
+        }
+        {
+            let p: &mut RawTracePoint = ebpf
+                .program_mut("hr_sys_exit")
+                .ok_or_else(|| ProbeError::Other("program hr_sys_exit missing".into()))?
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
+            p.load().map_err(|e| load_err_chain("raw_tp/sys_exit", &e))?;
+            p.attach("sys_exit").map_err(|e| load_err_chain("attach raw_tp/sys_exit", &e))?;
+        }
+        for (prog, tp) in [("hr_exec", "sched_process_exec"), ("hr_exit", "sched_process_exit")] {
+            let p: &mut BtfTracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| ProbeError::Other(format!("program {prog} missing")))?
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
+            p.load(tp, &btf).map_err(|e| load_err_chain(&format!("tp_btf/{tp}"), &e))?;
+            p.attach().map_err(|e| load_err_chain(&format!("attach tp_btf/{tp}"), &e))?;
+        }
+        let ring = RingBuf::try_from(
+            ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        Ok(Probe { ebpf, ring, conv: Converter::new(), syscalls: wanted.iter().map(|s| s.name).collect() })
+    }
+
+    /// The syscalls the kernel filter lets through.
+    pub fn syscalls(&self) -> &[&'static str] {
+        &self.syscalls
+    }
+
+    /// Drain the ring buffer, waiting up to `timeout` for the first record. Calls `f` with each
+    /// event, in ring order.
+    pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&Event<'_>)) -> Result<PollStats, ProbeError> {
+        let before = self.conv.stats;
+        let mut got = self.drain(f);
+        if got == 0 {
+            let mut pfd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd for the duration of the call.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(ProbeError::Other(format!("poll: {e}")));
+                }
+            }
+            got = self.drain(f);
+        }
+        let _ = got;
+        let after = self.conv.stats;
+        Ok(PollStats {
+            records: after.records - before.records,
+            events: after.events - before.events,
+            malformed: after.malformed - before.malformed,
+        })
+    }
+
+    fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> u64 {
+        let mut n = 0;
+        // Bound one drain so a flood cannot starve the caller.
+        while n < 65536 {
+            let Some(item) = self.ring.next() else { break };
+            self.conv.convert(&item, f);
+            n += 1;
+        }
+        n
+    }
+
+    /// Counters of the kernel side, summed over CPUs.
+    pub fn drops(&self) -> DropCounters {
+        let mut d = DropCounters::default();
+        let Some(map) = self.ebpf.map("hr_stats") else { return d };
+        let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else { return d };
+        let sum = |i: u32| arr.get(&i, 0).map(|v| v.iter().copied().sum::<u64>()).unwrap_or(0);
+        d.process = sum(abi::C_PROC);
+        d.file = sum(abi::C_FILE);
+        d.network = sum(abi::C_NET);
+        d.other = sum(abi::C_OTHER);
+        d.sent = sum(abi::STAT_SENT);
+        d
+    }
+
+    /// Userspace conversion counters (records, events, malformed records skipped).
+    pub fn convert_stats(&self) -> ConvertStats {
+        self.conv.stats
+    }
+}
