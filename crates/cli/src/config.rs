@@ -101,15 +101,6 @@ impl RawConfig {
         }
     }
 
-    pub fn u64(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
-        match self.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(default)),
-            Some(Value::String(s)) if s.parse::<u64>().is_ok() => Ok(s.parse().unwrap_or(default)),
-            Some(v) => err(format!("config key '{key}': expected a non-negative integer, got {}", show(v))),
-        }
-    }
-
     /// A list of strings; a single string is a one-element list.
     pub fn strings(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         match self.get(key) {

@@ -7,6 +7,10 @@ mod rules_cmd;
 mod rules_files;
 
 use clap::{Args, Parser, Subcommand};
+
+/// A faster allocator: rule loading and alert rendering allocate a lot of small objects.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
