@@ -2,6 +2,7 @@
 //! rules; matches become [`Alert`]s handed to the caller. Synchronous, one thread, no allocation
 //! per event unless a rule matches.
 
+pub mod live;
 pub mod source;
 
 pub use source::{EventSource, Flow, ScapSource, SourceError};

@@ -198,9 +198,9 @@ impl Converter {
                     None => Val::Empty,
                 },
                 (_, "cgroups") => Val::Owned(cgroups.clone()),
-                (_, "env") => Val::Bytes(
-                    r.item(abi::T_ENV).map(|e| e.strip_suffix(&[0]).unwrap_or(e)).unwrap_or(&[]),
-                ),
+                (_, "env") => {
+                    Val::Bytes(r.item(abi::T_ENV).map(|e| e.strip_suffix(&[0]).unwrap_or(e)).unwrap_or(&[]))
+                }
                 (_, "tty") => Val::Int(proc_.map_or(0, |p| p.tty as i64)),
                 (_, "vpgid") => Val::Int(proc_.map_or(0, |p| p.vpgid as i64)),
                 ("execve" | "execveat", "pgid") => Val::Int(proc_.map_or(0, |p| p.pgid as i64)),
@@ -255,9 +255,10 @@ impl Converter {
                 }
                 ("openat2", "resolve") => Val::Int(r.open_how().map_or(0, |h| h.2 as i64)),
                 ("creat", "mode") => Val::Int((a(1) & 0o7777) as i64),
-                ("creat", "creat_flags") => Val::Int(
-                    r.file().map_or(0, |f| if f.f_mode & FMODE_CREATED != 0 { 1 << 14 } else { 0 }) as i64,
-                ),
+                ("creat", "creat_flags") => {
+                    Val::Int(r.file().map_or(0, |f| if f.f_mode & FMODE_CREATED != 0 { 1 << 14 } else { 0 })
+                        as i64)
+                }
                 (_, "dev") if r.file().is_some() || name.starts_with("open") || name == "creat" => {
                     Val::Int(r.file().map_or(0, |f| f.dev as i64))
                 }
@@ -271,7 +272,9 @@ impl Converter {
                 ("pipe" | "pipe2" | "socketpair", "fd1") => Val::Int(r.fdpair().map_or(-1, |p| p.0 as i64)),
                 ("pipe" | "pipe2" | "socketpair", "fd2") => Val::Int(r.fdpair().map_or(-1, |p| p.1 as i64)),
                 ("pipe2", "flags") => Val::Int(open_flags(a(1) as u32) as i64),
-                ("chdir" | "chroot" | "unlink" | "rmdir" | "mkdir", "path") => r.str_arg(0).map_or(Val::Empty, Val::Str),
+                ("chdir" | "chroot" | "unlink" | "rmdir" | "mkdir", "path") => {
+                    r.str_arg(0).map_or(Val::Empty, Val::Str)
+                }
                 ("mkdir", "mode") => Val::Int((a(1) & 0o7777) as i64),
                 ("mkdirat", "dirfd") | ("unlinkat", "dirfd") | ("fchmodat", "dirfd") => Val::Int(ai(0)),
                 ("mkdirat", "path") => r.str_arg(1).map_or(Val::Empty, Val::Str),
@@ -351,12 +354,14 @@ impl Converter {
                 ("recvmsg", "msgcontrol") => Val::Empty,
                 // credentials
                 ("setuid", "uid") | ("setgid", "gid") => Val::Int(a(0) as u32 as i64),
-                ("setresuid", "ruid") | ("setresgid", "rgid") | ("setreuid", "ruid") | ("setregid", "rgid") => {
-                    Val::Int(a(0) as u32 as i64)
-                }
-                ("setresuid", "euid") | ("setresgid", "egid") | ("setreuid", "euid") | ("setregid", "egid") => {
-                    Val::Int(a(1) as u32 as i64)
-                }
+                ("setresuid", "ruid")
+                | ("setresgid", "rgid")
+                | ("setreuid", "ruid")
+                | ("setregid", "rgid") => Val::Int(a(0) as u32 as i64),
+                ("setresuid", "euid")
+                | ("setresgid", "egid")
+                | ("setreuid", "euid")
+                | ("setregid", "egid") => Val::Int(a(1) as u32 as i64),
                 ("setresuid", "suid") | ("setresgid", "sgid") => Val::Int(a(2) as u32 as i64),
                 // other
                 ("ptrace", "request") => Val::Int(ptrace_request(a(0) as u32) as i64),
@@ -499,27 +504,27 @@ fn open_mode(fl: u32, mode: u64) -> u32 {
 /// Linux `CLONE_*` → `PPM_CL_*`.
 pub fn clone_flags(fl: u64) -> u32 {
     const MAP: [(u64, u32); 21] = [
-        (0x400, 1 << 0),          // FILES
-        (0x200, 1 << 1),          // FS
-        (0x8000_0000, 1 << 2),    // IO
-        (0x0800_0000, 1 << 3),    // NEWIPC
-        (0x4000_0000, 1 << 4),    // NEWNET
-        (0x0002_0000, 1 << 5),    // NEWNS
-        (0x2000_0000, 1 << 6),    // NEWPID
-        (0x0400_0000, 1 << 7),    // NEWUTS
-        (0x8000, 1 << 8),         // PARENT
-        (0x0010_0000, 1 << 9),    // PARENT_SETTID
-        (0x2000, 1 << 10),        // PTRACE
-        (0x800, 1 << 11),         // SIGHAND
-        (0x0004_0000, 1 << 12),   // SYSVSEM
-        (0x0001_0000, 1 << 13),   // THREAD
-        (0x0080_0000, 1 << 14),   // UNTRACED
-        (0x100, 1 << 15),         // VM
-        (0x1000_0000, 1 << 20),   // NEWUSER
-        (0x0020_0000, 1 << 23),   // CHILD_CLEARTID
-        (0x0100_0000, 1 << 24),   // CHILD_SETTID
-        (0x0008_0000, 1 << 25),   // SETTLS
-        (0x4000, 1 << 27),        // VFORK
+        (0x400, 1 << 0),        // FILES
+        (0x200, 1 << 1),        // FS
+        (0x8000_0000, 1 << 2),  // IO
+        (0x0800_0000, 1 << 3),  // NEWIPC
+        (0x4000_0000, 1 << 4),  // NEWNET
+        (0x0002_0000, 1 << 5),  // NEWNS
+        (0x2000_0000, 1 << 6),  // NEWPID
+        (0x0400_0000, 1 << 7),  // NEWUTS
+        (0x8000, 1 << 8),       // PARENT
+        (0x0010_0000, 1 << 9),  // PARENT_SETTID
+        (0x2000, 1 << 10),      // PTRACE
+        (0x800, 1 << 11),       // SIGHAND
+        (0x0004_0000, 1 << 12), // SYSVSEM
+        (0x0001_0000, 1 << 13), // THREAD
+        (0x0080_0000, 1 << 14), // UNTRACED
+        (0x100, 1 << 15),       // VM
+        (0x1000_0000, 1 << 20), // NEWUSER
+        (0x0020_0000, 1 << 23), // CHILD_CLEARTID
+        (0x0100_0000, 1 << 24), // CHILD_SETTID
+        (0x0008_0000, 1 << 25), // SETTLS
+        (0x4000, 1 << 27),      // VFORK
     ];
     let mut r = 0;
     for (l, p) in MAP {
@@ -656,19 +661,19 @@ fn prot_flags(p: u32) -> u32 {
 
 fn mmap_flags(f: u32) -> u32 {
     const MAP: [(u32, u32); 13] = [
-        (0x01, 1 << 0),      // SHARED
-        (0x02, 1 << 1),      // PRIVATE
-        (0x10, 1 << 2),      // FIXED
-        (0x20, 1 << 3),      // ANONYMOUS
-        (0x40, 1 << 4),      // 32BIT
-        (0x4000, 1 << 6),    // NORESERVE
-        (0x8000, 1 << 7),    // POPULATE
-        (0x10000, 1 << 8),   // NONBLOCK
-        (0x100, 1 << 9),     // GROWSDOWN
-        (0x800, 1 << 10),    // DENYWRITE
-        (0x1000, 1 << 11),   // EXECUTABLE
-        (0x2000, 1 << 14),   // LOCKED
-        (0x0004_0000, 0),    // HUGETLB (no PPM bit)
+        (0x01, 1 << 0),    // SHARED
+        (0x02, 1 << 1),    // PRIVATE
+        (0x10, 1 << 2),    // FIXED
+        (0x20, 1 << 3),    // ANONYMOUS
+        (0x40, 1 << 4),    // 32BIT
+        (0x4000, 1 << 6),  // NORESERVE
+        (0x8000, 1 << 7),  // POPULATE
+        (0x10000, 1 << 8), // NONBLOCK
+        (0x100, 1 << 9),   // GROWSDOWN
+        (0x800, 1 << 10),  // DENYWRITE
+        (0x1000, 1 << 11), // EXECUTABLE
+        (0x2000, 1 << 14), // LOCKED
+        (0x0004_0000, 0),  // HUGETLB (no PPM bit)
     ];
     let mut r = 0;
     for (l, p) in MAP {
@@ -797,7 +802,10 @@ mod tests {
     fn flag_maps() {
         use harrier_event::consts::open_flags as o;
         assert_eq!(open_flags(0), o::RDONLY);
-        assert_eq!(open_flags((libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32), o::WRONLY | o::CREAT | o::TRUNC);
+        assert_eq!(
+            open_flags((libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32),
+            o::WRONLY | o::CREAT | o::TRUNC
+        );
         assert_eq!(open_flags((libc::O_RDWR | libc::O_CLOEXEC) as u32), o::RDWR | o::CLOEXEC);
         assert_eq!(open_flags(libc::O_SYNC as u32), o::RDONLY | o::SYNC | o::DSYNC);
         assert_eq!(clone_flags(0x10000 | 0x100 | 0x800), (1 << 13) | (1 << 15) | (1 << 11));

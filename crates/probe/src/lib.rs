@@ -183,9 +183,12 @@ impl Probe {
         if !unknown.is_empty() {
             // Event types the probe cannot produce (other sources, meta events) are not an error
             // for the caller, who may pass every rule's types; report only truly odd names.
-            let odd: Vec<String> =
-                unknown.into_iter().filter(|n| harrier_event::newest_exit_id(n).is_none()
-                    && harrier_event::newest_enter_id(n).is_none()).collect();
+            let odd: Vec<String> = unknown
+                .into_iter()
+                .filter(|n| {
+                    harrier_event::newest_exit_id(n).is_none() && harrier_event::newest_enter_id(n).is_none()
+                })
+                .collect();
             if !odd.is_empty() {
                 return Err(ProbeError::UnknownEvents(odd));
             }
@@ -244,7 +247,11 @@ impl Probe {
 
     /// Drain the ring buffer, waiting up to `timeout` for the first record. Calls `f` with each
     /// event, in ring order.
-    pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(&Event<'_>)) -> Result<PollStats, ProbeError> {
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        f: &mut dyn FnMut(&Event<'_>),
+    ) -> Result<PollStats, ProbeError> {
         let before = self.conv.stats;
         let mut got = self.drain(f);
         if got == 0 {

@@ -31,7 +31,9 @@ pub fn scan_root(proc_: &Path, etc: &Path) -> Header {
         let pdir = proc_.join(pid.to_string());
         let Some(main) = thread(&pdir, pid, pid) else { continue };
         let tids: Vec<u64> = fs::read_dir(pdir.join("task"))
-            .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
+            .map(|d| {
+                d.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect()
+            })
             .unwrap_or_default();
         let fds = fd_table(&pdir, pid, &socks);
         if !fds.fds.is_empty() {
@@ -116,7 +118,8 @@ fn thread(dir: &Path, tid: u64, pid: u64) -> Option<ThreadInfo> {
         vpid: last_i64(status_field(&status, "NStgid")).unwrap_or(pid as i64),
         root: link(&dir.join("root")),
         tty: fld(7) as u32,
-        loginuid: read_str(&dir.join("loginuid")).and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(-1) as u32,
+        loginuid: read_str(&dir.join("loginuid")).and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(-1)
+            as u32,
         cap_inheritable: cap(status_field(&status, "CapInh")),
         cap_permitted: cap(status_field(&status, "CapPrm")),
         cap_effective: cap(status_field(&status, "CapEff")),
@@ -153,8 +156,10 @@ fn thread(dir: &Path, tid: u64, pid: u64) -> Option<ThreadInfo> {
     }
     if let Ok(md) = fs::metadata(dir.join("exe")) {
         t.exe_ino = md.ino();
-        t.exe_ino_ctime = (md.ctime() as u64).wrapping_mul(1_000_000_000).wrapping_add(md.ctime_nsec() as u64);
-        t.exe_ino_mtime = (md.mtime() as u64).wrapping_mul(1_000_000_000).wrapping_add(md.mtime_nsec() as u64);
+        t.exe_ino_ctime =
+            (md.ctime() as u64).wrapping_mul(1_000_000_000).wrapping_add(md.ctime_nsec() as u64);
+        t.exe_ino_mtime =
+            (md.mtime() as u64).wrapping_mul(1_000_000_000).wrapping_add(md.mtime_nsec() as u64);
     }
     t.exe_from_memfd = t.exepath.starts_with("/memfd:");
     Some(t)
@@ -189,9 +194,12 @@ impl Sockets {
     fn load(proc_: &Path) -> Sockets {
         use harrier_event::consts::l4;
         let mut s = Sockets::default();
-        for (file, proto, v6) in
-            [("tcp", l4::TCP, false), ("udp", l4::UDP, false), ("tcp6", l4::TCP, true), ("udp6", l4::UDP, true)]
-        {
+        for (file, proto, v6) in [
+            ("tcp", l4::TCP, false),
+            ("udp", l4::UDP, false),
+            ("tcp6", l4::TCP, true),
+            ("udp6", l4::UDP, true),
+        ] {
             let Some(text) = read_str(&proc_.join("net").join(file)) else { continue };
             for line in text.lines().skip(1) {
                 let f: Vec<&str> = line.split_whitespace().collect();
@@ -255,7 +263,11 @@ fn fd_table(pdir: &Path, pid: u64, socks: &Sockets) -> FdTable {
             .find_map(|l| l.strip_prefix("flags:"))
             .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
             .unwrap_or(0);
-        let ino_info: u64 = info.lines().find_map(|l| l.strip_prefix("ino:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        let ino_info: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("ino:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         let named = |ty: u8, name: &str| FdKind::Named { fd_type: ty, name: name.to_string() };
         let (kind, ino) = if let Some(ino) = bracket_ino(&target, "socket:") {
             match socks.by_ino.get(&ino) {
@@ -304,7 +316,9 @@ fn machine(proc_: &Path) -> MachineInfo {
         num_cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
         memory_size_bytes: mem_kb * 1024,
         max_pid: read_str(&proc_.join("sys/kernel/pid_max")).and_then(|s| s.trim().parse().ok()).unwrap_or(0),
-        hostname: read_str(&proc_.join("sys/kernel/hostname")).map(|s| s.trim().to_string()).unwrap_or_default(),
+        hostname: read_str(&proc_.join("sys/kernel/hostname"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
         boot_ts_epoch: crate::convert::boot_offset_ns(),
         ..Default::default()
     }

@@ -14,7 +14,12 @@ fn openat_reports_fd_name_flags_mode_dev_ino() {
     let missing = cstr("/nonexistent-harrier/x");
     let mut probe = load(&[]);
     let pid = run_child(|| unsafe {
-        let fd = libc::openat(libc::AT_FDCWD, cpath.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC, 0o640);
+        let fd = libc::openat(
+            libc::AT_FDCWD,
+            cpath.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+            0o640,
+        );
         libc::close(fd);
         libc::syscall(libc::SYS_open, missing.as_ptr(), libc::O_RDONLY);
     });

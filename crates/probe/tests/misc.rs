@@ -9,10 +9,29 @@ fn fd_and_path_syscalls() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let d = |n: &str| cstr(dir.join(n).to_str().unwrap());
-    let (cdir, a, b, sub, lnk, hard) = (cstr(dir.to_str().unwrap()), d("a"), d("b"), d("sub"), d("lnk"), d("hard"));
+    let (cdir, a, b, sub, lnk, hard) =
+        (cstr(dir.to_str().unwrap()), d("a"), d("b"), d("sub"), d("lnk"), d("hard"));
     let names = [
-        "dup2", "fcntl", "chdir", "rename", "renameat2", "unlink", "unlinkat", "mkdir", "rmdir", "symlink", "link",
-        "chmod", "fchmodat", "kill", "prctl", "mmap", "mprotect", "memfd_create", "setuid", "unshare",
+        "dup2",
+        "fcntl",
+        "chdir",
+        "rename",
+        "renameat2",
+        "unlink",
+        "unlinkat",
+        "mkdir",
+        "rmdir",
+        "symlink",
+        "link",
+        "chmod",
+        "fchmodat",
+        "kill",
+        "prctl",
+        "mmap",
+        "mprotect",
+        "memfd_create",
+        "setuid",
+        "unshare",
     ];
     let mut probe = load(&names);
     let pid = run_child(|| unsafe {
@@ -30,8 +49,22 @@ fn fd_and_path_syscalls() {
         libc::unlinkat(libc::AT_FDCWD, c"hard".as_ptr(), 0);
         libc::memfd_create(c"harrier-memfd".as_ptr(), libc::MFD_CLOEXEC);
         libc::prctl(libc::PR_SET_NAME, c"renamed".as_ptr());
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_EXEC, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         libc::kill(0x7ffffff0, 0);
         libc::syscall(libc::SYS_setuid, 0);
         libc::unshare(libc::CLONE_NEWUTS);

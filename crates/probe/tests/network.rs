@@ -133,5 +133,8 @@ fn unix_socketpair_and_pipe() {
     assert_eq!(p.i64("res"), 0);
     assert!(p.i64("fd1") >= 0 && p.i64("fd2") == p.i64("fd1") + 1);
     assert_ne!(p.u64("ino"), 0);
-    assert_eq!(p.u32("flags"), harrier_event::consts::open_flags::CLOEXEC | harrier_event::consts::open_flags::RDONLY);
+    assert_eq!(
+        p.u32("flags"),
+        harrier_event::consts::open_flags::CLOEXEC | harrier_event::consts::open_flags::RDONLY
+    );
 }

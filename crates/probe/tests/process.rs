@@ -77,7 +77,8 @@ fn execve_reports_process_fields() {
     let cg = ok.list("cgroups");
     assert!(!cg.is_empty());
     let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let mem_line = ours.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == "memory")));
+    let mem_line =
+        ours.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == "memory")));
     if let Some(l) = mem_line {
         let path = l.splitn(3, ':').nth(2).unwrap();
         assert!(cg.contains(&format!("memory={path}")), "{cg:?} vs {path}");
@@ -97,10 +98,7 @@ fn fork_reports_child_and_parent_sides_and_exit_status() {
         |e| e.tid() == pid as u64 || e.tid() == me,
         |v| v.iter().any(|e| e.name() == "procexit" && e.tid() == pid as u64),
     );
-    let parent = evs
-        .iter()
-        .find(|e| e.name() == "clone" && e.tid() == me)
-        .expect("parent-side clone");
+    let parent = evs.iter().find(|e| e.name() == "clone" && e.tid() == me).expect("parent-side clone");
     assert_eq!(parent.i64("res"), pid as i64);
     assert_eq!(parent.i64("tid"), me as i64);
     assert_eq!(parent.i64("pid"), std::process::id() as i64);

@@ -82,7 +82,11 @@ pub fn run_child(f: impl FnOnce()) -> i32 {
 
 /// Poll until `done` says the collected events are complete (or 5 s), keeping events whose
 /// thread is one of `tids()` (checked per event, so children of the child can be followed).
-pub fn collect(probe: &mut Probe, mut keep: impl FnMut(&Event<'_>) -> bool, mut done: impl FnMut(&[Ev]) -> bool) -> Vec<Ev> {
+pub fn collect(
+    probe: &mut Probe,
+    mut keep: impl FnMut(&Event<'_>) -> bool,
+    mut done: impl FnMut(&[Ev]) -> bool,
+) -> Vec<Ev> {
     let mut out = Vec::new();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(5) {

@@ -1,0 +1,93 @@
+//! The live kernel as an [`EventSource`]: the eBPF probe (`harrier-probe`) seeded from /proc.
+
+use crate::source::{EventSource, Flow, SourceError};
+use harrier_event::Event;
+use harrier_probe::{DropCounters, Probe, ProbeConfig};
+use harrier_scap::Header;
+use harrier_state::State;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Live syscall events until a stop flag is raised or a duration has passed.
+pub struct LiveSource {
+    probe: Probe,
+    stop: Arc<AtomicBool>,
+    duration: Option<Duration>,
+    header: Option<Header>,
+    /// How long one poll waits for the first record (bounds the latency of an idle ring).
+    pub poll_timeout: Duration,
+}
+
+impl LiveSource {
+    /// Load and attach the probe. The probe runs from here on, so the /proc scan of
+    /// [`EventSource::seed`] leaves no gap.
+    pub fn open(cfg: &ProbeConfig<'_>) -> Result<Self, SourceError> {
+        let probe = Probe::load(cfg).map_err(|e| SourceError(e.to_string()))?;
+        Ok(LiveSource {
+            probe,
+            stop: Arc::new(AtomicBool::new(false)),
+            duration: None,
+            header: None,
+            poll_timeout: Duration::from_millis(50),
+        })
+    }
+
+    /// Raise this flag (from a signal handler thread, another thread…) to end [`EventSource::run`].
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// End [`EventSource::run`] after this long.
+    pub fn set_duration(&mut self, d: Option<Duration>) {
+        self.duration = d;
+    }
+
+    /// The start-up state seeded from /proc (after [`EventSource::seed`]), for capture writers.
+    pub fn header(&mut self) -> &Header {
+        self.header.get_or_insert_with(harrier_probe::procfs::scan)
+    }
+
+    pub fn probe(&self) -> &Probe {
+        &self.probe
+    }
+
+    /// Records lost in the kernel, by class.
+    pub fn drops(&self) -> DropCounters {
+        self.probe.drops()
+    }
+}
+
+impl EventSource for LiveSource {
+    fn describe(&self) -> String {
+        "live kernel (eBPF)".to_string()
+    }
+
+    fn seed(&mut self, state: &mut State) {
+        let h = self.header();
+        state.load_scap_header(h);
+    }
+
+    fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError> {
+        let start = Instant::now();
+        let mut n: u64 = 0;
+        let mut stop = false;
+        while !stop {
+            if self.stop.load(Ordering::Relaxed) || self.duration.is_some_and(|d| start.elapsed() >= d) {
+                break;
+            }
+            self.probe
+                .poll(self.poll_timeout, &mut |ev| {
+                    if stop {
+                        return;
+                    }
+                    n += 1;
+                    if f(n, ev) == Flow::Stop {
+                        stop = true;
+                    }
+                })
+                .map_err(|e| SourceError(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
