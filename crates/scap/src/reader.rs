@@ -204,11 +204,15 @@ impl Reader {
             self.base += self.pos as u64;
             self.end -= self.pos;
             self.pos = 0;
-            if n > self.buf.len() {
-                self.buf.resize(n.next_power_of_two(), 0);
-            }
         }
         while self.end - self.pos < n && !self.eof {
+            if self.end == self.buf.len() {
+                // Grow with the data actually read (doubling), never to a declared length up
+                // front: a corrupt length field cannot make the reader allocate what the input
+                // does not contain.
+                let want = (self.buf.len() * 2).min((self.pos + n).next_power_of_two()).max(self.end + 1);
+                self.buf.resize(want, 0);
+            }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
