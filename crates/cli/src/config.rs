@@ -204,6 +204,8 @@ pub struct Settings {
     pub buffered_outputs: bool,
     pub engine_kind: String,
     pub capture_file: Option<PathBuf>,
+    /// Ring buffer size preset (0–7), as Falco's `buf_size_preset`.
+    pub buf_size_preset: u32,
     pub selection: Vec<Selection>,
 }
 
@@ -295,6 +297,12 @@ impl Settings {
             buffered_outputs: raw.bool("buffered_outputs", false)?,
             engine_kind: raw.string("engine.kind")?.unwrap_or_else(|| "modern_ebpf".to_string()),
             capture_file: raw.string("engine.replay.capture_file")?.map(PathBuf::from),
+            buf_size_preset: match raw.string("buf_size_preset")? {
+                None => 4,
+                Some(v) => v.parse::<u32>().ok().filter(|p| *p <= 7).ok_or_else(|| {
+                    ConfigError(format!("config key 'buf_size_preset': expected 0 to 7, got '{v}'"))
+                })?,
+            },
             selection,
         })
     }

@@ -2,6 +2,7 @@
 //! No detection logic lives here.
 
 mod config;
+mod live;
 mod replay;
 mod rules_cmd;
 mod rules_files;
@@ -99,6 +100,8 @@ enum Cmd {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(rules_cmd::RulesCmd),
+    /// Write live events to a capture file that Harrier replays and sysdig reads.
+    Capture(live::CaptureArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Some(Cmd::Fields { source }) => rules_cmd::list_fields(source.as_deref().unwrap_or("")),
         Some(Cmd::Replay(a)) => replay::friendly(a),
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
+        Some(Cmd::Capture(a)) => live::capture(a),
         None => {
             if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)

@@ -172,11 +172,14 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
-            eprintln!(
-                "harrier: live capture (engine.kind={kind}) is not available in this build yet; \
-                 replay a capture instead: -o engine.kind=replay -o engine.replay.capture_file=FILE"
-            );
-            1
+            let outs = match outputs(&s) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
+            crate::live::run(&s, rs, outs, hostname(), c.stop_after)
         }
         other => {
             eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");

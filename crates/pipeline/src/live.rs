@@ -17,6 +17,7 @@ pub struct LiveSource {
     header: Option<Header>,
     /// How long one poll waits for the first record (bounds the latency of an idle ring).
     pub poll_timeout: Duration,
+    tick: Option<(Duration, Box<dyn FnMut(&Probe)>)>,
 }
 
 impl LiveSource {
@@ -30,7 +31,14 @@ impl LiveSource {
             duration: None,
             header: None,
             poll_timeout: Duration::from_millis(50),
+            tick: None,
         })
+    }
+
+    /// Call `f` with the probe about every `every` while [`EventSource::run`] runs, also when no
+    /// event arrives (drop accounting, statistics, reopening outputs).
+    pub fn on_tick(&mut self, every: Duration, f: impl FnMut(&Probe) + 'static) {
+        self.tick = Some((every, Box::new(f)));
     }
 
     /// Raise this flag (from a signal handler thread, another thread…) to end [`EventSource::run`].
@@ -70,11 +78,18 @@ impl EventSource for LiveSource {
 
     fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError> {
         let start = Instant::now();
+        let mut last_tick = start;
         let mut n: u64 = 0;
         let mut stop = false;
         while !stop {
             if self.stop.load(Ordering::Relaxed) || self.duration.is_some_and(|d| start.elapsed() >= d) {
                 break;
+            }
+            if let Some((every, tick)) = self.tick.as_mut() {
+                if last_tick.elapsed() >= *every {
+                    last_tick = Instant::now();
+                    tick(&self.probe);
+                }
             }
             self.probe
                 .poll(self.poll_timeout, &mut |ev| {

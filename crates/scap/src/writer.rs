@@ -317,7 +317,15 @@ impl Writer {
                 put_u32(b, 0);
                 put_u64(b, fd.fd as u64);
                 put_u64(b, fd.ino);
-                b.push(fd.fd_type());
+                // fd types newer than FILE_V2 (bpf, userfaultfd, io_uring, memfd, pidfd) are
+                // written as UNSUPPORTED with their name, so that older readers such as
+                // sysdig 0.29, which reject unknown types, still read the file.
+                let t = fd.fd_type();
+                b.push(if t > harrier_event::consts::fd_type::FILE_V2 {
+                    harrier_event::consts::fd_type::UNSUPPORTED
+                } else {
+                    t
+                });
                 match &fd.kind {
                     FdKind::Ipv4Sock { sip, dip, sport, dport, l4proto } => {
                         b.extend_from_slice(sip);

@@ -1,0 +1,244 @@
+//! Live detection (`harrier run`, Falco's `engine.kind=modern_ebpf`) and live capture
+//! (`harrier capture`).
+
+use crate::config::Settings;
+use clap::Args;
+use harrier_engine::{Alert, Ruleset, Source};
+use harrier_pipeline::live::LiveSource;
+use harrier_pipeline::{Detector, EventSource, Flow};
+use harrier_probe::ProbeConfig;
+use harrier_scap::{Writer, WriterOptions};
+use harrier_sinks::Outputs;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Event names the loaded rules can match (`None`: some rule matches every event type).
+pub fn needed_events(rs: &Ruleset) -> Option<Vec<&'static str>> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for r in rs.rules().iter().filter(|r| r.enabled && r.source == Source::Syscall) {
+        if r.evttypes.is_all() {
+            return None;
+        }
+        for info in harrier_event::all_events() {
+            if r.evttypes.contains(info.id) && !names.contains(&info.name) {
+                names.push(info.name);
+            }
+        }
+    }
+    Some(names)
+}
+
+fn all_events() -> Vec<&'static str> {
+    harrier_probe::syscalls::SYSCALLS.iter().map(|s| s.name).collect()
+}
+
+/// SIGINT/SIGTERM raise `stop`; SIGHUP raises `hup` (reopen output files).
+fn signals(stop: &Arc<AtomicBool>, hup: &Arc<AtomicBool>) {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
+}
+
+fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
+    let cfg = ProbeConfig {
+        syscalls: events,
+        with_state_events: true,
+        ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
+        exclude_pid: Some(std::process::id()),
+        ..Default::default()
+    };
+    LiveSource::open(&cfg).map_err(|e| {
+        format!(
+            "cannot start live capture: {e}\n\
+             Live capture needs root (or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN), a kernel with BTF \
+             (/sys/kernel/btf/vmlinux) and eBPF. To work without it, replay a capture: \
+             harrier replay FILE.scap"
+        )
+    })
+}
+
+/// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`).
+pub fn run(s: &Settings, rs: Ruleset, outs: Outputs, hostname: String, stop_after: Option<u64>) -> u8 {
+    let events = needed_events(&rs).unwrap_or_else(all_events);
+    let mut src = match open_live(&events, s.buf_size_preset) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let stop = src.stop_flag();
+    let hup = Arc::new(AtomicBool::new(false));
+    signals(&stop, &hup);
+    src.set_duration(stop_after.map(Duration::from_secs));
+    eprintln!(
+        "harrier: live detection started ({} rules, {} event types watched); Ctrl-C to stop",
+        rs.rules().iter().filter(|r| r.enabled).count(),
+        src.probe().syscalls().len()
+    );
+    let outs = Rc::new(RefCell::new(outs));
+    {
+        // Drop accounting: the kernel's per-CPU counters, checked every second; an increase is
+        // logged and raised as an alert (Falco's syscall_event_drops behaviour).
+        let outs = outs.clone();
+        let hup = hup.clone();
+        let mut last = 0u64;
+        let host = hostname.clone();
+        src.on_tick(Duration::from_secs(1), move |probe| {
+            if hup.swap(false, Ordering::Relaxed) {
+                outs.borrow_mut().reopen();
+            }
+            let d = probe.drops();
+            let total = d.total();
+            if total > last {
+                let n = total - last;
+                last = total;
+                eprintln!(
+                    "harrier: syscall event drop: {n} events dropped in the last second \
+                     (process {}, file {}, network {}, other {})",
+                    d.process, d.file, d.network, d.other
+                );
+                let alert = drop_alert(n, &d, &host);
+                outs.borrow_mut().send(&alert);
+            }
+            outs.borrow_mut().flush();
+        });
+    }
+    let mut det = Detector::new(Arc::new(rs), hostname);
+    let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
+    outs.borrow_mut().flush();
+    let drops = src.drops();
+    eprintln!(
+        "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
+        det.stats.events,
+        det.stats.alerts,
+        drops.total()
+    );
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            1
+        }
+    }
+}
+
+fn drop_alert(n: u64, d: &harrier_probe::DropCounters, host: &str) -> Alert {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("n_drops".to_string(), serde_json::json!(n));
+    fields.insert("n_drops_process".to_string(), serde_json::json!(d.process));
+    fields.insert("n_drops_file".to_string(), serde_json::json!(d.file));
+    fields.insert("n_drops_network".to_string(), serde_json::json!(d.network));
+    fields.insert("n_drops_other".to_string(), serde_json::json!(d.other));
+    Alert {
+        time_ns: now,
+        rule: "Falco internal: syscall event drop".to_string(),
+        priority: harrier_rules::Priority::Debug,
+        source: "internal".to_string(),
+        tags: Vec::new(),
+        output: format!("{n} system calls dropped in last second."),
+        output_fields: fields,
+        hostname: host.to_string(),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// The capture file to write.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: PathBuf,
+    /// Keep only events matching this condition (state is still tracked from every event).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// gzip-compress the file.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Ring buffer size preset (0–7, as Falco's buf_size_preset).
+    #[arg(long, default_value_t = 4)]
+    pub buf_size_preset: u32,
+}
+
+/// `harrier capture -w FILE`.
+pub fn capture(a: CaptureArgs) -> u8 {
+    match capture_inner(a) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            1
+        }
+    }
+}
+
+fn capture_inner(a: CaptureArgs) -> Result<(), String> {
+    let filter = match &a.filter {
+        Some(text) => {
+            let ast = harrier_condition::parse(text).map_err(|e| {
+                format!("--filter: {} (line {}, column {})", e.message, e.pos.line, e.pos.col)
+            })?;
+            Some(
+                harrier_engine::compile_condition(Source::Syscall, &ast)
+                    .map_err(|e| format!("--filter: {e}"))?
+                    .0,
+            )
+        }
+        None => None,
+    };
+    let mut src = open_live(&all_events(), a.buf_size_preset)?;
+    let stop = src.stop_flag();
+    let hup = Arc::new(AtomicBool::new(false));
+    signals(&stop, &hup);
+    if let Some(d) = a.duration {
+        if !(d > 0.0 && d.is_finite()) {
+            return Err(format!("--duration must be a positive number of seconds, got {d}"));
+        }
+        src.set_duration(Some(Duration::from_secs_f64(d)));
+    }
+    let mut w = Writer::create(&a.write, WriterOptions { gzip: a.gzip, ..Default::default() })
+        .map_err(|e| format!("cannot write {}: {e}", a.write.display()))?;
+    w.write_header(src.header()).map_err(|e| e.to_string())?;
+    let mut state = harrier_state::State::new();
+    src.seed(&mut state);
+    let mut scratch = harrier_engine::Scratch::new();
+    scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
+    let (mut seen, mut written) = (0u64, 0u64);
+    let mut err: Option<String> = None;
+    eprintln!("harrier: capturing to {} (Ctrl-C to stop)", a.write.display());
+    src.run(&mut |num, ev| {
+        seen += 1;
+        state.apply(ev);
+        let keep = filter
+            .as_ref()
+            .is_none_or(|f| f.eval(&harrier_state::SyscallEvent::new(&state, *ev, num), &mut scratch));
+        if keep {
+            if let Err(e) = w.write_event(ev) {
+                err = Some(e.to_string());
+                return Flow::Stop;
+            }
+            written += 1;
+        }
+        Flow::Continue
+    })
+    .map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    if let Some(e) = err {
+        return Err(format!("writing {} failed: {e}", a.write.display()));
+    }
+    eprintln!(
+        "harrier: {written} of {seen} events written to {}; {} dropped in the kernel",
+        a.write.display(),
+        src.drops().total()
+    );
+    Ok(())
+}
