@@ -10,7 +10,7 @@ use memchr::memmem;
 
 use crate::fields::{self, flags, ArgKind, FieldType, Source};
 use crate::glob::Glob;
-use crate::sets::{NumSet, PathSet, StrSet};
+use crate::sets::{bytes_eq, ends_with, starts_with, NumSet, PathSet, StrSet};
 use crate::values::{BoundField, EventAccessor, FieldArg, One, Value, Values};
 
 /// A compile error: where in the condition, and what is wrong / expected.
@@ -32,29 +32,88 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> Result<T, CompileError> {
     Err(CompileError { pos, message: message.into() })
 }
 
-/// Scratch buffers for evaluation (one per nesting level of transformers / `val()`).
+/// Scratch buffers for evaluation (one per nesting level of transformers / `val()`), and the
+/// per-event cache of extracted field values.
 #[derive(Debug, Default)]
 pub struct Scratch {
     stack: Vec<Values>,
+    cache: FieldCache,
+}
+
+/// Values of the fields several rules of a [`crate::Ruleset`] test, extracted once per event.
+///
+/// Slots are dense indices assigned to distinct fields when the ruleset is compiled. A slot is
+/// valid for the current event when its generation equals the cache's: starting a new event is
+/// one increment, whatever the number of slots.
+#[derive(Debug, Default)]
+pub(crate) struct FieldCache {
+    gen: u64,
+    slots: Vec<CacheSlot>,
+}
+
+#[derive(Debug, Default)]
+struct CacheSlot {
+    gen: u64,
+    present: bool,
+    vals: Values,
+}
+
+impl FieldCache {
+    /// Start a new event: every slot becomes stale; make sure `n` slots exist.
+    #[inline]
+    pub(crate) fn begin(&mut self, n: usize) {
+        self.gen = self.gen.wrapping_add(1);
+        if self.gen == 0 {
+            // wrapped (never in practice): stale generations could look current again
+            for s in self.slots.iter_mut() {
+                s.gen = 0;
+            }
+            self.gen = 1;
+        }
+        if self.slots.len() < n {
+            self.slots.resize_with(n, CacheSlot::default);
+        }
+    }
 }
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch { stack: Vec::new() }
+        Scratch { stack: Vec::new(), cache: FieldCache::default() }
     }
     /// Make sure `depth` buffers exist (allocates only when growing).
+    #[inline]
     pub fn ensure(&mut self, depth: usize) {
+        if self.stack.len() < depth {
+            self.grow(depth);
+        }
+    }
+    #[cold]
+    fn grow(&mut self, depth: usize) {
         while self.stack.len() < depth {
             self.stack.push(Values::new());
         }
     }
+    /// Start evaluating a new event with a filter set needing `depth` buffers and `slots` cache
+    /// slots.
+    #[inline]
+    pub(crate) fn begin(&mut self, depth: usize, slots: usize) {
+        self.ensure(depth);
+        self.cache.begin(slots);
+    }
 }
+
+/// No cache slot (the field is extracted at each check).
+pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// A compiled condition.
 #[derive(Debug)]
 pub struct Filter {
     root: Node,
     depth: usize,
+    /// Number of leading children of a root `and` that are evt.type checks implied by the index.
+    implied: usize,
+    /// Cache slots the checks refer to (0 when none: compiled outside a ruleset).
+    slots: usize,
 }
 
 impl Filter {
@@ -65,10 +124,8 @@ impl Filter {
     /// Evaluate against one event.
     #[inline]
     pub fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
-        if scratch.stack.len() < self.depth {
-            scratch.ensure(self.depth);
-        }
-        self.root.eval(ev, &mut scratch.stack)
+        scratch.begin(self.depth, self.slots);
+        self.root.eval(ev, &mut scratch.stack, &mut scratch.cache)
     }
 
     /// Evaluate an event that the evt.type index already routed to this rule: top-level
@@ -76,15 +133,53 @@ impl Filter {
     /// index and skipped.
     #[inline]
     pub fn eval_indexed<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
-        if scratch.stack.len() < self.depth {
-            scratch.ensure(self.depth);
+        scratch.begin(self.depth, self.slots);
+        self.eval_in_event(ev, scratch, true)
+    }
+
+    /// Evaluate within an event already begun ([`Scratch::begin`]): cached field values are
+    /// shared with the other filters evaluated on this event.
+    #[inline]
+    pub(crate) fn eval_in_event<E: EventAccessor + ?Sized>(
+        &self,
+        ev: &E,
+        scratch: &mut Scratch,
+        indexed: bool,
+    ) -> bool {
+        let Scratch { stack, cache } = scratch;
+        if !indexed {
+            return self.root.eval(ev, stack, cache);
         }
-        let stack = &mut scratch.stack[..];
         match &self.root {
-            Node::And(cs) => cs.iter().all(|c| matches!(c, Node::Check(k) if k.evttype) || c.eval(ev, stack)),
+            Node::And(cs) => {
+                cs.get(self.implied..).unwrap_or(&[]).iter().all(|c| c.eval_child(ev, stack, cache))
+            }
             Node::Check(k) if k.evttype => true,
-            other => other.eval(ev, stack),
+            other => other.eval(ev, stack, cache),
         }
+    }
+
+    /// Evaluate without the field cache: every check extracts its field.
+    pub(crate) fn eval_uncached<E: EventAccessor + ?Sized>(
+        &self,
+        ev: &E,
+        scratch: &mut Scratch,
+        indexed: bool,
+    ) -> bool {
+        scratch.ensure(self.depth);
+        let mut none = Scratch { stack: std::mem::take(&mut scratch.stack), cache: FieldCache::default() };
+        let hit = self.eval_in_event(ev, &mut none, indexed);
+        scratch.stack = none.stack;
+        hit
+    }
+
+    /// Visit every check whose left side is a plain field, with its cache slot.
+    pub(crate) fn for_each_field_slot(&mut self, f: &mut impl FnMut(&BoundField, &mut u32)) {
+        self.root.for_each_field_slot(f);
+    }
+
+    pub(crate) fn set_slots(&mut self, n: usize) {
+        self.slots = n;
     }
 }
 
@@ -97,12 +192,25 @@ enum Node {
 }
 
 impl Node {
-    fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values]) -> bool {
+    fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values], cache: &mut FieldCache) -> bool {
         match self {
-            Node::And(cs) => cs.iter().all(|c| c.eval(ev, stack)),
-            Node::Or(cs) => cs.iter().any(|c| c.eval(ev, stack)),
-            Node::Not(c) => !c.eval(ev, stack),
-            Node::Check(c) => c.eval(ev, stack),
+            Node::And(cs) => cs.iter().all(|c| c.eval_child(ev, stack, cache)),
+            Node::Or(cs) => cs.iter().any(|c| c.eval_child(ev, stack, cache)),
+            Node::Not(c) => !c.eval_child(ev, stack, cache),
+            Node::Check(c) => c.eval(ev, stack, cache),
+        }
+    }
+    /// A child of and/or/not: checks are evaluated in the parent's loop, groups recurse.
+    #[inline(always)]
+    fn eval_child<E: EventAccessor + ?Sized>(
+        &self,
+        ev: &E,
+        stack: &mut [Values],
+        cache: &mut FieldCache,
+    ) -> bool {
+        match self {
+            Node::Check(c) => c.eval(ev, stack, cache),
+            group => group.eval(ev, stack, cache),
         }
     }
     fn depth(&self) -> usize {
@@ -110,6 +218,36 @@ impl Node {
             Node::And(cs) | Node::Or(cs) => cs.iter().map(Node::depth).max().unwrap_or(0),
             Node::Not(c) => c.depth(),
             Node::Check(c) => c.depth(),
+        }
+    }
+    fn for_each_field_slot(&mut self, f: &mut impl FnMut(&BoundField, &mut u32)) {
+        match self {
+            Node::And(cs) | Node::Or(cs) => cs.iter_mut().for_each(|c| c.for_each_field_slot(f)),
+            Node::Not(c) => c.for_each_field_slot(f),
+            Node::Check(c) => {
+                if let Operand::Field(bf) = &c.lhs {
+                    f(bf, &mut c.slot);
+                }
+            }
+        }
+    }
+    /// Evaluation order key inside `and`/`or`: (class, estimated cost). Classes: evt.type checks
+    /// implied by the index (0), positive checks (1), nested groups (2), negations (3), which
+    /// rarely decide an `and` (they are mostly exceptions that hold).
+    fn order_key(&self) -> (u8, u32) {
+        match self {
+            Node::Check(c) if c.evttype => (0, 0),
+            Node::Check(c) if c.negate => (3, c.cost()),
+            Node::Check(c) => (1, c.cost()),
+            Node::And(_) | Node::Or(_) => (2, self.cost()),
+            Node::Not(_) => (3, self.cost()),
+        }
+    }
+    fn cost(&self) -> u32 {
+        match self {
+            Node::And(cs) | Node::Or(cs) => cs.iter().fold(0u32, |a, c| a.saturating_add(c.cost())),
+            Node::Not(c) => c.cost(),
+            Node::Check(c) => c.cost(),
         }
     }
 }
@@ -502,6 +640,7 @@ fn as_bytes(v: Value<'_>) -> Option<&[u8]> {
     }
 }
 
+#[inline]
 fn num_cmp(v: Value<'_>, n: i128) -> Option<std::cmp::Ordering> {
     match v {
         Value::Int(i) => Some((i as i128).cmp(&n)),
@@ -539,12 +678,12 @@ impl Pred {
     fn test(&self, v: Value<'_>) -> bool {
         match self {
             Pred::Exists => true,
-            Pred::StrEq(s) => as_bytes(v) == Some(s),
+            Pred::StrEq(s) => as_bytes(v).is_some_and(|x| bytes_eq(x, s)),
             Pred::StrCmp(o, s) => as_bytes(v).is_some_and(|x| o.test(x.cmp(s))),
             Pred::Contains(f) => as_bytes(v).is_some_and(|x| f.find(x).is_some()),
             Pred::IContains(n) => as_bytes(v).is_some_and(|x| icontains(x, n)),
-            Pred::StartsWith(s) => as_bytes(v).is_some_and(|x| x.starts_with(s)),
-            Pred::EndsWith(s) => as_bytes(v).is_some_and(|x| x.ends_with(s)),
+            Pred::StartsWith(s) => as_bytes(v).is_some_and(|x| starts_with(x, s)),
+            Pred::EndsWith(s) => as_bytes(v).is_some_and(|x| ends_with(x, s)),
             Pred::Glob(g) => as_bytes(v).is_some_and(|x| g.matches(x)),
             Pred::Regex(r) => as_bytes(v).is_some_and(|x| r.is_match(x)),
             Pred::StrSet(s) => as_bytes(v).is_some_and(|x| s.contains(x)),
@@ -559,7 +698,7 @@ impl Pred {
             },
             Pred::FloatEq(f) => float_of(v) == Some(*f),
             Pred::FloatCmp(o, f) => float_of(v).and_then(|x| x.partial_cmp(f)).is_some_and(|c| o.test(c)),
-            Pred::BoolEq(b) => v == Value::Bool(*b),
+            Pred::BoolEq(b) => matches!(v, Value::Bool(x) if x == *b),
             Pred::BoolSet { t, f } => match v {
                 Value::Bool(true) => *t,
                 Value::Bool(false) => *f,
@@ -635,12 +774,54 @@ struct Check {
     evttype: bool,
     /// The borrowed single-value path applies (plain field, literal right side, any-semantics).
     fast: bool,
+    /// Cache slot of the left-hand field ([`NO_SLOT`] when not cached).
+    slot: u32,
 }
 
 impl Check {
     fn new(lhs: Operand, pred: Pred, negate: bool, all: bool, evttype: bool) -> Check {
         let fast = matches!(lhs, Operand::Field(_)) && !all && !matches!(pred, Pred::Dynamic(..));
-        Check { lhs, pred, negate, all, evttype, fast }
+        Check { lhs, pred, negate, all, evttype, fast, slot: NO_SLOT }
+    }
+
+    /// Rough relative cost, to evaluate cheap checks first.
+    fn cost(&self) -> u32 {
+        let lhs = match &self.lhs {
+            Operand::Field(f) => {
+                let info = f.info();
+                if info.is_list() || (f.arg == FieldArg::None && info.name.starts_with("proc.a")) {
+                    4
+                } else {
+                    1
+                }
+            }
+            Operand::Transform(_) => 20,
+        };
+        lhs + self.pred.cost()
+    }
+}
+
+impl Pred {
+    fn cost(&self) -> u32 {
+        match self {
+            Pred::Exists
+            | Pred::NumEq(_)
+            | Pred::NumCmp(..)
+            | Pred::NumSet(_)
+            | Pred::FloatEq(_)
+            | Pred::FloatCmp(..)
+            | Pred::BoolEq(_)
+            | Pred::BoolSet { .. }
+            | Pred::Ip(_) => 1,
+            Pred::StrEq(_) | Pred::StartsWith(_) | Pred::EndsWith(_) | Pred::StrCmp(..) => 2,
+            Pred::StrSet(_) | Pred::IpSet(_) => 3,
+            Pred::PMatch(_) => 5,
+            Pred::Contains(_) => 6,
+            Pred::IContains(_) | Pred::Glob(_) => 8,
+            Pred::Regex(_) => 15,
+            Pred::Modifier(_, ps) => ps.iter().fold(0u32, |a, (p, _)| a.saturating_add(p.cost())),
+            Pred::Dynamic(..) => 20,
+        }
     }
 }
 
@@ -653,13 +834,56 @@ impl Check {
         }
     }
 
-    fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values]) -> bool {
-        if let (Operand::Field(f), true) = (&self.lhs, self.fast) {
-            match ev.extract_one(f) {
-                One::Fallback => {}
-                One::Absent => return false,
-                One::Value(v) => {
-                    return matches!(self.pred, Pred::Exists) || self.pred.test(v) != self.negate
+    #[inline(always)]
+    fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values], cache: &mut FieldCache) -> bool {
+        // hot path: a plain field tested once, borrowed without copying
+        if self.fast && self.slot == NO_SLOT {
+            if let Operand::Field(f) = &self.lhs {
+                match ev.extract_one(f) {
+                    One::Value(v) => return self.pred.test(v) != self.negate,
+                    One::Absent => return false,
+                    One::Fallback => {}
+                }
+            }
+        }
+        self.eval_other(ev, stack, cache)
+    }
+
+    /// Cached fields, the copying path, transformers and computed right sides.
+    #[inline(never)]
+    fn eval_other<E: EventAccessor + ?Sized>(
+        &self,
+        ev: &E,
+        stack: &mut [Values],
+        cache: &mut FieldCache,
+    ) -> bool {
+        if let Operand::Field(f) = &self.lhs {
+            if let Some(slot) = cache.slots.get_mut(self.slot as usize) {
+                if slot.gen != cache.gen {
+                    slot.vals.clear();
+                    slot.present = match ev.extract_one(f) {
+                        One::Value(v) => {
+                            slot.vals.push(v);
+                            true
+                        }
+                        One::Absent => false,
+                        One::Fallback => ev.extract(f, &mut slot.vals),
+                    };
+                    slot.gen = cache.gen;
+                }
+                if !slot.present {
+                    return false;
+                }
+                if self.fast && slot.vals.len() == 1 {
+                    return slot.vals.get(0).is_some_and(|v| self.pred.test(v) != self.negate);
+                }
+                return self.test_values(&slot.vals, ev, stack);
+            }
+            if self.fast {
+                match ev.extract_one(f) {
+                    One::Fallback => {}
+                    One::Absent => return false,
+                    One::Value(v) => return self.pred.test(v) != self.negate,
                 }
             }
         }
@@ -669,9 +893,13 @@ impl Check {
             Operand::Field(f) => ev.extract(f, vals),
             other => extract(other, ev, vals, rest),
         };
-        if !present {
-            return false;
-        }
+        present && self.test_values(vals, ev, rest)
+    }
+
+    /// The check over the extracted values of a present left side; `rest` holds the buffers
+    /// for a computed right side.
+    #[inline]
+    fn test_values<E: EventAccessor + ?Sized>(&self, vals: &Values, ev: &E, rest: &mut [Values]) -> bool {
         match &self.pred {
             Pred::Exists => true,
             Pred::Dynamic(op, rhs) => {
@@ -796,7 +1024,11 @@ pub fn compile_condition(source: Source, expr: &Expr) -> Result<(Filter, Vec<Str
         compile_expr(&mut ctx, expr, 0)?
     };
     let depth = root.depth();
-    Ok((Filter { root, depth }, warnings))
+    let implied = match &root {
+        Node::And(cs) => cs.iter().take_while(|c| matches!(c, Node::Check(k) if k.evttype)).count(),
+        _ => 0,
+    };
+    Ok((Filter { root, depth, implied, slots: 0 }, warnings))
 }
 
 const MAX_DEPTH: usize = 1000;
@@ -816,6 +1048,7 @@ fn compile_expr(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, Compi
                     n => out.push(n),
                 }
             }
+            order_children(&mut out, true);
             Node::And(out.into())
         }
         Expr::Or(cs, _) => {
@@ -826,16 +1059,38 @@ fn compile_expr(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, Compi
                     n => out.push(n),
                 }
             }
+            order_children(&mut out, false);
             Node::Or(out.into())
         }
         Expr::Not(c, _) => Node::Not(Box::new(compile_expr(ctx, c, depth + 1)?)),
         Expr::Identifier(name, pos) => return err(*pos, format!("Undefined macro '{name}' used in filter.")),
+        Expr::Exists(..) | Expr::Compare(_) => compile_leaf(ctx, e, depth)?,
+    })
+}
+
+/// A check. Kept out of `compile_expr` so that its recursive frame stays small (deep nesting).
+#[inline(never)]
+fn compile_leaf(ctx: &mut Ctx<'_>, e: &Expr, depth: usize) -> Result<Node, CompileError> {
+    Ok(match e {
         Expr::Exists(op, _) => {
             let (lhs, _) = compile_operand(ctx, op, false, depth)?;
             Node::Check(Box::new(Check::new(lhs, Pred::Exists, false, false, false)))
         }
         Expr::Compare(c) => Node::Check(Box::new(compile_compare(ctx, c, depth)?)),
+        _ => return err(e.pos(), "internal: not a check"),
     })
+}
+
+/// Reorder the children of an `and` (`and` true) or an `or`: they have no side effects, so
+/// cheap and deciding checks can run first (stable sort). Kept out of `compile_expr` so that its
+/// recursive frame stays small.
+#[inline(never)]
+fn order_children(nodes: &mut [Node], and: bool) {
+    if and {
+        nodes.sort_by_cached_key(Node::order_key);
+    } else {
+        nodes.sort_by_cached_key(Node::cost);
+    }
 }
 
 fn compile_operand(

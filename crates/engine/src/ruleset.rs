@@ -2,15 +2,16 @@
 //! priority and `rule_matching` semantics.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use harrier_rules::{Location, Priority, Rule};
 
-use crate::compile::{compile_condition, Filter, Scratch};
+use crate::compile::{compile_condition, Filter, Scratch, NO_SLOT};
 use crate::evttype::{evttypes_of, EvtTypeSet};
 use crate::fields::{Source, EVENT_CODE_COUNT};
 use crate::glob::Glob;
 use crate::output::{Alert, OutputTemplate};
-use crate::values::EventAccessor;
+use crate::values::{BoundField, EventAccessor};
 
 /// Falco's `rule_matching` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,14 +112,47 @@ pub struct Ruleset {
     min_priority: Priority,
     index: Vec<SourceIndex>,
     depth: usize,
+    /// Number of cache slots: distinct fields tested by more than one check of the ruleset.
+    slots: usize,
+    /// Whether evaluation shares extracted field values across the rules of an event.
+    cache: bool,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
+#[inline]
 fn source_slot(s: Source) -> usize {
-    Source::ALL.iter().position(|x| *x == s).unwrap_or(0)
+    match s {
+        Source::Syscall => 0,
+        Source::K8sAudit => 1,
+        Source::AwsCloudtrail => 2,
+        Source::GcpAuditlog => 3,
+        Source::Github => 4,
+        Source::Okta => 5,
+    }
+}
+
+/// Give a cache slot to every distinct plain field that more than one check tests (a field
+/// tested once per ruleset gains nothing from being cached). Returns the number of slots.
+fn assign_slots(rules: &mut [CompiledRule]) -> usize {
+    let mut counts: HashMap<BoundField, u32> = HashMap::new();
+    for r in rules.iter_mut() {
+        r.filter.for_each_field_slot(&mut |f, _| *counts.entry(f.clone()).or_default() += 1);
+    }
+    let mut ids: HashMap<BoundField, u32> = HashMap::new();
+    for (f, n) in counts {
+        if n > 1 {
+            let id = ids.len() as u32;
+            ids.insert(f, id);
+        }
+    }
+    for r in rules.iter_mut() {
+        r.filter.for_each_field_slot(&mut |f, slot| *slot = ids.get(f).copied().unwrap_or(NO_SLOT));
+        r.filter.set_slots(ids.len());
+    }
+    ids.len()
 }
 
 impl Ruleset {
@@ -176,7 +210,10 @@ impl Ruleset {
             min_priority: Priority::Debug,
             index: Vec::new(),
             depth: 1,
+            slots: 0,
+            cache: true,
         };
+        rs.slots = assign_slots(&mut rs.rules);
         rs.rebuild();
         (rs, errors)
     }
@@ -219,6 +256,15 @@ impl Ruleset {
     }
     pub fn set_rule_matching(&mut self, m: RuleMatching) {
         self.matching = m;
+    }
+    /// Share extracted field values across the candidate rules of an event (on by default).
+    /// Results are the same either way; off, every check extracts its field.
+    pub fn set_field_cache(&mut self, on: bool) {
+        self.cache = on;
+    }
+    /// Number of distinct fields whose values are shared across the rules of an event.
+    pub fn cached_fields(&self) -> usize {
+        self.slots
     }
     /// Only rules at least this severe are evaluated (Falco's `priority` option).
     pub fn set_min_priority(&mut self, p: Priority) {
@@ -328,12 +374,22 @@ impl Ruleset {
         scratch: &mut Scratch,
         mut on_match: impl FnMut(&CompiledRule),
     ) {
-        scratch.ensure(self.depth);
         let code = ev.event_type();
         let indexed = source.has_event_types() && code.is_some_and(|c| c < EVENT_CODE_COUNT);
-        for &i in self.candidate_list(source, code) {
+        let candidates = self.candidate_list(source, code);
+        if candidates.is_empty() {
+            return;
+        }
+        // one cache generation for the whole event (0 slots: every check extracts)
+        scratch.begin(self.depth, if self.cache { self.slots } else { 0 });
+        let cached = self.cache;
+        for &i in candidates {
             let Some(r) = self.rules.get(i as usize) else { continue };
-            let hit = if indexed { r.filter.eval_indexed(ev, scratch) } else { r.filter.eval(ev, scratch) };
+            let hit = if cached {
+                r.filter.eval_in_event(ev, scratch, indexed)
+            } else {
+                r.filter.eval_uncached(ev, scratch, indexed)
+            };
             if hit {
                 on_match(r);
                 if self.matching == RuleMatching::First {

@@ -98,7 +98,7 @@ impl MapAccessor {
 }
 
 impl MapAccessor {
-    #[inline]
+    #[inline(always)]
     fn find(&self, field: &BoundField) -> Option<&Vec<TestValue>> {
         let e = if field.arg == FieldArg::None {
             self.by_id.get(field.id as usize).and_then(|&i| self.entries.get(i as usize))
@@ -113,7 +113,7 @@ impl EventAccessor for MapAccessor {
     fn event_type(&self) -> Option<u16> {
         self.event_type
     }
-    #[inline]
+    #[inline(always)]
     fn extract_one(&self, field: &BoundField) -> One<'_> {
         match self.find(field).map(Vec::as_slice) {
             None => One::Absent,
