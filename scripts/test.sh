@@ -9,4 +9,4 @@ if [ ! -d ../shared/reference ]; then
   echo "test: ../shared/reference is missing: conformance tests will fail" >&2
 fi
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
+cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
