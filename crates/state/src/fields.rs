@@ -9,7 +9,8 @@ use crate::names;
 use crate::thread::ThreadInfo;
 use crate::tracker::{ContainerInfo, State};
 use harrier_engine::output::{format_time_hms, format_time_iso8601};
-use harrier_engine::{BoundField, EventAccessor, FieldArg, FieldId as F, Values};
+use harrier_engine::values::One;
+use harrier_engine::{BoundField, EventAccessor, FieldArg, FieldId as F, Value, Values};
 use harrier_event::{ef, Direction, Event, ParamType, SockAddr, SockTuple};
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -489,9 +490,50 @@ fn in_net(addr: IpAddr) -> IpAddr {
     addr
 }
 
+/// `fd.typechar` values as borrowed one-byte strings.
+fn type_char_str(c: u8) -> &'static [u8] {
+    const CHARS: &[u8] = b"fd46pueslitnbrmPo";
+    match CHARS.iter().position(|&x| x == c) {
+        Some(i) => &CHARS[i..i + 1],
+        None => b"o",
+    }
+}
+
+fn one_str(s: Option<&str>) -> One<'_> {
+    match s {
+        Some(s) => One::Value(Value::Str(s.as_bytes())),
+        None => One::Absent,
+    }
+}
+
 impl EventAccessor for SyscallEvent<'_> {
     fn event_type(&self) -> Option<u16> {
         Some(self.ev.etype())
+    }
+
+    /// Borrowed values for the string fields rules test most (no copy into the value buffer).
+    /// Must agree with [`EventAccessor::extract`]; sysdig-compatibility mode always falls back.
+    #[inline]
+    fn extract_one(&self, field: &BoundField) -> One<'_> {
+        if self.state.sysdig029 || field.arg != FieldArg::None {
+            return One::Fallback;
+        }
+        match field.id {
+            F::EvtType => One::Value(Value::Str(self.ev.info().name.as_bytes())),
+            F::ProcName => one_str(self.thread().map(|t| t.comm.as_str())),
+            F::ProcExe => one_str(self.thread().map(|t| t.exe.as_str())),
+            F::ProcExepath => one_str(self.thread().map(|t| t.exepath.as_str())),
+            F::ProcPname => one_str(self.pname_parent().map(|t| t.comm.as_str())),
+            F::FdName => one_str(self.fd().map(|f| f.name.as_str())),
+            F::FdDirectory => one_str(self.fd().and_then(|f| f.directory())),
+            F::FdFilename => one_str(self.fd().and_then(|f| f.filename())),
+            F::FdTypechar => match self.fd() {
+                Some(f) => One::Value(Value::Str(type_char_str(f.kind.type_char()))),
+                None => One::Absent,
+            },
+            F::ContainerId => one_str(self.container_id()),
+            _ => One::Fallback,
+        }
     }
 
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool {

@@ -1,0 +1,61 @@
+//! The borrowed fast path (`extract_one`) agrees with `extract` on every event of the reference
+//! captures, for every field it serves.
+
+use harrier_engine::values::One;
+use harrier_engine::{BoundField, EventAccessor, FieldId, Value, Values};
+use harrier_event::{NormalizeMode, Normalizer};
+use harrier_scap::Reader;
+use harrier_state::{State, SyscallEvent};
+use std::path::Path;
+
+#[test]
+fn fast_path_matches_copy_path_on_reference_captures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/scap");
+    assert!(dir.is_dir(), "reference captures missing at {}", dir.display());
+    let fields = [
+        FieldId::EvtType,
+        FieldId::ProcName,
+        FieldId::ProcExe,
+        FieldId::ProcExepath,
+        FieldId::ProcPname,
+        FieldId::FdName,
+        FieldId::FdDirectory,
+        FieldId::FdFilename,
+        FieldId::FdTypechar,
+        FieldId::ContainerId,
+    ];
+    let mut checked = 0u64;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mut r = Reader::open(&path).unwrap();
+        let mut state = State::new();
+        state.load_scap_header(r.header());
+        let mut norm = Normalizer::new(NormalizeMode::ExitOnly);
+        let mut vals = Values::new();
+        while let Some((num, ev)) = r.next_numbered().unwrap() {
+            let Some(ev) = norm.push(ev) else { continue };
+            state.apply(&ev);
+            let acc = SyscallEvent::new(&state, ev, num);
+            for id in fields {
+                let bf = BoundField::new(id);
+                vals.clear();
+                let present = acc.extract(&bf, &mut vals);
+                match acc.extract_one(&bf) {
+                    One::Fallback => panic!("{id:?} is served by the fast path"),
+                    One::Absent => {
+                        assert!(!present, "{}: {id:?} absent vs {:?}", path.display(), vals.get(0))
+                    }
+                    One::Value(v) => {
+                        assert!(present, "{}: {id:?} present only in the fast path", path.display());
+                        assert_eq!(vals.len(), 1);
+                        let copy = vals.get(0).unwrap();
+                        let (Value::Str(a), Value::Str(b)) = (v, copy) else { panic!("{id:?}: not strings") };
+                        assert_eq!(a, b, "{}: {id:?}", path.display());
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked}");
+}
