@@ -122,7 +122,7 @@ fn main() {
         harrier_pipeline::EventSource::run(&mut src, &mut |num, ev| {
             det.process(num, ev, &mut on_alert);
             n += 1;
-            if n % 200_000 == 0 {
+            if n.is_multiple_of(200_000) {
                 rss_samples.push(rss_kib());
             }
             harrier_pipeline::Flow::Continue

@@ -308,6 +308,25 @@ impl Settings {
     }
 }
 
+/// Load `-c FILE` (if any) and apply `-o` overrides and the shortcut flags of [`crate::Common`].
+pub fn from_common(c: &crate::Common) -> Result<(RawConfig, Settings), ConfigError> {
+    let mut raw = match &c.config {
+        Some(p) => RawConfig::load(p)?,
+        None => RawConfig::default(),
+    };
+    for o in &c.overrides {
+        raw.apply_override(o)?;
+    }
+    let mut s = Settings::from_raw(&raw)?;
+    if c.unbuffered {
+        s.buffered_outputs = false;
+    }
+    for r in &c.disable_rules {
+        s.selection.push(Selection { enable: false, by_tag: false, pattern: r.clone() });
+    }
+    Ok((raw, s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,23 +373,4 @@ mod tests {
         assert_eq!(s.engine_kind, "modern_ebpf");
         assert!(s.stdout_enabled);
     }
-}
-
-/// Load `-c FILE` (if any) and apply `-o` overrides and the shortcut flags of [`crate::Common`].
-pub fn from_common(c: &crate::Common) -> Result<(RawConfig, Settings), ConfigError> {
-    let mut raw = match &c.config {
-        Some(p) => RawConfig::load(p)?,
-        None => RawConfig::default(),
-    };
-    for o in &c.overrides {
-        raw.apply_override(o)?;
-    }
-    let mut s = Settings::from_raw(&raw)?;
-    if c.unbuffered {
-        s.buffered_outputs = false;
-    }
-    for r in &c.disable_rules {
-        s.selection.push(Selection { enable: false, by_tag: false, pattern: r.clone() });
-    }
-    Ok((raw, s))
 }

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A periodic callback of [`LiveSource::run`].
+type TickFn = Box<dyn FnMut(&Probe)>;
+
 /// Live syscall events until a stop flag is raised or a duration has passed.
 pub struct LiveSource {
     probe: Probe,
@@ -17,7 +20,7 @@ pub struct LiveSource {
     header: Option<Header>,
     /// How long one poll waits for the first record (bounds the latency of an idle ring).
     pub poll_timeout: Duration,
-    tick: Option<(Duration, Box<dyn FnMut(&Probe)>)>,
+    tick: Option<(Duration, TickFn)>,
 }
 
 impl LiveSource {

@@ -108,17 +108,14 @@ impl EventSource for ScapSource {
 
     fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError> {
         let mut n: u64 = 0;
-        loop {
-            let Some((num, ev)) = self.reader.next_numbered().map_err(|e| SourceError(e.to_string()))? else {
-                break;
-            };
+        while let Some((num, ev)) = self.reader.next_numbered().map_err(|e| SourceError(e.to_string()))? {
             n += 1;
             if let Some(out) = self.normalizer.push(ev) {
                 if f(num, &out) == Flow::Stop {
                     break;
                 }
             }
-            if n % self.progress_every.max(1) == 0 {
+            if n.is_multiple_of(self.progress_every.max(1)) {
                 if let Some(p) = self.progress.as_mut() {
                     p(self.reader.progress());
                 }
