@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::evtable;
-
 /// Value type of a field (libs `PT_*` types folded into what the engine needs to tell apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
@@ -111,29 +109,31 @@ impl FieldType {
             || (self.is_ip() && other.is_ip())
             || self == other
     }
-    /// Map a libs parameter type name (`PT_UINT32`…) to a field type (for `evt.rawarg.*`).
-    pub fn from_param_type(pt: &str) -> FieldType {
+    /// Map an event parameter type to a field type (for `evt.rawarg.*`).
+    pub fn from_param_type(pt: harrier_event::ParamType) -> FieldType {
+        use harrier_event::ParamType as P;
         match pt {
-            "PT_CHARBUF" => FieldType::String,
-            "PT_FSPATH" | "PT_FSRELPATH" => FieldType::Path,
-            "PT_INT8" => FieldType::Int8,
-            "PT_INT16" => FieldType::Int16,
-            "PT_INT32" => FieldType::Int32,
-            "PT_INT64" | "PT_ERRNO" | "PT_FD" | "PT_PID" => FieldType::Int64,
-            "PT_FD32" | "PT_PID32" => FieldType::Int32,
-            "PT_UINT8" | "PT_FLAGS8" | "PT_ENUMFLAGS8" | "PT_SIGTYPE" => FieldType::Uint8,
-            "PT_UINT16" | "PT_FLAGS16" | "PT_ENUMFLAGS16" | "PT_SYSCALLID" => FieldType::Uint16,
-            "PT_UINT32" | "PT_FLAGS32" | "PT_ENUMFLAGS32" | "PT_UID" | "PT_GID" | "PT_MODE" | "PT_SIGSET" => {
+            P::Charbuf => FieldType::String,
+            P::Fspath | P::Fsrelpath => FieldType::Path,
+            P::Int8 => FieldType::Int8,
+            P::Int16 => FieldType::Int16,
+            P::Int32 | P::Fd32 | P::Pid32 => FieldType::Int32,
+            P::Int64 | P::Errno | P::Fd | P::Pid => FieldType::Int64,
+            P::Uint8 | P::Flags8 | P::Enumflags8 | P::Sigtype | P::L4proto | P::Sockfamily => {
+                FieldType::Uint8
+            }
+            P::Uint16 | P::Flags16 | P::Enumflags16 | P::Syscallid => FieldType::Uint16,
+            P::Uint32 | P::Flags32 | P::Enumflags32 | P::Uid | P::Gid | P::Mode | P::Sigset => {
                 FieldType::Uint32
             }
-            "PT_UINT64" => FieldType::Uint64,
-            "PT_RELTIME" => FieldType::RelTime,
-            "PT_ABSTIME" => FieldType::AbsTime,
-            "PT_PORT" => FieldType::Port,
-            "PT_IPV4ADDR" | "PT_IPV6ADDR" | "PT_IPADDR" => FieldType::Ip,
-            "PT_IPNET" | "PT_IPV4NET" | "PT_IPV6NET" => FieldType::IpNet,
-            "PT_BOOL" => FieldType::Bool,
-            "PT_DOUBLE" => FieldType::Double,
+            P::Uint64 => FieldType::Uint64,
+            P::Reltime => FieldType::RelTime,
+            P::Abstime => FieldType::AbsTime,
+            P::Port => FieldType::Port,
+            P::Ipv4Addr | P::Ipv6Addr | P::Ipaddr => FieldType::Ip,
+            P::Ipnet | P::Ipv4Net | P::Ipv6Net => FieldType::IpNet,
+            P::Bool => FieldType::Bool,
+            P::Double => FieldType::Double,
             _ => FieldType::ByteBuf,
         }
     }
@@ -923,24 +923,36 @@ pub fn fields_for(source: Source) -> impl Iterator<Item = &'static FieldInfo> {
     FIELDS.iter().filter(move |f| source.has_class(f.class))
 }
 
-/// PPM event codes (enter and exit) of every event with this name. Unknown names (syscalls
-/// without a dedicated event) map to the generic syscall events.
+/// PPM event codes (enter and exit) of every event with this name, from the event schema
+/// (`harrier-event`). Unknown names (syscalls without a dedicated event) map to the generic
+/// syscall events.
 pub fn event_codes_for_name(name: &str) -> &'static [u16] {
-    match evtable::EVENT_NAMES.binary_search_by(|(n, _)| n.cmp(&name)) {
-        Ok(i) => evtable::EVENT_NAMES[i].1,
-        Err(_) => &[0, 1],
+    match harrier_event::ids_by_name(name) {
+        [] => &[0, 1],
+        ids => ids,
     }
 }
 
-/// Whether `name` is an event name of the table.
+/// Whether `name` is an event name of the schema.
 pub fn is_event_name(name: &str) -> bool {
-    evtable::EVENT_NAMES.binary_search_by(|(n, _)| n.cmp(&name)).is_ok()
+    !harrier_event::ids_by_name(name).is_empty()
 }
 
-/// The libs type name of an event parameter (first event declaring it), if any event has it.
-pub fn event_param_type(name: &str) -> Option<&'static str> {
-    evtable::PARAM_TYPES.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| evtable::PARAM_TYPES[i].1)
+/// The type of an event parameter (the first event declaring a parameter of that name).
+pub fn event_param_type(name: &str) -> Option<harrier_event::ParamType> {
+    static TYPES: std::sync::OnceLock<HashMap<&'static str, harrier_event::ParamType>> =
+        std::sync::OnceLock::new();
+    let t = TYPES.get_or_init(|| {
+        let mut m = HashMap::new();
+        for e in harrier_event::all_events() {
+            for p in e.params {
+                m.entry(p.name).or_insert(p.ptype);
+            }
+        }
+        m
+    });
+    t.get(name).copied()
 }
 
 /// Number of PPM event codes.
-pub const EVENT_CODE_COUNT: u16 = evtable::EVENT_CODE_COUNT;
+pub const EVENT_CODE_COUNT: u16 = harrier_event::EVENT_MAX;

@@ -7,7 +7,6 @@
 
 pub mod checker;
 pub mod compile;
-mod evtable;
 pub mod evttype;
 pub mod fields;
 pub mod glob;

@@ -238,35 +238,6 @@ fn value_json(v: Value<'_>) -> Json {
     }
 }
 
-/// Falco's name of a priority (as printed in alerts).
-pub fn priority_name(p: Priority) -> &'static str {
-    match p {
-        Priority::Emergency => "Emergency",
-        Priority::Alert => "Alert",
-        Priority::Critical => "Critical",
-        Priority::Error => "Error",
-        Priority::Warning => "Warning",
-        Priority::Notice => "Notice",
-        Priority::Informational => "Informational",
-        Priority::Debug => "Debug",
-    }
-}
-
-/// Parse a priority name as Falco accepts it (case-insensitive; `info` for informational).
-pub fn parse_priority(s: &str) -> Option<Priority> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "emergency" => Priority::Emergency,
-        "alert" => Priority::Alert,
-        "critical" => Priority::Critical,
-        "error" => Priority::Error,
-        "warning" => Priority::Warning,
-        "notice" => Priority::Notice,
-        "informational" | "info" => Priority::Informational,
-        "debug" => Priority::Debug,
-        _ => return None,
-    })
-}
-
 /// An alert: a rule that matched an event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alert {
@@ -292,7 +263,7 @@ impl Alert {
             m.insert("output".into(), json!(self.output));
         }
         m.insert("output_fields".into(), Json::Object(self.output_fields.clone().into_iter().collect()));
-        m.insert("priority".into(), json!(priority_name(self.priority)));
+        m.insert("priority".into(), json!(self.priority.as_str()));
         m.insert("rule".into(), json!(self.rule));
         m.insert("source".into(), json!(self.source));
         if include_tags {
@@ -323,7 +294,7 @@ impl Alert {
         } else {
             format_time_hms(self.time_ns, offset_secs)
         };
-        format!("{}: {} {}", t, priority_name(self.priority), self.output)
+        format!("{}: {} {}", t, self.priority.as_str(), self.output)
     }
 }
 
