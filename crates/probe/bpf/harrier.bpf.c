@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Harrier's kernel side: raw tracepoint sys_exit (only the syscalls userspace asked for, through
- * the hr_spec map), tp_btf sched_process_exec and sched_process_exit. Each record is built in a
+ * Harrier's kernel side: tp_btf sys_exit (only the syscalls userspace asked for, through
+ * the hr_spec table), tp_btf sched_process_exec and sched_process_exit. Each record is built in a
  * per-CPU scratch slot (the BPF stack is 512 bytes) and copied to the ring buffer with an
  * adaptive wake-up. The ABI is in harrier.h.
  *
@@ -22,6 +22,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* set at load time by userspace */
 const volatile __u32 hr_excl_tgid = 0;
 const volatile __u64 hr_wake_bytes = 1 << 20;
+/* per-syscall capture spec (HR_S_*), 0 = not wanted; read-only after load, so the check is a
+ * plain load from the frozen .rodata, no map lookup */
+const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
 
 struct hr_scratch {
 	__u8 d[HR_SCRATCH];
@@ -31,13 +34,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } hr_ring SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, HR_MAX_SYSCALLS);
-	__type(key, __u32);
-	__type(value, __u32);
-} hr_spec SEC(".maps");
 
 /* two slots per CPU: syscalls and scheduler tracepoints (max_entries set by userspace) */
 struct {
@@ -395,23 +391,69 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	return f;
 }
 
-__noinline __u32 put_file(struct hr_scratch *b, __u32 off, __u64 utask, __s64 fd)
+/* The current task's file of `fd`: the task is a BTF pointer, so files->fdt->{max_fds,fd} are
+ * plain loads; one helper call reads the slot. */
+static __always_inline struct file *cur_fd_file(long fd)
 {
-	struct task_struct *task = (struct task_struct *)utask;
+	if (fd < 0)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
+		return 0;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return 0;
+	if ((unsigned long)fd >= fdt->max_fds)
+		return 0;
+	struct file **fds = fdt->fd;
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* Bulk reads: the first HR_PEEK bytes of an object are read with one helper call into a spare
+ * area of the scratch slot (past anything a record uses), and fields are picked out at their
+ * CO-RE offsets; a field beyond the window falls back to a read of its own. */
+#define HR_PEEK 128
+#define HR_PEEK_AT (HR_SCRATCH - 4 * HR_PEEK)
+#define PEEK(b, slot, ptr, type, field, T)                                                          \
+	({                                                                                          \
+		__u32 __o = bpf_core_field_offset(type, field);                                     \
+		T __v = 0;                                                                          \
+		if (__o + sizeof(T) <= HR_PEEK)                                                     \
+			__v = *(T *)&(b)->d[HR_PEEK_AT + (slot) * HR_PEEK + (__o & (HR_PEEK - 1))]; \
+		else                                                                                \
+			bpf_probe_read_kernel(&__v, sizeof(T), (char *)(ptr) + __o);                \
+		__v;                                                                                \
+	})
+
+static __always_inline int peek(struct hr_scratch *b, __u32 slot, const void *ptr)
+{
+	return bpf_probe_read_kernel(&b->d[HR_PEEK_AT + (slot & 3) * HR_PEEK], HR_PEEK, ptr);
+}
+
+__noinline __u32 put_file(struct hr_scratch *b, __u32 off, __s64 fd)
+{
 	if (!b || off > HR_LIMIT)
 		return off;
-	struct file *f = fd_file(task, fd);
-	if (!f)
+	struct file *f = cur_fd_file(fd);
+	if (!f || peek(b, 0, f))
 		return off;
+	struct inode *ino = (struct inode *)PEEK(b, 0, f, struct file, f_inode, __u64);
+	if (!ino || peek(b, 1, ino))
+		return off;
+	struct super_block *sb = (struct super_block *)PEEK(b, 1, ino, struct inode, i_sb, __u64);
 	struct hr_file *h = (struct hr_file *)&b->d[M(off + 4)];
 	__builtin_memset(h, 0, sizeof(*h));
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
-	h->dev = new_encode_dev(BPF_CORE_READ(ino, i_sb, s_dev));
-	h->ino = BPF_CORE_READ(ino, i_ino);
-	h->f_flags = BPF_CORE_READ(f, f_flags);
-	h->f_mode = BPF_CORE_READ(f, f_mode);
-	h->i_mode = BPF_CORE_READ(ino, i_mode);
-	h->magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	h->f_flags = PEEK(b, 0, f, struct file, f_flags, __u32);
+	h->f_mode = PEEK(b, 0, f, struct file, f_mode, __u32);
+	h->ino = PEEK(b, 1, ino, struct inode, i_ino, __u64);
+	h->i_mode = PEEK(b, 1, ino, struct inode, i_mode, __u16);
+	if (sb && !peek(b, 2, sb)) {
+		h->dev = new_encode_dev(PEEK(b, 2, sb, struct super_block, s_dev, __u32));
+		h->magic = PEEK(b, 2, sb, struct super_block, s_magic, __u64);
+	}
 	item_close(b, &off, HR_T_FILE, sizeof(struct hr_file));
 	return off;
 }
@@ -525,8 +567,13 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->len = len;
+	/* Wake the consumer only when pending data crosses a multiple of hr_wake_bytes: one
+	 * wake-up per hr_wake_bytes of records, not one per record once above the threshold (each
+	 * wake-up is an irq_work self-IPI plus a cross-CPU wake). The consumer also polls with a
+	 * timeout, so a missed crossing only delays. */
 	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
-	__u64 flags = (avail + len >= hr_wake_bytes) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u64 wake = hr_wake_bytes;
+	__u64 flags = (avail / wake != (avail + len) / wake) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (len > HR_HALF + HR_STR_MAX)
 		return;
 	if (bpf_ringbuf_output(&hr_ring, b, len & (HR_SCRATCH - 1), flags))
@@ -535,10 +582,9 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class)
 		stat_add(HR_STAT_SENT);
 }
 
-static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret)
+static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
-	__u64 id = bpf_get_current_pid_tgid();
 	h->ts = bpf_ktime_get_boot_ns();
 	h->tid = (__u32)id;
 	h->pid = id >> 32;
@@ -550,31 +596,29 @@ static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, _
 	return sizeof(struct hr_hdr);
 }
 
-SEC("raw_tp/sys_exit")
+/* tp_btf: `regs` is a BTF pointer, so its fields are plain loads (no probe-read helper calls). */
+SEC("tp_btf/sys_exit")
 int hr_sys_exit(__u64 *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	/* the common path: one load and a table check, nothing else */
+	long nr = regs->orig_ax;
+	if ((unsigned long)nr >= HR_MAX_SYSCALLS)
+		return 0;
+	__u32 spec = hr_spec[nr];
+	if (!spec)
+		return 0;
 	long ret = (long)ctx[1];
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr < 0 || nr >= HR_MAX_SYSCALLS)
-		return 0;
-	__u32 snr = nr;
-	__u32 *specp = bpf_map_lookup_elem(&hr_spec, &snr);
-	if (!specp)
-		return 0;
-	__u32 spec = *specp;
-	if (!(spec & HR_S_ON))
-		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
 		return 0;
 	__u64 a[6];
-	a[0] = BPF_CORE_READ(regs, di);
-	a[1] = BPF_CORE_READ(regs, si);
-	a[2] = BPF_CORE_READ(regs, dx);
-	a[3] = BPF_CORE_READ(regs, r10);
-	a[4] = BPF_CORE_READ(regs, r8);
-	a[5] = BPF_CORE_READ(regs, r9);
+	a[0] = regs->di;
+	a[1] = regs->si;
+	a[2] = regs->dx;
+	a[3] = regs->r10;
+	a[4] = regs->r8;
+	a[5] = regs->r9;
 	if ((spec & HR_S_PROT_EXEC) && !(a[2] & 4 /* PROT_EXEC */))
 		return 0;
 	__u32 class = spec >> HR_S_CLASS_SHIFT;
@@ -582,7 +626,7 @@ int hr_sys_exit(__u64 *ctx)
 	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_SYSCALL, nr, ret);
+	__u32 off = begin(b, HR_K_SYSCALL, nr, ret, id);
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->args[0] = a[0];
 	h->args[1] = a[1];
@@ -602,7 +646,7 @@ int hr_sys_exit(__u64 *ctx)
 	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
 	if ((spec & HR_S_FILE_RET) && ret >= 0)
-		off = put_file(b, off, task, ret);
+		off = put_file(b, off, ret);
 	if (spec & HR_S_SOCK_A0)
 		off = put_sock(b, off, task, (__s64)(int)a[0]);
 	if ((spec & HR_S_SOCK_RET) && ret >= 0)
@@ -667,7 +711,7 @@ int hr_exec(__u64 *ctx)
 	struct hr_scratch *b = scratch(1);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_EXEC, 0, 0);
+	__u32 off = begin(b, HR_K_EXEC, 0, 0, id);
 	if (off <= HR_LIMIT) {
 		*(__u32 *)&b->d[M(off + 4)] = old_pid;
 		item_close(b, &off, HR_T_OLDTID, 4);
@@ -690,7 +734,7 @@ int hr_exit(__u64 *ctx)
 	struct hr_scratch *b = scratch(1);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_EXIT, 0, BPF_CORE_READ(p, exit_code));
+	__u32 off = begin(b, HR_K_EXIT, 0, BPF_CORE_READ(p, exit_code), id);
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	/* who adopts the children: a live thread of the group, else the pid namespace's reaper */
 	struct task_struct *leader = BPF_CORE_READ(p, group_leader);

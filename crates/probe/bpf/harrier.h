@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
 /*
  * Harrier probe ABI: the records the kernel programs put on the ring buffer and the per-syscall
- * capture spec userspace writes into the `hr_spec` map. Mirrored by crates/probe/src/abi.rs —
+ * capture spec userspace sets in the `hr_spec` table (.rodata). Mirrored by crates/probe/src/abi.rs —
  * change both together.
  *
  * A record is a fixed header followed by items (`u16 tag, u16 len, len bytes`), unaligned.
@@ -35,7 +35,7 @@
 #define HR_T_OLDTID 26    /* u32 tid before exec */
 #define HR_T_ARGV_USER 27 /* argv read from the user pointer array (failed exec) */
 
-/* spec bits (hr_spec map value, one u32 per syscall number) */
+/* spec bits (hr_spec value, one u32 per syscall number; 0 = not wanted) */
 #define HR_S_STRMASK 0x3fu        /* bit i: argument i is a user string */
 #define HR_S_ON (1u << 7)         /* syscall is wanted */
 #define HR_S_FILE_RET (1u << 8)   /* file info of fd = result */
@@ -87,7 +87,8 @@ struct hr_hdr {
 	__u64 args[6];
 	__u32 cpu;
 	__u32 flags; /* HR_K_EXIT: group_dead */
-} __attribute__((packed));
+} __attribute__((packed, aligned(8))); /* naturally aligned: lets clang use whole-word stores */
+_Static_assert(sizeof(struct hr_hdr) == 88, "hr_hdr is 88 bytes");
 
 struct hr_file {
 	__u32 dev; /* userland (new_encode_dev) encoding */

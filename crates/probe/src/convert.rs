@@ -4,10 +4,12 @@
 //! exit id, [`Converter`] computes a value from the record, and the value is encoded with the
 //! width and kind the table gives (so a table change cannot silently shift parameters).
 
-use crate::abi::{self, Record, SockInfo};
+use crate::abi::spec::{FILE_RET, PROC};
+use crate::abi::{self, ProcInfo, Record, SockInfo};
 use crate::syscalls;
 use harrier_event::{event_info, newest_exit_id, Event, EventBuf, ParamType};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// One parameter value before encoding.
 enum Val<'a> {
@@ -98,21 +100,17 @@ impl Converter {
                 self.emit(f);
             }
             abi::K_SYSCALL => {
-                let Some(sc) = syscalls::by_nr(r.nr as u32) else {
+                let Some(plan) = plans().get(r.nr as usize).and_then(Option::as_ref) else {
                     self.stats.malformed += 1;
                     return;
                 };
                 // A multithreaded exec: the caller's old thread id is gone; report it exited.
-                let exec = if sc.name.starts_with("execve") && r.ret == 0 {
-                    self.pending_exec.remove(&r.tid)
-                } else {
-                    None
-                };
+                let exec = if plan.is_exec && r.ret == 0 { self.pending_exec.remove(&r.tid) } else { None };
                 if let Some(e) = exec.as_ref().filter(|e| e.old_tid != r.tid && e.old_tid != 0) {
                     self.procexit(ts, e.old_tid, 0, r.tid as i64);
                     self.emit(f);
                 }
-                if self.syscall(ts, &r, sc.name, exec.as_ref()) {
+                if self.syscall(ts, &r, plan, exec.as_ref()) {
                     self.emit(f);
                 } else {
                     self.stats.malformed += 1;
@@ -144,264 +142,325 @@ impl Converter {
     }
 
     /// Build the exit event of a syscall record into `self.buf`.
-    fn syscall(&mut self, ts: u64, r: &Record<'_>, name: &'static str, exec: Option<&ExecInfo>) -> bool {
-        let Some(id) = newest_exit_id(name) else { return false };
-        let Some(info) = event_info(id) else { return false };
-        let has_res = info.params.iter().any(|p| p.name == "res");
-        // Derived values shared by several parameters.
-        let proc_ = r.proc_info();
+    fn syscall(&mut self, ts: u64, r: &Record<'_>, plan: &Plan, exec: Option<&ExecInfo>) -> bool {
+        // Derived values shared by several parameters (items only process events carry).
         let args_item = r.item(abi::T_ARGS).or_else(|| r.item(abi::T_ARGV_USER)).unwrap_or(&[]);
         let args_item = args_item.strip_suffix(&[0]).unwrap_or(args_item);
         let (exe, rest) = match args_item.iter().position(|&c| c == 0) {
             Some(i) => (&args_item[..i], &args_item[i + 1..]),
             None => (args_item, &[][..]),
         };
-        let mut cwd = std::mem::take(&mut self.scratch);
         match r.item(abi::T_CWD) {
-            Some(c) => abi::join_components(c, &mut cwd),
-            None => cwd.clear(),
+            Some(c) => abi::join_components(c, &mut self.scratch),
+            None => self.scratch.clear(),
         }
-        let mut exepath = std::mem::take(&mut self.scratch2);
         match r.item(abi::T_EXEPATH) {
-            Some(c) if !(name.starts_with("execve") && r.ret != 0) => abi::join_components(c, &mut exepath),
-            _ => exepath.clear(),
+            Some(c) if !(plan.is_exec && r.ret != 0) => abi::join_components(c, &mut self.scratch2),
+            _ => self.scratch2.clear(),
         }
-        let cgroups = cgroups_param(r);
-        let a = |i: usize| r.args[i];
-        let ai = |i: usize| r.args[i] as i32 as i64;
-        let ret = r.ret;
-
-        self.buf.begin(ts, r.tid as u64, id);
-        for p in info.params {
-            let v: Val<'_> = match (name, p.name) {
-                (_, "res") => Val::Int(ret),
-                // fd-creating events without `res`: the fd is the result
-                (_, "fd") if !has_res => Val::Int(ret),
-                ("mmap", "fd") => Val::Int(ai(4)),
-                (_, "fd") => Val::Int(ai(0)),
-                // process events
-                (_, "exe") => Val::Str(exe),
-                ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "args") => Val::Bytes(rest),
-                (_, "tid") if proc_.is_some() => Val::Int(proc_.map_or(0, |p| p.tid as i64)),
-                (_, "pid") if proc_.is_some() => Val::Int(proc_.map_or(0, |p| p.pid as i64)),
-                (_, "ptid") => Val::Int(proc_.map_or(0, |p| p.ptid as i64)),
-                (_, "cwd") => Val::Bytes(&[]),
-                (_, "fdlimit") => Val::Int(proc_.map_or(0, |p| p.fdlimit as i64)),
-                (_, "pgft_maj") => Val::Int(proc_.map_or(0, |p| p.pgft_maj as i64)),
-                (_, "pgft_min") => Val::Int(proc_.map_or(0, |p| p.pgft_min as i64)),
-                ("mmap" | "munmap" | "brk", "vm_size" | "vm_rss" | "vm_swap") => Val::Empty,
-                (_, "vm_size") => Val::Int(proc_.map_or(0, |p| p.vm_size as i64)),
-                (_, "vm_rss") => Val::Int(proc_.map_or(0, |p| p.vm_rss as i64)),
-                (_, "vm_swap") => Val::Int(proc_.map_or(0, |p| p.vm_swap as i64)),
-                (_, "comm") => match proc_ {
-                    Some(p) => Val::Owned(abi::cut_nul(&p.comm).to_vec()),
-                    None => Val::Empty,
-                },
-                (_, "cgroups") => Val::Owned(cgroups.clone()),
-                (_, "env") => {
-                    Val::Bytes(r.item(abi::T_ENV).map(|e| e.strip_suffix(&[0]).unwrap_or(e)).unwrap_or(&[]))
-                }
-                (_, "tty") => Val::Int(proc_.map_or(0, |p| p.tty as i64)),
-                (_, "vpgid") => Val::Int(proc_.map_or(0, |p| p.vpgid as i64)),
-                ("execve" | "execveat", "pgid") => Val::Int(proc_.map_or(0, |p| p.pgid as i64)),
-                (_, "loginuid") => Val::Int(proc_.map_or(-1, |p| p.loginuid as i32 as i64)),
-                ("execve" | "execveat", "flags") => Val::Int(exe_flags(r, &exepath) as i64),
-                ("clone" | "clone3" | "fork" | "vfork", "flags") => Val::Int(clone_flags_of(name, r) as i64),
-                ("capset", "cap_inheritable") => Val::Int(r.creds().map_or(0, |c| c.cap_inh as i64)),
-                ("capset", "cap_permitted") => Val::Int(r.creds().map_or(0, |c| c.cap_perm as i64)),
-                ("capset", "cap_effective") => Val::Int(r.creds().map_or(0, |c| c.cap_eff as i64)),
-                (_, "cap_inheritable") => Val::Int(proc_.map_or(0, |p| p.cap_inh as i64)),
-                (_, "cap_permitted") => Val::Int(proc_.map_or(0, |p| p.cap_perm as i64)),
-                (_, "cap_effective") => Val::Int(proc_.map_or(0, |p| p.cap_eff as i64)),
-                (_, "exe_ino") => Val::Int(proc_.map_or(0, |p| p.exe_ino as i64)),
-                (_, "exe_ino_ctime") => Val::Int(proc_.map_or(0, |p| p.exe_ctime as i64)),
-                (_, "exe_ino_mtime") => Val::Int(proc_.map_or(0, |p| p.exe_mtime as i64)),
-                ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "uid") => {
-                    Val::Int(proc_.map_or(0, |p| p.euid as i64))
-                }
-                ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "gid") => {
-                    Val::Int(proc_.map_or(0, |p| p.egid as i64))
-                }
-                (_, "trusted_exepath") => {
-                    if exepath.is_empty() {
-                        Val::Empty
-                    } else {
-                        Val::Str(&exepath)
-                    }
-                }
-                ("execve", "filename") => match exec {
-                    Some(e) => Val::Str(&e.filename),
-                    None => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                },
-                (_, "vtid") => Val::Int(proc_.map_or(0, |p| p.vtid as i64)),
-                (_, "vpid") => Val::Int(proc_.map_or(0, |p| p.vpid as i64)),
-                (_, "pidns_init_start_ts") => {
-                    Val::Int(proc_.map_or(0, |p| p.pidns_init_start.wrapping_add(self.boot_offset) as i64))
-                }
-                // files
-                ("open" | "creat", "name") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("openat" | "openat2", "name") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("openat" | "openat2", "dirfd") => Val::Int(ai(0)),
-                ("open", "flags") => Val::Int(open_flags_with_file(a(1) as u32, r) as i64),
-                ("openat", "flags") => Val::Int(open_flags_with_file(a(2) as u32, r) as i64),
-                ("openat2", "flags") => {
-                    Val::Int(open_flags_with_file(r.open_how().map_or(0, |h| h.0 as u32), r) as i64)
-                }
-                ("open", "mode") => Val::Int(open_mode(a(1) as u32, a(2)) as i64),
-                ("openat", "mode") => Val::Int(open_mode(a(2) as u32, a(3)) as i64),
-                ("openat2", "mode") => {
-                    let (fl, mode, _) = r.open_how().unwrap_or_default();
-                    Val::Int(open_mode(fl as u32, mode) as i64)
-                }
-                ("openat2", "resolve") => Val::Int(r.open_how().map_or(0, |h| h.2 as i64)),
-                ("creat", "mode") => Val::Int((a(1) & 0o7777) as i64),
-                ("creat", "creat_flags") => {
-                    Val::Int(r.file().map_or(0, |f| if f.f_mode & FMODE_CREATED != 0 { 1 << 14 } else { 0 })
-                        as i64)
-                }
-                (_, "dev") if r.file().is_some() || name.starts_with("open") || name == "creat" => {
-                    Val::Int(r.file().map_or(0, |f| f.dev as i64))
-                }
-                (_, "ino") if name.starts_with("pipe") => Val::Int(r.fdpair().map_or(0, |p| p.2 as i64)),
-                (_, "ino") => Val::Int(r.file().map_or(0, |f| f.ino as i64)),
-                ("dup" | "dup2" | "dup3", "oldfd") => Val::Int(ai(0)),
-                ("dup2" | "dup3", "newfd") => Val::Int(ai(1)),
-                ("dup3", "flags") => Val::Int(open_flags(a(2) as u32) as i64 & CLOEXEC as i64),
-                ("fcntl", "cmd") => Val::Int(fcntl_cmd(a(1) as u32) as i64),
-                ("fcntl", "arg") => Val::Int(a(2) as i64),
-                ("pipe" | "pipe2" | "socketpair", "fd1") => Val::Int(r.fdpair().map_or(-1, |p| p.0 as i64)),
-                ("pipe" | "pipe2" | "socketpair", "fd2") => Val::Int(r.fdpair().map_or(-1, |p| p.1 as i64)),
-                ("pipe2", "flags") => Val::Int(open_flags(a(1) as u32) as i64),
-                ("chdir" | "chroot" | "unlink" | "rmdir" | "mkdir", "path") => {
-                    r.str_arg(0).map_or(Val::Empty, Val::Str)
-                }
-                ("mkdir", "mode") => Val::Int((a(1) & 0o7777) as i64),
-                ("mkdirat", "dirfd") | ("unlinkat", "dirfd") | ("fchmodat", "dirfd") => Val::Int(ai(0)),
-                ("mkdirat", "path") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("mkdirat", "mode") => Val::Int((a(2) & 0o7777) as i64),
-                ("unlinkat", "name") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("unlinkat", "flags") => Val::Int((a(2) & 0x200) as i64),
-                ("rename" | "link", "oldpath") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("rename" | "link", "newpath") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("renameat" | "renameat2", "olddirfd") | ("linkat", "olddir") => Val::Int(ai(0)),
-                ("renameat" | "renameat2" | "linkat", "oldpath") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("renameat" | "renameat2", "newdirfd") | ("linkat", "newdir") => Val::Int(ai(2)),
-                ("renameat" | "renameat2" | "linkat", "newpath") => r.str_arg(3).map_or(Val::Empty, Val::Str),
-                ("renameat2", "flags") => Val::Int((a(4) & 7) as i64),
-                ("linkat", "flags") => Val::Int((a(4) & 0x1400) as i64),
-                ("symlink" | "symlinkat", "target") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("symlink", "linkpath") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("symlinkat", "linkdirfd") => Val::Int(ai(1)),
-                ("symlinkat", "linkpath") => r.str_arg(2).map_or(Val::Empty, Val::Str),
-                ("chmod", "filename") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("chmod" | "fchmod", "mode") => Val::Int((a(1) & 0o7777) as i64),
-                ("fchmodat", "filename") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("fchmodat", "mode") => Val::Int((a(2) & 0o7777) as i64),
-                ("mount", "dev") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("mount", "dir") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("mount", "type") => r.str_arg(2).map_or(Val::Empty, Val::Str),
-                ("mount", "flags") => {
-                    let mut fl = a(3) as u32;
-                    if fl & 0xffff_0000 == 0xc0ed_0000 {
-                        fl &= 0xffff;
-                    }
-                    Val::Int(fl as i64)
-                }
-                ("umount2", "name") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("umount2", "flags") => Val::Int((a(1) & 0xf) as i64),
-                ("memfd_create", "name") => r.str_arg(0).map_or(Val::Empty, Val::Str),
-                ("memfd_create", "flags") => Val::Int((a(1) & 0x1f) as i64),
-                ("eventfd2", "flags") | ("epoll_create1", "flags") | ("inotify_init1", "flags") => {
-                    Val::Int(a(if name == "eventfd2" { 1 } else { 0 }) as i64)
-                }
-                ("eventfd2", "initval") => Val::Int(a(0) as i64),
-                ("signalfd4", "mask") => Val::Int(a(1) as i64),
-                ("signalfd4", "flags") => Val::Int(a(3) as i64),
-                ("timerfd_create", "clockid") => Val::Int(a(0) as i64),
-                ("timerfd_create", "flags") => Val::Int(a(1) as i64),
-                ("pidfd_open", "pid") => Val::Int(ai(0)),
-                ("pidfd_open", "flags") => Val::Int(a(1) as i64),
-                ("userfaultfd", "flags") => Val::Int(open_flags(a(0) as u32) as i64),
-                // network
-                ("socket" | "socketpair", "domain") => Val::Int(a(0) as i64),
-                ("socket" | "socketpair", "type") => Val::Int(a(1) as i64),
-                ("socket" | "socketpair", "proto") => Val::Int(a(2) as i64),
-                ("socket", "flags") => Val::Int(0),
-                ("socketpair", "source") => Val::Int(r.sock().map_or(0, |s| s.sk as i64)),
-                ("socketpair", "peer") => Val::Int(r.sock().map_or(0, |s| s.peer as i64)),
-                ("bind" | "connect", "addr") => match r.item(abi::T_SOCKADDR).and_then(sockaddr_param) {
-                    Some(v) => Val::Owned(v),
-                    None => Val::Empty,
-                },
-                ("connect" | "sendto" | "sendmsg" | "recvfrom" | "recvmsg", "tuple") => {
-                    match tuple_param(r, false) {
-                        Some(v) => Val::Owned(v),
-                        None => Val::Empty,
-                    }
-                }
-                ("accept" | "accept4", "tuple") => match tuple_param(r, true) {
-                    Some(v) => Val::Owned(v),
-                    None => Val::Empty,
-                },
-                ("accept" | "accept4", "queuepct" | "queuelen" | "queuemax") => Val::Int(0),
-                ("accept4", "flags") => Val::Int(a(3) as i64),
-                ("listen", "backlog") => Val::Int(ai(1)),
-                ("sendto" | "recvfrom" | "sendmsg" | "recvmsg", "data") => {
-                    r.item(abi::T_DATA).map_or(Val::Empty, Val::Bytes)
-                }
-                ("sendto" | "recvfrom", "size") => Val::Int(a(2) as i64),
-                ("sendmsg" | "recvmsg", "size") => Val::Int(if ret > 0 { ret } else { 0 }),
-                ("recvmsg", "msgcontrol") => Val::Empty,
-                // credentials
-                ("setuid", "uid") | ("setgid", "gid") => Val::Int(a(0) as u32 as i64),
-                ("setresuid", "ruid")
-                | ("setresgid", "rgid")
-                | ("setreuid", "ruid")
-                | ("setregid", "rgid") => Val::Int(a(0) as u32 as i64),
-                ("setresuid", "euid")
-                | ("setresgid", "egid")
-                | ("setreuid", "euid")
-                | ("setregid", "egid") => Val::Int(a(1) as u32 as i64),
-                ("setresuid", "suid") | ("setresgid", "sgid") => Val::Int(a(2) as u32 as i64),
-                // other
-                ("ptrace", "request") => Val::Int(ptrace_request(a(0) as u32) as i64),
-                ("ptrace", "pid") => Val::Int(ai(1)),
-                ("ptrace", "addr") => Val::Owned(dyn_u64(a(2))),
-                ("ptrace", "data") => Val::Owned(dyn_u64(a(3))),
-                ("setns", "nstype") => Val::Int(clone_flags(a(1)) as i64),
-                ("unshare", "flags") => Val::Int(clone_flags(a(0)) as i64),
-                ("kill", "pid") | ("tgkill", "pid") => Val::Int(ai(0)),
-                ("tkill", "tid") => Val::Int(ai(0)),
-                ("tgkill", "tid") => Val::Int(ai(1)),
-                ("kill" | "tkill", "sig") => Val::Int(a(1) as i64),
-                ("tgkill", "sig") => Val::Int(a(2) as i64),
-                ("prctl", "option") => Val::Int(a(0) as i64),
-                ("prctl", "arg2_str") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("prctl", "arg2_int") => Val::Int(a(1) as i64),
-                ("bpf", "cmd") => Val::Int(a(0) as i64),
-                ("init_module", "img") => Val::Empty,
-                ("init_module", "length") => Val::Int(a(1) as i64),
-                ("init_module", "uargs") => r.str_arg(2).map_or(Val::Empty, Val::Str),
-                ("finit_module", "uargs") => r.str_arg(1).map_or(Val::Empty, Val::Str),
-                ("finit_module", "flags") => Val::Int(a(2) as i64),
-                ("mmap" | "mprotect", "addr") => Val::Int(a(0) as i64),
-                ("mmap" | "mprotect", "length") => Val::Int(a(1) as i64),
-                ("mmap" | "mprotect", "prot") => Val::Int(prot_flags(a(2) as u32) as i64),
-                ("mmap", "flags") => Val::Int(mmap_flags(a(3) as u32) as i64),
-                ("mmap", "offset") => Val::Int(a(5) as i64),
-                ("io_uring_setup", "entries") => Val::Int(a(0) as i64),
-                ("io_uring_enter", "to_submit") => Val::Int(a(1) as i64),
-                ("io_uring_enter", "min_complete") => Val::Int(a(2) as i64),
-                ("io_uring_enter", "flags") => Val::Int(a(3) as i64),
-                _ => Val::Empty,
-            };
-            // `cwd` is filled here to borrow the scratch buffer.
-            let v = if p.name == "cwd" && !cwd.is_empty() { Val::Str(&cwd) } else { v };
-            push_val(&mut self.buf, p.ptype, v);
+        let x = Ctx {
+            r,
+            name: plan.name,
+            ret: r.ret,
+            proc_: r.proc_info(),
+            exe,
+            rest,
+            cwd: &self.scratch,
+            exepath: &self.scratch2,
+            exec,
+            boot_offset: self.boot_offset,
+        };
+        self.buf.begin(ts, r.tid as u64, plan.id);
+        for (t, get) in &plan.params {
+            push_val(&mut self.buf, *t, get(&x));
         }
-        self.scratch = cwd;
-        self.scratch2 = exepath;
         true
+    }
+}
+
+/// What one parameter's value is computed from (resolved once per syscall, see [`plan_for`]).
+type Getter = for<'c> fn(&'c Ctx<'c>) -> Val<'c>;
+
+/// Helps closures coerce to [`Getter`].
+fn g(f: Getter) -> Getter {
+    f
+}
+
+/// One record being converted, with the values several parameters share.
+struct Ctx<'a> {
+    r: &'a Record<'a>,
+    name: &'static str,
+    ret: i64,
+    proc_: Option<ProcInfo>,
+    exe: &'a [u8],
+    rest: &'a [u8],
+    cwd: &'a [u8],
+    exepath: &'a [u8],
+    exec: Option<&'a ExecInfo>,
+    boot_offset: u64,
+}
+
+impl Ctx<'_> {
+    #[inline]
+    fn a(&self, i: usize) -> u64 {
+        self.r.args[i]
+    }
+    #[inline]
+    fn ai(&self, i: usize) -> i64 {
+        self.r.args[i] as i32 as i64
+    }
+}
+
+/// The conversion of one syscall: its newest exit event and a getter per parameter, in order.
+pub(crate) struct Plan {
+    id: u16,
+    name: &'static str,
+    is_exec: bool,
+    params: Vec<(ParamType, Getter)>,
+}
+
+/// Plans by syscall number, built once.
+fn plans() -> &'static [Option<Plan>] {
+    static PLANS: OnceLock<Vec<Option<Plan>>> = OnceLock::new();
+    PLANS.get_or_init(|| {
+        let mut v: Vec<Option<Plan>> = (0..abi::MAX_SYSCALLS).map(|_| None).collect();
+        for s in syscalls::SYSCALLS {
+            if let Some(slot) = v.get_mut(s.nr as usize) {
+                *slot = plan_for(s.name, s.spec);
+            }
+        }
+        v
+    })
+}
+
+fn plan_for(name: &'static str, spec: u32) -> Option<Plan> {
+    let id = newest_exit_id(name)?;
+    let info = event_info(id)?;
+    let has_res = info.params.iter().any(|p| p.name == "res");
+    let params = info.params.iter().map(|p| (p.ptype, getter(name, p.name, has_res, spec))).collect();
+    Some(Plan { id, name, is_exec: name.starts_with("execve"), params })
+}
+
+/// The getter of parameter `pname` of syscall `name`.
+fn getter(name: &'static str, pname: &str, has_res: bool, spec: u32) -> Getter {
+    match (name, pname) {
+        (_, "res") => g(|x| Val::Int(x.ret)),
+        // fd-creating events without `res`: the fd is the result
+        (_, "fd") if !has_res => g(|x| Val::Int(x.ret)),
+        ("mmap", "fd") => g(|x| Val::Int(x.ai(4))),
+        (_, "fd") => g(|x| Val::Int(x.ai(0))),
+        // process events
+        (_, "exe") => g(|x| Val::Str(x.exe)),
+        ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "args") => g(|x| Val::Bytes(x.rest)),
+        (_, "tid") if spec & PROC != 0 => g(|x| Val::Int(x.proc_.map_or(0, |p| p.tid as i64))),
+        (_, "pid") if spec & PROC != 0 => g(|x| Val::Int(x.proc_.map_or(0, |p| p.pid as i64))),
+        (_, "ptid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.ptid as i64))),
+        (_, "cwd") => g(|x| if x.cwd.is_empty() { Val::Bytes(&[]) } else { Val::Str(x.cwd) }),
+        (_, "fdlimit") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.fdlimit as i64))),
+        (_, "pgft_maj") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.pgft_maj as i64))),
+        (_, "pgft_min") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.pgft_min as i64))),
+        ("mmap" | "munmap" | "brk", "vm_size" | "vm_rss" | "vm_swap") => g(|_| Val::Empty),
+        (_, "vm_size") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vm_size as i64))),
+        (_, "vm_rss") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vm_rss as i64))),
+        (_, "vm_swap") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vm_swap as i64))),
+        (_, "comm") => g(|x| match x.proc_ {
+            Some(p) => Val::Owned(abi::cut_nul(&p.comm).to_vec()),
+            None => Val::Empty,
+        }),
+        (_, "cgroups") => g(|x| Val::Owned(cgroups_param(x.r))),
+        (_, "env") => {
+            g(|x| Val::Bytes(x.r.item(abi::T_ENV).map(|e| e.strip_suffix(&[0]).unwrap_or(e)).unwrap_or(&[])))
+        }
+        (_, "tty") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.tty as i64))),
+        (_, "vpgid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vpgid as i64))),
+        ("execve" | "execveat", "pgid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.pgid as i64))),
+        (_, "loginuid") => g(|x| Val::Int(x.proc_.map_or(-1, |p| p.loginuid as i32 as i64))),
+        ("execve" | "execveat", "flags") => g(|x| Val::Int(exe_flags(x.r, &x.exepath) as i64)),
+        ("clone" | "clone3" | "fork" | "vfork", "flags") => {
+            g(|x| Val::Int(clone_flags_of(x.name, x.r) as i64))
+        }
+        ("capset", "cap_inheritable") => g(|x| Val::Int(x.r.creds().map_or(0, |c| c.cap_inh as i64))),
+        ("capset", "cap_permitted") => g(|x| Val::Int(x.r.creds().map_or(0, |c| c.cap_perm as i64))),
+        ("capset", "cap_effective") => g(|x| Val::Int(x.r.creds().map_or(0, |c| c.cap_eff as i64))),
+        (_, "cap_inheritable") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.cap_inh as i64))),
+        (_, "cap_permitted") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.cap_perm as i64))),
+        (_, "cap_effective") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.cap_eff as i64))),
+        (_, "exe_ino") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.exe_ino as i64))),
+        (_, "exe_ino_ctime") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.exe_ctime as i64))),
+        (_, "exe_ino_mtime") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.exe_mtime as i64))),
+        ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "uid") => {
+            g(|x| Val::Int(x.proc_.map_or(0, |p| p.euid as i64)))
+        }
+        ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "gid") => {
+            g(|x| Val::Int(x.proc_.map_or(0, |p| p.egid as i64)))
+        }
+        (_, "trusted_exepath") => g(|x| if x.exepath.is_empty() { Val::Empty } else { Val::Str(&x.exepath) }),
+        ("execve", "filename") => g(|x| match x.exec {
+            Some(e) => Val::Str(&e.filename),
+            None => x.r.str_arg(0).map_or(Val::Empty, Val::Str),
+        }),
+        (_, "vtid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vtid as i64))),
+        (_, "vpid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vpid as i64))),
+        (_, "pidns_init_start_ts") => {
+            g(|x| Val::Int(x.proc_.map_or(0, |p| p.pidns_init_start.wrapping_add(x.boot_offset) as i64)))
+        }
+        // files
+        ("open" | "creat", "name") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("openat" | "openat2", "name") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("openat" | "openat2", "dirfd") => g(|x| Val::Int(x.ai(0))),
+        ("open", "flags") => g(|x| Val::Int(open_flags_with_file(x.a(1) as u32, x.r) as i64)),
+        ("openat", "flags") => g(|x| Val::Int(open_flags_with_file(x.a(2) as u32, x.r) as i64)),
+        ("openat2", "flags") => {
+            g(|x| Val::Int(open_flags_with_file(x.r.open_how().map_or(0, |h| h.0 as u32), x.r) as i64))
+        }
+        ("open", "mode") => g(|x| Val::Int(open_mode(x.a(1) as u32, x.a(2)) as i64)),
+        ("openat", "mode") => g(|x| Val::Int(open_mode(x.a(2) as u32, x.a(3)) as i64)),
+        ("openat2", "mode") => g(|x| {
+            let (fl, mode, _) = x.r.open_how().unwrap_or_default();
+            Val::Int(open_mode(fl as u32, mode) as i64)
+        }),
+        ("openat2", "resolve") => g(|x| Val::Int(x.r.open_how().map_or(0, |h| h.2 as i64))),
+        ("creat", "mode") => g(|x| Val::Int((x.a(1) & 0o7777) as i64)),
+        ("creat", "creat_flags") => g(|x| {
+            Val::Int(x.r.file().map_or(0, |f| if f.f_mode & FMODE_CREATED != 0 { 1 << 14 } else { 0 }) as i64)
+        }),
+        (_, "dev") if spec & FILE_RET != 0 || name.starts_with("open") || name == "creat" => {
+            g(|x| Val::Int(x.r.file().map_or(0, |f| f.dev as i64)))
+        }
+        (_, "ino") if name.starts_with("pipe") => g(|x| Val::Int(x.r.fdpair().map_or(0, |p| p.2 as i64))),
+        (_, "ino") => g(|x| Val::Int(x.r.file().map_or(0, |f| f.ino as i64))),
+        ("dup" | "dup2" | "dup3", "oldfd") => g(|x| Val::Int(x.ai(0))),
+        ("dup2" | "dup3", "newfd") => g(|x| Val::Int(x.ai(1))),
+        ("dup3", "flags") => g(|x| Val::Int(open_flags(x.a(2) as u32) as i64 & CLOEXEC as i64)),
+        ("fcntl", "cmd") => g(|x| Val::Int(fcntl_cmd(x.a(1) as u32) as i64)),
+        ("fcntl", "arg") => g(|x| Val::Int(x.a(2) as i64)),
+        ("pipe" | "pipe2" | "socketpair", "fd1") => g(|x| Val::Int(x.r.fdpair().map_or(-1, |p| p.0 as i64))),
+        ("pipe" | "pipe2" | "socketpair", "fd2") => g(|x| Val::Int(x.r.fdpair().map_or(-1, |p| p.1 as i64))),
+        ("pipe2", "flags") => g(|x| Val::Int(open_flags(x.a(1) as u32) as i64)),
+        ("chdir" | "chroot" | "unlink" | "rmdir" | "mkdir", "path") => {
+            g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str))
+        }
+        ("mkdir", "mode") => g(|x| Val::Int((x.a(1) & 0o7777) as i64)),
+        ("mkdirat", "dirfd") | ("unlinkat", "dirfd") | ("fchmodat", "dirfd") => g(|x| Val::Int(x.ai(0))),
+        ("mkdirat", "path") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("mkdirat", "mode") => g(|x| Val::Int((x.a(2) & 0o7777) as i64)),
+        ("unlinkat", "name") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("unlinkat", "flags") => g(|x| Val::Int((x.a(2) & 0x200) as i64)),
+        ("rename" | "link", "oldpath") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("rename" | "link", "newpath") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("renameat" | "renameat2", "olddirfd") | ("linkat", "olddir") => g(|x| Val::Int(x.ai(0))),
+        ("renameat" | "renameat2" | "linkat", "oldpath") => {
+            g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str))
+        }
+        ("renameat" | "renameat2", "newdirfd") | ("linkat", "newdir") => g(|x| Val::Int(x.ai(2))),
+        ("renameat" | "renameat2" | "linkat", "newpath") => {
+            g(|x| x.r.str_arg(3).map_or(Val::Empty, Val::Str))
+        }
+        ("renameat2", "flags") => g(|x| Val::Int((x.a(4) & 7) as i64)),
+        ("linkat", "flags") => g(|x| Val::Int((x.a(4) & 0x1400) as i64)),
+        ("symlink" | "symlinkat", "target") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("symlink", "linkpath") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("symlinkat", "linkdirfd") => g(|x| Val::Int(x.ai(1))),
+        ("symlinkat", "linkpath") => g(|x| x.r.str_arg(2).map_or(Val::Empty, Val::Str)),
+        ("chmod", "filename") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("chmod" | "fchmod", "mode") => g(|x| Val::Int((x.a(1) & 0o7777) as i64)),
+        ("fchmodat", "filename") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("fchmodat", "mode") => g(|x| Val::Int((x.a(2) & 0o7777) as i64)),
+        ("mount", "dev") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("mount", "dir") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("mount", "type") => g(|x| x.r.str_arg(2).map_or(Val::Empty, Val::Str)),
+        ("mount", "flags") => g(|x| {
+            let mut fl = x.a(3) as u32;
+            if fl & 0xffff_0000 == 0xc0ed_0000 {
+                fl &= 0xffff;
+            }
+            Val::Int(fl as i64)
+        }),
+        ("umount2", "name") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("umount2", "flags") => g(|x| Val::Int((x.a(1) & 0xf) as i64)),
+        ("memfd_create", "name") => g(|x| x.r.str_arg(0).map_or(Val::Empty, Val::Str)),
+        ("memfd_create", "flags") => g(|x| Val::Int((x.a(1) & 0x1f) as i64)),
+        ("eventfd2", "flags") | ("epoll_create1", "flags") | ("inotify_init1", "flags") => {
+            g(|x| Val::Int(x.a(if x.name == "eventfd2" { 1 } else { 0 }) as i64))
+        }
+        ("eventfd2", "initval") => g(|x| Val::Int(x.a(0) as i64)),
+        ("signalfd4", "mask") => g(|x| Val::Int(x.a(1) as i64)),
+        ("signalfd4", "flags") => g(|x| Val::Int(x.a(3) as i64)),
+        ("timerfd_create", "clockid") => g(|x| Val::Int(x.a(0) as i64)),
+        ("timerfd_create", "flags") => g(|x| Val::Int(x.a(1) as i64)),
+        ("pidfd_open", "pid") => g(|x| Val::Int(x.ai(0))),
+        ("pidfd_open", "flags") => g(|x| Val::Int(x.a(1) as i64)),
+        ("userfaultfd", "flags") => g(|x| Val::Int(open_flags(x.a(0) as u32) as i64)),
+        // network
+        ("socket" | "socketpair", "domain") => g(|x| Val::Int(x.a(0) as i64)),
+        ("socket" | "socketpair", "type") => g(|x| Val::Int(x.a(1) as i64)),
+        ("socket" | "socketpair", "proto") => g(|x| Val::Int(x.a(2) as i64)),
+        ("socket", "flags") => g(|_| Val::Int(0)),
+        ("socketpair", "source") => g(|x| Val::Int(x.r.sock().map_or(0, |s| s.sk as i64))),
+        ("socketpair", "peer") => g(|x| Val::Int(x.r.sock().map_or(0, |s| s.peer as i64))),
+        ("bind" | "connect", "addr") => g(|x| match x.r.item(abi::T_SOCKADDR).and_then(sockaddr_param) {
+            Some(v) => Val::Owned(v),
+            None => Val::Empty,
+        }),
+        ("connect" | "sendto" | "sendmsg" | "recvfrom" | "recvmsg", "tuple") => {
+            g(|x| match tuple_param(x.r, false) {
+                Some(v) => Val::Owned(v),
+                None => Val::Empty,
+            })
+        }
+        ("accept" | "accept4", "tuple") => g(|x| match tuple_param(x.r, true) {
+            Some(v) => Val::Owned(v),
+            None => Val::Empty,
+        }),
+        ("accept" | "accept4", "queuepct" | "queuelen" | "queuemax") => g(|_| Val::Int(0)),
+        ("accept4", "flags") => g(|x| Val::Int(x.a(3) as i64)),
+        ("listen", "backlog") => g(|x| Val::Int(x.ai(1))),
+        ("sendto" | "recvfrom" | "sendmsg" | "recvmsg", "data") => {
+            g(|x| x.r.item(abi::T_DATA).map_or(Val::Empty, Val::Bytes))
+        }
+        ("sendto" | "recvfrom", "size") => g(|x| Val::Int(x.a(2) as i64)),
+        ("sendmsg" | "recvmsg", "size") => g(|x| Val::Int(if x.ret > 0 { x.ret } else { 0 })),
+        ("recvmsg", "msgcontrol") => g(|_| Val::Empty),
+        // credentials
+        ("setuid", "uid") | ("setgid", "gid") => g(|x| Val::Int(x.a(0) as u32 as i64)),
+        ("setresuid", "ruid") | ("setresgid", "rgid") | ("setreuid", "ruid") | ("setregid", "rgid") => {
+            g(|x| Val::Int(x.a(0) as u32 as i64))
+        }
+        ("setresuid", "euid") | ("setresgid", "egid") | ("setreuid", "euid") | ("setregid", "egid") => {
+            g(|x| Val::Int(x.a(1) as u32 as i64))
+        }
+        ("setresuid", "suid") | ("setresgid", "sgid") => g(|x| Val::Int(x.a(2) as u32 as i64)),
+        // other
+        ("ptrace", "request") => g(|x| Val::Int(ptrace_request(x.a(0) as u32) as i64)),
+        ("ptrace", "pid") => g(|x| Val::Int(x.ai(1))),
+        ("ptrace", "addr") => g(|x| Val::Owned(dyn_u64(x.a(2)))),
+        ("ptrace", "data") => g(|x| Val::Owned(dyn_u64(x.a(3)))),
+        ("setns", "nstype") => g(|x| Val::Int(clone_flags(x.a(1)) as i64)),
+        ("unshare", "flags") => g(|x| Val::Int(clone_flags(x.a(0)) as i64)),
+        ("kill", "pid") | ("tgkill", "pid") => g(|x| Val::Int(x.ai(0))),
+        ("tkill", "tid") => g(|x| Val::Int(x.ai(0))),
+        ("tgkill", "tid") => g(|x| Val::Int(x.ai(1))),
+        ("kill" | "tkill", "sig") => g(|x| Val::Int(x.a(1) as i64)),
+        ("tgkill", "sig") => g(|x| Val::Int(x.a(2) as i64)),
+        ("prctl", "option") => g(|x| Val::Int(x.a(0) as i64)),
+        ("prctl", "arg2_str") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("prctl", "arg2_int") => g(|x| Val::Int(x.a(1) as i64)),
+        ("bpf", "cmd") => g(|x| Val::Int(x.a(0) as i64)),
+        ("init_module", "img") => g(|_| Val::Empty),
+        ("init_module", "length") => g(|x| Val::Int(x.a(1) as i64)),
+        ("init_module", "uargs") => g(|x| x.r.str_arg(2).map_or(Val::Empty, Val::Str)),
+        ("finit_module", "uargs") => g(|x| x.r.str_arg(1).map_or(Val::Empty, Val::Str)),
+        ("finit_module", "flags") => g(|x| Val::Int(x.a(2) as i64)),
+        ("mmap" | "mprotect", "addr") => g(|x| Val::Int(x.a(0) as i64)),
+        ("mmap" | "mprotect", "length") => g(|x| Val::Int(x.a(1) as i64)),
+        ("mmap" | "mprotect", "prot") => g(|x| Val::Int(prot_flags(x.a(2) as u32) as i64)),
+        ("mmap", "flags") => g(|x| Val::Int(mmap_flags(x.a(3) as u32) as i64)),
+        ("mmap", "offset") => g(|x| Val::Int(x.a(5) as i64)),
+        ("io_uring_setup", "entries") => g(|x| Val::Int(x.a(0) as i64)),
+        ("io_uring_enter", "to_submit") => g(|x| Val::Int(x.a(1) as i64)),
+        ("io_uring_enter", "min_complete") => g(|x| Val::Int(x.a(2) as i64)),
+        ("io_uring_enter", "flags") => g(|x| Val::Int(x.a(3) as i64)),
+        _ => g(|_| Val::Empty),
     }
 }
 

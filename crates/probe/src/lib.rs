@@ -1,8 +1,8 @@
 //! Harrier's live eBPF probe.
 //!
-//! * Kernel side (`bpf/harrier.bpf.c`, C CO-RE built by `build.rs` with clang): a raw tracepoint
-//!   on `sys_exit` that returns at once for syscalls nobody asked for (the `hr_spec` map, filled
-//!   from a list of event names), reads the arguments and whatever the syscall needs (strings,
+//! * Kernel side (`bpf/harrier.bpf.c`, C CO-RE built by `build.rs` with clang): a BTF tracepoint
+//!   on `sys_exit` that returns at once for syscalls nobody asked for (the `hr_spec` table in
+//!   .rodata, filled at load from a list of event names), reads the arguments and whatever the syscall needs (strings,
 //!   socket ends, the result fd's file, process info, argv/env, cwd, cgroups) into a per-CPU
 //!   scratch slot and copies the record to a BPF ring buffer with an adaptive wake-up;
 //!   `tp_btf/sched_process_exec` (filename, old tid) and `tp_btf/sched_process_exit` (process
@@ -18,11 +18,11 @@ pub mod convert;
 pub mod procfs;
 pub mod syscalls;
 
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, RawTracePoint};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use harrier_event::Event;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 pub use convert::{ConvertStats, Converter};
@@ -61,8 +61,9 @@ pub struct ProbeConfig<'a> {
     pub ring_bytes: u32,
     /// Do not report this process (tgid), e.g. Harrier itself.
     pub exclude_pid: Option<u32>,
-    /// Wake the consumer when this many bytes are pending (adaptive wake-up); the consumer also
-    /// polls with a short timeout, so events never wait longer than that.
+    /// Wake the consumer each time this many more bytes are pending (adaptive wake-up; at most a
+    /// quarter of the ring); the consumer also polls with a timeout, so events never wait longer
+    /// than that.
     pub wakeup_bytes: u64,
 }
 
@@ -73,7 +74,7 @@ impl Default for ProbeConfig<'_> {
             with_state_events: true,
             ring_bytes: DEFAULT_RING_BYTES,
             exclude_pid: None,
-            wakeup_bytes: 256 << 10,
+            wakeup_bytes: 1 << 20,
         }
     }
 }
@@ -168,9 +169,17 @@ pub struct PollStats {
 pub struct Probe {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
+    /// Edge-triggered epoll on the ring: returns on a kernel wake-up (or the timeout), not
+    /// whenever one record is pending, so records are consumed in batches.
+    epoll: OwnedFd,
+    /// The last drain emptied the ring: wait for a wake-up before the next one.
+    wait_first: bool,
     conv: Converter,
     syscalls: Vec<&'static str>,
 }
+
+/// Records consumed by one drain at most, so a flood cannot starve the caller.
+const DRAIN_MAX: u64 = 65536;
 
 impl Probe {
     /// Load the programs, fill the syscall filter and attach.
@@ -197,34 +206,27 @@ impl Probe {
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
         let ncpu = aya::util::nr_cpus().map_err(|(p, e)| ProbeError::Other(format!("{p}: {e}")))? as u32;
         let excl = cfg.exclude_pid.unwrap_or(0);
-        let wake = cfg.wakeup_bytes.max(1);
+        let wake = cfg.wakeup_bytes.min(u64::from(ring / 4)).max(1);
+        let mut spec = [0u32; abi::MAX_SYSCALLS as usize];
+        for s in &wanted {
+            if let Some(w) = spec.get_mut(s.nr as usize) {
+                *w = s.spec_word();
+            }
+        }
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("hr_ring", ring)
             .map_max_entries("hr_buf", (ncpu * 2).max(2))
             .override_global("hr_excl_tgid", &excl, true)
             .override_global("hr_wake_bytes", &wake, true)
+            .override_global("hr_spec", &spec, true)
             .load(OBJ)
             .map_err(|e| load_err_chain("load object", &e))?;
-        {
-            let mut spec: Array<&mut MapData, u32> = Array::try_from(
-                ebpf.map_mut("hr_spec").ok_or_else(|| ProbeError::Other("map hr_spec missing".into()))?,
-            )
-            .map_err(|e| ProbeError::Other(e.to_string()))?;
-            for s in &wanted {
-                spec.set(s.nr, s.spec_word(), 0).map_err(|e| ProbeError::Other(e.to_string()))?;
-            }
-        }
-        {
-            let p: &mut RawTracePoint = ebpf
-                .program_mut("hr_sys_exit")
-                .ok_or_else(|| ProbeError::Other("program hr_sys_exit missing".into()))?
-                .try_into()
-                .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
-            p.load().map_err(|e| load_err_chain("raw_tp/sys_exit", &e))?;
-            p.attach("sys_exit").map_err(|e| load_err_chain("attach raw_tp/sys_exit", &e))?;
-        }
-        for (prog, tp) in [("hr_exec", "sched_process_exec"), ("hr_exit", "sched_process_exit")] {
+        for (prog, tp) in [
+            ("hr_sys_exit", "sys_exit"),
+            ("hr_exec", "sched_process_exec"),
+            ("hr_exit", "sched_process_exit"),
+        ] {
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(prog)
                 .ok_or_else(|| ProbeError::Other(format!("program {prog} missing")))?
@@ -237,7 +239,26 @@ impl Probe {
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
-        Ok(Probe { ebpf, ring, conv: Converter::new(), syscalls: wanted.iter().map(|s| s.name).collect() })
+        // SAFETY: epoll_create1 has no memory arguments; the fd is checked before being owned.
+        let efd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if efd < 0 {
+            return Err(ProbeError::Other(format!("epoll_create1: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: a fresh fd we own.
+        let epoll = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: 0 };
+        // SAFETY: valid fds and a valid epoll_event for the duration of the call.
+        if unsafe { libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, ring.as_raw_fd(), &mut ev) } < 0 {
+            return Err(ProbeError::Other(format!("epoll_ctl: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Probe {
+            ebpf,
+            ring,
+            epoll,
+            wait_first: false,
+            conv: Converter::new(),
+            syscalls: wanted.iter().map(|s| s.name).collect(),
+        })
     }
 
     /// The syscalls the kernel filter lets through.
@@ -245,29 +266,27 @@ impl Probe {
         &self.syscalls
     }
 
-    /// Drain the ring buffer, waiting up to `timeout` for the first record. Calls `f` with each
-    /// event, in ring order.
+    /// Drain the ring buffer and call `f` with each event, in ring order. Records are consumed
+    /// in batches: when the previous call emptied the ring (or nothing is pending), this first
+    /// waits up to `timeout` for the kernel's wake-up (sent each `wakeup_bytes` of records), so
+    /// `timeout` bounds how long an event waits before it is delivered.
     pub fn poll(
         &mut self,
         timeout: Duration,
         f: &mut dyn FnMut(&Event<'_>),
     ) -> Result<PollStats, ProbeError> {
         let before = self.conv.stats;
+        let mut waited = false;
+        if self.wait_first {
+            self.wait(timeout)?;
+            waited = true;
+        }
         let mut got = self.drain(f);
-        if got == 0 {
-            let mut pfd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd for the duration of the call.
-            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if rc < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(ProbeError::Other(format!("poll: {e}")));
-                }
-            }
+        if got == 0 && !waited {
+            self.wait(timeout)?;
             got = self.drain(f);
         }
-        let _ = got;
+        self.wait_first = got < DRAIN_MAX;
         let after = self.conv.stats;
         Ok(PollStats {
             records: after.records - before.records,
@@ -276,10 +295,23 @@ impl Probe {
         })
     }
 
+    fn wait(&mut self, timeout: Duration) -> Result<(), ProbeError> {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one valid epoll_event for the duration of the call.
+        let rc = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, ms) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(ProbeError::Other(format!("epoll_wait: {e}")));
+            }
+        }
+        Ok(())
+    }
+
     fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> u64 {
         let mut n = 0;
-        // Bound one drain so a flood cannot starve the caller.
-        while n < 65536 {
+        while n < DRAIN_MAX {
             let Some(item) = self.ring.next() else { break };
             self.conv.convert(&item, f);
             n += 1;

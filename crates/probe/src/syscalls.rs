@@ -163,8 +163,20 @@ pub const STATE_EVENTS: &[&str] = &[
     "bpf",
 ];
 
+/// Index into [`SYSCALLS`] by syscall number (`u8::MAX`: not supported).
+const BY_NR: [u8; crate::abi::MAX_SYSCALLS as usize] = {
+    let mut t = [u8::MAX; crate::abi::MAX_SYSCALLS as usize];
+    let mut i = 0;
+    while i < SYSCALLS.len() {
+        t[SYSCALLS[i].nr as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
-    SYSCALLS.iter().find(|s| s.nr == nr)
+    let i = *BY_NR.get(nr as usize)?;
+    SYSCALLS.get(i as usize)
 }
 
 pub fn by_name(name: &str) -> Option<&'static Syscall> {
