@@ -209,3 +209,61 @@ fn live_capture_replays_to_the_same_alerts_and_sysdig_reads_it() {
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     assert_eq!(String::from_utf8_lossy(&s.stdout).lines().count(), 3);
 }
+
+#[test]
+fn process_tree_survives_orphaning_and_multithreaded_exec() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let (orphan, mtexec, launcher) = (format!("horph{u}"), format!("hmt{u}"), format!("hlaunch{u}"));
+    let orphan_bin = named_copy(dir.path(), "cat", &orphan);
+    let mt_bin = named_copy(dir.path(), "cat", &mtexec);
+    let launcher_bin = named_copy(dir.path(), "dash", &launcher);
+    let rules = write_rules(
+        dir.path(),
+        "tree.yaml",
+        &format!(
+            r#"
+- rule: e2e orphan
+  desc: d
+  condition: evt.type in (open, openat) and fd.name = /etc/hostname and proc.name = {orphan}
+  output: "orphan %proc.name pid=%proc.pid ppid=%proc.ppid pname=%proc.pname"
+  priority: WARNING
+- rule: e2e mt exec
+  desc: d
+  condition: evt.type in (execve, execveat) and evt.res = SUCCESS and proc.name = {mtexec}
+  output: "exec %proc.name pid=%proc.pid tid=%thread.tid pname=%proc.pname"
+  priority: WARNING
+"#
+        ),
+    );
+    let h = Running::start(&rules);
+
+    // The launcher starts a background child and exits at once: the child is reparented
+    // (to init or a subreaper) before it opens the file.
+    let script = format!("( sleep 0.5; {} /etc/hostname > /dev/null ) & exit 0", orphan_bin.display());
+    assert!(Command::new(&launcher_bin).args(["-c", &script]).status().unwrap().success());
+    let (_, a) = h.wait_alert("e2e orphan", Duration::from_secs(5)).expect("orphan alert");
+    let f = &a["output_fields"];
+    assert_ne!(f["proc.pname"], launcher.as_str(), "the exited launcher is no longer the parent: {f}");
+    assert!(f["proc.ppid"].as_i64().unwrap() > 0, "{f}");
+    let ppid = f["proc.ppid"].as_i64().unwrap();
+    assert_ne!(ppid, f["proc.pid"].as_i64().unwrap());
+
+    // A non-main thread calls execve: the kernel makes it the process leader (pid stays).
+    let py = format!(
+        "import os, threading\n\
+         def go():\n    os.execv({bin:?}, [{name:?}, '/dev/null'])\n\
+         t = threading.Thread(target=go); t.start(); t.join()\n",
+        bin = mt_bin.to_str().unwrap(),
+        name = mtexec
+    );
+    let child = Command::new("python3").args(["-c", &py]).spawn().expect("python3");
+    let pid = child.id() as i64;
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let (_, a) = h.wait_alert("e2e mt exec", Duration::from_secs(5)).expect("multithreaded exec alert");
+    let f = &a["output_fields"];
+    assert_eq!(f["proc.pid"].as_i64(), Some(pid), "{f}");
+    assert_eq!(f["thread.tid"].as_i64(), Some(pid), "after exec the caller is the leader: {f}");
+    assert_ne!(f["proc.pname"], "<NA>", "{f}");
+}
