@@ -133,3 +133,28 @@ fn default_rules_load_without_errors_or_warnings() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("Terminal shell in container"));
 }
+
+#[test]
+fn rules_without_event_type_restriction_warn_unless_asked_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        dir.path(),
+        "evt.yaml",
+        "- rule: any\n  desc: d\n  condition: proc.name = cat\n  output: o\n  priority: INFO\n\
+         - rule: quiet\n  desc: d\n  condition: proc.name = cat\n  output: o\n  priority: INFO\n  warn_evttypes: false\n\
+         - rule: typed\n  desc: d\n  condition: evt.type = open and proc.name = cat\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["rules", "validate", "--json", f.to_str().unwrap()]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let warned: Vec<&str> = v["falco_load_results"][0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "LOAD_NO_EVTTYPE")
+        .flat_map(|w| w["context"]["locations"].as_array().unwrap().iter())
+        .filter(|l| l["item_type"] == "rule")
+        .map(|l| l["item_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(warned, ["any"]);
+}

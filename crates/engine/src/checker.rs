@@ -27,6 +27,13 @@ impl ConditionChecker for Checker {
         OutputTemplate::compile(s, output).map(|_| ())
     }
 
+    fn restricts_event_types(&self, source: &str, expr: &Expr) -> bool {
+        match Source::from_name(source) {
+            Some(s) if s.has_event_types() => !crate::evttype::evttypes_of(expr).is_all(),
+            _ => true,
+        }
+    }
+
     fn is_field_defined(&self, source: &str, field: &str) -> bool {
         let Some(s) = Source::from_name(source) else { return false };
         let (name, arg) = match field.find('[') {

@@ -665,6 +665,13 @@ fn compile_inner(
                             r.cond_ctx.clone(),
                         ));
                     }
+                    if r.warn_evttypes && !checker.restricts_event_types(&r.source, &ast) {
+                        warnings.push(Diagnostic::warning(
+                            WarningCode::NoEvttype,
+                            WarningCode::NoEvttype.desc(),
+                            r.cond_ctx.clone(),
+                        ));
+                    }
                 }
                 Err(err) => {
                     if err_is_unknown_type_or_field(&err) && r.skip_if_unknown_filter {

@@ -35,7 +35,8 @@
 //!   strings (plain, quoted and block scalars) when possible.
 //! - YAML leniency: a line inside a flow collection (`[`…`]`) indented no more than its block
 //!   key (e.g. a closing `]` under `items:`) is accepted like yaml-cpp does.
-//! - Not done here: `LOAD_NO_EVTTYPE` and other evttype/field warnings (the engine's job; see
+//! - `LOAD_NO_EVTTYPE` comes from the checker (`ConditionChecker::restricts_event_types`); other
+//!   evttype/field warnings are the engine's job (see
 //!   [`Rule::warn_evttypes`]).
 
 mod collector;
@@ -126,6 +127,12 @@ pub trait ConditionChecker {
     /// Whether a field exists for a source (used to validate exception `fields`, giving Falco's
     /// "'X' is not a supported filter field"). Defaults to accepting every field.
     fn is_field_defined(&self, _source: &str, _field: &str) -> bool {
+        true
+    }
+    /// Whether a condition of an event-typed source (syscall) restricts the event types it can
+    /// match. `false` gives `LOAD_NO_EVTTYPE` for rules with `warn_evttypes` (the default).
+    /// Defaults to "restricted" (no warning).
+    fn restricts_event_types(&self, _source: &str, _expr: &Expr) -> bool {
         true
     }
 }
