@@ -158,3 +158,24 @@ fn rules_without_event_type_restriction_warn_unless_asked_not_to() {
         .collect();
     assert_eq!(warned, ["any"]);
 }
+
+#[test]
+fn partial_syscall_families_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_rules(
+        dir.path(),
+        "fam.yaml",
+        "- rule: only openat\n  desc: d\n  condition: evt.type = openat and fd.name = /etc/shadow\n  output: o\n  priority: INFO\n\
+         - rule: whole family\n  desc: d\n  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["rules", "validate", f.to_str().unwrap()]);
+    assert!(o.status.success(), "a warning, not an error");
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "LOAD_PARTIAL_SYSCALL_FAMILY: rule 'only openat': the rule watches openat but not open, openat2"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("rule 'whole family'"), "{out}");
+}

@@ -34,6 +34,24 @@ impl ConditionChecker for Checker {
         }
     }
 
+    fn partial_families(&self, source: &str, expr: &Expr) -> Vec<String> {
+        match Source::from_name(source) {
+            Some(s) if s.has_event_types() => {
+                crate::evttype::partial_families(&crate::evttype::evttypes_of(expr))
+                    .into_iter()
+                    .map(|(present, missing)| {
+                        format!(
+                            "the rule watches {} but not {} (same syscall family)",
+                            present.join(", "),
+                            missing.join(", ")
+                        )
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn is_field_defined(&self, source: &str, field: &str) -> bool {
         let Some(s) = Source::from_name(source) else { return false };
         let (name, arg) = match field.find('[') {

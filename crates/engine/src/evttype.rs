@@ -124,3 +124,85 @@ fn resolve(e: &Expr, neg: bool, depth: usize) -> EvtTypeSet {
         _ => EvtTypeSet::all(),
     }
 }
+
+/// A syscall family: calls that do the same thing for an attacker. A rule watching one member
+/// should watch all the required ones. `optional` members need not be watched, but watching one
+/// of them means the required ones should be watched too (`creat` only writes, so a read rule
+/// need not name it).
+pub struct SyscallFamily {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+}
+
+const fn fam(required: &'static [&'static str]) -> SyscallFamily {
+    SyscallFamily { required, optional: &[] }
+}
+
+pub const SYSCALL_FAMILIES: &[SyscallFamily] = &[
+    fam(&["execve", "execveat"]),
+    SyscallFamily { required: &["open", "openat", "openat2"], optional: &["creat"] },
+    fam(&["rename", "renameat", "renameat2"]),
+    fam(&["link", "linkat"]),
+    fam(&["symlink", "symlinkat"]),
+    fam(&["unlink", "unlinkat"]),
+    fam(&["mkdir", "mkdirat"]),
+    fam(&["chmod", "fchmod", "fchmodat"]),
+    fam(&["chown", "lchown", "fchown", "fchownat"]),
+    fam(&["clone", "clone3", "fork", "vfork"]),
+    fam(&["dup", "dup2", "dup3"]),
+    fam(&["accept", "accept4"]),
+    fam(&["sendto", "sendmsg"]),
+    fam(&["init_module", "finit_module"]),
+    fam(&["setuid", "setreuid", "setresuid"]),
+    fam(&["setgid", "setregid", "setresgid"]),
+    fam(&["pipe", "pipe2"]),
+    fam(&["umount", "umount2"]),
+];
+
+/// For each family the set touches but does not cover, (present members, missing required
+/// members). A set matching every event type covers everything.
+pub fn partial_families(set: &EvtTypeSet) -> Vec<(Vec<&'static str>, Vec<&'static str>)> {
+    if set.is_all() {
+        return Vec::new();
+    }
+    let has = |n: &str| event_codes_for_name(n).iter().any(|&c| set.contains(c));
+    SYSCALL_FAMILIES
+        .iter()
+        .filter_map(|f| {
+            let present: Vec<&'static str> =
+                f.required.iter().chain(f.optional).copied().filter(|n| has(n)).collect();
+            let missing: Vec<&'static str> = f.required.iter().copied().filter(|n| !has(n)).collect();
+            (!present.is_empty() && !missing.is_empty()).then_some((present, missing))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod family_tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> EvtTypeSet {
+        let mut s = EvtTypeSet::empty();
+        for n in names {
+            for &c in event_codes_for_name(n) {
+                s.insert(c);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn partial_families_name_what_is_missing() {
+        assert_eq!(partial_families(&set(&["openat"])), vec![(vec!["openat"], vec!["open", "openat2"])]);
+        assert!(partial_families(&set(&["open", "openat", "openat2"])).is_empty(), "creat is optional");
+        assert_eq!(
+            partial_families(&set(&["creat"])),
+            vec![(vec!["creat"], vec!["open", "openat", "openat2"])]
+        );
+        assert!(partial_families(&set(&["connect"])).is_empty(), "connect alone is a TCP rule");
+        assert_eq!(partial_families(&set(&["connect", "sendto"])), vec![(vec!["sendto"], vec!["sendmsg"])]);
+        assert_eq!(partial_families(&set(&["execve"])), vec![(vec!["execve"], vec!["execveat"])]);
+        assert!(partial_families(&EvtTypeSet::all()).is_empty());
+        assert!(partial_families(&set(&["read"])).is_empty());
+    }
+}

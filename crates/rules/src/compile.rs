@@ -665,6 +665,13 @@ fn compile_inner(
                             r.cond_ctx.clone(),
                         ));
                     }
+                    for msg in checker.partial_families(&r.source, &ast) {
+                        warnings.push(Diagnostic::warning(
+                            WarningCode::PartialSyscallFamily,
+                            msg,
+                            r.cond_ctx.clone(),
+                        ));
+                    }
                     if r.warn_evttypes && !checker.restricts_event_types(&r.source, &ast) {
                         warnings.push(Diagnostic::warning(
                             WarningCode::NoEvttype,

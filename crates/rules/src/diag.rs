@@ -62,6 +62,8 @@ pub enum WarningCode {
     InvalidListName,
     CompileCondition,
     UnknownKey,
+    /// Harrier's own: a rule watches some members of a syscall family but not all.
+    PartialSyscallFamily,
 }
 
 impl WarningCode {
@@ -82,6 +84,7 @@ impl WarningCode {
             WarningCode::InvalidListName => "LOAD_INVALID_LIST_NAME",
             WarningCode::CompileCondition => "LOAD_COMPILE_CONDITION",
             WarningCode::UnknownKey => "LOAD_UNKNOWN_KEY",
+            WarningCode::PartialSyscallFamily => "LOAD_PARTIAL_SYSCALL_FAMILY",
         }
     }
     /// Long description (what Falco prints as `codedesc` for warnings).
@@ -102,6 +105,7 @@ impl WarningCode {
             WarningCode::InvalidListName => "A list is defined with an invalid name",
             WarningCode::CompileCondition => "A rule condition or output have been parsed with a warning",
             WarningCode::UnknownKey => "An item in the rules content contains an unrecognized key. The key will be ignored. This may indicate a typo or a property placed on the wrong item type.",
+            WarningCode::PartialSyscallFamily => "The rule watches only part of a syscall family; attackers use the member a rule forgot",
         }
     }
 }

@@ -135,6 +135,11 @@ pub trait ConditionChecker {
     fn restricts_event_types(&self, _source: &str, _expr: &Expr) -> bool {
         true
     }
+    /// Syscall families the condition watches only in part, as messages naming what is missing
+    /// (`LOAD_PARTIAL_SYSCALL_FAMILY`). Defaults to none.
+    fn partial_families(&self, _source: &str, _expr: &Expr) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl Priority {
