@@ -242,3 +242,72 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Actions to perform (see --list).
+    pub actions: Vec<String>,
+    /// Perform every action.
+    #[arg(long)]
+    pub all: bool,
+    /// List the actions and the rule each should raise.
+    #[arg(long)]
+    pub list: bool,
+    /// With --list: a JSON array of {"action", "rule"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Pause between actions, in milliseconds (lets alerts arrive in order).
+    #[arg(long, default_value_t = 200)]
+    pub pause_ms: u64,
+}
+
+/// `harrier generate`.
+pub fn generate(a: GenerateArgs) -> u8 {
+    use harrier_generate::{action, Outcome, ACTIONS};
+    if a.list {
+        if a.json {
+            let v: Vec<_> = ACTIONS
+                .iter()
+                .map(|x| serde_json::json!({"action": x.name, "rule": x.rule, "description": x.description}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        } else {
+            let w = ACTIONS.iter().map(|x| x.name.len()).max().unwrap_or(6);
+            for x in ACTIONS {
+                println!("{:<w$}  {}  ({})", x.name, x.rule, x.description);
+            }
+        }
+        return 0;
+    }
+    let chosen: Vec<&harrier_generate::Action> = if a.all {
+        ACTIONS.iter().collect()
+    } else if a.actions.is_empty() {
+        eprintln!("harrier generate: name actions to perform, or --all (harrier generate --list shows them)");
+        return 1;
+    } else {
+        let mut v = Vec::new();
+        for n in &a.actions {
+            match action(n) {
+                Some(x) => v.push(x),
+                None => {
+                    eprintln!("harrier generate: unknown action '{n}' (harrier generate --list shows them)");
+                    return 1;
+                }
+            }
+        }
+        v
+    };
+    let mut failed = 0;
+    for x in chosen {
+        match x.perform() {
+            Outcome::Done => eprintln!("done     {:<24} → {}", x.name, x.rule),
+            Outcome::Skipped(why) => eprintln!("skipped  {:<24} ({why})", x.name),
+            Outcome::Failed(why) => {
+                failed += 1;
+                eprintln!("FAILED   {:<24} {why}", x.name);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(a.pause_ms));
+    }
+    u8::from(failed > 0)
+}

@@ -102,6 +102,8 @@ enum Cmd {
     Rules(rules_cmd::RulesCmd),
     /// Write live events to a capture file that Harrier replays and sysdig reads.
     Capture(live::CaptureArgs),
+    /// Perform suspicious behaviours safely, to check that detection works end to end.
+    Generate(live::GenerateArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
         Some(Cmd::Replay(a)) => replay::friendly(a),
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
+        Some(Cmd::Generate(a)) => live::generate(a),
         None => {
             if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
