@@ -1,5 +1,42 @@
-//! Alert delivery. This first part holds Falco's alert formats and its local outputs (stdout,
-//! file, program); forwarders, routing and spilling queues build on the same [`Output`] trait.
+//! Alert delivery: Falco's alert formats and its local outputs (stdout, file, program, behind the
+//! synchronous [`Output`] trait), and the forwarding stage: the [`Router`] with per-sink filters
+//! and bounded, spilling, retrying queues ([`queue`]), the network sinks (one folder each), the
+//! falcosidekick-compatible configuration ([`config`]) and the ingest server ([`forward`]).
+
+pub mod alert;
+pub mod common;
+pub mod config;
+pub mod filter;
+pub mod forward;
+pub mod metrics;
+pub mod queue;
+pub mod router;
+pub mod sink;
+
+pub mod discord;
+pub mod elasticsearch;
+pub mod loki;
+pub mod mattermost;
+pub mod nats;
+pub mod prometheus;
+pub mod redis;
+pub mod slack;
+pub mod syslog;
+pub mod teams;
+pub mod webhook;
+
+#[cfg(test)]
+mod router_tests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use alert::{alert_from_json, test_alert};
+pub use config::Config;
+pub use filter::AlertFilter;
+pub use forward::run_forwarder;
+pub use queue::{QueueConfig, SinkStats, Spool, WhenFull};
+pub use router::{RouteConfig, Router};
+pub use sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
 
 use harrier_engine::Alert;
 use std::fs::{File, OpenOptions};

@@ -1,0 +1,387 @@
+//! The forwarder's configuration: falcosidekick's YAML keys (one section per output, enabled
+//! when its address is set), Falco's own `syslog_output` / `http_output`, and Harrier's
+//! extensions: `spooldir`, `maxbodybytes`, per-output `filter`, `name` and `queue`, and a
+//! `sinks:` list for several instances of any output (`- type: slack` followed by that
+//! output's keys).
+
+use crate::common::{CommonConfig, KvMap};
+use crate::metrics::Metrics;
+use crate::queue::QueueConfig;
+use crate::router::{RouteConfig, Router};
+use crate::sink::Sink;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::discord::DiscordConfig;
+use crate::elasticsearch::ElasticsearchConfig;
+use crate::loki::LokiConfig;
+use crate::mattermost::MattermostConfig;
+use crate::nats::NatsConfig;
+use crate::prometheus::PrometheusConfig;
+use crate::redis::RedisConfig;
+use crate::slack::SlackConfig;
+use crate::syslog::SyslogConfig;
+use crate::teams::TeamsConfig;
+use crate::webhook::WebhookConfig;
+
+/// Falco's `syslog_output`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FalcoSyslogOutput {
+    pub enabled: bool,
+}
+
+/// Falco's `http_output`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FalcoHttpOutput {
+    pub enabled: bool,
+    pub url: String,
+    pub user_agent: String,
+    pub insecure: bool,
+    pub ca_cert: String,
+    pub mtls: bool,
+    pub client_cert: String,
+    pub client_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub listenaddress: String,
+    pub listenport: u16,
+    pub debug: bool,
+    pub customfields: KvMap,
+    pub mutualtlsfilespath: String,
+    /// Harrier: where per-sink spools live (default: no spool, memory only).
+    pub spooldir: String,
+    /// Harrier: largest accepted request body (default 1 MiB).
+    pub maxbodybytes: usize,
+    pub webhook: WebhookConfig,
+    pub slack: SlackConfig,
+    pub discord: DiscordConfig,
+    pub teams: TeamsConfig,
+    pub mattermost: MattermostConfig,
+    pub loki: LokiConfig,
+    pub elasticsearch: ElasticsearchConfig,
+    pub nats: NatsConfig,
+    pub redis: RedisConfig,
+    pub syslog: SyslogConfig,
+    pub prometheus: PrometheusConfig,
+    pub syslog_output: FalcoSyslogOutput,
+    pub http_output: FalcoHttpOutput,
+    /// Harrier: more outputs, each `type:` plus that output's keys.
+    pub sinks: Vec<serde_yaml::Value>,
+    #[serde(skip)]
+    pub listen_address: String,
+    #[serde(skip)]
+    pub listen_port: u16,
+    #[serde(skip)]
+    pub max_body: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listenaddress: String::new(),
+            listenport: 2801,
+            debug: false,
+            customfields: KvMap::None,
+            mutualtlsfilespath: "/etc/certs".into(),
+            spooldir: String::new(),
+            maxbodybytes: 1 << 20,
+            webhook: Default::default(),
+            slack: Default::default(),
+            discord: Default::default(),
+            teams: Default::default(),
+            mattermost: Default::default(),
+            loki: Default::default(),
+            elasticsearch: Default::default(),
+            nats: Default::default(),
+            redis: Default::default(),
+            syslog: Default::default(),
+            prometheus: Default::default(),
+            syslog_output: Default::default(),
+            http_output: Default::default(),
+            sinks: Vec::new(),
+            listen_address: String::new(),
+            listen_port: 2801,
+            max_body: 1 << 20,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+        };
+        c.listen_address = c.listenaddress.clone();
+        c.listen_port = c.listenport;
+        c.max_body = c.maxbodybytes.max(1024);
+        Ok(c)
+    }
+}
+
+fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
+    let mut q = QueueConfig::default();
+    let y = &c.queue;
+    if let Some(n) = y.memory {
+        q.memory = n;
+    }
+    if let Some(n) = y.channel {
+        q.channel = n.max(1);
+    }
+    if let Some(n) = y.spool_max_mb {
+        q.spool_max_bytes = n << 20;
+    }
+    if let Some(w) = &y.when_full {
+        q.when_full = w.parse()?;
+    }
+    if let Some(n) = y.backoff_initial_ms {
+        q.backoff_initial = Duration::from_millis(n.max(1));
+    }
+    if let Some(n) = y.backoff_max_ms {
+        q.backoff_max = Duration::from_millis(n.max(1));
+    }
+    if let Some(n) = y.timeout_ms {
+        q.timeout = Duration::from_millis(n.max(1));
+    }
+    if !cfg.spooldir.is_empty() {
+        q.spool_dir = Some(PathBuf::from(&cfg.spooldir));
+    }
+    Ok(q)
+}
+
+fn route(cfg: &Config, kind: &str, c: &CommonConfig) -> Result<RouteConfig, String> {
+    let name = if c.name.is_empty() { kind.to_string() } else { c.name.clone() };
+    let min_priority = if c.minimumpriority.is_empty() {
+        harrier_rules::Priority::Debug
+    } else {
+        c.minimumpriority
+            .parse()
+            .map_err(|_| format!("{name}: unknown minimumpriority '{}'", c.minimumpriority))?
+    };
+    let filter = (!c.filter.trim().is_empty()).then(|| c.filter.clone());
+    Ok(RouteConfig { name, min_priority, filter, queue: queue_config(cfg, c)? })
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(kind: &str, v: &serde_yaml::Value) -> Result<T, String> {
+    serde_yaml::from_value(v.clone()).map_err(|e| format!("sinks: {kind}: {e}"))
+}
+
+/// Build every enabled output of `cfg` into `router`.
+pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) -> Result<(), String> {
+    router.custom_fields = cfg.customfields.pairs().into_iter().collect();
+    let mtls = cfg.mutualtlsfilespath.as_str();
+    let mut add = |s: Arc<dyn Sink>, r: RouteConfig| router.add(s, r);
+    let kinds = Kinds { cfg, mtls, metrics };
+    if cfg.webhook.enabled() {
+        add(kinds.webhook(&cfg.webhook)?, route(cfg, "webhook", &cfg.webhook.common)?)?;
+    }
+    if cfg.http_output.enabled && !cfg.http_output.url.is_empty() {
+        let h = &cfg.http_output;
+        let w = WebhookConfig {
+            address: h.url.clone(),
+            checkcert: !h.insecure,
+            cacert: h.ca_cert.clone(),
+            mutualtls: h.mtls,
+            clientcert: h.client_cert.clone(),
+            clientkey: h.client_key.clone(),
+            common: CommonConfig { name: "http_output".into(), ..Default::default() },
+            ..Default::default()
+        };
+        add(kinds.webhook(&w)?, route(cfg, "http_output", &w.common)?)?;
+    }
+    if cfg.syslog_output.enabled {
+        let s = SyslogConfig {
+            local: true,
+            format: "text".into(),
+            common: CommonConfig { name: "syslog_output".into(), ..Default::default() },
+            ..Default::default()
+        };
+        add(Arc::new(crate::syslog::SyslogSink::new(&s)?), route(cfg, "syslog_output", &s.common)?)?;
+    }
+    macro_rules! section {
+        ($field:ident, $kind:literal, $enabled:expr) => {
+            if $enabled {
+                add(
+                    kinds.build(
+                        $kind,
+                        &serde_yaml::to_value(()).unwrap_or_default(),
+                        Some(Section::$field(&cfg.$field)),
+                    )?,
+                    route(cfg, $kind, &cfg.$field.common)?,
+                )?;
+            }
+        };
+    }
+    section!(slack, "slack", !cfg.slack.webhookurl.is_empty());
+    section!(discord, "discord", !cfg.discord.webhookurl.is_empty());
+    section!(teams, "teams", !cfg.teams.webhookurl.is_empty());
+    section!(mattermost, "mattermost", !cfg.mattermost.webhookurl.is_empty());
+    section!(loki, "loki", !cfg.loki.hostport.is_empty());
+    section!(elasticsearch, "elasticsearch", !cfg.elasticsearch.hostport.is_empty());
+    section!(nats, "nats", !cfg.nats.hostport.is_empty());
+    section!(redis, "redis", !cfg.redis.address.is_empty());
+    section!(syslog, "syslog", cfg.syslog.enabled());
+    section!(prometheus, "prometheus", cfg.prometheus.enabled);
+    for (i, v) in cfg.sinks.iter().enumerate() {
+        let kind =
+            v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
+        let common: CommonConfig = from_value(kind, v)?;
+        let mut r = route(cfg, kind, &common)?;
+        if common.name.is_empty() {
+            r.name = format!("{kind}-{i}");
+        }
+        add(kinds.build(kind, v, None)?, r)?;
+    }
+    Ok(())
+}
+
+#[allow(non_camel_case_types)]
+enum Section<'a> {
+    slack(&'a SlackConfig),
+    discord(&'a DiscordConfig),
+    teams(&'a TeamsConfig),
+    mattermost(&'a MattermostConfig),
+    loki(&'a LokiConfig),
+    elasticsearch(&'a ElasticsearchConfig),
+    nats(&'a NatsConfig),
+    redis(&'a RedisConfig),
+    syslog(&'a SyslogConfig),
+    prometheus(&'a PrometheusConfig),
+}
+
+struct Kinds<'a> {
+    #[allow(dead_code)]
+    cfg: &'a Config,
+    mtls: &'a str,
+    metrics: &'a Arc<Metrics>,
+}
+
+impl Kinds<'_> {
+    fn webhook(&self, w: &WebhookConfig) -> Result<Arc<dyn Sink>, String> {
+        Ok(Arc::new(crate::webhook::WebhookSink::new(w, self.mtls)?))
+    }
+
+    /// A sink from its section (top-level key) or from a `sinks:` entry.
+    fn build(
+        &self,
+        kind: &str,
+        v: &serde_yaml::Value,
+        sec: Option<Section<'_>>,
+    ) -> Result<Arc<dyn Sink>, String> {
+        macro_rules! get {
+            ($variant:ident, $ty:ty) => {
+                match &sec {
+                    Some(Section::$variant(c)) => (*c).clone(),
+                    _ => from_value::<$ty>(kind, v)?,
+                }
+            };
+        }
+        let e = |m: String| format!("{kind}: {m}");
+        Ok(match kind {
+            "webhook" => self.webhook(&from_value::<WebhookConfig>(kind, v)?)?,
+            "slack" => Arc::new(crate::slack::SlackSink::new(&get!(slack, SlackConfig)).map_err(e)?),
+            "discord" => {
+                Arc::new(crate::discord::DiscordSink::new(&get!(discord, DiscordConfig)).map_err(e)?)
+            }
+            "teams" => Arc::new(crate::teams::TeamsSink::new(&get!(teams, TeamsConfig)).map_err(e)?),
+            "mattermost" => {
+                Arc::new(crate::mattermost::sink(&get!(mattermost, MattermostConfig)).map_err(e)?)
+            }
+            "loki" => Arc::new(crate::loki::LokiSink::new(&get!(loki, LokiConfig)).map_err(e)?),
+            "elasticsearch" => Arc::new(
+                crate::elasticsearch::ElasticsearchSink::new(&get!(elasticsearch, ElasticsearchConfig))
+                    .map_err(e)?,
+            ),
+            "nats" => Arc::new(crate::nats::NatsSink::new(&get!(nats, NatsConfig)).map_err(e)?),
+            "redis" => Arc::new(crate::redis::RedisSink::new(&get!(redis, RedisConfig)).map_err(e)?),
+            "syslog" => {
+                let mut s = get!(syslog, SyslogConfig);
+                s.local = true;
+                Arc::new(crate::syslog::SyslogSink::new(&s).map_err(e)?)
+            }
+            "prometheus" => {
+                let _ = get!(prometheus, PrometheusConfig);
+                Arc::new(crate::prometheus::PrometheusSink { metrics: self.metrics.clone() })
+            }
+            other => return Err(format!("unknown output type '{other}'")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falcosidekick_keys_and_extensions() {
+        let c = Config::parse(
+            r#"
+listenport: 2802
+customfields: "env:prod,team:sec"
+spooldir: /tmp/x
+slack:
+  webhookurl: http://127.0.0.1:1/s
+  minimumpriority: error
+  queue: {memory: 10, when_full: block}
+loki:
+  hostport: http://127.0.0.1:3100
+nats:
+  hostport: nats://127.0.0.1:4222
+webhook:
+  address: http://127.0.0.1:1/w
+  customheaders: {X-Token: abc}
+http_output:
+  enabled: true
+  url: http://127.0.0.1:1/falco
+sinks:
+  - type: slack
+    name: slack-prod
+    webhookurl: http://127.0.0.1:1/p
+    filter: k8s.ns.name = prod and alert.priority in (Warning, Error)
+unknownkey: ignored
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen_port, 2802);
+        assert_eq!(
+            c.customfields.pairs(),
+            vec![("env".into(), "prod".into()), ("team".into(), "sec".into())]
+        );
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut r = Router::new(rt.handle().clone());
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = c;
+        c.spooldir = dir.path().display().to_string();
+        build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
+        let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "slack-prod"]);
+        for (bad, why) in [
+            ("slack: {webhookurl: 'http://x', minimumpriority: loud}", "minimumpriority"),
+            ("sinks: [{type: pager}]", "unknown output type"),
+            ("sinks: [{type: slack, webhookurl: 'http://x', filter: 'alert.rule ='}]", "filter"),
+            ("slack: {webhookurl: 'http://x', queue: {when_full: maybe}}", "when_full"),
+            ("loki: {hostport: 'not a url'}", "bad URL"),
+            ("listenport: lots", "listenport"),
+        ] {
+            let e = Config::parse(bad).and_then(|c| {
+                let mut r = Router::new(rt.handle().clone());
+                build_sinks(&c, &mut r, &Arc::new(Metrics::default()))
+            });
+            assert!(e.as_ref().is_err_and(|e| e.contains(why)), "{bad}: {e:?}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The forwarder: an HTTP endpoint that accepts what Falco's `http_output` posts (Falco's JSON
+//! alert) and routes it to every configured sink — Harrier as a drop-in for falcosidekick.
+//!
+//! Endpoints (default port 2801): `POST /` (also `/alert`, falcosidekick's path) — one alert;
+//! `GET /healthz` — `{"status":"ok"}`; `POST /test` (or GET) — a test alert through every sink;
+//! `GET /metrics` — Prometheus text (alerts by rule/priority/source, per-sink counters);
+//! `GET /stats` — per-sink counters as JSON. Bad input is answered 4xx with a reason: 400 for
+//! malformed JSON or wrong types, 413 for a body over the limit, 405/404 otherwise.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::sink::BoxFut;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Request, Response};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A request as the handlers see it (body already read, within the limit).
+#[derive(Debug, Clone)]
+pub struct HttpReq {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// (status, content type, body).
+pub type HttpResp = (u16, &'static str, Vec<u8>);
+pub type Handler = Arc<dyn Fn(HttpReq) -> BoxFut<'static, HttpResp> + Send + Sync>;
+
+/// Serve HTTP/1.1 on `l` until the task is dropped. Bodies over `max_body` get 413.
+pub async fn serve(l: tokio::net::TcpListener, h: Handler, max_body: usize) {
+    loop {
+        let Ok((stream, _)) = l.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let h = h.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let h = h.clone();
+                async move {
+                    let (code, ct, body) = handle(req, &h, max_body).await;
+                    let resp = Response::builder()
+                        .status(code)
+                        .header("content-type", ct)
+                        .body(Full::new(Bytes::from(body)))
+                        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn err(code: u16, msg: &str) -> HttpResp {
+    (code, "application/json", serde_json::json!({ "error": msg }).to_string().into_bytes())
+}
+
+async fn handle(req: Request<hyper::body::Incoming>, h: &Handler, max_body: usize) -> HttpResp {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return err(413, &format!("body larger than {max_body} bytes"));
+    }
+    let body = match Limited::new(req.into_body(), max_body).collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return err(413, &format!("body larger than {max_body} bytes"))
+        }
+        Err(e) => return err(400, &format!("cannot read body: {e}")),
+    };
+    h(HttpReq { method, path, headers, body }).await
+}
+
+/// The forwarder's state: the router and the metrics.
+pub struct Forwarder {
+    pub router: Arc<Router>,
+    pub metrics: Arc<Metrics>,
+    pub max_body: usize,
+}
+
+impl Forwarder {
+    /// The ingest handler (also usable without a socket, for tests).
+    pub fn handler(self: &Arc<Self>) -> Handler {
+        let me = self.clone();
+        Arc::new(move |r: HttpReq| {
+            let me = me.clone();
+            Box::pin(async move { me.route(r).await })
+        })
+    }
+
+    async fn route(&self, r: HttpReq) -> HttpResp {
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/healthz") | ("GET", "/ping") => {
+                (200, "application/json", br#"{"status":"ok"}"#.to_vec())
+            }
+            ("GET" | "POST", "/test") => {
+                let a = crate::alert::test_alert();
+                self.metrics.count(&a);
+                let n = self.router.send_async(&a).await;
+                (
+                    200,
+                    "application/json",
+                    serde_json::json!({ "status": "ok", "sinks": n }).to_string().into_bytes(),
+                )
+            }
+            ("GET", "/metrics") => {
+                (200, "text/plain; version=0.0.4", self.metrics.render(&self.router.stats()).into_bytes())
+            }
+            ("GET", "/stats") => {
+                let v: Vec<_> = self
+                    .router
+                    .stats()
+                    .into_iter()
+                    .map(|s| {
+                        serde_json::json!({"name": s.name, "type": s.kind, "accepted": s.accepted, "delivered": s.delivered,
+                        "dropped": s.dropped, "failed": s.failed, "retries": s.retries, "redelivered": s.redelivered,
+                        "spilled": s.spilled, "in_memory": s.in_memory, "spooled": s.spooled, "last_error": s.last_error})
+                    })
+                    .collect();
+                (200, "application/json", serde_json::Value::from(v).to_string().into_bytes())
+            }
+            ("POST", "/" | "/alert") => {
+                let v: serde_json::Value = match serde_json::from_slice(&r.body) {
+                    Ok(v) => v,
+                    Err(e) => return err(400, &format!("malformed JSON: {e}")),
+                };
+                let a = match crate::alert::alert_from_json(&v) {
+                    Ok(a) => a,
+                    Err(e) => return err(400, &e),
+                };
+                self.metrics.count(&a);
+                let n = self.router.send_async(&a).await;
+                (
+                    200,
+                    "application/json",
+                    serde_json::json!({ "status": "ok", "sinks": n }).to_string().into_bytes(),
+                )
+            }
+            (_, "/" | "/alert" | "/healthz" | "/test" | "/metrics" | "/stats" | "/ping") => {
+                err(405, "method not allowed")
+            }
+            _ => err(404, "no such endpoint"),
+        }
+    }
+}
+
+/// A running forwarder (for tests and embedding): its address and a way to stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub forwarder: Arc<Forwarder>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop listening, then shut the sinks down (what is left goes to the spools).
+    pub async fn stop(self, grace: Duration) -> Vec<crate::SinkStats> {
+        self.task.abort();
+        let _ = self.task.await;
+        match Arc::try_unwrap(self.forwarder) {
+            Ok(f) => match Arc::try_unwrap(f.router) {
+                Ok(r) => r.shutdown(grace).await,
+                Err(r) => r.stats(),
+            },
+            Err(f) => f.router.stats(),
+        }
+    }
+}
+
+/// Build the sinks of `cfg` and start listening (on the current runtime).
+pub async fn start(cfg: &Config) -> Result<Running, String> {
+    let mut router = Router::new(tokio::runtime::Handle::current());
+    let metrics = Arc::new(Metrics::default());
+    crate::config::build_sinks(cfg, &mut router, &metrics)?;
+    let addr = format!(
+        "{}:{}",
+        if cfg.listen_address.is_empty() { "0.0.0.0" } else { &cfg.listen_address },
+        cfg.listen_port
+    );
+    let l =
+        tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let fwd = Arc::new(Forwarder { router: Arc::new(router), metrics, max_body: cfg.max_body });
+    let task = tokio::spawn(serve(l, fwd.handler(), cfg.max_body));
+    Ok(Running { addr, forwarder: fwd, task })
+}
+
+/// `harrier forward -c config.yaml`: read the falcosidekick-style configuration, start every
+/// sink and the ingest endpoint, and run until SIGINT/SIGTERM; then deliver what is queued for up
+/// to 5 s and move the rest to the spools. Blocks the calling thread (it owns its runtime).
+pub fn run_forwarder(config_path: &Path) -> Result<(), String> {
+    let cfg = Config::load(config_path)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("harrier-forward")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let running = start(&cfg).await?;
+        eprintln!(
+            "harrier forward: listening on http://{} with {} sink(s)",
+            running.addr,
+            running.forwarder.router.stats().len()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let stats = running.stop(Duration::from_secs(5)).await;
+        for s in stats {
+            eprintln!(
+                "harrier forward: sink {} ({}): delivered {}, dropped {}, failed {}, retries {}, spooled {}",
+                s.name, s.kind, s.delivered, s.dropped, s.failed, s.retries, s.spooled
+            );
+        }
+        Ok(())
+    })
+}

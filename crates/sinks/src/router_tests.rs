@@ -1,0 +1,316 @@
+//! Router and queue guarantees: routing, outage without loss, restart from the spool, bounded
+//! memory under a sink that never answers, `block` back-pressure, graceful shutdown.
+
+use crate::queue::{QueueConfig, WhenFull};
+use crate::router::{RouteConfig, Router};
+use crate::sink::{BoxFut, Sink, SinkError};
+use crate::testutil::{alert, Recorder};
+use harrier_engine::Alert;
+use harrier_rules::Priority;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// 0: accept, 1: fail (transient), 2: never answer.
+#[derive(Default)]
+struct TestSink {
+    mode: AtomicU8,
+    got: Mutex<Vec<String>>,
+}
+
+impl Sink for TestSink {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    fn max_batch(&self) -> usize {
+        64
+    }
+    fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            match self.mode.load(Ordering::Relaxed) {
+                0 => {
+                    self.got.lock().unwrap().extend(alerts.iter().map(|a| a.rule.clone()));
+                    Ok(())
+                }
+                1 => Err(SinkError::transient("down")),
+                _ => std::future::pending().await,
+            }
+        })
+    }
+}
+
+fn q(memory: usize, spool: Option<&std::path::Path>) -> QueueConfig {
+    QueueConfig {
+        memory,
+        spool_dir: spool.map(|p| p.to_path_buf()),
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(500),
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+async fn wait(pred: impl Fn() -> bool, secs: u64) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if pred() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pred()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_priority_filter_and_instance() {
+    let mut r = Router::new(tokio::runtime::Handle::current());
+    let all = Arc::new(TestSink::default());
+    let errors = Arc::new(TestSink::default());
+    let prod = Arc::new(TestSink::default());
+    r.add(all.clone(), RouteConfig::new("all")).unwrap();
+    r.add(errors.clone(), RouteConfig { min_priority: Priority::Error, ..RouteConfig::new("errors") })
+        .unwrap();
+    r.add(
+        prod.clone(),
+        RouteConfig {
+            filter: Some("k8s.ns.name = prod and alert.tags contains shell".into()),
+            ..RouteConfig::new("prod")
+        },
+    )
+    .unwrap();
+    assert!(r.add(all.clone(), RouteConfig::new("all")).unwrap_err().contains("two sinks"));
+    r.custom_fields.insert("env".into(), "test".into());
+    let mut shell = alert("shell", Priority::Warning);
+    shell.tags.push("shell".into());
+    let mut other_ns = shell.clone();
+    other_ns.rule = "other-ns".into();
+    other_ns.output_fields.insert("k8s.ns.name".into(), "dev".into());
+    assert_eq!(r.send(&shell), 2);
+    assert_eq!(r.send(&alert("crit", Priority::Critical)), 2);
+    assert_eq!(r.send(&other_ns), 1);
+    assert!(wait(|| all.got.lock().unwrap().len() == 3, 5).await);
+    assert!(wait(|| r.is_idle(), 5).await);
+    assert_eq!(*errors.got.lock().unwrap(), ["crit"]);
+    assert_eq!(*prod.got.lock().unwrap(), ["shell"]);
+    let stats = r.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(stats.iter().map(|s| s.delivered).sum::<u64>(), 5);
+}
+
+/// A webhook receiver that is down (connection refused) for `OUTAGE` and comes back receives
+/// every alert: none lost; duplicates (if any) are counted by the receiver and the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_of_30s_loses_nothing() {
+    const OUTAGE: Duration = Duration::from_secs(30);
+    const N: usize = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = Recorder::start(|_| (200, "{}".into())).await;
+    let sink = crate::webhook::WebhookSink::new(
+        &crate::webhook::WebhookConfig { address: rec.url("/"), ..Default::default() },
+        "",
+    )
+    .unwrap();
+    let mut r = Router::new(tokio::runtime::Handle::current());
+    let mut cfg = q(50, Some(dir.path()));
+    cfg.backoff_max = Duration::from_secs(2);
+    r.add(Arc::new(sink), RouteConfig { queue: cfg, ..RouteConfig::new("hook") }).unwrap();
+    rec.down();
+    let start = Instant::now();
+    for i in 0..N {
+        r.send(&alert(&format!("a{i}"), Priority::Warning));
+        // Spread the alerts over the outage.
+        if i % 60 == 59 {
+            tokio::time::sleep(OUTAGE / 12).await;
+        }
+    }
+    tokio::time::sleep(OUTAGE.saturating_sub(start.elapsed())).await;
+    let mid = r.stats()[0].clone();
+    assert_eq!(mid.delivered, 0);
+    assert!(mid.spilled >= (N - 50) as u64, "{mid:?}");
+    assert!(mid.retries > 5, "{mid:?}");
+    rec.up().await;
+    assert!(wait(|| r.is_idle(), 20).await, "{:?}", r.stats());
+    let got = rec.take();
+    let mut rules: Vec<String> = got.iter().map(|q| q.json()["rule"].as_str().unwrap().to_string()).collect();
+    let total = rules.len();
+    rules.sort();
+    rules.dedup();
+    assert_eq!(rules.len(), N, "every alert arrived");
+    let st = r.stats()[0].clone();
+    assert_eq!(st.dropped, 0);
+    assert_eq!(st.delivered, N as u64);
+    assert!(
+        (total - N) as u64 <= st.redelivered,
+        "receiver saw {} duplicates, queue counted {}",
+        total - N,
+        st.redelivered
+    );
+    assert_eq!(got[0].json()["rule"], "a0", "order kept");
+}
+
+/// Harrier killed with alerts in the spool (runtime dropped without shutdown): a new router on
+/// the same spool directory delivers them.
+#[test]
+fn spilled_alerts_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = Arc::new(TestSink::default());
+    down.mode.store(1, Ordering::Relaxed);
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut r = Router::new(rt.handle().clone());
+        r.add(down.clone(), RouteConfig { queue: q(4, Some(dir.path())), ..RouteConfig::new("s") }).unwrap();
+        for i in 0..100 {
+            r.send(&alert(&format!("k{i}"), Priority::Error));
+        }
+        let end = Instant::now() + Duration::from_secs(5);
+        while r.stats()[0].spilled < 96 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(r.stats()[0].spilled, 96, "{:?}", r.stats());
+        // Kill: no shutdown, the runtime goes away with 4 alerts in memory.
+        std::mem::forget(r);
+        drop(rt);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = Arc::new(TestSink::default());
+    let mut r = Router::new(rt.handle().clone());
+    r.add(up.clone(), RouteConfig { queue: q(4, Some(dir.path())), ..RouteConfig::new("s") }).unwrap();
+    assert_eq!(r.stats()[0].spooled, 96);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !r.is_idle() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = up.got.lock().unwrap().clone();
+    let want: Vec<String> = (4..100).map(|i| format!("k{i}")).collect();
+    assert_eq!(got, want);
+    // Everything acknowledged: the segment is empty again.
+    assert_eq!(std::fs::metadata(dir.path().join("s.spool")).unwrap().len(), 0);
+    r.shutdown_blocking(Duration::from_secs(1));
+}
+
+/// A graceful shutdown moves what is in memory to the spool; `memory: 0` spools everything.
+#[test]
+fn shutdown_persists_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let down = Arc::new(TestSink::default());
+    down.mode.store(1, Ordering::Relaxed);
+    let mut r = Router::new(rt.handle().clone());
+    r.add(down, RouteConfig { queue: q(1000, Some(dir.path())), ..RouteConfig::new("g") }).unwrap();
+    for i in 0..10 {
+        r.send(&alert(&format!("g{i}"), Priority::Error));
+    }
+    let st = rt.block_on(r.shutdown(Duration::from_millis(200)));
+    assert_eq!(st[0].spooled, 10, "{st:?}");
+    let mut sp = crate::queue::Spool::open(dir.path(), "g").unwrap();
+    assert_eq!(sp.pending(), 10);
+    let (v, ..) = sp.peek(100, &Default::default()).unwrap();
+    let mut rules: Vec<_> = v.into_iter().map(|a| a.rule).collect();
+    rules.sort();
+    assert_eq!(rules.len(), 10);
+}
+
+/// A sink that never answers: memory stays within its bound (drops are counted), and a second
+/// sink on the same router receives everything at full speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_sink_is_bounded_and_does_not_stall_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let stalled = Arc::new(TestSink::default());
+    stalled.mode.store(2, Ordering::Relaxed);
+    let fast = Arc::new(TestSink::default());
+    let mut r = Router::new(tokio::runtime::Handle::current());
+    let mut cfg = q(100, Some(dir.path()));
+    cfg.spool_max_bytes = 64 * 1024;
+    r.add(stalled.clone(), RouteConfig { queue: cfg, ..RouteConfig::new("stalled") }).unwrap();
+    let mut fast_cfg = q(100_000, None);
+    fast_cfg.channel = 100_000;
+    r.add(fast.clone(), RouteConfig { queue: fast_cfg, ..RouteConfig::new("fast") }).unwrap();
+    const N: usize = 20_000;
+    let t = Instant::now();
+    let a = alert("x", Priority::Warning);
+    for _ in 0..N {
+        r.send(&a);
+        let s = &r.stats()[0];
+        assert!(s.in_memory <= 100, "{s:?}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(20), "hot path was slowed: {:?}", t.elapsed());
+    assert!(
+        wait(|| fast.got.lock().unwrap().len() == N, 20).await,
+        "fast sink got {}",
+        fast.got.lock().unwrap().len()
+    );
+    assert_eq!(r.stats()[1].dropped, 0);
+    assert!(wait(|| r.stats()[0].retries >= 1, 5).await);
+    let s = r.stats()[0].clone();
+    assert!(s.in_memory <= 100 && s.dropped > 0, "{s:?}");
+    assert!(std::fs::metadata(dir.path().join("stalled.spool")).unwrap().len() < 64 * 1024 + 4096);
+    assert_eq!(s.accepted, N as u64);
+    // Every alert is accounted for: in memory, in the spool, in flight (one batch) or dropped.
+    assert!(s.in_memory + s.spooled + s.dropped + 64 >= N as u64, "{s:?}");
+    assert!(s.retries >= 1 && s.last_error.contains("timed out"), "{s:?}");
+}
+
+/// `block`: the producer waits for a slow sink instead of dropping.
+#[test]
+fn block_policy_applies_back_pressure_without_loss() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = Arc::new(TestSink::default());
+    s.mode.store(1, Ordering::Relaxed);
+    let mut r = Router::new(rt.handle().clone());
+    let mut cfg = q(8, None);
+    cfg.channel = 4;
+    cfg.when_full = WhenFull::Block;
+    r.add(s.clone(), RouteConfig { queue: cfg, ..RouteConfig::new("b") }).unwrap();
+    let r = Arc::new(r);
+    let r2 = r.clone();
+    let producer = std::thread::spawn(move || {
+        for i in 0..200 {
+            r2.send(&alert(&format!("b{i}"), Priority::Error));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!producer.is_finished(), "the producer must be blocked while the sink is down");
+    s.mode.store(0, Ordering::Relaxed);
+    producer.join().unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !r.is_idle() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = s.got.lock().unwrap().clone();
+    assert_eq!(got, (0..200).map(|i| format!("b{i}")).collect::<Vec<_>>());
+    assert_eq!(r.dropped(), 0);
+}
+
+/// Permanent rejections are counted as failed, not retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_rejections_are_counted() {
+    let rec = Recorder::start(|_| (400, "no".into())).await;
+    let sink = crate::webhook::WebhookSink::new(
+        &crate::webhook::WebhookConfig { address: rec.url("/"), ..Default::default() },
+        "",
+    )
+    .unwrap();
+    let mut r = Router::new(tokio::runtime::Handle::current());
+    r.add(Arc::new(sink), RouteConfig { queue: q(10, None), ..RouteConfig::new("w") }).unwrap();
+    for _ in 0..3 {
+        r.send(&alert("r", Priority::Error));
+    }
+    assert!(wait(|| r.stats()[0].failed == 3, 5).await, "{:?}", r.stats());
+    assert!(r.stats()[0].last_error.contains("400"));
+}
+
+/// A torn last line (crash mid-append) and garbage lines in the spool are survived.
+#[test]
+fn spool_recovers_from_torn_and_corrupt_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = crate::alert::test_alert().to_json_value(true, true).to_string();
+    std::fs::write(dir.path().join("t.spool"), format!("{good}\nnot json\n{good}\n{{\"rule\":\"tor"))
+        .unwrap();
+    let mut sp = crate::queue::Spool::open(dir.path(), "t").unwrap();
+    assert_eq!(sp.pending(), 3);
+    let corrupt = Default::default();
+    let (v, off, lines) = sp.peek(10, &corrupt).unwrap();
+    assert_eq!((v.len(), lines), (2, 3));
+    assert_eq!(corrupt.load(Ordering::Relaxed), 1);
+    sp.ack(off, lines).unwrap();
+    assert_eq!(sp.pending(), 0);
+}

@@ -1,0 +1,168 @@
+//! The async sink contract and the HTTP plumbing the webhook-style sinks share.
+
+use harrier_engine::Alert;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a delivery failed. `permanent` failures (the receiver rejected the payload: HTTP 4xx other
+/// than 408/429, a bad request) are not retried: the alerts are counted as `failed` and reported.
+/// Everything else (connection refused, timeout, 5xx) is retried with backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl SinkError {
+    pub fn transient(m: impl Into<String>) -> Self {
+        SinkError { message: m.into(), permanent: false }
+    }
+    pub fn permanent(m: impl Into<String>) -> Self {
+        SinkError { message: m.into(), permanent: true }
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        SinkError::transient(e.to_string())
+    }
+}
+
+/// A destination for alerts, driven by its queue on the sink runtime.
+pub trait Sink: Send + Sync + 'static {
+    /// The sink type (`webhook`, `slack`, …).
+    fn kind(&self) -> &'static str;
+    /// Deliver `alerts` (oldest first). `Ok` means every one was accepted by the receiver.
+    fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>>;
+    /// How many alerts one `deliver` call may carry.
+    fn max_batch(&self) -> usize {
+        1
+    }
+}
+
+/// TLS and timeout options of an HTTP sink.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Verify the server certificate (default true).
+    pub check_cert: bool,
+    /// Extra trusted CA certificates (PEM file).
+    pub ca_cert: Option<String>,
+    /// Client certificate and key (PEM files) for mutual TLS.
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// A reusable HTTP client (rustls; no system TLS library).
+pub fn http_client(o: &HttpOptions) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(o.timeout.unwrap_or(Duration::from_secs(10)))
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("harrier/", env!("CARGO_PKG_VERSION")));
+    if !o.check_cert {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    if let Some(ca) = &o.ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read CA certificate {ca}: {e}"))?;
+        for c in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("bad CA certificate {ca}: {e}"))?
+        {
+            b = b.add_root_certificate(c);
+        }
+    }
+    match (&o.client_cert, &o.client_key) {
+        (Some(c), Some(k)) => {
+            let mut pem = std::fs::read(c).map_err(|e| format!("cannot read client certificate {c}: {e}"))?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(k).map_err(|e| format!("cannot read client key {k}: {e}"))?);
+            b = b.identity(
+                reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| format!("bad client certificate/key {c}: {e}"))?,
+            );
+        }
+        (None, None) => {}
+        _ => return Err("mutual TLS needs both a client certificate and a key".into()),
+    }
+    b.build().map_err(|e| format!("cannot build HTTP client: {e}"))
+}
+
+/// An HTTP endpoint that receives a body per delivery.
+#[derive(Clone)]
+pub struct HttpTarget {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub method: reqwest::Method,
+    pub headers: Vec<(String, String)>,
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl HttpTarget {
+    pub fn new(url: &str, o: &HttpOptions) -> Result<Self, String> {
+        let u = reqwest::Url::parse(url).map_err(|e| format!("bad URL '{url}': {e}"))?;
+        if !matches!(u.scheme(), "http" | "https") {
+            return Err(format!("bad URL '{url}': scheme must be http or https"));
+        }
+        Ok(HttpTarget {
+            client: http_client(o)?,
+            url: url.to_string(),
+            method: reqwest::Method::POST,
+            headers: Vec::new(),
+            basic_auth: None,
+        })
+    }
+
+    /// Send a body; 2xx is success, 408/429/5xx and transport errors are transient, other 4xx
+    /// permanent. Returns the response body.
+    pub async fn send(&self, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        self.send_to(&self.url, content_type, body).await
+    }
+
+    pub async fn send_to(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        let mut r = self.client.request(self.method.clone(), url).header("content-type", content_type);
+        for (k, v) in &self.headers {
+            r = r.header(k.as_str(), v.as_str());
+        }
+        if let Some((u, p)) = &self.basic_auth {
+            r = r.basic_auth(u, Some(p));
+        }
+        let resp = r
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SinkError::transient(format!("{url}: {}", err_chain(&e))))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        let msg = format!("{url}: HTTP {status}: {text}");
+        if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+            Err(SinkError::permanent(msg))
+        } else {
+            Err(SinkError::transient(msg))
+        }
+    }
+}
+
+fn err_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
