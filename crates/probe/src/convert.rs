@@ -275,7 +275,7 @@ fn getter(name: &'static str, pname: &str, has_res: bool, spec: u32) -> Getter {
         (_, "vpgid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.vpgid as i64))),
         ("execve" | "execveat", "pgid") => g(|x| Val::Int(x.proc_.map_or(0, |p| p.pgid as i64))),
         (_, "loginuid") => g(|x| Val::Int(x.proc_.map_or(-1, |p| p.loginuid as i32 as i64))),
-        ("execve" | "execveat", "flags") => g(|x| Val::Int(exe_flags(x.r, &x.exepath) as i64)),
+        ("execve" | "execveat", "flags") => g(|x| Val::Int(exe_flags(x.r, x.exepath) as i64)),
         ("clone" | "clone3" | "fork" | "vfork", "flags") => {
             g(|x| Val::Int(clone_flags_of(x.name, x.r) as i64))
         }
@@ -294,7 +294,7 @@ fn getter(name: &'static str, pname: &str, has_res: bool, spec: u32) -> Getter {
         ("execve" | "execveat" | "clone" | "clone3" | "fork" | "vfork", "gid") => {
             g(|x| Val::Int(x.proc_.map_or(0, |p| p.egid as i64)))
         }
-        (_, "trusted_exepath") => g(|x| if x.exepath.is_empty() { Val::Empty } else { Val::Str(&x.exepath) }),
+        (_, "trusted_exepath") => g(|x| if x.exepath.is_empty() { Val::Empty } else { Val::Str(x.exepath) }),
         ("execve", "filename") => g(|x| match x.exec {
             Some(e) => Val::Str(&e.filename),
             None => x.r.str_arg(0).map_or(Val::Empty, Val::Str),
