@@ -17,6 +17,10 @@ for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 for p in nats-server redis-server rsyslog python3-aiosmtpd prometheus kcat librdkafka-dev gcc python3-venv; do
   have "$p" || need+=("$p")
 done
+# Container runtimes for the container/Kubernetes metadata tests (crates/cli/tests/containers.rs start
+# containerd themselves on its own state dirs; podman/crun for manual checks): containerd + ctr, runc, podman, crun,
+# busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
+for p in containerd runc podman crun busybox-static tmux; do have "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

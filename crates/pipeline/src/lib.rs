@@ -2,14 +2,18 @@
 //! rules; matches become [`Alert`]s handed to the caller. Synchronous, one thread, no allocation
 //! per event unless a rule matches.
 
+pub mod held;
 pub mod live;
 pub mod source;
 
 pub use source::{EventSource, Flow, ScapSource, SourceError};
 
+pub use harrier_containers::RuntimeConfig;
+use harrier_containers::{LookupService, LookupStats};
 use harrier_engine::{Alert, Filter, Ruleset, Scratch, Source};
 use harrier_event::Event;
 use harrier_state::{State, SyscallEvent};
+use held::{HeldAlerts, HeldStats, Recorder};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -34,7 +38,14 @@ pub struct Detector {
     scratch: Scratch,
     prev_ts: u64,
     pub stats: RunStats,
+    /// Runtime metadata for live sources (`None`: the defaults with environment overrides).
+    runtime_config: Option<RuntimeConfig>,
+    held: HeldAlerts,
+    since_purge: u64,
 }
+
+/// Purge containers no thread runs in after this many events (live sources).
+const PURGE_EVERY: u64 = 1 << 16;
 
 impl Detector {
     pub fn new(rules: Arc<Ruleset>, hostname: impl Into<String>) -> Self {
@@ -45,7 +56,66 @@ impl Detector {
             scratch: Scratch::new(),
             prev_ts: 0,
             stats: RunStats::default(),
+            runtime_config: None,
+            held: HeldAlerts::new(std::time::Duration::ZERO),
+            since_purge: 0,
         }
+    }
+
+    /// How container metadata is looked up for live sources (sockets, alert wait…). Without it,
+    /// [`RuntimeConfig::from_env`] applies.
+    pub fn set_runtime_config(&mut self, cfg: RuntimeConfig) {
+        self.runtime_config = Some(cfg);
+    }
+
+    /// Start the runtime lookups now (done by [`Detector::run`] for live sources).
+    pub fn start_runtime_lookup(&mut self) {
+        if self.state.lookup.is_some() {
+            return;
+        }
+        let cfg = self.runtime_config.clone().unwrap_or_else(RuntimeConfig::from_env);
+        if !cfg.enabled {
+            return;
+        }
+        match LookupService::start(&cfg) {
+            Ok(h) => {
+                self.held.wait = cfg.alert_wait;
+                self.state.enable_runtime_lookup(h);
+            }
+            Err(e) => {
+                eprintln!("harrier: cannot start the container metadata lookups: {e}; container ids only")
+            }
+        }
+    }
+
+    /// Counters of the runtime lookups (when they run).
+    pub fn lookup_stats(&self) -> Option<&LookupStats> {
+        self.state.lookup.as_ref().map(|l| &*l.stats)
+    }
+
+    /// Counters of alerts held for container metadata.
+    pub fn held_stats(&self) -> HeldStats {
+        self.held.stats
+    }
+
+    /// Let time pass without an event: answers are applied and held alerts whose metadata came
+    /// (or whose wait ended) go out.
+    pub fn idle(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+        if self.state.lookup.is_none() {
+            return;
+        }
+        self.state.take_answers();
+        self.held.release(&self.state, false, on_alert);
+        if self.since_purge >= PURGE_EVERY {
+            self.since_purge = 0;
+            self.state.purge_containers();
+        }
+    }
+
+    /// Send every held alert now (end of a run).
+    pub fn flush_held(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+        self.state.take_answers();
+        self.held.release(&self.state, true, on_alert);
     }
 
     /// Replace the rules (reload): state stays.
@@ -75,14 +145,37 @@ impl Detector {
         let host =
             if self.hostname.is_empty() { self.state.hostname.as_str() } else { self.hostname.as_str() };
         let rules = &self.rules;
+        let held = &mut self.held;
+        let lookups = self.state.lookup.is_some();
         rules.evaluate_with(Source::Syscall, &acc, &mut self.scratch, |r| {
-            let alert = r.alert(&acc, ev.ts(), host);
+            // In a container whose metadata is being looked up: hold the alert for a short while.
+            let pending = if lookups {
+                acc.state.threads.get(ev.tid() as i64).filter(|t| acc.state.container_pending(t))
+            } else {
+                None
+            };
+            let alert = match pending {
+                None => Some(r.alert(&acc, ev.ts(), host)),
+                Some(t) => {
+                    let recorder = Recorder { inner: &acc, rec: Default::default() };
+                    let alert = r.alert(&recorder, ev.ts(), host);
+                    held.hold(alert, recorder.rec.into_inner(), &t.container_id, ev.ts(), rules, r.index)
+                }
+            };
             st.alerts += 1;
-            *st.by_rule.entry(alert.rule.clone()).or_default() += 1;
-            *st.by_priority.entry(alert.priority).or_default() += 1;
-            on_alert(alert);
+            *st.by_rule.entry(r.name.clone()).or_default() += 1;
+            *st.by_priority.entry(r.priority).or_default() += 1;
+            if let Some(alert) = alert {
+                on_alert(alert);
+            }
         });
         self.prev_ts = ev.ts();
+        if lookups {
+            self.since_purge += 1;
+            if !self.held.is_empty() {
+                self.held.release(&self.state, false, on_alert);
+            }
+        }
     }
 
     /// Run a whole source.
@@ -92,10 +185,18 @@ impl Detector {
         on_alert: &mut dyn FnMut(Alert),
     ) -> Result<(), SourceError> {
         src.seed(&mut self.state);
-        src.run(&mut |num, ev| {
-            self.process(num, ev, on_alert);
+        if src.live_containers() {
+            self.start_runtime_lookup();
+        }
+        let res = src.run_idle(&mut |x| {
+            match x {
+                Some((num, ev)) => self.process(num, ev, on_alert),
+                None => self.idle(on_alert),
+            }
             Flow::Continue
-        })
+        });
+        self.flush_held(on_alert);
+        res
     }
 }
 

@@ -80,6 +80,17 @@ impl EventSource for LiveSource {
     }
 
     fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError> {
+        self.run_idle(&mut |x| match x {
+            Some((num, ev)) => f(num, ev),
+            None => Flow::Continue,
+        })
+    }
+
+    fn live_containers(&self) -> bool {
+        true
+    }
+
+    fn run_idle(&mut self, f: &mut dyn FnMut(Option<(u64, &Event<'_>)>) -> Flow) -> Result<(), SourceError> {
         let start = Instant::now();
         let mut last_tick = start;
         let mut n: u64 = 0;
@@ -100,11 +111,15 @@ impl EventSource for LiveSource {
                         return;
                     }
                     n += 1;
-                    if f(n, ev) == Flow::Stop {
+                    if f(Some((n, ev))) == Flow::Stop {
                         stop = true;
                     }
                 })
                 .map_err(|e| SourceError(e.to_string()))?;
+            // Between polls (at most `poll_timeout` apart when idle).
+            if !stop && f(None) == Flow::Stop {
+                stop = true;
+            }
         }
         Ok(())
     }

@@ -39,6 +39,19 @@ pub trait EventSource {
     fn seed(&mut self, state: &mut State);
     /// Deliver events in order, with their event number, until the end or until `f` says stop.
     fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError>;
+
+    /// Whether the events happen now on this machine, so container metadata can be asked from the
+    /// running container runtimes (live sources). Captures carry their own container metadata.
+    fn live_containers(&self) -> bool {
+        false
+    }
+
+    /// Like [`EventSource::run`], and also call `f(None)` when no event came for a while (a live
+    /// source's poll timeout), so the consumer can release work it holds (alerts waiting for
+    /// container metadata). The default never calls `f(None)`.
+    fn run_idle(&mut self, f: &mut dyn FnMut(Option<(u64, &Event<'_>)>) -> Flow) -> Result<(), SourceError> {
+        self.run(&mut |num, ev| f(Some((num, ev))))
+    }
 }
 
 /// A `.scap` capture file, normalised to Harrier's exit-only events (or with enter events kept,

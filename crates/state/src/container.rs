@@ -5,25 +5,7 @@
 //! (`crio-<id>.scope`, `/crio/<id>`), podman (`libpod-<id>.scope`, `/libpod_parent/libpod-<id>`),
 //! under cgroup v1 (one path per controller) and v2 (`0::/path`).
 
-/// The runtime a container id was found for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Runtime {
-    Docker,
-    Containerd,
-    CriO,
-    Podman,
-}
-
-impl Runtime {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Runtime::Docker => "docker",
-            Runtime::Containerd => "containerd",
-            Runtime::CriO => "cri-o",
-            Runtime::Podman => "podman",
-        }
-    }
-}
+pub use harrier_containers::Runtime;
 
 /// A container found in a cgroup path: the full 64-hex id, the runtime, and the pod uid when the
 /// path is under a kubelet `kubepods` hierarchy.

@@ -66,7 +66,7 @@ pub fn parse_container_json(json: &str) -> Option<ContainerInfo> {
         labels,
         mounts,
         start_ts: c.get("created_time").and_then(Value::as_u64).map(|t| t * 1_000_000_000).unwrap_or(0),
-        pod_uid: String::new(),
+        ..Default::default()
     })
 }
 

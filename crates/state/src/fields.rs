@@ -1075,112 +1075,35 @@ impl EventAccessor for SyscallEvent<'_> {
             }
 
             // ---- container / k8s ----
-            F::ContainerId => return push_opt_str(out, self.container_id()),
-            F::ContainerFullId => {
-                let Some(t) = self.thread() else { return false };
-                if t.container_id.is_empty() {
-                    out.push_str("host")
-                } else {
-                    match self.container() {
-                        Some(c) => out.push_str(&c.full_id),
-                        None => out.push_str(&t.container_id),
-                    }
-                }
-            }
-            F::ContainerName => {
-                let Some(t) = self.thread() else { return false };
-                if t.container_id.is_empty() {
-                    out.push_str("host")
-                } else {
-                    return push_opt_str(
-                        out,
-                        self.container().map(|c| c.name.as_str()).filter(|s| !s.is_empty()),
-                    );
-                }
-            }
-            F::ContainerImage => {
-                return push_opt_str(
-                    out,
-                    self.container().map(|c| c.image.as_str()).filter(|s| !s.is_empty()),
-                )
-            }
-            F::ContainerImageRepository => {
-                return push_opt_str(
-                    out,
-                    self.container().map(|c| c.image_repository.as_str()).filter(|s| !s.is_empty()),
-                )
-            }
-            F::ContainerImageTag => {
-                return push_opt_str(
-                    out,
-                    self.container().map(|c| c.image_tag.as_str()).filter(|s| !s.is_empty()),
-                )
-            }
-            F::ContainerImageId => {
-                return push_opt_str(
-                    out,
-                    self.container().map(|c| c.image_id.as_str()).filter(|s| !s.is_empty()),
-                )
-            }
-            F::ContainerType => {
-                return push_opt_str(
-                    out,
-                    self.container().map(|c| c.runtime.as_str()).filter(|s| !s.is_empty()),
-                )
-            }
-            F::ContainerPrivileged => match self.container().and_then(|c| c.privileged) {
-                Some(p) => out.push_bool(p),
-                None => return false,
-            },
-            F::ContainerMounts => {
-                let Some(c) = self.container() else { return false };
-                out.push_str_with(|b| {
-                    for (i, m) in c.mounts.iter().enumerate() {
-                        if i > 0 {
-                            b.push(b',');
-                        }
-                        b.extend_from_slice(m.as_bytes());
-                    }
-                })
-            }
-            F::ContainerMountDest
+            F::ContainerId
+            | F::ContainerFullId
+            | F::ContainerName
+            | F::ContainerImage
+            | F::ContainerImageRepository
+            | F::ContainerImageTag
+            | F::ContainerImageId
+            | F::ContainerType
+            | F::ContainerPrivileged
+            | F::ContainerMounts
+            | F::ContainerMountDest
             | F::ContainerMountSource
             | F::ContainerMount
             | F::ContainerMountMode
             | F::ContainerMountRdwr
-            | F::ContainerMountPropagation => {
-                let Some(c) = self.container() else { return false };
-                return container_mount(c, field.id, arg, out);
-            }
-            F::ContainerStartTs => match self.container().filter(|c| c.start_ts > 0) {
-                Some(c) => out.push_uint(c.start_ts),
-                None => return false,
-            },
-            F::ContainerDuration => match self.container().filter(|c| c.start_ts > 0) {
-                Some(c) => out.push_uint(ev.ts().saturating_sub(c.start_ts)),
-                None => return false,
-            },
-            F::ContainerLabel => {
-                let (Some(c), Some(k)) = (self.container(), arg.key()) else { return false };
-                return push_opt_str(out, c.labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str()));
-            }
-            F::ContainerLabels => {
-                let Some(c) = self.container() else { return false };
-                out.push_str_with(|b| {
-                    for (i, (k, v)) in c.labels.iter().enumerate() {
-                        if i > 0 {
-                            b.push(b',');
-                        }
-                        let _ = write!(b, "{k}:{v}");
-                    }
-                })
-            }
-            F::K8sPodName => return self.label(out, "io.kubernetes.pod.name"),
-            F::K8sNsName => return self.label(out, "io.kubernetes.pod.namespace"),
-            F::K8sPodUid | F::K8sPodId => return self.label(out, "io.kubernetes.pod.uid"),
-            F::K8sPodLabel => {
-                let Some(k) = arg.key() else { return false };
-                return self.label(out, k);
+            | F::ContainerMountPropagation
+            | F::ContainerStartTs
+            | F::ContainerDuration
+            | F::ContainerLabel
+            | F::ContainerLabels
+            | F::K8sPodName
+            | F::K8sNsName
+            | F::K8sPodUid
+            | F::K8sPodId
+            | F::K8sPodLabel
+            | F::K8sPodLabels => {
+                let Some(t) = self.thread() else { return false };
+                return container_field(field, &t.container_id, self.container(), ev.ts(), out)
+                    .unwrap_or(false);
             }
             _ => return false,
         }
@@ -1188,11 +1111,137 @@ impl EventAccessor for SyscallEvent<'_> {
     }
 }
 
-impl SyscallEvent<'_> {
-    fn label(&self, out: &mut Values, key: &str) -> bool {
-        let Some(c) = self.container() else { return false };
-        push_opt_str(out, c.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()))
-    }
+/// The `container.*` and `k8s.*` fields of a thread in container `container_id` (short id, empty
+/// on the host) whose metadata is `c` (pending, partial or absent), for an event at `ts`. `None`
+/// for other fields. Shared with the pipeline, which renders alerts again when metadata that was
+/// pending arrives.
+pub fn container_field(
+    field: &BoundField,
+    container_id: &str,
+    c: Option<&ContainerInfo>,
+    ts: u64,
+    out: &mut Values,
+) -> Option<bool> {
+    let arg = &field.arg;
+    let host = container_id.is_empty();
+    let s = |f: fn(&ContainerInfo) -> &str| c.map(f).filter(|v| !v.is_empty());
+    let label = |key: &str| c.and_then(|c| c.labels.iter().find(|(k, _)| k == key)).map(|(_, v)| v.as_str());
+    let ok = match field.id {
+        F::ContainerId => push_opt_str(out, Some(if host { "host" } else { container_id })),
+        F::ContainerFullId => {
+            if host {
+                out.push_str("host")
+            } else {
+                out.push_str(c.map(|c| c.full_id.as_str()).filter(|v| !v.is_empty()).unwrap_or(container_id))
+            }
+            true
+        }
+        F::ContainerName => {
+            if host {
+                out.push_str("host");
+                true
+            } else {
+                push_opt_str(out, s(|c| &c.name))
+            }
+        }
+        F::ContainerImage => push_opt_str(out, s(|c| &c.image)),
+        F::ContainerImageRepository => push_opt_str(out, s(|c| &c.image_repository)),
+        F::ContainerImageTag => push_opt_str(out, s(|c| &c.image_tag)),
+        F::ContainerImageId => push_opt_str(out, s(|c| &c.image_id)),
+        F::ContainerType => push_opt_str(out, s(|c| &c.runtime)),
+        F::ContainerPrivileged => match c.and_then(|c| c.privileged) {
+            Some(p) => {
+                out.push_bool(p);
+                true
+            }
+            None => false,
+        },
+        F::ContainerMounts => match c {
+            Some(c) => {
+                out.push_str_with(|b| {
+                    for (i, m) in c.mounts.iter().enumerate() {
+                        if i > 0 {
+                            b.push(b',');
+                        }
+                        b.extend_from_slice(m.as_bytes());
+                    }
+                });
+                true
+            }
+            None => false,
+        },
+        F::ContainerMountDest
+        | F::ContainerMountSource
+        | F::ContainerMount
+        | F::ContainerMountMode
+        | F::ContainerMountRdwr
+        | F::ContainerMountPropagation => match c {
+            Some(c) => container_mount(c, field.id, arg, out),
+            None => false,
+        },
+        F::ContainerStartTs => match c.filter(|c| c.start_ts > 0) {
+            Some(c) => {
+                out.push_uint(c.start_ts);
+                true
+            }
+            None => false,
+        },
+        F::ContainerDuration => match c.filter(|c| c.start_ts > 0) {
+            Some(c) => {
+                out.push_uint(ts.saturating_sub(c.start_ts));
+                true
+            }
+            None => false,
+        },
+        F::ContainerLabel => match arg.key() {
+            Some(k) => push_opt_str(out, label(k)),
+            None => false,
+        },
+        F::ContainerLabels => match c {
+            Some(c) => {
+                push_pairs(out, &c.labels);
+                true
+            }
+            None => false,
+        },
+        // Kubernetes: what the runtime's metadata source found, else the kubelet's labels.
+        F::K8sPodName => push_opt_str(out, s(|c| &c.pod_name).or_else(|| label("io.kubernetes.pod.name"))),
+        F::K8sNsName => {
+            push_opt_str(out, s(|c| &c.pod_namespace).or_else(|| label("io.kubernetes.pod.namespace")))
+        }
+        F::K8sPodUid | F::K8sPodId => {
+            push_opt_str(out, label("io.kubernetes.pod.uid").or_else(|| s(|c| &c.pod_uid)))
+        }
+        F::K8sPodLabel => match arg.key() {
+            Some(k) => push_opt_str(
+                out,
+                c.and_then(|c| c.pod_labels.iter().find(|(pk, _)| pk == k))
+                    .map(|(_, v)| v.as_str())
+                    .or_else(|| label(k)),
+            ),
+            None => false,
+        },
+        F::K8sPodLabels => match c.filter(|c| !c.pod_labels.is_empty()) {
+            Some(c) => {
+                push_pairs(out, &c.pod_labels);
+                true
+            }
+            None => false,
+        },
+        _ => return None,
+    };
+    Some(ok)
+}
+
+fn push_pairs(out: &mut Values, pairs: &[(String, String)]) {
+    out.push_str_with(|b| {
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            let _ = write!(b, "{k}:{v}");
+        }
+    })
 }
 
 /// `container.mount.*[arg]`: by index, or by path with glob characters (`/var/run/*`).

@@ -43,23 +43,8 @@ pub struct User {
     pub shell: String,
 }
 
-/// Container metadata as far as it is known.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ContainerInfo {
-    pub id: String,
-    pub full_id: String,
-    pub name: String,
-    pub image: String,
-    pub image_repository: String,
-    pub image_tag: String,
-    pub image_id: String,
-    pub runtime: String,
-    pub privileged: Option<bool>,
-    pub labels: Vec<(String, String)>,
-    pub mounts: Vec<String>,
-    pub start_ts: u64,
-    pub pod_uid: String,
-}
+pub use harrier_containers::ContainerInfo;
+use harrier_containers::LookupHandle;
 
 /// Names of the events [`State::apply`] acts on (every arm of its dispatch).
 pub const STATE_EVENTS: &[&str] = &[
@@ -136,6 +121,21 @@ fn changes_state(id: u16) -> bool {
     t.get(id as usize).copied().unwrap_or(false)
 }
 
+/// Whether events of this id may put a thread in a new container (clone and exec families).
+fn is_clone_or_exec(id: u16) -> bool {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut t = vec![false; harrier_event::EVENT_MAX as usize];
+        for info in harrier_event::all_events() {
+            if let Some(slot) = t.get_mut(info.id as usize) {
+                *slot = matches!(info.name, "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat");
+            }
+        }
+        t
+    });
+    t.get(id as usize).copied().unwrap_or(false)
+}
+
 /// Counters of what the tracker could not do (never silent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrackerStats {
@@ -179,6 +179,9 @@ pub struct State {
     ///   as its parent thread (`proc.pname`, `proc.pcmdline`, `proc.pexe` read that thread), while
     ///   `proc.ppid` and `proc.aname`/`proc.apid` still follow the process tree.
     pub sysdig029: bool,
+    /// Runtime metadata lookups (live capture): containers first seen in a cgroup path get a
+    /// pending record in [`State::containers`] and a lookup request; answers replace the record.
+    pub lookup: Option<LookupHandle>,
 }
 
 fn ipv4(a: [u8; 4]) -> IpAddr {
@@ -342,6 +345,76 @@ impl State {
         self.containers.get(&t.container_id)
     }
 
+    /// Whether the container of a thread is still being looked up.
+    pub fn container_pending(&self, t: &ThreadInfo) -> bool {
+        self.container_of(t).is_some_and(|c| c.pending)
+    }
+
+    /// Look container metadata up in the runtimes from now on (live capture). Containers of the
+    /// threads already known are requested at once.
+    pub fn enable_runtime_lookup(&mut self, handle: LookupHandle) {
+        self.lookup = Some(handle);
+        let tids: Vec<i64> = self.threads.iter().map(|t| t.tid).collect();
+        for tid in tids {
+            self.note_container(tid);
+        }
+    }
+
+    /// A thread's container, if new, gets a pending record and a lookup request.
+    fn note_container(&mut self, tid: i64) {
+        let Some(t) = self.threads.get(tid) else { return };
+        if t.container_id.is_empty() || self.containers.contains_key(&t.container_id) {
+            return;
+        }
+        let Some(c) = container_from_cgroups(t.cgroups.iter().map(String::as_str)) else { return };
+        let Some(lookup) = &self.lookup else { return };
+        if lookup.request(&c.full_id, Some(c.runtime)) {
+            let mut info = ContainerInfo::from_ids(&c.full_id, c.runtime, c.pod_uid.as_deref());
+            info.pending = true;
+            self.containers.insert(info.id.clone(), info);
+        }
+        // A full queue: no record, so the next clone/exec in this container asks again.
+    }
+
+    /// Apply the lookup answers that arrived.
+    pub fn take_answers(&mut self) {
+        let Some(lookup) = &self.lookup else { return };
+        let containers = &mut self.containers;
+        lookup.drain(|a| {
+            let short: String = a.full_id.chars().take(12).collect();
+            let prev = containers.remove(&short);
+            let info = match (a.info, prev) {
+                (Some(mut c), prev) => {
+                    if c.pod_uid.is_empty() {
+                        c.pod_uid = prev.map(|p| p.pod_uid).unwrap_or_default();
+                    }
+                    c.pending = false;
+                    c
+                }
+                (None, Some(mut p)) => {
+                    p.pending = false;
+                    p
+                }
+                (None, None) => return,
+            };
+            containers.insert(short, info);
+        });
+    }
+
+    /// Forget containers no thread runs in any more (live capture keeps the table bounded).
+    pub fn purge_containers(&mut self) {
+        if self.containers.is_empty() {
+            return;
+        }
+        let live: rustc_hash::FxHashSet<&str> =
+            self.threads.iter().map(|t| t.container_id.as_str()).collect();
+        let gone: Vec<String> =
+            self.containers.keys().filter(|k| !live.contains(k.as_str())).cloned().collect();
+        for k in gone {
+            self.containers.remove(&k);
+        }
+    }
+
     fn set_container_from_cgroups(t: &mut ThreadInfo) {
         t.container_id = container_from_cgroups(t.cgroups.iter().map(String::as_str))
             .map(|c| c.short_id().to_string())
@@ -377,6 +450,16 @@ impl State {
 
     /// Apply one event. Call before evaluating rules on it.
     pub fn apply(&mut self, ev: &Event<'_>) {
+        if self.lookup.is_some() {
+            self.take_answers();
+        }
+        self.apply_event(ev);
+        if self.lookup.is_some() && is_clone_or_exec(ev.info().id) {
+            self.note_container(ev.tid() as i64);
+        }
+    }
+
+    fn apply_event(&mut self, ev: &Event<'_>) {
         self.flush_deferred();
         self.stats.events += 1;
         if self.first_ts == 0 {
