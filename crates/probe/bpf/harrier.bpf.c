@@ -191,7 +191,9 @@ static __always_inline long path_step(struct hr_walk *w, struct hr_scratch *b)
 		return 0;
 	}
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (parent == d)
+	/* A dentry that is its own parent is a pseudo file (memfd, anonymous inode): its name
+	 * ("memfd:x") is the whole path, as /proc/PID/exe shows it. */
+	if (parent == d && w->len > 0)
 		return 1;
 	if (w->len > HR_STR_MAX - HR_COMP_MAX)
 		return 1;
@@ -199,6 +201,8 @@ static __always_inline long path_step(struct hr_walk *w, struct hr_scratch *b)
 	long n = bpf_probe_read_kernel_str(&b->d[M(w->off + 4 + w->len)], HR_COMP_MAX, name);
 	if (n > 0)
 		w->len += n;
+	if (parent == d)
+		return 1;
 	w->d = parent;
 	return 0;
 }
