@@ -93,6 +93,8 @@ pub struct Forwarder {
     pub router: Arc<Router>,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
+    /// Count received alerts at ingest (when no `prometheus` output counts routed ones).
+    pub count_ingest: bool,
 }
 
 impl Forwarder {
@@ -112,7 +114,9 @@ impl Forwarder {
             }
             ("GET" | "POST", "/test") => {
                 let a = crate::alert::test_alert();
-                self.metrics.count(&a);
+                if self.count_ingest {
+                    self.metrics.count(&a);
+                }
                 let n = self.router.send_async(&a).await;
                 (
                     200,
@@ -145,7 +149,9 @@ impl Forwarder {
                     Ok(a) => a,
                     Err(e) => return err(400, &e),
                 };
-                self.metrics.count(&a);
+                if self.count_ingest {
+                    self.metrics.count(&a);
+                }
                 let n = self.router.send_async(&a).await;
                 (
                     200,
@@ -196,7 +202,8 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
     let l =
         tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
-    let fwd = Arc::new(Forwarder { router: Arc::new(router), metrics, max_body: cfg.max_body });
+    let count_ingest = !router.stats().iter().any(|s| s.kind == "prometheus");
+    let fwd = Arc::new(Forwarder { router: Arc::new(router), metrics, max_body: cfg.max_body, count_ingest });
     let task = tokio::spawn(serve(l, fwd.handler(), cfg.max_body));
     Ok(Running { addr, forwarder: fwd, task })
 }
@@ -234,4 +241,72 @@ pub fn run_forwarder(config_path: &Path) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Recorder;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ingest_routes_falco_json_and_rejects_bad_input() {
+        let rec = Recorder::start(|_| (200, "{}".into())).await;
+        let cfg = Config::parse(&format!(
+            "listenaddress: 127.0.0.1\nlistenport: 0\nmaxbodybytes: 4096\ncustomfields: {{env: prod}}\nwebhook:\n  address: {}\nprometheus:\n  enabled: true\n",
+            rec.url("/in")
+        ))
+        .unwrap();
+        let running = start(&cfg).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        let c = reqwest::Client::new();
+        let falco = r#"{"hostname":"h","output":"16:17:57.881781397: Warning x","output_fields":{"proc.name":"cat"},"priority":"Warning","rule":"Read sensitive file","source":"syscall","tags":["filesystem"],"time":"2016-08-04T16:17:57.881781397Z"}"#;
+        let r = c.post(format!("{base}/")).body(falco).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let bad: [(&str, String, u16, &str); 5] = [
+            ("POST", "{not json".into(), 400, "malformed JSON"),
+            (
+                "POST",
+                r#"{"rule":5,"priority":"Warning","time":"2016-08-04T16:17:57Z"}"#.into(),
+                400,
+                "'rule' must be a string",
+            ),
+            (
+                "POST",
+                r#"{"rule":"r","priority":"Warning","time":"2016-08-04T16:17:57Z","output_fields":[]}"#
+                    .into(),
+                400,
+                "output_fields",
+            ),
+            ("POST", "x".repeat(10_000), 413, "larger than"),
+            ("PUT", falco.into(), 405, "method"),
+        ];
+        for (m, body, code, why) in bad {
+            let r = c.request(m.parse().unwrap(), format!("{base}/")).body(body).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), code);
+            let t = r.text().await.unwrap();
+            assert!(t.contains(why), "{t}");
+        }
+        assert_eq!(
+            c.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(),
+            r#"{"status":"ok"}"#
+        );
+        assert_eq!(c.post(format!("{base}/test")).send().await.unwrap().status(), 200);
+        assert_eq!(c.get(format!("{base}/nope")).send().await.unwrap().status(), 404);
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while rec.reqs.lock().unwrap().len() < 2 && std::time::Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let got = rec.take();
+        assert_eq!(got.len(), 2);
+        let first = got[0].json();
+        assert_eq!(first["rule"], "Read sensitive file");
+        assert_eq!(first["output_fields"]["env"], "prod");
+        assert_eq!(first["time"], "2016-08-04T16:17:57.881781397Z");
+        assert_eq!(got[1].json()["rule"], "Test rule");
+        let m = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(m.contains("harrier_alerts_total{priority=\"Warning\",rule=\"Read sensitive file\",source=\"syscall\"} 1"), "{m}");
+        assert!(m.contains("harrier_sink_delivered_total{sink=\"webhook\",type=\"webhook\"} 2"), "{m}");
+        let stats = running.stop(Duration::from_secs(1)).await;
+        assert_eq!(stats[0].delivered, 2);
+    }
 }
