@@ -7,7 +7,7 @@
 //! `cargo bench -p harrier-containers --bench churn` (HARRIER_BENCH_CONTAINERS=N, default 60).
 
 use harrier_pipeline::live::LiveSource;
-use harrier_pipeline::{Detector, EventSource, RuntimeConfig};
+use harrier_pipeline::{Detector, RuntimeConfig};
 use harrier_probe::ProbeConfig;
 use harrier_rules::{Loader, LoaderOptions};
 use std::collections::HashMap;
@@ -22,7 +22,11 @@ const IMAGE: &str = "docker.io/library/bb:latest";
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -121,13 +125,27 @@ fn main() {
                 if i == 5 {
                     rss.lock().unwrap().0 = rss_kib();
                 }
-                let id = format!("{:0>64x}", 0xc0ffee_u64 * 1_000_003 + i as u64 + (std::process::id() as u64) * 100_000);
+                // Distinct in the first 12 characters (the short id).
+                let id = format!(
+                    "{:012x}{:052x}",
+                    0xc0ffee000 + i as u64 * 7919 + u64::from(std::process::id()) * 1_000_000,
+                    i
+                );
                 let name = format!("churn-{i}");
                 expected.lock().unwrap().insert(id[..12].to_string(), name.clone());
                 sh(
-                    ctr(&socket).args(["run", "--rm", "--label"]).arg(format!("io.kubernetes.container.name={name}"))
-                        .args(["--label", "io.kubernetes.pod.name=churn-pod", "--label", "io.kubernetes.pod.namespace=bench"])
-                        .arg(IMAGE).arg(&id).args(["cat", "/etc/group"]),
+                    ctr(&socket)
+                        .args(["run", "--rm", "--label"])
+                        .arg(format!("io.kubernetes.container.name={name}"))
+                        .args([
+                            "--label",
+                            "io.kubernetes.pod.name=churn-pod",
+                            "--label",
+                            "io.kubernetes.pod.namespace=bench",
+                        ])
+                        .arg(IMAGE)
+                        .arg(&id)
+                        .args(["cat", "/etc/group"]),
                     "ctr run",
                 );
             }
@@ -147,7 +165,9 @@ fn main() {
         .filter(|a| {
             let f = |k: &str| a.output_fields.get(k).and_then(|v| v.as_str()).unwrap_or("");
             expected.get(f("container.id")).is_some_and(|name| {
-                f("container.name") == name && f("container.image") == IMAGE && f("k8s.pod.name") == "churn-pod"
+                f("container.name") == name
+                    && f("container.image") == IMAGE
+                    && f("k8s.pod.name") == "churn-pod"
             })
         })
         .count();
@@ -166,11 +186,7 @@ fn main() {
         alerts.len(),
         100.0 * full as f64 / alerts.len().max(1) as f64
     );
-    println!(
-        "drops: kernel {}, lookup queue {}",
-        src.drops().total(),
-        ls.dropped.load(Ordering::Relaxed)
-    );
+    println!("drops: kernel {}, lookup queue {}", src.drops().total(), ls.dropped.load(Ordering::Relaxed));
     println!(
         "lookups: requested {}, found {}, not found {}, unreachable {}; alerts held {} (completed {}, timed out {})",
         ls.requested.load(Ordering::Relaxed),
@@ -181,7 +197,10 @@ fn main() {
         held.completed,
         held.timed_out
     );
-    println!("resident memory: {rss0} KiB after 5 containers, {rss1} KiB after {n} ({:+} KiB)", rss1 as i64 - rss0 as i64);
+    println!(
+        "resident memory: {rss0} KiB after 5 containers, {rss1} KiB after {n} ({:+} KiB)",
+        rss1 as i64 - rss0 as i64
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
 }

@@ -90,7 +90,7 @@ impl EventSource for LiveSource {
         true
     }
 
-    fn run_idle(&mut self, f: &mut dyn FnMut(Option<(u64, &Event<'_>)>) -> Flow) -> Result<(), SourceError> {
+    fn run_idle(&mut self, f: &mut crate::source::IdleFn<'_>) -> Result<(), SourceError> {
         let start = Instant::now();
         let mut last_tick = start;
         let mut n: u64 = 0;

@@ -31,6 +31,9 @@ impl From<ScapError> for SourceError {
     }
 }
 
+/// The consumer of [`EventSource::run_idle`]: `Some((number, event))` per event, `None` when idle.
+pub type IdleFn<'f> = dyn FnMut(Option<(u64, &Event<'_>)>) -> Flow + 'f;
+
 /// A producer of syscall events.
 pub trait EventSource {
     /// A short description for messages ("capture file x.scap", "live kernel").
@@ -49,7 +52,7 @@ pub trait EventSource {
     /// Like [`EventSource::run`], and also call `f(None)` when no event came for a while (a live
     /// source's poll timeout), so the consumer can release work it holds (alerts waiting for
     /// container metadata). The default never calls `f(None)`.
-    fn run_idle(&mut self, f: &mut dyn FnMut(Option<(u64, &Event<'_>)>) -> Flow) -> Result<(), SourceError> {
+    fn run_idle(&mut self, f: &mut IdleFn<'_>) -> Result<(), SourceError> {
         self.run(&mut |num, ev| f(Some((num, ev))))
     }
 }
