@@ -2,13 +2,13 @@
 //! (`harrier capture`).
 
 use crate::config::Settings;
+use crate::delivery::Delivery;
 use clap::Args;
 use harrier_engine::{Alert, Ruleset, Source};
 use harrier_pipeline::live::LiveSource;
 use harrier_pipeline::{Detector, EventSource, Flow};
 use harrier_probe::ProbeConfig;
 use harrier_scap::{Writer, WriterOptions};
-use harrier_sinks::Outputs;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -63,7 +63,7 @@ fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
 }
 
 /// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`).
-pub fn run(s: &Settings, rs: Ruleset, outs: Outputs, hostname: String, stop_after: Option<u64>) -> u8 {
+pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_after: Option<u64>) -> u8 {
     let events = needed_events(&rs).unwrap_or_else(all_events);
     let mut src = match open_live(&events, s.buf_size_preset) {
         Ok(x) => x,
@@ -111,8 +111,13 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Outputs, hostname: String, stop_afte
     }
     let mut det = Detector::new(Arc::new(rs), hostname);
     let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
-    outs.borrow_mut().flush();
     let drops = src.drops();
+    // The tick closure holds the other reference to the outputs: drop the source first.
+    drop(src);
+    match Rc::try_unwrap(outs) {
+        Ok(d) => d.into_inner().finish(Duration::from_secs(5)),
+        Err(shared) => shared.borrow_mut().flush(),
+    }
     eprintln!(
         "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
         det.stats.events,

@@ -2,6 +2,7 @@
 //! No detection logic lives here.
 
 mod config;
+mod delivery;
 mod live;
 mod replay;
 mod rules_cmd;
@@ -102,6 +103,12 @@ enum Cmd {
     Rules(rules_cmd::RulesCmd),
     /// Write live events to a capture file that Harrier replays and sysdig reads.
     Capture(live::CaptureArgs),
+    /// Receive alerts over HTTP (what Falco's http_output posts) and forward them to the sinks of a
+    /// falcosidekick-style config (listens on port 2801 by default; /healthz, /test).
+    Forward {
+        #[arg(short = 'c', value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
     /// List fields (all sources, or one), with types and descriptions.
@@ -120,6 +127,13 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("harrier forward: {e}");
+                1
+            }
+        },
         None => {
             if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)

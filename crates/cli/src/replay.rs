@@ -154,16 +154,17 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut outs = match outputs(&s) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("harrier: {e}");
-                    return 1;
-                }
-            };
+            let mut outs =
+                match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref())) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!("harrier: {e}");
+                        return 1;
+                    }
+                };
             let mut det = Detector::new(Arc::new(rs), hostname());
             let res = det.run(&mut src, &mut |a| outs.send(&a));
-            outs.flush();
+            outs.finish(std::time::Duration::from_secs(5));
             if let Err(e) = res {
                 eprintln!("harrier: {e}");
                 return 1;
@@ -172,7 +173,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
-            let outs = match outputs(&s) {
+            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("harrier: {e}");
