@@ -599,6 +599,7 @@ field_table! {
     // ---- k8s (container plugin) ----
     K8sPodName "k8s.pod.name" String None [] K8s "Pod name.";
     K8sNsName "k8s.ns.name" String None [] K8s "Namespace name.";
+    K8sContainerName "k8s.container.name" String None [] K8s "Name of the container in its pod spec.";
     K8sPodId "k8s.pod.id" String None [] K8s "Pod UID (legacy name of k8s.pod.uid).";
     K8sPodUid "k8s.pod.uid" String None [] K8s "Pod UID.";
     K8sPodSandboxId "k8s.pod.sandbox_id" String None [] K8s "Short pod sandbox id.";

@@ -1100,7 +1100,8 @@ impl EventAccessor for SyscallEvent<'_> {
             | F::K8sPodUid
             | F::K8sPodId
             | F::K8sPodLabel
-            | F::K8sPodLabels => {
+            | F::K8sPodLabels
+            | F::K8sContainerName => {
                 let Some(t) = self.thread() else { return false };
                 return container_field(field, &t.container_id, self.container(), ev.ts(), out)
                     .unwrap_or(false);
@@ -1208,6 +1209,9 @@ pub fn container_field(
         F::K8sPodName => push_opt_str(out, s(|c| &c.pod_name).or_else(|| label("io.kubernetes.pod.name"))),
         F::K8sNsName => {
             push_opt_str(out, s(|c| &c.pod_namespace).or_else(|| label("io.kubernetes.pod.namespace")))
+        }
+        F::K8sContainerName => {
+            push_opt_str(out, s(|c| &c.k8s_container_name).or_else(|| label("io.kubernetes.container.name")))
         }
         F::K8sPodUid | F::K8sPodId => {
             push_opt_str(out, label("io.kubernetes.pod.uid").or_else(|| s(|c| &c.pod_uid)))

@@ -309,3 +309,24 @@ fn sockets_found_at_start_up_get_a_role() {
     apply(&mut st, &e);
     assert_eq!(render(&st, &e, fmt), "10.0.2.15:40000->10.0.2.2:443 10.0.2.15 443 false");
 }
+
+#[test]
+fn kubernetes_container_name_from_metadata_or_kubelet_label() {
+    let mut st = state(false);
+    let mut t = thread(500, 1, "sh");
+    t.container_id = "3ad7b26ded6d".into();
+    st.threads.insert(t);
+    let read = ev(ids::PPME_SYSCALL_READ_X, 500, |b| {
+        b.push_i64(0).push(b"").push_i64(0).push_u32(0);
+    });
+    apply(&mut st, &read);
+    let mut c = harrier_state::ContainerInfo { id: "3ad7b26ded6d".into(), ..Default::default() };
+    c.labels = vec![("io.kubernetes.container.name".into(), "web".into())];
+    st.containers.insert(c.id.clone(), c.clone());
+    assert_eq!(render(&st, &read, "%k8s.container.name"), "web", "from the kubelet label");
+    c.k8s_container_name = "api".into();
+    st.containers.insert(c.id.clone(), c);
+    assert_eq!(render(&st, &read, "%k8s.container.name"), "api", "the runtime's metadata wins");
+    st.containers.clear();
+    assert_eq!(render(&st, &read, "%k8s.container.name"), "<NA>");
+}
