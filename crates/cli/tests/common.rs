@@ -74,3 +74,80 @@ pub fn json_alerts(o: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("valid JSON alert"))
         .collect()
 }
+
+/// A `harrier` child process that has reported it is ready, with its stdout lines (and their
+/// arrival times) on a channel. Dropping it stops the process with SIGTERM.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub stdout: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+}
+
+/// Start `harrier ARGS…` and wait until a stderr line contains `ready` (60 s at most). Panics
+/// with the process's stderr when it exits or never gets ready (e.g. eBPF cannot load here).
+pub fn spawn_ready(args: &[&str], ready: &str) -> Spawned {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harrier"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start harrier");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send((std::time::Instant::now(), l));
+        }
+    });
+    let err = child.stderr.take().expect("stderr");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let marker = ready.to_string();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if l.contains(&marker) {
+                let _ = ready_tx.send(Ok(()));
+            }
+            log.push_str(&l);
+            log.push('\n');
+        }
+        let _ = ready_tx.send(Err(log));
+    });
+    match ready_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(Ok(())) => Spawned { child, stdout: rx },
+        Ok(Err(log)) => {
+            let _ = child.kill();
+            panic!("harrier {args:?} did not start (live capture needs root and eBPF here):\n{log}")
+        }
+        Err(_) => {
+            let _ = child.kill();
+            panic!("harrier {args:?} did not report '{ready}' within 60 s")
+        }
+    }
+}
+
+impl Spawned {
+    /// Ask the process to stop (SIGTERM) and wait for it; returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        std::mem::forget(self);
+        ok
+    }
+
+    /// Wait for the process to end by itself.
+    pub fn wait(mut self) -> bool {
+        let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        std::mem::forget(self);
+        ok
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}

@@ -8,10 +8,7 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 #[test]
 fn ordinary_workload_raises_no_warning_or_higher() {
@@ -48,31 +45,9 @@ mkdir debs && (cd debs && apt-get download -qq hostname > /dev/null 2>&1 || true
         d = d.display()
     );
 
-    let mut c = Command::new(env!("CARGO_BIN_EXE_harrier"))
-        .args(["capture", "-w", cap.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = c.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if l.contains("capturing to") {
-                let _ = tx.send(Ok(()));
-            }
-            log.push_str(&l);
-            log.push('\n');
-        }
-        let _ = tx.send(Err(log));
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(())) => {}
-        other => panic!("harrier capture did not start (needs root and eBPF): {other:?}"),
-    }
+    let c = spawn_ready(&["capture", "-w", cap.to_str().unwrap()], "capturing to");
     let st = Command::new(&shell).args(["-c", &script]).status().unwrap();
-    let _ = Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
-    assert!(c.wait().unwrap().success());
+    assert!(c.stop(), "capture stops cleanly");
     assert!(st.success(), "the workload itself failed");
 
     let filter = format!("proc.name = {tag} or proc.aname = {tag}");

@@ -7,10 +7,8 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn unique() -> String {
@@ -25,53 +23,21 @@ fn named_copy(dir: &Path, bin: &str, name: &str) -> PathBuf {
     dst
 }
 
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<(Instant, String)>,
-}
+struct Running(Spawned);
 
 impl Running {
     fn start(rules: &Path) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harrier"))
-            .args(["run", "-r", rules.to_str().unwrap(), "-o", "json_output=true"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start harrier run");
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx2.send((Instant::now(), l));
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut log = String::new();
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                if l.contains("live detection started") {
-                    let _ = ready_tx.send(Ok(()));
-                }
-                log.push_str(&l);
-                log.push('\n');
-            }
-            let _ = ready_tx.send(Err(log));
-        });
-        match ready_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(())) => {}
-            Ok(Err(log)) => panic!("harrier run did not start (eBPF must load here; run as root):\n{log}"),
-            Err(_) => panic!("harrier run did not report start-up within 60 s"),
-        }
-        Running { child, lines: rx }
+        Running(spawn_ready(
+            &["run", "-r", rules.to_str().unwrap(), "-o", "json_output=true"],
+            "live detection started",
+        ))
     }
 
     /// Wait for a JSON alert of `rule`; return its arrival time and the alert.
     fn wait_alert(&self, rule: &str, within: Duration) -> Option<(Instant, serde_json::Value)> {
         let deadline = Instant::now() + within;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok((t, line)) = self.lines.recv_timeout(left) else { return None };
+            let Ok((t, line)) = self.0.stdout.recv_timeout(left) else { return None };
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if v["rule"] == rule {
                     return Some((t, v));
@@ -80,17 +46,6 @@ impl Running {
         }
         None
     }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        terminate(self.child.id());
-        let _ = self.child.wait();
-    }
-}
-
-fn terminate(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
 
 #[test]
@@ -161,33 +116,12 @@ fn live_capture_replays_to_the_same_alerts_and_sysdig_reads_it() {
     let reader = format!("hcap{u}");
     let reader_bin = named_copy(dir.path(), "cat", &reader);
     let cap = dir.path().join("live.scap");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_harrier"))
-        .args(["capture", "-w", cap.to_str().unwrap(), "--duration", "8"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let err = c.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if l.contains("capturing to") {
-                let _ = tx.send(Ok(()));
-            }
-            log.push_str(&l);
-            log.push('\n');
-        }
-        let _ = tx.send(Err(log));
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(())) => {}
-        other => panic!("harrier capture did not start: {other:?}"),
-    }
+    let c = spawn_ready(&["capture", "-w", cap.to_str().unwrap(), "--duration", "8"], "capturing to");
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         Command::new(&reader_bin).arg("/etc/shadow").stdout(Stdio::null()).status().unwrap();
     }
-    assert!(c.wait().unwrap().success());
+    assert!(c.wait());
     let rules = write_rules(
         dir.path(),
         "r.yaml",
