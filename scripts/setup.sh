@@ -12,9 +12,8 @@ for p in sysdig; do have "$p" || need+=("$p"); done
 for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 # Alert sinks (crates/sinks tests start these real servers themselves): NATS with JetStream, Redis,
 # rsyslog (UDP/TCP/unix socket), an SMTP sink (aiosmtpd), Prometheus (optional scrape), kcat and
-# librdkafka-dev (the Kafka mock broker is compiled from shared/tools/kafka-mockbroker.c by the tests),
-# python3-venv for moto (S3).
-for p in nats-server redis-server rsyslog python3-aiosmtpd prometheus kcat librdkafka-dev gcc python3-venv; do
+# librdkafka-dev (the Kafka mock broker is compiled from shared/tools/kafka-mockbroker.c by the tests).
+for p in nats-server redis-server rsyslog python3-aiosmtpd prometheus kcat librdkafka-dev gcc; do
   have "$p" || need+=("$p")
 done
 # Container runtimes for the container/Kubernetes metadata tests (crates/cli/tests/containers.rs start
@@ -30,12 +29,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# S3 server for the sink tests: moto in a venv under the cache dir (crates/sinks looks for it there).
-MOTO_VENV="${HARRIER_MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/harrier/moto-venv}"
-if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
-  echo "setup: creating moto venv in $MOTO_VENV" >&2
-  /usr/bin/python3 -m venv "$MOTO_VENV"
-  "$MOTO_VENV/bin/pip" install -q 'moto[server]'
-fi
+# (The S3 sink's tests will need moto[server] in a venv; added with that sink.)
 
 command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }
