@@ -206,6 +206,9 @@ pub struct Settings {
     pub capture_file: Option<PathBuf>,
     /// Ring buffer size preset (0–7), as Falco's `buf_size_preset`.
     pub buf_size_preset: u32,
+    /// Container runtimes to ask for metadata (`container_engines.*`; environment variables
+    /// such as `HARRIER_CONTAINERD_SOCKET` still apply underneath).
+    pub runtime: harrier_containers::RuntimeConfig,
     pub selection: Vec<Selection>,
 }
 
@@ -303,9 +306,47 @@ impl Settings {
                     ConfigError(format!("config key 'buf_size_preset': expected 0 to 7, got '{v}'"))
                 })?,
             },
+            runtime: runtime_config(raw)?,
             selection,
         })
     }
+}
+
+/// `container_engines:` — `enabled`, `alert_wait_ms`, and `containerd.sockets`,
+/// `containerd.namespaces`, `podman.sockets`, `docker.sockets`, `cri.sockets` (lists).
+fn runtime_config(raw: &RawConfig) -> Result<harrier_containers::RuntimeConfig, ConfigError> {
+    let mut rc = harrier_containers::RuntimeConfig::from_env();
+    rc.enabled = raw.bool("container_engines.enabled", rc.enabled)?;
+    let paths = |key: &str| -> Result<Option<Vec<PathBuf>>, ConfigError> {
+        if raw.get(key).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(raw.strings(key)?.into_iter().map(PathBuf::from).collect()))
+    };
+    if let Some(v) = paths("container_engines.containerd.sockets")? {
+        rc.containerd_sockets = v;
+    }
+    if let Some(v) = paths("container_engines.podman.sockets")? {
+        rc.podman_sockets = v;
+    }
+    if let Some(v) = paths("container_engines.docker.sockets")? {
+        rc.docker_sockets = v;
+    }
+    if let Some(v) = paths("container_engines.cri.sockets")? {
+        rc.cri_sockets = v;
+    }
+    if raw.get("container_engines.containerd.namespaces").is_some() {
+        rc.containerd_namespaces = raw.strings("container_engines.containerd.namespaces")?;
+    }
+    if let Some(ms) = raw.string("container_engines.alert_wait_ms")? {
+        let ms: u64 = ms.parse().map_err(|_| {
+            ConfigError(format!(
+                "config key 'container_engines.alert_wait_ms': expected milliseconds, got '{ms}'"
+            ))
+        })?;
+        rc.alert_wait = std::time::Duration::from_millis(ms);
+    }
+    Ok(rc)
 }
 
 /// Load `-c FILE` (if any) and apply `-o` overrides and the shortcut flags of [`crate::Common`].
@@ -363,6 +404,21 @@ mod tests {
         assert!(Settings::from_raw(&c).unwrap_err().to_string().contains("rule_matching"));
         assert!(RawConfig::default().apply_override("novalue").is_err());
         assert!(RawConfig::parse("- a\n- b\n").is_err());
+    }
+
+    #[test]
+    fn container_engine_keys() {
+        let mut c = RawConfig::default();
+        c.apply_override("container_engines.containerd.sockets=[/a.sock, /b.sock]").unwrap();
+        c.apply_override("container_engines.docker.sockets=[]").unwrap();
+        c.apply_override("container_engines.alert_wait_ms=250").unwrap();
+        let s = Settings::from_raw(&c).unwrap();
+        assert_eq!(s.runtime.containerd_sockets, vec![PathBuf::from("/a.sock"), PathBuf::from("/b.sock")]);
+        assert!(s.runtime.docker_sockets.is_empty());
+        assert_eq!(s.runtime.alert_wait, std::time::Duration::from_millis(250));
+        let mut c = RawConfig::default();
+        c.apply_override("container_engines.alert_wait_ms=soon").unwrap();
+        assert!(Settings::from_raw(&c).unwrap_err().to_string().contains("alert_wait_ms"));
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         });
     }
     let mut det = Detector::new(Arc::new(rs), hostname);
+    det.set_runtime_config(s.runtime.clone());
     let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
     let drops = src.drops();
     // The tick closure holds the other reference to the outputs: drop the source first.
