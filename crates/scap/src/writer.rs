@@ -200,32 +200,26 @@ impl Writer {
                 let b = &mut self.body;
                 let at = b.len();
                 put_u32(b, 0);
-                match i {
-                    Interface::V4 { name, addr, netmask, bcast, linkspeed } => {
-                        put_u16(b, if linkspeed.is_some() { 1 } else { 3 });
-                        let nm = &name.as_bytes()[..name.len().min(MAX_PATH)];
-                        put_u16(b, nm.len() as u16);
-                        b.extend_from_slice(addr);
-                        b.extend_from_slice(netmask);
-                        b.extend_from_slice(bcast);
-                        if let Some(l) = linkspeed {
-                            put_u64(b, *l);
+                // IPv4 entries are types 1/3, IPv6 2/4 (with / without a link speed).
+                let (types, name, addr, netmask, bcast, linkspeed): ((u16, u16), _, &[u8], &[u8], &[u8], _) =
+                    match i {
+                        Interface::V4 { name, addr, netmask, bcast, linkspeed } => {
+                            ((1, 3), name, addr, netmask, bcast, linkspeed)
                         }
-                        b.extend_from_slice(nm);
-                    }
-                    Interface::V6 { name, addr, netmask, bcast, linkspeed } => {
-                        put_u16(b, if linkspeed.is_some() { 2 } else { 4 });
-                        let nm = &name.as_bytes()[..name.len().min(MAX_PATH)];
-                        put_u16(b, nm.len() as u16);
-                        b.extend_from_slice(addr);
-                        b.extend_from_slice(netmask);
-                        b.extend_from_slice(bcast);
-                        if let Some(l) = linkspeed {
-                            put_u64(b, *l);
+                        Interface::V6 { name, addr, netmask, bcast, linkspeed } => {
+                            ((2, 4), name, addr, netmask, bcast, linkspeed)
                         }
-                        b.extend_from_slice(nm);
-                    }
+                    };
+                put_u16(b, if linkspeed.is_some() { types.0 } else { types.1 });
+                let nm = &name.as_bytes()[..name.len().min(MAX_PATH)];
+                put_u16(b, nm.len() as u16);
+                b.extend_from_slice(addr);
+                b.extend_from_slice(netmask);
+                b.extend_from_slice(bcast);
+                if let Some(l) = linkspeed {
+                    put_u64(b, *l);
                 }
+                b.extend_from_slice(nm);
                 let el = (b.len() - at - 4) as u32; // excludes itself
                 b[at..at + 4].copy_from_slice(&el.to_le_bytes());
             }

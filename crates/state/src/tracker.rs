@@ -106,14 +106,14 @@ pub const STATE_EVENTS: &[&str] = &[
     "vfork",
 ];
 
-/// Whether events of this id change the tables (one table lookup instead of name matching).
-fn changes_state(id: u16) -> bool {
-    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
+/// A flag per event id, computed once from the event names (one table lookup per event instead
+/// of name matching).
+fn id_flag(cell: &'static std::sync::OnceLock<Vec<bool>>, id: u16, pred: fn(&str) -> bool) -> bool {
+    let t = cell.get_or_init(|| {
         let mut t = vec![false; harrier_event::EVENT_MAX as usize];
         for info in harrier_event::all_events() {
             if let Some(slot) = t.get_mut(info.id as usize) {
-                *slot = STATE_EVENTS.contains(&info.name);
+                *slot = pred(info.name);
             }
         }
         t
@@ -121,19 +121,16 @@ fn changes_state(id: u16) -> bool {
     t.get(id as usize).copied().unwrap_or(false)
 }
 
+/// Whether events of this id change the tables.
+fn changes_state(id: u16) -> bool {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    id_flag(&TABLE, id, |n| STATE_EVENTS.contains(&n))
+}
+
 /// Whether events of this id may put a thread in a new container (clone and exec families).
 fn is_clone_or_exec(id: u16) -> bool {
     static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let mut t = vec![false; harrier_event::EVENT_MAX as usize];
-        for info in harrier_event::all_events() {
-            if let Some(slot) = t.get_mut(info.id as usize) {
-                *slot = matches!(info.name, "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat");
-            }
-        }
-        t
-    });
-    t.get(id as usize).copied().unwrap_or(false)
+    id_flag(&TABLE, id, |n| matches!(n, "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat"))
 }
 
 /// Counters of what the tracker could not do (never silent).
