@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::discord::DiscordConfig;
 use crate::elasticsearch::ElasticsearchConfig;
+use crate::kafka::KafkaConfig;
 use crate::loki::LokiConfig;
 use crate::mattermost::MattermostConfig;
 use crate::nats::NatsConfig;
@@ -67,6 +68,7 @@ pub struct Config {
     pub loki: LokiConfig,
     pub elasticsearch: ElasticsearchConfig,
     pub nats: NatsConfig,
+    pub kafka: KafkaConfig,
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
@@ -100,6 +102,7 @@ impl Default for Config {
             loki: Default::default(),
             elasticsearch: Default::default(),
             nats: Default::default(),
+            kafka: Default::default(),
             redis: Default::default(),
             syslog: Default::default(),
             prometheus: Default::default(),
@@ -233,6 +236,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(loki, "loki", !cfg.loki.hostport.is_empty());
     section!(elasticsearch, "elasticsearch", !cfg.elasticsearch.hostport.is_empty());
     section!(nats, "nats", !cfg.nats.hostport.is_empty());
+    section!(kafka, "kafka", !cfg.kafka.hostport.is_empty());
     section!(redis, "redis", !cfg.redis.address.is_empty());
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
@@ -258,6 +262,7 @@ enum Section<'a> {
     loki(&'a LokiConfig),
     elasticsearch(&'a ElasticsearchConfig),
     nats(&'a NatsConfig),
+    kafka(&'a KafkaConfig),
     redis(&'a RedisConfig),
     syslog(&'a SyslogConfig),
     prometheus(&'a PrometheusConfig),
@@ -307,6 +312,7 @@ impl Kinds<'_> {
                     .map_err(e)?,
             ),
             "nats" => Arc::new(crate::nats::NatsSink::new(&get!(nats, NatsConfig)).map_err(e)?),
+            "kafka" => Arc::new(crate::kafka::KafkaSink::new(&get!(kafka, KafkaConfig)).map_err(e)?),
             "redis" => Arc::new(crate::redis::RedisSink::new(&get!(redis, RedisConfig)).map_err(e)?),
             "syslog" => {
                 let mut s = get!(syslog, SyslogConfig);
@@ -341,6 +347,10 @@ loki:
   hostport: http://127.0.0.1:3100
 nats:
   hostport: nats://127.0.0.1:4222
+kafka:
+  hostport: 127.0.0.1:9092
+  topic: falco
+  requiredacks: ALL
 webhook:
   address: http://127.0.0.1:1/w
   customheaders: {X-Token: abc}
@@ -368,7 +378,7 @@ unknownkey: ignored
         c.spooldir = dir.path().display().to_string();
         build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
         let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "slack-prod"]);
+        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "kafka", "slack-prod"]);
         for (bad, why) in [
             ("slack: {webhookurl: 'http://x', minimumpriority: loud}", "minimumpriority"),
             ("sinks: [{type: pager}]", "unknown output type"),
@@ -376,6 +386,7 @@ unknownkey: ignored
             ("slack: {webhookurl: 'http://x', queue: {when_full: maybe}}", "when_full"),
             ("loki: {hostport: 'not a url'}", "bad URL"),
             ("listenport: lots", "listenport"),
+            ("kafka: {hostport: 'k:9092'}", "kafka.topic"),
         ] {
             let e = Config::parse(bad).and_then(|c| {
                 let mut r = Router::new(rt.handle().clone());

@@ -15,6 +15,7 @@ pub mod sink;
 
 pub mod discord;
 pub mod elasticsearch;
+pub mod kafka;
 pub mod loki;
 pub mod mattermost;
 pub mod nats;
