@@ -23,6 +23,7 @@ use crate::nats::NatsConfig;
 use crate::prometheus::PrometheusConfig;
 use crate::redis::RedisConfig;
 use crate::slack::SlackConfig;
+use crate::smtp::SmtpConfig;
 use crate::syslog::SyslogConfig;
 use crate::teams::TeamsConfig;
 use crate::webhook::WebhookConfig;
@@ -69,6 +70,7 @@ pub struct Config {
     pub elasticsearch: ElasticsearchConfig,
     pub nats: NatsConfig,
     pub kafka: KafkaConfig,
+    pub smtp: SmtpConfig,
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
@@ -103,6 +105,7 @@ impl Default for Config {
             elasticsearch: Default::default(),
             nats: Default::default(),
             kafka: Default::default(),
+            smtp: Default::default(),
             redis: Default::default(),
             syslog: Default::default(),
             prometheus: Default::default(),
@@ -237,6 +240,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(elasticsearch, "elasticsearch", !cfg.elasticsearch.hostport.is_empty());
     section!(nats, "nats", !cfg.nats.hostport.is_empty());
     section!(kafka, "kafka", !cfg.kafka.hostport.is_empty());
+    section!(smtp, "smtp", !cfg.smtp.hostport.is_empty());
     section!(redis, "redis", !cfg.redis.address.is_empty());
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
@@ -263,6 +267,7 @@ enum Section<'a> {
     elasticsearch(&'a ElasticsearchConfig),
     nats(&'a NatsConfig),
     kafka(&'a KafkaConfig),
+    smtp(&'a SmtpConfig),
     redis(&'a RedisConfig),
     syslog(&'a SyslogConfig),
     prometheus(&'a PrometheusConfig),
@@ -313,6 +318,7 @@ impl Kinds<'_> {
             ),
             "nats" => Arc::new(crate::nats::NatsSink::new(&get!(nats, NatsConfig)).map_err(e)?),
             "kafka" => Arc::new(crate::kafka::KafkaSink::new(&get!(kafka, KafkaConfig)).map_err(e)?),
+            "smtp" => Arc::new(crate::smtp::SmtpSink::new(&get!(smtp, SmtpConfig)).map_err(e)?),
             "redis" => Arc::new(crate::redis::RedisSink::new(&get!(redis, RedisConfig)).map_err(e)?),
             "syslog" => {
                 let mut s = get!(syslog, SyslogConfig);
@@ -351,6 +357,11 @@ kafka:
   hostport: 127.0.0.1:9092
   topic: falco
   requiredacks: ALL
+smtp:
+  hostport: 127.0.0.1:25
+  from: falco@example.org
+  to: "a@example.org,b@example.org"
+  outputformat: text
 webhook:
   address: http://127.0.0.1:1/w
   customheaders: {X-Token: abc}
@@ -378,7 +389,7 @@ unknownkey: ignored
         c.spooldir = dir.path().display().to_string();
         build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
         let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "kafka", "slack-prod"]);
+        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "kafka", "smtp", "slack-prod"]);
         for (bad, why) in [
             ("slack: {webhookurl: 'http://x', minimumpriority: loud}", "minimumpriority"),
             ("sinks: [{type: pager}]", "unknown output type"),
@@ -387,6 +398,7 @@ unknownkey: ignored
             ("loki: {hostport: 'not a url'}", "bad URL"),
             ("listenport: lots", "listenport"),
             ("kafka: {hostport: 'k:9092'}", "kafka.topic"),
+            ("smtp: {hostport: 'm:25', from: 'a@b'}", "smtp.to"),
         ] {
             let e = Config::parse(bad).and_then(|c| {
                 let mut r = Router::new(rt.handle().clone());

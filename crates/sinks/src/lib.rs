@@ -22,6 +22,7 @@ pub mod nats;
 pub mod prometheus;
 pub mod redis;
 pub mod slack;
+pub mod smtp;
 pub mod syslog;
 pub mod teams;
 pub mod webhook;

@@ -174,3 +174,55 @@ pub fn alert(rule: &str, p: harrier_rules::Priority) -> harrier_engine::Alert {
     a.output_fields.insert("k8s.pod.name".into(), "web-1".into());
     a
 }
+
+/// A throw-away certificate authority (rcgen) for the TLS tests.
+pub struct TestCa {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name.push(rcgen::DnType::CommonName, "Harrier test CA");
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let cert = p.self_signed(&key).expect("CA");
+        TestCa { cert, key }
+    }
+
+    /// The CA certificate as a PEM file in `dir`.
+    pub fn cert_file(&self, dir: &std::path::Path) -> PathBuf {
+        let p = dir.join("ca.crt");
+        std::fs::write(&p, self.cert.pem()).expect("write CA");
+        p
+    }
+
+    fn issue(
+        &self,
+        dir: &std::path::Path,
+        stem: &str,
+        names: Vec<String>,
+        client: bool,
+    ) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(names).expect("params");
+        p.distinguished_name.push(rcgen::DnType::CommonName, stem);
+        p.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let cert = p.signed_by(&key, &self.cert, &self.key).expect("sign");
+        let (c, k) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+        std::fs::write(&c, cert.pem()).expect("write cert");
+        std::fs::write(&k, key.serialize_pem()).expect("write key");
+        (c, k)
+    }
+
+    /// A server certificate for `host` and 127.0.0.1: (cert file, key file).
+    pub fn server_cert(&self, dir: &std::path::Path, host: &str) -> (PathBuf, PathBuf) {
+        self.issue(dir, "server", vec![host.to_string(), "127.0.0.1".to_string()], false)
+    }
+}
