@@ -16,10 +16,11 @@ for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 for p in nats-server redis-server rsyslog python3-aiosmtpd prometheus kcat librdkafka-dev gcc; do
   have "$p" || need+=("$p")
 done
-# Container runtimes for the container/Kubernetes metadata tests (crates/cli/tests/containers.rs start
-# containerd themselves on its own state dirs; podman/crun for manual checks): containerd + ctr, runc, podman, crun,
+# Container runtimes for the container/Kubernetes metadata tests (crates/cli/tests/containers*.rs and
+# generate_containers.rs start containerd, and podman's API service, themselves on private state dirs):
+# containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
-for p in containerd runc podman crun busybox-static tmux; do have "$p" || need+=("$p"); done
+for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -8,262 +8,26 @@
 //! them). They fail (not skip) with a clear message when a runtime cannot start.
 
 mod common;
+mod support;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::containerd::{Containerd, IMAGE};
+use support::{field, hex_id, run_ok, unique, Harrier, TmuxShell};
 
-fn unique() -> String {
-    format!("{}{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1000)
-}
-
-/// A random 64-hex container id.
-fn hex_id(seed: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..4u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write(seed.as_bytes());
-        h.write_u64(i);
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        o.status.success(),
-        "{what} failed ({}):\n{}{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A containerd daemon on its own root, state and socket, with the local image
-/// `docker.io/library/bb:latest` (busybox) imported into the `k8s.io` namespace.
-struct Containerd {
-    dir: tempfile::TempDir,
-    daemon: Child,
-    pub socket: PathBuf,
-    containers: Vec<String>,
-}
-
-const IMAGE: &str = "docker.io/library/bb:latest";
-
-impl Containerd {
-    fn start() -> Containerd {
-        for tool in ["containerd", "ctr", "runc", "busybox", "tmux"] {
-            let found = std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-                .unwrap_or(false);
-            assert!(
-                found,
-                "`{tool}` is not installed: run scripts/setup.sh (these tests need real container runtimes)"
-            );
-        }
-        let dir = tempfile::Builder::new().prefix("harrier-ctd").tempdir_in("/tmp").unwrap();
-        let d = dir.path();
-        let socket = d.join("containerd.sock");
-        let config = d.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{r}/root\"\nstate = \"{r}/state\"\n[grpc]\n  address = \"{s}\"\n\
-                 [ttrpc]\n  address = \"{r}/containerd.sock.ttrpc\"\n\
-                 [plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n",
-                r = d.display(),
-                s = socket.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let daemon = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start containerd");
-        let c = Containerd { dir, daemon, socket, containers: Vec::new() };
-        let t = Instant::now();
-        loop {
-            let ok = c.ctr().arg("version").output().map(|o| o.status.success()).unwrap_or(false);
-            if ok {
-                break;
-            }
-            if t.elapsed() > Duration::from_secs(20) {
-                let log = std::fs::read_to_string(c.dir.path().join("containerd.log")).unwrap_or_default();
-                panic!("containerd did not start within 20 s (needs root):\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        c.import_image();
-        c
-    }
-
-    fn ctr(&self) -> Command {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("-a").arg(&self.socket).args(["-n", "k8s.io"]);
-        cmd
-    }
-
-    /// A busybox rootfs packed as an OCI image archive (with ../shared/tools/mkoci.py) and imported.
-    fn import_image(&self) {
-        let d = self.dir.path();
-        let rootfs = d.join("rootfs");
-        for sub in ["bin", "proc", "sys", "dev", "etc", "tmp", "root"] {
-            std::fs::create_dir_all(rootfs.join(sub)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
-            .expect("copy /bin/busybox (busybox-static)");
-        run_ok(
-            Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]),
-            "busybox --install",
-        );
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-        let tar = d.join("rootfs.tar");
-        run_ok(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."), "tar rootfs");
-        let mkoci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/mkoci.py");
-        assert!(mkoci.is_file(), "missing {} (builds the offline OCI image)", mkoci.display());
-        let oci = d.join("bb-oci.tar");
-        run_ok(Command::new("python3").arg(&mkoci).arg(&tar).arg(&oci).arg(IMAGE), "mkoci.py");
-        run_ok(self.ctr().args(["image", "import"]).arg(&oci), "ctr image import");
-    }
-
-    /// `ctr run` with labels, an optional cgroup parent; `detach` for long-running containers.
-    fn run(&mut self, id: &str, labels: &[(&str, &str)], cgroup: Option<&str>, detach: bool, cmd: &[&str]) {
-        let mut c = self.ctr();
-        c.arg("run");
-        if detach {
-            c.arg("-d");
-        } else {
-            c.arg("--rm");
-        }
-        for (k, v) in labels {
-            c.arg("--label").arg(format!("{k}={v}"));
-        }
-        if let Some(cg) = cgroup {
-            c.arg("--cgroup").arg(cg);
-        }
-        c.arg(IMAGE).arg(id).args(cmd);
-        c.stdin(Stdio::null());
-        run_ok(&mut c, &format!("ctr run {id}"));
-        if detach {
-            self.containers.push(id.to_string());
-        }
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        for id in std::mem::take(&mut self.containers) {
-            let _ = self.ctr().args(["task", "kill", "-s", "KILL", &id]).output();
-            std::thread::sleep(Duration::from_millis(100));
-            let _ = self.ctr().args(["task", "rm", "-f", &id]).output();
-            let _ = self.ctr().args(["container", "rm", &id]).output();
-        }
-        let _ = self.ctr().args(["image", "rm", IMAGE]).output();
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        // Overlay mounts of removed containers are gone; unmount anything left before deleting.
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "grep -o ' {}[^ ]*' /proc/mounts | xargs -r -n1 umount -l",
-                self.dir.path().display()
-            ))
-            .status();
-    }
-}
-
-/// `harrier run` with JSON alerts, its stdout and stderr lines delivered to channels.
-struct Harrier {
-    child: Child,
-    alerts: mpsc::Receiver<serde_json::Value>,
-    log: mpsc::Receiver<String>,
-}
-
-impl Harrier {
-    fn start(rules: &Path, socket: &Path) -> Harrier {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harrier"))
-            .args(["run", "-r", rules.to_str().unwrap(), "-o", "json_output=true"])
-            .env("HARRIER_CONTAINERD_SOCKET", socket)
-            // Only the test's containerd: no podman, docker or CRI-O sockets.
-            .env("HARRIER_PODMAN_SOCKET", "")
-            .env("HARRIER_DOCKER_SOCKET", "")
-            .env("HARRIER_CRIO_SOCKET", "")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start harrier run");
-        let (tx, alerts) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let (ltx, log) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = ltx.send(l);
-            }
-        });
-        let h = Harrier { child, alerts, log };
-        let mut seen = String::new();
-        let started = h.wait_log("live detection started", Duration::from_secs(60), &mut seen);
-        assert!(started, "harrier run did not start (eBPF must load here; run as root):\n{seen}");
-        h
-    }
-
-    /// Wait for a stderr line containing `text`; everything read is appended to `seen`.
-    fn wait_log(&self, text: &str, within: Duration, seen: &mut String) -> bool {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(l) = self.log.recv_timeout(left) else { return false };
-            seen.push_str(&l);
-            seen.push('\n');
-            if l.contains(text) {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn wait_alert(
-        &self,
-        pred: impl Fn(&serde_json::Value) -> bool,
-        within: Duration,
-    ) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let Ok(v) = self.alerts.recv_timeout(left) else { return None };
-            if pred(&v) {
-                return Some(v);
-            }
-        }
-        None
-    }
-}
-
-impl Drop for Harrier {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
-
-fn field<'a>(a: &'a serde_json::Value, k: &str) -> &'a serde_json::Value {
-    &a["output_fields"][k]
+/// `harrier run -r RULES` that asks only the test's containerd (no podman, docker or CRI-O).
+fn harrier_on(rules: &Path, ctd: &Containerd) -> Harrier {
+    let socket = ctd.socket.to_str().unwrap();
+    Harrier::start(
+        &["-r", rules.to_str().unwrap()],
+        &[
+            ("HARRIER_CONTAINERD_SOCKET", socket),
+            ("HARRIER_PODMAN_SOCKET", ""),
+            ("HARRIER_DOCKER_SOCKET", ""),
+            ("HARRIER_CRIO_SOCKET", ""),
+        ],
+    )
 }
 
 #[test]
@@ -310,7 +74,7 @@ fn tty_shell_in_a_kubernetes_container_and_a_short_lived_container_have_their_me
         true,
         &["sleep", "3600"],
     );
-    let h = Harrier::start(&rules, &ctd.socket);
+    let h = harrier_on(&rules, &ctd);
     let mut log = String::new();
     assert!(
         h.wait_log("container metadata from containerd", Duration::from_secs(5), &mut log),
@@ -318,18 +82,12 @@ fn tty_shell_in_a_kubernetes_container_and_a_short_lived_container_have_their_me
     );
 
     // An interactive shell with a TTY, exec'd into the container under tmux.
-    let session = format!("harrier{u}");
-    let exec =
-        format!("ctr -a {} -n k8s.io task exec -t --exec-id sh{u} {web} /bin/sh", ctd.socket.display());
-    run_ok(
-        Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", &exec]),
-        "tmux",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("tmux").args(["send-keys", "-t", &session, "tty", "Enter"]).status();
+    let shell = TmuxShell::start(&format!(
+        "ctr -a {} -n k8s.io task exec -t --exec-id sh{u} {web} /bin/sh",
+        ctd.socket.display()
+    ));
     let a = h.wait_alert(|a| a["rule"] == "test terminal shell in container", Duration::from_secs(10));
-    let _ = Command::new("tmux").args(["send-keys", "-t", &session, "exit", "Enter"]).status();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    drop(shell);
     let a = a.expect("terminal shell alert");
     assert_eq!(field(&a, "container.id"), &web[..12]);
     assert_eq!(field(&a, "container.full_id"), web.as_str());
@@ -397,7 +155,7 @@ fn host_is_host_and_a_vanished_runtime_socket_degrades_to_ids_then_recovers() {
 "#
         ),
     );
-    let h = Harrier::start(&rules, &ctd.socket);
+    let h = harrier_on(&rules, &ctd);
 
     // A host process.
     run_ok(Command::new(&reader_bin).arg("/etc/hostname"), "host cat");
