@@ -30,6 +30,18 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# (The S3 sink's tests will need moto[server] in a venv; added with that sink.)
+# The S3 sink's tests (crates/sinks/src/s3) run a real moto S3 server and read objects back with
+# boto3: PyPI moto[server] + boto3 in a venv of Debian's python (HARRIER_VENV, default /opt/harrier-venv).
+VENV=${HARRIER_VENV:-/opt/harrier-venv}
+if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import boto3, moto' 2>/dev/null; then
+  if ! have python3-venv; then
+    echo "setup: installing python3-venv" >&2
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "setup: installing moto[server] and boto3 into $VENV" >&2
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' boto3 >/dev/null
+fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }

@@ -22,6 +22,7 @@ use crate::mattermost::MattermostConfig;
 use crate::nats::NatsConfig;
 use crate::prometheus::PrometheusConfig;
 use crate::redis::RedisConfig;
+use crate::s3::AwsConfig;
 use crate::slack::SlackConfig;
 use crate::smtp::SmtpConfig;
 use crate::syslog::SyslogConfig;
@@ -71,6 +72,8 @@ pub struct Config {
     pub nats: NatsConfig,
     pub kafka: KafkaConfig,
     pub smtp: SmtpConfig,
+    /// falcosidekick's `aws:` block; `aws.s3.bucket` enables the S3 output.
+    pub aws: AwsConfig,
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
@@ -106,6 +109,7 @@ impl Default for Config {
             nats: Default::default(),
             kafka: Default::default(),
             smtp: Default::default(),
+            aws: Default::default(),
             redis: Default::default(),
             syslog: Default::default(),
             prometheus: Default::default(),
@@ -242,6 +246,10 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(kafka, "kafka", !cfg.kafka.hostport.is_empty());
     section!(smtp, "smtp", !cfg.smtp.hostport.is_empty());
     section!(redis, "redis", !cfg.redis.address.is_empty());
+    if !cfg.aws.s3.bucket.is_empty() {
+        let s3 = crate::s3::S3Sink::new(&cfg.aws).map_err(|e| format!("s3: {e}"))?;
+        add(Arc::new(s3), route(cfg, "s3", &cfg.aws.s3.common)?)?;
+    }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     for (i, v) in cfg.sinks.iter().enumerate() {
@@ -319,6 +327,10 @@ impl Kinds<'_> {
             "nats" => Arc::new(crate::nats::NatsSink::new(&get!(nats, NatsConfig)).map_err(e)?),
             "kafka" => Arc::new(crate::kafka::KafkaSink::new(&get!(kafka, KafkaConfig)).map_err(e)?),
             "smtp" => Arc::new(crate::smtp::SmtpSink::new(&get!(smtp, SmtpConfig)).map_err(e)?),
+            "s3" => {
+                let c: crate::s3::AwsConfig = from_value::<crate::s3::S3Entry>(kind, v)?.into();
+                Arc::new(crate::s3::S3Sink::new(&c).map_err(e)?)
+            }
             "redis" => Arc::new(crate::redis::RedisSink::new(&get!(redis, RedisConfig)).map_err(e)?),
             "syslog" => {
                 let mut s = get!(syslog, SyslogConfig);
@@ -362,6 +374,13 @@ smtp:
   from: falco@example.org
   to: "a@example.org,b@example.org"
   outputformat: text
+aws:
+  accesskeyid: AKIA0
+  secretaccesskey: s
+  s3:
+    bucket: alerts
+    endpoint: http://127.0.0.1:9000
+    minimumpriority: critical
 webhook:
   address: http://127.0.0.1:1/w
   customheaders: {X-Token: abc}
@@ -373,6 +392,12 @@ sinks:
     name: slack-prod
     webhookurl: http://127.0.0.1:1/p
     filter: k8s.ns.name = prod and alert.priority in (Warning, Error)
+  - type: s3
+    name: s3-archive
+    accesskeyid: AKIA1
+    secretaccesskey: t
+    bucket: archive
+    prefix: all
 unknownkey: ignored
 "#,
         )
@@ -389,7 +414,21 @@ unknownkey: ignored
         c.spooldir = dir.path().display().to_string();
         build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
         let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["webhook", "http_output", "slack", "loki", "nats", "kafka", "smtp", "slack-prod"]);
+        assert_eq!(
+            names,
+            [
+                "webhook",
+                "http_output",
+                "slack",
+                "loki",
+                "nats",
+                "kafka",
+                "smtp",
+                "s3",
+                "slack-prod",
+                "s3-archive"
+            ]
+        );
         for (bad, why) in [
             ("slack: {webhookurl: 'http://x', minimumpriority: loud}", "minimumpriority"),
             ("sinks: [{type: pager}]", "unknown output type"),

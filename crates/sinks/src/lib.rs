@@ -21,6 +21,7 @@ pub mod mattermost;
 pub mod nats;
 pub mod prometheus;
 pub mod redis;
+pub mod s3;
 pub mod slack;
 pub mod smtp;
 pub mod syslog;
