@@ -225,4 +225,9 @@ impl TestCa {
     pub fn server_cert(&self, dir: &std::path::Path, host: &str) -> (PathBuf, PathBuf) {
         self.issue(dir, "server", vec![host.to_string(), "127.0.0.1".to_string()], false)
     }
+
+    /// A client certificate: (cert file, key file).
+    pub fn client_cert(&self, dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf) {
+        self.issue(dir, name, Vec::new(), true)
+    }
 }
