@@ -53,12 +53,15 @@ async fn posts_falco_json_with_custom_headers() {
     assert!(e.contains("/nonexistent/ca.crt"), "{e}");
 }
 
+/// Request bodies received, each with whether the client presented a certificate.
+type Received = Arc<std::sync::Mutex<Vec<(Vec<u8>, bool)>>>;
+
 /// A local HTTPS server (tokio-rustls) that records each request body and the client
 /// certificate's subject, and answers 200. With `client_ca` it requires a client certificate
 /// signed by that CA (mutual TLS).
 struct TlsServer {
     port: u16,
-    got: Arc<std::sync::Mutex<Vec<(Vec<u8>, bool)>>>,
+    got: Received,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,7 +97,7 @@ impl TlsServer {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
-        let got: Arc<std::sync::Mutex<Vec<(Vec<u8>, bool)>>> = Arc::default();
+        let got: Received = Arc::default();
         let g = got.clone();
         let task = tokio::spawn(async move {
             loop {
