@@ -1,6 +1,7 @@
 //! The condition compiler: a resolved [`harrier_condition::Expr`] becomes a typed predicate tree
 //! ([`Filter`]) for one source, with operator/type checking and right-hand values parsed per type.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::IpAddr;
 
@@ -49,6 +50,15 @@ pub struct Scratch {
 pub(crate) struct FieldCache {
     gen: u64,
     slots: Vec<CacheSlot>,
+    /// Results of the condition parts several rules share (see [`Node::Memo`]), valid when their
+    /// generation equals `gen`.
+    memo: Vec<MemoSlot>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct MemoSlot {
+    gen: u64,
+    hit: bool,
 }
 
 #[derive(Debug, Default)]
@@ -59,19 +69,26 @@ struct CacheSlot {
 }
 
 impl FieldCache {
-    /// Start a new event: every slot becomes stale; make sure `n` slots exist.
+    /// Start a new event: every slot and memo becomes stale; make sure `n` field slots and
+    /// `memos` memo slots exist.
     #[inline]
-    pub(crate) fn begin(&mut self, n: usize) {
+    pub(crate) fn begin(&mut self, n: usize, memos: usize) {
         self.gen = self.gen.wrapping_add(1);
         if self.gen == 0 {
             // wrapped (never in practice): stale generations could look current again
             for s in self.slots.iter_mut() {
                 s.gen = 0;
             }
+            for m in self.memo.iter_mut() {
+                m.gen = 0;
+            }
             self.gen = 1;
         }
         if self.slots.len() < n {
             self.slots.resize_with(n, CacheSlot::default);
+        }
+        if self.memo.len() < memos {
+            self.memo.resize(memos, MemoSlot::default());
         }
     }
 }
@@ -93,12 +110,12 @@ impl Scratch {
             self.stack.push(Values::new());
         }
     }
-    /// Start evaluating a new event with a filter set needing `depth` buffers and `slots` cache
-    /// slots.
+    /// Start evaluating a new event with a filter set needing `depth` buffers, `slots` field
+    /// cache slots and `memos` memo slots.
     #[inline]
-    pub(crate) fn begin(&mut self, depth: usize, slots: usize) {
+    pub(crate) fn begin(&mut self, depth: usize, slots: usize, memos: usize) {
         self.ensure(depth);
-        self.cache.begin(slots);
+        self.cache.begin(slots, memos);
     }
 }
 
@@ -114,6 +131,8 @@ pub struct Filter {
     implied: usize,
     /// Cache slots the checks refer to (0 when none: compiled outside a ruleset).
     slots: usize,
+    /// Memo slots its [`Node::Memo`] nodes refer to (0 when none).
+    memos: usize,
 }
 
 impl Filter {
@@ -124,7 +143,7 @@ impl Filter {
     /// Evaluate against one event.
     #[inline]
     pub fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
-        scratch.begin(self.depth, self.slots);
+        scratch.begin(self.depth, self.slots, self.memos);
         self.root.eval(ev, &mut scratch.stack, &mut scratch.cache)
     }
 
@@ -133,7 +152,7 @@ impl Filter {
     /// index and skipped.
     #[inline]
     pub fn eval_indexed<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch) -> bool {
-        scratch.begin(self.depth, self.slots);
+        scratch.begin(self.depth, self.slots, self.memos);
         self.eval_in_event(ev, scratch, true)
     }
 
@@ -181,6 +200,19 @@ impl Filter {
     pub(crate) fn set_slots(&mut self, n: usize) {
         self.slots = n;
     }
+
+    /// Structural keys of the parts of this condition that may be shared with other rules
+    /// (see [`Node::share_keys`]).
+    pub(crate) fn share_keys(&self, out: &mut Vec<u128>) {
+        self.root.share_keys(true, out);
+    }
+
+    /// Memoize the parts whose key `ids` maps to a memo slot; `memos` is the number of slots.
+    pub(crate) fn set_memos(&mut self, ids: &HashMap<u128, u32>, memos: usize) {
+        let root = std::mem::replace(&mut self.root, Node::And(Box::default()));
+        self.root = root.memoize(true, ids);
+        self.memos = memos;
+    }
 }
 
 #[derive(Debug)]
@@ -189,6 +221,9 @@ enum Node {
     Or(Box<[Node]>),
     Not(Box<Node>),
     Check(Box<Check>),
+    /// A part several rules of a ruleset share (a macro's checks, a common exception…):
+    /// evaluated once per event, its result kept in memo slot `.0` for the other rules.
+    Memo(u32, Box<Node>),
 }
 
 impl Node {
@@ -198,6 +233,90 @@ impl Node {
             Node::Or(cs) => cs.iter().any(|c| c.eval_child(ev, stack, cache)),
             Node::Not(c) => !c.eval_child(ev, stack, cache),
             Node::Check(c) => c.eval(ev, stack, cache),
+            Node::Memo(id, inner) => {
+                let gen = cache.gen;
+                if let Some(m) = cache.memo.get(*id as usize) {
+                    if m.gen == gen {
+                        return m.hit;
+                    }
+                } else {
+                    // evaluated without memo slots (uncached evaluation)
+                    return inner.eval(ev, stack, cache);
+                }
+                let hit = inner.eval(ev, stack, cache);
+                if let Some(m) = cache.memo.get_mut(*id as usize) {
+                    *m = MemoSlot { gen, hit };
+                }
+                hit
+            }
+        }
+    }
+
+    /// Structural key: equal keys mean the same test (checks compare by everything they hold,
+    /// including their cache slot, which is the same for the same field across a ruleset).
+    /// Memo wrappers are transparent.
+    fn key(&self) -> u128 {
+        use std::hash::Hash;
+        let mut h = KeyHasher::default();
+        match self {
+            Node::And(cs) | Node::Or(cs) => {
+                (matches!(self, Node::And(_)) as u8 + 1).hash(&mut h);
+                cs.len().hash(&mut h);
+                for c in cs.iter() {
+                    c.key().hash(&mut h);
+                }
+            }
+            Node::Not(c) => {
+                3u8.hash(&mut h);
+                c.key().hash(&mut h);
+            }
+            Node::Memo(_, inner) => return inner.key(),
+            Node::Check(c) => {
+                use std::fmt::Write;
+                4u8.hash(&mut h);
+                let _ = write!(h, "{c:?}");
+            }
+        }
+        h.finish128()
+    }
+
+    /// Push the key of every node worth sharing: all but the evt.type checks the index implies
+    /// at the root.
+    fn share_keys(&self, root: bool, out: &mut Vec<u128>) {
+        match self {
+            Node::Check(c) if c.evttype => {}
+            Node::And(cs) | Node::Or(cs) => {
+                if !root {
+                    out.push(self.key());
+                }
+                cs.iter().for_each(|c| c.share_keys(false, out));
+            }
+            Node::Not(c) => {
+                out.push(self.key());
+                c.share_keys(false, out);
+            }
+            Node::Memo(_, inner) => inner.share_keys(root, out),
+            Node::Check(_) => out.push(self.key()),
+        }
+    }
+
+    /// Wrap the nodes whose key has a memo slot (see [`Node::share_keys`] for which count).
+    fn memoize(self, root: bool, ids: &HashMap<u128, u32>) -> Node {
+        let key = match &self {
+            Node::Check(c) if c.evttype => return self,
+            Node::Memo(..) => return self,
+            Node::And(_) | Node::Or(_) if root => None,
+            _ => Some(self.key()),
+        };
+        let node = match self {
+            Node::And(cs) => Node::And(cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).collect()),
+            Node::Or(cs) => Node::Or(cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).collect()),
+            Node::Not(c) => Node::Not(Box::new(c.memoize(false, ids))),
+            other => other,
+        };
+        match key.and_then(|k| ids.get(&k)) {
+            Some(&id) => Node::Memo(id, Box::new(node)),
+            None => node,
         }
     }
     /// A child of and/or/not: checks are evaluated in the parent's loop, groups recurse.
@@ -216,14 +335,14 @@ impl Node {
     fn depth(&self) -> usize {
         match self {
             Node::And(cs) | Node::Or(cs) => cs.iter().map(Node::depth).max().unwrap_or(0),
-            Node::Not(c) => c.depth(),
+            Node::Not(c) | Node::Memo(_, c) => c.depth(),
             Node::Check(c) => c.depth(),
         }
     }
     fn for_each_field_slot(&mut self, f: &mut impl FnMut(&BoundField, &mut u32)) {
         match self {
             Node::And(cs) | Node::Or(cs) => cs.iter_mut().for_each(|c| c.for_each_field_slot(f)),
-            Node::Not(c) => c.for_each_field_slot(f),
+            Node::Not(c) | Node::Memo(_, c) => c.for_each_field_slot(f),
             Node::Check(c) => {
                 if let Operand::Field(bf) = &c.lhs {
                     f(bf, &mut c.slot);
@@ -241,14 +360,54 @@ impl Node {
             Node::Check(c) => (1, c.cost()),
             Node::And(_) | Node::Or(_) => (2, self.cost()),
             Node::Not(_) => (3, self.cost()),
+            Node::Memo(_, inner) => inner.order_key(),
         }
     }
     fn cost(&self) -> u32 {
         match self {
             Node::And(cs) | Node::Or(cs) => cs.iter().fold(0u32, |a, c| a.saturating_add(c.cost())),
-            Node::Not(c) => c.cost(),
+            Node::Not(c) | Node::Memo(_, c) => c.cost(),
             Node::Check(c) => c.cost(),
         }
+    }
+}
+
+/// Two independent 64-bit FNV-1a style streams: a 128-bit structural key (collisions between
+/// the few thousand nodes of a ruleset are not a practical concern at this width).
+#[derive(Default)]
+struct KeyHasher {
+    a: u64,
+    b: u64,
+    started: bool,
+}
+
+impl KeyHasher {
+    fn finish128(&self) -> u128 {
+        ((self.a as u128) << 64) | self.b as u128
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.a ^ self.b.rotate_left(32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.started {
+            self.a = 0xcbf2_9ce4_8422_2325;
+            self.b = 0x6c62_272e_07bb_0142;
+            self.started = true;
+        }
+        for &x in bytes {
+            self.a = (self.a ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            self.b = (self.b ^ x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+        }
+    }
+}
+
+impl std::fmt::Write for KeyHasher {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        std::hash::Hasher::write(self, s.as_bytes());
+        Ok(())
     }
 }
 
@@ -1028,7 +1187,7 @@ pub fn compile_condition(source: Source, expr: &Expr) -> Result<(Filter, Vec<Str
         Node::And(cs) => cs.iter().take_while(|c| matches!(c, Node::Check(k) if k.evttype)).count(),
         _ => 0,
     };
-    Ok((Filter { root, depth, implied, slots: 0 }, warnings))
+    Ok((Filter { root, depth, implied, slots: 0, memos: 0 }, warnings))
 }
 
 const MAX_DEPTH: usize = 1000;

@@ -114,7 +114,10 @@ pub struct Ruleset {
     depth: usize,
     /// Number of cache slots: distinct fields tested by more than one check of the ruleset.
     slots: usize,
-    /// Whether evaluation shares extracted field values across the rules of an event.
+    /// Number of memo slots: condition parts shared by several rules.
+    memos: usize,
+    /// Whether evaluation shares extracted field values (and shared parts' results) across the
+    /// rules of an event.
     cache: bool,
 }
 
@@ -151,6 +154,28 @@ fn assign_slots(rules: &mut [CompiledRule]) -> usize {
     for r in rules.iter_mut() {
         r.filter.for_each_field_slot(&mut |f, slot| *slot = ids.get(f).copied().unwrap_or(NO_SLOT));
         r.filter.set_slots(ids.len());
+    }
+    ids.len()
+}
+
+/// Give a memo slot to every condition part (a check or group, see `Filter::share_keys`) that
+/// occurs more than once in the ruleset: macros used by many rules, common exceptions. Each is
+/// then evaluated at most once per event. Returns the number of memo slots.
+fn assign_memos(rules: &mut [CompiledRule]) -> usize {
+    let mut counts: HashMap<u128, u32> = HashMap::new();
+    let mut keys = Vec::new();
+    for r in rules.iter() {
+        keys.clear();
+        r.filter.share_keys(&mut keys);
+        for k in &keys {
+            *counts.entry(*k).or_default() += 1;
+        }
+    }
+    let mut shared: Vec<u128> = counts.into_iter().filter(|&(_, n)| n > 1).map(|(k, _)| k).collect();
+    shared.sort_unstable();
+    let ids: HashMap<u128, u32> = shared.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+    for r in rules.iter_mut() {
+        r.filter.set_memos(&ids, ids.len());
     }
     ids.len()
 }
@@ -211,9 +236,11 @@ impl Ruleset {
             index: Vec::new(),
             depth: 1,
             slots: 0,
+            memos: 0,
             cache: true,
         };
         rs.slots = assign_slots(&mut rs.rules);
+        rs.memos = assign_memos(&mut rs.rules);
         rs.rebuild();
         (rs, errors)
     }
@@ -261,6 +288,11 @@ impl Ruleset {
     /// Results are the same either way; off, every check extracts its field.
     pub fn set_field_cache(&mut self, on: bool) {
         self.cache = on;
+    }
+    /// Number of condition parts (checks and groups) several rules share, each evaluated at most
+    /// once per event when the field cache is on.
+    pub fn shared_parts(&self) -> usize {
+        self.memos
     }
     /// Number of distinct fields whose values are shared across the rules of an event.
     pub fn cached_fields(&self) -> usize {
@@ -381,7 +413,11 @@ impl Ruleset {
             return;
         }
         // one cache generation for the whole event (0 slots: every check extracts)
-        scratch.begin(self.depth, if self.cache { self.slots } else { 0 });
+        if self.cache {
+            scratch.begin(self.depth, self.slots, self.memos);
+        } else {
+            scratch.begin(self.depth, 0, 0);
+        }
         let cached = self.cache;
         for &i in candidates {
             let Some(r) = self.rules.get(i as usize) else { continue };

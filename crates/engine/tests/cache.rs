@@ -310,3 +310,47 @@ fn cached_values_do_not_leak_across_events_or_rulesets() {
         assert!(!rs2.rule("z").unwrap().filter.eval(&cat, &mut scratch));
     }
 }
+
+/// Parts several rules share (a macro, a common exception) are evaluated once per event and
+/// their result reused: the shared part's fields are extracted once, and a result from one
+/// event never answers for the next.
+#[test]
+fn shared_parts_are_evaluated_once_per_event_and_never_reused_across_events() {
+    let shared = "(proc.name in (bash, sh) and not fd.name startswith /tmp)";
+    let rules = [
+        rule("a", &format!("evt.type = openat and {shared} and user.uid = 0")),
+        rule("b", &format!("evt.type = openat and {shared} and user.uid = 1000")),
+        rule("c", &format!("evt.type = openat and not {shared} and fd.num >= 0")),
+    ];
+    let (mut rs, errors) = Ruleset::compile(&rules);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(rs.shared_parts() >= 1, "the shared group gets a memo slot");
+    rs.set_rule_matching(RuleMatching::All);
+    let mut scratch = Scratch::new();
+    let ev = |name: &str, path: &str, uid: u64| {
+        let mut e = MapAccessor::syscall("openat");
+        e.str("proc.name", name).str("fd.name", path).uint("user.uid", uid).int("fd.num", 3);
+        e
+    };
+    // alternate the shared part's value from event to event
+    let cases = [
+        (ev("bash", "/etc/x", 0), vec!["a"]),
+        (ev("cat", "/etc/x", 0), vec!["c"]),
+        (ev("sh", "/etc/x", 1000), vec!["b"]),
+        (ev("sh", "/tmp/x", 1000), vec!["c"]),
+        (ev("bash", "/root/y", 1000), vec!["b"]),
+    ];
+    for (e, want) in &cases {
+        let counting = Counting { inner: e, seen: RefCell::new(Vec::new()) };
+        let got = names(&rs, &counting, &mut scratch);
+        assert_eq!(&got, want, "for {e:?}");
+        let seen = counting.seen.borrow();
+        let n = seen.iter().filter(|f| *f == "proc.name").count();
+        assert!(n <= 1, "proc.name extracted {n} times for one event: {seen:?}");
+    }
+    // the same answers without the cache (and memo)
+    rs.set_field_cache(false);
+    for (e, want) in &cases {
+        assert_eq!(&names(&rs, e, &mut scratch), want, "uncached, for {e:?}");
+    }
+}
