@@ -13,8 +13,7 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::containerd::{Containerd, IMAGE};
-use support::{field, hex_id, run_ok, unique, Harrier, TmuxShell};
+use support::{field, hex_id, run_ok, unique, Containerd, Harrier, TmuxShell, IMAGE};
 
 /// `harrier run -r RULES` that asks only the test's containerd (no podman, docker or CRI-O).
 fn harrier_on(rules: &Path, ctd: &Containerd) -> Harrier {

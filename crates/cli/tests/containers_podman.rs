@@ -7,121 +7,19 @@
 //! image and labels, and the other container fields (full id, type, labels, image id, start time)
 //! come from podman's inspect document.
 //!
-//! (Not asserted here: a podman container that exits within a few milliseconds. podman's inspect
-//! takes the container's lock, which `podman run` holds while it starts the container, and
-//! `--rm` may remove the container before the lookup gets the lock.)
+//! (Not asserted here: a podman container that exits at once. The churn benchmark measures those,
+//! `cargo bench -p harrier-containers --bench churn`; under heavy load their lookup can lose the
+//! race with `podman run --rm` removing the container, so a test of it would be flaky.)
 //!
 //! podman on this machine (no systemd, no CAP_SYS_RESOURCE, cgroups v1 hybrid) needs the
 //! cgroupfs manager, the file events logger, runc instead of crun, explicit ulimits and no
-//! network namespace set up; the containers.conf below says so. The test fails (not skips) when
-//! podman cannot run.
+//! network namespace set up (support/runtimes.rs writes that containers.conf). The test fails
+//! (not skips) when podman cannot run.
 
 mod support;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use support::{busybox_rootfs_tar, field, require_tools, run_ok, unique, unmount_below, Harrier, TmuxShell};
-
-const IMAGE: &str = "localhost/harrier-bb:latest";
-
-/// The podman settings this machine needs (see the module comment).
-const CONTAINERS_CONF: &str = r#"[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-"#;
-
-/// podman with private storage and its API service on a private socket. Dropping it removes the
-/// containers and the image, stops the service and unmounts what is left.
-struct Podman {
-    dir: tempfile::TempDir,
-    service: Child,
-    socket: PathBuf,
-}
-
-impl Podman {
-    fn start() -> Podman {
-        require_tools(&["podman", "conmon", "runc", "busybox", "tmux"]);
-        let dir = tempfile::Builder::new().prefix("harrier-podman").tempdir_in("/tmp").unwrap();
-        std::fs::write(dir.path().join("containers.conf"), CONTAINERS_CONF).unwrap();
-        let socket = dir.path().join("podman.sock");
-        let log = std::fs::File::create(dir.path().join("service.log")).unwrap();
-        let service = Self::command(dir.path())
-            .args(["system", "service", "--time=0"])
-            .arg(format!("unix://{}", socket.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start podman system service");
-        let p = Podman { dir, service, socket };
-        let t = Instant::now();
-        while !p.pings() {
-            if t.elapsed() > Duration::from_secs(30) {
-                let log = std::fs::read_to_string(p.dir.path().join("service.log")).unwrap_or_default();
-                panic!("podman's API service did not answer on {} within 30 s:\n{log}", p.socket.display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let tar = busybox_rootfs_tar(p.dir.path());
-        run_ok(p.podman().arg("import").arg(&tar).arg(IMAGE), "podman import");
-        p
-    }
-
-    fn command(d: &Path) -> Command {
-        let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", d.join("containers.conf"))
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--runroot")
-            .arg(d.join("runroot"))
-            .arg("--tmpdir")
-            .arg(d.join("tmp"))
-            .args(["--storage-driver", "overlay"]);
-        c
-    }
-
-    /// The podman CLI on this instance's storage.
-    fn podman(&self) -> Command {
-        let mut c = Self::command(self.dir.path());
-        c.stdin(Stdio::null());
-        c
-    }
-
-    /// The shell command line of [`Podman::podman`] (for tmux).
-    fn command_line(&self) -> String {
-        let c = self.podman();
-        let env = format!("CONTAINERS_CONF={}", self.dir.path().join("containers.conf").display());
-        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        format!("env {env} podman {}", args.join(" "))
-    }
-
-    /// `GET /_ping` on the API socket answers OK.
-    fn pings(&self) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else { return false };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n").is_err() {
-            return false;
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out.starts_with("HTTP/1.") && out.contains(" 200 ")
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        let _ = self.podman().args(["rm", "-a", "-f", "-t", "0"]).output();
-        let _ = self.podman().args(["rmi", "-a", "-f"]).output();
-        let _ = self.service.kill();
-        let _ = self.service.wait();
-        unmount_below(self.dir.path());
-    }
-}
+use std::time::Duration;
+use support::{field, run_ok, unique, Harrier, Podman, TmuxShell, PODMAN_IMAGE as IMAGE};
 
 /// The default rules file.
 fn default_rules() -> PathBuf {

@@ -1,108 +1,15 @@
 //! Shared by the container tests (containers.rs, containers_podman.rs, generate_containers.rs):
-//! real runtimes started on private state dirs and sockets, an offline busybox image, and a
-//! `harrier run` child whose alerts and log lines arrive on channels.
-//!
-//! Everything here fails loudly (panics with what is missing) instead of skipping: the tests need
-//! root, eBPF and the runtimes scripts/setup.sh installs.
+//! the real runtimes of [`runtimes`], and a `harrier run` child whose alerts and log lines
+//! arrive on channels.
 #![allow(dead_code)]
 
-pub mod containerd;
+pub mod runtimes;
+pub use runtimes::*;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// A per-call unique tag (process id and a counter), for names that must not collide when tests
-/// run in parallel.
-pub fn unique() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// A random 64-hex container id.
-pub fn hex_id(seed: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    for i in 0..4u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write(seed.as_bytes());
-        h.write_u64(i);
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
-}
-
-/// Run a command to completion; panics with its output when it fails. Returns stdout.
-pub fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        o.status.success(),
-        "{what} failed ({}):\n{}{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Panics (naming scripts/setup.sh) unless every tool is on PATH.
-pub fn require_tools(tools: &[&str]) {
-    for tool in tools {
-        let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-            .unwrap_or(false);
-        assert!(
-            found,
-            "`{tool}` is not installed: run scripts/setup.sh (these tests need real container runtimes)"
-        );
-    }
-}
-
-/// A busybox root file system (from busybox-static, with /etc/passwd and /etc/group) packed as
-/// `dir/rootfs.tar`.
-pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    for sub in ["bin", "proc", "sys", "dev", "etc", "tmp", "root", "mnt"] {
-        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy /bin/busybox (busybox-static)");
-    run_ok(
-        Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]),
-        "busybox --install",
-    );
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-    let tar = dir.join("rootfs.tar");
-    run_ok(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."), "tar rootfs");
-    tar
-}
-
-/// The busybox root file system as an OCI image archive named `reference` (built with
-/// ../shared/tools/mkoci.py), at `dir/image-oci.tar`.
-pub fn busybox_oci_image(dir: &Path, reference: &str) -> PathBuf {
-    let tar = busybox_rootfs_tar(dir);
-    let mkoci = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/mkoci.py");
-    assert!(mkoci.is_file(), "missing {} (builds the offline OCI image)", mkoci.display());
-    let oci = dir.join("image-oci.tar");
-    run_ok(Command::new("python3").arg(&mkoci).arg(&tar).arg(&oci).arg(reference), "mkoci.py");
-    oci
-}
-
-/// Lazily unmount whatever is still mounted below `dir` (overlays, shm) before it is deleted.
-pub fn unmount_below(dir: &Path) {
-    let prefix = format!("{}/", dir.display());
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let mut points: Vec<&str> =
-        mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|m| m.starts_with(&prefix)).collect();
-    // Deepest first.
-    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in points {
-        let _ = Command::new("umount").arg("-l").arg(m).status();
-    }
-}
 
 /// `harrier run` with JSON alerts; its stdout (alerts) and stderr lines delivered to channels.
 /// Dropping it stops the process with SIGTERM.
@@ -210,6 +117,7 @@ pub struct TmuxShell {
 
 impl TmuxShell {
     pub fn start(command: &str) -> TmuxShell {
+        require_tools(&["tmux"]);
         let session = format!("harrier{}", unique());
         run_ok(
             Command::new("tmux").args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24", command]),
