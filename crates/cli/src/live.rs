@@ -274,7 +274,10 @@ pub fn generate(a: GenerateArgs) -> u8 {
         if a.json {
             let v: Vec<_> = ACTIONS
                 .iter()
-                .map(|x| serde_json::json!({"action": x.name, "rule": x.rule, "description": x.description}))
+                .map(|x| {
+                    let c = x.context.as_str();
+                    serde_json::json!({"action": x.name, "rule": x.rule, "description": x.description, "context": c})
+                })
                 .collect();
             println!("{}", serde_json::Value::Array(v));
         } else {
@@ -307,7 +310,11 @@ pub fn generate(a: GenerateArgs) -> u8 {
     for x in chosen {
         match x.perform() {
             Outcome::Done => eprintln!("done     {:<24} → {}", x.name, x.rule),
-            Outcome::Skipped(why) => eprintln!("skipped  {:<24} ({why})", x.name),
+            Outcome::Skipped(why) => {
+                // An action named on the command line that cannot run is an error.
+                failed += usize::from(!a.all);
+                eprintln!("skipped  {:<24} ({why})", x.name)
+            }
             Outcome::Failed(why) => {
                 failed += 1;
                 eprintln!("FAILED   {:<24} {why}", x.name);

@@ -6,6 +6,8 @@
 //! Processes get the names rules look for by running through uniquely placed symbolic links
 //! (the kernel names a process after the path it was started from).
 
+pub mod containers;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +24,18 @@ pub enum Context {
     Any,
     /// Needs to run inside a container (skipped elsewhere).
     Container,
+    /// Runs in a throwaway container of a reachable containerd (skipped when none answers).
+    Containerd,
+}
+
+impl Context {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Context::Any => "host",
+            Context::Container => "container",
+            Context::Containerd => "containerd",
+        }
+    }
 }
 
 /// One behaviour.
@@ -173,6 +187,12 @@ fn reverse_shell(_: &Workspace) -> Result<(), String> {
         .status()
         .map_err(|e| e.to_string())?;
     st.success().then_some(()).ok_or_else(|| format!("sh exited with {st}"))
+}
+
+fn outbound_connection(_: &Workspace) -> Result<(), String> {
+    // bash connects a UDP socket to a documentation address (TEST-NET-2, RFC 5737). A UDP
+    // connect only records the peer: no packet leaves the machine.
+    run(Command::new(which("bash").ok_or("bash not found")?).args(["-c", "exec 3<>/dev/udp/198.51.100.1/9"]))
 }
 
 fn exec_from_tmp(w: &Workspace) -> Result<(), String> {
@@ -387,6 +407,13 @@ pub static ACTIONS: &[Action] = &[
         run: reverse_shell,
     },
     Action {
+        name: "outbound-connection",
+        rule: "Unexpected outbound connection",
+        description: "bash connects a UDP socket to 198.51.100.1 (a documentation address; UDP connect sends nothing)",
+        context: Context::Any,
+        run: outbound_connection,
+    },
+    Action {
         name: "exec-from-tmp",
         rule: "Execution from a temporary directory",
         description: "copy true into a temporary directory and run it",
@@ -491,6 +518,10 @@ pub static ACTIONS: &[Action] = &[
         context: Context::Any,
         run: io_uring,
     },
+    containers::TERMINAL_SHELL,
+    containers::PACKAGE_MANAGER,
+    containers::NAMESPACE_CHANGE,
+    containers::PRIVILEGED,
 ];
 
 /// Find an action by name.
@@ -515,6 +546,11 @@ impl Action {
     pub fn perform(&self) -> Outcome {
         if self.context == Context::Container && !in_container() {
             return Outcome::Skipped("needs to run inside a container".into());
+        }
+        if self.context == Context::Containerd {
+            if let Err(why) = containers::reachable() {
+                return Outcome::Skipped(why);
+            }
         }
         match Workspace::new().and_then(|w| (self.run)(&w)) {
             Ok(()) => Outcome::Done,

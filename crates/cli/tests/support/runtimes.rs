@@ -115,7 +115,16 @@ pub struct Containerd {
 }
 
 impl Containerd {
+    /// Start the daemon and import [`IMAGE`].
     pub fn start() -> Containerd {
+        let c = Self::start_bare();
+        let oci = busybox_oci_image(c.dir.path(), IMAGE);
+        run_ok(c.ctr().args(["image", "import"]).arg(&oci), "ctr image import");
+        c
+    }
+
+    /// Start the daemon, with no image.
+    pub fn start_bare() -> Containerd {
         require_tools(&["containerd", "ctr", "runc", "busybox"]);
         let dir = tempfile::Builder::new().prefix("harrier-ctd").tempdir_in("/tmp").unwrap();
         let d = dir.path();
@@ -153,8 +162,6 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let oci = busybox_oci_image(c.dir.path(), IMAGE);
-        run_ok(c.ctr().args(["image", "import"]).arg(&oci), "ctr image import");
         c
     }
 
