@@ -202,7 +202,6 @@ impl Probe {
                 return Err(ProbeError::UnknownEvents(odd));
             }
         }
-        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
         let ncpu = aya::util::nr_cpus().map_err(|(p, e)| ProbeError::Other(format!("{p}: {e}")))? as u32;
         let excl = cfg.exclude_pid.unwrap_or(0);
@@ -213,8 +212,12 @@ impl Probe {
                 *w = s.spec_word();
             }
         }
+        // Memory: the kernel's BTF parses to ~20 MiB. `EbpfLoader::new` parses its own copy for
+        // the CO-RE relocations; it is freed with the loader, before the copy the tracepoint
+        // attachment needs is parsed, so the two never coexist (start-up peak).
+        std::fs::metadata("/sys/kernel/btf/vmlinux")
+            .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
         let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
             .map_max_entries("hr_ring", ring)
             .map_max_entries("hr_buf", (ncpu * 2).max(2))
             .override_global("hr_excl_tgid", &excl, true)
@@ -222,6 +225,7 @@ impl Probe {
             .override_global("hr_spec", &spec, true)
             .load(OBJ)
             .map_err(|e| load_err_chain("load object", &e))?;
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
         for (prog, tp) in [
             ("hr_sys_exit", "sys_exit"),
             ("hr_exec", "sched_process_exec"),
