@@ -901,7 +901,7 @@ impl EventAccessor for SyscallEvent<'_> {
             }
             F::ProcNthreads => {
                 let Some(p) = self.process() else { return false };
-                out.push_uint(self.state.threads.iter().filter(|t| t.pid == p.pid && !t.dead).count() as u64)
+                out.push_uint(self.state.threads.live_threads_of(p.pid) as u64)
             }
 
             // ---- user / group ----

@@ -103,9 +103,18 @@ impl ThreadInfo {
 pub const DEFAULT_MAX_THREADS: usize = 262_144;
 
 /// The thread table: bounded, with exited threads purged.
+///
+/// Two hint indexes keep a thread exit O(threads of that process + its children) instead of
+/// O(all threads): tids by pid (`members`) and by parent pid (`children`). Hints are a superset,
+/// checked against the thread itself when used (a thread whose pid or ptid changed leaves a stale
+/// hint, pruned when met). They are complete as long as a thread's `pid`/`ptid` change only through
+/// [`ThreadTable::insert`], [`ThreadTable::force_insert`], [`ThreadTable::set_lineage`] or the
+/// table's own reparenting.
 #[derive(Debug, Clone)]
 pub struct ThreadTable {
     threads: FxHashMap<i64, ThreadInfo>,
+    members: FxHashMap<i64, Vec<i64>>,
+    children: FxHashMap<i64, Vec<i64>>,
     max: usize,
     /// Threads not added because the table was full.
     pub overflow: u64,
@@ -124,7 +133,86 @@ pub const MAX_ANCESTRY: usize = 64;
 
 impl ThreadTable {
     pub fn with_capacity_limit(max: usize) -> Self {
-        ThreadTable { threads: FxHashMap::default(), max, overflow: 0, evicted: 0 }
+        ThreadTable {
+            threads: FxHashMap::default(),
+            members: FxHashMap::default(),
+            children: FxHashMap::default(),
+            max,
+            overflow: 0,
+            evicted: 0,
+        }
+    }
+
+    fn hint(index: &mut FxHashMap<i64, Vec<i64>>, key: i64, tid: i64) {
+        let list = index.entry(key).or_default();
+        if !list.contains(&tid) {
+            list.push(tid);
+        }
+    }
+
+    fn unhint(index: &mut FxHashMap<i64, Vec<i64>>, key: i64, tid: i64) {
+        if let Some(list) = index.get_mut(&key) {
+            if let Some(i) = list.iter().position(|x| *x == tid) {
+                list.swap_remove(i);
+            }
+            if list.is_empty() {
+                index.remove(&key);
+            }
+        }
+    }
+
+    /// Index `t` under its current pid and ptid.
+    fn index(&mut self, tid: i64, pid: i64, ptid: i64) {
+        Self::hint(&mut self.members, pid, tid);
+        Self::hint(&mut self.children, ptid, tid);
+    }
+
+    /// Remove a thread and its hints.
+    fn take(&mut self, tid: i64) -> Option<ThreadInfo> {
+        let t = self.threads.remove(&tid)?;
+        Self::unhint(&mut self.members, t.pid, tid);
+        Self::unhint(&mut self.children, t.ptid, tid);
+        Some(t)
+    }
+
+    /// The tids whose pid is `pid` (verified; stale hints pruned).
+    fn members_of(&mut self, pid: i64) -> Vec<i64> {
+        Self::verified(&mut self.members, &self.threads, pid, |t| t.pid == pid)
+    }
+
+    fn verified(
+        index: &mut FxHashMap<i64, Vec<i64>>,
+        threads: &FxHashMap<i64, ThreadInfo>,
+        key: i64,
+        ok: impl Fn(&ThreadInfo) -> bool,
+    ) -> Vec<i64> {
+        let Some(list) = index.get_mut(&key) else { return Vec::new() };
+        list.retain(|tid| threads.get(tid).is_some_and(&ok));
+        let out = list.clone();
+        if list.is_empty() {
+            index.remove(&key);
+        }
+        out
+    }
+
+    /// Change a thread's pid and parent (exec by a non-leader thread, reparenting…), keeping the
+    /// indexes complete.
+    pub fn set_lineage(&mut self, tid: i64, pid: i64, ptid: i64) {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pid = pid;
+            t.ptid = ptid;
+            self.index(tid, pid, ptid);
+        }
+    }
+
+    /// Live (not exited) threads of process `pid`.
+    pub fn live_threads_of(&self, pid: i64) -> usize {
+        self.members
+            .get(&pid)
+            .map(|l| {
+                l.iter().filter(|tid| self.threads.get(tid).is_some_and(|t| t.pid == pid && !t.dead)).count()
+            })
+            .unwrap_or(0)
     }
 
     pub fn len(&self) -> usize {
@@ -149,8 +237,21 @@ impl ThreadTable {
             self.overflow += 1;
             return false;
         }
-        self.threads.insert(t.tid, t);
+        self.put(t);
         true
+    }
+
+    fn put(&mut self, t: ThreadInfo) {
+        let (tid, pid, ptid) = (t.tid, t.pid, t.ptid);
+        if let Some(old) = self.threads.insert(tid, t) {
+            if old.pid != pid {
+                Self::unhint(&mut self.members, old.pid, tid);
+            }
+            if old.ptid != ptid {
+                Self::unhint(&mut self.children, old.ptid, tid);
+            }
+        }
+        self.index(tid, pid, ptid);
     }
 
     /// Insert even when the table is full, evicting an exited (else an arbitrary) thread first;
@@ -164,11 +265,11 @@ impl ThreadTable {
                 .or_else(|| self.threads.iter().next())
                 .map(|(k, _)| *k);
             if let Some(v) = victim {
-                self.threads.remove(&v);
+                self.take(v);
                 self.evicted += 1;
             }
         }
-        self.threads.insert(t.tid, t);
+        self.put(t);
     }
 
     /// The main thread of `tid`'s process (the thread itself when it is the main thread or the
@@ -229,27 +330,31 @@ impl ThreadTable {
         let Some(t) = self.threads.get(&tid) else { return };
         let pid = t.pid;
         let is_main = t.tid == t.pid;
-        let others_alive = self.threads.values().any(|o| o.pid == pid && o.tid != tid && !o.dead);
+        let members = self.members_of(pid);
+        let others_alive = members.iter().any(|o| *o != tid && self.threads.get(o).is_some_and(|o| !o.dead));
         if is_main && others_alive {
             if let Some(t) = self.threads.get_mut(&tid) {
                 t.dead = true;
             }
         } else {
-            self.threads.remove(&tid);
+            self.take(tid);
             if !is_main {
                 // Last thread of a process whose main thread already exited: drop the main thread too.
                 let main_dead = self.threads.get(&pid).is_some_and(|m| m.dead);
-                let any_left = self.threads.values().any(|o| o.pid == pid && o.tid != pid);
+                let any_left = members.iter().any(|o| *o != pid && *o != tid);
                 if main_dead && !any_left {
-                    self.threads.remove(&pid);
+                    self.take(pid);
                 }
             }
         }
         if is_main && !others_alive {
             let new_parent = reaper.filter(|r| *r > 0).unwrap_or(1);
-            for o in self.threads.values_mut() {
-                if o.ptid == pid {
+            let kids = Self::verified(&mut self.children, &self.threads, pid, |o| o.ptid == pid);
+            for k in kids {
+                if let Some(o) = self.threads.get_mut(&k) {
                     o.ptid = new_parent;
+                    Self::unhint(&mut self.children, pid, k);
+                    Self::hint(&mut self.children, new_parent, k);
                 }
             }
         }
@@ -317,5 +422,112 @@ mod tests {
         b.clear();
         x.write_args(&mut b);
         assert_eq!(b, b"-n /etc/passwd");
+    }
+
+    /// The indexed exit gives exactly the table the direct definition gives (every thread
+    /// scanned), over random clone / thread / exec-by-thread / exit / eviction sequences.
+    #[test]
+    fn indexed_exit_matches_the_full_scan_definition() {
+        type Row = (i64, i64, bool);
+        fn reference_exit(m: &mut std::collections::BTreeMap<i64, Row>, tid: i64, reaper: Option<i64>) {
+            let Some(&(pid, _, _)) = m.get(&tid) else { return };
+            let is_main = tid == pid;
+            let others_alive = m.iter().any(|(o, r)| r.0 == pid && *o != tid && !r.2);
+            if is_main && others_alive {
+                if let Some(r) = m.get_mut(&tid) {
+                    r.2 = true;
+                }
+            } else {
+                m.remove(&tid);
+                if !is_main {
+                    let main_dead = m.get(&pid).is_some_and(|r| r.2);
+                    let any_left = m.iter().any(|(o, r)| r.0 == pid && *o != pid);
+                    if main_dead && !any_left {
+                        m.remove(&pid);
+                    }
+                }
+            }
+            if is_main && !others_alive {
+                let np = reaper.filter(|r| *r > 0).unwrap_or(1);
+                for r in m.values_mut() {
+                    if r.1 == pid {
+                        r.1 = np;
+                    }
+                }
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for round in 0..40 {
+            let mut t = ThreadTable::with_capacity_limit(if round % 4 == 0 { 24 } else { 10_000 });
+            let mut m: std::collections::BTreeMap<i64, Row> = Default::default();
+            t.insert(th(1, 1, 0, "init"));
+            m.insert(1, (1, 0, false));
+            for _ in 0..400 {
+                if m.is_empty() {
+                    t.insert(th(1, 1, 0, "init"));
+                    m.insert(1, (1, 0, false));
+                }
+                let evicted = t.evicted;
+                let tids: Vec<i64> = m.keys().copied().collect();
+                let pick = |r: u64| tids[r as usize % tids.len()];
+                let new_tid = 2 + rnd(60) as i64; // small range: tids get reused
+                match rnd(10) {
+                    0..=2 => {
+                        // fork: a new process whose parent is a random process
+                        let parent = m.get(&pick(rnd(1000))).map(|r| r.0).unwrap_or(1);
+                        if !m.contains_key(&new_tid) {
+                            t.force_insert(th(new_tid, new_tid, parent, "p"));
+                            if t.get(new_tid).is_some() {
+                                m.insert(new_tid, (new_tid, parent, false));
+                            }
+                        }
+                    }
+                    3..=4 => {
+                        // a thread of a random process
+                        let owner = pick(rnd(1000));
+                        let (pid, ptid, _) = m[&owner];
+                        if !m.contains_key(&new_tid) {
+                            t.force_insert(th(new_tid, pid, ptid, "t"));
+                            m.insert(new_tid, (pid, ptid, false));
+                        }
+                    }
+                    5 => {
+                        // exec by a non-leader thread: it takes the pid (the leader goes)
+                        let x = pick(rnd(1000));
+                        let (pid, ptid, _) = m[&x];
+                        t.set_lineage(x, pid, ptid);
+                        t.remove_exited(pid, None);
+                        reference_exit(&mut m, pid, None);
+                    }
+                    _ => {
+                        let x = pick(rnd(1000));
+                        let reaper = if rnd(2) == 0 { Some(pick(rnd(1000))) } else { None };
+                        t.remove_exited(x, reaper);
+                        reference_exit(&mut m, x, reaper);
+                    }
+                }
+                let got: std::collections::BTreeMap<i64, Row> =
+                    t.iter().map(|x| (x.tid, (x.pid, x.ptid, x.dead))).collect();
+                if t.evicted != evicted {
+                    // the small table evicted a thread to make room: mirror it
+                    m.retain(|k, _| got.contains_key(k));
+                }
+                assert_eq!(got, m, "round {round}");
+                for (pid, n) in got.values().fold(std::collections::BTreeMap::new(), |mut a, r| {
+                    if !r.2 {
+                        *a.entry(r.0).or_insert(0usize) += 1;
+                    }
+                    a
+                }) {
+                    assert_eq!(t.live_threads_of(pid), n, "live threads of {pid}");
+                }
+            }
+        }
     }
 }

@@ -978,12 +978,10 @@ impl State {
             .map(|s| s.to_string());
         let flags = p.u32("flags");
         let old_fds = if pid != tid { self.threads.get(pid).map(|m| m.fds.clone()) } else { None };
-        let ptid = p.i64("ptid");
+        let ptid = p.i64("ptid").filter(|v| *v > 0);
+        let cur_ptid = self.thread_mut(tid).ptid;
+        self.threads.set_lineage(tid, pid, ptid.unwrap_or(cur_ptid));
         let t = self.thread_mut(tid);
-        t.pid = pid;
-        if let Some(v) = ptid.filter(|v| *v > 0) {
-            t.ptid = v;
-        }
         if let Some(fds) = old_fds {
             t.fds = fds;
         }
