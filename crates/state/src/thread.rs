@@ -481,20 +481,18 @@ mod tests {
                     0..=2 => {
                         // fork: a new process whose parent is a random process
                         let parent = m.get(&pick(rnd(1000))).map(|r| r.0).unwrap_or(1);
-                        if !m.contains_key(&new_tid) {
+                        if let std::collections::btree_map::Entry::Vacant(e) = m.entry(new_tid) {
                             t.force_insert(th(new_tid, new_tid, parent, "p"));
-                            if t.get(new_tid).is_some() {
-                                m.insert(new_tid, (new_tid, parent, false));
-                            }
+                            e.insert((new_tid, parent, false));
                         }
                     }
                     3..=4 => {
                         // a thread of a random process
                         let owner = pick(rnd(1000));
                         let (pid, ptid, _) = m[&owner];
-                        if !m.contains_key(&new_tid) {
+                        if let std::collections::btree_map::Entry::Vacant(e) = m.entry(new_tid) {
                             t.force_insert(th(new_tid, pid, ptid, "t"));
-                            m.insert(new_tid, (pid, ptid, false));
+                            e.insert((pid, ptid, false));
                         }
                     }
                     5 => {
