@@ -195,3 +195,51 @@ fn host_is_host_and_a_vanished_runtime_socket_degrades_to_ids_then_recovers() {
     assert_eq!(field(&a, "container.name"), "after");
     assert_eq!(field(&a, "container.image"), IMAGE);
 }
+
+/// Falco's `container` event: once per new container, when its runtime lookup ends, with the
+/// runtime's metadata — for a container already running at start-up and for one that lives a
+/// moment — so rules on metadata only the runtime knows do not depend on the timing of the
+/// container's first syscalls.
+#[test]
+fn each_new_container_raises_one_container_event_with_its_metadata() {
+    let mut ctd = Containerd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let early = hex_id(&format!("early{u}"));
+    let brief = hex_id(&format!("brief{u}"));
+    let rules = write_rules(
+        dir.path(),
+        "container_event.yaml",
+        &format!(
+            r#"
+- rule: test container seen
+  desc: a new container (the container event)
+  condition: evt.type = container and container.id in ({}, {})
+  output: "container %container.id name=%container.name image=%container.image privileged=%container.privileged"
+  priority: NOTICE
+"#,
+            &early[..12],
+            &brief[..12]
+        ),
+    );
+    ctd.run(&early, &[("io.kubernetes.container.name", "early")], None, true, &["sleep", "3600"]);
+    let h = harrier_on(&rules, &ctd);
+    ctd.run(&brief, &[("io.kubernetes.container.name", "brief")], None, false, &["true"]);
+    let alerts = h.collect_alerts(Duration::from_secs(3), Duration::from_secs(20));
+    let seen: Vec<(String, String)> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "test container seen")
+        .map(|a| {
+            let s = |k| field(a, k).as_str().unwrap_or_default().to_string();
+            (s("container.id"), s("container.name"))
+        })
+        .collect();
+    for (id, name) in [(&early, "early"), (&brief, "brief")] {
+        let n = seen.iter().filter(|(i, _)| *i == id[..12]).count();
+        assert_eq!(n, 1, "one container event for {name}: {seen:?}");
+        assert!(seen.contains(&(id[..12].to_string(), name.to_string())), "{name} has its name: {seen:?}");
+    }
+    let a = alerts.iter().find(|a| a["rule"] == "test container seen").unwrap();
+    assert_eq!(field(a, "container.image"), IMAGE, "{a}");
+    assert_eq!(field(a, "container.privileged"), false, "{a}");
+}

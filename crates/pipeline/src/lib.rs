@@ -42,6 +42,15 @@ pub struct Detector {
     runtime_config: Option<RuntimeConfig>,
     held: HeldAlerts,
     since_purge: u64,
+    /// Synthesised events (`container`).
+    event_buf: harrier_event::EventBuf,
+}
+
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Purge containers no thread runs in after this many events (live sources).
@@ -59,6 +68,7 @@ impl Detector {
             runtime_config: None,
             held: HeldAlerts::new(std::time::Duration::ZERO),
             since_purge: 0,
+            event_buf: harrier_event::EventBuf::new(),
         }
     }
 
@@ -105,6 +115,7 @@ impl Detector {
             return;
         }
         self.state.take_answers();
+        self.container_events(on_alert);
         self.held.release(&self.state, false, on_alert);
         if self.since_purge >= PURGE_EVERY {
             self.since_purge = 0;
@@ -115,6 +126,7 @@ impl Detector {
     /// Send every held alert now (end of a run).
     pub fn flush_held(&mut self, on_alert: &mut dyn FnMut(Alert)) {
         self.state.take_answers();
+        self.container_events(on_alert);
         self.held.release(&self.state, true, on_alert);
     }
 
@@ -130,7 +142,52 @@ impl Detector {
     /// Process one event: update state, evaluate the rules, hand alerts to `on_alert`.
     pub fn process(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
         self.state.apply(ev);
+        if self.state.has_started_containers() {
+            self.container_events(on_alert);
+        }
         self.process_applied(num, ev, on_alert);
+    }
+
+    /// Live sources: a `container` event (Falco's, with the container's JSON) for each container
+    /// whose runtime lookup just ended, evaluated like any event, so rules on what only the
+    /// runtime knows (`evt.type = container and container.privileged = true`, image, mounts)
+    /// fire once per new container whatever the timing of its first syscalls. The metadata is
+    /// already in the state; the event only carries it for outputs (`evt.arg.json`).
+    fn container_events(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+        for (id, tid) in self.state.take_started_containers() {
+            let Some(info) = self.state.containers.get(&id) else { continue };
+            let json = harrier_state::container_json::container_json(info);
+            // The thread that revealed the container, else another of its threads; a container
+            // whose processes are all gone gets a placeholder thread for the event's duration.
+            let threads = &self.state.threads;
+            let found = Some(tid)
+                .filter(|t| threads.get(*t).is_some_and(|t| t.container_id == id))
+                .or_else(|| threads.iter().find(|t| t.container_id == id && !t.dead).map(|t| t.tid));
+            let tid = match found {
+                Some(t) => t,
+                None if threads.get(tid).is_none() => {
+                    let t = harrier_state::thread::ThreadInfo {
+                        container_id: id.clone(),
+                        dead: true,
+                        ..harrier_state::thread::ThreadInfo::unknown(tid)
+                    };
+                    self.state.threads.force_insert(t);
+                    tid
+                }
+                None => continue,
+            };
+            let placeholder = found.is_none();
+            let ts = if self.prev_ts != 0 { self.prev_ts } else { wall_clock_ns() };
+            let mut buf = std::mem::take(&mut self.event_buf);
+            buf.begin(ts, tid as u64, harrier_event::ids::PPME_CONTAINER_JSON_2_E).push(json.as_bytes());
+            if let Ok(ev) = buf.finish() {
+                self.process_applied(0, &ev, on_alert);
+            }
+            self.event_buf = buf;
+            if placeholder {
+                self.state.threads.remove_exited(tid, None);
+            }
+        }
     }
 
     /// Evaluate an event the state has already seen (see [`State::apply`]).

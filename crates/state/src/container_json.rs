@@ -70,6 +70,41 @@ pub fn parse_container_json(json: &str) -> Option<ContainerInfo> {
     })
 }
 
+/// The container JSON of a record (the inverse of [`parse_container_json`] for what it reads),
+/// as the `container` event carries it.
+pub fn container_json(c: &ContainerInfo) -> String {
+    use serde_json::json;
+    let labels: serde_json::Map<String, Value> =
+        c.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let mounts: Vec<Value> = c
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut p = m.splitn(5, ':');
+            let mut next = || p.next().unwrap_or_default().to_string();
+            let (src, dst, mode, rw, prop) = (next(), next(), next(), next(), next());
+            json!({"Source": src, "Destination": dst, "Mode": mode, "RW": rw == "true", "Propagation": prop})
+        })
+        .collect();
+    let mut doc = json!({
+        "id": c.id,
+        "full_id": c.full_id,
+        "name": c.name,
+        "image": c.image,
+        "imagerepo": c.image_repository,
+        "imagetag": c.image_tag,
+        "imageid": c.image_id,
+        "type": c.runtime,
+        "labels": labels,
+        "Mounts": mounts,
+        "created_time": c.start_ts / 1_000_000_000,
+    });
+    if let Some(p) = c.privileged {
+        doc["privileged"] = Value::Bool(p);
+    }
+    json!({ "container": doc }).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +127,26 @@ mod tests {
         assert_eq!(c.start_ts, 1_700_000_000_000_000_000);
         assert!(parse_container_json("{").is_none());
         assert!(parse_container_json(r#"{"container":{}}"#).is_none());
+    }
+
+    #[test]
+    fn container_json_round_trips() {
+        let c = ContainerInfo {
+            id: "3ad7b26ded6d".into(),
+            full_id: "3ad7b26ded6d".to_string() + &"0".repeat(52),
+            name: "web".into(),
+            image: "docker.io/library/nginx:1.25".into(),
+            image_repository: "docker.io/library/nginx".into(),
+            image_tag: "1.25".into(),
+            image_id: "sha256:abc".into(),
+            runtime: "containerd".into(),
+            privileged: Some(true),
+            labels: vec![("a".into(), "1".into()), ("io.kubernetes.pod.name".into(), "p".into())],
+            mounts: vec!["/h:/c::true:rprivate".into()],
+            start_ts: 1_700_000_000_000_000_000,
+            ..Default::default()
+        };
+        let back = parse_container_json(&container_json(&c)).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{c:?}"));
     }
 }

@@ -179,6 +179,11 @@ pub struct State {
     /// Runtime metadata lookups (live capture): containers first seen in a cgroup path get a
     /// pending record in [`State::containers`] and a lookup request; answers replace the record.
     pub lookup: Option<LookupHandle>,
+    /// The thread whose container each pending lookup is for (short id → tid).
+    lookup_tid: FxHashMap<String, i64>,
+    /// Containers whose lookup ended since [`State::take_started_containers`] was last called:
+    /// (short id, a thread in it).
+    started: Vec<(String, i64)>,
 }
 
 fn ipv4(a: [u8; 4]) -> IpAddr {
@@ -368,6 +373,7 @@ impl State {
         if lookup.request(&c.full_id, Some(c.runtime)) {
             let mut info = ContainerInfo::from_ids(&c.full_id, c.runtime, c.pod_uid.as_deref());
             info.pending = true;
+            self.lookup_tid.insert(info.id.clone(), tid);
             self.containers.insert(info.id.clone(), info);
         }
         // A full queue: no record, so the next clone/exec in this container asks again.
@@ -377,6 +383,7 @@ impl State {
     pub fn take_answers(&mut self) {
         let Some(lookup) = &self.lookup else { return };
         let containers = &mut self.containers;
+        let (lookup_tid, started) = (&mut self.lookup_tid, &mut self.started);
         lookup.drain(|a| {
             let short: String = a.full_id.chars().take(12).collect();
             let prev = containers.remove(&short);
@@ -394,8 +401,23 @@ impl State {
                 }
                 (None, None) => return,
             };
+            if let Some(tid) = lookup_tid.remove(&short) {
+                started.push((short.clone(), tid));
+            }
             containers.insert(short, info);
         });
+    }
+
+    /// Containers whose metadata lookup ended (found, or given up: ids only) since the last call,
+    /// each with the thread that made Harrier notice it: the moment Falco's `container` event
+    /// reports a new container.
+    pub fn take_started_containers(&mut self) -> Vec<(String, i64)> {
+        std::mem::take(&mut self.started)
+    }
+
+    /// Whether [`State::take_started_containers`] has something.
+    pub fn has_started_containers(&self) -> bool {
+        !self.started.is_empty()
     }
 
     /// Forget containers no thread runs in any more (live capture keeps the table bounded).
