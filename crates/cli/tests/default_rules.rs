@@ -1060,7 +1060,8 @@ fn check(row: &Row, alerts: &[serde_json::Value]) -> Option<String> {
             let wrong: Vec<String> = fields
                 .iter()
                 .filter(|(k, v)| {
-                    a["output_fields"][*k].as_str() != Some(v) && a["output_fields"][*k].to_string() != *v
+                    let got = &a["output_fields"][*k];
+                    got.as_str().map_or_else(|| got.to_string(), str::to_string) != *v
                 })
                 .map(|(k, v)| format!("{k}: expected {v:?}, got {}", a["output_fields"][*k]))
                 .collect();

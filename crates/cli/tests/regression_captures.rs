@@ -204,7 +204,7 @@ fn scrub(raw: &Path, out: &Path, root: u64) -> (u64, u64) {
     // Pass 2: header and events.
     let mut r = Reader::open(raw).expect("raw capture");
     let full: Header = r.take_header();
-    let parent = root_parent.and_then(|p| full.threads.iter().find(|t| t.tid as u64 == p).cloned());
+    let parent = root_parent.and_then(|p| full.threads.iter().find(|t| t.tid == p).cloned());
     let mut threads = Vec::new();
     if let Some(mut p) = parent {
         p.args.clear();
