@@ -12,7 +12,7 @@ mod synth;
 use common::*;
 use harrier_scap::FdKind;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use synth::*;
 
 enum Expect {
@@ -27,10 +27,6 @@ struct Row {
     what: &'static str,
     build: fn(&mut Synth),
     expect: Expect,
-}
-
-fn rules_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml")
 }
 
 // ------------------------------------------------------------------ fixtures
@@ -1025,24 +1021,13 @@ fn s_(x: &str) -> V {
 // ------------------------------------------------------------------ running rows
 
 /// Build a row's capture, replay it with the default rules (all matching rules reported), and
-/// return the alerts. Panics (with harrier's stderr) when the replay fails or skips events.
+/// return the alerts.
 fn replay_row(row: &Row, dir: &Path, i: usize) -> Vec<serde_json::Value> {
     let mut s = Synth::new();
     (row.build)(&mut s);
     let cap = dir.join(format!("row{i}.scap"));
     s.write(&cap);
-    let o = harrier(&[
-        "replay",
-        "--quiet",
-        cap.to_str().unwrap(),
-        "--rules",
-        rules_file().to_str().unwrap(),
-        "--json",
-        "-o",
-        "rule_matching=all",
-    ]);
-    assert!(o.status.success(), "{}: replay failed: {}", row.what, stderr(&o));
-    json_alerts(&o)
+    replay_default_rules(&cap)
 }
 
 /// What is wrong with one row, if anything.
@@ -1110,7 +1095,7 @@ fn each_rule_main_exception_holds() {
 
 #[test]
 fn every_default_rule_has_rows() {
-    let o = harrier(&["rules", "list", "-r", rules_file().to_str().unwrap(), "--json"]);
+    let o = harrier(&["rules", "list", "-r", default_rules_file().to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("rules list --json");
     let names: BTreeSet<String> = v
@@ -1142,7 +1127,7 @@ fn every_default_rule_has_rows() {
 
 #[test]
 fn default_rules_load_without_warnings() {
-    let o = harrier(&["rules", "validate", rules_file().to_str().unwrap()]);
+    let o = harrier(&["rules", "validate", default_rules_file().to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert!(all.contains(": Ok"), "{all}");

@@ -9,12 +9,14 @@
 //!     HARRIER_RECORD=reverse-shell,io-uring cargo test …   # only these actions
 
 mod common;
+mod synth;
 
 use common::*;
 use harrier_event::{Event, EventBuf};
 use harrier_scap::{Header, Reader, Writer, WriterOptions};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use synth::replay_default_rules;
 
 /// Each recorded action and the rules its capture raises with the default rules
 /// (`rule_matching=all`). The first is the rule the action names in `harrier generate --list`.
@@ -53,24 +55,9 @@ fn capture_file(action: &str) -> PathBuf {
     captures_dir().join(format!("{action}.scap.gz"))
 }
 
-fn rules_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml")
-}
-
 /// Replay a capture with the default rules; the rules that fired and their alerts.
 fn fired(cap: &Path) -> (BTreeSet<String>, Vec<serde_json::Value>) {
-    let o = harrier(&[
-        "replay",
-        "--quiet",
-        cap.to_str().unwrap(),
-        "--rules",
-        rules_file().to_str().unwrap(),
-        "--json",
-        "-o",
-        "rule_matching=all",
-    ]);
-    assert!(o.status.success(), "replay {}: {}", cap.display(), stderr(&o));
-    let alerts = json_alerts(&o);
+    let alerts = replay_default_rules(cap);
     (alerts.iter().filter_map(|a| a["rule"].as_str().map(str::to_string)).collect(), alerts)
 }
 

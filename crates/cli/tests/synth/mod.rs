@@ -11,7 +11,31 @@ use harrier_event::{event_info, ids, newest_exit_id, EventBuf, ParamType};
 use harrier_scap::{
     FdInfo, FdKind, FdTable, GroupInfo, Header, MachineInfo, ThreadInfo, UserInfo, Writer, WriterOptions,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The repository's default rules file.
+pub fn default_rules_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml")
+}
+
+/// Replay `cap` with the default rules, every matching rule reported (`rule_matching=all`), and
+/// return the JSON alerts. Panics with harrier's stderr when the replay fails.
+pub fn replay_default_rules(cap: &Path) -> Vec<serde_json::Value> {
+    use crate::common::{harrier, json_alerts, stderr};
+    let rules = default_rules_file();
+    let o = harrier(&[
+        "replay",
+        "--quiet",
+        cap.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--json",
+        "-o",
+        "rule_matching=all",
+    ]);
+    assert!(o.status.success(), "replay {}: {}", cap.display(), stderr(&o));
+    json_alerts(&o)
+}
 
 /// Open flags (the driver's `PPM_O_*` values) for [`Synth::open`].
 pub mod flags {
