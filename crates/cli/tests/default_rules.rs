@@ -588,9 +588,14 @@ const ROWS: &[Row] = &[
     },
     Row {
         rule: "Mount or namespace change in container",
-        what: "runc sets up the container's mounts; a mount on the host",
+        what: "runc's set-up stages unshare, setns and mount; a mount on the host",
         build: |s| {
             let c = container_sh(s);
+            for stage in ["runc:[0:PARENT]", "runc:[1:CHILD]"] {
+                let p = s.spawn(c, Cmd::new("/usr/bin/runc", &["init"]).comm(stage).in_container());
+                s.syscall(p, "unshare", &[("res", V::I(0)), ("flags", V::I(0))]);
+                s.syscall(p, "setns", &[("res", V::I(0)), ("fd", V::I(5)), ("nstype", V::I(0))]);
+            }
             let p = s.spawn(c, Cmd::new("/usr/bin/runc", &["init"]).comm("runc:[2:INIT]").in_container());
             s.syscall(
                 p,
