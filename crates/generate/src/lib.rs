@@ -409,7 +409,7 @@ pub static ACTIONS: &[Action] = &[
     Action {
         name: "outbound-connection",
         rule: "Unexpected outbound connection",
-        description: "bash connects a UDP socket to 198.51.100.1 (a documentation address; UDP connect sends nothing)",
+        description: "bash connects a UDP socket to 198.51.100.1, a documentation address (nothing is sent)",
         context: Context::Any,
         run: outbound_connection,
     },
