@@ -53,7 +53,7 @@ fn container_sh(s: &mut Synth) -> u64 {
     s.process(200, 1, "/usr/bin/containerd-shim-runc-v2", &["-namespace", "k8s.io"]);
     s.process(201, 200, "/bin/sh", &["-c", "nginx -g 'daemon off;'"]);
     s.containerize(201);
-    s.container("nginx", false);
+    s.container(201, "nginx", false);
     201
 }
 
@@ -614,25 +614,26 @@ const ROWS: &[Row] = &[
     // --- Privileged container started
     Row {
         rule: "Privileged container started",
-        what: "the first process of a privileged container",
+        what: "the container event of a privileged container",
         build: |s| {
             s.process(200, 1, "/usr/bin/containerd-shim-runc-v2", &[]);
-            s.container("busybox", true);
-            s.spawn(200, Cmd::new("/bin/sh", &["-c", "sleep 3600"]).in_container().vpid(1));
+            let p = s.spawn(200, Cmd::new("/bin/sh", &["-c", "sleep 3600"]).in_container().vpid(1));
+            s.container(p, "busybox", true);
         },
         expect: Expect::Fires(&[
             ("container.id", "3ad7b26ded6d"),
+            ("container.name", "web-1"),
             ("container.image.repository", "busybox"),
-            ("proc.cmdline", "sh -c sleep 3600"),
+            ("container.image.tag", "1.0"),
         ]),
     },
     Row {
         rule: "Privileged container started",
-        what: "an unprivileged container",
+        what: "the container event of an unprivileged container",
         build: |s| {
             s.process(200, 1, "/usr/bin/containerd-shim-runc-v2", &[]);
-            s.container("busybox", false);
-            s.spawn(200, Cmd::new("/bin/sh", &["-c", "sleep 3600"]).in_container().vpid(1));
+            let p = s.spawn(200, Cmd::new("/bin/sh", &["-c", "sleep 3600"]).in_container().vpid(1));
+            s.container(p, "busybox", false);
         },
         expect: Expect::Holds,
     },

@@ -319,14 +319,15 @@ impl Synth {
         self.event_id(id, tid, params);
     }
 
-    /// A container meta-event describing the test container (image, privileged).
-    pub fn container(&mut self, image_repo: &str, privileged: bool) {
+    /// A container event describing the test container (image, privileged), by `tid`, a thread
+    /// in it (as the live pipeline emits it when the runtime's metadata arrives).
+    pub fn container(&mut self, tid: u64, image_repo: &str, privileged: bool) {
         let json = serde_json::json!({"container": {
             "id": &CONTAINER_ID[..12], "full_id": CONTAINER_ID, "name": "web-1", "type": 0,
             "image": format!("{image_repo}:1.0"), "imagerepo": image_repo, "imagetag": "1.0",
             "privileged": privileged,
         }});
-        self.event_id(ids::PPME_CONTAINER_JSON_2_E, 0, &[("json", V::S(json.to_string()))]);
+        self.event_id(ids::PPME_CONTAINER_JSON_2_E, tid, &[("json", V::S(json.to_string()))]);
     }
 
     /// `parent` forks a child that execs `cmd`. Returns the child's tid.
