@@ -663,6 +663,16 @@ const ROWS: &[Row] = &[
     },
     Row {
         rule: "Setuid to root by a non-sudo program",
+        what: "a setuid-root helper that succeeds is judged as its caller",
+        build: |s| {
+            let sh = login_shell(s);
+            let p = s.spawn(sh, Cmd::new("/tmp/rootme", &[]).uid(1000));
+            s.syscall(p, "setuid", &[("res", V::I(0)), ("uid", V::I(0))]);
+        },
+        expect: Expect::Fires(&[("evt.res", "SUCCESS"), ("user.uid", "1000"), ("proc.name", "rootme")]),
+    },
+    Row {
+        rule: "Setuid to root by a non-sudo program",
         what: "sudo becomes root",
         build: |s| {
             let p = s.spawn(1, Cmd::new("/usr/bin/sudo", &["id"]).uid(1000));

@@ -426,7 +426,10 @@ impl<'a> SyscallEvent<'a> {
         }
         if name == "creat" {
             use harrier_event::consts::open_flags as of;
-            return Some(of::CREAT | of::WRONLY | of::TRUNC);
+            // whether the file was created comes in `creat_flags` (newer captures, the probe)
+            let created =
+                self.pi("creat_flags").and_then(|i| self.ev.param_u32(i)).unwrap_or(0) & of::F_CREATED;
+            return Some(of::CREAT | of::WRONLY | of::TRUNC | created);
         }
         self.ev.param_u32(self.pi("flags")?)
     }

@@ -161,6 +161,9 @@ pub struct State {
     pending_close: Option<(i64, i64)>,
     /// Thread exit deferred to the next event: (tid, reaper).
     pending_exit: Option<(i64, i64)>,
+    /// A successful set*uid/set*gid deferred to the next event: (tid, uid, gid). Rules see the
+    /// call with the caller's credentials (as Falco's rules see the enter event).
+    pending_creds: Option<(i64, Option<u32>, Option<u32>)>,
     /// Compatibility with Debian's sysdig 0.29 (`sysdig -r FILE FILTER`), used only by Harrier's
     /// selection mode (`harrier replay FILE --filter EXPR`), never for rules. Where sysdig 0.29 and
     /// current libsinsp differ, rules follow current Falco; with this switch the tracker and the field
@@ -457,6 +460,9 @@ impl State {
     }
 
     fn flush_deferred(&mut self) {
+        if let Some((tid, uid, gid)) = self.pending_creds.take() {
+            self.set_creds(tid, uid, gid);
+        }
         if let Some((pkey, fd)) = self.pending_close.take() {
             if let Some(p) = self.threads.get_mut(pkey) {
                 p.fds.remove(fd);
@@ -464,6 +470,27 @@ impl State {
         }
         if let Some((tid, reaper)) = self.pending_exit.take() {
             self.threads.remove_exited(tid, Some(reaper));
+        }
+    }
+
+    fn set_creds(&mut self, tid: i64, uid: Option<u32>, gid: Option<u32>) {
+        let Some(t) = self.threads.get_mut(tid) else { return };
+        if let Some(u) = uid {
+            t.uid = u;
+        }
+        if let Some(g) = gid {
+            t.gid = g;
+        }
+    }
+
+    /// A successful credential change: at once in sysdig 0.29 mode (its exit event shows the new
+    /// ids), else after this event's rules (they judge the caller).
+    fn change_creds(&mut self, tid: i64, uid: Option<u32>, gid: Option<u32>) {
+        self.thread_mut(tid);
+        if self.sysdig029 {
+            self.set_creds(tid, uid, gid);
+        } else {
+            self.pending_creds = Some((tid, uid, gid));
         }
     }
 
@@ -599,17 +626,17 @@ impl State {
             }
             "setuid" | "setresuid" | "setreuid" => {
                 if p.res() == Some(0) {
-                    let uid = p.u32("uid").or_else(|| p.u32("euid"));
-                    if let Some(uid) = uid.filter(|u| *u != u32::MAX) {
-                        self.thread_mut(tid).uid = uid;
+                    let uid = p.u32("uid").or_else(|| p.u32("euid")).filter(|u| *u != u32::MAX);
+                    if uid.is_some() {
+                        self.change_creds(tid, uid, None);
                     }
                 }
             }
             "setgid" | "setresgid" | "setregid" => {
                 if p.res() == Some(0) {
-                    let gid = p.u32("gid").or_else(|| p.u32("egid"));
-                    if let Some(gid) = gid.filter(|g| *g != u32::MAX) {
-                        self.thread_mut(tid).gid = gid;
+                    let gid = p.u32("gid").or_else(|| p.u32("egid")).filter(|g| *g != u32::MAX);
+                    if gid.is_some() {
+                        self.change_creds(tid, None, gid);
                     }
                 }
             }

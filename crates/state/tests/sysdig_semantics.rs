@@ -330,3 +330,54 @@ fn kubernetes_container_name_from_metadata_or_kubelet_label() {
     st.containers.clear();
     assert_eq!(render(&st, &read, "%k8s.container.name"), "<NA>");
 }
+
+/// A successful setuid: rules judge the call with the caller's identity (as Falco's rules judge
+/// the enter event), the thread has the new uid from its next event on. sysdig 0.29's exit
+/// event already shows the new uid.
+#[test]
+fn setuid_is_judged_with_the_callers_uid() {
+    for compat in [false, true] {
+        let mut st = state(compat);
+        st.users.insert(1000, User { uid: 1000, gid: 1000, name: "alice".into(), ..Default::default() });
+        st.threads.insert(ThreadInfo { uid: 1000, ..thread(300, 1, "su") });
+        let set = ev(ids::PPME_SYSCALL_SETUID_X, 300, |b| {
+            b.push_i64(0).push_u32(0);
+        });
+        apply(&mut st, &set);
+        let during = render(&st, &set, "%user.uid %user.name %evt.arg.uid");
+        let next = fstat_e(300, 1);
+        apply(&mut st, &next);
+        let after = render(&st, &next, "%user.uid %user.name");
+        if compat {
+            assert_eq!(during, "0 root 0");
+        } else {
+            assert_eq!(during, "1000 alice 0");
+        }
+        assert_eq!(after, "0 root");
+        // a failed setuid changes nothing
+        let failed = ev(ids::PPME_SYSCALL_SETUID_X, 300, |b| {
+            b.push_i64(-1).push_u32(1000);
+        });
+        apply(&mut st, &failed);
+        apply(&mut st, &next);
+        assert_eq!(render(&st, &next, "%user.uid"), "0");
+    }
+}
+
+/// `creat` is an open for writing that creates; `evt.is_open_create` follows its `creat_flags`
+/// (whether the file was really created), like the open family's `O_F_CREATED`.
+#[test]
+fn creat_reports_whether_it_created_the_file() {
+    for (flags, created) in [(1u16 << 14, "true"), (0, "false")] {
+        let mut st = state(false);
+        st.threads.insert(thread(400, 1, "touch"));
+        let e = ev(ids::PPME_SYSCALL_CREAT_X, 400, |b| {
+            b.push_i64(3).push_str("/dev/x").push_u32(0o644).push_u32(0).push_u64(0).push_u16(flags);
+        });
+        apply(&mut st, &e);
+        assert_eq!(
+            render(&st, &e, "%evt.is_open_create %evt.is_open_write %evt.is_open_read %fd.name"),
+            format!("{created} true false /dev/x")
+        );
+    }
+}
