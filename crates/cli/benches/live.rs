@@ -180,6 +180,16 @@ fn bpf_prog_stats(pid: u32) -> (u64, u64) {
     out
 }
 
+/// Clock ticks per second of /proc/PID/stat CPU times.
+fn clock_ticks_per_sec() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Pin `pid` (all its threads with `all`) to `cpus` with taskset; false when that fails.
 fn pin(pid: u32, cpus: &str, all: bool) -> bool {
     let mut c = Command::new("taskset");
@@ -403,12 +413,7 @@ fn main() {
         let cpu1 = h.cpu_ticks();
         let _ = std::fs::write(stats_path, stats_before.trim());
         let runs = rc1.saturating_sub(rc0).max(1);
-        let tck: f64 = Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0);
+        let tck = clock_ticks_per_sec();
         println!(
             "  probe in the kernel: {:.0} ns per program run ({} runs, ~2 per loop iteration: {:.0} ns per iteration); Harrier user space: {:.0}% of a core during the loop",
             rt1.saturating_sub(rt0) as f64 / runs as f64,
@@ -534,12 +539,7 @@ fn main() {
 
     // Idle CPU.
     std::thread::sleep(Duration::from_secs(2));
-    let tck: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
+    let tck = clock_ticks_per_sec();
     let c_a = h.cpu_ticks();
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
