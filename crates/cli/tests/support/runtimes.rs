@@ -66,10 +66,16 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(rootfs.join(sub)).unwrap();
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy /bin/busybox (busybox-static)");
-    run_ok(
-        Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]),
-        "busybox --install",
-    );
+    // The applet links, made here rather than by running the fresh copy (`busybox --install`):
+    // a file just written can be "text file busy" while a parallel test's fork still holds the
+    // writing fd.
+    let applets = run_ok(Command::new("/bin/busybox").arg("--list"), "busybox --list");
+    for a in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
+        let link = rootfs.join("bin").join(a);
+        if !link.exists() {
+            std::os::unix::fs::symlink("/bin/busybox", &link).expect("applet link");
+        }
+    }
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
     let tar = dir.join("rootfs.tar");
