@@ -567,6 +567,74 @@ __noinline __u32 put_fdpair(struct hr_scratch *b, __u32 off, __u64 utask, __u64 
 	return off;
 }
 
+#define HR_OVERLAYFS_MAGIC 0x794c7630u
+#define HR_SB_RDONLY 1u     /* super_block.s_flags */
+#define HR_S_IMMUTABLE 8u   /* inode.i_flags */
+#define HR_CAP_DAC_OVERRIDE 1
+
+/* Write permission of the caller on an inode, as the kernel's DAC check decides it: not on a
+ * read-only super block or an immutable inode; else the owner, group or other write bit of the
+ * caller's class (fsuid, then fsgid; supplementary groups and ACLs are not looked at); else
+ * CAP_DAC_OVERRIDE when the caller is in the initial user namespace. */
+static __always_inline __u32 exe_writable(struct task_struct *t, struct inode *ino, struct super_block *sb)
+{
+	if ((sb->s_flags & HR_SB_RDONLY) || (ino->i_flags & HR_S_IMMUTABLE))
+		return 0;
+	const struct cred *c = t->cred;
+	if (!c)
+		return 0;
+	__u32 mode = ino->i_mode;
+	if (c->fsuid.val == ino->i_uid.val) {
+		if (mode & 0200)
+			return 1;
+	} else if (c->fsgid.val == ino->i_gid.val) {
+		if (mode & 0020)
+			return 1;
+	} else if (mode & 0002) {
+		return 1;
+	}
+	struct user_namespace *ns = c->user_ns;
+	if (ns && ns->level == 0 && (c->cap_effective.val & (1ull << HR_CAP_DAC_OVERRIDE)))
+		return 1;
+	return 0;
+}
+
+/* HR_T_EXEINFO of a successful exec: the new executable (mm->exe_file) is on overlayfs in the
+ * upper or only in lower layers (the overlay inode's __upperdentry, next to its vfs_inode at
+ * CO-RE offsets), and whether the caller may write it. Plain loads from the BTF task, one helper
+ * call. */
+__noinline __u32 put_exeinfo(struct hr_scratch *b, __u32 off)
+{
+	if (!b || off > HR_LIMIT)
+		return off;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = t->mm;
+	if (!mm)
+		return off;
+	struct file *exe = mm->exe_file;
+	if (!exe)
+		return off;
+	struct inode *ino = exe->f_inode;
+	if (!ino)
+		return off;
+	struct super_block *sb = ino->i_sb;
+	if (!sb)
+		return off;
+	__u32 x = 0;
+	if (sb->s_magic == HR_OVERLAYFS_MAGIC) {
+		long delta = (long)bpf_core_field_offset(struct ovl_inode, __upperdentry) -
+			     (long)bpf_core_field_offset(struct ovl_inode, vfs_inode);
+		struct dentry *upper = 0;
+		if (!bpf_probe_read_kernel(&upper, sizeof(upper), (char *)ino + delta))
+			x |= upper ? HR_X_UPPER : HR_X_LOWER;
+	}
+	if (exe_writable(t, ino, sb))
+		x |= HR_X_WRITABLE;
+	*(__u32 *)&b->d[M(off + 4)] = x;
+	item_close(b, &off, HR_T_EXEINFO, 4);
+	return off;
+}
+
 static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
@@ -694,6 +762,8 @@ int hr_sys_exit(__u64 *ctx)
 			struct file *exe = BPF_CORE_READ(mm, exe_file);
 			if (exe)
 				off = put_path(b, off, HR_T_EXEPATH, (__u64)&exe->f_path, task);
+			if (exec_ok)
+				off = put_exeinfo(b, off);
 		}
 		struct fs_struct *fs = BPF_CORE_READ((struct task_struct *)task, fs);
 		if (fs)

@@ -34,6 +34,12 @@
 #define HR_T_FILENAME 25  /* exec filename (kernel string) */
 #define HR_T_OLDTID 26    /* u32 tid before exec */
 #define HR_T_ARGV_USER 27 /* argv read from the user pointer array (failed exec) */
+#define HR_T_EXEINFO 28   /* u32 HR_X_* bits: the executable of a successful exec */
+
+/* HR_T_EXEINFO bits */
+#define HR_X_WRITABLE (1u << 0) /* writable by the caller (its fs ids, mode bits, CAP_DAC_OVERRIDE) */
+#define HR_X_UPPER (1u << 1)    /* overlayfs file with an upper (writable layer) dentry */
+#define HR_X_LOWER (1u << 3)    /* overlayfs file found only in lower (image) layers */
 
 /* spec bits (hr_spec value, one u32 per syscall number; 0 = not wanted) */
 #define HR_S_STRMASK 0x3fu        /* bit i: argument i is a user string */

@@ -26,6 +26,17 @@ pub const T_DATA: u16 = 24;
 pub const T_FILENAME: u16 = 25;
 pub const T_OLDTID: u16 = 26;
 pub const T_ARGV_USER: u16 = 27;
+pub const T_EXEINFO: u16 = 28;
+
+/// `T_EXEINFO` bits: the executable of a successful exec.
+pub mod exeinfo {
+    /// Writable by the caller (fs ids against the mode bits, or CAP_DAC_OVERRIDE).
+    pub const WRITABLE: u32 = 1 << 0;
+    /// On overlayfs, with an upper (writable layer) dentry.
+    pub const UPPER: u32 = 1 << 1;
+    /// On overlayfs, found only in lower (image) layers.
+    pub const LOWER: u32 = 1 << 3;
+}
 
 /// Spec bits (`hr_spec` map values).
 pub mod spec {
@@ -90,7 +101,7 @@ pub struct Record<'a> {
     pub args: [u64; 6],
     pub cpu: u32,
     pub flags: u32,
-    items: [Option<&'a [u8]>; 28],
+    items: [Option<&'a [u8]>; 29],
     cgroups: [Option<&'a [u8]>; 16],
 }
 
@@ -253,6 +264,11 @@ impl<'a> Record<'a> {
 
     pub fn old_tid(&self) -> Option<u32> {
         u32_at(self.item(T_OLDTID)?, 0)
+    }
+
+    /// [`exeinfo`] bits of a successful exec's executable.
+    pub fn exe_info(&self) -> Option<u32> {
+        u32_at(self.item(T_EXEINFO)?, 0)
     }
 }
 

@@ -614,12 +614,31 @@ fn clone_flags_of(name: &str, r: &Record<'_>) -> u32 {
 }
 
 /// `PPM_EXE_*` flags of an exec.
+const EXE_WRITABLE: u32 = 1 << 0;
+const EXE_UPPER_LAYER: u32 = 1 << 1;
+const EXE_FROM_MEMFD: u32 = 1 << 2;
+const EXE_LOWER_LAYER: u32 = 1 << 3;
+
+/// `PPM_EXE_*` flags of an exec: memfd from the executable's path and link count, overlayfs
+/// layer and writability from what the kernel saw (`T_EXEINFO`, successful execs only).
 fn exe_flags(r: &Record<'_>, exepath: &[u8]) -> u32 {
     let mut f = 0;
     if let Some(p) = r.proc_info() {
         let leaf = exepath.rsplit(|&c| c == b'/').next().unwrap_or(&[]);
         if p.exe_nlink == 0 && leaf.starts_with(b"memfd:") {
-            f |= 1 << 2; // FROM_MEMFD
+            f |= EXE_FROM_MEMFD;
+        }
+    }
+    if let Some(x) = r.exe_info() {
+        use abi::exeinfo;
+        for (k, ppm) in [
+            (exeinfo::WRITABLE, EXE_WRITABLE),
+            (exeinfo::UPPER, EXE_UPPER_LAYER),
+            (exeinfo::LOWER, EXE_LOWER_LAYER),
+        ] {
+            if x & k != 0 {
+                f |= ppm;
+            }
         }
     }
     f
@@ -870,6 +889,28 @@ mod tests {
         assert_eq!(clone_flags(0x10000 | 0x100 | 0x800), (1 << 13) | (1 << 15) | (1 << 11));
         assert_eq!(fcntl_cmd(0), 1);
         assert_eq!(fcntl_cmd(1030), 26);
+    }
+
+    #[test]
+    fn exe_info_bits_become_ppm_exe_flags() {
+        let rec = |x: u32| {
+            let mut b = vec![0u8; abi::HDR_LEN];
+            b.extend_from_slice(&abi::T_EXEINFO.to_le_bytes());
+            b.extend_from_slice(&4u16.to_le_bytes());
+            b.extend_from_slice(&x.to_le_bytes());
+            let len = b.len() as u32;
+            b[16..20].copy_from_slice(&len.to_le_bytes());
+            b
+        };
+        use abi::exeinfo::{LOWER, UPPER, WRITABLE};
+        let flags = |x: u32| exe_flags(&Record::parse(&rec(x)).unwrap(), b"/bin/x");
+        assert_eq!(flags(0), 0);
+        assert_eq!(flags(UPPER), EXE_UPPER_LAYER);
+        assert_eq!(flags(LOWER | WRITABLE), EXE_LOWER_LAYER | EXE_WRITABLE);
+        // no item (failed exec, older probe): no layer claimed
+        let mut b = vec![0u8; abi::HDR_LEN];
+        b[16..20].copy_from_slice(&(abi::HDR_LEN as u32).to_le_bytes());
+        assert_eq!(exe_flags(&Record::parse(&b).unwrap(), b"/bin/x"), 0);
     }
 
     #[test]
