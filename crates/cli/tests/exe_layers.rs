@@ -3,9 +3,8 @@
 //! false, the exec's `PPM_EXE_LOWER_LAYER` bit set) and one copied into the container after it
 //! started is in the writable upper layer (`proc.is_exe_upper_layer` true), which is what the
 //! default rule "Executable not in the container image" fires on, and only there. Both are
-//! writable by the container's root (`proc.is_exe_writable`: CAP_DAC_OVERRIDE). The lower-layer
-//! bit is read from `evt.rawarg.flags`: the engine does not register `proc.is_exe_lower_layer`
-//! (the thread state keeps it).
+//! writable by the container's root (`proc.is_exe_writable`: CAP_DAC_OVERRIDE). The layer bits
+//! are checked both raw (`evt.rawarg.flags`) and as `proc.is_exe_lower_layer`.
 //!
 //! Needs root, eBPF, containerd, ctr, runc and busybox (scripts/setup.sh installs them); fails
 //! (not skips) with a clear message when one is missing.
@@ -80,7 +79,7 @@ fn image_program_is_lower_layer_and_a_dropped_program_is_upper_layer_and_raises_
 - rule: test exec in the layers container
   desc: a marked program run in the test container (not the shell that runs it)
   condition: evt.type in (execve, execveat) and evt.res = SUCCESS and container.id = {cid} and proc.name != sh and (proc.args contains {lower_mark} or proc.args contains {upper_mark})
-  output: "exec %proc.exepath upper=%proc.is_exe_upper_layer writable=%proc.is_exe_writable flags=%evt.rawarg.flags cmdline=%proc.cmdline"
+  output: "exec %proc.exepath upper=%proc.is_exe_upper_layer lower=%proc.is_exe_lower_layer writable=%proc.is_exe_writable flags=%evt.rawarg.flags cmdline=%proc.cmdline"
   priority: NOTICE
 "#,
             cid = &id[..12],
@@ -106,6 +105,7 @@ fn image_program_is_lower_layer_and_a_dropped_program_is_upper_layer_and_raises_
     let lower = wait_test(&lower_mark).expect("alert for the image program");
     assert_eq!(field(&lower, "proc.exepath"), "/bin/busybox", "{lower}");
     assert_eq!(field(&lower, "proc.is_exe_upper_layer"), false, "{lower}");
+    assert_eq!(field(&lower, "proc.is_exe_lower_layer"), true, "{lower}");
     assert_eq!(field(&lower, "proc.is_exe_writable"), true, "{lower}");
     let f = flags_of(&lower);
     assert_eq!(
@@ -120,6 +120,7 @@ fn image_program_is_lower_layer_and_a_dropped_program_is_upper_layer_and_raises_
     let upper = wait_test(&upper_mark).expect("alert for the dropped program");
     assert_eq!(field(&upper, "proc.exepath"), "/root/busybox-dropped", "{upper}");
     assert_eq!(field(&upper, "proc.is_exe_upper_layer"), true, "{upper}");
+    assert_eq!(field(&upper, "proc.is_exe_lower_layer"), false, "{upper}");
     assert_eq!(field(&upper, "proc.is_exe_writable"), true, "{upper}");
     let f = flags_of(&upper);
     assert_eq!(

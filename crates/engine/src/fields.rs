@@ -450,6 +450,7 @@ field_table! {
     ProcPpidTs "proc.ppid.ts" RelTime None [] Process "Parent process start time, ns since the epoch.";
     ProcIsExeWritable "proc.is_exe_writable" Bool None [] Process "True when the executable is writable by the user running it.";
     ProcIsExeUpperLayer "proc.is_exe_upper_layer" Bool None [] Process "True when the executable lives in the upper layer of an overlay filesystem.";
+    ProcIsExeLowerLayer "proc.is_exe_lower_layer" Bool None [] Process "True when the executable lives only in a lower (image) layer of an overlay filesystem.";
     ProcIsExeFromMemfd "proc.is_exe_from_memfd" Bool None [] Process "True when the executable is a memfd_create() file (fileless execution).";
     ProcIsSidLeader "proc.is_sid_leader" Bool None [] Process "True when the process leads its session.";
     ProcIsVpgidLeader "proc.is_vpgid_leader" Bool None [] Process "True when the process leads its process group.";

@@ -827,6 +827,9 @@ impl EventAccessor for SyscallEvent<'_> {
             F::ProcIsExeUpperLayer => {
                 return self.thread().map(|t| out.push_bool(t.exe_upper_layer)).is_some()
             }
+            F::ProcIsExeLowerLayer => {
+                return self.thread().map(|t| out.push_bool(t.exe_lower_layer)).is_some()
+            }
             F::ProcIsExeFromMemfd => return self.thread().map(|t| out.push_bool(t.exe_from_memfd)).is_some(),
             F::ProcExeIno => return self.thread().map(|t| out.push_int(t.exe_ino as i64)).is_some(),
             F::ProcExeInoCtime => return self.thread().map(|t| out.push_uint(t.exe_ino_ctime)).is_some(),
