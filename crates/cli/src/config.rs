@@ -210,6 +210,8 @@ pub struct Settings {
     /// such as `HARRIER_CONTAINERD_SOCKET` still apply underneath).
     pub runtime: harrier_containers::RuntimeConfig,
     pub selection: Vec<Selection>,
+    /// `syscall_event_drops.*` (live capture).
+    pub drop_policy: crate::drops::DropPolicy,
 }
 
 impl Settings {
@@ -308,6 +310,7 @@ impl Settings {
             },
             runtime: runtime_config(raw)?,
             selection,
+            drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
         })
     }
 }

@@ -82,13 +82,19 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         src.probe().syscalls().len()
     );
     let outs = Rc::new(RefCell::new(outs));
+    // Set when the drop policy's `exit` action fires.
+    let exit_on_drops = Arc::new(AtomicBool::new(false));
     {
-        // Drop accounting: the kernel's per-CPU counters, checked every second; an increase is
-        // logged and raised as an alert (Falco's syscall_event_drops behaviour).
+        // Drop accounting: the kernel's per-CPU counters, checked every second. Every increase is
+        // logged on stderr; Falco's `syscall_event_drops` policy (threshold, rate-limited actions
+        // log / alert / exit) decides the rest.
         let outs = outs.clone();
         let hup = hup.clone();
         let mut last = 0u64;
         let host = hostname.clone();
+        let mut monitor = crate::drops::DropMonitor::new(s.drop_policy.clone());
+        let mut last_check = std::time::Instant::now();
+        let (exit_flag, stop_flag) = (exit_on_drops.clone(), stop.clone());
         src.on_tick(Duration::from_secs(1), move |probe| {
             if hup.swap(false, Ordering::Relaxed) {
                 outs.borrow_mut().reopen();
@@ -103,8 +109,25 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
                      (process {}, file {}, network {}, other {})",
                     d.process, d.file, d.network, d.other
                 );
-                let alert = drop_alert(n, &d, &host);
+            }
+            let v = monitor.check(d.sent, total, last_check.elapsed().as_secs_f64());
+            last_check = std::time::Instant::now();
+            if v.act.log {
+                eprintln!(
+                    "harrier: Falco internal: syscall event drop. {} system calls dropped in last second \
+                     ({:.1}% of the events; over syscall_event_drops.threshold)",
+                    v.dropped,
+                    v.ratio * 100.0
+                );
+            }
+            if v.act.alert {
+                let alert = drop_alert(v.dropped, &d, &host);
                 outs.borrow_mut().send(&alert);
+            }
+            if v.act.exit {
+                eprintln!("harrier: exiting: syscall_event_drops.actions includes exit");
+                exit_flag.store(true, Ordering::Relaxed);
+                stop_flag.store(true, Ordering::Relaxed);
             }
             outs.borrow_mut().flush();
         });
@@ -126,6 +149,7 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         drops.total()
     );
     match res {
+        Ok(()) if exit_on_drops.load(Ordering::Relaxed) => 1,
         Ok(()) => 0,
         Err(e) => {
             eprintln!("harrier: {e}");

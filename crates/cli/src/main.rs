@@ -3,6 +3,7 @@
 
 mod config;
 mod delivery;
+mod drops;
 mod live;
 mod replay;
 mod rules_cmd;

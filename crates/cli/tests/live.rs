@@ -201,3 +201,69 @@ fn process_tree_survives_orphaning_and_multithreaded_exec() {
     assert_eq!(f["thread.tid"].as_i64(), Some(pid), "after exec the caller is the leader: {f}");
     assert_ne!(f["proc.pname"], "<NA>", "{f}");
 }
+
+/// Falco's `syscall_event_drops` policy: with Harrier stopped (SIGSTOP) while this test makes
+/// syscalls, the small ring overflows; once it runs again, the drops cross `threshold` (0 here)
+/// and the configured actions run: a `Falco internal: syscall event drop` alert with the counts,
+/// then `exit` (status 1).
+#[test]
+fn event_drops_over_the_threshold_raise_the_drop_alert_and_exit_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_rules(
+        dir.path(),
+        "open.yaml",
+        "- rule: any open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = nosuchprocess\n  output: o\n  priority: DEBUG\n",
+    );
+    let mut h = spawn_ready(
+        &[
+            "run",
+            "-r",
+            rules.to_str().unwrap(),
+            "-o",
+            "json_output=true",
+            "-o",
+            "buf_size_preset=1",
+            "-o",
+            "syscall_event_drops.threshold=0",
+            "-o",
+            "syscall_event_drops.actions[]=alert",
+            "-o",
+            "syscall_event_drops.actions[]=exit",
+        ],
+        "live detection started",
+    );
+    let pid = h.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    // 1 MiB of ring holds ~10k records: 200k open/close pairs overflow it.
+    let target = dir.path().join("x");
+    std::fs::write(&target, b"x").unwrap();
+    for _ in 0..200_000 {
+        drop(std::fs::File::open(&target));
+    }
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = h.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "harrier did not exit on drops");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "exit action: status 1");
+    let mut alert = None;
+    while let Ok((_, line)) = h.stdout.try_recv() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if v["rule"] == "Falco internal: syscall event drop" {
+                alert = Some(v);
+            }
+        }
+    }
+    let a = alert.expect("the drop alert on stdout");
+    let n = a["output_fields"]["n_drops"].as_u64().unwrap_or(0);
+    assert!(n > 0, "{a}");
+    let by_class: u64 = ["n_drops_process", "n_drops_file", "n_drops_network", "n_drops_other"]
+        .iter()
+        .map(|k| a["output_fields"][*k].as_u64().unwrap_or(0))
+        .sum();
+    assert!(a["output_fields"]["n_drops_file"].as_u64().unwrap_or(0) > 0 && by_class >= n, "{a}");
+}
