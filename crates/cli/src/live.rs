@@ -62,8 +62,20 @@ fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
     })
 }
 
-/// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`).
-pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_after: Option<u64>) -> u8 {
+/// Loads the rule files again (SIGHUP).
+pub type Reload = Box<dyn Fn() -> Result<Ruleset, String>>;
+
+/// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`). SIGHUP reopens the
+/// output files and, with `reload`, loads the rules again and swaps them in between two events
+/// (the probe stays attached: no gap); invalid new rules are reported and the old ones kept.
+pub fn run(
+    s: &Settings,
+    rs: Ruleset,
+    outs: Delivery,
+    hostname: String,
+    stop_after: Option<u64>,
+    reload: Option<Reload>,
+) -> u8 {
     let events = needed_events(&rs).unwrap_or_else(all_events);
     let mut src = match open_live(&events, s.buf_size_preset) {
         Ok(x) => x,
@@ -82,6 +94,10 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         src.probe().syscalls().len()
     );
     let outs = Rc::new(RefCell::new(outs));
+    let mut det = Detector::new(Arc::new(rs), hostname.clone());
+    det.set_runtime_config(s.runtime.clone());
+    let slot = det.rules_slot();
+    let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
     // Set when the drop policy's `exit` action fires.
     let exit_on_drops = Arc::new(AtomicBool::new(false));
     {
@@ -98,6 +114,9 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         src.on_tick(Duration::from_secs(1), move |probe| {
             if hup.swap(false, Ordering::Relaxed) {
                 outs.borrow_mut().reopen();
+                if let Some(load) = reload.as_ref() {
+                    reload_rules(load, &slot, &captured);
+                }
             }
             let d = probe.drops();
             let total = d.total();
@@ -132,8 +151,6 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
             outs.borrow_mut().flush();
         });
     }
-    let mut det = Detector::new(Arc::new(rs), hostname);
-    det.set_runtime_config(s.runtime.clone());
     let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
     let drops = src.drops();
     // The tick closure holds the other reference to the outputs: drop the source first.
@@ -154,6 +171,37 @@ pub fn run(s: &Settings, rs: Ruleset, outs: Delivery, hostname: String, stop_aft
         Err(e) => {
             eprintln!("harrier: {e}");
             1
+        }
+    }
+}
+
+/// SIGHUP: load the rules again and hand them to the running detector.
+fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) {
+    match load() {
+        Ok(rs) => {
+            let n = rs.rules().iter().filter(|r| r.enabled).count();
+            let missing: Vec<&str> = match needed_events(&rs) {
+                Some(names) => names
+                    .into_iter()
+                    .filter(|e| harrier_probe::syscalls::SYSCALLS.iter().any(|s| s.name == *e))
+                    .filter(|e| !captured.contains(e))
+                    .collect(),
+                None => Vec::new(),
+            };
+            if !missing.is_empty() {
+                eprintln!(
+                    "harrier: the reloaded rules also watch {}; the kernel does not capture them yet (restart to capture them)",
+                    missing.join(", ")
+                );
+            }
+            if let Ok(mut g) = slot.lock() {
+                *g = Some(Arc::new(rs));
+            }
+            eprintln!("harrier: rules reloaded ({n} rules)");
+        }
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!("harrier: the reloaded rules are invalid; the previous rules stay active");
         }
     }
 }

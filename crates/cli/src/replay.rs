@@ -181,7 +181,12 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            crate::live::run(&s, rs, outs, hostname(), c.stop_after)
+            let (s2, c2) = (s.clone(), c.clone());
+            let reload: crate::live::Reload = Box::new(move || {
+                let files = rules_files::expand(&rule_paths)?;
+                build_ruleset(&files, &s2, &c2)
+            });
+            crate::live::run(&s, rs, outs, hostname(), c.stop_after, Some(reload))
         }
         other => {
             eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");

@@ -267,3 +267,57 @@ fn event_drops_over_the_threshold_raise_the_drop_alert_and_exit_when_configured(
         .sum();
     assert!(a["output_fields"]["n_drops_file"].as_u64().unwrap_or(0) > 0 && by_class >= n, "{a}");
 }
+
+/// SIGHUP reloads the rule files without detaching the probe: the new rules take over between two
+/// events; invalid new rules are reported and the previous ones stay active.
+#[test]
+fn sighup_reloads_rules_without_a_gap_and_keeps_them_when_the_new_ones_are_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let reader = named_copy(dir.path(), "cat", &format!("rl{u}"));
+    let target = dir.path().join("watched");
+    std::fs::write(&target, b"x").unwrap();
+    let rule = |name: &str| {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = rl{u} and fd.name = {}\n  output: \"{name} %fd.name\"\n  priority: WARNING\n",
+            target.display()
+        )
+    };
+    let rules = write_rules(dir.path(), "reload.yaml", &rule("before reload"));
+    let r = Running::start(&rules);
+    let read = || {
+        let _ = Command::new(&reader).arg(&target).stdout(Stdio::null()).status();
+    };
+    read();
+    assert!(r.wait_alert("before reload", Duration::from_secs(5)).is_some(), "first rules active");
+
+    let hup = || {
+        assert!(Command::new("kill").args(["-HUP", &r.0.child.id().to_string()]).status().unwrap().success())
+    };
+    std::fs::write(&rules, rule("after reload")).unwrap();
+    hup();
+    // the swap happens within about a second (the signal is handled on the once-a-second tick)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        read();
+        std::thread::sleep(Duration::from_millis(200));
+        while let Ok((_, line)) = r.0.stdout.try_recv() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                seen.push(v["rule"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if seen.iter().any(|s| s == "after reload") {
+            break;
+        }
+    }
+    let first_new = seen.iter().position(|s| s == "after reload").expect("the reloaded rule fires");
+    assert!(seen[first_new..].iter().all(|s| s == "after reload"), "old rule gone after the swap: {seen:?}");
+
+    // invalid rules: reported, the current rules stay
+    std::fs::write(&rules, "- rule: broken\n  condition: (\n").unwrap();
+    hup();
+    std::thread::sleep(Duration::from_millis(2500));
+    read();
+    assert!(r.wait_alert("after reload", Duration::from_secs(5)).is_some(), "rules kept after a bad reload");
+}

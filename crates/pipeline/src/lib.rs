@@ -44,7 +44,13 @@ pub struct Detector {
     since_purge: u64,
     /// Synthesised events (`container`).
     event_buf: harrier_event::EventBuf,
+    /// A ruleset waiting to replace the current one (see [`Detector::rules_slot`]).
+    next_rules: RulesSlot,
 }
+
+/// Where another thread or a callback puts a new ruleset for a running [`Detector`]; it takes over
+/// between two events, so no event is lost or evaluated twice across a reload.
+pub type RulesSlot = Arc<std::sync::Mutex<Option<Arc<Ruleset>>>>;
 
 fn wall_clock_ns() -> u64 {
     std::time::SystemTime::now()
@@ -69,6 +75,7 @@ impl Detector {
             held: HeldAlerts::new(std::time::Duration::ZERO),
             since_purge: 0,
             event_buf: harrier_event::EventBuf::new(),
+            next_rules: RulesSlot::default(),
         }
     }
 
@@ -111,6 +118,11 @@ impl Detector {
     /// Let time pass without an event: answers are applied and held alerts whose metadata came
     /// (or whose wait ended) go out.
     pub fn idle(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+        if let Ok(mut next) = self.next_rules.try_lock() {
+            if let Some(rs) = next.take() {
+                self.rules = rs;
+            }
+        }
         if self.state.lookup.is_none() {
             return;
         }
@@ -133,6 +145,13 @@ impl Detector {
     /// Replace the rules (reload): state stays.
     pub fn set_rules(&mut self, rules: Arc<Ruleset>) {
         self.rules = rules;
+    }
+
+    /// A slot for a new ruleset: whatever is put there replaces the rules at the next idle moment
+    /// of [`Detector::run`] (between two events; alerts held for container metadata keep the
+    /// ruleset that raised them).
+    pub fn rules_slot(&self) -> RulesSlot {
+        self.next_rules.clone()
     }
 
     pub fn rules(&self) -> &Ruleset {
