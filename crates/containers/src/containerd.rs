@@ -27,15 +27,7 @@ impl Containerd {
     }
 
     async fn list_namespaces(g: &mut Grpc) -> Result<Vec<String>, CallError> {
-        let resp = g.call(NAMESPACES_LIST, &[], &[]).await?;
-        let fs = proto::fields(&resp).map_err(|_| CallError::Malformed("ListNamespacesResponse".into()))?;
-        Ok(fs
-            .iter()
-            .filter(|(f, _)| *f == 1)
-            .filter_map(|(_, w)| {
-                proto::fields(w.bytes()).ok().and_then(|n| proto::get(&n, 1)).map(Wire::string)
-            })
-            .collect())
+        parse_namespaces(&g.call(NAMESPACES_LIST, &[], &[]).await?)
     }
 
     async fn get_container(g: &mut Grpc, ns: &str, id: &str) -> Result<Option<Vec<u8>>, CallError> {
@@ -57,10 +49,7 @@ impl Containerd {
         };
         for ns in &namespaces {
             let Some(resp) = Self::get_container(&mut g, ns, full_id).await? else { continue };
-            let fs = proto::fields(&resp).map_err(|_| CallError::Malformed("GetContainerResponse".into()))?;
-            let Some(c) = proto::get(&fs, 1) else { continue };
-            let mut info = parse_container(c.bytes(), full_id)
-                .ok_or_else(|| CallError::Malformed("containerd Container message".into()))?;
+            let Some(mut info) = container_from_response(&resp, full_id)? else { continue };
             // Image digest (the manifest or index the image name points at).
             if !info.image.is_empty() {
                 let mut req = Vec::new();
@@ -71,23 +60,10 @@ impl Containerd {
                 }
             }
             // Pod labels from the pod sandbox (CRI sets the sandbox id in the spec annotations).
-            if let Some(sandbox) =
-                info.labels.iter().find(|(k, _)| k == SANDBOX_ID_KEY).map(|(_, v)| v.clone())
-            {
-                info.labels.retain(|(k, _)| k != SANDBOX_ID_KEY);
+            if let Some(sandbox) = take_sandbox_id(&mut info) {
                 if sandbox != full_id {
                     if let Ok(Some(resp)) = Self::get_container(&mut g, ns, &sandbox).await {
-                        let sb = proto::fields(&resp)
-                            .ok()
-                            .and_then(|fs| proto::get(&fs, 1))
-                            .and_then(|c| proto::fields(c.bytes()).ok().map(|f| proto::string_map(&f, 2)));
-                        info.pod_labels = sb
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter(|(k, _)| {
-                                !k.starts_with("io.kubernetes.") && !k.starts_with("io.cri-containerd.")
-                            })
-                            .collect();
+                        info.pod_labels = pod_labels(&resp);
                     }
                 }
             }
@@ -101,8 +77,48 @@ impl Containerd {
 /// sandbox is looked up.
 const SANDBOX_ID_KEY: &str = "\0sandbox-id";
 
+/// The namespace names of a `ListNamespacesResponse`.
+pub fn parse_namespaces(resp: &[u8]) -> Result<Vec<String>, CallError> {
+    let fs = proto::fields(resp).map_err(|_| CallError::Malformed("ListNamespacesResponse".into()))?;
+    Ok(fs
+        .iter()
+        .filter(|(f, _)| *f == 1)
+        .filter_map(|(_, w)| proto::fields(w.bytes()).ok().and_then(|n| proto::get(&n, 1)).map(Wire::string))
+        .collect())
+}
+
+/// The container of a `GetContainerResponse` (`None`: the answer carries no container). The
+/// sandbox id, when the spec names one, is left in the labels for [`take_sandbox_id`].
+pub fn container_from_response(resp: &[u8], full_id: &str) -> Result<Option<ContainerInfo>, CallError> {
+    let fs = proto::fields(resp).map_err(|_| CallError::Malformed("GetContainerResponse".into()))?;
+    let Some(c) = proto::get(&fs, 1) else { return Ok(None) };
+    parse_container(c.bytes(), full_id)
+        .map(Some)
+        .ok_or_else(|| CallError::Malformed("containerd Container message".into()))
+}
+
+/// Remove the sandbox id [`parse_container`] carries in the labels, and return it.
+pub fn take_sandbox_id(info: &mut ContainerInfo) -> Option<String> {
+    let sandbox = info.labels.iter().find(|(k, _)| k == SANDBOX_ID_KEY).map(|(_, v)| v.clone())?;
+    info.labels.retain(|(k, _)| k != SANDBOX_ID_KEY);
+    Some(sandbox)
+}
+
+/// The pod labels of the sandbox container's `GetContainerResponse` (its labels without the
+/// runtime's own `io.kubernetes.*` and `io.cri-containerd.*`).
+pub fn pod_labels(resp: &[u8]) -> Vec<(String, String)> {
+    let sb = proto::fields(resp)
+        .ok()
+        .and_then(|fs| proto::get(&fs, 1))
+        .and_then(|c| proto::fields(c.bytes()).ok().map(|f| proto::string_map(&f, 2)));
+    sb.unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("io.kubernetes.") && !k.starts_with("io.cri-containerd."))
+        .collect()
+}
+
 /// `Image.target.digest` of a `GetImageResponse`.
-fn image_digest(resp: &[u8]) -> Option<String> {
+pub fn image_digest(resp: &[u8]) -> Option<String> {
     let fs = proto::fields(resp).ok()?;
     let image = proto::fields(proto::get(&fs, 1)?.bytes()).ok()?;
     let target = proto::fields(proto::get(&image, 3)?.bytes()).ok()?;

@@ -10,6 +10,8 @@
 pub mod containerd;
 pub mod cri;
 pub mod docker;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod proto;
 pub mod service;
 pub mod transport;
