@@ -107,7 +107,7 @@ impl Forwarder {
         })
     }
 
-    async fn route(&self, r: HttpReq) -> HttpResp {
+    pub(crate) async fn route(&self, r: HttpReq) -> HttpResp {
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/healthz") | ("GET", "/ping") => {
                 (200, "application/json", br#"{"status":"ok"}"#.to_vec())

@@ -8,6 +8,8 @@ pub mod common;
 pub mod config;
 pub mod filter;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod queue;
 pub mod router;

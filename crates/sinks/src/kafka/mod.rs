@@ -62,11 +62,11 @@ enum Balancer {
 
 /// Where the topic's partitions live.
 #[derive(Debug, Clone, Default)]
-struct Metadata {
+pub(crate) struct Metadata {
     /// node id → "host:port".
-    brokers: HashMap<i32, String>,
+    pub(crate) brokers: HashMap<i32, String>,
     /// (partition, leader node id), sorted by partition.
-    partitions: Vec<(i32, i32)>,
+    pub(crate) partitions: Vec<(i32, i32)>,
 }
 
 /// One broker connection; requests are strictly sequential.
@@ -161,6 +161,30 @@ fn with_port(h: &str) -> String {
     }
 }
 
+/// The highest Metadata version (of 1–4) an ApiVersions v0 response offers; a broker without
+/// Produce v3 is a permanent error.
+pub(crate) fn parse_api_versions(resp: &[u8]) -> Result<i16, SinkError> {
+    let bad = |e: String| kerr(format!("bad ApiVersions response: {e}"));
+    let mut d = Dec::new(resp);
+    let err = d.i16().map_err(bad)?;
+    if err != 0 {
+        return Err(kerr(format!("ApiVersions: {} ({err})", wire::error_name(err))));
+    }
+    let mut best = None;
+    for _ in 0..d.array_len().map_err(bad)? {
+        let (key, min, max) = (d.i16().map_err(bad)?, d.i16().map_err(bad)?, d.i16().map_err(bad)?);
+        if key == 3 && min <= 4 && max >= 1 {
+            best = Some(max.min(4));
+        }
+        if key == 0 && (min > 3 || max < 3) {
+            return Err(SinkError::permanent(format!(
+                "kafka: the broker does not speak Produce v3 (it speaks v{min}–v{max})"
+            )));
+        }
+    }
+    best.ok_or_else(|| SinkError::permanent("kafka: the broker speaks no Metadata version 1–4"))
+}
+
 impl KafkaSink {
     pub fn new(c: &KafkaConfig) -> Result<Self, String> {
         let bootstrap: Vec<String> =
@@ -221,26 +245,7 @@ impl KafkaSink {
 
     /// The highest Metadata version (of 1–4) the broker speaks.
     async fn negotiate(&self, c: &mut Conn) -> Result<i16, SinkError> {
-        let resp = c.request(18, 0, &self.client_id, &[], true).await?;
-        let bad = |e: String| kerr(format!("bad ApiVersions response: {e}"));
-        let mut d = Dec::new(&resp);
-        let err = d.i16().map_err(bad)?;
-        if err != 0 {
-            return Err(kerr(format!("ApiVersions: {} ({err})", wire::error_name(err))));
-        }
-        let mut best = None;
-        for _ in 0..d.array_len().map_err(bad)? {
-            let (key, min, max) = (d.i16().map_err(bad)?, d.i16().map_err(bad)?, d.i16().map_err(bad)?);
-            if key == 3 && min <= 4 && max >= 1 {
-                best = Some(max.min(4));
-            }
-            if key == 0 && (min > 3 || max < 3) {
-                return Err(SinkError::permanent(format!(
-                    "kafka: the broker does not speak Produce v3 (it speaks v{min}–v{max})"
-                )));
-            }
-        }
-        best.ok_or_else(|| SinkError::permanent("kafka: the broker speaks no Metadata version 1–4"))
+        parse_api_versions(&c.request(18, 0, &self.client_id, &[], true).await?)
     }
 
     async fn metadata(&self, st: &mut State) -> Result<Metadata, SinkError> {
@@ -285,7 +290,7 @@ impl KafkaSink {
         Err(last)
     }
 
-    fn parse_metadata(&self, resp: &[u8], version: i16) -> Result<Metadata, SinkError> {
+    pub(crate) fn parse_metadata(&self, resp: &[u8], version: i16) -> Result<Metadata, SinkError> {
         let bad = |e: String| kerr(format!("bad Metadata response: {e}"));
         let mut d = Dec::new(resp);
         let mut m = Metadata::default();
@@ -423,7 +428,7 @@ impl KafkaSink {
         Ok(())
     }
 
-    fn check_produce(&self, resp: &[u8]) -> Result<(), SinkError> {
+    pub(crate) fn check_produce(&self, resp: &[u8]) -> Result<(), SinkError> {
         let bad = |e: String| kerr(format!("bad Produce response: {e}"));
         let mut d = Dec::new(resp);
         for _ in 0..d.array_len().map_err(bad)? {

@@ -10,7 +10,7 @@ use crate::sink::{BoxFut, Sink, SinkError};
 use harrier_engine::Alert;
 use serde::Deserialize;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
 
@@ -39,16 +39,26 @@ pub fn subject(template: &str, a: &Alert) -> String {
     t.replace("<priority>", &a.priority.as_str().to_lowercase()).replace("<rule>", &rule)
 }
 
-/// One NATS connection.
-pub struct NatsConn {
-    r: BufReader<OwnedReadHalf>,
-    w: OwnedWriteHalf,
+/// One NATS connection (a TCP connection; in tests and the fuzz target, any reader and writer).
+pub struct NatsConn<R = BufReader<OwnedReadHalf>, W = OwnedWriteHalf> {
+    r: R,
+    w: W,
     inbox: String,
     next: u64,
 }
 
+/// The longest protocol line (INFO carries the server's JSON).
+const MAX_LINE: u64 = 64 * 1024;
+/// The largest message payload.
+const MAX_PAYLOAD: u64 = 64 << 20;
+
 fn perr(m: impl std::fmt::Display) -> SinkError {
     SinkError::transient(format!("nats: {m}"))
+}
+
+/// The start of a server's text, for error messages.
+fn excerpt(s: &str) -> String {
+    s.chars().take(200).collect()
 }
 
 impl NatsConn {
@@ -82,12 +92,23 @@ impl NatsConn {
         c.flush_roundtrip().await?;
         Ok(c)
     }
+}
+
+impl<R: AsyncBufRead + Unpin, W: AsyncWrite + Unpin> NatsConn<R, W> {
+    /// A connection over `r` and `w`, past the handshake, with replies expected on `inbox`.
+    pub(crate) fn over(r: R, w: W, inbox: &str) -> Self {
+        NatsConn { r, w, inbox: inbox.to_string(), next: 0 }
+    }
 
     async fn line(&mut self) -> Result<String, SinkError> {
         let mut l = String::new();
-        let n = (&mut self.r).take(64 * 1024).read_line(&mut l).await.map_err(perr)?;
+        let n = (&mut self.r).take(MAX_LINE).read_line(&mut l).await.map_err(perr)?;
         if n == 0 {
             return Err(perr("connection closed"));
+        }
+        // A line without its end would make the rest of it read as the next message.
+        if !l.ends_with('\n') {
+            return Err(perr("protocol line cut short or longer than 64 KiB"));
         }
         Ok(l.trim_end().to_string())
     }
@@ -103,22 +124,26 @@ impl NatsConn {
                 return Ok(None);
             } else if l == "+OK" || l.starts_with("INFO ") {
             } else if let Some(e) = l.strip_prefix("-ERR") {
-                return Err(perr(format!("server error:{e}")));
+                return Err(perr(format!("server error:{}", excerpt(e))));
             } else if let Some(rest) = l.strip_prefix("MSG ") {
                 let parts: Vec<&str> = rest.split_whitespace().collect();
-                let len: usize = parts
+                let len: u64 = parts
                     .last()
                     .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| perr(format!("bad MSG line '{l}'")))?;
-                if len > 64 << 20 {
+                    .ok_or_else(|| perr(format!("bad MSG line '{}'", excerpt(&l))))?;
+                if len > MAX_PAYLOAD {
                     return Err(perr("message too large"));
                 }
-                let mut buf = vec![0u8; len + 2];
-                self.r.read_exact(&mut buf).await.map_err(perr)?;
-                buf.truncate(len);
+                // The buffer grows with the bytes that arrive, not with the length announced.
+                let mut buf = Vec::new();
+                (&mut self.r).take(len + 2).read_to_end(&mut buf).await.map_err(perr)?;
+                if buf.len() as u64 != len + 2 {
+                    return Err(perr("connection closed"));
+                }
+                buf.truncate(len as usize);
                 return Ok(Some((parts.first().unwrap_or(&"").to_string(), buf)));
             } else {
-                return Err(perr(format!("unexpected '{l}'")));
+                return Err(perr(format!("unexpected '{}'", excerpt(&l))));
             }
         }
     }
@@ -184,7 +209,11 @@ impl NatsSink {
         Ok(NatsSink { cfg: c.clone(), conn: Mutex::new(None) })
     }
 
-    async fn send(&self, conn: &mut NatsConn, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
+    pub(crate) async fn send<R: AsyncBufRead + Unpin, W: AsyncWrite + Unpin>(
+        &self,
+        conn: &mut NatsConn<R, W>,
+        alerts: &[Arc<Alert>],
+    ) -> Result<(), SinkError> {
         if self.cfg.jetstream {
             let msgs: Vec<_> =
                 alerts.iter().map(|a| (subject(&self.cfg.subjecttemplate, a), json_bytes(a))).collect();
@@ -193,7 +222,7 @@ impl NatsSink {
                 if v.get("seq").is_none() {
                     return Err(SinkError::transient(format!(
                         "jetstream did not store the alert: {}",
-                        String::from_utf8_lossy(&r)
+                        excerpt(&String::from_utf8_lossy(&r))
                     )));
                 }
             }

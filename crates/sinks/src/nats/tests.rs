@@ -62,3 +62,37 @@ async fn jetstream_publish_is_acknowledged_and_stored() {
     let r = tokio::time::timeout(std::time::Duration::from_millis(500), s2.deliver(&batch[..1])).await;
     assert!(r.is_err() || r.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn malformed_server_messages_are_errors() {
+    let read = |b: &'static [u8]| async move {
+        let mut c = NatsConn::over(b, tokio::io::sink(), "_INBOX.t");
+        let mut got = Vec::new();
+        loop {
+            match c.read_msg().await {
+                Ok(m) => got.push(m),
+                Err(e) => return (got, e.message),
+            }
+        }
+    };
+    let (got, e) = read(b"INFO {}\r\n+OK\r\nPING\r\nMSG _INBOX.t.0 1 2\r\nhi\r\nPONG\r\n").await;
+    assert_eq!(got, [Some(("_INBOX.t.0".to_string(), b"hi".to_vec())), None]);
+    assert!(e.contains("connection closed"), "{e}");
+    for (bad, why) in [
+        // The payload is read as it arrives, not allocated at the announced size.
+        (&b"MSG a 1 67108864\r\nabc"[..], "connection closed"),
+        (b"MSG a 1 67108865\r\n", "too large"),
+        (b"MSG a 1 x\r\n", "bad MSG"),
+        // A line without its end (cut, or longer than the limit) is not read as two lines.
+        (b"PONG", "cut short"),
+        (b"HELLO\r\n", "unexpected"),
+    ] {
+        let (got, e) = read(bad).await;
+        assert!(got.is_empty() && e.contains(why), "{bad:?}: {e}");
+    }
+    // The server's text in errors is clipped.
+    let long: &'static [u8] =
+        Box::leak(format!("-ERR {}\r\n", "x".repeat(10_000)).into_bytes().into_boxed_slice());
+    let (_, e) = read(long).await;
+    assert!(e.len() < 300, "{} bytes", e.len());
+}

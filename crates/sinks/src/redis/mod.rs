@@ -7,7 +7,7 @@ use crate::sink::{BoxFut, Sink, SinkError};
 use harrier_engine::Alert;
 use serde::Deserialize;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
@@ -88,51 +88,79 @@ impl RedisConn {
     }
 
     fn read(&mut self, depth: u32) -> BoxFut<'_, Result<Reply, SinkError>> {
-        Box::pin(async move {
-            if depth > 8 {
-                return Err(rerr("reply nested too deeply"));
-            }
-            let mut l = String::new();
-            if (&mut self.s).take(1 << 20).read_line(&mut l).await.map_err(rerr)? == 0 {
-                return Err(rerr("connection closed"));
-            }
-            let l = l.trim_end();
-            let (t, rest) = l.split_at(l.len().min(1));
-            let num = || rest.parse::<i64>().map_err(|_| rerr(format!("bad reply '{l}'")));
-            Ok(match t {
-                "+" => Reply::Simple(rest.into()),
-                "-" => Reply::Error(rest.into()),
-                ":" => Reply::Int(num()?),
-                "$" => {
-                    let n = num()?;
-                    if n < 0 {
-                        Reply::Bulk(None)
-                    } else {
-                        if n > 512 << 20 {
-                            return Err(rerr("bulk reply too large"));
-                        }
-                        let mut b = vec![0u8; n as usize + 2];
-                        self.s.read_exact(&mut b).await.map_err(rerr)?;
-                        b.truncate(n as usize);
-                        Reply::Bulk(Some(b))
-                    }
-                }
-                "*" => {
-                    let n = num()?;
-                    if n < 0 {
-                        Reply::Array(None)
-                    } else {
-                        let mut v = Vec::new();
-                        for _ in 0..n.min(1 << 20) {
-                            v.push(self.read(depth + 1).await?);
-                        }
-                        Reply::Array(Some(v))
-                    }
-                }
-                _ => return Err(rerr(format!("bad reply '{l}'"))),
-            })
-        })
+        read_reply(&mut self.s, depth)
     }
+}
+
+/// The longest reply line (type, then a simple string, an error or a length).
+const MAX_LINE: u64 = 1 << 20;
+/// The largest bulk string.
+const MAX_BULK: u64 = 512 << 20;
+/// The most elements of one array.
+const MAX_ARRAY: i64 = 1 << 20;
+
+/// Read one reply (arrays nested at most 8 deep). Lengths from the wire are checked before
+/// use and never allocated up front: a bulk string's buffer grows with the bytes that arrive.
+pub fn read_reply<R: AsyncBufRead + Unpin + Send>(
+    r: &mut R,
+    depth: u32,
+) -> BoxFut<'_, Result<Reply, SinkError>> {
+    Box::pin(async move {
+        if depth > 8 {
+            return Err(rerr("reply nested too deeply"));
+        }
+        let mut l = String::new();
+        if (&mut *r).take(MAX_LINE).read_line(&mut l).await.map_err(rerr)? == 0 {
+            return Err(rerr("connection closed"));
+        }
+        if !l.ends_with('\n') {
+            return Err(rerr("reply line cut short or longer than 1 MiB"));
+        }
+        let l = l.trim_end();
+        let bad = || rerr(format!("bad reply '{}'", l.chars().take(200).collect::<String>()));
+        // The type is one ASCII byte; a line starting with anything else is not a reply.
+        let (t, rest) = l.split_at_checked(1).ok_or_else(bad)?;
+        let num = || rest.parse::<i64>().map_err(|_| bad());
+        Ok(match t {
+            "+" => Reply::Simple(rest.into()),
+            "-" => Reply::Error(rest.into()),
+            ":" => Reply::Int(num()?),
+            "$" => {
+                let n = num()?;
+                if n < 0 {
+                    Reply::Bulk(None)
+                } else {
+                    let n = n as u64;
+                    if n > MAX_BULK {
+                        return Err(rerr("bulk reply too large"));
+                    }
+                    let mut b = Vec::new();
+                    (&mut *r).take(n + 2).read_to_end(&mut b).await.map_err(rerr)?;
+                    if b.len() as u64 != n + 2 {
+                        return Err(rerr("connection closed"));
+                    }
+                    b.truncate(n as usize);
+                    Reply::Bulk(Some(b))
+                }
+            }
+            "*" => {
+                let n = num()?;
+                if n < 0 {
+                    Reply::Array(None)
+                } else {
+                    if n > MAX_ARRAY {
+                        return Err(rerr(format!("array reply of {n} elements")));
+                    }
+                    let mut v = Vec::new();
+                    for _ in 0..n {
+                        v.push(read_reply(&mut *r, depth + 1).await?);
+                    }
+                    Reply::Array(Some(v))
+                }
+            }
+            _ => return Err(bad()),
+        })
+    })
 }
 
 pub struct RedisSink {
@@ -241,6 +269,52 @@ mod tests {
         let mut p = Proc::start("redis-server", dir, port, &mut cmd);
         p.wait_port();
         p
+    }
+
+    async fn read_all(mut b: &[u8]) -> (Vec<Reply>, SinkError) {
+        let mut out = Vec::new();
+        loop {
+            match read_reply(&mut b, 0).await {
+                Ok(r) => out.push(r),
+                Err(e) => return (out, e),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_and_malformed_replies() {
+        let (r, e) = read_all(b"*2\r\n$3\r\nabc\r\n:-5\r\n$-1\r\n*-1\r\n-ERR no\r\n+OK\r\n").await;
+        assert_eq!(
+            r,
+            [
+                Reply::Array(Some(vec![Reply::Bulk(Some(b"abc".to_vec())), Reply::Int(-5)])),
+                Reply::Bulk(None),
+                Reply::Array(None),
+                Reply::Error("ERR no".into()),
+                Reply::Simple("OK".into()),
+            ]
+        );
+        assert!(e.message.contains("connection closed"));
+        for (bad, why) in [
+            // A line starting with a multi-byte character panicked (the type was split off
+            // inside the character).
+            ("é\r\n", "bad reply"),
+            ("\r\n", "bad reply"),
+            (":x\r\n", "bad reply"),
+            // A bulk length is checked, and its bytes are read as they come (no buffer of the
+            // announced size up front).
+            ("$536870912\r\nab", "connection closed"),
+            ("$536870913\r\n", "too large"),
+            // An array over the limit is an error (it was cut, and the rest read as the next
+            // replies).
+            ("*1048577\r\n", "elements"),
+            ("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", "nested"),
+            // A line without its end is not a reply.
+            ("+OK", "cut short"),
+        ] {
+            let (r, e) = read_all(bad.as_bytes()).await;
+            assert!(r.is_empty() && e.message.contains(why), "{bad:?}: {r:?} {e}");
+        }
     }
 
     #[tokio::test]

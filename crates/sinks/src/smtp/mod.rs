@@ -218,11 +218,17 @@ impl SmtpSink {
             .map_err(|_| serr(format!("{}: connect timed out", self.addr)))?
             .map_err(|e| serr(format!("{}: {e}", self.addr)))?;
         tcp.set_nodelay(true).ok();
-        let mut c = if self.tls == Security::Implicit {
+        let c = if self.tls == Security::Implicit {
             Conn::new(Box::new(self.handshake(tcp).await?))
         } else {
             Conn::new(Box::new(tcp))
         };
+        self.dialogue(c, alerts).await
+    }
+
+    /// Everything after the connection is open: greeting, EHLO, STARTTLS, AUTH, the messages,
+    /// QUIT.
+    async fn dialogue(&self, mut c: Conn, alerts: &[Arc<Alert>]) -> Result<(), SinkError> {
         c.expect(&[220], "greeting").await?;
         let mut ext = self.ehlo(&mut c).await?;
         if self.tls == Security::StartTls {
@@ -322,6 +328,96 @@ impl Stream for tokio_rustls::client::TlsStream<TcpStream> {
     }
 }
 
+/// The most lines one reply may have (an EHLO reply has one per extension).
+const MAX_REPLY_LINES: usize = 1000;
+
+/// The code of a reply line: three digits (RFC 5321 §4.2), then the end, a space or `-`.
+fn reply_code(l: &str) -> Option<u16> {
+    let b = l.as_bytes();
+    let digits = b.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) || !matches!(b.get(3), None | Some(b' ' | b'-')) {
+        return None;
+    }
+    digits.iter().try_fold(0u16, |n, d| Some(n * 10 + u16::from(d - b'0')))
+}
+
+/// The start of a server's text, for error messages.
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// An in-memory connection for tests and the fuzz target: reads return the script, at most
+/// `chunk` bytes at a time, then end of file; writes are discarded.
+pub(crate) struct Scripted {
+    input: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl Scripted {
+    pub(crate) fn new(input: &[u8], chunk: usize) -> Scripted {
+        Scripted { input: input.to_vec(), pos: 0, chunk: chunk.max(1) }
+    }
+}
+
+impl AsyncRead for Scripted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.chunk.min(buf.remaining()).min(self.input.len() - self.pos);
+        buf.put_slice(&self.input[self.pos..self.pos + n]);
+        self.pos += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Scripted {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(b.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Stream for Scripted {
+    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
+        None
+    }
+}
+
+impl SmtpSink {
+    /// The session after the connection is open, against a scripted server (`replies`, read
+    /// `chunk` bytes at a time).
+    pub(crate) async fn scripted_session(
+        &self,
+        replies: &[u8],
+        chunk: usize,
+        alerts: &[Arc<Alert>],
+    ) -> Result<(), SinkError> {
+        self.dialogue(Conn::new(Box::new(Scripted::new(replies, chunk))), alerts).await
+    }
+}
+
 /// One SMTP connection with its own line buffer (so STARTTLS can take the socket back).
 struct Conn {
     s: Box<dyn Stream>,
@@ -371,14 +467,15 @@ impl Conn {
         let mut lines = Vec::new();
         loop {
             let l = self.line().await?;
-            let code = l
-                .get(..3)
-                .and_then(|c| c.parse::<u16>().ok())
-                .ok_or_else(|| serr(format!("bad reply '{l}'")))?;
+            let code = reply_code(&l).ok_or_else(|| serr(format!("bad reply '{}'", excerpt(&l))))?;
             let more = l.as_bytes().get(3) == Some(&b'-');
             lines.push(l.get(4..).unwrap_or("").to_string());
-            if !more || lines.len() > 1000 {
+            if !more {
                 return Ok((code, lines));
+            }
+            // Returning early would leave the rest to be read as the next command's reply.
+            if lines.len() >= MAX_REPLY_LINES {
+                return Err(serr(format!("reply of more than {MAX_REPLY_LINES} lines")));
             }
         }
     }

@@ -165,6 +165,43 @@ fn encodings() {
     }
 }
 
+#[test]
+fn reply_codes() {
+    assert_eq!(reply_code("250 2.0.0 Ok"), Some(250));
+    assert_eq!(reply_code("250-PIPELINING"), Some(250));
+    assert_eq!(reply_code("354"), Some(354));
+    // Three digits, then the end, a space or '-' (u16 parsing took "+25" as 25).
+    for bad in ["+25 x", "25", "2500 x", "-12 x", "é50", "25é", "abc", "", "250x"] {
+        assert_eq!(reply_code(bad), None, "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_replies_are_errors() {
+    let s = SmtpSink::new(&cfg(25)).unwrap();
+    let a = [Arc::new(alert("r", Priority::Error))];
+    let run = |script: String| {
+        let s = &s;
+        let a = &a;
+        async move { s.scripted_session(script.as_bytes(), 3, a).await }
+    };
+    let ok = "220 hi\r\n250 me\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
+    run(ok.to_string()).await.unwrap();
+    // A reply longer than the limit is an error (its first 1001 lines were taken as the whole
+    // reply, and the rest read as the replies to the next commands).
+    let after_ehlo = ok.split_once("250 me\r\n").unwrap().1;
+    let long = format!("220 hi\r\n{}250 me\r\n{after_ehlo}", "250-x\r\n".repeat(1000));
+    let e = run(long).await.unwrap_err();
+    assert!(e.message.contains("more than 1000 lines"), "{e:?}");
+    let e = run("+20 hi\r\n".to_string()).await.unwrap_err();
+    assert!(e.message.contains("bad reply"), "{e:?}");
+    // The server's text in errors is clipped.
+    let e = run(format!("220 hi\r\n{}\r\n", "x".repeat(60_000))).await.unwrap_err();
+    assert!(e.message.contains("bad reply") && e.message.len() < 1000, "{} bytes", e.message.len());
+    let e = run("220 hi\r\n".to_string()).await.unwrap_err();
+    assert!(e.message.contains("closed"), "{e:?}");
+}
+
 #[tokio::test]
 async fn html_and_text_mail_with_auth_plain_reach_aiosmtpd() {
     let srv = Server::start("alice", "s3cret", None);

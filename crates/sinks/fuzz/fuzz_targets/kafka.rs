@@ -1,0 +1,11 @@
+//! Kafka broker responses (ApiVersions, Metadata v1–4, Produce) through the producer's
+//! decoders.
+//! Must never panic or allocate without bound.
+//! Seeds: `cargo run -p harrier-sinks --example sinks_fuzz_seeds -- crates/sinks/fuzz/corpus`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    harrier_sinks::fuzzing::kafka(data);
+});
