@@ -210,7 +210,7 @@ impl Filter {
     /// Memoize the parts whose key `ids` maps to a memo slot; `memos` is the number of slots.
     pub(crate) fn set_memos(&mut self, ids: &HashMap<u128, u32>, memos: usize) {
         let root = std::mem::replace(&mut self.root, Node::And(Box::default()));
-        self.root = root.memoize(true, ids);
+        self.root = root.memoize(true, ids).0;
         self.memos = memos;
     }
 }
@@ -254,69 +254,101 @@ impl Node {
 
     /// Structural key: equal keys mean the same test (checks compare by everything they hold,
     /// including their cache slot, which is the same for the same field across a ruleset).
-    /// Memo wrappers are transparent.
+    /// Memo wrappers are transparent. A group's key is made from its children's keys, so the
+    /// passes below compute every key once, bottom-up.
     fn key(&self) -> u128 {
-        use std::hash::Hash;
-        let mut h = KeyHasher::default();
         match self {
             Node::And(cs) | Node::Or(cs) => {
-                (matches!(self, Node::And(_)) as u8 + 1).hash(&mut h);
-                cs.len().hash(&mut h);
-                for c in cs.iter() {
-                    c.key().hash(&mut h);
-                }
+                let keys: Vec<u128> = cs.iter().map(Node::key).collect();
+                self.group_key(&keys)
             }
-            Node::Not(c) => {
-                3u8.hash(&mut h);
-                c.key().hash(&mut h);
-            }
-            Node::Memo(_, inner) => return inner.key(),
-            Node::Check(c) => {
-                use std::fmt::Write;
-                4u8.hash(&mut h);
-                let _ = write!(h, "{c:?}");
-            }
+            Node::Not(c) => self.group_key(&[c.key()]),
+            Node::Memo(_, inner) => inner.key(),
+            Node::Check(c) => check_key(c),
+        }
+    }
+
+    /// The key of this and/or/not node given its children's keys.
+    fn group_key(&self, child_keys: &[u128]) -> u128 {
+        use std::hash::Hash;
+        let mut h = KeyHasher::default();
+        let kind: u8 = match self {
+            Node::Or(_) => 1,
+            Node::And(_) => 2,
+            _ => 3,
+        };
+        kind.hash(&mut h);
+        child_keys.len().hash(&mut h);
+        for k in child_keys {
+            k.hash(&mut h);
         }
         h.finish128()
     }
 
-    /// Push the key of every node worth sharing: all but the evt.type checks the index implies
-    /// at the root.
-    fn share_keys(&self, root: bool, out: &mut Vec<u128>) {
-        match self {
-            Node::Check(c) if c.evttype => {}
+    /// Push the key of every node worth sharing (all but the evt.type checks the index implies
+    /// and the root group); returns this node's key.
+    fn share_keys(&self, root: bool, out: &mut Vec<u128>) -> u128 {
+        let key = match self {
+            Node::Check(c) if c.evttype => return check_key(c),
             Node::And(cs) | Node::Or(cs) => {
-                if !root {
-                    out.push(self.key());
+                let keys: Vec<u128> = cs.iter().map(|c| c.share_keys(false, out)).collect();
+                let k = self.group_key(&keys);
+                if root {
+                    return k;
                 }
-                cs.iter().for_each(|c| c.share_keys(false, out));
+                k
             }
             Node::Not(c) => {
-                out.push(self.key());
-                c.share_keys(false, out);
+                let k = c.share_keys(false, out);
+                self.group_key(&[k])
             }
-            Node::Memo(_, inner) => inner.share_keys(root, out),
-            Node::Check(_) => out.push(self.key()),
-        }
+            Node::Memo(_, inner) => return inner.share_keys(root, out),
+            Node::Check(c) => check_key(c),
+        };
+        out.push(key);
+        key
     }
 
-    /// Wrap the nodes whose key has a memo slot (see [`Node::share_keys`] for which count).
-    fn memoize(self, root: bool, ids: &HashMap<u128, u32>) -> Node {
-        let key = match &self {
-            Node::Check(c) if c.evttype => return self,
-            Node::Memo(..) => return self,
-            Node::And(_) | Node::Or(_) if root => None,
-            _ => Some(self.key()),
+    /// Wrap the nodes whose key has a memo slot (see [`Node::share_keys`] for which count);
+    /// returns the node and its key.
+    fn memoize(self, root: bool, ids: &HashMap<u128, u32>) -> (Node, u128) {
+        let (node, key, eligible) = match self {
+            Node::Check(c) if c.evttype => {
+                let k = check_key(&c);
+                return (Node::Check(c), k);
+            }
+            Node::Memo(..) => {
+                let k = self.key();
+                return (self, k);
+            }
+            Node::And(cs) => {
+                let (cs, keys): (Vec<Node>, Vec<u128>) =
+                    cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).unzip();
+                let n = Node::And(cs.into());
+                let k = n.group_key(&keys);
+                (n, k, !root)
+            }
+            Node::Or(cs) => {
+                let (cs, keys): (Vec<Node>, Vec<u128>) =
+                    cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).unzip();
+                let n = Node::Or(cs.into());
+                let k = n.group_key(&keys);
+                (n, k, !root)
+            }
+            Node::Not(c) => {
+                let (c, ck) = c.memoize(false, ids);
+                let n = Node::Not(Box::new(c));
+                let k = n.group_key(&[ck]);
+                (n, k, true)
+            }
+            Node::Check(c) => {
+                let k = check_key(&c);
+                (Node::Check(c), k, true)
+            }
         };
-        let node = match self {
-            Node::And(cs) => Node::And(cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).collect()),
-            Node::Or(cs) => Node::Or(cs.into_vec().into_iter().map(|c| c.memoize(false, ids)).collect()),
-            Node::Not(c) => Node::Not(Box::new(c.memoize(false, ids))),
-            other => other,
-        };
-        match key.and_then(|k| ids.get(&k)) {
-            Some(&id) => Node::Memo(id, Box::new(node)),
-            None => node,
+        match ids.get(&key).filter(|_| eligible) {
+            Some(&id) => (Node::Memo(id, Box::new(node)), key),
+            None => (node, key),
         }
     }
     /// A child of and/or/not: checks are evaluated in the parent's loop, groups recurse.
@@ -370,6 +402,16 @@ impl Node {
             Node::Check(c) => c.cost(),
         }
     }
+}
+
+/// The structural key of a check: everything it holds (see [`Node::key`]).
+fn check_key(c: &Check) -> u128 {
+    use std::fmt::Write;
+    use std::hash::Hash;
+    let mut h = KeyHasher::default();
+    4u8.hash(&mut h);
+    let _ = write!(h, "{c:?}");
+    h.finish128()
 }
 
 /// Two independent 64-bit FNV-1a style streams: a 128-bit structural key (collisions between
