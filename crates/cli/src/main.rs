@@ -131,8 +131,22 @@ enum Cmd {
     },
 }
 
+/// Log lines (the `tracing` macros of every crate) go to stderr; `HARRIER_LOG` filters them
+/// (`HARRIER_LOG=debug`, `HARRIER_LOG=harrier_sinks=trace`), default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
 fn main() -> ExitCode {
     set_alloc_purge_delay_ms(0);
+    init_logging();
     let cli = Cli::parse();
     let code = match cli.cmd {
         Some(Cmd::Rules(c)) => rules_cmd::run(c),

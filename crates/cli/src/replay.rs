@@ -6,7 +6,7 @@ use crate::{rules_files, Common};
 use clap::Args;
 use harrier_engine::{compile_condition, OutputTemplate, RuleMatching, Ruleset, Source};
 use harrier_event::NormalizeMode;
-use harrier_pipeline::{filter_source, Detector, EventSource, ScapSource};
+use harrier_pipeline::{filter_source, AlertPort, Detector, EventSource, ScapSource, Stages};
 use harrier_scap::{Writer, WriterOptions};
 use harrier_sinks::{AlertFormat, FileOutput, Outputs, ProgramOutput, StdoutOutput};
 use std::io::{IsTerminal, Write};
@@ -101,6 +101,18 @@ fn outputs(s: &Settings) -> Result<Outputs, String> {
     Ok(o)
 }
 
+/// Falco's local outputs as the detector's last port (`harrier replay`).
+struct OutputsPort(Outputs);
+
+impl AlertPort for OutputsPort {
+    fn put(&mut self, alert: harrier_engine::Alert) {
+        self.0.send(&alert);
+    }
+    fn flush(&mut self) {
+        self.0.flush();
+    }
+}
+
 fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
@@ -154,22 +166,23 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut outs =
-                match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref())) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        eprintln!("harrier: {e}");
-                        return 1;
-                    }
-                };
-            let mut det = Detector::new(Arc::new(rs), hostname());
-            let res = det.run(&mut src, &mut |a| outs.send(&a));
-            outs.finish(std::time::Duration::from_secs(5));
+            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
+            let mut det = Detector::new(Arc::new(rs), hostname(), Stages::new(outs));
+            let res = det.run(&mut src);
+            let stats = det.stats.clone();
+            det.into_port().into_last().finish(std::time::Duration::from_secs(5));
             if let Err(e) = res {
                 eprintln!("harrier: {e}");
                 return 1;
             }
-            print_falco_summary(&det);
+            print_falco_summary(&stats);
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
@@ -195,8 +208,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
     }
 }
 
-fn print_falco_summary(det: &Detector) {
-    let st = &det.stats;
+fn print_falco_summary(st: &harrier_pipeline::RunStats) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Events detected: {}", st.alerts);
     let _ = writeln!(out, "Rule counts by severity:");
@@ -357,12 +369,10 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         rules_files::expand(&a.rules)?
     };
     let rs = build_ruleset(&files, &s, &common)?;
-    let mut outs = outputs(&s)?;
-    let mut det = Detector::new(Arc::new(rs), hostname());
+    let mut det = Detector::new(Arc::new(rs), hostname(), Stages::new(OutputsPort(outputs(&s)?)));
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);
-    let mut alerts_out = |al: harrier_engine::Alert| outs.send(&al);
     let res = src.run(&mut |num, ev| {
         if let Some(f) = &filter {
             // Keep state complete: every event updates it; only selected events go to the rules.
@@ -371,9 +381,9 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
             if !f.eval(&acc, &mut scratch) {
                 return harrier_pipeline::Flow::Continue;
             }
-            det.process_applied(num, ev, &mut alerts_out);
+            det.process_applied(num, ev);
         } else {
-            det.process(num, ev, &mut alerts_out);
+            det.process(num, ev);
         }
         if let Some(w) = writer.as_mut() {
             if let Err(e) = w.write_event(ev) {
@@ -382,7 +392,7 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         }
         harrier_pipeline::Flow::Continue
     });
-    outs.flush();
+    det.port_mut().flush();
     bar.finish();
     res.map_err(|e| e.to_string())?;
     if let Some(w) = writer {
