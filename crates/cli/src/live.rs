@@ -6,7 +6,7 @@ use crate::delivery::{Delivery, SharedDelivery};
 use clap::Args;
 use harrier_engine::{Alert, Ruleset, Source};
 use harrier_pipeline::live::LiveSource;
-use harrier_pipeline::{Detector, EventSource, Flow, Stages};
+use harrier_pipeline::{Detector, EventSource, Flow};
 use harrier_probe::ProbeConfig;
 use harrier_scap::{Writer, WriterOptions};
 use std::cell::RefCell;
@@ -95,7 +95,7 @@ pub fn run(
     );
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
-    let port = Stages::new(SharedDelivery(outs.clone()));
+    let port = crate::stages::build(s, SharedDelivery(outs.clone()));
     let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();

@@ -8,6 +8,7 @@ mod live;
 mod replay;
 mod rules_cmd;
 mod rules_files;
+mod stages;
 
 use clap::{Args, Parser, Subcommand};
 

@@ -6,7 +6,7 @@ use crate::{rules_files, Common};
 use clap::Args;
 use harrier_engine::{compile_condition, OutputTemplate, RuleMatching, Ruleset, Source};
 use harrier_event::NormalizeMode;
-use harrier_pipeline::{filter_source, AlertPort, Detector, EventSource, ScapSource, Stages};
+use harrier_pipeline::{filter_source, AlertPort, Detector, EventSource, ScapSource};
 use harrier_scap::{Writer, WriterOptions};
 use harrier_sinks::{AlertFormat, FileOutput, Outputs, ProgramOutput, StdoutOutput};
 use std::io::{IsTerminal, Write};
@@ -174,7 +174,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut det = Detector::new(Arc::new(rs), hostname(), Stages::new(outs));
+            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, outs));
             let res = det.run(&mut src);
             let stats = det.stats.clone();
             det.into_port().into_last().finish(std::time::Duration::from_secs(5));
@@ -369,7 +369,8 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         rules_files::expand(&a.rules)?
     };
     let rs = build_ruleset(&files, &s, &common)?;
-    let mut det = Detector::new(Arc::new(rs), hostname(), Stages::new(OutputsPort(outputs(&s)?)));
+    let mut det =
+        Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, OutputsPort(outputs(&s)?)));
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);

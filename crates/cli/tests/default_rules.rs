@@ -153,6 +153,33 @@ const ROWS: &[Row] = &[
     },
     Row {
         rule: "Shell spawned by a server process",
+        what: "python's subprocess.run(..., shell=True) runs sh -c",
+        build: |s| {
+            let py = run(s, "/usr/bin/python3", &["tool.py"]);
+            s.spawn(py, Cmd::new("/bin/sh", &["-c", "ls -l /tmp | wc -l"]));
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Shell spawned by a server process",
+        what: "java's Runtime.exec runs bash -ec",
+        build: |s| {
+            s.process(400, 1, "/usr/bin/java", &["-jar", "/srv/app.jar"]);
+            s.spawn(400, Cmd::new("/bin/bash", &["-ec", "git rev-parse HEAD"]));
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Shell spawned by a server process",
+        what: "python (a web shell) starts sh reading its input",
+        build: |s| {
+            s.process(400, 1, "/usr/bin/python3", &["/srv/app/wsgi.py"]);
+            s.spawn(400, Cmd::new("/bin/sh", &[]));
+        },
+        expect: Expect::Fires(&[("proc.pname", "python3"), ("proc.cmdline", "sh")]),
+    },
+    Row {
+        rule: "Shell spawned by a server process",
         what: "sshd starts a login shell",
         build: |s| {
             run(s, "/bin/sh", &["-c", "uptime"]);
@@ -462,6 +489,21 @@ const ROWS: &[Row] = &[
         },
         expect: Expect::Holds,
     },
+    Row {
+        rule: "Fileless execution via memfd",
+        what: "systemd runs its service executor from a sealed memfd",
+        build: |s| {
+            s.process(1, 0, "/usr/lib/systemd/systemd", &[]);
+            s.spawn(
+                1,
+                Cmd::new("/proc/self/fd/7", &["--deserialize", "3"])
+                    .comm("systemd-executo")
+                    .exepath("memfd:systemd-executor")
+                    .flags(EXE_FROM_MEMFD),
+            );
+        },
+        expect: Expect::Holds,
+    },
     // --- Ptrace attach or code injection
     Row {
         rule: "Ptrace attach or code injection",
@@ -670,6 +712,24 @@ const ROWS: &[Row] = &[
             s.syscall(p, "setuid", &[("res", V::I(0)), ("uid", V::I(0))]);
         },
         expect: Expect::Fires(&[("evt.res", "SUCCESS"), ("user.uid", "1000"), ("proc.name", "rootme")]),
+    },
+    Row {
+        rule: "Setuid to root by a non-sudo program",
+        what: "apt-get takes root back after working as _apt",
+        build: |s| {
+            let p = s.spawn(1, Cmd::new("/usr/bin/apt-get", &["update"]).uid(42));
+            s.syscall(
+                p,
+                "setresuid",
+                &[
+                    ("res", V::I(0)),
+                    ("ruid", V::I(u32::MAX as i64)),
+                    ("euid", V::I(0)),
+                    ("suid", V::I(u32::MAX as i64)),
+                ],
+            );
+        },
+        expect: Expect::Holds,
     },
     Row {
         rule: "Setuid to root by a non-sudo program",
