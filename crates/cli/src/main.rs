@@ -9,6 +9,7 @@ mod replay;
 mod rules_cmd;
 mod rules_files;
 mod stages;
+mod tune_cmd;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -104,6 +105,13 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
+    /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
+    #[arg(long, value_name = "DURATION")]
+    pub learn: Option<String>,
+    /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
+    #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
+    pub learn_out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -125,6 +133,9 @@ enum Cmd {
     },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
+    /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
+    /// seen (never wider than the evidence; each proposal says what it silences).
+    Tune(tune_cmd::TuneArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -156,6 +167,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {

@@ -121,8 +121,56 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// `harrier run --learn DURATION`: live detection with every alert collected in a file instead of
+/// the outputs and sinks, then `harrier tune` over them.
+fn learn(c: &Common, duration: &str) -> u8 {
+    let secs = match harrier_fold::parse_duration(duration) {
+        Ok(d) => d.as_secs().max(1),
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            return 1;
+        }
+    };
+    let alerts = PathBuf::from(format!("{}.alerts.jsonl", c.learn_out.display()));
+    let _ = std::fs::remove_file(&alerts);
+    let mut c2 = c.clone();
+    c2.learn = None;
+    c2.stop_after = Some(secs);
+    c2.config = None;
+    for o in [
+        "stdout_output.enabled=false".to_string(),
+        "json_output=true".to_string(),
+        "file_output.enabled=true".to_string(),
+        format!("file_output.filename={}", alerts.display()),
+    ] {
+        c2.overrides.push(o);
+    }
+    eprintln!(
+        "harrier: learning for {secs} s: alerts are collected in {} and sent nowhere; proposals go to {}",
+        alerts.display(),
+        c.learn_out.display()
+    );
+    let code = falco_form(&c2, true);
+    if code != 0 {
+        return code;
+    }
+    if !alerts.exists() {
+        let _ = std::fs::write(&alerts, "");
+    }
+    match crate::tune_cmd::tune_file(&alerts, 5, Some(&c.learn_out), false) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            1
+        }
+    }
+}
+
 /// `harrier -r … -o engine.kind=replay …` and `harrier run`.
 pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
+    if let Some(d) = &c.learn {
+        return learn(c, d);
+    }
     let (_, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {

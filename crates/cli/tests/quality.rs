@@ -128,3 +128,59 @@ fn a_storm_folds_into_first_alerts_and_counted_summaries() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("fold.window"), "{}", stderr(&bad));
 }
+
+/// `harrier tune` on a recorded storm proposes an exception that silences it, with all its
+/// evidence; loaded as an overlay after the default rules, the storm is gone and the one-off read
+/// by another program still raises its alert.
+#[test]
+fn tune_silences_a_recorded_storm_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Synth::new();
+    let sh = login_shell(&mut s);
+    let agent = s.spawn(sh, Cmd::new("/usr/local/bin/backup-agent", &["--nightly"]));
+    for _ in 0..50 {
+        s.open(agent, 3, "/etc/shadow", flags::READ);
+    }
+    let thief = s.spawn(sh, Cmd::new("/usr/bin/cat", &["/etc/shadow"]));
+    s.open(thief, 3, "/etc/shadow", flags::READ);
+    let cap = dir.path().join("storm.scap");
+    s.write(&cap);
+
+    let before = replay_with(&cap, &[]);
+    assert_eq!(before.len(), 51);
+    let alerts = dir.path().join("alerts.jsonl");
+    std::fs::write(&alerts, before.iter().map(|a| format!("{a}\n")).collect::<String>() + "garbage line\n")
+        .unwrap();
+    let overlay = dir.path().join("tuned.yaml");
+    let o = harrier(&["tune", "--alerts", alerts.to_str().unwrap(), "--write", overlay.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = stdout(&o);
+    let squeezed = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(squeezed.contains("✓ silence 50 proc.name = backup-agent"), "{summary}");
+    assert!(squeezed.contains("· keep 1 proc.name=cat"), "{summary}");
+    assert!(stderr(&o).contains("1 line(s)"), "the garbage line is reported: {}", stderr(&o));
+    let y = std::fs::read_to_string(&overlay).unwrap();
+    assert!(y.contains("backup-agent") && y.contains("exceptions: append"), "{y}");
+    assert!(!y.contains("\"cat\""), "the one-off is not excepted: {y}");
+
+    let rules = default_rules_file();
+    let o = harrier(&[
+        "replay",
+        "--quiet",
+        cap.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--rules",
+        overlay.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = json_alerts(&o);
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0]["output_fields"]["proc.name"], "cat");
+
+    let o = harrier(&["tune", "--alerts", alerts.to_str().unwrap(), "--json"]);
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(j["proposals"][0]["silences"], 50);
+    assert_eq!(j["alerts"], 51);
+}
