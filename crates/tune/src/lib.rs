@@ -96,6 +96,11 @@ pub struct Report {
     pub kept: Vec<Kept>,
 }
 
+/// Who raised alerts: (field, value) pairs.
+type Who = Vec<(String, String)>;
+/// Exceptions sharing fields and operators, by rule.
+type ByRule<'a> = BTreeMap<&'a str, BTreeMap<(Vec<String>, Vec<String>), Vec<&'a Proposal>>>;
+
 /// An alert as tuning sees it.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -200,7 +205,7 @@ pub fn tune(alerts: &[Json], opts: &Options) -> Report {
     let seen: Vec<Seen> = alerts.iter().filter_map(seen).collect();
     let mut report = Report { alerts: seen.len(), ..Default::default() };
     // rule → who → alerts
-    let mut groups: BTreeMap<(String, Vec<(String, String)>), Vec<&Seen>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, Who), Vec<&Seen>> = BTreeMap::new();
     for s in &seen {
         *report.by_rule.entry(s.rule.clone()).or_default() += 1;
         groups.entry((s.rule.clone(), who(s))).or_default().push(s);
@@ -282,7 +287,7 @@ pub fn overlay(report: &Report, source: &str) -> String {
         "# Written by `harrier tune` from {} alerts ({source}).\n# Load it after the rules it tunes, e.g. `harrier run -r rules/ -r this-file.yaml`.\n# Review every value before you use it: each exception silences what its comment says.",
         report.alerts
     );
-    let mut by_rule: BTreeMap<&str, BTreeMap<(Vec<String>, Vec<String>), Vec<&Proposal>>> = BTreeMap::new();
+    let mut by_rule: ByRule<'_> = BTreeMap::new();
     for p in &report.proposals {
         by_rule
             .entry(&p.rule)
