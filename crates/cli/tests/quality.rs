@@ -184,3 +184,37 @@ fn tune_silences_a_recorded_storm_and_keeps_the_rest() {
     assert_eq!(j["proposals"][0]["silences"], 50);
     assert_eq!(j["alerts"], 51);
 }
+
+/// `harrier rules explain` on a real alert of the default rules: the checks its fields decide are
+/// marked, the macro is opened, and an exception that would silence it is proposed.
+#[test]
+fn explain_shows_which_checks_held_and_how_to_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Synth::new();
+    let sh = login_shell(&mut s);
+    let p = s.spawn(sh, Cmd::new("/usr/local/bin/scraper", &["--all"]));
+    s.open(p, 3, "/etc/shadow", flags::READ);
+    let cap = dir.path().join("one.scap");
+    s.write(&cap);
+    let alerts = replay_with(&cap, &[]);
+    assert_eq!(alerts.len(), 1);
+    let f = dir.path().join("alert.json");
+    std::fs::write(&f, alerts[0].to_string()).unwrap();
+
+    let o = harrier(&["rules", "explain", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Rule: Read sensitive file by untrusted program"), "{text}");
+    assert!(text.contains("✓ fd.name in ("), "the sensitive-file check held: {text}");
+    assert!(text.contains("? macro harrier_open_read"), "evt.type is not an output field: {text}");
+    assert!(text.contains("exceptions: append") && text.contains("\"scraper\""), "{text}");
+
+    let o = harrier(&["rules", "explain", "--json", f.to_str().unwrap()]);
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(j["rule"], "Read sensitive file by untrusted program");
+
+    std::fs::write(&f, "{\"rule\": \"No such rule\"}").unwrap();
+    let o = harrier(&["rules", "explain", f.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not in the loaded rules"), "{}", stderr(&o));
+}
