@@ -207,7 +207,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                 eprintln!("harrier: engine.kind=replay needs engine.replay.capture_file=FILE");
                 return 1;
             };
-            let mut src = match ScapSource::open(&path, NormalizeMode::ExitOnly) {
+            // Falco evaluates rules on both directions of a capture that holds enter events.
+            let mut src = match ScapSource::open(&path, NormalizeMode::WithEnter) {
                 Ok(x) => x,
                 Err(e) => {
                     eprintln!("harrier: {e}");
@@ -405,7 +406,10 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         return Ok(0);
     }
 
-    let mut src = ScapSource::open(&a.file, NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
+    // Falco evaluates rules on both directions of a capture that holds enter events; with a
+    // --filter, only exits (and their folded enter parameters) are selected.
+    let mode = if filter.is_some() { NormalizeMode::ExitOnly } else { NormalizeMode::WithEnter };
+    let mut src = ScapSource::open(&a.file, mode).map_err(|e| e.to_string())?;
     {
         let bar = bar.clone();
         src.on_progress(move |p| bar.draw(p.consumed(), p.total()));

@@ -181,8 +181,14 @@ impl<P: AlertPort> Detector<P> {
         &self.rules
     }
 
-    /// Process one event: update state, evaluate the rules, alerts to the port.
+    /// Process one event: update state, evaluate the rules, alerts to the port. The enter half of
+    /// a syscall (captures that hold them, read with `NormalizeMode::WithEnter`) is evaluated as
+    /// Falco does, but changes no state: its exit carries the change.
     pub fn process(&mut self, num: u64, ev: &Event<'_>) {
+        if ev.info().is_syscall_enter() {
+            self.process_applied(num, ev);
+            return;
+        }
         self.state.apply(ev);
         if self.state.has_started_containers() {
             self.container_events();
