@@ -4,6 +4,7 @@
 mod config;
 mod delivery;
 mod drops;
+mod falco_log;
 mod live;
 mod replay;
 mod rules_cmd;
@@ -143,16 +144,16 @@ enum Cmd {
     },
 }
 
-/// Log lines (the `tracing` macros of every crate) go to stderr; `HARRIER_LOG` filters them
-/// (`HARRIER_LOG=debug`, `HARRIER_LOG=harrier_sinks=trace`), default `info`.
+/// Log lines (the `tracing` macros of every crate) go to stderr as Falco writes them (`TIME:
+/// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
+/// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+        .event_format(falco_log::FalcoFormat)
         .try_init();
 }
 

@@ -192,6 +192,15 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
+    crate::falco_log::set_iso8601(s.time_format_iso_8601);
+    let opening = match (live_cmd || s.engine_kind != "replay", s.capture_file.as_deref()) {
+        (false, Some(p)) => Some(crate::falco_log::Opening::Replay(p)),
+        (false, None) => None,
+        (true, _) => Some(crate::falco_log::Opening::Live),
+    };
+    if let Some(o) = opening {
+        crate::falco_log::startup(c.config.as_deref(), &files, o);
+    }
     let rs = match build_ruleset(&files, &s, c) {
         Ok(r) => r,
         Err(e) => {

@@ -279,3 +279,34 @@ fn counts_like_falco_on_captures_with_enter_events() {
     let m = counts(sys, "syscall.scap", &[]);
     assert_eq!((m.get("madvise_exits"), m.get("null_open_exits")), (Some(&2), Some(&2)), "{m:?}");
 }
+
+/// Start-up log lines as Falco writes them: `TIME: message`, with `time_format_iso_8601` the UTC
+/// time `YYYY-MM-DDTHH:MM:SS+0000`, else `Www Mmm DD HH:MM:SS YYYY`; the version, rules files and
+/// how the source is opened, which tools grep for.
+#[test]
+fn log_lines_carry_falcos_time_prefix_and_start_up_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = write_rules(dir.path(), "r.yaml", CAT_RULE);
+    let o = replay(&[&r], &capture("cat_write.scap"), &["time_format_iso_8601=true"]);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("+0000: ")).collect();
+    for l in &lines {
+        let (t, _) = l.split_once(": ").unwrap();
+        assert_eq!(t.len(), "2026-12-04T03:17:57+0000".len(), "{l}");
+        assert_eq!((&t[4..5], &t[10..11], &t[19..]), ("-", "T", "+0000"), "{l}");
+    }
+    let text = lines.join("\n");
+    for want in ["Falco version: Harrier ", "Loading rules from:", "Replaying events from the capture file: "]
+    {
+        assert!(text.contains(want), "{want} missing:\n{err}");
+    }
+    assert!(text.contains(&format!("   {}", r.display())), "{err}");
+
+    let o = replay(&[&r], &capture("cat_write.scap"), &[]);
+    let err = stderr(&o);
+    let v = err.lines().find(|l| l.contains("Falco version:")).unwrap();
+    // Www Mmm DD HH:MM:SS YYYY
+    let (t, _) = v.split_once(": Falco version").unwrap();
+    assert_eq!(t.len(), 24, "{v}");
+    assert_eq!(t.split(' ').count(), 5, "{v}");
+}
