@@ -219,6 +219,8 @@ pub struct Settings {
     pub drop_policy: crate::drops::DropPolicy,
     /// `fold.*`: alert storms folded (off unless `fold.enabled`).
     pub fold: Option<harrier_fold::FoldConfig>,
+    /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
+    pub base_syscalls: crate::base_syscalls::BaseSyscalls,
 }
 
 impl Settings {
@@ -319,6 +321,7 @@ impl Settings {
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
+            base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
         })
     }
 }

@@ -44,10 +44,10 @@ fn signals(stop: &Arc<AtomicBool>, hup: &Arc<AtomicBool>) {
     let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
 }
 
-fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
+fn open_live(events: &[&str], with_state_events: bool, preset: u32) -> Result<LiveSource, String> {
     let cfg = ProbeConfig {
         syscalls: events,
-        with_state_events: true,
+        with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
         ..Default::default()
@@ -76,8 +76,21 @@ pub fn run(
     stop_after: Option<u64>,
     reload: Option<Reload>,
 ) -> u8 {
-    let events = needed_events(&rs).unwrap_or_else(all_events);
-    let mut src = match open_live(&events, s.buf_size_preset) {
+    let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
+    if !sel.unsupported.is_empty() {
+        tracing::warn!(
+            "base_syscalls.custom_set: {} cannot be collected live by Harrier's probe (no handler); \
+             rules on them still fire on captures that hold them",
+            sel.unsupported.join(", ")
+        );
+    }
+    if !sel.with_state_events {
+        tracing::warn!(
+            "base_syscalls.custom_set without base_syscalls.repair: only these syscalls are collected; \
+             the process and file tables may be incomplete (set base_syscalls.repair=true to add what they need)"
+        );
+    }
+    let mut src = match open_live(&sel.syscalls, sel.with_state_events, s.buf_size_preset) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -277,7 +290,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&all_events(), a.buf_size_preset)?;
+    let mut src = open_live(&all_events(), true, a.buf_size_preset)?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);

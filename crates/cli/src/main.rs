@@ -1,6 +1,7 @@
 //! `harrier`: the binary. Flags and subcommands, configuration, wiring of the pipeline stages.
 //! No detection logic lives here.
 
+mod base_syscalls;
 mod config;
 mod delivery;
 mod drops;
