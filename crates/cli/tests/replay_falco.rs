@@ -310,3 +310,36 @@ fn log_lines_carry_falcos_time_prefix_and_start_up_lines() {
     assert_eq!(t.len(), 24, "{v}");
     assert_eq!(t.split(' ').count(), 5, "{v}");
 }
+
+/// A rule enabled or disabled only by a later item with `enabled:`, and a minimum priority over
+/// several files with an appended condition, count as in Falco's legacy tests (8 opens with enter
+/// events; none when disabled; none at priority ERROR for a WARNING rule).
+#[test]
+fn enabled_overrides_and_priority_over_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "- rule: cat_open\n  desc: d\n  condition: evt.type=open and proc.name=cat\n  output: \"open\"\n  priority: WARNING\n";
+    let count = |files: &[&std::path::Path], opts: &[&str]| -> usize {
+        let mut o = vec!["json_output=true"];
+        o.extend_from_slice(opts);
+        let out = replay(files, &capture("cat_write.scap"), &o);
+        assert!(out.status.success(), "{}", stderr(&out));
+        json_alerts(&out).len()
+    };
+    let off = write_rules(dir.path(), "off.yaml", &format!("{base}\n- rule: cat_open\n  enabled: false\n"));
+    assert_eq!(count(&[&off], &[]), 0);
+    let on = write_rules(
+        dir.path(),
+        "on.yaml",
+        &format!("{}  enabled: false\n\n- rule: cat_open\n  enabled: true\n", base),
+    );
+    assert_eq!(count(&[&on], &[]), 8);
+    let one = write_rules(dir.path(), "one.yaml", base);
+    let app = write_rules(
+        dir.path(),
+        "app.yaml",
+        "- rule: cat_open\n  append: true\n  condition: and fd.name=/tmp\n",
+    );
+    assert_eq!(count(&[&one, &app], &["priority=ERROR"]), 0);
+    assert_eq!(count(&[&one, &app], &[]), 0, "no open of /tmp in the capture");
+    assert_eq!(count(&[&one], &["priority=WARNING"]), 8);
+}
