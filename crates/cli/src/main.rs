@@ -7,6 +7,7 @@ mod delivery;
 mod drops;
 mod falco_log;
 mod live;
+mod ops_wire;
 mod replay;
 mod rules_cmd;
 mod rules_files;
