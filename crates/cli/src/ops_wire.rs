@@ -147,6 +147,16 @@ impl OpsCfg {
                     .into(),
             ));
         }
+        // `outputs_queue.capacity`: Falco's queue between the engine and the outputs. Harrier's
+        // outputs are written on the loop and every sink has its own bounded queue, so nothing is
+        // dropped there (the drop counter stays 0); the key is validated and kept.
+        if let Some(c) = raw.string("outputs_queue.capacity")? {
+            c.parse::<u64>().map_err(|_| {
+                ConfigError(format!(
+                    "config key 'outputs_queue.capacity': expected a number (0: unbounded), got '{c}'"
+                ))
+            })?;
+        }
         Ok(OpsCfg { web, metrics, watch_config_files: raw.bool("watch_config_files", true)? })
     }
 }

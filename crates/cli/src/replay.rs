@@ -204,6 +204,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         (true, _) => Some(crate::falco_log::Opening::Live),
     };
     if let Some(o) = opening {
+        let o = if c.dry_run { crate::falco_log::Opening::Nothing } else { o };
         crate::falco_log::startup(c.config.as_deref(), &files, o);
     }
     let rs = match build_ruleset(&files, &s, c) {
@@ -215,6 +216,14 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         }
     };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
+    if c.dry_run {
+        eprintln!(
+            "harrier: dry run: the configuration and {} rule file(s) are valid ({} rules enabled); no events processed",
+            files.len(),
+            rs.rules().iter().filter(|r| r.enabled).count()
+        );
+        return 0;
+    }
     match kind {
         "replay" => {
             let Some(path) = s.capture_file.clone() else {
