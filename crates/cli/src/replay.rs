@@ -189,7 +189,13 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
-    let rule_paths = rule_paths_for(c, &s);
+    let (rule_paths, fetchers) = match rules_files::resolve_remote(&rule_paths_for(c, &s), true) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
     let files = match rules_files::expand(&rule_paths) {
         Ok(f) => f,
         Err(e) => {
@@ -271,7 +277,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             let c2 = c.clone();
             let reload: crate::live::Reload = std::sync::Arc::new(move || {
                 let (_, s2) = config::from_common(&c2).map_err(|e| e.to_string())?;
-                let paths = rule_paths_for(&c2, &s2);
+                let (paths, _) = rules_files::resolve_remote(&rule_paths_for(&c2, &s2), false)?;
                 let files = rules_files::expand(&paths)?;
                 build_ruleset(&files, &s2, &c2)
             });
@@ -281,6 +287,9 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                 let d = outputs(&s3).and_then(|o| crate::delivery::Delivery::new(o, c3.config.as_deref()))?;
                 Ok((s3, d))
             });
+            // Rules from URLs and registries: refreshed in the background; the file watch
+            // reloads them when their cache file changes.
+            harrier_ops::remote::follow(fetchers, s.rules_remote_interval);
             let ctx = crate::live::LiveCtx {
                 config: c.config.clone(),
                 rule_files: files.clone(),
