@@ -15,7 +15,10 @@ const RULES: &str = "- rule: remote cat open\n  desc: d\n  condition: evt.type =
 /// path → (content type, body, etag); the paths requested, with their If-None-Match.
 type Routes = Arc<Mutex<HashMap<String, (String, Vec<u8>, Option<String>)>>>;
 
-fn serve(routes: Routes, seen: Arc<Mutex<Vec<(String, Option<String>)>>>) -> u16 {
+/// Requested paths with their If-None-Match.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+fn serve(routes: Routes, seen: Seen) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
