@@ -154,13 +154,7 @@ enum Cmd {
 /// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
 /// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .event_format(falco_log::FalcoFormat)
-        .try_init();
+    falco_log::init();
 }
 
 fn main() -> ExitCode {

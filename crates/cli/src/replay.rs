@@ -204,6 +204,10 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         }
     };
     crate::falco_log::set_iso8601(s.time_format_iso_8601);
+    if let Err(e) = crate::falco_log::configure(&s.log_level, s.log_stderr, s.log_syslog, s.log_json) {
+        eprintln!("harrier: {e}");
+        return 1;
+    }
     let opening = match (live_cmd || s.engine_kind != "replay", s.capture_file.as_deref()) {
         (false, Some(p)) => Some(crate::falco_log::Opening::Replay(p)),
         (false, None) => None,
