@@ -5,6 +5,7 @@ mod config;
 mod delivery;
 mod drops;
 mod live;
+mod plugins;
 mod replay;
 mod rules_cmd;
 mod rules_files;
@@ -73,6 +74,12 @@ struct Cli {
     /// List the fields of every source, or of SOURCE, and exit.
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     list_fields: Option<String>,
+    /// List the plugins the configuration loads (built-in k8saudit/json/container and libraries).
+    #[arg(long = "list-plugins")]
+    list_plugins: bool,
+    /// Describe one plugin: capabilities, init_config schema, open params.
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    plugin_info: Option<String>,
 }
 
 /// Options shared by the Falco-compatible form, `run` and `replay`.
@@ -103,6 +110,12 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Run only this event source (syscall, k8s_audit, …); repeatable.
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+    /// Run every event source but this one; repeatable.
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,7 +162,11 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            if let Some(src) = cli.list_fields {
+            if cli.list_plugins {
+                plugins::list(&cli.common)
+            } else if let Some(name) = cli.plugin_info {
+                plugins::info(&cli.common, &name)
+            } else if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
             } else if !cli.validate.is_empty() {
                 rules_cmd::validate_falco(&cli.validate, &cli.common)

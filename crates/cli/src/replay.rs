@@ -82,7 +82,7 @@ fn build_ruleset(files: &[PathBuf], s: &Settings, c: &Common) -> Result<Ruleset,
     Ok(rs)
 }
 
-fn outputs(s: &Settings) -> Result<Outputs, String> {
+pub(crate) fn outputs(s: &Settings) -> Result<Outputs, String> {
     let mut o = Outputs::new(AlertFormat {
         json: s.json_output,
         include_output: s.json_include_output_property,
@@ -101,7 +101,7 @@ fn outputs(s: &Settings) -> Result<Outputs, String> {
     Ok(o)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
         .ok()
@@ -111,7 +111,7 @@ fn hostname() -> String {
 
 /// `harrier -r … -o engine.kind=replay …` and `harrier run`.
 pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
-    let (_, s) = match config::from_common(c) {
+    let (raw, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -139,6 +139,11 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             eprintln!("harrier: rules are invalid; nothing was run");
             return 1;
         }
+    };
+    // Plugin sources (k8s_audit) and --enable-source/--disable-source.
+    let rs = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
+        Ok(code) => return code,
+        Err(rs) => rs,
     };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
     match kind {

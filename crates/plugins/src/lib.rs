@@ -1,0 +1,12 @@
+//! Falco plugins in Harrier.
+//!
+//! * [`config`]: `plugins:` / `load_plugins:` from falco.yaml, resolved into plugins served
+//!   natively (k8saudit as the `k8s_audit` source, json, container) and libraries to host;
+//!   `--enable-source` / `--disable-source`.
+//! * [`info`]: `--list-plugins` / `--plugin-info`.
+
+pub mod config;
+pub mod info;
+
+pub use config::{enabled_sources, NativeK8sAudit, PluginEntry, PluginSet};
+pub use info::PluginInfo;
