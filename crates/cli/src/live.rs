@@ -2,7 +2,7 @@
 //! (`harrier capture`).
 
 use crate::config::Settings;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, SharedDelivery};
 use clap::Args;
 use harrier_engine::{Alert, Ruleset, Source};
 use harrier_pipeline::live::LiveSource;
@@ -94,7 +94,9 @@ pub fn run(
         src.probe().syscalls().len()
     );
     let outs = Rc::new(RefCell::new(outs));
-    let mut det = Detector::new(Arc::new(rs), hostname.clone());
+    // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
+    let port = crate::stages::build(s, SharedDelivery(outs.clone()));
+    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
@@ -151,18 +153,20 @@ pub fn run(
             outs.borrow_mut().flush();
         });
     }
-    let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
+    let res = det.run(&mut src);
     let drops = src.drops();
-    // The tick closure holds the other reference to the outputs: drop the source first.
+    // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);
+    let (events, alerts) = (det.stats.events, det.stats.alerts);
+    drop(det);
     match Rc::try_unwrap(outs) {
         Ok(d) => d.into_inner().finish(Duration::from_secs(5)),
         Err(shared) => shared.borrow_mut().flush(),
     }
     eprintln!(
         "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
-        det.stats.events,
-        det.stats.alerts,
+        events,
+        alerts,
         drops.total()
     );
     match res {

@@ -179,3 +179,59 @@ fn partial_syscall_families_warn() {
     );
     assert!(!out.contains("rule 'whole family'"), "{out}");
 }
+
+/// `-V` reports like Falco's (falcosecurity/testing's legacy validation tests): a YAML syntax
+/// error is LOAD_ERR_YAML_PARSE with yaml-cpp's wording and 1-based position, an engine version
+/// that is no number nor semver is LOAD_ERR_YAML_VALIDATE on the required_engine_version item,
+/// and a rule of a source that is not loaded is a LOAD_UNKNOWN_SOURCE warning while the rest loads.
+#[test]
+fn validation_reports_use_falcos_codes_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = |name: &str, text: &str| -> (i32, serde_json::Value) {
+        let f = write_rules(dir.path(), name, text);
+        let o = harrier(&["-V", f.to_str().unwrap(), "-o", "json_output=true"]);
+        let j: serde_json::Value =
+            serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+        (o.status.code().unwrap(), j["falco_load_results"][0].clone())
+    };
+    let (code, r) = v("p.yaml", "this : is : not : yaml");
+    assert_eq!(code, 1);
+    let e = &r["errors"][0];
+    assert_eq!(e["code"], "LOAD_ERR_YAML_PARSE");
+    assert_eq!(e["message"], "yaml-cpp: error at line 1, column 11: illegal map value");
+    assert!(e["context"]["locations"].as_array().unwrap().iter().any(|l| l["item_type"] == "rules content"));
+
+    let (code, r) = v("s.yaml", "- list: l\n  items: [a, b\n");
+    assert_eq!(code, 1);
+    assert!(r["errors"][0]["message"].as_str().unwrap().ends_with(": end of sequence flow not found"), "{r}");
+
+    let (code, r) = v("e.yaml", "- required_engine_version: not-a-number\n");
+    assert_eq!(code, 1);
+    let e = &r["errors"][0];
+    assert_eq!(e["code"], "LOAD_ERR_YAML_VALIDATE");
+    assert_eq!(
+        e["message"],
+        "Unable to parse engine version 'not-a-number' as a semver string. Expected \"x.y.z\" semver format."
+    );
+    assert!(e["context"]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["item_type"] == "required_engine_version"));
+
+    let (code, r) = v(
+        "u.yaml",
+        "- rule: Rule1\n  desc: d\n  condition: x.y = 1\n  output: o\n  priority: INFO\n  source: no_such_source\n\
+         - rule: Rule2\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    );
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["successful"], true);
+    let w = &r["warnings"][0];
+    assert_eq!(w["code"], "LOAD_UNKNOWN_SOURCE");
+    assert_eq!(w["message"], "Unknown source no_such_source, skipping");
+    assert!(w["context"]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["item_name"] == "Rule1" && l["item_type"] == "rule"));
+}
