@@ -75,6 +75,7 @@ pub fn run(
     hostname: String,
     stop_after: Option<u64>,
     reload: Option<Reload>,
+    side: Option<harrier_plugins::PluginSet>,
 ) -> u8 {
     let events = needed_events(&rs).unwrap_or_else(all_events);
     let mut src = match open_live(&events, s.buf_size_preset) {
@@ -96,7 +97,21 @@ pub fn run(
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
     let port = crate::stages::build(s, SharedDelivery(outs.clone()));
-    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
+    let rs = Arc::new(rs);
+    // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
+    let side = side.map(|set| crate::plugins::AuditSide::start(&set, rs.clone(), hostname.clone())).transpose();
+    let mut side = match side {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let port = match side.as_mut() {
+        Some(side) => side.merge(port),
+        None => crate::plugins::Merge::none(port),
+    };
+    let mut det = Detector::new(rs, hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
@@ -154,6 +169,10 @@ pub fn run(
         });
     }
     let res = det.run(&mut src);
+    if let Some(mut side) = side.take() {
+        side.stop();
+        det.flush_held();
+    }
     let drops = src.drops();
     // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);

@@ -22,40 +22,42 @@ fn available(set: &PluginSet) -> Vec<String> {
     v
 }
 
-/// Run the plugin sources the configuration and flags ask for: `Ok(exit code)`, or `Err(rules)`
-/// when only the syscall source is enabled and the caller goes on as before.
-pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset) -> Result<u8, Ruleset> {
+/// What the caller does after [`run_plugin_sources`].
+pub enum Next {
+    /// A plugin source ran alone: exit with this code.
+    Done(u8),
+    /// The syscall source runs (as before), with the k8s_audit source beside it when `side` is set.
+    Syscall { rs: Ruleset, side: Option<PluginSet> },
+}
+
+/// Run the plugin sources the configuration and flags ask for.
+pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset) -> Next {
     let set = match plugin_set(raw) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
-            return Ok(1);
+            return Next::Done(1);
         }
     };
     if !set.hosted.is_empty() {
         let names: Vec<&str> = set.hosted.iter().map(|e| e.name.as_str()).collect();
         eprintln!("harrier: plugins {names:?} need their library loaded; hosting plugin libraries is not available in this build");
-        return Ok(1);
+        return Next::Done(1);
     }
     let enabled = match harrier_plugins::enabled_sources(&available(&set), &c.enable_source, &c.disable_source) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
-            return Ok(1);
+            return Next::Done(1);
         }
     };
     let audit = enabled.iter().any(|x| x == harrier_k8saudit::SOURCE);
     let syscall = enabled.iter().any(|x| x == "syscall");
     match (syscall, audit) {
-        (_, false) => Err(rs),
-        (false, true) => Ok(run_audit(&set, s, c, rs)),
-        (true, true) => {
-            eprintln!(
-                "harrier: running the syscall and k8s_audit sources in one process is not wired yet; \
-                 pick one with --enable-source syscall or --enable-source k8s_audit"
-            );
-            Ok(1)
-        }
+        (_, false) => Next::Syscall { rs, side: None },
+        (false, true) => Next::Done(run_audit(&set, s, c, rs)),
+        // Both: the syscall path runs as usual with the audit source beside it.
+        (true, true) => Next::Syscall { rs, side: Some(set) },
     }
 }
 
@@ -139,5 +141,96 @@ pub fn info(c: &Common, name: &str) -> u8 {
             eprintln!("harrier: plugin '{name}' is not loaded (built in: k8saudit, json, container)");
             1
         }
+    }
+}
+
+/// The k8s_audit source running beside live syscall detection: its own thread and detector, its
+/// alerts handed to the syscall detector's port (so they pass the same stages, outputs and sinks).
+pub struct AuditSide {
+    rx: Option<std::sync::mpsc::Receiver<harrier_engine::Alert>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Alerts of the side source wait here at most this many before its detector slows down (and
+/// its webhook answers 503): nothing is dropped.
+const SIDE_ALERTS: usize = 10_000;
+
+impl AuditSide {
+    pub fn start(set: &PluginSet, rs: Arc<Ruleset>, hostname: String) -> Result<AuditSide, String> {
+        let k = set.k8saudit.as_ref().ok_or("no k8saudit plugin configured")?;
+        let src = AuditSource::open(&k.open, &k.init).map_err(|e| format!("k8saudit: {e}"))?;
+        if let Some(a) = src.webhook_addr() {
+            eprintln!("harrier: k8s_audit: webhook listening on {a}");
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(SIDE_ALERTS);
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("k8saudit-rules".into())
+            .spawn(move || {
+                let mut det = AuditDetector::new(rs, hostname);
+                det.run(&src, &st, &mut |a| {
+                    let _ = tx.send(a);
+                });
+                tracing::info!("k8s_audit: {} events, {} alerts", det.events, det.alerts);
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(AuditSide { rx: Some(rx), stop, thread: Some(thread) })
+    }
+
+    /// Wrap the syscall detector's port so the side's alerts go through it.
+    pub fn merge<P: harrier_pipeline::AlertPort>(&mut self, inner: P) -> Merge<P> {
+        Merge { inner, rx: self.rx.take() }
+    }
+
+    /// Stop the side source and wait for its thread.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AuditSide {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port that also delivers the alerts of a side source (drained at every alert and idle moment).
+pub struct Merge<P> {
+    inner: P,
+    rx: Option<std::sync::mpsc::Receiver<harrier_engine::Alert>>,
+}
+
+impl<P: harrier_pipeline::AlertPort> Merge<P> {
+    /// A port without a side source.
+    pub fn none(inner: P) -> Merge<P> {
+        Merge { inner, rx: None }
+    }
+
+    fn drain(&mut self) {
+        if let Some(rx) = &self.rx {
+            while let Ok(a) = rx.try_recv() {
+                self.inner.put(a);
+            }
+        }
+    }
+}
+
+impl<P: harrier_pipeline::AlertPort> harrier_pipeline::AlertPort for Merge<P> {
+    fn put(&mut self, alert: harrier_engine::Alert) {
+        self.drain();
+        self.inner.put(alert);
+    }
+    fn idle(&mut self) {
+        self.drain();
+        self.inner.idle();
+    }
+    fn flush(&mut self) {
+        self.drain();
+        self.inner.flush();
     }
 }

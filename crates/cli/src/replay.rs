@@ -201,9 +201,9 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         }
     };
     // Plugin sources (k8s_audit) and --enable-source/--disable-source.
-    let rs = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
-        Ok(code) => return code,
-        Err(rs) => rs,
+    let (rs, side) = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
+        crate::plugins::Next::Done(code) => return code,
+        crate::plugins::Next::Syscall { rs, side } => (rs, side),
     };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
     match kind {
@@ -253,7 +253,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                 let files = rules_files::expand(&rule_paths)?;
                 build_ruleset(&files, &s2, &c2)
             });
-            crate::live::run(&s, rs, outs, hostname(), c.stop_after, Some(reload))
+            crate::live::run(&s, rs, outs, hostname(), c.stop_after, Some(reload), side)
         }
         other => {
             eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");
