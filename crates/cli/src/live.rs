@@ -99,7 +99,8 @@ pub fn run(
     let port = crate::stages::build(s, SharedDelivery(outs.clone()));
     let rs = Arc::new(rs);
     // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
-    let side = side.map(|set| crate::plugins::AuditSide::start(&set, rs.clone(), hostname.clone())).transpose();
+    let side =
+        side.map(|set| crate::plugins::AuditSide::start(&set, rs.clone(), hostname.clone())).transpose();
     let mut side = match side {
         Ok(x) => x,
         Err(e) => {

@@ -144,6 +144,9 @@ enum Cmd {
         #[arg(short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write the k8s audit events of a falco.yaml's k8saudit source (webhook or files) to a .scap
+    /// capture as plugin events, exchangeable with Falco.
+    K8sauditCapture(plugins::CaptureArgs),
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
     /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
         Some(Cmd::Replay(a)) => replay::friendly(a),
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
+        Some(Cmd::K8sauditCapture(a)) => plugins::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {

@@ -44,13 +44,14 @@ pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset
         eprintln!("harrier: plugins {names:?} need their library loaded; hosting plugin libraries is not available in this build");
         return Next::Done(1);
     }
-    let enabled = match harrier_plugins::enabled_sources(&available(&set), &c.enable_source, &c.disable_source) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("harrier: {e}");
-            return Next::Done(1);
-        }
-    };
+    let enabled =
+        match harrier_plugins::enabled_sources(&available(&set), &c.enable_source, &c.disable_source) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("harrier: {e}");
+                return Next::Done(1);
+            }
+        };
     let audit = enabled.iter().any(|x| x == harrier_k8saudit::SOURCE);
     let syscall = enabled.iter().any(|x| x == "syscall");
     match (syscall, audit) {
@@ -63,14 +64,33 @@ pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset
 
 fn run_audit(set: &PluginSet, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
     let Some(k) = &set.k8saudit else { return 1 };
-    let mut outs =
-        match crate::replay::outputs(s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref())) {
-            Ok(o) => o,
+    let mut outs = match crate::replay::outputs(s)
+        .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    // `-o engine.kind=replay -o engine.replay.capture_file=X.scap`: the capture's k8saudit plugin
+    // events instead of open_params (as Falco replays plugin events).
+    if s.engine_kind == "replay" {
+        let Some(path) = s.capture_file.clone() else {
+            eprintln!("harrier: engine.kind=replay needs engine.replay.capture_file=FILE");
+            return 1;
+        };
+        let mut det = AuditDetector::new(Arc::new(rs), crate::replay::hostname());
+        let r = harrier_k8saudit::capture::read_capture(&path, |ev| det.process(&ev, &mut |a| outs.send(&a)));
+        outs.finish(Duration::from_secs(5));
+        return match r {
+            Ok(_) => 0,
             Err(e) => {
-                eprintln!("harrier: {e}");
-                return 1;
+                eprintln!("harrier: {}: {e}", path.display());
+                1
             }
         };
+    }
     let src = match AuditSource::open(&k.open, &k.init) {
         Ok(x) => x,
         Err(e) => {
@@ -233,4 +253,74 @@ impl<P: harrier_pipeline::AlertPort> harrier_pipeline::AlertPort for Merge<P> {
         self.drain();
         self.inner.flush();
     }
+}
+
+/// `harrier k8saudit-capture`: write the configured k8saudit source's events to a capture.
+#[derive(clap::Args, Debug)]
+pub struct CaptureArgs {
+    /// Configuration with the k8saudit plugin (its open_params and init_config are used).
+    #[arg(short = 'c', value_name = "FILE")]
+    pub config: std::path::PathBuf,
+    /// The capture file to write (plugin events, id 1, readable by Falco with the k8saudit plugin).
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: std::path::PathBuf,
+    /// gzip-compress the file.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Stop after this many seconds (a file replay stops at its end anyway).
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub stop_after: Option<u64>,
+}
+
+pub fn capture(a: CaptureArgs) -> u8 {
+    let c = Common { config: Some(a.config.clone()), ..Default::default() };
+    let set = match load(&c) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let Some(k) = &set.k8saudit else {
+        eprintln!("harrier: {}: no k8saudit plugin in plugins/load_plugins", a.config.display());
+        return 1;
+    };
+    let src = match AuditSource::open(&k.open, &k.init) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: k8saudit: {e}");
+            return 1;
+        }
+    };
+    let mut w = match harrier_k8saudit::capture::CaptureWriter::create(&a.write, a.gzip) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("harrier: {}: {e}", a.write.display());
+            return 1;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    let deadline = a.stop_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+        match src.next_timeout(Duration::from_millis(200)) {
+            Ok(Some(ev)) => {
+                if let Err(e) = w.write(&ev) {
+                    eprintln!("harrier: {}: {e}", a.write.display());
+                    return 1;
+                }
+            }
+            Ok(None) => break,
+            Err(()) => {}
+        }
+    }
+    let n = w.events_written();
+    if let Err(e) = w.finish() {
+        eprintln!("harrier: {}: {e}", a.write.display());
+        return 1;
+    }
+    eprintln!("harrier: wrote {n} k8s audit events to {}", a.write.display());
+    0
 }

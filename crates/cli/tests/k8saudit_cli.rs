@@ -54,7 +54,8 @@ fn recorded_events_through_the_testing_suite_config() {
     let mut bad = Vec::new();
     for (file, rule) in EXPECTED {
         let input = reference().join("k8s_audit").join(file);
-        let events = std::fs::read_to_string(&input).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
+        let events =
+            std::fs::read_to_string(&input).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
         let cfg = suite_config(dir.path(), &input);
         let out = harrier(&[
             "-c",
@@ -92,9 +93,19 @@ fn alert_fields_and_time_come_from_the_audit_event() {
     let dir = tempfile::tempdir().unwrap();
     let input = reference().join("k8s_audit/create_nginx_pod_privileged.json");
     let cfg = suite_config(dir.path(), &input);
-    let out = harrier(&["-c", cfg.to_str().unwrap(), "--enable-source", "k8s_audit", "-o", "json_output=true", "-r", rules().to_str().unwrap()]);
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-o",
+        "json_output=true",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let a: serde_json::Value = serde_json::from_str(stdout.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(stdout.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     assert_eq!(a["rule"], "Create Privileged Pod");
     assert_eq!(a["priority"], "Warning");
     // The event time is stageTimestamp.
@@ -102,7 +113,11 @@ fn alert_fields_and_time_come_from_the_audit_event() {
     let stage = ev["stageTimestamp"].as_str().unwrap();
     assert_eq!(&a["time"].as_str().unwrap()[..19], &stage[..19], "{a}");
     assert_eq!(a["output_fields"]["ka.user.name"], ev["user"]["username"]);
-    assert!(a["output"].as_str().unwrap().contains("images=[nginx]") || a["output"].as_str().unwrap().contains("nginx"), "{a}");
+    assert!(
+        a["output"].as_str().unwrap().contains("images=[nginx]")
+            || a["output"].as_str().unwrap().contains("nginx"),
+        "{a}"
+    );
 }
 
 #[test]
@@ -111,15 +126,30 @@ fn not_audit_data_gives_falcos_message_and_bad_configs_fail_at_start() {
     let input = dir.path().join("bad.json");
     std::fs::write(&input, "{\"kind\": 0}\n").unwrap();
     let cfg = suite_config(dir.path(), &input);
-    let out = harrier(&["-c", cfg.to_str().unwrap(), "--enable-source", "k8s_audit", "-r", rules().to_str().unwrap()]);
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data not recognized as a k8s audit event"), "{stderr}");
 
     // Unknown plugin with a missing library: a clear error, exit 1, before anything runs.
     let cfg = dir.path().join("unknown.yaml");
-    std::fs::write(&cfg, "plugins:\n  - name: cloudtrail\n    library_path: /nonexistent/libcloudtrail.so\n").unwrap();
-    let out = harrier(&["-c", cfg.to_str().unwrap(), "--enable-source", "k8s_audit", "-r", rules().to_str().unwrap()]);
+    std::fs::write(&cfg, "plugins:\n  - name: cloudtrail\n    library_path: /nonexistent/libcloudtrail.so\n")
+        .unwrap();
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cloudtrail") && stderr.contains("not found"), "{stderr}");
@@ -133,7 +163,8 @@ fn not_audit_data_gives_falcos_message_and_bad_configs_fail_at_start() {
 
     // A source that nothing provides.
     let cfg = suite_config(dir.path(), &input);
-    let out = harrier(&["-c", cfg.to_str().unwrap(), "--enable-source", "okta", "-r", rules().to_str().unwrap()]);
+    let out =
+        harrier(&["-c", cfg.to_str().unwrap(), "--enable-source", "okta", "-r", rules().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown event source: okta"));
 }
@@ -171,12 +202,22 @@ fn webhook_source_from_falco_yaml_until_stopped() {
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_harrier"))
-        .args(["-c", cfg.to_str().unwrap(), "--enable-source", "k8s_audit", "-M", "6", "-r", rules().to_str().unwrap()])
+        .args([
+            "-c",
+            cfg.to_str().unwrap(),
+            "--enable-source",
+            "k8s_audit",
+            "-M",
+            "6",
+            "-r",
+            rules().to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let body = std::fs::read_to_string(reference().join("k8s_audit/create_nginx_pod_privileged.json")).unwrap();
+    let body =
+        std::fs::read_to_string(reference().join("k8s_audit/create_nginx_pod_privileged.json")).unwrap();
     let body = format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{}]}}"#, body.trim());
     let mut sent = false;
     for _ in 0..50 {
@@ -199,5 +240,42 @@ fn webhook_source_from_falco_yaml_until_stopped() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.contains("\"rule\":\"Create Privileged Pod\"")).count(), 1, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\"rule\":\"Create Privileged Pod\"")).count(),
+        1,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn audit_events_written_to_and_replayed_from_scap() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = reference().join("k8s_audit/create_configmap_sensitive_values.json");
+    let cfg = suite_config(dir.path(), &input);
+    let scap = dir.path().join("audit.scap");
+    let out = harrier(&["k8saudit-capture", "-c", cfg.to_str().unwrap(), "-w", scap.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 6 k8s audit events"));
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-o",
+        "engine.kind=replay",
+        "-o",
+        &format!("engine.replay.capture_file={}", scap.display()),
+        "-o",
+        "json_output=true",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let n = stdout
+        .lines()
+        .filter(|l| l.contains("\"rule\":\"Create/Modify Configmap With Private Credentials\""))
+        .count();
+    assert_eq!(n, 6, "{stdout}");
+    assert!(stdout.lines().filter(|l| l.starts_with('{')).all(|l| l.contains("\"source\":\"k8s_audit\"")));
 }

@@ -8,7 +8,9 @@
 //! * [`config`]: `init_config` and `open_params` as the plugin reads them.
 //! * [`webhook`], [`files`]: the inputs; [`queue`]: the bounded queue between them and the rules;
 //!   [`source`]: the source and the rules loop.
+//! * [`capture`]: audit events as plugin events (id 1) in `.scap` files, as Falco writes them.
 
+pub mod capture;
 pub mod config;
 pub mod event;
 pub mod fields;

@@ -24,7 +24,9 @@ impl PluginEntry {
         match &self.init_config {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(v) => serde_json::to_string(v).map_err(|e| format!("plugin {}: init_config: {e}", self.name)),
+            Some(v) => {
+                serde_json::to_string(v).map_err(|e| format!("plugin {}: init_config: {e}", self.name))
+            }
         }
     }
 
@@ -38,7 +40,10 @@ impl PluginEntry {
             return Ok(p.to_path_buf());
         }
         if p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return Err(format!("plugin '{}': library_path '{lib}' may not leave {FALCO_PLUGINS_DIR}", self.name));
+            return Err(format!(
+                "plugin '{}': library_path '{lib}' may not leave {FALCO_PLUGINS_DIR}",
+                self.name
+            ));
         }
         Ok(Path::new(FALCO_PLUGINS_DIR).join(p))
     }
@@ -77,7 +82,9 @@ impl PluginSet {
             Some(Value::Sequence(items)) => {
                 for (i, it) in items.iter().enumerate() {
                     let Value::Mapping(m) = it else {
-                        return Err(format!("config key 'plugins': entry {i} must be a mapping with name and library_path"));
+                        return Err(format!(
+                            "config key 'plugins': entry {i} must be a mapping with name and library_path"
+                        ));
                     };
                     let s = |k: &str| -> Result<Option<String>, String> {
                         match m.get(k) {
@@ -88,7 +95,9 @@ impl PluginSet {
                             Some(_) => Err(format!("config key 'plugins[{i}].{k}' must be a string")),
                         }
                     };
-                    let name = s("name")?.filter(|n| !n.is_empty()).ok_or_else(|| format!("config key 'plugins[{i}]': name is missing"))?;
+                    let name = s("name")?
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(|| format!("config key 'plugins[{i}]': name is missing"))?;
                     if all.iter().any(|e: &PluginEntry| e.name == name) {
                         return Err(format!("config key 'plugins': plugin '{name}' is listed twice"));
                     }
@@ -107,7 +116,9 @@ impl PluginSet {
             Some(Value::Sequence(names)) => {
                 let mut out = Vec::new();
                 for n in names {
-                    let Some(n) = n.as_str() else { return Err("config key 'load_plugins' must be a list of names".into()) };
+                    let Some(n) = n.as_str() else {
+                        return Err("config key 'load_plugins' must be a list of names".into());
+                    };
                     match all.iter().find(|e| e.name == n) {
                         Some(e) => {
                             if !out.iter().any(|o: &PluginEntry| o.name == n) {
@@ -129,7 +140,8 @@ impl PluginSet {
         for e in entries {
             match e.name.as_str() {
                 "k8saudit" => {
-                    let init = InitConfig::from_yaml(e.init_config.as_ref()).map_err(|m| format!("plugin 'k8saudit': {m}"))?;
+                    let init = InitConfig::from_yaml(e.init_config.as_ref())
+                        .map_err(|m| format!("plugin 'k8saudit': {m}"))?;
                     let open = OpenParams::parse(e.open_params.as_deref().unwrap_or(""))
                         .map_err(|m| format!("plugin 'k8saudit': open_params: {m}"))?;
                     set.k8saudit = Some(NativeK8sAudit { init, open });
@@ -170,7 +182,11 @@ impl PluginSet {
 /// Which sources run: `syscall` plus every plugin source, narrowed by `--enable-source` (only
 /// those) or `--disable-source` (all but those). Falco's rules: the two flags do not mix, unknown
 /// names are errors, and at least one source must stay.
-pub fn enabled_sources(available: &[String], enable: &[String], disable: &[String]) -> Result<Vec<String>, String> {
+pub fn enabled_sources(
+    available: &[String],
+    enable: &[String],
+    disable: &[String],
+) -> Result<Vec<String>, String> {
     if !enable.is_empty() && !disable.is_empty() {
         return Err("you cannot use both --enable-source and --disable-source".into());
     }
@@ -242,14 +258,24 @@ load_plugins:
 
         let cfg = y("plugins: [{name: cloudtrail, library_path: /nonexistent/libcloudtrail.so}]");
         let e = PluginSet::from_config(cfg.get("plugins"), None).unwrap_err();
-        assert!(e.contains("cloudtrail") && e.contains("/nonexistent/libcloudtrail.so") && e.contains("not found"), "{e}");
+        assert!(
+            e.contains("cloudtrail")
+                && e.contains("/nonexistent/libcloudtrail.so")
+                && e.contains("not found"),
+            "{e}"
+        );
         let cfg = y("plugins: [{name: k8saudit-eks, library_path: libk8saudit-eks.so}]");
         let e = PluginSet::from_config(cfg.get("plugins"), None).unwrap_err();
-        assert!(e.contains("/usr/share/falco/plugins/libk8saudit-eks.so") && e.contains("plugin host"), "{e}");
+        assert!(
+            e.contains("/usr/share/falco/plugins/libk8saudit-eks.so") && e.contains("plugin host"),
+            "{e}"
+        );
         let cfg = y("plugins: [{name: x, library_path: ../../etc/evil.so}]");
         assert!(PluginSet::from_config(cfg.get("plugins"), None).unwrap_err().contains("may not leave"));
         let cfg = y("plugins: [{name: k8saudit, open_params: 'gopher://x'}]");
-        assert!(PluginSet::from_config(cfg.get("plugins"), None).unwrap_err().contains("scheme \"gopher\" is not supported"));
+        assert!(PluginSet::from_config(cfg.get("plugins"), None)
+            .unwrap_err()
+            .contains("scheme \"gopher\" is not supported"));
     }
 
     #[test]
@@ -259,7 +285,9 @@ load_plugins:
         assert_eq!(enabled_sources(&avail, &[], &[]).unwrap(), avail);
         assert_eq!(enabled_sources(&avail, &s(&["k8s_audit"]), &[]).unwrap(), s(&["k8s_audit"]));
         assert_eq!(enabled_sources(&avail, &[], &s(&["k8s_audit"])).unwrap(), s(&["syscall"]));
-        assert!(enabled_sources(&avail, &s(&["okta"]), &[]).unwrap_err().contains("unknown event source: okta"));
+        assert!(enabled_sources(&avail, &s(&["okta"]), &[])
+            .unwrap_err()
+            .contains("unknown event source: okta"));
         assert!(enabled_sources(&avail, &s(&["syscall"]), &s(&["k8s_audit"])).is_err());
         assert!(enabled_sources(&avail, &[], &s(&["syscall", "k8s_audit"])).is_err());
     }
