@@ -313,7 +313,7 @@ pub fn capture(a: CaptureArgs) -> u8 {
                 }
             }
             Ok(None) => break,
-            Err(()) => {}
+            Err(_) => {}
         }
     }
     let n = w.events_written();

@@ -45,7 +45,7 @@ impl Default for InitConfig {
             webhook_max_batch_size: 12_582_912,
             client_ca: None,
             bearer_token: None,
-            queue_capacity: 100_000,
+            queue_capacity: 10_000,
             queue_wait: Duration::from_secs(5),
         }
     }

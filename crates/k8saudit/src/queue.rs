@@ -26,6 +26,18 @@ struct Inner {
     closed: bool,
 }
 
+/// A wait for the next event ended without one (the source is still running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no event within the wait")
+    }
+}
+
+impl std::error::Error for Timeout {}
+
 /// Why a push did not happen.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PushError {
@@ -123,9 +135,9 @@ impl Queue {
     }
 
     /// Next event; waits until one arrives, or returns `None` when the source ended (no producer
-    /// left, or closed) and the queue is drained. `timeout` bounds one wait: `Err(())` on timeout,
+    /// left, or closed) and the queue is drained. `timeout` bounds one wait: `Err(Timeout)` then,
     /// so a caller can do idle work.
-    pub fn pop_timeout(&self, timeout: Duration) -> Result<Option<AuditEvent>, ()> {
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<Option<AuditEvent>, Timeout> {
         let deadline = Instant::now() + timeout;
         let mut g = self.lock();
         loop {
@@ -139,7 +151,7 @@ impl Queue {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(());
+                return Err(Timeout);
             }
             g = self.not_empty.wait_timeout(g, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }

@@ -4,7 +4,7 @@ use crate::config::{InitConfig, OpenParams};
 use crate::event::{AuditEvent, Counters};
 use crate::fields::AuditAccessor;
 use crate::files::{self, LineCounters, ReadLimits};
-use crate::queue::Queue;
+use crate::queue::{Queue, Timeout};
 use crate::webhook::{self, WebhookHandle};
 use harrier_engine::{Alert, Ruleset, Source};
 use std::net::SocketAddr;
@@ -59,8 +59,8 @@ impl AuditSource {
         self.queue.pop()
     }
 
-    /// Next event, waiting at most `timeout` (`Err(())` on timeout).
-    pub fn next_timeout(&self, timeout: Duration) -> Result<Option<AuditEvent>, ()> {
+    /// Next event, waiting at most `timeout`.
+    pub fn next_timeout(&self, timeout: Duration) -> Result<Option<AuditEvent>, Timeout> {
         self.queue.pop_timeout(timeout)
     }
 
@@ -156,7 +156,7 @@ impl AuditDetector {
             match src.next_timeout(Duration::from_millis(200)) {
                 Ok(Some(ev)) => self.process(&ev, on_alert),
                 Ok(None) => break,
-                Err(()) => {}
+                Err(Timeout) => {}
             }
         }
     }

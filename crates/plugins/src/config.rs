@@ -291,4 +291,29 @@ load_plugins:
         assert!(enabled_sources(&avail, &s(&["syscall"]), &s(&["k8s_audit"])).is_err());
         assert!(enabled_sources(&avail, &[], &s(&["syscall", "k8s_audit"])).is_err());
     }
+
+    /// The shipped deployment files agree with the defaults: webhook on 9765 at /k8s-audit.
+    #[test]
+    fn shipped_deploy_files() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8saudit");
+        let cfg: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join("falco.yaml")).unwrap()).unwrap();
+        let set = PluginSet::from_config(cfg.get("plugins"), cfg.get("load_plugins")).unwrap();
+        assert_eq!(
+            set.k8saudit.unwrap().open,
+            OpenParams::Webhook {
+                tls: false,
+                addr: "0.0.0.0:9765".parse().unwrap(),
+                path: "/k8s-audit".into()
+            }
+        );
+        let hook: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join("webhook-config.yaml")).unwrap()).unwrap();
+        let server = hook["clusters"][0]["cluster"]["server"].as_str().unwrap();
+        assert!(server.ends_with(":9765/k8s-audit"), "{server}");
+        let policy: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join("audit-policy.yaml")).unwrap()).unwrap();
+        assert_eq!(policy["kind"], "Policy");
+        assert_eq!(policy["apiVersion"], "audit.k8s.io/v1");
+    }
 }
