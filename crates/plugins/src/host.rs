@@ -145,6 +145,8 @@ unsafe fn c_str(p: *const c_char) -> Option<String> {
 struct Owner {
     name: CString,
     last_error: CString,
+    /// An empty table reader (no tables are offered); the Rust SDK requires one.
+    reader_ext: api::ss_plugin_table_reader_vtable_ext,
 }
 
 unsafe extern "C-unwind" fn owner_last_error(o: *mut api::ss_plugin_owner_t) -> *const c_char {
@@ -251,7 +253,9 @@ pub struct PluginMetric {
 pub struct HostedPlugin {
     api: Api,
     state: *mut api::ss_plugin_t,
-    owner: Box<Owner>,
+    /// Leaked on purpose: SDKs keep the owner pointer of the first `init` in library-global
+    /// loggers, so it must outlive every plugin state (Falco keeps owners for the process life).
+    owner: &'static Owner,
     pub name: String,
     pub version: String,
     pub description: String,
@@ -271,12 +275,20 @@ unsafe impl Send for HostedPlugin {}
 
 impl HostedPlugin {
     /// Load `path`, check it, and `init` it with `init_config` (JSON text, may be empty).
+    /// Loads and teardowns are serialised process-wide, as Falco does them one at a time.
     pub fn load(path: &Path, init_config: &str) -> Result<HostedPlugin, String> {
+        let _g = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
         if !path.is_file() {
             return Err(format!("plugin library {} not found", path.display()));
         }
+        // RTLD_NODELETE: the library stays mapped for the life of the process (as in Falco), so
+        // thread-local destructors a plugin registered never point into unmapped code.
+        use libloading::os::unix::{RTLD_LOCAL, RTLD_NOW};
+        const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
         // SAFETY: loading a library runs its initialisers: the operator chose this library.
-        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("cannot load plugin {}: {e}", path.display()))?;
+        let lib: libloading::Library = unsafe { libloading::os::unix::Library::open(Some(path), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) }
+            .map_err(|e| format!("cannot load plugin {}: {e}", path.display()))?
+            .into();
         let a = Api {
             get_required_api_version: required(&lib, "get_required_api_version", path)?,
             get_version: required(&lib, "get_version", path)?,
@@ -327,14 +339,16 @@ impl HostedPlugin {
             // SAFETY: static getter.
             Some(f) => parse_fields(&unsafe { c_str(f()) }.unwrap_or_default()).map_err(|e| format!("plugin {name}: get_fields: {e}"))?,
         };
-        let owner = Box::new(Owner {
+        let owner: &'static Owner = Box::leak(Box::new(Owner {
             name: CString::new(name.clone()).unwrap_or_default(),
             last_error: CString::default(),
-        });
+            // SAFETY: a vtable of `None` function pointers is valid.
+            reader_ext: unsafe { std::mem::zeroed() },
+        }));
         let cfg = CString::new(init_config).map_err(|_| format!("plugin {name}: init_config contains a NUL byte"))?;
         let input = api::ss_plugin_init_input {
             config: cfg.as_ptr(),
-            owner: &*owner as *const Owner as *mut api::ss_plugin_owner_t,
+            owner: owner as *const Owner as *mut api::ss_plugin_owner_t,
             get_owner_last_error: Some(owner_last_error),
             tables: std::ptr::null(),
             log_fn: Some(log_fn),
@@ -438,10 +452,11 @@ impl HostedPlugin {
         ef.flist = decl.is_list as u32;
         // SAFETY: zeroed vtables are valid (all None).
         let mut input: api::ss_plugin_field_extract_input = unsafe { std::mem::zeroed() };
-        input.owner = &*self.owner as *const Owner as *mut api::ss_plugin_owner_t;
+        input.owner = self.owner as *const Owner as *mut api::ss_plugin_owner_t;
         input.get_owner_last_error = Some(owner_last_error);
         input.num_fields = 1;
         input.fields = &mut ef;
+        input.table_reader_ext = &self.owner.reader_ext as *const _ as *mut _;
         let evin = api::ss_plugin_event_input {
             evt: event.as_ptr() as *const api::ss_plugin_event,
             evtnum,
@@ -675,8 +690,12 @@ fn pump(p: &mut HostedPlugin, inst: *mut api::ss_instance_t, tx: &SyncSender<Vec
     }
 }
 
+/// Plugin loads and destroys happen one at a time.
+static LIFECYCLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Drop for HostedPlugin {
     fn drop(&mut self) {
+        let _g = LIFECYCLE.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: our state, destroyed once, before the library is unloaded (field order).
         unsafe { (self.api.destroy)(self.state) };
     }
