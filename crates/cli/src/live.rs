@@ -75,7 +75,7 @@ pub fn run(
     hostname: String,
     stop_after: Option<u64>,
     reload: Option<Reload>,
-    side: Option<harrier_plugins::PluginSet>,
+    side: Option<crate::plugins::Loaded>,
 ) -> u8 {
     let events = needed_events(&rs).unwrap_or_else(all_events);
     let mut src = match open_live(&events, s.buf_size_preset) {
@@ -99,8 +99,7 @@ pub fn run(
     let port = crate::stages::build(s, SharedDelivery(outs.clone()));
     let rs = Arc::new(rs);
     // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
-    let side =
-        side.map(|set| crate::plugins::AuditSide::start(&set, rs.clone(), hostname.clone())).transpose();
+    let side = side.map(|l| crate::plugins::AuditSide::start(l, rs.clone(), hostname.clone())).transpose();
     let mut side = match side {
         Ok(x) => x,
         Err(e) => {

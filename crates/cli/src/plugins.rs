@@ -4,9 +4,11 @@
 
 use crate::config::{self, RawConfig, Settings};
 use crate::Common;
+use harrier_engine::Alert;
 use harrier_engine::Ruleset;
 use harrier_k8saudit::{AuditDetector, AuditSource};
-use harrier_plugins::{info, PluginSet};
+use harrier_plugins::host::HostedPlugin;
+use harrier_plugins::{info, AuditFeed, PluginSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +17,68 @@ fn plugin_set(raw: &RawConfig) -> Result<PluginSet, String> {
     PluginSet::from_config(raw.get("plugins"), raw.get("load_plugins"))
 }
 
+/// The configured plugins: the set, and the hosted libraries loaded and initialised.
+pub struct Loaded {
+    pub set: PluginSet,
+    pub hosted: Vec<(harrier_plugins::PluginEntry, HostedPlugin)>,
+}
+
+/// Load every hosted library (clear error at start for a missing .so, a failing init, a bad
+/// init_config or API version).
+fn load_hosted(set: PluginSet) -> Result<Loaded, String> {
+    let mut hosted = Vec::new();
+    for e in &set.hosted {
+        let lib = e.library_file()?;
+        let p = HostedPlugin::load(&lib, &e.init_config_json()?)?;
+        hosted.push((e.clone(), p));
+    }
+    let is_audit = |p: &HostedPlugin| p.source.as_ref().is_some_and(|s| s.1 == harrier_k8saudit::SOURCE);
+    let audit_sources = set.k8saudit.is_some() as usize + hosted.iter().filter(|(_, p)| is_audit(p)).count();
+    if audit_sources > 1 {
+        return Err("more than one loaded plugin sources k8s_audit events; load one of them".into());
+    }
+    Ok(Loaded { set, hosted })
+}
+
 /// Sources available with this configuration: syscall, then the plugins' sources.
-fn available(set: &PluginSet) -> Vec<String> {
+fn available(l: &Loaded) -> Vec<String> {
     let mut v = vec!["syscall".to_string()];
-    v.extend(set.native_sources().into_iter().map(String::from));
+    v.extend(l.set.native_sources().into_iter().map(String::from));
+    for (_, p) in &l.hosted {
+        if let Some((_, src)) = &p.source {
+            if !v.contains(src) {
+                v.push(src.clone());
+            }
+        }
+    }
     v
+}
+
+/// The k8s_audit feed: the native source, or a hosted plugin sourcing k8s_audit.
+fn open_feed(l: &mut Loaded) -> Result<AuditFeed, String> {
+    if let Some(k) = &l.set.k8saudit {
+        return AuditSource::open(&k.open, &k.init)
+            .map(AuditFeed::Native)
+            .map_err(|e| format!("k8saudit: {e}"));
+    }
+    let i = l
+        .hosted
+        .iter()
+        .position(|(_, p)| p.source.as_ref().is_some_and(|s| s.1 == harrier_k8saudit::SOURCE))
+        .ok_or("no plugin sources k8s_audit events")?;
+    let (e, p) = l.hosted.remove(i);
+    AuditFeed::hosted(p, e.open_params.as_deref().unwrap_or(""))
+}
+
+/// Run the rules over a feed until it ends or `stop` is set.
+fn run_feed(det: &mut AuditDetector, feed: &AuditFeed, stop: &AtomicBool, on_alert: &mut dyn FnMut(Alert)) {
+    while !stop.load(Ordering::Relaxed) {
+        match feed.next_timeout(Duration::from_millis(200)) {
+            Ok(Some(ev)) => det.process(&ev, on_alert),
+            Ok(None) => break,
+            Err(()) => {}
+        }
+    }
 }
 
 /// What the caller does after [`run_plugin_sources`].
@@ -27,43 +86,44 @@ pub enum Next {
     /// A plugin source ran alone: exit with this code.
     Done(u8),
     /// The syscall source runs (as before), with the k8s_audit source beside it when `side` is set.
-    Syscall { rs: Ruleset, side: Option<PluginSet> },
+    Syscall { rs: Ruleset, side: Option<Loaded> },
 }
 
 /// Run the plugin sources the configuration and flags ask for.
 pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset) -> Next {
-    let set = match plugin_set(raw) {
+    let mut loaded = match plugin_set(raw).and_then(load_hosted) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
             return Next::Done(1);
         }
     };
-    if !set.hosted.is_empty() {
-        let names: Vec<&str> = set.hosted.iter().map(|e| e.name.as_str()).collect();
-        eprintln!("harrier: plugins {names:?} need their library loaded; hosting plugin libraries is not available in this build");
-        return Next::Done(1);
-    }
     let enabled =
-        match harrier_plugins::enabled_sources(&available(&set), &c.enable_source, &c.disable_source) {
+        match harrier_plugins::enabled_sources(&available(&loaded), &c.enable_source, &c.disable_source) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("harrier: {e}");
                 return Next::Done(1);
             }
         };
+    if let Some(other) = enabled.iter().find(|x| *x != "syscall" && *x != harrier_k8saudit::SOURCE) {
+        eprintln!(
+            "harrier: source {other}: rules over hosted plugin sources other than k8s_audit are not supported yet \
+             (use --disable-source {other})"
+        );
+        return Next::Done(1);
+    }
     let audit = enabled.iter().any(|x| x == harrier_k8saudit::SOURCE);
     let syscall = enabled.iter().any(|x| x == "syscall");
     match (syscall, audit) {
         (_, false) => Next::Syscall { rs, side: None },
-        (false, true) => Next::Done(run_audit(&set, s, c, rs)),
+        (false, true) => Next::Done(run_audit(&mut loaded, s, c, rs)),
         // Both: the syscall path runs as usual with the audit source beside it.
-        (true, true) => Next::Syscall { rs, side: Some(set) },
+        (true, true) => Next::Syscall { rs, side: Some(loaded) },
     }
 }
 
-fn run_audit(set: &PluginSet, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
-    let Some(k) = &set.k8saudit else { return 1 };
+fn run_audit(l: &mut Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
     let mut outs = match crate::replay::outputs(s)
         .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
     {
@@ -91,10 +151,10 @@ fn run_audit(set: &PluginSet, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
             }
         };
     }
-    let src = match AuditSource::open(&k.open, &k.init) {
+    let src = match open_feed(l) {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("harrier: k8saudit: {e}");
+            eprintln!("harrier: {e}");
             return 1;
         }
     };
@@ -113,14 +173,19 @@ fn run_audit(set: &PluginSet, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
         });
     }
     let mut det = AuditDetector::new(Arc::new(rs), crate::replay::hostname());
-    det.run(&src, &stop, &mut |a| outs.send(&a));
+    run_feed(&mut det, &src, &stop, &mut |a| outs.send(&a));
     outs.finish(Duration::from_secs(5));
-    tracing::info!(
-        "k8s_audit: {} events, {} alerts; {}",
-        det.events,
-        det.alerts,
-        src.counters().snapshot().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-    );
+    let counters = match &src {
+        AuditFeed::Native(n) => {
+            n.counters().snapshot().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        }
+        AuditFeed::Hosted(h) => format!(
+            "plugin events={} refused={}",
+            h.stats.events.load(Ordering::Relaxed),
+            h.stats.bad_events.load(Ordering::Relaxed)
+        ),
+    };
+    tracing::info!("k8s_audit: {} events, {} alerts; {counters}", det.events, det.alerts);
     0
 }
 
@@ -131,15 +196,32 @@ fn load(c: &Common) -> Result<PluginSet, String> {
 
 /// `--list-plugins`.
 pub fn list(c: &Common) -> u8 {
-    match load(c) {
-        Ok(set) => {
-            print!("{}", info::list(&info::native_infos(&set)));
+    match load(c).and_then(load_hosted) {
+        Ok(l) => {
+            let mut infos = info::native_infos(&l.set);
+            infos.extend(l.hosted.iter().map(|(_, p)| hosted_info(p)));
+            print!("{}", info::list(&infos));
             0
         }
         Err(e) => {
             eprintln!("harrier: {e}");
             1
         }
+    }
+}
+
+fn hosted_info(p: &HostedPlugin) -> harrier_plugins::PluginInfo {
+    harrier_plugins::PluginInfo {
+        name: p.name.clone(),
+        description: p.description.clone(),
+        contact: p.contact.clone(),
+        version: p.version.clone(),
+        required_api_version: p.required_api.clone(),
+        sourcing: p.source.clone(),
+        extraction: !p.fields.is_empty(),
+        init_schema: p.init_schema.clone(),
+        open_params_help: vec![],
+        native: false,
     }
 }
 
@@ -177,9 +259,8 @@ pub struct AuditSide {
 const SIDE_ALERTS: usize = 10_000;
 
 impl AuditSide {
-    pub fn start(set: &PluginSet, rs: Arc<Ruleset>, hostname: String) -> Result<AuditSide, String> {
-        let k = set.k8saudit.as_ref().ok_or("no k8saudit plugin configured")?;
-        let src = AuditSource::open(&k.open, &k.init).map_err(|e| format!("k8saudit: {e}"))?;
+    pub fn start(mut l: Loaded, rs: Arc<Ruleset>, hostname: String) -> Result<AuditSide, String> {
+        let src = open_feed(&mut l)?;
         if let Some(a) = src.webhook_addr() {
             eprintln!("harrier: k8s_audit: webhook listening on {a}");
         }
@@ -190,7 +271,7 @@ impl AuditSide {
             .name("k8saudit-rules".into())
             .spawn(move || {
                 let mut det = AuditDetector::new(rs, hostname);
-                det.run(&src, &st, &mut |a| {
+                run_feed(&mut det, &src, &st, &mut |a| {
                     let _ = tx.send(a);
                 });
                 tracing::info!("k8s_audit: {} events, {} alerts", det.events, det.alerts);

@@ -279,3 +279,83 @@ fn audit_events_written_to_and_replayed_from_scap() {
     assert_eq!(n, 6, "{stdout}");
     assert!(stdout.lines().filter(|l| l.starts_with('{')).all(|l| l.contains("\"source\":\"k8s_audit\"")));
 }
+
+/// The test plugin of crates/plugins (falco_plugin SDK), built as a cdylib.
+fn test_plugin_so() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/test-plugin/Cargo.toml");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("test-plugin");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTC_WRAPPER")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    target.join("debug/libharrier_test_plugin.so")
+}
+
+#[test]
+fn hosted_plugin_sourcing_k8s_audit_runs_through_the_native_fields() {
+    let so = test_plugin_so();
+    let dir = tempfile::tempdir().unwrap();
+    let input = reference().join("k8s_audit/create_nginx_pod_privileged.json");
+    let cfg = dir.path().join("falco.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "plugins:\n  - name: k8saudit-test\n    library_path: {}\n    init_config: ''\n    open_params: file:{}\nload_plugins: [k8saudit-test]\n",
+            so.display(),
+            input.display()
+        ),
+    )
+    .unwrap();
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-o",
+        "json_output=true",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\"rule\":\"Create Privileged Pod\"")).count(),
+        1,
+        "{stdout}"
+    );
+    let out = harrier(&["-c", cfg.to_str().unwrap(), "--list-plugins"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("Name: harrier-test") && s.contains("Event Sourcing (ID=999, source='k8s_audit')"),
+        "{s}"
+    );
+
+    // A plugin whose init fails: a clear error at start, exit 1, no crash.
+    std::fs::write(
+        &cfg,
+        format!(
+            "plugins:\n  - name: k8saudit-test\n    library_path: {}\n    init_config: fail\n",
+            so.display()
+        ),
+    )
+    .unwrap();
+    let out = harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "--enable-source",
+        "k8s_audit",
+        "-r",
+        rules().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("init refused: fail"), "{e}");
+}

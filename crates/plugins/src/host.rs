@@ -34,7 +34,8 @@ const MAX_EVENT: usize = 64 << 20;
 
 /// Falco's rule: same major, plugin minor ≤ host minor, patch ≤ host patch when minors are equal.
 pub fn api_compatible(required: &str, host: (u32, u32, u32)) -> Result<(), String> {
-    let parts: Vec<u32> = required.trim().split('.').map(|p| p.parse().ok()).collect::<Option<_>>().unwrap_or_default();
+    let parts: Vec<u32> =
+        required.trim().split('.').map(|p| p.parse().ok()).collect::<Option<_>>().unwrap_or_default();
     let [maj, min, pat] = parts[..] else {
         return Err(format!("required API version {required:?} is not M.m.p"));
     };
@@ -49,7 +50,8 @@ pub fn api_compatible(required: &str, host: (u32, u32, u32)) -> Result<(), Strin
 /// use: `type`, `properties` (recursively), `required`, `additionalProperties: false`, `enum`,
 /// `minimum`/`maximum`. Unknown keywords are ignored (the plugin's own init checks the rest).
 pub fn validate_config(schema: &str, config: &str) -> Result<(), String> {
-    let schema: Value = serde_json::from_str(schema).map_err(|e| format!("plugin init schema is not JSON: {e}"))?;
+    let schema: Value =
+        serde_json::from_str(schema).map_err(|e| format!("plugin init schema is not JSON: {e}"))?;
     let cfg: Value = if config.trim().is_empty() {
         Value::Object(Default::default())
     } else {
@@ -191,22 +193,41 @@ struct Api {
     get_name: unsafe extern "C-unwind" fn() -> *const c_char,
     get_description: unsafe extern "C-unwind" fn() -> *const c_char,
     get_contact: unsafe extern "C-unwind" fn() -> *const c_char,
-    init: unsafe extern "C-unwind" fn(*const api::ss_plugin_init_input, *mut api::ss_plugin_rc) -> *mut api::ss_plugin_t,
+    init: unsafe extern "C-unwind" fn(
+        *const api::ss_plugin_init_input,
+        *mut api::ss_plugin_rc,
+    ) -> *mut api::ss_plugin_t,
     destroy: unsafe extern "C-unwind" fn(*mut api::ss_plugin_t),
     get_last_error: unsafe extern "C-unwind" fn(*mut api::ss_plugin_t) -> *const c_char,
     get_init_schema: Sym<unsafe extern "C-unwind" fn(*mut api::ss_plugin_schema_type) -> *const c_char>,
     get_id: Sym<unsafe extern "C-unwind" fn() -> u32>,
     get_event_source: Sym<unsafe extern "C-unwind" fn() -> *const c_char>,
-    open: Sym<unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *const c_char, *mut api::ss_plugin_rc) -> *mut api::ss_instance_t>,
+    open: Sym<
+        unsafe extern "C-unwind" fn(
+            *mut api::ss_plugin_t,
+            *const c_char,
+            *mut api::ss_plugin_rc,
+        ) -> *mut api::ss_instance_t,
+    >,
     close: Sym<unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *mut api::ss_instance_t)>,
     next_batch: Sym<
-        unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *mut api::ss_instance_t, *mut u32, *mut *mut *mut api::ss_plugin_event) -> api::ss_plugin_rc,
+        unsafe extern "C-unwind" fn(
+            *mut api::ss_plugin_t,
+            *mut api::ss_instance_t,
+            *mut u32,
+            *mut *mut *mut api::ss_plugin_event,
+        ) -> api::ss_plugin_rc,
     >,
     get_fields: Sym<unsafe extern "C-unwind" fn() -> *const c_char>,
     extract_fields: Sym<
-        unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *const api::ss_plugin_event_input, *const api::ss_plugin_field_extract_input) -> api::ss_plugin_rc,
+        unsafe extern "C-unwind" fn(
+            *mut api::ss_plugin_t,
+            *const api::ss_plugin_event_input,
+            *const api::ss_plugin_field_extract_input,
+        ) -> api::ss_plugin_rc,
     >,
-    get_metrics: Sym<unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *mut u32) -> *mut api::ss_plugin_metric>,
+    get_metrics:
+        Sym<unsafe extern "C-unwind" fn(*mut api::ss_plugin_t, *mut u32) -> *mut api::ss_plugin_metric>,
 }
 
 fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Option<T> {
@@ -216,7 +237,8 @@ fn sym<T: Copy>(lib: &libloading::Library, name: &str) -> Option<T> {
 }
 
 fn required<T: Copy>(lib: &libloading::Library, name: &str, path: &Path) -> Result<T, String> {
-    sym(lib, name).ok_or_else(|| format!("plugin {}: required symbol plugin_{name} is missing", path.display()))
+    sym(lib, name)
+        .ok_or_else(|| format!("plugin {}: required symbol plugin_{name} is missing", path.display()))
 }
 
 /// One declared field of a plugin (`get_fields`).
@@ -286,9 +308,10 @@ impl HostedPlugin {
         use libloading::os::unix::{RTLD_LOCAL, RTLD_NOW};
         const RTLD_NODELETE: std::os::raw::c_int = 0x1000;
         // SAFETY: loading a library runs its initialisers: the operator chose this library.
-        let lib: libloading::Library = unsafe { libloading::os::unix::Library::open(Some(path), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) }
-            .map_err(|e| format!("cannot load plugin {}: {e}", path.display()))?
-            .into();
+        let lib: libloading::Library =
+            unsafe { libloading::os::unix::Library::open(Some(path), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) }
+                .map_err(|e| format!("cannot load plugin {}: {e}", path.display()))?
+                .into();
         let a = Api {
             get_required_api_version: required(&lib, "get_required_api_version", path)?,
             get_version: required(&lib, "get_version", path)?,
@@ -318,7 +341,8 @@ impl HostedPlugin {
                 c_str((a.get_contact)()).unwrap_or_default(),
             )
         };
-        api_compatible(&required_api, HOST_API).map_err(|e| format!("plugin {name} ({}): {e}", path.display()))?;
+        api_compatible(&required_api, HOST_API)
+            .map_err(|e| format!("plugin {name} ({}): {e}", path.display()))?;
         let sourcing = a.open.is_some() && a.close.is_some() && a.next_batch.is_some();
         let source = match (sourcing, a.get_id, a.get_event_source) {
             // SAFETY: static getters.
@@ -337,7 +361,8 @@ impl HostedPlugin {
         let fields = match a.get_fields {
             None => Vec::new(),
             // SAFETY: static getter.
-            Some(f) => parse_fields(&unsafe { c_str(f()) }.unwrap_or_default()).map_err(|e| format!("plugin {name}: get_fields: {e}"))?,
+            Some(f) => parse_fields(&unsafe { c_str(f()) }.unwrap_or_default())
+                .map_err(|e| format!("plugin {name}: get_fields: {e}"))?,
         };
         let owner: &'static Owner = Box::leak(Box::new(Owner {
             name: CString::new(name.clone()).unwrap_or_default(),
@@ -345,7 +370,8 @@ impl HostedPlugin {
             // SAFETY: a vtable of `None` function pointers is valid.
             reader_ext: unsafe { std::mem::zeroed() },
         }));
-        let cfg = CString::new(init_config).map_err(|_| format!("plugin {name}: init_config contains a NUL byte"))?;
+        let cfg = CString::new(init_config)
+            .map_err(|_| format!("plugin {name}: init_config contains a NUL byte"))?;
         let input = api::ss_plugin_init_input {
             config: cfg.as_ptr(),
             owner: owner as *const Owner as *mut api::ss_plugin_owner_t,
@@ -368,7 +394,20 @@ impl HostedPlugin {
         if state.is_null() {
             return Err(format!("plugin {name}: init returned no state"));
         }
-        Ok(HostedPlugin { api: a, state, owner, name, version, description, contact, required_api, source, fields, init_schema, _lib: lib })
+        Ok(HostedPlugin {
+            api: a,
+            state,
+            owner,
+            name,
+            version,
+            description,
+            contact,
+            required_api,
+            source,
+            fields,
+            init_schema,
+            _lib: lib,
+        })
     }
 
     fn last_error(&self) -> String {
@@ -392,10 +431,18 @@ impl HostedPlugin {
                 // SAFETY: the union member named by value_type.
                 let value = unsafe {
                     match m.value_type {
-                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U32 => m.value.u32_ as f64,
-                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S32 => m.value.s32 as f64,
-                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U64 => m.value.u64_ as f64,
-                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S64 => m.value.s64 as f64,
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U32 => {
+                            m.value.u32_ as f64
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S32 => {
+                            m.value.s32 as f64
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U64 => {
+                            m.value.u64_ as f64
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S64 => {
+                            m.value.s64 as f64
+                        }
                         api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_D => m.value.d,
                         api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_F => m.value.f as f64,
                         _ => m.value.i as f64,
@@ -421,7 +468,9 @@ impl HostedPlugin {
         arg: Option<&str>,
         index: Option<u64>,
     ) -> Result<Option<Vec<PluginValue>>, String> {
-        let Some(f) = self.api.extract_fields else { return Err(format!("plugin {} does not extract fields", self.name)) };
+        let Some(f) = self.api.extract_fields else {
+            return Err(format!("plugin {} does not extract fields", self.name));
+        };
         let (id, decl) = self
             .fields
             .iter()
@@ -440,7 +489,8 @@ impl HostedPlugin {
         };
         let cfield = CString::new(field).map_err(|e| e.to_string())?;
         let carg = arg.map(|a| CString::new(a).unwrap_or_default());
-        let src = CString::new(self.source.as_ref().map(|s| s.1.clone()).unwrap_or_default()).unwrap_or_default();
+        let src =
+            CString::new(self.source.as_ref().map(|s| s.1.clone()).unwrap_or_default()).unwrap_or_default();
         // SAFETY: an all-zero extract field/vtable is valid (NULL pointers, None fns).
         let mut ef: api::ss_plugin_extract_field = unsafe { std::mem::zeroed() };
         ef.field_id = id as u32;
@@ -492,7 +542,11 @@ impl HostedPlugin {
                     for i in 0..n {
                         let b = *ef.res.buf.add(i);
                         let len = (b.len as usize).min(64);
-                        out.push(PluginValue::Bytes(if b.ptr.is_null() { vec![] } else { std::slice::from_raw_parts(b.ptr as *const u8, len).to_vec() }));
+                        out.push(PluginValue::Bytes(if b.ptr.is_null() {
+                            vec![]
+                        } else {
+                            std::slice::from_raw_parts(b.ptr as *const u8, len).to_vec()
+                        }));
                     }
                 }
                 _ => {
@@ -618,7 +672,13 @@ pub fn check_event(ev: &[u8], id: Option<u32>) -> Result<(), String> {
     Ok(())
 }
 
-fn pump(p: &mut HostedPlugin, inst: *mut api::ss_instance_t, tx: &SyncSender<Vec<u8>>, stop: &AtomicBool, stats: &SourceStats) {
+fn pump(
+    p: &mut HostedPlugin,
+    inst: *mut api::ss_instance_t,
+    tx: &SyncSender<Vec<u8>>,
+    stop: &AtomicBool,
+    stats: &SourceStats,
+) {
     let Some(next) = p.api.next_batch else { return };
     let id = p.source.as_ref().map(|s| s.0);
     while !stop.load(Ordering::Relaxed) {
@@ -777,4 +837,14 @@ mod tests {
         v.extend_from_slice(data);
         v
     }
+}
+
+/// The data of a plugin event (after the 26-byte header, two u32 lengths and the plugin id).
+pub fn event_data(ev: &[u8]) -> &[u8] {
+    ev.get(38..).unwrap_or(&[])
+}
+
+/// The timestamp of an event.
+pub fn event_ts(ev: &[u8]) -> u64 {
+    ev.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0)
 }

@@ -7,8 +7,10 @@
 //! * [`host`]: real plugin libraries (`library_path`): load, check, init, source, extract, metrics.
 
 pub mod config;
+pub mod feed;
 pub mod host;
 pub mod info;
 
 pub use config::{enabled_sources, NativeK8sAudit, PluginEntry, PluginSet};
+pub use feed::AuditFeed;
 pub use info::PluginInfo;

@@ -42,7 +42,7 @@ fn loads_checks_sources_extracts_and_reports_metrics() {
     let p = HostedPlugin::load(plugin_so(), "").unwrap();
     assert_eq!(p.name, "harrier-test");
     assert_eq!(p.version, "0.1.0");
-    assert_eq!(p.source, Some((999, "harrier_test".to_string())));
+    assert_eq!(p.source, Some((999, "k8s_audit".to_string())));
     let names: Vec<&str> = p.fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["test.data", "test.num", "test.words"]);
     assert_eq!(p.fields[1].ftype, "uint64");

@@ -1,8 +1,10 @@
 //! A small Falco plugin for testing Harrier's plugin host, written on the `falco_plugin` SDK.
 //!
 //! * init_config: any string; `"fail"` makes `init` fail with a message.
+//! * source `k8s_audit` (the role of k8saudit's cloud variants), id 999.
 //! * open_params: `"N"` emits events `event-0` … `event-(N-1)` then ends; `"badid"` emits one
-//!   event carrying another plugin's id (the host must refuse it) and then one good event.
+//!   event carrying another plugin's id (the host must refuse it) and then one good event;
+//!   `"file:PATH"` emits each non-empty line of PATH (k8s audit JSON) as an event.
 //! * fields: `test.data` (the payload), `test.num` (its number), `test.words` (list: `-`-separated).
 //! * metrics: `events_emitted` (monotonic).
 
@@ -35,7 +37,10 @@ impl Plugin for TestPlugin {
     }
 
     fn get_metrics(&mut self) -> impl IntoIterator<Item = Metric> {
-        [Metric::new(MetricLabel::new(c"events_emitted", MetricType::Monotonic), MetricValue::U64(self.emitted))]
+        [Metric::new(
+            MetricLabel::new(c"events_emitted", MetricType::Monotonic),
+            MetricValue::U64(self.emitted),
+        )]
     }
 }
 
@@ -43,6 +48,7 @@ pub struct Instance {
     left: u64,
     next: u64,
     bad_id: bool,
+    lines: Vec<String>,
 }
 
 impl SourcePluginInstance for Instance {
@@ -56,6 +62,13 @@ impl SourcePluginInstance for Instance {
                 params: PluginEvent { plugin_id: 999_999, event_data: b"intruder".as_slice() },
             };
             batch.add(ev)?;
+        }
+        if !self.lines.is_empty() {
+            for l in self.lines.drain(..) {
+                batch.add(Self::plugin_event(l.as_bytes()))?;
+                plugin.emitted += 1;
+            }
+            return Ok(());
         }
         if self.left == 0 {
             return Err(anyhow::anyhow!("end of data").context(FailureReason::Eof));
@@ -74,14 +87,19 @@ impl SourcePluginInstance for Instance {
 
 impl SourcePlugin for TestPlugin {
     type Instance = Instance;
-    const EVENT_SOURCE: &'static CStr = c"harrier_test";
+    const EVENT_SOURCE: &'static CStr = c"k8s_audit";
     const PLUGIN_ID: u32 = 999;
     type Event<'a> = RawEvent<'a>;
 
     fn open(&mut self, params: Option<&str>) -> Result<Self::Instance, Error> {
         match params.unwrap_or("") {
-            "badid" => Ok(Instance { left: 1, next: 0, bad_id: true }),
-            p => Ok(Instance { left: p.parse()?, next: 0, bad_id: false }),
+            "badid" => Ok(Instance { left: 1, next: 0, bad_id: true, lines: vec![] }),
+            p if p.starts_with("file:") => {
+                let text = std::fs::read_to_string(&p[5..])?;
+                let lines = text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+                Ok(Instance { left: 0, next: 0, bad_id: false, lines })
+            }
+            p => Ok(Instance { left: p.parse()?, next: 0, bad_id: false, lines: vec![] }),
         }
     }
 
