@@ -3,6 +3,7 @@
 //! JSON, read with the native fields).
 
 use crate::host::{event_data, event_ts, HostedPlugin, PluginSource};
+use harrier_k8saudit::queue::Timeout;
 use harrier_k8saudit::{AuditEvent, AuditSource};
 use std::time::Duration;
 
@@ -22,12 +23,11 @@ impl AuditFeed {
         }
     }
 
-    /// Next event: `Ok(None)` when the source ended, `Err(())` on timeout. Hosted events whose
-    /// data is not JSON are logged and skipped.
-    #[allow(clippy::result_unit_err)]
-    pub fn next_timeout(&self, d: Duration) -> Result<Option<AuditEvent>, ()> {
+    /// Next event: `Ok(None)` when the source ended. Hosted events whose data is not JSON are
+    /// logged and skipped.
+    pub fn next_timeout(&self, d: Duration) -> Result<Option<AuditEvent>, Timeout> {
         match self {
-            AuditFeed::Native(s) => s.next_timeout(d).map_err(|_| ()),
+            AuditFeed::Native(s) => s.next_timeout(d),
             AuditFeed::Hosted(s) => loop {
                 match s.next_timeout(d)? {
                     None => return Ok(None),

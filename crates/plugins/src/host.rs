@@ -15,6 +15,7 @@
 //! capture listening, `set_config`.
 
 use falco_plugin_api as api;
+use harrier_k8saudit::queue::Timeout;
 use serde_json::Value;
 use std::ffi::{c_char, CString};
 use std::path::Path;
@@ -618,10 +619,10 @@ pub struct PluginSource {
 
 impl PluginSource {
     /// Next event (raw bytes, plugin event layout); `None` when the plugin reached its end.
-    pub fn next_timeout(&self, d: Duration) -> Result<Option<Vec<u8>>, ()> {
+    pub fn next_timeout(&self, d: Duration) -> Result<Option<Vec<u8>>, Timeout> {
         match self.rx.recv_timeout(d) {
             Ok(e) => Ok(Some(e)),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(()),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Timeout),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Ok(None),
         }
     }
@@ -783,6 +784,16 @@ pub fn parse_fields(json: &str) -> Result<Vec<PluginField>, String> {
     Ok(out)
 }
 
+/// The data of a plugin event (after the 26-byte header, two u32 lengths and the plugin id).
+pub fn event_data(ev: &[u8]) -> &[u8] {
+    ev.get(38..).unwrap_or(&[])
+}
+
+/// The timestamp of an event.
+pub fn event_ts(ev: &[u8]) -> u64 {
+    ev.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,14 +848,4 @@ mod tests {
         v.extend_from_slice(data);
         v
     }
-}
-
-/// The data of a plugin event (after the 26-byte header, two u32 lengths and the plugin id).
-pub fn event_data(ev: &[u8]) -> &[u8] {
-    ev.get(38..).unwrap_or(&[])
-}
-
-/// The timestamp of an event.
-pub fn event_ts(ev: &[u8]) -> u64 {
-    ev.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0)
 }

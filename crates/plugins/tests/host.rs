@@ -54,7 +54,7 @@ fn loads_checks_sources_extracts_and_reports_metrics() {
         match src.next_timeout(Duration::from_secs(10)) {
             Ok(Some(e)) => events.push(e),
             Ok(None) => break,
-            Err(()) => panic!("plugin source stalled"),
+            Err(_) => panic!("plugin source stalled"),
         }
     }
     assert_eq!(events.len(), 40, "every event through a 4-slot queue");
