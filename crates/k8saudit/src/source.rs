@@ -94,21 +94,12 @@ impl AuditSource {
         self.queue.close();
     }
 
-    /// Prometheus text for the counters (`harrier_k8saudit_*`).
+    /// Prometheus text for the counters (`harrier_k8saudit_*`), as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        let mut s = String::new();
-        for (k, v) in self.counters.snapshot() {
-            s.push_str(&format!(
-                "# TYPE harrier_k8saudit_{k}_total counter\nharrier_k8saudit_{k}_total {v}\n"
-            ));
-        }
+        let mut s = crate::webhook::metrics_text(&self.counters, self.queue_len(), self.queue.capacity());
         s.push_str(&format!(
             "# TYPE harrier_k8saudit_lines_too_long_total counter\nharrier_k8saudit_lines_too_long_total {}\n",
             self.lines_too_long()
-        ));
-        s.push_str(&format!(
-            "# TYPE harrier_k8saudit_queue_events gauge\nharrier_k8saudit_queue_events {}\n",
-            self.queue_len()
         ));
         s
     }

@@ -8,7 +8,8 @@
 //! when the queue stays full for `queueWaitMs` (the API server retries any error), so nothing is
 //! acknowledged and then lost. Payloads that are not audit events are logged, counted and answered
 //! 200 (retrying them cannot help). Optional, off by default: `Authorization: Bearer` token
-//! (401 otherwise) and client certificates signed by `clientCA` (https). Every request has a 30 s
+//! (401 otherwise) and client certificates signed by `clientCA` (https). `GET /metrics` serves the
+//! outcome counters as Prometheus text. Every request has a 30 s
 //! deadline and headers must arrive within 10 s; connections are capped.
 
 use crate::config::InitConfig;
@@ -31,6 +32,8 @@ use tokio::sync::{watch, Semaphore};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Headers must arrive within this.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where the outcome counters are served as Prometheus text (GET; Harrier's addition).
+pub const METRICS_PATH: &str = "/metrics";
 /// Connections served at once; more wait in the kernel's accept queue.
 pub const MAX_CONNECTIONS: usize = 1024;
 
@@ -137,9 +140,14 @@ pub fn start(
         token: cfg.bearer_token.clone(),
         wait: cfg.queue_wait,
     });
-    let router = Router::new().route(path, any(handle)).with_state(hook).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
-    );
+    let mut router = Router::new().route(path, any(handle));
+    if path != METRICS_PATH {
+        router = router.route(METRICS_PATH, axum::routing::get(metrics));
+    }
+    let router = router.with_state(hook).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -229,6 +237,26 @@ async fn serve(
     let _ =
         tokio::time::timeout(Duration::from_secs(5), async { while conns.join_next().await.is_some() {} })
             .await;
+}
+
+/// Prometheus text of the counters and the queue.
+pub fn metrics_text(counters: &Counters, queue_len: usize, queue_capacity: usize) -> String {
+    let mut s = String::new();
+    for (k, v) in counters.snapshot() {
+        s.push_str(&format!("# TYPE harrier_k8saudit_{k}_total counter\nharrier_k8saudit_{k}_total {v}\n"));
+    }
+    s.push_str(&format!(
+        "# TYPE harrier_k8saudit_queue_events gauge\nharrier_k8saudit_queue_events {queue_len}\n"
+    ));
+    s.push_str(&format!(
+        "# TYPE harrier_k8saudit_queue_capacity_events gauge\nharrier_k8saudit_queue_capacity_events {queue_capacity}\n"
+    ));
+    s
+}
+
+async fn metrics(State(h): State<Arc<Hook>>) -> Response {
+    let body = metrics_text(&h.counters, h.queue.len(), h.queue.capacity());
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 fn text(code: StatusCode, msg: impl Into<String>) -> Response {

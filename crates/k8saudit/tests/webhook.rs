@@ -76,6 +76,11 @@ fn status_codes_and_limits() {
     assert_eq!(k.accepted.load(Ordering::Relaxed), 4);
     assert_eq!(k.rejected_request.load(Ordering::Relaxed), 4);
     assert!(src.metrics_text().contains("harrier_k8saudit_too_large_total 1"));
+    let m = c.get(url.replace("/k8s-audit", "/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        m.contains("harrier_k8saudit_accepted_total 4") && m.contains("harrier_k8saudit_not_audit_total 1"),
+        "{m}"
+    );
 }
 
 #[test]
