@@ -219,6 +219,10 @@ pub struct Settings {
     pub drop_policy: crate::drops::DropPolicy,
     /// `fold.*`: alert storms folded (off unless `fold.enabled`).
     pub fold: Option<harrier_fold::FoldConfig>,
+    /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
+    pub base_syscalls: crate::base_syscalls::BaseSyscalls,
+    /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
+    pub ops: crate::ops_wire::OpsCfg,
 }
 
 impl Settings {
@@ -319,6 +323,8 @@ impl Settings {
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
+            base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
+            ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
         })
     }
 }

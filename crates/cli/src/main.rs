@@ -1,11 +1,14 @@
 //! `harrier`: the binary. Flags and subcommands, configuration, wiring of the pipeline stages.
 //! No detection logic lives here.
 
+mod base_syscalls;
 mod config;
 mod delivery;
 mod drops;
+mod falco_log;
 mod live;
 mod plugins;
+mod ops_wire;
 mod replay;
 mod rules_cmd;
 mod rules_files;
@@ -122,6 +125,10 @@ pub struct Common {
     /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
     #[arg(long, value_name = "DURATION")]
     pub learn: Option<String>,
+    /// Load the configuration and the rules, report, and exit without processing events (Falco's
+    /// --dry-run): no probe, no webserver.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
     #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
     pub learn_out: PathBuf,
@@ -159,16 +166,16 @@ enum Cmd {
     },
 }
 
-/// Log lines (the `tracing` macros of every crate) go to stderr; `HARRIER_LOG` filters them
-/// (`HARRIER_LOG=debug`, `HARRIER_LOG=harrier_sinks=trace`), default `info`.
+/// Log lines (the `tracing` macros of every crate) go to stderr as Falco writes them (`TIME:
+/// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
+/// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+        .event_format(falco_log::FalcoFormat)
         .try_init();
 }
 

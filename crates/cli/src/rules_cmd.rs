@@ -33,6 +33,11 @@ pub enum RulesCmd {
     CheckCondition {
         #[arg(long)]
         source: Option<String>,
+        /// Print the condition exactly as libsinsp prints it (ast::as_string): values quoted only
+        /// when libsinsp quotes them, so the text may not parse back. Default: a canonical form
+        /// of the same shape that always parses back.
+        #[arg(long)]
+        canonical: bool,
         expr: String,
     },
     /// Explain alerts: which parts of the rule's condition each alert's fields make true, false or
@@ -54,7 +59,9 @@ pub fn run(c: RulesCmd) -> u8 {
         RulesCmd::Validate { files, json } => validate(&files, json),
         RulesCmd::List { rules, json } => list_rules(&rules, json),
         RulesCmd::Describe { name, rules } => describe(&name, &rules),
-        RulesCmd::CheckCondition { source, expr } => check_condition(source.as_deref(), &expr),
+        RulesCmd::CheckCondition { source, canonical, expr } => {
+            check_condition(source.as_deref(), &expr, canonical)
+        }
         RulesCmd::Explain { alerts, rules, json } => match explain(&alerts, &rules, json) {
             Ok(code) => code,
             Err(e) => {
@@ -215,7 +222,7 @@ pub fn describe_falco(name: &str, common: &Common) -> u8 {
     describe(name, &common.rules)
 }
 
-fn check_condition(source: Option<&str>, expr: &str) -> u8 {
+fn check_condition(source: Option<&str>, expr: &str, libsinsp: bool) -> u8 {
     let ast = match harrier_condition::parse(expr) {
         Ok(a) => a,
         Err(e) => {
@@ -245,7 +252,11 @@ fn check_condition(source: Option<&str>, expr: &str) -> u8 {
             }
         }
     }
-    println!("{}", harrier_condition::canonical(&ast));
+    if libsinsp {
+        println!("{}", harrier_condition::libsinsp_form(&ast));
+    } else {
+        println!("{}", harrier_condition::canonical(&ast));
+    }
     0
 }
 

@@ -279,3 +279,67 @@ fn counts_like_falco_on_captures_with_enter_events() {
     let m = counts(sys, "syscall.scap", &[]);
     assert_eq!((m.get("madvise_exits"), m.get("null_open_exits")), (Some(&2), Some(&2)), "{m:?}");
 }
+
+/// Start-up log lines as Falco writes them: `TIME: message`, with `time_format_iso_8601` the UTC
+/// time `YYYY-MM-DDTHH:MM:SS+0000`, else `Www Mmm DD HH:MM:SS YYYY`; the version, rules files and
+/// how the source is opened, which tools grep for.
+#[test]
+fn log_lines_carry_falcos_time_prefix_and_start_up_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = write_rules(dir.path(), "r.yaml", CAT_RULE);
+    let o = replay(&[&r], &capture("cat_write.scap"), &["time_format_iso_8601=true"]);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("+0000: ")).collect();
+    for l in &lines {
+        let (t, _) = l.split_once(": ").unwrap();
+        assert_eq!(t.len(), "2026-12-04T03:17:57+0000".len(), "{l}");
+        assert_eq!((&t[4..5], &t[10..11], &t[19..]), ("-", "T", "+0000"), "{l}");
+    }
+    let text = lines.join("\n");
+    for want in ["Falco version: Harrier ", "Loading rules from:", "Replaying events from the capture file: "]
+    {
+        assert!(text.contains(want), "{want} missing:\n{err}");
+    }
+    assert!(text.contains(&format!("   {}", r.display())), "{err}");
+
+    let o = replay(&[&r], &capture("cat_write.scap"), &[]);
+    let err = stderr(&o);
+    let v = err.lines().find(|l| l.contains("Falco version:")).unwrap();
+    // Www Mmm DD HH:MM:SS YYYY
+    let (t, _) = v.split_once(": Falco version").unwrap();
+    assert_eq!(t.len(), 24, "{v}");
+    assert_eq!(t.split(' ').count(), 5, "{v}");
+}
+
+/// A rule enabled or disabled only by a later item with `enabled:`, and a minimum priority over
+/// several files with an appended condition, count as in Falco's legacy tests (8 opens with enter
+/// events; none when disabled; none at priority ERROR for a WARNING rule).
+#[test]
+fn enabled_overrides_and_priority_over_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "- rule: cat_open\n  desc: d\n  condition: evt.type=open and proc.name=cat\n  output: \"open\"\n  priority: WARNING\n";
+    let count = |files: &[&std::path::Path], opts: &[&str]| -> usize {
+        let mut o = vec!["json_output=true"];
+        o.extend_from_slice(opts);
+        let out = replay(files, &capture("cat_write.scap"), &o);
+        assert!(out.status.success(), "{}", stderr(&out));
+        json_alerts(&out).len()
+    };
+    let off = write_rules(dir.path(), "off.yaml", &format!("{base}\n- rule: cat_open\n  enabled: false\n"));
+    assert_eq!(count(&[&off], &[]), 0);
+    let on = write_rules(
+        dir.path(),
+        "on.yaml",
+        &format!("{}  enabled: false\n\n- rule: cat_open\n  enabled: true\n", base),
+    );
+    assert_eq!(count(&[&on], &[]), 8);
+    let one = write_rules(dir.path(), "one.yaml", base);
+    let app = write_rules(
+        dir.path(),
+        "app.yaml",
+        "- rule: cat_open\n  append: true\n  condition: and fd.name=/tmp\n",
+    );
+    assert_eq!(count(&[&one, &app], &["priority=ERROR"]), 0);
+    assert_eq!(count(&[&one, &app], &[]), 0, "no open of /tmp in the capture");
+    assert_eq!(count(&[&one], &["priority=WARNING"]), 8);
+}

@@ -235,3 +235,66 @@ fn validation_reports_use_falcos_codes_and_messages() {
         .iter()
         .any(|l| l["item_name"] == "Rule1" && l["item_type"] == "rule"));
 }
+
+/// The condition language's edges, as libsinsp has them: escapes by quote kind, NUL refused,
+/// no case-insensitive matching on byte buffers, operators that need a blank after them, and
+/// `--canonical` printing exactly libsinsp's `ast::as_string` form.
+#[test]
+fn condition_edges_follow_libsinsp() {
+    let check = |args: &[&str]| {
+        let mut a = vec!["rules", "check-condition"];
+        a.extend_from_slice(args);
+        let o = harrier(&a);
+        (o.status.success(), stdout(&o).trim_end_matches('\n').to_string(), stderr(&o))
+    };
+    assert_eq!(check(&[r"proc.name = 'it\'s'"]).1, r#"proc.name = "it's""#);
+    let (ok, _, err) = check(&[r#"proc.name = 'it\"s'"#]);
+    assert!(!ok && err.contains(r#"invalid \" escape in '-quoted string"#), "{err}");
+    let (ok, _, err) = check(&[r#"proc.name = "it\'s""#]);
+    assert!(!ok && err.contains(r#"invalid \' escape in "-quoted string"#), "{err}");
+    let (ok, _, err) = check(&[r#"proc.name contains "a\x00b""#]);
+    assert!(!ok && err.contains("NUL"), "{err}");
+    let (ok, _, err) = check(&["--source", "syscall", "evt.buffer icontains abc"]);
+    assert!(!ok && err.contains("icontains"), "{err}");
+    assert!(check(&["--source", "syscall", "evt.buffer bcontains 616263"]).0);
+    let (ok, _, err) = check(&["fd.name contains/etc"]);
+    assert!(!ok && err.contains("blank"), "{err}");
+    let (ok, _, err) = check(&["evt.type=open andproc.name=cat"]);
+    assert!(!ok && err.contains("after 'and'"), "{err}");
+
+    // libsinsp's printing: quotes only where escape_str puts them, nothing for an empty value,
+    // transformer arguments joined with ',' and quoted only when needed.
+    for (input, printed) in [
+        ("a and b or not c", "((a and b) or not c)"),
+        (r#"proc.name in (a, "b c", "x,y")"#, r#"proc.name in (a, "b c", x,y)"#),
+        ("proc.name = ''", "proc.name = "),
+        (r#"concat(proc.name, "-", "a b") = x"#, r#"concat(proc.name,-,"a b") = x"#),
+        (r#"proc.aname[""] = x"#, r#"proc.aname[""] = x"#),
+        (r#"fd.name = "a\\b""#, r#"fd.name = "a\\b""#),
+    ] {
+        let (ok, out, err) = check(&["--canonical", input]);
+        assert!(ok, "{input}: {err}");
+        assert_eq!(out, printed, "{input}");
+    }
+}
+
+/// `--dry-run` loads the configuration and rules and processes nothing (no probe: it works
+/// without root); invalid rules or keys still fail it.
+#[test]
+fn dry_run_checks_configuration_and_rules_only() {
+    let o = harrier(&["run", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("dry run: the configuration and 1 rule file(s) are valid"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Opening 'syscall' source"), "{}", stderr(&o));
+    let o = harrier(&["run", "--dry-run", "-o", "outputs_queue.capacity=lots"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outputs_queue.capacity"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_rules(
+        dir.path(),
+        "bad.yaml",
+        "- rule: x\n  desc: d\n  condition: proc.nme = x\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["run", "--dry-run", "-r", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+}
