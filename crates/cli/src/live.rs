@@ -75,6 +75,8 @@ pub struct LiveCtx {
     pub rule_files: Vec<PathBuf>,
     pub reload: Option<Reload>,
     pub rebuild: Option<Rebuild>,
+    /// k8s_audit beside the syscalls (`plugins:` in falco.yaml): its alerts share the port.
+    pub side: Option<crate::plugins::Loaded>,
 }
 
 /// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`). SIGHUP reopens the
@@ -90,7 +92,7 @@ pub fn run(
     stop_after: Option<u64>,
     ctx: LiveCtx,
 ) -> u8 {
-    let LiveCtx { config, rule_files, reload, rebuild } = ctx;
+    let LiveCtx { config, rule_files, reload, rebuild, side } = ctx;
     // Webserver and file watch first: the probe answers /healthz as starting while it loads.
     let mut ops = crate::ops_wire::Ops::start(s, config.as_deref(), &rule_files, &hostname);
     let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
@@ -122,7 +124,21 @@ pub fn run(
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
     let port = crate::stages::build_with(s, SharedDelivery(outs.clone()), vec![ops.stage()]);
-    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
+    let rs = Arc::new(rs);
+    // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
+    let side = side.map(|l| crate::plugins::AuditSide::start(l, rs.clone(), hostname.clone())).transpose();
+    let mut side = match side {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let port = match side.as_mut() {
+        Some(side) => side.merge(port),
+        None => crate::plugins::Merge::none(port),
+    };
+    let mut det = Detector::new(rs, hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
@@ -214,6 +230,10 @@ pub fn run(
         });
     }
     let res = det.run(&mut src);
+    if let Some(mut side) = side.take() {
+        side.stop();
+        det.flush_held();
+    }
     let drops = src.drops();
     // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);

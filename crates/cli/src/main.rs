@@ -8,6 +8,7 @@ mod drops;
 mod falco_log;
 mod live;
 mod ops_wire;
+mod plugins;
 mod replay;
 mod rules_cmd;
 mod rules_files;
@@ -78,6 +79,12 @@ struct Cli {
     /// List the fields of every source, or of SOURCE, and exit.
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     list_fields: Option<String>,
+    /// List the plugins the configuration loads (built-in k8saudit/json/container and libraries).
+    #[arg(long = "list-plugins")]
+    list_plugins: bool,
+    /// Describe one plugin: capabilities, init_config schema, open params.
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    plugin_info: Option<String>,
 }
 
 /// Options shared by the Falco-compatible form, `run` and `replay`.
@@ -108,6 +115,12 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Run only this event source (syscall, k8s_audit, …); repeatable.
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+    /// Run every event source but this one; repeatable.
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
     /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
     /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
     #[arg(long, value_name = "DURATION")]
@@ -138,6 +151,9 @@ enum Cmd {
         #[arg(short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write the k8s audit events of a falco.yaml's k8saudit source (webhook or files) to a .scap
+    /// capture as plugin events, exchangeable with Falco.
+    K8sauditCapture(plugins::CaptureArgs),
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
     /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
@@ -167,6 +183,7 @@ fn main() -> ExitCode {
         Some(Cmd::Replay(a)) => replay::friendly(a),
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
+        Some(Cmd::K8sauditCapture(a)) => plugins::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
@@ -177,7 +194,11 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            if let Some(src) = cli.list_fields {
+            if cli.list_plugins {
+                plugins::list(&cli.common)
+            } else if let Some(name) = cli.plugin_info {
+                plugins::info(&cli.common, &name)
+            } else if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
             } else if !cli.validate.is_empty() {
                 rules_cmd::validate_falco(&cli.validate, &cli.common)

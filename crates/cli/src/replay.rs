@@ -113,7 +113,7 @@ impl AlertPort for OutputsPort {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
         .ok()
@@ -182,7 +182,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
     if let Some(d) = &c.learn {
         return learn(c, d);
     }
-    let (_, s) = match config::from_common(c) {
+    let (raw, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -224,6 +224,11 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             eprintln!("harrier: rules are invalid; nothing was run");
             return 1;
         }
+    };
+    // Plugin sources (k8s_audit) and --enable-source/--disable-source.
+    let (rs, side) = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
+        crate::plugins::Next::Done(code) => return code,
+        crate::plugins::Next::Syscall { rs, side } => (rs, side),
     };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
     if c.dry_run {
@@ -299,6 +304,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                 rule_files: files.clone(),
                 reload: Some(reload),
                 rebuild: Some(rebuild),
+                side,
             };
             crate::live::run(&s, rs, outs, hostname(), c.stop_after, ctx)
         }
