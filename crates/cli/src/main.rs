@@ -3,6 +3,7 @@
 
 mod config;
 mod delivery;
+mod doctor_cmd;
 mod drops;
 mod live;
 mod replay;
@@ -73,6 +74,9 @@ struct Cli {
     /// List the fields of every source, or of SOURCE, and exit.
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     list_fields: Option<String>,
+    /// Print a support document (version, system, config and rules files' contents) as JSON.
+    #[arg(long = "support")]
+    support: bool,
 }
 
 /// Options shared by the Falco-compatible form, `run` and `replay`.
@@ -129,6 +133,8 @@ enum Cmd {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
         source: Option<String>,
     },
+    /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -141,6 +147,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {
@@ -149,7 +156,9 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            if let Some(src) = cli.list_fields {
+            if cli.support {
+                doctor_cmd::support(&cli.common)
+            } else if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
             } else if !cli.validate.is_empty() {
                 rules_cmd::validate_falco(&cli.validate, &cli.common)
