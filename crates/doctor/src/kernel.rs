@@ -91,7 +91,9 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
     let caps = effective_caps();
     let missing = missing_caps(caps);
     let mut extra = Vec::new();
-    if !has(caps, CAP_SYS_RESOURCE) {
+    // BPF memory is charged to RLIMIT_MEMLOCK before 5.11 (to the memory cgroup from then on).
+    let memlock_kernel = parse_release(&rel).is_some_and(|v| v < (5, 11));
+    if memlock_kernel && !has(caps, CAP_SYS_RESOURCE) {
         extra.push("CAP_SYS_RESOURCE (memlock on kernels before 5.11)");
     }
     if !has(caps, CAP_SYS_PTRACE) {
@@ -102,7 +104,7 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
         if !extra.is_empty() {
             f.status = Status::Warn;
             f.detail = format!("CapEff {caps:#x}: eBPF allowed; missing {}", extra.join(", "));
-            f.fix = "grant CAP_SYS_RESOURCE and CAP_SYS_PTRACE as well (see deploy/)".into();
+            f.fix = format!("grant {} as well (see deploy/)", extra.iter().map(|e| e.split(' ').next().unwrap_or("")).collect::<Vec<_>>().join(" and "));
         }
         out.push(f);
     } else {
@@ -129,9 +131,9 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
 
 fn caps_fix(missing: &[&str]) -> String {
     format!(
-        "run as root, or grant {} (plus CAP_SYS_RESOURCE, CAP_SYS_PTRACE): systemd \
+        "run as root, or grant {} (plus CAP_SYS_PTRACE, and CAP_SYS_RESOURCE before Linux 5.11): systemd \
          AmbientCapabilities=/CapabilityBoundingSet=, Kubernetes securityContext.capabilities.add, \
-         or `setcap cap_bpf,cap_perfmon,cap_sys_resource,cap_sys_ptrace+ep harrier`",
+         or `setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep harrier`",
         missing.join(" and ")
     )
 }
