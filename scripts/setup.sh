@@ -39,6 +39,9 @@ done
 # containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
+# Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
+# setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
+for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done
 
 install_needed
 
@@ -54,4 +57,11 @@ if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import boto3, mo
   echo "setup: installing moto[server] and boto3 into $VENV" >&2
   /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' boto3 >/dev/null
+fi
+
+# The Kubernetes manifest test (crates/cli/tests/deploy_manifests.rs) validates against the
+# Kubernetes OpenAPI schemas that PyPI's kubernetes-validate ships (offline).
+if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+  echo "setup: installing kubernetes-validate into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate >/dev/null
 fi
