@@ -8,6 +8,8 @@
 //!
 //! `harrier --support` ([`support::document`]) prints Falco's support document.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inotify;
 pub mod kernel;
 pub mod net;
@@ -131,21 +133,21 @@ impl Context {
         if let Some(p) = cx.opts.config.clone() {
             match std::fs::read_to_string(&p) {
                 Err(e) => cx.config_error = Some(format!("cannot read {}: {e}", p.display())),
-                Ok(text) => {
-                    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
-                        Ok(serde_yaml::Value::Null) => {}
-                        Ok(v @ serde_yaml::Value::Mapping(_)) => cx.config = v,
-                        Ok(_) => {
-                            cx.config_error =
-                                Some(format!("{}: the top level must be a mapping of keys", p.display()))
-                        }
-                        Err(e) => cx.config_error = Some(format!("{}: invalid YAML: {e}", p.display())),
-                    }
-                    cx.config_text = text;
-                }
+                Ok(text) => cx.set_text(&p.display().to_string(), text),
             }
         }
         cx
+    }
+
+    /// The configuration from its text (`name` for messages).
+    pub fn set_text(&mut self, name: &str, text: String) {
+        match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            Ok(serde_yaml::Value::Null) => {}
+            Ok(v @ serde_yaml::Value::Mapping(_)) => self.config = v,
+            Ok(_) => self.config_error = Some(format!("{name}: the top level must be a mapping of keys")),
+            Err(e) => self.config_error = Some(format!("{name}: invalid YAML: {e}")),
+        }
+        self.config_text = text;
     }
 
     /// A key by dotted path (`webserver.listen_port`).
