@@ -78,7 +78,11 @@ pub fn run(a: DoctorArgs) -> u8 {
 
 /// `harrier --support [-c FILE] [-r FILE…]`.
 pub fn support(c: &crate::Common) -> u8 {
-    let files = harrier_doctor::support::rule_files(c.config.as_deref(), &c.rules, &[rules_files::default_rules_dir()]);
+    let files = harrier_doctor::support::rule_files(
+        c.config.as_deref(),
+        &c.rules,
+        &[rules_files::default_rules_dir()],
+    );
     let doc = harrier_doctor::support::document(env!("CARGO_PKG_VERSION"), c.config.as_deref(), &files);
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     0

@@ -40,8 +40,19 @@ fn object<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 }
 
 const OCI_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
 
@@ -162,7 +173,12 @@ fn image_runs_in_containerd_as_the_daemonset_and_detects_a_sensitive_read_on_the
     let c = &pod["containers"][0];
     // DirectoryOrCreate: CRI-O is not running here, kubelet would create the empty directory.
     std::fs::create_dir_all(dir.join("no-crio")).unwrap();
-    let args = ctr_args_for(pod, &objs, &dir, &[("/run/containerd", dir.clone()), ("/run/crio", dir.join("no-crio"))]);
+    let args = ctr_args_for(
+        pod,
+        &objs,
+        &dir,
+        &[("/run/containerd", dir.clone()), ("/run/crio", dir.join("no-crio"))],
+    );
     let id = format!("harrier-ds-{}", unique());
     let log = dir.join("harrier.log");
     let mut cmd = ctd.ctr();
@@ -222,7 +238,10 @@ fn image_runs_in_containerd_as_the_daemonset_and_detects_a_sensitive_read_on_the
             .lines()
             .filter_map(|l| l.find('{').map(|i| &l[i..]))
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|a| a["rule"] == "Read sensitive file by untrusted program" && a["output_fields"]["proc.name"] == name.as_str());
+            .find(|a| {
+                a["rule"] == "Read sensitive file by untrusted program"
+                    && a["output_fields"]["proc.name"] == name.as_str()
+            });
         if let Some(a) = hit {
             break a;
         }

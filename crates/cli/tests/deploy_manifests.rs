@@ -21,7 +21,11 @@ fn repo() -> PathBuf {
 fn validator() -> PathBuf {
     let venv = std::env::var("HARRIER_VENV").unwrap_or_else(|_| "/opt/harrier-venv".into());
     let p = Path::new(&venv).join("bin/kubernetes-validate");
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh --tests (PyPI kubernetes-validate)", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh --tests (PyPI kubernetes-validate)",
+        p.display()
+    );
     p
 }
 
@@ -42,7 +46,10 @@ fn plain_manifest_validates_against_the_kubernetes_schemas() {
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "kubernetes {version}:\n{text}");
         for kind in ["namespace", "serviceaccount", "configmap", "daemonset"] {
-            assert!(text.contains(&format!("passed for resource {kind}/harrier")), "{kind} not validated:\n{text}");
+            assert!(
+                text.contains(&format!("passed for resource {kind}/harrier")),
+                "{kind} not validated:\n{text}"
+            );
         }
     }
     // The validator bites: a wrong type and an unknown field are rejected.
@@ -66,7 +73,8 @@ fn plain_manifest_is_least_privilege_with_probes_on_healthz() {
     assert_eq!(sc["privileged"], false);
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["capabilities"]["drop"][0], "ALL");
-    let add: Vec<&str> = sc["capabilities"]["add"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let add: Vec<&str> =
+        sc["capabilities"]["add"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(add, ["BPF", "PERFMON", "SYS_PTRACE"]);
     assert!(!add.contains(&"SYS_ADMIN"));
     for probe in ["livenessProbe", "readinessProbe"] {
@@ -80,10 +88,16 @@ fn plain_manifest_is_least_privilege_with_probes_on_healthz() {
 
 #[test]
 fn chart_keeps_falco_value_names() {
-    let chart: Value = serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/helm/harrier/Chart.yaml")).unwrap()).unwrap();
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/helm/harrier/Chart.yaml")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(chart["apiVersion"], "v2");
     assert_eq!(chart["name"], "harrier");
-    let v: Value = serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/helm/harrier/values.yaml")).unwrap()).unwrap();
+    let v: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/helm/harrier/values.yaml")).unwrap(),
+    )
+    .unwrap();
     for path in [
         "driver.kind",
         "driver.enabled",
@@ -121,8 +135,10 @@ fn chart_keeps_falco_value_names() {
 #[test]
 fn chart_daemonset_declares_what_the_plain_manifest_does() {
     let tpl = std::fs::read_to_string(repo().join("deploy/helm/harrier/templates/daemonset.yaml")).unwrap();
-    let values: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/helm/harrier/values.yaml")).unwrap()).unwrap();
+    let values: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo().join("deploy/helm/harrier/values.yaml")).unwrap(),
+    )
+    .unwrap();
     let objs = docs(&repo().join("deploy/kubernetes/harrier.yaml"));
     let pod = &objs.iter().find(|o| o["kind"] == "DaemonSet").unwrap()["spec"]["template"]["spec"];
     let c = &pod["containers"][0];
@@ -137,7 +153,10 @@ fn chart_daemonset_declares_what_the_plain_manifest_does() {
         .collect();
     for v in pod["volumes"].as_sequence().unwrap() {
         if let Some(p) = v["hostPath"]["path"].as_str() {
-            assert!(tpl.contains(&format!("path: {p}\n")) || sockets.iter().any(|s| s == p), "chart lacks hostPath {p}");
+            assert!(
+                tpl.contains(&format!("path: {p}\n")) || sockets.iter().any(|s| s == p),
+                "chart lacks hostPath {p}"
+            );
         }
     }
     for m in c["volumeMounts"].as_sequence().unwrap() {
@@ -152,8 +171,16 @@ fn chart_daemonset_declares_what_the_plain_manifest_does() {
         .map(|x| format!("\"{}\"", x.as_str().unwrap()))
         .collect();
     assert!(tpl.contains(&format!("(list {})", add.join(" "))), "chart capabilities differ from {add:?}");
-    assert!(tpl.contains("drop: [ALL]") && tpl.contains("type: RuntimeDefault") && tpl.contains("readOnlyRootFilesystem: true"));
-    assert!(tpl.contains("livenessProbe:") && tpl.contains("readinessProbe:") && tpl.contains("k8s_healthz_endpoint"));
+    assert!(
+        tpl.contains("drop: [ALL]")
+            && tpl.contains("type: RuntimeDefault")
+            && tpl.contains("readOnlyRootFilesystem: true")
+    );
+    assert!(
+        tpl.contains("livenessProbe:")
+            && tpl.contains("readinessProbe:")
+            && tpl.contains("k8s_healthz_endpoint")
+    );
     assert_eq!(values["harrier"]["webserver"]["k8s_healthz_endpoint"], "/healthz");
     // The chart's config passthrough carries the plain manifest's config keys.
     let cm = objs.iter().find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "harrier").unwrap();
@@ -162,18 +189,29 @@ fn chart_daemonset_declares_what_the_plain_manifest_does() {
         if k == "metrics" {
             continue; // set by the chart from metrics.enabled
         }
-        assert_eq!(values["harrier"].get(k), Some(v), "harrier.{k:?} differs between the chart and the manifest");
+        assert_eq!(
+            values["harrier"].get(k),
+            Some(v),
+            "harrier.{k:?} differs between the chart and the manifest"
+        );
     }
 }
 
 #[test]
 fn systemd_unit_verifies() {
     let unit = std::fs::read_to_string(repo().join("deploy/systemd/harrier.service")).unwrap();
-    for opt in ["CapabilityBoundingSet=CAP_BPF CAP_PERFMON", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecReload=/bin/kill -HUP"] {
+    for opt in [
+        "CapabilityBoundingSet=CAP_BPF CAP_PERFMON",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ExecReload=/bin/kill -HUP",
+    ] {
         assert!(unit.contains(opt), "the unit lacks {opt}");
     }
-    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].into_iter().find(|p| Path::new(p).is_file());
-    let analyze = analyze.expect("systemd-analyze is missing (Debian package systemd; scripts/setup.sh --tests)");
+    let analyze =
+        ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].into_iter().find(|p| Path::new(p).is_file());
+    let analyze =
+        analyze.expect("systemd-analyze is missing (Debian package systemd; scripts/setup.sh --tests)");
     // verify checks that ExecStart's program exists: point it at the binary under test.
     let d = tempfile::tempdir().unwrap();
     let copy = d.path().join("harrier.service");
@@ -182,7 +220,12 @@ fn systemd_unit_verifies() {
     let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !text.contains("Unknown"), "systemd-analyze verify:\n{text}");
     // And it does reject a unit with a misspelt option.
-    std::fs::write(&copy, unit.replace("/usr/local/bin/harrier", env!("CARGO_BIN_EXE_harrier")).replace("NoNewPrivileges", "NoNewPrivilege")).unwrap();
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/harrier", env!("CARGO_BIN_EXE_harrier"))
+            .replace("NoNewPrivileges", "NoNewPrivilege"),
+    )
+    .unwrap();
     let out = Command::new(analyze).arg("verify").arg(&copy).output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("NoNewPrivilege"), "systemd-analyze did not flag a misspelt option:\n{text}");

@@ -99,7 +99,18 @@ sys.stdin.read()
     let held: u64 = line.split_whitespace().next().and_then(|x| x.parse().ok()).expect(&line);
     assert!(held > 0, "the helper got no inotify instance: {line}");
     let out = Command::new("setpriv")
-        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", harrier(), "doctor", "--json", "--check", "inotify"])
+        .args([
+            "--reuid",
+            &uid,
+            "--regid",
+            &uid,
+            "--clear-groups",
+            harrier(),
+            "doctor",
+            "--json",
+            "--check",
+            "inotify",
+        ])
         .output()
         .unwrap();
     drop(child.stdin.take());
@@ -113,7 +124,18 @@ sys.stdin.read()
     assert_eq!(code, 1);
     // The same uid with the helper gone is fine again.
     let out = Command::new("setpriv")
-        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", harrier(), "doctor", "--json", "--check", "inotify"])
+        .args([
+            "--reuid",
+            &uid,
+            "--regid",
+            &uid,
+            "--clear-groups",
+            harrier(),
+            "doctor",
+            "--json",
+            "--check",
+            "inotify",
+        ])
         .output()
         .unwrap();
     let (code, v) = parse(out);
@@ -143,7 +165,11 @@ fn http_sink() -> (u16, std::sync::mpsc::Receiver<String>) {
                 if let Some(i) = text.find("\r\n\r\n") {
                     let len = text[..i]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if buf.len() >= i + 4 + len {
@@ -176,12 +202,19 @@ fn sink_host_that_does_not_resolve_is_broken() {
     let loki = findings(&v, "sinks").into_iter().filter(|f| f["subject"] == "loki").collect::<Vec<_>>();
     assert_eq!(loki.len(), 1, "{v:#}");
     assert_eq!(loki[0]["status"], "fail");
-    assert!(loki[0]["detail"].as_str().unwrap().contains("loki.monitoring.invalid does not resolve"), "{v:#}");
+    assert!(
+        loki[0]["detail"].as_str().unwrap().contains("loki.monitoring.invalid does not resolve"),
+        "{v:#}"
+    );
     assert!(loki[0]["fix"].as_str().unwrap().contains("svc.cluster.local"), "{v:#}");
     let hook: Vec<_> = findings(&v, "sinks").into_iter().filter(|f| f["subject"] == "webhook").collect();
     assert!(hook.iter().all(|f| f["status"] == "ok"), "{v:#}");
-    assert!(hook.iter().any(|f| f["detail"].as_str().unwrap().contains("test alert accepted (HTTP 200)")), "{v:#}");
-    let body: serde_json::Value = serde_json::from_str(&bodies.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
+    assert!(
+        hook.iter().any(|f| f["detail"].as_str().unwrap().contains("test alert accepted (HTTP 200)")),
+        "{v:#}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&bodies.recv_timeout(Duration::from_secs(5)).unwrap()).unwrap();
     assert_eq!(body["rule"], "Test rule");
     assert_eq!(body["priority"], "Debug");
 }
@@ -325,7 +358,18 @@ fn rule_firing_on_an_ordinary_workload_is_reported_noisy() {
         ),
     );
     let doc = Command::new(harrier())
-        .args(["doctor", "--json", "--check", "noise", "-r", &rules, "--sample", "5", "--noisy-per-minute", "20"])
+        .args([
+            "doctor",
+            "--json",
+            "--check",
+            "noise",
+            "-r",
+            &rules,
+            "--sample",
+            "5",
+            "--noisy-per-minute",
+            "20",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

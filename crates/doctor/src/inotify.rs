@@ -26,14 +26,15 @@ pub fn usage(uid: u32) -> (u64, u64) {
         }
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
         for fd in fds.flatten() {
-            let is_inotify = std::fs::read_link(fd.path())
-                .map(|t| t.as_os_str() == "anon_inode:inotify")
-                .unwrap_or(false);
+            let is_inotify =
+                std::fs::read_link(fd.path()).map(|t| t.as_os_str() == "anon_inode:inotify").unwrap_or(false);
             if !is_inotify {
                 continue;
             }
             instances += 1;
-            if let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy())) {
+            if let Ok(info) =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()))
+            {
                 watches += info.lines().filter(|l| l.starts_with("inotify wd:")).count() as u64;
             }
         }
@@ -77,7 +78,10 @@ pub fn check(_cx: &Context) -> Vec<Finding> {
                 "inotify",
                 "instances",
                 if near { Status::Warn } else { Status::Ok },
-                format!("uid {uid} holds {used_inst} of max {} (fs.inotify.max_user_instances)", show(lim_inst)),
+                format!(
+                    "uid {uid} holds {used_inst} of max {} (fs.inotify.max_user_instances)",
+                    show(lim_inst)
+                ),
             );
             out.push(if near { f.fix(FIX_INSTANCES) } else { f });
         }

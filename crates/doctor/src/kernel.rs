@@ -54,14 +54,23 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let rel = kernel_release();
     match parse_release(&rel) {
-        Some(v) if v >= (5, 8) => {
-            out.push(Finding::new("kernel", "version", Status::Ok, format!("{rel} (ring buffer, tp_btf, CAP_BPF)")))
+        Some(v) if v >= (5, 8) => out.push(Finding::new(
+            "kernel",
+            "version",
+            Status::Ok,
+            format!("{rel} (ring buffer, tp_btf, CAP_BPF)"),
+        )),
+        Some(_) => {
+            out.push(Finding::new("kernel", "version", Status::Fail, format!("{rel}: older than 5.8")).fix(
+                "Harrier's modern eBPF probe needs Linux 5.8 or later (BPF ring buffer, BTF tracepoints)",
+            ))
         }
-        Some(_) => out.push(
-            Finding::new("kernel", "version", Status::Fail, format!("{rel}: older than 5.8"))
-                .fix("Harrier's modern eBPF probe needs Linux 5.8 or later (BPF ring buffer, BTF tracepoints)"),
-        ),
-        None => out.push(Finding::new("kernel", "version", Status::Warn, format!("cannot read the release ('{rel}')"))),
+        None => out.push(Finding::new(
+            "kernel",
+            "version",
+            Status::Warn,
+            format!("cannot read the release ('{rel}')"),
+        )),
     }
     match std::fs::metadata("/sys/kernel/btf/vmlinux") {
         Ok(m) => out.push(Finding::new(
@@ -79,8 +88,13 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
     }
     match std::fs::read_to_string("/sys/kernel/security/lockdown") {
         Ok(s) if s.contains("[confidentiality]") => out.push(
-            Finding::new("kernel", "lockdown", Status::Fail, "lockdown=confidentiality: eBPF cannot read kernel memory")
-                .fix("boot with lockdown=integrity or none (or disable Secure Boot's lockdown) for eBPF tracing"),
+            Finding::new(
+                "kernel",
+                "lockdown",
+                Status::Fail,
+                "lockdown=confidentiality: eBPF cannot read kernel memory",
+            )
+            .fix("boot with lockdown=integrity or none (or disable Secure Boot's lockdown) for eBPF tracing"),
         ),
         Ok(s) => {
             let mode = s.split_whitespace().find(|w| w.starts_with('[')).unwrap_or("?").to_string();
@@ -100,11 +114,15 @@ pub fn check_kernel(_cx: &Context) -> Vec<Finding> {
         extra.push("CAP_SYS_PTRACE (reading other processes' /proc at start-up)");
     }
     if missing.is_empty() {
-        let mut f = Finding::new("kernel", "capabilities", Status::Ok, format!("CapEff {caps:#x}: eBPF allowed"));
+        let mut f =
+            Finding::new("kernel", "capabilities", Status::Ok, format!("CapEff {caps:#x}: eBPF allowed"));
         if !extra.is_empty() {
             f.status = Status::Warn;
             f.detail = format!("CapEff {caps:#x}: eBPF allowed; missing {}", extra.join(", "));
-            f.fix = format!("grant {} as well (see deploy/)", extra.iter().map(|e| e.split(' ').next().unwrap_or("")).collect::<Vec<_>>().join(" and "));
+            f.fix = format!(
+                "grant {} as well (see deploy/)",
+                extra.iter().map(|e| e.split(' ').next().unwrap_or("")).collect::<Vec<_>>().join(" and ")
+            );
         }
         out.push(f);
     } else {
@@ -166,7 +184,8 @@ pub fn check_probe(_cx: &Context) -> Vec<Finding> {
             let missing = missing_caps(caps);
             let fix = match &e {
                 harrier_probe::ProbeError::NoBtf(_) => {
-                    "use a kernel with CONFIG_DEBUG_INFO_BTF=y; in a container mount /sys/kernel/btf".to_string()
+                    "use a kernel with CONFIG_DEBUG_INFO_BTF=y; in a container mount /sys/kernel/btf"
+                        .to_string()
                 }
                 _ if !missing.is_empty() => caps_fix(&missing),
                 harrier_probe::ProbeError::Load { detail, .. }

@@ -63,7 +63,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(check: &'static str, subject: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
+    pub fn new(
+        check: &'static str,
+        subject: impl Into<String>,
+        status: Status,
+        detail: impl Into<String>,
+    ) -> Self {
         Finding { check, subject: subject.into(), status, detail: detail.into(), fix: String::new() }
     }
     pub fn fix(mut self, fix: impl Into<String>) -> Self {
@@ -193,13 +198,33 @@ pub struct Check {
 /// Every check, in the order they run and print.
 pub const CHECKS: &[Check] = &[
     Check { name: "config", about: "the configuration file reads", run: config_check },
-    Check { name: "kernel", about: "kernel version, BTF, lockdown, eBPF capabilities", run: kernel::check_kernel },
+    Check {
+        name: "kernel",
+        about: "kernel version, BTF, lockdown, eBPF capabilities",
+        run: kernel::check_kernel,
+    },
     Check { name: "probe", about: "Harrier's eBPF programs load and attach", run: kernel::check_probe },
     Check { name: "inotify", about: "inotify instances and watches left for this user", run: inotify::check },
-    Check { name: "rules", about: "rules load; rules that can never fire or reach no output", run: rules::check },
-    Check { name: "sinks", about: "each configured sink resolves, connects, handshakes (and takes a test POST)", run: sinks::check },
-    Check { name: "runtimes", about: "container runtime sockets found and answering", run: services::check_runtimes },
-    Check { name: "services", about: "webserver, UI and store configured and reachable", run: services::check_services },
+    Check {
+        name: "rules",
+        about: "rules load; rules that can never fire or reach no output",
+        run: rules::check,
+    },
+    Check {
+        name: "sinks",
+        about: "each configured sink resolves, connects, handshakes (and takes a test POST)",
+        run: sinks::check,
+    },
+    Check {
+        name: "runtimes",
+        about: "container runtime sockets found and answering",
+        run: services::check_runtimes,
+    },
+    Check {
+        name: "services",
+        about: "webserver, UI and store configured and reachable",
+        run: services::check_services,
+    },
     Check { name: "clock", about: "clock synchronised (NTP)", run: system::check_clock },
     Check { name: "hostname", about: "hostname set and usable in alerts", run: system::check_hostname },
     Check { name: "noise", about: "rules firing often on a capture or a live sample", run: noise::check },
@@ -207,7 +232,12 @@ pub const CHECKS: &[Check] = &[
 
 fn config_check(cx: &Context) -> Vec<Finding> {
     let Some(p) = &cx.opts.config else {
-        return vec![Finding::new("config", "config", Status::Skip, "no -c given: Falco's defaults, no sinks")];
+        return vec![Finding::new(
+            "config",
+            "config",
+            Status::Skip,
+            "no -c given: Falco's defaults, no sinks",
+        )];
     };
     match &cx.config_error {
         Some(e) => vec![Finding::new("config", p.display().to_string(), Status::Fail, e.clone())

@@ -24,10 +24,12 @@ impl Endpoint {
         let s = s.trim();
         let with = if s.contains("://") { s.to_string() } else { format!("{default_scheme}://{s}") };
         let u = url::Url::parse(&with).map_err(|e| format!("'{s}' is not a URL: {e}"))?;
-        let host = u.host_str().ok_or_else(|| format!("'{s}' has no host"))?.trim_matches(['[', ']']).to_string();
-        let port = u.port_or_known_default().or_else(|| default_port(u.scheme())).ok_or_else(|| {
-            format!("'{s}': no port and no default port for scheme {}", u.scheme())
-        })?;
+        let host =
+            u.host_str().ok_or_else(|| format!("'{s}' has no host"))?.trim_matches(['[', ']']).to_string();
+        let port = u
+            .port_or_known_default()
+            .or_else(|| default_port(u.scheme()))
+            .ok_or_else(|| format!("'{s}': no port and no default port for scheme {}", u.scheme()))?;
         let tls = matches!(u.scheme(), "https" | "tls" | "rediss" | "wss");
         Ok(Endpoint { host, port, tls, url: Some(with), udp: false })
     }
@@ -87,7 +89,11 @@ pub fn check_endpoint(check: &'static str, subject: &str, ep: &Endpoint, timeout
                 check,
                 subject,
                 Status::Ok,
-                format!("{} resolves to {}", ep.host, a.iter().map(|x| x.ip().to_string()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "{} resolves to {}",
+                    ep.host,
+                    a.iter().map(|x| x.ip().to_string()).collect::<Vec<_>>().join(", ")
+                ),
             ));
             a
         }

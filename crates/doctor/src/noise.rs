@@ -8,8 +8,11 @@ use harrier_pipeline::live::LiveSource;
 use harrier_pipeline::{Detector, EventSource, ScapSource};
 use std::sync::Arc;
 
-/// Alerts per rule, and the seconds the sample covered.
-pub fn sample(cx: &Context) -> Result<Option<(Vec<(String, u64)>, f64, String)>, String> {
+/// Alerts per rule (most first), the seconds the sample covered, and what was sampled.
+pub type Sample = (Vec<(String, u64)>, f64, String);
+
+/// Run the sample, if one was asked for.
+pub fn sample(cx: &Context) -> Result<Option<Sample>, String> {
     if cx.opts.capture.is_none() && cx.opts.sample.is_none() {
         return Ok(None);
     }
@@ -17,7 +20,8 @@ pub fn sample(cx: &Context) -> Result<Option<(Vec<(String, u64)>, f64, String)>,
     rs.set_min_priority(crate::rules::min_priority(cx)?);
     let mut det = Detector::new(Arc::new(rs), crate::system::hostname());
     let (secs, what) = if let Some(cap) = &cx.opts.capture {
-        let mut src = ScapSource::open(cap, harrier_event::NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
+        let mut src =
+            ScapSource::open(cap, harrier_event::NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
         det.run(&mut src, &mut |_| {}).map_err(|e| e.to_string())?;
         let s = &det.stats;
         let secs = (s.last_ts.saturating_sub(s.first_ts)) as f64 / 1e9;
@@ -35,7 +39,10 @@ pub fn sample(cx: &Context) -> Result<Option<(Vec<(String, u64)>, f64, String)>,
         let started = std::time::Instant::now();
         let s: &mut dyn EventSource = &mut src;
         det.run(s, &mut |_| {}).map_err(|e| e.to_string())?;
-        (started.elapsed().as_secs_f64(), format!("{} live events in {:.0} s", det.stats.events, d.as_secs_f64()))
+        (
+            started.elapsed().as_secs_f64(),
+            format!("{} live events in {:.0} s", det.stats.events, d.as_secs_f64()),
+        )
     };
     let mut by: Vec<(String, u64)> = det.stats.by_rule.iter().map(|(k, v)| (k.clone(), *v)).collect();
     by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -45,7 +52,12 @@ pub fn sample(cx: &Context) -> Result<Option<(Vec<(String, u64)>, f64, String)>,
 pub fn check(cx: &Context) -> Vec<Finding> {
     let (by, secs, what) = match sample(cx) {
         Ok(None) => {
-            return vec![Finding::new("noise", "noise", Status::Skip, "give --capture FILE.scap or --sample SECONDS to look for noisy rules")]
+            return vec![Finding::new(
+                "noise",
+                "noise",
+                Status::Skip,
+                "give --capture FILE.scap or --sample SECONDS to look for noisy rules",
+            )]
         }
         Ok(Some(x)) => x,
         Err(e) => return vec![Finding::new("noise", "noise", Status::Fail, e)],
@@ -72,7 +84,11 @@ pub fn check(cx: &Context) -> Vec<Finding> {
             "noise",
             "noise",
             Status::Ok,
-            format!("{total} alerts from {} rule(s) in {what}; none at or above {}/min", by.len(), cx.opts.noisy_per_minute),
+            format!(
+                "{total} alerts from {} rule(s) in {what}; none at or above {}/min",
+                by.len(),
+                cx.opts.noisy_per_minute
+            ),
         ));
     }
     out

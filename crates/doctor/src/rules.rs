@@ -15,7 +15,9 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             let mut v: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| format!("cannot read rules directory {}: {e}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
+                .filter(|f| {
+                    f.is_file() && matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"))
+                })
                 .collect();
             v.sort();
             out.extend(v);
@@ -92,11 +94,12 @@ pub fn min_priority(cx: &Context) -> Result<Priority, String> {
 /// The lowest priority any output takes: Falco's local outputs take everything that passed
 /// `priority`; each sink only what reaches its `minimumpriority`. `None`: no output at all.
 pub fn output_floor(cx: &Context) -> Option<(Priority, String)> {
-    let local = [("stdout_output.enabled", true), ("file_output.enabled", false), ("program_output.enabled", false)]
-        .iter()
-        .filter(|(k, def)| cx.bool(k).unwrap_or(*def))
-        .map(|(k, _)| k.trim_end_matches(".enabled"))
-        .next();
+    let local =
+        [("stdout_output.enabled", true), ("file_output.enabled", false), ("program_output.enabled", false)]
+            .iter()
+            .filter(|(k, def)| cx.bool(k).unwrap_or(*def))
+            .map(|(k, _)| k.trim_end_matches(".enabled"))
+            .next();
     if let Some(l) = local {
         return Some((Priority::Debug, l.to_string()));
     }
@@ -114,7 +117,8 @@ pub fn output_floor(cx: &Context) -> Option<(Priority, String)> {
     };
     for (name, kind, _) in crate::sinks::configured(&cx.config) {
         let block = if name.contains("(sinks[") {
-            let i: usize = name.rsplit("sinks[").next().and_then(|x| x.trim_end_matches("])").parse().ok()).unwrap_or(0);
+            let i: usize =
+                name.rsplit("sinks[").next().and_then(|x| x.trim_end_matches("])").parse().ok()).unwrap_or(0);
             get_path(&cx.config, "sinks").and_then(|v| v.as_sequence()).and_then(|v| v.get(i)).cloned()
         } else {
             get_path(&cx.config, kind.kind).cloned()
@@ -134,13 +138,13 @@ fn names(v: &[&str]) -> String {
 
 pub fn check(cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
-    let (rs, files) = match load(cx) {
-        Ok(x) => x,
-        Err(e) => {
-            return vec![Finding::new("rules", "load", Status::Fail, e)
-                .fix("`harrier rules validate FILE` shows every error with its line; fix them or remove the file")]
-        }
-    };
+    let (rs, files) =
+        match load(cx) {
+            Ok(x) => x,
+            Err(e) => return vec![Finding::new("rules", "load", Status::Fail, e).fix(
+                "`harrier rules validate FILE` shows every error with its line; fix them or remove the file",
+            )],
+        };
     let total = rs.rules().len();
     let enabled: Vec<_> = rs.rules().iter().filter(|r| r.enabled).collect();
     out.push(Finding::new(
@@ -155,13 +159,18 @@ pub fn check(cx: &Context) -> Vec<Finding> {
             "rules",
             "disabled",
             Status::Ok,
-            format!("{} disabled (enabled: false, tags or the rules: selection): {}", disabled.len(), names(&disabled)),
+            format!(
+                "{} disabled (enabled: false, tags or the rules: selection): {}",
+                disabled.len(),
+                names(&disabled)
+            ),
         ));
     }
     if enabled.is_empty() {
         out.push(
-            Finding::new("rules", "enabled", Status::Fail, "no rule is enabled: nothing can ever fire")
-                .fix("check the `rules:` selection and -t/-T tags; `harrier rules list` shows what is enabled"),
+            Finding::new("rules", "enabled", Status::Fail, "no rule is enabled: nothing can ever fire").fix(
+                "check the `rules:` selection and -t/-T tags; `harrier rules list` shows what is enabled",
+            ),
         );
         return out;
     }
@@ -187,17 +196,34 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                     most.as_str()
                 ),
             )
-            .fix(format!("lower `priority` to {} or below (e.g. -o priority={})", most.as_str(), most.as_str())),
+            .fix(format!(
+                "lower `priority` to {} or below (e.g. -o priority={})",
+                most.as_str(),
+                most.as_str()
+            )),
         );
     } else if !below.is_empty() {
+        out.push(
+            Finding::new(
+                "rules",
+                "priority",
+                Status::Warn,
+                format!(
+                    "priority: {} filters out {} enabled rule(s): {}",
+                    min.as_str(),
+                    below.len(),
+                    names(&below)
+                ),
+            )
+            .fix("lower `priority` if those alerts matter"),
+        );
+    } else {
         out.push(Finding::new(
             "rules",
             "priority",
-            Status::Warn,
-            format!("priority: {} filters out {} enabled rule(s): {}", min.as_str(), below.len(), names(&below)),
-        ).fix("lower `priority` if those alerts matter"));
-    } else {
-        out.push(Finding::new("rules", "priority", Status::Ok, format!("priority: {} lets every enabled rule fire", min.as_str())));
+            Status::Ok,
+            format!("priority: {} lets every enabled rule fire", min.as_str()),
+        ));
     }
     // Reaching an output.
     match output_floor(cx) {
@@ -227,14 +253,26 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                     .fix("lower the sinks' minimumpriority, or enable stdout_output"),
                 );
             } else if !lost.is_empty() {
+                out.push(
+                    Finding::new(
+                        "rules",
+                        "outputs",
+                        Status::Warn,
+                        format!(
+                            "{} rule(s) fire but reach no output (below every minimumpriority): {}",
+                            lost.len(),
+                            names(&lost)
+                        ),
+                    )
+                    .fix("lower a sink's minimumpriority, or enable stdout_output"),
+                );
+            } else {
                 out.push(Finding::new(
                     "rules",
                     "outputs",
-                    Status::Warn,
-                    format!("{} rule(s) fire but reach no output (below every minimumpriority): {}", lost.len(), names(&lost)),
-                ).fix("lower a sink's minimumpriority, or enable stdout_output"));
-            } else {
-                out.push(Finding::new("rules", "outputs", Status::Ok, format!("every firing rule reaches an output ({who})")));
+                    Status::Ok,
+                    format!("every firing rule reaches an output ({who})"),
+                ));
             }
         }
     }
@@ -257,7 +295,11 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                     "rules",
                     "rule_matching",
                     Status::Warn,
-                    format!("rule_matching: first: {} rule(s) can never fire: {}", shadowed.len(), shadowed.join(", ")),
+                    format!(
+                        "rule_matching: first: {} rule(s) can never fire: {}",
+                        shadowed.len(),
+                        shadowed.join(", ")
+                    ),
                 )
                 .fix("set rule_matching: all, or remove the duplicates"),
             );

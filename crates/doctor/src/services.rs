@@ -26,12 +26,22 @@ pub fn check_runtimes(_cx: &Context) -> Vec<Finding> {
             .collect();
         if present.is_empty() {
             let tried: Vec<String> = src.sockets().iter().map(|p| p.display().to_string()).collect();
-            out.push(Finding::new("runtimes", name, Status::Skip, format!("no socket at {}", tried.join(", "))));
+            out.push(Finding::new(
+                "runtimes",
+                name,
+                Status::Skip,
+                format!("no socket at {}", tried.join(", ")),
+            ));
             continue;
         }
         if src.probe(&rt) {
             answering += 1;
-            out.push(Finding::new("runtimes", name, Status::Ok, format!("answers on {}", present.join(", "))));
+            out.push(Finding::new(
+                "runtimes",
+                name,
+                Status::Ok,
+                format!("answers on {}", present.join(", ")),
+            ));
         } else {
             out.push(
                 Finding::new("runtimes", name, Status::Warn, format!("socket {} present but not answering", present.join(", ")))
@@ -137,12 +147,18 @@ pub fn check_services(cx: &Context) -> Vec<Finding> {
             // A service nobody asked for is not a warning; one switched off (or the UI, which people
             // expect) is.
             let st = if explicit || s.name == "ui" { Status::Warn } else { Status::Skip };
-            out.push(Finding::new("services", s.name, st, format!("{} is not enabled", s.enabled_key)).fix(s.when_disabled));
+            out.push(
+                Finding::new("services", s.name, st, format!("{} is not enabled", s.enabled_key))
+                    .fix(s.when_disabled),
+            );
             continue;
         }
         let port: u16 = cx.str(s.port_key).and_then(|p| p.parse().ok()).unwrap_or(s.default_port);
         if port == 0 {
-            out.push(Finding::new("services", s.name, Status::Fail, format!("{} is not set", s.port_key)).fix(format!("set {}", s.port_key)));
+            out.push(
+                Finding::new("services", s.name, Status::Fail, format!("{} is not set", s.port_key))
+                    .fix(format!("set {}", s.port_key)),
+            );
             continue;
         }
         let addr = cx.str(s.addr_key).unwrap_or_else(|| s.default_addr.to_string());

@@ -75,8 +75,12 @@ pub fn endpoints(kind: &SinkKind, block: &Value) -> Result<Vec<Endpoint>, String
     })
 }
 
-/// `(subject, kind, endpoints)` of every configured sink.
-pub fn configured(cfg: &Value) -> Vec<(String, &'static SinkKind, Result<Vec<Endpoint>, String>)> {
+/// One configured sink: the name it is reported under, its kind, its endpoints (or why they are
+/// unusable).
+pub type Configured = (String, &'static SinkKind, Result<Vec<Endpoint>, String>);
+
+/// Every configured sink.
+pub fn configured(cfg: &Value) -> Vec<Configured> {
     let mut out = Vec::new();
     for k in SINK_KINDS {
         if let Some(block) = get_path(cfg, k.kind) {
@@ -89,7 +93,11 @@ pub fn configured(cfg: &Value) -> Vec<(String, &'static SinkKind, Result<Vec<End
     // Falco's http_output (the webhook sink).
     if matches!(get_path(cfg, "http_output.enabled"), Some(Value::Bool(true))) {
         if let Some(url) = s(cfg, "http_output.url") {
-            out.push(("http_output".into(), &SINK_KINDS[0], Endpoint::from_url(&url, "http").map(|e| vec![e])));
+            out.push((
+                "http_output".into(),
+                &SINK_KINDS[0],
+                Endpoint::from_url(&url, "http").map(|e| vec![e]),
+            ));
         }
     }
     // S3: a custom endpoint, or AWS's regional one.
@@ -110,7 +118,9 @@ pub fn configured(cfg: &Value) -> Vec<(String, &'static SinkKind, Result<Vec<End
             let name = s(item, "name").unwrap_or_else(|| format!("{t}-{i}"));
             match SINK_KINDS.iter().find(|k| k.kind == t) {
                 Some(k) => out.push((format!("{name} (sinks[{i}])"), k, endpoints(k, item))),
-                None => out.push((format!("sinks[{i}]"), &SINK_KINDS[0], Err(format!("unknown sink type '{t}'")))),
+                None => {
+                    out.push((format!("sinks[{i}]"), &SINK_KINDS[0], Err(format!("unknown sink type '{t}'"))))
+                }
             }
         }
     }
@@ -120,7 +130,12 @@ pub fn configured(cfg: &Value) -> Vec<(String, &'static SinkKind, Result<Vec<End
 pub fn check(cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     if cx.opts.config.is_none() || cx.config_error.is_some() {
-        return vec![Finding::new("sinks", "sinks", Status::Skip, "no readable -c config: no sinks to check")];
+        return vec![Finding::new(
+            "sinks",
+            "sinks",
+            Status::Skip,
+            "no readable -c config: no sinks to check",
+        )];
     }
     // The same parse `harrier run -c` and `harrier forward -c` do: a key of the wrong type fails here.
     if let Err(e) = harrier_sinks::Config::parse(&cx.config_text) {
@@ -132,7 +147,12 @@ pub fn check(cx: &Context) -> Vec<Finding> {
     }
     let sinks = configured(&cx.config);
     if sinks.is_empty() {
-        out.push(Finding::new("sinks", "sinks", Status::Skip, "no sink configured (alerts go to Falco's local outputs only)"));
+        out.push(Finding::new(
+            "sinks",
+            "sinks",
+            Status::Skip,
+            "no sink configured (alerts go to Falco's local outputs only)",
+        ));
         return out;
     }
     for (subject, kind, eps) in sinks {
@@ -171,10 +191,17 @@ pub fn post_test(subject: &str, url: &str, timeout: std::time::Duration) -> Find
         "hostname": crate::system::hostname(),
     });
     let res = (|| -> Result<u16, String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
             let c = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
-            let r = c.post(url).header("content-type", "application/json").body(body.to_string()).send().await.map_err(|e| e.to_string())?;
+            let r = c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(r.status().as_u16())
         })
     })();

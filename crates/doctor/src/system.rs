@@ -46,21 +46,33 @@ pub fn check_clock(_cx: &Context) -> Vec<Finding> {
         (Some((s, _)), _) if !s.is_empty() => s == "yes",
         (_, Some((k, _))) => k,
         _ => {
-            return vec![Finding::new("clock", "NTP", Status::Warn, "cannot tell (no timedatectl, adjtimex failed)")]
+            return vec![Finding::new(
+                "clock",
+                "NTP",
+                Status::Warn,
+                "cannot tell (no timedatectl, adjtimex failed)",
+            )]
         }
     };
     let how = match (&td, kernel) {
         (Some((s, ntp)), Some((_, err))) if !s.is_empty() => {
             format!("timedatectl NTPSynchronized={s} NTP={ntp}; kernel estimated error {err} µs")
         }
-        (_, Some((k, err))) => format!("adjtimex: {} (estimated error {err} µs)", if k { "synchronised" } else { "STA_UNSYNC" }),
+        (_, Some((k, err))) => {
+            format!("adjtimex: {} (estimated error {err} µs)", if k { "synchronised" } else { "STA_UNSYNC" })
+        }
         _ => String::new(),
     };
     if synced {
         vec![Finding::new("clock", "NTP", Status::Ok, format!("synchronised ({how})"))]
     } else {
-        vec![Finding::new("clock", "NTP", Status::Warn, format!("not synchronised ({how}): alert times may drift from other nodes'"))
-            .fix("enable time sync: `timedatectl set-ntp true` (systemd-timesyncd) or chrony")]
+        vec![Finding::new(
+            "clock",
+            "NTP",
+            Status::Warn,
+            format!("not synchronised ({how}): alert times may drift from other nodes'"),
+        )
+        .fix("enable time sync: `timedatectl set-ntp true` (systemd-timesyncd) or chrony")]
     }
 }
 
@@ -71,14 +83,22 @@ pub fn check_hostname(_cx: &Context) -> Vec<Finding> {
             .fix("set the node's hostname, or FALCO_HOSTNAME (in Kubernetes: from spec.nodeName)")];
     }
     if h == "localhost" || h == "localhost.localdomain" {
-        return vec![Finding::new("hostname", "hostname", Status::Warn, format!("'{h}': alerts from every such node look alike"))
-            .fix("set FALCO_HOSTNAME (Kubernetes: valueFrom fieldRef spec.nodeName)")];
+        return vec![Finding::new(
+            "hostname",
+            "hostname",
+            Status::Warn,
+            format!("'{h}': alerts from every such node look alike"),
+        )
+        .fix("set FALCO_HOSTNAME (Kubernetes: valueFrom fieldRef spec.nodeName)")];
     }
     let resolves = crate::net::resolve(&h, 0, std::time::Duration::from_secs(2)).is_ok();
     vec![Finding::new(
         "hostname",
         "hostname",
         Status::Ok,
-        format!("'{h}'{}", if resolves { "" } else { " (does not resolve; alerts only carry it as a label)" }),
+        format!(
+            "'{h}'{}",
+            if resolves { "" } else { " (does not resolve; alerts only carry it as a label)" }
+        ),
     )]
 }
