@@ -69,8 +69,9 @@ pub struct Service {
     pub port_key: &'static str,
     pub default_port: u16,
     pub tls_key: &'static str,
-    /// The path that answers when the service is up.
+    /// The path that answers when the service is up, and the key that can change it.
     pub path: &'static str,
+    pub path_key: &'static str,
     /// What it costs when disabled, and what to do.
     pub when_disabled: &'static str,
 }
@@ -87,7 +88,21 @@ pub const SERVICES: &[Service] = &[
         default_port: 8765,
         tls_key: "webserver.ssl_enabled",
         path: "/healthz",
+        path_key: "webserver.k8s_healthz_endpoint",
         when_disabled: "liveness/readiness probes on /healthz and Prometheus scraping of /metrics cannot work; set webserver.enabled: true",
+    },
+    Service {
+        name: "metrics",
+        enabled_key: "metrics.enabled",
+        default_enabled: false,
+        addr_key: "webserver.listen_address",
+        default_addr: "0.0.0.0",
+        port_key: "webserver.listen_port",
+        default_port: 8765,
+        tls_key: "webserver.ssl_enabled",
+        path: "/metrics",
+        path_key: "",
+        when_disabled: "Prometheus cannot scrape /metrics: set metrics.enabled: true and webserver.prometheus_metrics_enabled: true (Helm: metrics.enabled=true)",
     },
     Service {
         name: "ui",
@@ -99,6 +114,7 @@ pub const SERVICES: &[Service] = &[
         default_port: 2802,
         tls_key: "ui.tls",
         path: "/",
+        path_key: "ui.path",
         when_disabled: "the web UI was never enabled: set ui.enabled: true (Helm: --set ui.enabled=true, Falco chart's falcosidekick.webui.enabled)",
     },
     Service {
@@ -111,6 +127,7 @@ pub const SERVICES: &[Service] = &[
         default_port: 0,
         tls_key: "store.tls",
         path: "/",
+        path_key: "store.path",
         when_disabled: "alerts are not kept for search: set store.enabled: true",
     },
 ];
@@ -169,7 +186,10 @@ pub fn check_services(cx: &Context) -> Vec<Finding> {
             a => a.to_string(),
         };
         let scheme = if cx.bool(s.tls_key).unwrap_or(false) { "https" } else { "http" };
-        let url = format!("{scheme}://{host}:{port}{}", s.path);
+        let path = if s.path_key.is_empty() { None } else { cx.str(s.path_key) };
+        let path = path.unwrap_or_else(|| s.path.to_string());
+        let path = if path.starts_with('/') { path } else { format!("/{path}") };
+        let url = format!("{scheme}://{host}:{port}{path}");
         match get(&url, cx.opts.timeout) {
             Ok(code) if code < 400 => {
                 out.push(Finding::new("services", s.name, Status::Ok, format!("enabled, {url} answers HTTP {code}")))

@@ -57,6 +57,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $metrics "enabled" .Values.metrics.enabled -}}
 {{- $_ := set $metrics "interval" .Values.metrics.interval -}}
 {{- $_ := set $cfg "metrics" $metrics -}}
+{{- $web := default (dict) (get $cfg "webserver") -}}
+{{- $_ := set $web "prometheus_metrics_enabled" .Values.metrics.enabled -}}
+{{- $_ := set $cfg "webserver" $web -}}
 {{- if .Values.falcosidekick.enabled -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy .Values.falcosidekick.config) -}}
 {{- end -}}
