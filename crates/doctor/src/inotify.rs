@@ -90,7 +90,7 @@ pub fn check(_cx: &Context) -> Vec<Finding> {
             let detail = if exhausted {
                 format!(
                     "inotify_init1 failed: {e}: uid {uid} holds {used_inst} of max {} instances; \
-                     watch_config_files cannot start (Falco crash-loops here)",
+                     watch_config_files falls back to polling (Falco crash-loops here)",
                     show(lim_inst)
                 )
             } else {

@@ -5,7 +5,7 @@
 
 use crate::{Context, Finding, Status};
 use harrier_pipeline::live::LiveSource;
-use harrier_pipeline::{Detector, EventSource, ScapSource};
+use harrier_pipeline::{Detector, Discard, EventSource, ScapSource};
 use std::sync::Arc;
 
 /// Alerts per rule (most first), the seconds the sample covered, and what was sampled.
@@ -18,11 +18,11 @@ pub fn sample(cx: &Context) -> Result<Option<Sample>, String> {
     }
     let (mut rs, _) = crate::rules::load(cx)?;
     rs.set_min_priority(crate::rules::min_priority(cx)?);
-    let mut det = Detector::new(Arc::new(rs), crate::system::hostname());
+    let mut det = Detector::new(Arc::new(rs), crate::system::hostname(), Discard);
     let (secs, what) = if let Some(cap) = &cx.opts.capture {
         let mut src =
             ScapSource::open(cap, harrier_event::NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
-        det.run(&mut src, &mut |_| {}).map_err(|e| e.to_string())?;
+        det.run(&mut src).map_err(|e| e.to_string())?;
         let s = &det.stats;
         let secs = (s.last_ts.saturating_sub(s.first_ts)) as f64 / 1e9;
         (secs, format!("{} events of {}", s.events, cap.display()))
@@ -38,7 +38,7 @@ pub fn sample(cx: &Context) -> Result<Option<Sample>, String> {
         src.set_duration(Some(d));
         let started = std::time::Instant::now();
         let s: &mut dyn EventSource = &mut src;
-        det.run(s, &mut |_| {}).map_err(|e| e.to_string())?;
+        det.run(s).map_err(|e| e.to_string())?;
         (
             started.elapsed().as_secs_f64(),
             format!("{} live events in {:.0} s", det.stats.events, d.as_secs_f64()),
