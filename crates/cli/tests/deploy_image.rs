@@ -225,6 +225,31 @@ fn image_runs_in_containerd_as_the_daemonset_and_detects_a_sensitive_read_on_the
         .sum();
     assert_eq!(cap_eff, want, "CapEff of the containerised harrier: {cap_eff:#x}, want {want:#x}");
 
+    // `harrier doctor` inside the running container: the probe loads with these capabilities and
+    // the runtime socket the DaemonSet mounts (with its env pointing at it) answers.
+    let out = ctd
+        .ctr()
+        .args(["task", "exec", "--exec-id", &format!("doctor-{}", unique()), &id])
+        .args(["/usr/bin/harrier", "doctor", "--json", "--check", "probe", "--check", "runtimes"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("doctor in the container: {e}\n{text}{}", String::from_utf8_lossy(&out.stderr))
+    });
+    let status = |check: &str, subject: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == check && f["subject"] == subject)
+            .map(|f| f["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {check}/{subject} in {v:#}"))
+    };
+    assert_eq!(status("probe", "eBPF programs"), "ok", "{v:#}");
+    assert_eq!(status("runtimes", "containerd"), "ok", "{v:#}");
+
     // A sensitive read on the host, by a program only this test runs.
     let name = format!("shdw{}", std::process::id() % 100000);
     let prog = dir.join(&name);

@@ -138,13 +138,14 @@ fn names(v: &[&str]) -> String {
 
 pub fn check(cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
-    let (rs, files) =
-        match load(cx) {
-            Ok(x) => x,
-            Err(e) => return vec![Finding::new("rules", "load", Status::Fail, e).fix(
+    let (rs, files) = match load(cx) {
+        Ok(x) => x,
+        Err(e) => {
+            return vec![Finding::new("rules", "load", Status::Fail, e).fix(
                 "`harrier rules validate FILE` shows every error with its line; fix them or remove the file",
-            )],
-        };
+            )]
+        }
+    };
     let total = rs.rules().len();
     let enabled: Vec<_> = rs.rules().iter().filter(|r| r.enabled).collect();
     out.push(Finding::new(
