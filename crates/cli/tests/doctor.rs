@@ -267,7 +267,7 @@ fn priority_above_every_rule_is_broken() {
     let f = find(&v, "rules", "priority");
     assert_eq!(f["status"], "fail");
     assert!(f["detail"].as_str().unwrap().contains("above every enabled rule"), "{f}");
-    assert!(f["fix"].as_str().unwrap().contains("Warning"), "{f}");
+    assert!(f["fix"].as_str().unwrap().contains("priority=warning"), "{f}");
     // priority: notice lets both fire.
     let cfg = write(d.path(), "c2.yaml", &format!("rules_files: [{rules}]\npriority: notice\n"));
     let (code, v) = doctor(&["-c", &cfg, "--check", "rules"]);

@@ -193,14 +193,14 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                 Status::Fail,
                 format!(
                     "priority: {} is above every enabled rule (the most severe is {}): no rule can fire",
-                    min.as_str(),
-                    most.as_str()
+                    min.as_str().to_lowercase(),
+                    most.as_str().to_lowercase()
                 ),
             )
             .fix(format!(
                 "lower `priority` to {} or below (e.g. -o priority={})",
-                most.as_str(),
-                most.as_str()
+                most.as_str().to_lowercase(),
+                most.as_str().to_lowercase()
             )),
         );
     } else if !below.is_empty() {
@@ -211,7 +211,7 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                 Status::Warn,
                 format!(
                     "priority: {} filters out {} enabled rule(s): {}",
-                    min.as_str(),
+                    min.as_str().to_lowercase(),
                     below.len(),
                     names(&below)
                 ),
@@ -223,7 +223,7 @@ pub fn check(cx: &Context) -> Vec<Finding> {
             "rules",
             "priority",
             Status::Ok,
-            format!("priority: {} lets every enabled rule fire", min.as_str()),
+            format!("priority: {} lets every enabled rule fire", min.as_str().to_lowercase()),
         ));
     }
     // Reaching an output.
@@ -248,7 +248,7 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                         format!(
                             "minimumpriority: the most permissive output ({who}) takes {} and above; every rule that \
                              can fire is below it: alerts are silently dropped",
-                            floor.as_str()
+                            floor.as_str().to_lowercase()
                         ),
                     )
                     .fix("lower the sinks' minimumpriority, or enable stdout_output"),
