@@ -221,6 +221,10 @@ pub struct Settings {
     pub fold: Option<harrier_fold::FoldConfig>,
     /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
     pub base_syscalls: crate::base_syscalls::BaseSyscalls,
+    /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
+    pub ops: crate::ops_wire::OpsCfg,
+    /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
+    pub rules_remote_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -322,6 +326,12 @@ impl Settings {
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
+            ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
+            rules_remote_interval: match raw.string("rules_remote_interval")? {
+                None => std::time::Duration::from_secs(300),
+                Some(i) => crate::ops_wire::parse_interval(&i)
+                    .map_err(|e| ConfigError(e.replace("metrics.interval", "rules_remote_interval")))?,
+            },
         })
     }
 }

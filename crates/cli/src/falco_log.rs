@@ -66,6 +66,8 @@ where
 pub enum Opening<'a> {
     Live,
     Replay(&'a Path),
+    /// `--dry-run`: nothing is opened.
+    Nothing,
 }
 
 /// Falco's start-up lines.
@@ -94,5 +96,6 @@ pub fn startup(config: Option<&Path>, rules: &[PathBuf], opening: Opening<'_>) {
     match opening {
         Opening::Live => tracing::info!("Opening 'syscall' source with modern BPF probe."),
         Opening::Replay(p) => tracing::info!("Replaying events from the capture file: {}", p.display()),
+        Opening::Nothing => {}
     }
 }

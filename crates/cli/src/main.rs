@@ -8,6 +8,7 @@ mod doctor_cmd;
 mod drops;
 mod falco_log;
 mod live;
+mod ops_wire;
 mod replay;
 mod rules_cmd;
 mod rules_files;
@@ -115,6 +116,10 @@ pub struct Common {
     /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
     #[arg(long, value_name = "DURATION")]
     pub learn: Option<String>,
+    /// Load the configuration and the rules, report, and exit without processing events (Falco's
+    /// --dry-run): no probe, no webserver.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
     #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
     pub learn_out: PathBuf,

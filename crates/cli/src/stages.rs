@@ -50,7 +50,20 @@ pub fn fold_config(raw: &RawConfig) -> Result<Option<FoldConfig>, ConfigError> {
 
 /// The detector's port: the configured stages, then `last`.
 pub fn build<P: AlertPort>(s: &Settings, last: P) -> Stages<P> {
+    build_with(s, last, Vec::new())
+}
+
+/// The detector's port: `first` (e.g. the metrics counter, which sees every match), the
+/// configured stages, then `last`.
+pub fn build_with<P: AlertPort>(
+    s: &Settings,
+    last: P,
+    first: Vec<Box<dyn harrier_pipeline::AlertStage>>,
+) -> Stages<P> {
     let mut stages = Stages::new(last);
+    for st in first {
+        stages.push(st);
+    }
     if let Some(cfg) = &s.fold {
         stages.push(Box::new(Fold::new(cfg.clone())));
     }

@@ -277,3 +277,24 @@ fn condition_edges_follow_libsinsp() {
         assert_eq!(out, printed, "{input}");
     }
 }
+
+/// `--dry-run` loads the configuration and rules and processes nothing (no probe: it works
+/// without root); invalid rules or keys still fail it.
+#[test]
+fn dry_run_checks_configuration_and_rules_only() {
+    let o = harrier(&["run", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("dry run: the configuration and 1 rule file(s) are valid"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Opening 'syscall' source"), "{}", stderr(&o));
+    let o = harrier(&["run", "--dry-run", "-o", "outputs_queue.capacity=lots"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outputs_queue.capacity"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_rules(
+        dir.path(),
+        "bad.yaml",
+        "- rule: x\n  desc: d\n  condition: proc.nme = x\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["run", "--dry-run", "-r", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+}

@@ -5,6 +5,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod remote;
 pub mod watch;
 pub mod web;
 

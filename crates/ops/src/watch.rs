@@ -51,6 +51,11 @@ impl Fingerprints {
         out
     }
 
+    /// The files fingerprinted.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.seen.keys().cloned().collect()
+    }
+
     /// The current digests (file, sha256), for the metrics.
     pub fn digests(&self) -> Vec<(String, String)> {
         self.seen.iter().filter_map(|(f, d)| d.clone().map(|d| (f.display().to_string(), d))).collect()
@@ -180,7 +185,7 @@ mod tests {
         std::fs::write(&tmp, "b").unwrap();
         std::fs::rename(&tmp, &f).unwrap();
         assert!(wait_for(&n, 1), "the change was seen ({force_poll})");
-        assert_eq!(fp.changed(), [f.clone()]);
+        assert_eq!(fp.changed(), std::slice::from_ref(&f));
         assert!(fp.changed().is_empty(), "no change since");
     }
 
