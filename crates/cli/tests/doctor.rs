@@ -421,3 +421,62 @@ fn support_document_has_version_system_config_and_rules() {
     assert!(v["engine_info"]["engine_version"].as_str().unwrap().starts_with("0."));
     assert!(v["cmdline"].as_str().unwrap().contains("--support"));
 }
+
+/// Against a real `harrier run` with the webserver and metrics on a free port: doctor finds
+/// /healthz and /metrics answering; once it stops, they are reported as not answering.
+#[test]
+fn webserver_and_metrics_of_a_running_harrier_answer() {
+    require_root();
+    let d = tempfile::tempdir().unwrap();
+    let rules = write(d.path(), "r.yaml", RULES);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let cfg = write(
+        d.path(),
+        "c.yaml",
+        &format!(
+            "rules_files: [{rules}]\nwebserver:\n  enabled: true\n  listen_address: 127.0.0.1\n  listen_port: {port}\n  \
+             prometheus_metrics_enabled: true\nmetrics:\n  enabled: true\n  interval: 1s\n"
+        ),
+    );
+    let mut run = Command::new(harrier())
+        .args(["run", "-c", &cfg])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = run.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let t = Instant::now();
+    let mut log = String::new();
+    while !log.contains("live detection started") {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(l) => {
+                log.push_str(&l);
+                log.push('\n');
+            }
+            Err(_) => assert!(t.elapsed() < Duration::from_secs(60), "harrier run did not start:\n{log}"),
+        }
+    }
+    let (_, v) = doctor(&["-c", &cfg, "--check", "services"]);
+    let _ = run.kill();
+    let _ = run.wait();
+    let ws = find(&v, "services", "webserver");
+    assert_eq!(ws["status"], "ok", "{v:#}\n{log}");
+    assert!(
+        ws["detail"].as_str().unwrap().contains(&format!("http://127.0.0.1:{port}/healthz answers HTTP 200")),
+        "{ws}"
+    );
+    assert_eq!(find(&v, "services", "metrics")["status"], "ok", "{v:#}");
+    let (_, v) = doctor(&["-c", &cfg, "--check", "services"]);
+    assert!(
+        find(&v, "services", "webserver")["detail"].as_str().unwrap().contains("does not answer"),
+        "{v:#}"
+    );
+}
