@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# Installs the system packages Harrier's build and tests need on a fresh Debian machine.
+# Installs the system packages Harrier needs on a fresh Debian machine.
+#   scripts/setup.sh           what building and running live detection needs (scripts/run.sh)
+#   scripts/setup.sh --tests   that, plus every server, runtime and tool the tests use (scripts/test.sh)
 # Idempotent: skips what is already there. Needs root (apt-get) for the first run.
 set -euo pipefail
 
 need=()
 have() { dpkg -s "$1" >/dev/null 2>&1; }
+install_needed() {
+  [ ${#need[@]} -gt 0 ] || return 0
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  if [ -z "${APT_UPDATED:-}" ]; then $SUDO apt-get update -qq >/dev/null || true; APT_UPDATED=1; fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  need=()
+}
+
+# --- Build and live detection (scripts/run.sh) ---
+# eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
+# bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h; gcc is
+# the linker rustc calls.
+for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
+install_needed
+[ "${1:-}" = --tests ] || exit 0
+
+# --- Tests only (scripts/test.sh) ---
 # sysdig 0.29: the peer that tests compare capture filtering against, and that reads Harrier's captures.
 for p in sysdig; do have "$p" || need+=("$p"); done
-# eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
-# bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h.
-for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 # Alert sinks (crates/sinks tests start these real servers themselves): NATS with JetStream, Redis,
 # rsyslog (UDP/TCP/unix socket), an SMTP sink (aiosmtpd), Prometheus (optional scrape), kcat and
 # librdkafka-dev (the Kafka mock broker is compiled from shared/tools/kafka-mockbroker.c by the tests).
@@ -21,14 +39,11 @@ done
 # containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
+# Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
+# setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
+for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq >/dev/null || true
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_needed
 
 # The S3 sink's tests (crates/sinks/src/s3) run a real moto S3 server and read objects back with
 # boto3: PyPI moto[server] + boto3 in a venv of Debian's python (HARRIER_VENV, default /opt/harrier-venv).
@@ -44,4 +59,9 @@ if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import boto3, mo
   "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' boto3 >/dev/null
 fi
 
-command -v cargo >/dev/null || { echo "setup: cargo not found (install Rust with rustup)" >&2; exit 1; }
+# The Kubernetes manifest test (crates/cli/tests/deploy_manifests.rs) validates against the
+# Kubernetes OpenAPI schemas that PyPI's kubernetes-validate ships (offline).
+if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+  echo "setup: installing kubernetes-validate into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate >/dev/null
+fi

@@ -4,6 +4,7 @@
 mod base_syscalls;
 mod config;
 mod delivery;
+mod doctor_cmd;
 mod drops;
 mod falco_log;
 mod live;
@@ -85,6 +86,9 @@ struct Cli {
     /// Describe one plugin: capabilities, init_config schema, open params.
     #[arg(long = "plugin-info", value_name = "NAME")]
     plugin_info: Option<String>,
+    /// Print a support document (version, system, config and rules files' contents) as JSON.
+    #[arg(long = "support")]
+    support: bool,
 }
 
 /// Options shared by the Falco-compatible form, `run` and `replay`.
@@ -164,6 +168,8 @@ enum Cmd {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
         source: Option<String>,
     },
+    /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 /// Log lines (the `tracing` macros of every crate) go to stderr as Falco writes them (`TIME:
@@ -185,6 +191,7 @@ fn main() -> ExitCode {
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::K8sauditCapture(a)) => plugins::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
@@ -198,6 +205,8 @@ fn main() -> ExitCode {
                 plugins::list(&cli.common)
             } else if let Some(name) = cli.plugin_info {
                 plugins::info(&cli.common, &name)
+            } else if cli.support {
+                doctor_cmd::support(&cli.common)
             } else if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
             } else if !cli.validate.is_empty() {
