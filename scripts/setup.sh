@@ -42,6 +42,11 @@ for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" ||
 # Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
 # setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
 for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done
+# The false-positive corpus (tests/fp/*.sh, crates/cli/tests/false_positives.rs): the ordinary
+# workloads it runs — vim, logrotate, nginx, make, git, curl, Java, Node/npm and Python's venv.
+for p in vim logrotate nginx-light make git curl default-jre-headless nodejs npm python3-venv; do
+  have "$p" || need+=("$p")
+done
 
 install_needed
 
