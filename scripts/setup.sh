@@ -43,8 +43,8 @@ for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" ||
 # setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
 for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done
 # The false-positive corpus (tests/fp/*.sh, crates/cli/tests/false_positives.rs): the ordinary
-# workloads it runs — vim, logrotate, nginx, make, git, curl, Java, Node/npm and Python's venv.
-for p in vim logrotate nginx-light make git curl default-jre-headless nodejs npm python3-venv; do
+# workloads it runs (Java, Node/npm come with this machine kind; Debian's would replace them).
+for p in vim logrotate nginx-light make git curl python3-venv; do
   have "$p" || need+=("$p")
 done
 
