@@ -1,0 +1,5 @@
+//! Node-local actionners, run by the process that saw the alert.
+
+pub mod kill;
+pub mod quarantine;
+pub mod script;
