@@ -11,6 +11,8 @@ pub mod fuzzing;
 pub mod node;
 pub mod rules;
 pub mod safety;
+pub mod serve;
+pub mod config;
 mod yaml;
 
 use std::path::PathBuf;
