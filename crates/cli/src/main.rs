@@ -6,6 +6,7 @@ mod delivery;
 mod drops;
 mod live;
 mod replay;
+mod respond_cmd;
 mod rules_cmd;
 mod rules_files;
 
@@ -124,6 +125,9 @@ enum Cmd {
     },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
+    /// Response: act on alerts with Falco Talon's rules format (validate, test, serve, restore).
+    #[command(subcommand)]
+    Respond(respond_cmd::RespondCmd),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {

@@ -7,6 +7,7 @@
 //! [`Outcome`], which becomes an alert of source `response` for the sinks, and a counter.
 
 pub mod actionners;
+pub mod cli;
 pub mod fuzzing;
 pub mod node;
 pub mod rules;

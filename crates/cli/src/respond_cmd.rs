@@ -1,0 +1,63 @@
+//! `harrier respond …`: flags only; the work is in `harrier-respond`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum RespondCmd {
+    /// Load response rules files (Falco Talon's format) and report errors with file:line.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run Falco JSON alerts (a file, or stdin; one per line or one document) through response
+    /// rules and print the outcomes. Dry run unless --act.
+    Test {
+        /// Response rules file (repeatable).
+        #[arg(short = 'r', long = "rules", required = true, value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        alert: Option<PathBuf>,
+        /// Really perform the actions.
+        #[arg(long)]
+        act: bool,
+    },
+    /// Falco Talon drop-in: receive Falco/falcosidekick POSTs (port 2803) and run the rules.
+    ///
+    /// Reads Talon's config (listen_address, listen_port, rules_files, deduplication) plus
+    /// Harrier's `response:` block (dry_run, minimum_priority, protected, rate_limit).
+    /// SIGHUP reloads the rules files. Outcomes are printed as alerts of source `response`.
+    Serve {
+        #[arg(short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Decide and report only; touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Override listen_port.
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
+    },
+    /// List the files node:quarantine moved away.
+    Quarantined {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Put a quarantined file back with its owner, mode and times.
+    Restore {
+        id: String,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+pub fn run(c: RespondCmd) -> u8 {
+    use harrier_respond::cli;
+    match c {
+        RespondCmd::Validate { files } => cli::validate(&files),
+        RespondCmd::Test { rules, alert, act } => cli::test(&rules, alert.as_deref(), act),
+        RespondCmd::Serve { config, dry_run, port } => cli::serve(&config, dry_run, port),
+        RespondCmd::Quarantined { dir } => cli::list_quarantine(dir.as_deref()),
+        RespondCmd::Restore { id, dir } => cli::restore(&id, dir.as_deref()),
+    }
+}

@@ -1,0 +1,216 @@
+//! What `harrier respond …` runs (the binary only parses flags). Each returns the exit code;
+//! user-facing messages go to stdout/stderr, outcomes as Falco JSON alert lines on stdout.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::{load_files, Config, Responder};
+
+fn print_warnings(set: &crate::RuleSet) {
+    for w in &set.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// `harrier respond validate FILE…`
+pub fn validate(files: &[PathBuf]) -> u8 {
+    match load_files(files) {
+        Ok(set) => {
+            print_warnings(&set);
+            let actions: usize = set.rules.iter().map(|r| r.actions.len()).sum();
+            println!("{} response rules, {actions} actions: OK", set.rules.len());
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// `harrier respond test -r FILE… [--alert FILE] [--act]`: Falco JSON alerts (one per line, or
+/// one document) through the rules; dry run unless `act`.
+pub fn test(files: &[PathBuf], alert: Option<&Path>, act: bool) -> u8 {
+    let set = match load_files(files) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    print_warnings(&set);
+    let r = Responder::new(set, Config { dry_run: !act, ..Config::default() });
+    let input: Box<dyn BufRead> = match alert {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", p.display());
+                return 1;
+            }
+        },
+    };
+    let mut text = String::new();
+    for line in input.lines() {
+        match line {
+            Ok(l) => {
+                text.push_str(&l);
+                text.push('\n');
+            }
+            Err(e) => {
+                eprintln!("reading alerts: {e}");
+                return 1;
+            }
+        }
+    }
+    let docs: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(a)) => a,
+        Ok(v) => vec![v],
+        Err(_) => {
+            let mut v = Vec::new();
+            for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                match serde_json::from_str(l) {
+                    Ok(x) => v.push(x),
+                    Err(e) => {
+                        eprintln!("alert line {}: malformed JSON: {e}", i + 1);
+                        return 1;
+                    }
+                }
+            }
+            v
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut code = 0;
+    for (i, d) in docs.iter().enumerate() {
+        let a = match harrier_sinks::alert_from_json(d) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("alert {}: {e}", i + 1);
+                code = 1;
+                continue;
+            }
+        };
+        for o in r.handle(&a) {
+            let _ = writeln!(out, "{}", o.to_alert().to_json());
+        }
+    }
+    code
+}
+
+/// `harrier respond serve -c CONFIG`
+pub fn serve(config: &Path, dry_run: bool, listen_port: Option<u16>) -> u8 {
+    let mut cfg = match ServeConfig::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    if dry_run {
+        cfg.response.dry_run = true;
+    }
+    if let Some(p) = listen_port {
+        cfg.listen_port = p;
+    }
+    let set = match load_files(&cfg.rules_files) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    print_warnings(&set);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    let n = set.rules.len();
+    let responder = Arc::new(Responder::new(set, cfg.response.clone()));
+    let emit: crate::serve::Emit = Arc::new(|a| {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", a.to_json());
+        let _ = o.flush();
+    });
+    rt.block_on(async move {
+        let (l, addr) = match crate::serve::bind(&cfg.listen_address, cfg.listen_port).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        eprintln!("harrier respond: {n} response rules, listening on {addr}{}", if cfg.response.dry_run { " (dry run)" } else { "" });
+        // SIGHUP reloads the rules files; invalid new rules are reported and the old ones stay.
+        let r2 = responder.clone();
+        let files = cfg.rules_files.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            while hup.recv().await.is_some() {
+                match load_files(&files) {
+                    Ok(s) => {
+                        tracing::info!(rules = s.rules.len(), "response rules reloaded");
+                        r2.set_rules(s);
+                    }
+                    Err(e) => tracing::error!("response rules not reloaded, the old ones stay: {e}"),
+                }
+            }
+        });
+        let app = crate::serve::app(responder, emit, cfg.print_all_events, cfg.max_body, cfg.request_timeout);
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        match crate::serve::serve(l, app, shutdown).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("harrier respond serve: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// `harrier respond quarantined [--dir DIR]`
+pub fn list_quarantine(dir: Option<&Path>) -> u8 {
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
+    match crate::node::quarantine::list(&dir) {
+        Ok(l) => {
+            for e in l {
+                println!("{}\t{}\t{}", e.id, e.original_path.display(), e.reason);
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// `harrier respond restore ID [--dir DIR]`
+pub fn restore(id: &str, dir: Option<&Path>) -> u8 {
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
+    match crate::node::quarantine::restore(&dir, id) {
+        Ok(p) => {
+            println!("restored {}", p.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("harrier respond restore: {e}");
+            1
+        }
+    }
+}
