@@ -38,6 +38,25 @@ pub enum RespondCmd {
         #[arg(long, value_name = "PORT")]
         port: Option<u16>,
     },
+    /// List the containers node:block_network cut off (with refused connects/sends).
+    Blocked {
+        #[arg(long, value_name = "DIR")]
+        pin_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Give a container its network back (by container id, block id or cgroup path).
+    Unblock {
+        #[arg(required_unless_present = "all")]
+        key: Option<String>,
+        /// Remove every block.
+        #[arg(long, conflicts_with = "key")]
+        all: bool,
+        #[arg(long, value_name = "DIR")]
+        pin_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// List the files node:quarantine moved away.
     Quarantined {
         #[arg(long, value_name = "DIR")]
@@ -57,6 +76,8 @@ pub fn run(c: RespondCmd) -> u8 {
         RespondCmd::Validate { files } => cli::validate(&files),
         RespondCmd::Test { rules, alert, act } => cli::test(&rules, alert.as_deref(), act),
         RespondCmd::Serve { config, dry_run, port } => cli::serve(&config, dry_run, port),
+        RespondCmd::Blocked { pin_dir, state_dir } => cli::list_blocked(pin_dir.as_deref(), state_dir.as_deref()),
+        RespondCmd::Unblock { key, all: _, pin_dir, state_dir } => cli::unblock(key.as_deref(), pin_dir.as_deref(), state_dir.as_deref()),
         RespondCmd::Quarantined { dir } => cli::list_quarantine(dir.as_deref()),
         RespondCmd::Restore { id, dir } => cli::restore(&id, dir.as_deref()),
     }

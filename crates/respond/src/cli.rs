@@ -214,3 +214,38 @@ pub fn restore(id: &str, dir: Option<&Path>) -> u8 {
         }
     }
 }
+
+fn places(pin_dir: Option<&Path>, state_dir: Option<&Path>) -> crate::node::block::Places {
+    let mut p = crate::node::block::Places::default();
+    if let Some(d) = pin_dir {
+        p.pin_root = d.to_path_buf();
+    }
+    if let Some(d) = state_dir {
+        p.state_dir = d.to_path_buf();
+    }
+    p
+}
+
+/// `harrier respond blocked`
+pub fn list_blocked(pin_dir: Option<&Path>, state_dir: Option<&Path>) -> u8 {
+    for b in crate::node::block::list(&places(pin_dir, state_dir)) {
+        println!("{}\t{}\t{}\trefused={}", b.id, b.label, b.cgroup.display(), b.refused);
+    }
+    0
+}
+
+/// `harrier respond unblock KEY | --all`
+pub fn unblock(key: Option<&str>, pin_dir: Option<&Path>, state_dir: Option<&Path>) -> u8 {
+    match crate::node::block::unblock(&places(pin_dir, state_dir), key) {
+        Ok(list) => {
+            for b in list {
+                println!("unblocked {} ({}, {})", b.label, b.cgroup.display(), b.id);
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("harrier respond unblock: {e}");
+            1
+        }
+    }
+}

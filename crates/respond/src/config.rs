@@ -114,6 +114,8 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
                 let s = v.as_str().ok_or_else(|| err(file, "response.quarantine_dir", "a path"))?;
                 cfg.quarantine_dir = PathBuf::from(s);
             }
+            "block_pin_dir" => cfg.block.pin_root = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_pin_dir", "a path"))?),
+            "block_state_dir" => cfg.block.state_dir = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_state_dir", "a path"))?),
             "kill_wait_ms" => cfg.kill_wait = Duration::from_millis(uint(v, file, "response.kill_wait_ms")?),
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }

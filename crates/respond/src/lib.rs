@@ -49,6 +49,8 @@ pub struct Config {
     pub quarantine_dir: PathBuf,
     /// How long `node:kill` waits for the process to exit, to report it.
     pub kill_wait: Duration,
+    /// Where `node:block_network` pins its programs and records its blocks.
+    pub block: node::block::Places,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             dedup_window: Duration::from_secs(5),
             quarantine_dir: PathBuf::from(node::quarantine::DEFAULT_DIR),
             kill_wait: Duration::from_millis(500),
+            block: node::block::Places::default(),
         }
     }
 }
@@ -110,7 +113,7 @@ pub struct Outcome {
     pub context: Map<String, Json>,
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
@@ -220,6 +223,7 @@ pub struct Responder {
     dedup: Mutex<Dedup>,
     metrics: Arc<Metrics>,
     cluster: Option<Box<dyn ClusterActions>>,
+    blocker: node::block::Blocker,
 }
 
 enum ActError {
@@ -229,13 +233,26 @@ enum ActError {
 
 impl Responder {
     pub fn new(rules: RuleSet, config: Config) -> Self {
-        Responder {
+        let r = Responder {
+            blocker: node::block::Blocker::new(config.block.clone()),
             rules: RwLock::new(Arc::new(rules)),
             limiter: Mutex::new(RateLimiter::new(config.rate_per_minute, config.rate_burst)),
             dedup: Mutex::new(Dedup::new(config.dedup_window)),
             config,
             metrics: Arc::new(Metrics::default()),
             cluster: None,
+        };
+        r.prepare();
+        r
+    }
+
+    /// Load what the rules' actionners need ahead of the first alert (the block programs).
+    fn prepare(&self) {
+        let uses_block = self.rules().rules.iter().any(|r| r.actions.iter().any(|a| a.actionner == "node:block_network"));
+        if uses_block && !self.config.dry_run {
+            if let Err(e) = self.blocker.prepare() {
+                tracing::warn!("node:block_network programs not loaded yet (retried at the first block): {e}");
+            }
         }
     }
 
@@ -248,6 +265,7 @@ impl Responder {
     /// Replace the rules (reload); in-flight alerts finish with the old ones.
     pub fn set_rules(&self, rules: RuleSet) {
         *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+        self.prepare();
     }
 
     pub fn rules(&self) -> Arc<RuleSet> {
@@ -458,6 +476,30 @@ impl Responder {
                 let dir = p.get("directory").and_then(Json::as_str).map(PathBuf::from).unwrap_or_else(|| self.config.quarantine_dir.clone());
                 let id = node::quarantine::quarantine(std::path::Path::new(&path), &dir, &alert.rule).map_err(ActError::Failed)?;
                 Ok(format!("{path} quarantined as {id} in {} (harrier respond restore {id})", dir.display()))
+            }
+            "node:block_network" => {
+                use node::block::{self, BlockError};
+                let cid = field_text(alert, "container.id").unwrap_or_default();
+                if cid.is_empty() || cid == "host" {
+                    return Err(ActError::Skipped(
+                        "protected: node:block_network cuts off containers; this alert is from the host".into(),
+                    ));
+                }
+                let pid = field_text(alert, "proc.pid").and_then(|s| s.parse::<u32>().ok());
+                let cgroup = match pid.map(block::cgroup_of_pid) {
+                    Some(Ok(c)) => c,
+                    _ => block::cgroup_of_container(&cid).map_err(|e| ActError::Failed(format!("target gone: {e}")))?,
+                };
+                match self.blocker.block(&cgroup, &cid, &self.config.protected) {
+                    Ok(id) => Ok(format!(
+                        "container {cid} cut off (cgroup {}, block {id}; harrier respond unblock {cid})",
+                        cgroup.display()
+                    )),
+                    Err(BlockError::Protected(w)) => Err(ActError::Skipped(format!("protected: {w}"))),
+                    Err(BlockError::Already(w)) => Ok(w),
+                    Err(BlockError::Gone(w)) => Err(ActError::Failed(format!("target gone: {w}"))),
+                    Err(BlockError::Failed(w)) => Err(ActError::Failed(w)),
+                }
             }
             other => Err(ActError::Failed(format!("{other} is not available in this build of Harrier"))),
         }

@@ -1,5 +1,6 @@
 //! Node-local actionners, run by the process that saw the alert.
 
+pub mod block;
 pub mod kill;
 pub mod quarantine;
 pub mod script;
