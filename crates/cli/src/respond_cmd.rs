@@ -15,8 +15,11 @@ pub enum RespondCmd {
     /// rules and print the outcomes. Dry run unless --act.
     Test {
         /// Response rules file (repeatable).
-        #[arg(short = 'r', long = "rules", required = true, value_name = "FILE")]
+        #[arg(short = 'r', long = "rules", value_name = "FILE")]
         rules: Vec<PathBuf>,
+        /// A config file with a `response:` block (protected list, limits, sockets, rules_files).
+        #[arg(short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         alert: Option<PathBuf>,
         /// Really perform the actions.
@@ -57,6 +60,13 @@ pub enum RespondCmd {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Resume a container node:pause_container paused (its full id).
+    Resume {
+        full_id: String,
+        /// A config file with a `response:` block (containerd_sockets).
+        #[arg(short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// List the files node:quarantine moved away.
     Quarantined {
         #[arg(long, value_name = "DIR")]
@@ -74,7 +84,8 @@ pub fn run(c: RespondCmd) -> u8 {
     use harrier_respond::cli;
     match c {
         RespondCmd::Validate { files } => cli::validate(&files),
-        RespondCmd::Test { rules, alert, act } => cli::test(&rules, alert.as_deref(), act),
+        RespondCmd::Test { rules, config, alert, act } => cli::test(&rules, config.as_deref(), alert.as_deref(), act),
+        RespondCmd::Resume { full_id, config } => cli::resume(&full_id, config.as_deref()),
         RespondCmd::Serve { config, dry_run, port } => cli::serve(&config, dry_run, port),
         RespondCmd::Blocked { pin_dir, state_dir } => cli::list_blocked(pin_dir.as_deref(), state_dir.as_deref()),
         RespondCmd::Unblock { key, all: _, pin_dir, state_dir } => cli::unblock(key.as_deref(), pin_dir.as_deref(), state_dir.as_deref()),

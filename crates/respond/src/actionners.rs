@@ -156,7 +156,7 @@ const CLOUD: &str = "cloud actionners need the provider's SDK and credentials; u
 
 pub static ACTIONNERS: &[Info] = &[
     Info { name: "node:kill", support: Support::Node, continue_default: true, description: "Kill the process (pidfd, safe against pid reuse), its process group or session", check: check_kill },
-    Info { name: "node:kill_container", support: Support::Node, continue_default: false, description: "Kill the container's tasks through containerd", check: any },
+    Info { name: "node:kill_container", support: Support::Node, continue_default: false, description: "Kill the container's tasks through containerd", check: check_kill },
     Info { name: "node:pause_container", support: Support::Node, continue_default: true, description: "Pause (freeze) the container through containerd", check: any },
     Info { name: "node:block_network", support: Support::Node, continue_default: true, description: "Block the container's outbound connects and sends (eBPF cgroup programs)", check: any },
     Info { name: "node:quarantine", support: Support::Node, continue_default: true, description: "Move a file out of reach, keeping its metadata for restore", check: check_quarantine },

@@ -30,10 +30,35 @@ pub fn validate(files: &[PathBuf]) -> u8 {
     }
 }
 
-/// `harrier respond test -r FILE… [--alert FILE] [--act]`: Falco JSON alerts (one per line, or
-/// one document) through the rules; dry run unless `act`.
-pub fn test(files: &[PathBuf], alert: Option<&Path>, act: bool) -> u8 {
-    let set = match load_files(files) {
+/// The `response:` block of a Harrier config file (or a Talon-style file holding one).
+pub fn response_config(config: Option<&Path>) -> Result<(Config, Vec<PathBuf>), String> {
+    let mut cfg = Config::default();
+    let Some(path) = config else { return Ok((cfg, Vec::new())) };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let v = crate::config::yaml_to_json(&text, &file)?;
+    let files = crate::config::apply_response_block(v.get("response").unwrap_or(&serde_json::Value::Null), &file, &mut cfg)?;
+    Ok((cfg, files))
+}
+
+/// `harrier respond test -r FILE… [-c CONFIG] [--alert FILE] [--act]`: Falco JSON alerts (one per
+/// line, or one document) through the rules; dry run unless `act`.
+pub fn test(files: &[PathBuf], config: Option<&Path>, alert: Option<&Path>, act: bool) -> u8 {
+    let (mut cfg, more) = match response_config(config) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let mut files = files.to_vec();
+    files.extend(more);
+    if files.is_empty() {
+        eprintln!("no response rules files (-r FILE, or response.rules_files in -c CONFIG)");
+        return 1;
+    }
+    cfg.dry_run = cfg.dry_run || !act;
+    let set = match load_files(&files) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -41,7 +66,7 @@ pub fn test(files: &[PathBuf], alert: Option<&Path>, act: bool) -> u8 {
         }
     };
     print_warnings(&set);
-    let r = Responder::new(set, Config { dry_run: !act, ..Config::default() });
+    let r = Responder::new(set, cfg);
     let input: Box<dyn BufRead> = match alert {
         None => Box::new(std::io::stdin().lock()),
         Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
@@ -245,6 +270,28 @@ pub fn unblock(key: Option<&str>, pin_dir: Option<&Path>, state_dir: Option<&Pat
         }
         Err(e) => {
             eprintln!("harrier respond unblock: {e}");
+            1
+        }
+    }
+}
+
+/// `harrier respond resume FULL_ID` (after node:pause_container).
+pub fn resume(full_id: &str, config: Option<&Path>) -> u8 {
+    let cfg = match response_config(config) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    use crate::node::containerd::{task_op, TaskOp};
+    match task_op(&cfg.containerd_sockets, full_id, TaskOp::Resume, std::time::Duration::from_secs(5)) {
+        Ok(ns) => {
+            println!("resumed {full_id} (containerd namespace {ns})");
+            0
+        }
+        Err(e) => {
+            eprintln!("harrier respond resume: {e}");
             1
         }
     }

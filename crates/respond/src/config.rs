@@ -116,6 +116,7 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
             }
             "block_pin_dir" => cfg.block.pin_root = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_pin_dir", "a path"))?),
             "block_state_dir" => cfg.block.state_dir = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_state_dir", "a path"))?),
+            "containerd_sockets" => cfg.containerd_sockets = strings(v, file, "response.containerd_sockets")?.into_iter().map(PathBuf::from).collect(),
             "kill_wait_ms" => cfg.kill_wait = Duration::from_millis(uint(v, file, "response.kill_wait_ms")?),
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }

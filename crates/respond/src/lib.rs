@@ -51,6 +51,8 @@ pub struct Config {
     pub kill_wait: Duration,
     /// Where `node:block_network` pins its programs and records its blocks.
     pub block: node::block::Places,
+    /// containerd sockets for `node:kill_container` / `node:pause_container`.
+    pub containerd_sockets: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             quarantine_dir: PathBuf::from(node::quarantine::DEFAULT_DIR),
             kill_wait: Duration::from_millis(500),
             block: node::block::Places::default(),
+            containerd_sockets: node::containerd::default_sockets(),
         }
     }
 }
@@ -476,6 +479,42 @@ impl Responder {
                 let dir = p.get("directory").and_then(Json::as_str).map(PathBuf::from).unwrap_or_else(|| self.config.quarantine_dir.clone());
                 let id = node::quarantine::quarantine(std::path::Path::new(&path), &dir, &alert.rule).map_err(ActError::Failed)?;
                 Ok(format!("{path} quarantined as {id} in {} (harrier respond restore {id})", dir.display()))
+            }
+            "node:kill_container" | "node:pause_container" => {
+                use node::containerd::{full_id_from_cgroup, task_op, TaskOp};
+                let cid = field_text(alert, "container.id").unwrap_or_default();
+                if cid.is_empty() || cid == "host" {
+                    return Err(ActError::Skipped("protected: this alert is from the host, not a container".into()));
+                }
+                let cgroup = match field_text(alert, "proc.pid").and_then(|s| s.parse::<u32>().ok()).map(node::block::cgroup_of_pid) {
+                    Some(Ok(c)) => Some(c),
+                    _ => node::block::cgroup_of_container(&cid).ok(),
+                };
+                // A container holding a protected process (Harrier's own, a node agent) is never touched.
+                if let Some(cg) = &cgroup {
+                    if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
+                        for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+                            if let Some(why) = self.config.protected.pid_reason(pid) {
+                                return Err(ActError::Skipped(format!("protected: container {cid} holds a protected process: {why}")));
+                            }
+                        }
+                    }
+                }
+                let full = field_text(alert, "container.full_id")
+                    .filter(|f| f.len() == 64)
+                    .or_else(|| cgroup.as_deref().and_then(full_id_from_cgroup))
+                    .ok_or_else(|| ActError::Failed(format!("target gone: cannot find container {cid}'s full id (add %container.full_id to the rule's output)")))?;
+                let op = if action.actionner == "node:kill_container" {
+                    let sig = p.get("signal").and_then(Json::as_str).and_then(node::kill::signal_number).unwrap_or(libc::SIGKILL);
+                    TaskOp::Kill(sig as u32)
+                } else {
+                    TaskOp::Pause
+                };
+                let ns = task_op(&self.config.containerd_sockets, &full, op, Duration::from_secs(5)).map_err(ActError::Failed)?;
+                Ok(match op {
+                    TaskOp::Kill(s) => format!("container {cid} (containerd namespace {ns}): signal {s} sent to all its processes"),
+                    _ => format!("container {cid} (containerd namespace {ns}) paused (harrier respond resume {full})"),
+                })
             }
             "node:block_network" => {
                 use node::block::{self, BlockError};
