@@ -44,6 +44,15 @@ fn alert(rule: &str, full: &str) -> serde_json::Value {
         "output_fields": {"container.id": &full[..12], "container.full_id": full}})
 }
 
+/// Removes the test's bpffs directory (the shared counter map pinned there) at the end.
+struct RemovePins(String);
+impl Drop for RemovePins {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(format!("{}/refused", self.0));
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 fn task_status(ctd: &Containerd, id: &str) -> String {
     let out = ctd.ctr().args(["task", "ls"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -70,6 +79,7 @@ fn container_cut_off_killed_and_paused_through_containerd() {
     let dir = tempfile::tempdir().unwrap();
     let u = unique();
     let pin = format!("/sys/fs/bpf/harrier-ctd-test-{}", std::process::id());
+    let _pins = RemovePins(pin.clone());
     let config = write_rules(
         dir.path(),
         "harrier.yaml",
@@ -132,8 +142,6 @@ fn container_cut_off_killed_and_paused_through_containerd() {
         assert!(t.elapsed() < Duration::from_secs(5), "the container's network did not come back after unblock");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::fs::remove_file(format!("{pin}/refused"));
-    let _ = std::fs::remove_dir(&pin);
     let _ = ctd.ctr().args(["task", "kill", "-s", "KILL", &net]).output();
     std::thread::sleep(Duration::from_millis(100));
     let _ = ctd.ctr().args(["task", "rm", "-f", &net]).output();
