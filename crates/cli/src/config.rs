@@ -73,6 +73,11 @@ impl RawConfig {
         set_path(&mut self.root, &segments, value).map_err(|m| ConfigError(format!("-o '{spec}': {m}")))
     }
 
+    /// A configuration tree from a value (an element of a list of blocks).
+    pub fn from_value(root: Value) -> Self {
+        RawConfig { root }
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         let mut cur = &self.root;
         for seg in key.split('.') {
@@ -212,6 +217,10 @@ pub struct Settings {
     pub selection: Vec<Selection>,
     /// `syscall_event_drops.*` (live capture).
     pub drop_policy: crate::drops::DropPolicy,
+    /// `fold.*`: alert storms folded (off unless `fold.enabled`).
+    pub fold: Option<harrier_fold::FoldConfig>,
+    /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
+    pub base_syscalls: crate::base_syscalls::BaseSyscalls,
 }
 
 impl Settings {
@@ -311,6 +320,8 @@ impl Settings {
             runtime: runtime_config(raw)?,
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
+            fold: crate::stages::fold_config(raw)?,
+            base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
         })
     }
 }

@@ -3,8 +3,11 @@
 //! spilling retry queues.
 
 use harrier_engine::Alert;
+use harrier_pipeline::AlertPort;
 use harrier_sinks::Outputs;
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,5 +67,28 @@ impl Delivery {
                 }
             }
         }
+    }
+}
+
+/// The last port of the detector: Falco's outputs and the router.
+impl AlertPort for Delivery {
+    fn put(&mut self, alert: Alert) {
+        self.send(&alert);
+    }
+    fn flush(&mut self) {
+        Delivery::flush(self);
+    }
+}
+
+/// The delivery shared between the detector's port and the live loop's tick (drop alerts,
+/// SIGHUP reopen), on the detector's thread.
+pub struct SharedDelivery(pub Rc<RefCell<Delivery>>);
+
+impl AlertPort for SharedDelivery {
+    fn put(&mut self, alert: Alert) {
+        self.0.borrow_mut().send(&alert);
+    }
+    fn flush(&mut self) {
+        self.0.borrow_mut().flush();
     }
 }

@@ -2,7 +2,7 @@
 //! (`harrier capture`).
 
 use crate::config::Settings;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, SharedDelivery};
 use clap::Args;
 use harrier_engine::{Alert, Ruleset, Source};
 use harrier_pipeline::live::LiveSource;
@@ -44,10 +44,10 @@ fn signals(stop: &Arc<AtomicBool>, hup: &Arc<AtomicBool>) {
     let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
 }
 
-fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
+fn open_live(events: &[&str], with_state_events: bool, preset: u32) -> Result<LiveSource, String> {
     let cfg = ProbeConfig {
         syscalls: events,
-        with_state_events: true,
+        with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
         ..Default::default()
@@ -76,8 +76,21 @@ pub fn run(
     stop_after: Option<u64>,
     reload: Option<Reload>,
 ) -> u8 {
-    let events = needed_events(&rs).unwrap_or_else(all_events);
-    let mut src = match open_live(&events, s.buf_size_preset) {
+    let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
+    if !sel.unsupported.is_empty() {
+        tracing::warn!(
+            "base_syscalls.custom_set: {} cannot be collected live by Harrier's probe (no handler); \
+             rules on them still fire on captures that hold them",
+            sel.unsupported.join(", ")
+        );
+    }
+    if !sel.with_state_events {
+        tracing::warn!(
+            "base_syscalls.custom_set without base_syscalls.repair: only these syscalls are collected; \
+             the process and file tables may be incomplete (set base_syscalls.repair=true to add what they need)"
+        );
+    }
+    let mut src = match open_live(&sel.syscalls, sel.with_state_events, s.buf_size_preset) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -94,7 +107,9 @@ pub fn run(
         src.probe().syscalls().len()
     );
     let outs = Rc::new(RefCell::new(outs));
-    let mut det = Detector::new(Arc::new(rs), hostname.clone());
+    // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
+    let port = crate::stages::build(s, SharedDelivery(outs.clone()));
+    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
@@ -151,18 +166,20 @@ pub fn run(
             outs.borrow_mut().flush();
         });
     }
-    let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
+    let res = det.run(&mut src);
     let drops = src.drops();
-    // The tick closure holds the other reference to the outputs: drop the source first.
+    // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);
+    let (events, alerts) = (det.stats.events, det.stats.alerts);
+    drop(det);
     match Rc::try_unwrap(outs) {
         Ok(d) => d.into_inner().finish(Duration::from_secs(5)),
         Err(shared) => shared.borrow_mut().flush(),
     }
     eprintln!(
         "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
-        det.stats.events,
-        det.stats.alerts,
+        events,
+        alerts,
         drops.total()
     );
     match res {
@@ -273,7 +290,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&all_events(), a.buf_size_preset)?;
+    let mut src = open_live(&all_events(), true, a.buf_size_preset)?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);

@@ -1,14 +1,18 @@
 //! `harrier`: the binary. Flags and subcommands, configuration, wiring of the pipeline stages.
 //! No detection logic lives here.
 
+mod base_syscalls;
 mod config;
 mod delivery;
 mod drops;
+mod falco_log;
 mod live;
 mod replay;
 mod respond_cmd;
 mod rules_cmd;
 mod rules_files;
+mod stages;
+mod tune_cmd;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -104,6 +108,13 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
+    /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
+    #[arg(long, value_name = "DURATION")]
+    pub learn: Option<String>,
+    /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
+    #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
+    pub learn_out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +139,9 @@ enum Cmd {
     /// Response: act on alerts with Falco Talon's rules format (validate, test, serve, restore).
     #[command(subcommand)]
     Respond(respond_cmd::RespondCmd),
+    /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
+    /// seen (never wider than the evidence; each proposal says what it silences).
+    Tune(tune_cmd::TuneArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -135,8 +149,22 @@ enum Cmd {
     },
 }
 
+/// Log lines (the `tracing` macros of every crate) go to stderr as Falco writes them (`TIME:
+/// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
+/// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .event_format(falco_log::FalcoFormat)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     set_alloc_purge_delay_ms(0);
+    init_logging();
     let cli = Cli::parse();
     let code = match cli.cmd {
         Some(Cmd::Rules(c)) => rules_cmd::run(c),
@@ -146,6 +174,7 @@ fn main() -> ExitCode {
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
+        Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {

@@ -6,7 +6,7 @@ use crate::{rules_files, Common};
 use clap::Args;
 use harrier_engine::{compile_condition, OutputTemplate, RuleMatching, Ruleset, Source};
 use harrier_event::NormalizeMode;
-use harrier_pipeline::{filter_source, Detector, EventSource, ScapSource};
+use harrier_pipeline::{filter_source, AlertPort, Detector, EventSource, ScapSource};
 use harrier_scap::{Writer, WriterOptions};
 use harrier_sinks::{AlertFormat, FileOutput, Outputs, ProgramOutput, StdoutOutput};
 use std::io::{IsTerminal, Write};
@@ -101,6 +101,18 @@ fn outputs(s: &Settings) -> Result<Outputs, String> {
     Ok(o)
 }
 
+/// Falco's local outputs as the detector's last port (`harrier replay`).
+struct OutputsPort(Outputs);
+
+impl AlertPort for OutputsPort {
+    fn put(&mut self, alert: harrier_engine::Alert) {
+        self.0.send(&alert);
+    }
+    fn flush(&mut self) {
+        self.0.flush();
+    }
+}
+
 fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
@@ -109,8 +121,56 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// `harrier run --learn DURATION`: live detection with every alert collected in a file instead of
+/// the outputs and sinks, then `harrier tune` over them.
+fn learn(c: &Common, duration: &str) -> u8 {
+    let secs = match harrier_fold::parse_duration(duration) {
+        Ok(d) => d.as_secs().max(1),
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            return 1;
+        }
+    };
+    let alerts = PathBuf::from(format!("{}.alerts.jsonl", c.learn_out.display()));
+    let _ = std::fs::remove_file(&alerts);
+    let mut c2 = c.clone();
+    c2.learn = None;
+    c2.stop_after = Some(secs);
+    c2.config = None;
+    for o in [
+        "stdout_output.enabled=false".to_string(),
+        "json_output=true".to_string(),
+        "file_output.enabled=true".to_string(),
+        format!("file_output.filename={}", alerts.display()),
+    ] {
+        c2.overrides.push(o);
+    }
+    eprintln!(
+        "harrier: learning for {secs} s: alerts are collected in {} and sent nowhere; proposals go to {}",
+        alerts.display(),
+        c.learn_out.display()
+    );
+    let code = falco_form(&c2, true);
+    if code != 0 {
+        return code;
+    }
+    if !alerts.exists() {
+        let _ = std::fs::write(&alerts, "");
+    }
+    match crate::tune_cmd::tune_file(&alerts, 5, Some(&c.learn_out), false) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            1
+        }
+    }
+}
+
 /// `harrier -r … -o engine.kind=replay …` and `harrier run`.
 pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
+    if let Some(d) = &c.learn {
+        return learn(c, d);
+    }
     let (_, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {
@@ -132,6 +192,15 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
+    crate::falco_log::set_iso8601(s.time_format_iso_8601);
+    let opening = match (live_cmd || s.engine_kind != "replay", s.capture_file.as_deref()) {
+        (false, Some(p)) => Some(crate::falco_log::Opening::Replay(p)),
+        (false, None) => None,
+        (true, _) => Some(crate::falco_log::Opening::Live),
+    };
+    if let Some(o) = opening {
+        crate::falco_log::startup(c.config.as_deref(), &files, o);
+    }
     let rs = match build_ruleset(&files, &s, c) {
         Ok(r) => r,
         Err(e) => {
@@ -147,29 +216,31 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                 eprintln!("harrier: engine.kind=replay needs engine.replay.capture_file=FILE");
                 return 1;
             };
-            let mut src = match ScapSource::open(&path, NormalizeMode::ExitOnly) {
+            // Falco evaluates rules on both directions of a capture that holds enter events.
+            let mut src = match ScapSource::open(&path, NormalizeMode::WithEnter) {
                 Ok(x) => x,
                 Err(e) => {
                     eprintln!("harrier: {e}");
                     return 1;
                 }
             };
-            let mut outs =
-                match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref())) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        eprintln!("harrier: {e}");
-                        return 1;
-                    }
-                };
-            let mut det = Detector::new(Arc::new(rs), hostname());
-            let res = det.run(&mut src, &mut |a| outs.send(&a));
-            outs.finish(std::time::Duration::from_secs(5));
+            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
+            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, outs));
+            let res = det.run(&mut src);
+            let stats = det.stats.clone();
+            det.into_port().into_last().finish(std::time::Duration::from_secs(5));
             if let Err(e) = res {
                 eprintln!("harrier: {e}");
                 return 1;
             }
-            print_falco_summary(&det);
+            print_falco_summary(&stats);
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
@@ -195,8 +266,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
     }
 }
 
-fn print_falco_summary(det: &Detector) {
-    let st = &det.stats;
+fn print_falco_summary(st: &harrier_pipeline::RunStats) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Events detected: {}", st.alerts);
     let _ = writeln!(out, "Rule counts by severity:");
@@ -345,7 +415,10 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         return Ok(0);
     }
 
-    let mut src = ScapSource::open(&a.file, NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
+    // Falco evaluates rules on both directions of a capture that holds enter events; with a
+    // --filter, only exits (and their folded enter parameters) are selected.
+    let mode = if filter.is_some() { NormalizeMode::ExitOnly } else { NormalizeMode::WithEnter };
+    let mut src = ScapSource::open(&a.file, mode).map_err(|e| e.to_string())?;
     {
         let bar = bar.clone();
         src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
@@ -357,12 +430,11 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         rules_files::expand(&a.rules)?
     };
     let rs = build_ruleset(&files, &s, &common)?;
-    let mut outs = outputs(&s)?;
-    let mut det = Detector::new(Arc::new(rs), hostname());
+    let mut det =
+        Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, OutputsPort(outputs(&s)?)));
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);
-    let mut alerts_out = |al: harrier_engine::Alert| outs.send(&al);
     let res = src.run(&mut |num, ev| {
         if let Some(f) = &filter {
             // Keep state complete: every event updates it; only selected events go to the rules.
@@ -371,9 +443,9 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
             if !f.eval(&acc, &mut scratch) {
                 return harrier_pipeline::Flow::Continue;
             }
-            det.process_applied(num, ev, &mut alerts_out);
+            det.process_applied(num, ev);
         } else {
-            det.process(num, ev, &mut alerts_out);
+            det.process(num, ev);
         }
         if let Some(w) = writer.as_mut() {
             if let Err(e) = w.write_event(ev) {
@@ -382,7 +454,7 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         }
         harrier_pipeline::Flow::Continue
     });
-    outs.flush();
+    det.port_mut().flush();
     bar.finish();
     res.map_err(|e| e.to_string())?;
     if let Some(w) = writer {
