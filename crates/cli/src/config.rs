@@ -221,6 +221,9 @@ pub struct Settings {
     pub fold: Option<harrier_fold::FoldConfig>,
     /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
     pub base_syscalls: crate::base_syscalls::BaseSyscalls,
+    /// `response.*`: response rules (Talon's format) and their safety settings (off unless
+    /// `response.rules_files` is set).
+    pub response: Option<harrier_respond::stage::StageConfig>,
 }
 
 impl Settings {
@@ -321,6 +324,7 @@ impl Settings {
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
+            response: crate::stages::response_config(raw)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
         })
     }

@@ -132,6 +132,7 @@ pub fn run(
                 if let Some(load) = reload.as_ref() {
                     reload_rules(load, &slot, &captured);
                 }
+                crate::stages::reload_response();
             }
             let d = probe.drops();
             let total = d.total();

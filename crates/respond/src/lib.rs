@@ -13,6 +13,7 @@ pub mod node;
 pub mod rules;
 pub mod safety;
 pub mod serve;
+pub mod stage;
 pub mod config;
 mod yaml;
 
