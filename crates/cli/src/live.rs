@@ -101,6 +101,10 @@ pub fn run(
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
     src.set_duration(stop_after.map(Duration::from_secs));
+    if let Some(r) = &s.response {
+        // Response rules loaded: a quiet ring is read sooner (response.max_delay_ms).
+        src.poll_timeout = src.poll_timeout.min(r.config.max_delay);
+    }
     eprintln!(
         "harrier: live detection started ({} rules, {} event types watched); Ctrl-C to stop",
         rs.rules().iter().filter(|r| r.enabled).count(),

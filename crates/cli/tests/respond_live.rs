@@ -49,6 +49,8 @@ fn looping_reader_of_a_sensitive_file_is_killed() {
         &format!("response:\n  rules_files: [{}]\n  deduplication:\n    time_window_seconds: 1\n", response.display()),
     );
     let h = Harrier::start(&["-c", config.to_str().unwrap(), "-r", rules.to_str().unwrap()], &[]);
+    // Let the start-up /proc scan finish (events meanwhile wait in the ring): steady state.
+    std::thread::sleep(Duration::from_millis(1500));
 
     // bash reading the file itself (the redirection opens it in the same process), in a loop,
     // pausing 10 ms between reads on a FIFO nobody writes (no extra processes).

@@ -61,7 +61,7 @@ fn boolean(v: &Json, file: &str, key: &str) -> Result<bool, String> {
 /// Keys: `rules_files`, `dry_run`, `minimum_priority`, `protected.{pids,process_names,namespaces}`
 /// (added to the defaults; `protected.replace_defaults: true` starts from pid 1 and Harrier only),
 /// `rate_limit.{per_minute,burst}`, `deduplication.time_window_seconds`, `quarantine_dir`,
-/// `kill_wait_ms`.
+/// `kill_wait_ms`, `max_delay_ms`, `containerd_sockets`, `block_pin_dir`, `block_state_dir`.
 pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Vec<PathBuf>, String> {
     let Some(m) = v.as_object() else {
         return if v.is_null() { Ok(Vec::new()) } else { Err(err(file, "response", "a map")) };
@@ -117,6 +117,7 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
             "block_pin_dir" => cfg.block.pin_root = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_pin_dir", "a path"))?),
             "block_state_dir" => cfg.block.state_dir = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_state_dir", "a path"))?),
             "containerd_sockets" => cfg.containerd_sockets = strings(v, file, "response.containerd_sockets")?.into_iter().map(PathBuf::from).collect(),
+            "max_delay_ms" => cfg.max_delay = Duration::from_millis(uint(v, file, "response.max_delay_ms")?.clamp(1, 1000)),
             "kill_wait_ms" => cfg.kill_wait = Duration::from_millis(uint(v, file, "response.kill_wait_ms")?),
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }

@@ -54,6 +54,10 @@ pub struct Config {
     pub block: node::block::Places,
     /// containerd sockets for `node:kill_container` / `node:pause_container`.
     pub containerd_sockets: Vec<PathBuf>,
+    /// `harrier run`: how long an event may wait in the kernel ring when the machine is quiet
+    /// (the live source's poll interval; 50 ms without response rules). Shorter is faster
+    /// response for a little idle CPU (see the live_kill benchmark).
+    pub max_delay: Duration,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             kill_wait: Duration::from_millis(500),
             block: node::block::Places::default(),
             containerd_sockets: node::containerd::default_sockets(),
+            max_delay: Duration::from_millis(2),
         }
     }
 }
