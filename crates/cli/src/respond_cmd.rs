@@ -84,11 +84,17 @@ pub fn run(c: RespondCmd) -> u8 {
     use harrier_respond::cli;
     match c {
         RespondCmd::Validate { files } => cli::validate(&files),
-        RespondCmd::Test { rules, config, alert, act } => cli::test(&rules, config.as_deref(), alert.as_deref(), act),
+        RespondCmd::Test { rules, config, alert, act } => {
+            cli::test(&rules, config.as_deref(), alert.as_deref(), act)
+        }
         RespondCmd::Resume { full_id, config } => cli::resume(&full_id, config.as_deref()),
         RespondCmd::Serve { config, dry_run, port } => cli::serve(&config, dry_run, port),
-        RespondCmd::Blocked { pin_dir, state_dir } => cli::list_blocked(pin_dir.as_deref(), state_dir.as_deref()),
-        RespondCmd::Unblock { key, all: _, pin_dir, state_dir } => cli::unblock(key.as_deref(), pin_dir.as_deref(), state_dir.as_deref()),
+        RespondCmd::Blocked { pin_dir, state_dir } => {
+            cli::list_blocked(pin_dir.as_deref(), state_dir.as_deref())
+        }
+        RespondCmd::Unblock { key, all: _, pin_dir, state_dir } => {
+            cli::unblock(key.as_deref(), pin_dir.as_deref(), state_dir.as_deref())
+        }
         RespondCmd::Quarantined { dir } => cli::list_quarantine(dir.as_deref()),
         RespondCmd::Restore { id, dir } => cli::restore(&id, dir.as_deref()),
     }

@@ -83,7 +83,9 @@ pub fn reload_response() {
                 eprintln!("harrier: response rules reloaded ({} rules)", set.rules.len());
                 r.set_rules(set);
             }
-            Err(e) => eprintln!("harrier: the reloaded response rules are invalid; the previous ones stay active:\n{e}"),
+            Err(e) => eprintln!(
+                "harrier: the reloaded response rules are invalid; the previous ones stay active:\n{e}"
+            ),
         }
     }
 }

@@ -14,7 +14,12 @@ fn respond_rules_dir() -> std::path::PathBuf {
 #[test]
 fn validate_reports_unknown_actionner_with_line() {
     let d = respond_rules_dir();
-    let ok = harrier(&["respond", "validate", d.join("talon_features.yaml").to_str().unwrap(), d.join("talon_override.yaml").to_str().unwrap()]);
+    let ok = harrier(&[
+        "respond",
+        "validate",
+        d.join("talon_features.yaml").to_str().unwrap(),
+        d.join("talon_override.yaml").to_str().unwrap(),
+    ]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(stdout(&ok).contains("3 response rules, 6 actions: OK"), "{}", stdout(&ok));
     assert!(stderr(&ok).contains("aws:lambda"), "the unsupported cloud actionner is named: {}", stderr(&ok));
@@ -28,7 +33,13 @@ fn run_test(rules: &std::path::Path, alert: &str, act: bool) -> Vec<serde_json::
     if act {
         args.push("--act");
     }
-    let mut c = Command::new(env!("CARGO_BIN_EXE_harrier")).args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_harrier"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     c.stdin.take().unwrap().write_all(alert.as_bytes()).unwrap();
     let o = c.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

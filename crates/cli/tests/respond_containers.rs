@@ -25,7 +25,11 @@ fn host_ipv4() -> Ipv4Addr {
 }
 
 /// `harrier respond test --act -c CONFIG -r RULES` on one alert; the outcome alerts.
-fn act(config: &std::path::Path, rules: &std::path::Path, alert: serde_json::Value) -> Vec<serde_json::Value> {
+fn act(
+    config: &std::path::Path,
+    rules: &std::path::Path,
+    alert: serde_json::Value,
+) -> Vec<serde_json::Value> {
     let mut c = Command::new(env!("CARGO_BIN_EXE_harrier"))
         .args(["respond", "test", "--act", "-c", config.to_str().unwrap(), "-r", rules.to_str().unwrap()])
         .stdin(Stdio::piped())
@@ -112,7 +116,18 @@ fn container_cut_off_killed_and_paused_through_containerd() {
     });
     let net = hex_id(&format!("net{u}"));
     run_ok(
-        ctd.ctr().args(["run", "-d", "--net-host", IMAGE, &net, "sh", "-c", &format!("while :; do nc -w 1 {ip} {port} </dev/null; sleep 0.05; done")]).stdin(Stdio::null()),
+        ctd.ctr()
+            .args([
+                "run",
+                "-d",
+                "--net-host",
+                IMAGE,
+                &net,
+                "sh",
+                "-c",
+                &format!("while :; do nc -w 1 {ip} {port} </dev/null; sleep 0.05; done"),
+            ])
+            .stdin(Stdio::null()),
         "ctr run net",
     );
     let t = Instant::now();
@@ -126,20 +141,42 @@ fn container_cut_off_killed_and_paused_through_containerd() {
     std::thread::sleep(Duration::from_millis(300));
     let after_block = accepted.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(accepted.load(Ordering::SeqCst), after_block, "no connection from the container after the block");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        after_block,
+        "no connection from the container after the block"
+    );
     // The host keeps its network.
     assert!(std::net::TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(2)).is_ok());
-    let blocked = harrier(&["respond", "blocked", "--pin-dir", &pin, "--state-dir", dir.path().join("block").to_str().unwrap()]);
+    let blocked = harrier(&[
+        "respond",
+        "blocked",
+        "--pin-dir",
+        &pin,
+        "--state-dir",
+        dir.path().join("block").to_str().unwrap(),
+    ]);
     let line = stdout(&blocked);
     assert!(line.contains(&net[..12]), "{line}");
     let refused: u64 = line.split("refused=").nth(1).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     assert!(refused >= 3, "the container's attempts are refused and counted: {line}");
-    let un = harrier(&["respond", "unblock", &net[..12], "--pin-dir", &pin, "--state-dir", dir.path().join("block").to_str().unwrap()]);
+    let un = harrier(&[
+        "respond",
+        "unblock",
+        &net[..12],
+        "--pin-dir",
+        &pin,
+        "--state-dir",
+        dir.path().join("block").to_str().unwrap(),
+    ]);
     assert!(un.status.success(), "{}", stderr(&un));
     let before = accepted.load(Ordering::SeqCst);
     let t = Instant::now();
     while accepted.load(Ordering::SeqCst) == before {
-        assert!(t.elapsed() < Duration::from_secs(5), "the container's network did not come back after unblock");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the container's network did not come back after unblock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = ctd.ctr().args(["task", "kill", "-s", "KILL", &net]).output();

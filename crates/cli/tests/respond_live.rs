@@ -46,7 +46,10 @@ fn looping_reader_of_a_sensitive_file_is_killed() {
     let config = write_rules(
         dir.path(),
         "harrier.yaml",
-        &format!("response:\n  rules_files: [{}]\n  deduplication:\n    time_window_seconds: 1\n", response.display()),
+        &format!(
+            "response:\n  rules_files: [{}]\n  deduplication:\n    time_window_seconds: 1\n",
+            response.display()
+        ),
     );
     let h = Harrier::start(&["-c", config.to_str().unwrap(), "-r", rules.to_str().unwrap()], &[]);
     // Let the start-up /proc scan finish (events meanwhile wait in the ring): steady state.
@@ -56,9 +59,23 @@ fn looping_reader_of_a_sensitive_file_is_killed() {
     // pausing 10 ms between reads on a FIFO nobody writes (no extra processes).
     let fifo = dir.path().join("pause");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let loop_cmd = format!("exec 9<>{}; while :; do read -r l < {}; read -t 0.01 -u 9; done", fifo.display(), secret.display());
-    let victim = Command::new(&reader).args(["-c", &loop_cmd]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
-    let guarded = Command::new(&sshd).args(["-c", &loop_cmd]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    let loop_cmd = format!(
+        "exec 9<>{}; while :; do read -r l < {}; read -t 0.01 -u 9; done",
+        fifo.display(),
+        secret.display()
+    );
+    let victim = Command::new(&reader)
+        .args(["-c", &loop_cmd])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guarded = Command::new(&sshd)
+        .args(["-c", &loop_cmd])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut kids = Kids(vec![victim, guarded]);
     let vpid = kids.0[0].id();
 
@@ -76,11 +93,18 @@ fn looping_reader_of_a_sensitive_file_is_killed() {
 
     // The alert that caused it (the first of the victim's), and the outcome.
     let first = h
-        .wait_alert(|a| a["rule"] == "Sensitive file read in a loop" && field(a, "proc.pid") == vpid, Duration::from_secs(10))
+        .wait_alert(
+            |a| a["rule"] == "Sensitive file read in a loop" && field(a, "proc.pid") == vpid,
+            Duration::from_secs(10),
+        )
         .expect("the detection alert");
     let outcome = h
         .wait_alert(
-            |a| a["source"] == "response" && field(a, "proc.pid") == vpid && field(a, "response.status") == "done",
+            |a| {
+                a["source"] == "response"
+                    && field(a, "proc.pid") == vpid
+                    && field(a, "response.status") == "done"
+            },
             Duration::from_secs(10),
         )
         .expect("the response outcome alert");
@@ -100,7 +124,11 @@ fn looping_reader_of_a_sensitive_file_is_killed() {
     // The process named sshd matched the same rule, and is never touched.
     let skipped = h
         .wait_alert(
-            |a| a["source"] == "response" && field(a, "proc.name") == "sshd" && field(a, "response.status") == "skipped",
+            |a| {
+                a["source"] == "response"
+                    && field(a, "proc.name") == "sshd"
+                    && field(a, "response.status") == "skipped"
+            },
             Duration::from_secs(10),
         )
         .expect("an outcome saying the protected process was skipped");

@@ -40,7 +40,12 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 fn report(name: &str, mut v: Vec<f64>) {
     let n = v.len();
-    println!("{name:<44} n={n:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms", pct(&mut v, 0.5), pct(&mut v, 0.99), pct(&mut v, 1.0));
+    println!(
+        "{name:<44} n={n:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
+        pct(&mut v, 0.5),
+        pct(&mut v, 0.99),
+        pct(&mut v, 1.0)
+    );
 }
 
 fn cfg() -> Config {
@@ -82,8 +87,13 @@ fn bench_block() {
     std::fs::write(cg.join("cgroup.procs"), c.id().to_string()).unwrap();
     let rules = "- rule: B\n  actions:\n    - action: Block\n      actionner: node:block_network\n";
     let t = Instant::now();
-    let r = Responder::new(load_strs(&[("b.yaml", rules)]).unwrap(), Config { block: places.clone(), ..cfg() });
-    println!("{:<44} {:>8.3} ms (once, at start)", "block programs loaded and verified", t.elapsed().as_secs_f64() * 1e3);
+    let r =
+        Responder::new(load_strs(&[("b.yaml", rules)]).unwrap(), Config { block: places.clone(), ..cfg() });
+    println!(
+        "{:<44} {:>8.3} ms (once, at start)",
+        "block programs loaded and verified",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let mut lat = Vec::new();
     for _ in 0..200 {
         let a = alert("Outbound", &[("proc.pid", json!(c.id())), ("container.id", json!("3f4e2a1b5c6d"))]);
@@ -119,12 +129,18 @@ fn bench_idle() {
         assert!(r.handle(&a).is_empty());
     }
     let per = t.elapsed().as_secs_f64() * 1e9 / n as f64;
-    println!("{:<44} {per:>8.0} ns per alert (50 rules, none matching)", "response stage, alert taken by no rule");
+    println!(
+        "{:<44} {per:>8.0} ns per alert (50 rules, none matching)",
+        "response stage, alert taken by no rule"
+    );
     // Idle: the stage has no thread; measure this process's CPU over a quiet second.
     let cpu = |_: ()| {
         let mut u: libc::rusage = unsafe { std::mem::zeroed() };
         unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-        (u.ru_utime.tv_sec * 1_000_000 + u.ru_utime.tv_usec + u.ru_stime.tv_sec * 1_000_000 + u.ru_stime.tv_usec) as f64
+        (u.ru_utime.tv_sec * 1_000_000
+            + u.ru_utime.tv_usec
+            + u.ru_stime.tv_sec * 1_000_000
+            + u.ru_stime.tv_usec) as f64
     };
     let c0 = cpu(());
     std::thread::sleep(Duration::from_secs(1));

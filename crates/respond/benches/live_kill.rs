@@ -24,7 +24,8 @@ fn now_ns() -> u64 {
 fn cpu_us() -> f64 {
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    (u.ru_utime.tv_sec * 1_000_000 + u.ru_utime.tv_usec + u.ru_stime.tv_sec * 1_000_000 + u.ru_stime.tv_usec) as f64
+    (u.ru_utime.tv_sec * 1_000_000 + u.ru_utime.tv_usec + u.ru_stime.tv_sec * 1_000_000 + u.ru_stime.tv_usec)
+        as f64
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -80,7 +81,11 @@ fn run(poll: Duration, rounds: usize) {
     });
     let stop = ready_rx.recv().unwrap();
     std::thread::sleep(Duration::from_millis(500)); // the /proc scan
-    let loop_cmd = format!("exec 9<>{}; while :; do read -r l < {}; read -t 0.01 -u 9; done", fifo.display(), secret.display());
+    let loop_cmd = format!(
+        "exec 9<>{}; while :; do read -r l < {}; read -t 0.01 -u 9; done",
+        fifo.display(),
+        secret.display()
+    );
     let mut lat = Vec::new();
     for _ in 0..rounds {
         let mut c = Command::new(&reader).args(["-c", &loop_cmd]).stdin(Stdio::null()).spawn().unwrap();

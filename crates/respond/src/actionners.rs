@@ -82,8 +82,11 @@ fn check_script(p: &Map<String, Json>) -> Result<(), String> {
         return Err(format!("parameter 'command' must be an absolute path to a program, not '{c}' (it is run directly, never through a shell)"));
     }
     opt_strs(p, "args")?;
-    let args: Vec<String> =
-        p.get("args").and_then(Json::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let args: Vec<String> = p
+        .get("args")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     crate::node::script::check_no_interpreter(c, &args)?;
     opt_uint(p, "timeout_seconds")
 }
@@ -152,33 +155,182 @@ fn check_capture(p: &Map<String, Json>) -> Result<(), String> {
     opt_uint(p, "duration")
 }
 
-const CLOUD: &str = "cloud actionners need the provider's SDK and credentials; use node: or kubernetes: actionners";
+const CLOUD: &str =
+    "cloud actionners need the provider's SDK and credentials; use node: or kubernetes: actionners";
 
 pub static ACTIONNERS: &[Info] = &[
-    Info { name: "node:kill", support: Support::Node, continue_default: true, description: "Kill the process (pidfd, safe against pid reuse), its process group or session", check: check_kill },
-    Info { name: "node:kill_container", support: Support::Node, continue_default: false, description: "Kill the container's tasks through containerd", check: check_kill },
-    Info { name: "node:pause_container", support: Support::Node, continue_default: true, description: "Pause (freeze) the container through containerd", check: any },
-    Info { name: "node:block_network", support: Support::Node, continue_default: true, description: "Block the container's outbound connects and sends (eBPF cgroup programs)", check: any },
-    Info { name: "node:quarantine", support: Support::Node, continue_default: true, description: "Move a file out of reach, keeping its metadata for restore", check: check_quarantine },
-    Info { name: "node:capture", support: Support::Node, continue_default: true, description: "Record the next seconds of the container's events to a .scap", check: check_capture },
-    Info { name: "node:script", support: Support::Node, continue_default: true, description: "Run a program with alert fields as arguments (never a shell)", check: check_script },
-    Info { name: "kubernetes:terminate", support: Support::Cluster, continue_default: false, description: "Terminate the pod", check: check_terminate },
-    Info { name: "kubernetes:label", support: Support::Cluster, continue_default: true, description: "Add, change or remove labels of the pod", check: check_label },
-    Info { name: "kubernetes:annotation", support: Support::Cluster, continue_default: true, description: "Add, change or remove annotations of the pod", check: check_annotation },
-    Info { name: "kubernetes:networkpolicy", support: Support::Cluster, continue_default: true, description: "Isolate the pod with a NetworkPolicy", check: check_netpol },
-    Info { name: "kubernetes:exec", support: Support::Cluster, continue_default: true, description: "Run a command in the pod", check: check_exec },
-    Info { name: "kubernetes:script", support: Support::Cluster, continue_default: true, description: "Run a script in the pod", check: check_kscript },
-    Info { name: "kubernetes:log", support: Support::Cluster, continue_default: true, description: "Get the pod's logs", check: check_log },
-    Info { name: "kubernetes:download", support: Support::Cluster, continue_default: true, description: "Download a file from the pod", check: check_download },
-    Info { name: "kubernetes:delete", support: Support::Cluster, continue_default: false, description: "Delete the resource", check: any },
-    Info { name: "kubernetes:cordon", support: Support::Cluster, continue_default: true, description: "Cordon the pod's node", check: any },
-    Info { name: "kubernetes:drain", support: Support::Cluster, continue_default: true, description: "Drain the pod's node", check: check_drain },
-    Info { name: "kubernetes:tcpdump", support: Support::Unsupported("use node:capture, which records the container's events on the node"), continue_default: true, description: "Capture packets in the pod", check: any },
-    Info { name: "kubernetes:sysdig", support: Support::Unsupported("use node:capture, which records the container's events on the node"), continue_default: true, description: "Capture syscalls in the pod", check: any },
-    Info { name: "aws:lambda", support: Support::Unsupported(CLOUD), continue_default: true, description: "Invoke an AWS Lambda function", check: any },
-    Info { name: "gcp:function", support: Support::Unsupported(CLOUD), continue_default: true, description: "Invoke a GCP function", check: any },
-    Info { name: "calico:networkpolicy", support: Support::Unsupported("Calico's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network"), continue_default: true, description: "Create a Calico network policy", check: any },
-    Info { name: "cilium:networkpolicy", support: Support::Unsupported("Cilium's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network"), continue_default: true, description: "Create a Cilium network policy", check: any },
+    Info {
+        name: "node:kill",
+        support: Support::Node,
+        continue_default: true,
+        description: "Kill the process (pidfd, safe against pid reuse), its process group or session",
+        check: check_kill,
+    },
+    Info {
+        name: "node:kill_container",
+        support: Support::Node,
+        continue_default: false,
+        description: "Kill the container's tasks through containerd",
+        check: check_kill,
+    },
+    Info {
+        name: "node:pause_container",
+        support: Support::Node,
+        continue_default: true,
+        description: "Pause (freeze) the container through containerd",
+        check: any,
+    },
+    Info {
+        name: "node:block_network",
+        support: Support::Node,
+        continue_default: true,
+        description: "Block the container's outbound connects and sends (eBPF cgroup programs)",
+        check: any,
+    },
+    Info {
+        name: "node:quarantine",
+        support: Support::Node,
+        continue_default: true,
+        description: "Move a file out of reach, keeping its metadata for restore",
+        check: check_quarantine,
+    },
+    Info {
+        name: "node:capture",
+        support: Support::Node,
+        continue_default: true,
+        description: "Record the next seconds of the container's events to a .scap",
+        check: check_capture,
+    },
+    Info {
+        name: "node:script",
+        support: Support::Node,
+        continue_default: true,
+        description: "Run a program with alert fields as arguments (never a shell)",
+        check: check_script,
+    },
+    Info {
+        name: "kubernetes:terminate",
+        support: Support::Cluster,
+        continue_default: false,
+        description: "Terminate the pod",
+        check: check_terminate,
+    },
+    Info {
+        name: "kubernetes:label",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Add, change or remove labels of the pod",
+        check: check_label,
+    },
+    Info {
+        name: "kubernetes:annotation",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Add, change or remove annotations of the pod",
+        check: check_annotation,
+    },
+    Info {
+        name: "kubernetes:networkpolicy",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Isolate the pod with a NetworkPolicy",
+        check: check_netpol,
+    },
+    Info {
+        name: "kubernetes:exec",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Run a command in the pod",
+        check: check_exec,
+    },
+    Info {
+        name: "kubernetes:script",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Run a script in the pod",
+        check: check_kscript,
+    },
+    Info {
+        name: "kubernetes:log",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Get the pod's logs",
+        check: check_log,
+    },
+    Info {
+        name: "kubernetes:download",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Download a file from the pod",
+        check: check_download,
+    },
+    Info {
+        name: "kubernetes:delete",
+        support: Support::Cluster,
+        continue_default: false,
+        description: "Delete the resource",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:cordon",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Cordon the pod's node",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:drain",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Drain the pod's node",
+        check: check_drain,
+    },
+    Info {
+        name: "kubernetes:tcpdump",
+        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        continue_default: true,
+        description: "Capture packets in the pod",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:sysdig",
+        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        continue_default: true,
+        description: "Capture syscalls in the pod",
+        check: any,
+    },
+    Info {
+        name: "aws:lambda",
+        support: Support::Unsupported(CLOUD),
+        continue_default: true,
+        description: "Invoke an AWS Lambda function",
+        check: any,
+    },
+    Info {
+        name: "gcp:function",
+        support: Support::Unsupported(CLOUD),
+        continue_default: true,
+        description: "Invoke a GCP function",
+        check: any,
+    },
+    Info {
+        name: "calico:networkpolicy",
+        support: Support::Unsupported(
+            "Calico's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network",
+        ),
+        continue_default: true,
+        description: "Create a Calico network policy",
+        check: any,
+    },
+    Info {
+        name: "cilium:networkpolicy",
+        support: Support::Unsupported(
+            "Cilium's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network",
+        ),
+        continue_default: true,
+        description: "Create a Cilium network policy",
+        check: any,
+    },
 ];
 
 pub fn lookup(name: &str) -> Option<&'static Info> {

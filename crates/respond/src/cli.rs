@@ -37,7 +37,11 @@ pub fn response_config(config: Option<&Path>) -> Result<(Config, Vec<PathBuf>), 
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {file}: {e}"))?;
     let v = crate::config::yaml_to_json(&text, &file)?;
-    let files = crate::config::apply_response_block(v.get("response").unwrap_or(&serde_json::Value::Null), &file, &mut cfg)?;
+    let files = crate::config::apply_response_block(
+        v.get("response").unwrap_or(&serde_json::Value::Null),
+        &file,
+        &mut cfg,
+    )?;
     Ok((cfg, files))
 }
 
@@ -210,7 +214,8 @@ pub fn serve(config: &Path, dry_run: bool, listen_port: Option<u16>) -> u8 {
 
 /// `harrier respond quarantined [--dir DIR]`
 pub fn list_quarantine(dir: Option<&Path>) -> u8 {
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
+    let dir =
+        dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
     match crate::node::quarantine::list(&dir) {
         Ok(l) => {
             for e in l {
@@ -227,7 +232,8 @@ pub fn list_quarantine(dir: Option<&Path>) -> u8 {
 
 /// `harrier respond restore ID [--dir DIR]`
 pub fn restore(id: &str, dir: Option<&Path>) -> u8 {
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
+    let dir =
+        dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(crate::node::quarantine::DEFAULT_DIR));
     match crate::node::quarantine::restore(&dir, id) {
         Ok(p) => {
             println!("restored {}", p.display());

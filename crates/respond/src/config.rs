@@ -35,7 +35,10 @@ fn strings(v: &Json, file: &str, key: &str) -> Result<Vec<String>, String> {
     match v {
         Json::Null => Ok(Vec::new()),
         Json::String(s) => Ok(vec![s.clone()]),
-        Json::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(|| err(file, key, "a list of strings"))).collect(),
+        Json::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| err(file, key, "a list of strings")))
+            .collect(),
         _ => Err(err(file, key, "a list of strings")),
     }
 }
@@ -73,11 +76,16 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
             "dry_run" => cfg.dry_run = boolean(v, file, "response.dry_run")?,
             "minimum_priority" | "minimumpriority" => {
                 let s = v.as_str().ok_or_else(|| err(file, "response.minimum_priority", "a priority"))?;
-                cfg.min_priority = s.parse::<Priority>().map_err(|_| format!("{file}: unknown priority '{s}'"))?;
+                cfg.min_priority =
+                    s.parse::<Priority>().map_err(|_| format!("{file}: unknown priority '{s}'"))?;
             }
             "protected" => {
                 let p = v.as_object().ok_or_else(|| err(file, "response.protected", "a map"))?;
-                if p.get("replace_defaults").map(|b| boolean(b, file, "response.protected.replace_defaults")).transpose()? == Some(true) {
+                if p.get("replace_defaults")
+                    .map(|b| boolean(b, file, "response.protected.replace_defaults"))
+                    .transpose()?
+                    == Some(true)
+                {
                     cfg.protected.process_names.clear();
                     cfg.protected.namespaces.clear();
                 }
@@ -85,13 +93,23 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
                     match pk.as_str() {
                         "replace_defaults" => {}
                         "pids" => {
-                            let a = pv.as_array().ok_or_else(|| err(file, "response.protected.pids", "a list of pids"))?;
+                            let a = pv
+                                .as_array()
+                                .ok_or_else(|| err(file, "response.protected.pids", "a list of pids"))?;
                             for x in a {
                                 cfg.protected.pids.push(uint(x, file, "response.protected.pids")? as u32);
                             }
                         }
-                        "process_names" => cfg.protected.process_names.extend(strings(pv, file, "response.protected.process_names")?),
-                        "namespaces" => cfg.protected.namespaces.extend(strings(pv, file, "response.protected.namespaces")?),
+                        "process_names" => cfg.protected.process_names.extend(strings(
+                            pv,
+                            file,
+                            "response.protected.process_names",
+                        )?),
+                        "namespaces" => cfg.protected.namespaces.extend(strings(
+                            pv,
+                            file,
+                            "response.protected.namespaces",
+                        )?),
                         other => return Err(format!("{file}: unknown key 'response.protected.{other}'")),
                     }
                 }
@@ -107,17 +125,29 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
             }
             "deduplication" => {
                 if let Some(x) = v.get("time_window_seconds") {
-                    cfg.dedup_window = Duration::from_secs(uint(x, file, "response.deduplication.time_window_seconds")?);
+                    cfg.dedup_window =
+                        Duration::from_secs(uint(x, file, "response.deduplication.time_window_seconds")?);
                 }
             }
             "quarantine_dir" => {
                 let s = v.as_str().ok_or_else(|| err(file, "response.quarantine_dir", "a path"))?;
                 cfg.quarantine_dir = PathBuf::from(s);
             }
-            "block_pin_dir" => cfg.block.pin_root = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_pin_dir", "a path"))?),
-            "block_state_dir" => cfg.block.state_dir = PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_state_dir", "a path"))?),
-            "containerd_sockets" => cfg.containerd_sockets = strings(v, file, "response.containerd_sockets")?.into_iter().map(PathBuf::from).collect(),
-            "max_delay_ms" => cfg.max_delay = Duration::from_millis(uint(v, file, "response.max_delay_ms")?.clamp(1, 1000)),
+            "block_pin_dir" => {
+                cfg.block.pin_root =
+                    PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_pin_dir", "a path"))?)
+            }
+            "block_state_dir" => {
+                cfg.block.state_dir =
+                    PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.block_state_dir", "a path"))?)
+            }
+            "containerd_sockets" => {
+                cfg.containerd_sockets =
+                    strings(v, file, "response.containerd_sockets")?.into_iter().map(PathBuf::from).collect()
+            }
+            "max_delay_ms" => {
+                cfg.max_delay = Duration::from_millis(uint(v, file, "response.max_delay_ms")?.clamp(1, 1000))
+            }
             "kill_wait_ms" => cfg.kill_wait = Duration::from_millis(uint(v, file, "response.kill_wait_ms")?),
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }
@@ -127,7 +157,9 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
 
 /// Parse a YAML text into JSON (line-aware parser, same limits as rules files).
 pub fn yaml_to_json(text: &str, file: &str) -> Result<Json, String> {
-    crate::yaml::parse(text).map(|n| n.to_json()).map_err(|e| format!("{file}:{}: YAML syntax error: {}", e.line, e.message))
+    crate::yaml::parse(text)
+        .map(|n| n.to_json())
+        .map_err(|e| format!("{file}:{}: YAML syntax error: {}", e.line, e.message))
 }
 
 const TALON_IGNORED: &[&str] =
@@ -216,6 +248,8 @@ mod tests {
         assert_eq!((c.response.rate_per_minute, c.response.rate_burst), (10, 2));
         assert!(c.warnings.iter().any(|w| w.contains("'notifiers'")));
         assert!(ServeConfig::parse("listen_port: 99999\n", "t.yaml").unwrap_err().contains("port"));
-        assert!(ServeConfig::parse("response:\n  colour: red\n", "t.yaml").unwrap_err().contains("response.colour"));
+        assert!(ServeConfig::parse("response:\n  colour: red\n", "t.yaml")
+            .unwrap_err()
+            .contains("response.colour"));
     }
 }

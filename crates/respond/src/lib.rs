@@ -8,13 +8,13 @@
 
 pub mod actionners;
 pub mod cli;
+pub mod config;
 pub mod fuzzing;
 pub mod node;
 pub mod rules;
 pub mod safety;
 pub mod serve;
 pub mod stage;
-pub mod config;
 mod yaml;
 
 use std::path::PathBuf;
@@ -126,8 +126,16 @@ pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-const CONTEXT_FIELDS: &[&str] =
-    &["proc.pid", "proc.name", "proc.cmdline", "container.id", "container.name", "k8s.ns.name", "k8s.pod.name", "fd.name"];
+const CONTEXT_FIELDS: &[&str] = &[
+    "proc.pid",
+    "proc.name",
+    "proc.cmdline",
+    "container.id",
+    "container.name",
+    "k8s.ns.name",
+    "k8s.pod.name",
+    "fd.name",
+];
 
 impl Outcome {
     /// The outcome as an alert of source `response`, for the sinks.
@@ -257,10 +265,13 @@ impl Responder {
 
     /// Load what the rules' actionners need ahead of the first alert (the block programs).
     fn prepare(&self) {
-        let uses_block = self.rules().rules.iter().any(|r| r.actions.iter().any(|a| a.actionner == "node:block_network"));
+        let uses_block =
+            self.rules().rules.iter().any(|r| r.actions.iter().any(|a| a.actionner == "node:block_network"));
         if uses_block && !self.config.dry_run {
             if let Err(e) = self.blocker.prepare() {
-                tracing::warn!("node:block_network programs not loaded yet (retried at the first block): {e}");
+                tracing::warn!(
+                    "node:block_network programs not loaded yet (retried at the first block): {e}"
+                );
             }
         }
     }
@@ -291,7 +302,8 @@ impl Responder {
 
     /// Whether any rule could act on this alert (cheap; for callers that want to skip work).
     pub fn wants(&self, alert: &Alert) -> bool {
-        alert.priority <= self.config.min_priority && self.rules().rules.iter().any(|r| r.matcher.matches(alert))
+        alert.priority <= self.config.min_priority
+            && self.rules().rules.iter().any(|r| r.matcher.matches(alert))
     }
 
     /// Act on one alert; returns the outcomes (also counted). Alerts of source `response`
@@ -346,7 +358,9 @@ impl Responder {
                 format!("file={}", f(field))
             }
             "node:script" => format!("alert={}:{}", alert.rule, alert.time_ns),
-            "kubernetes:delete" => format!("{}={}/{}", f("ka.target.resource"), f("ka.target.namespace"), f("ka.target.name")),
+            "kubernetes:delete" => {
+                format!("{}={}/{}", f("ka.target.resource"), f("ka.target.namespace"), f("ka.target.name"))
+            }
             a if a.starts_with("kubernetes:") => format!("pod={}/{}", f("k8s.ns.name"), f("k8s.pod.name")),
             _ => format!("alert={}:{}", alert.rule, alert.time_ns),
         }
@@ -381,7 +395,8 @@ impl Responder {
             o.time_ns = now_ns();
             o
         };
-        if let Some(why) = self.config.protected.namespace_reason(field_text(alert, "k8s.ns.name").as_deref()) {
+        if let Some(why) = self.config.protected.namespace_reason(field_text(alert, "k8s.ns.name").as_deref())
+        {
             self.metrics.protected.fetch_add(1, Ordering::Relaxed);
             return Some(finish(o, Status::Skipped, why));
         }
@@ -389,7 +404,11 @@ impl Responder {
         let key = format!("{}\u{1}{}\u{1}{}", rule.name, action.name, target);
         if let Some(age) = self.dedup.lock().unwrap_or_else(|e| e.into_inner()).check(&key, now) {
             self.metrics.deduplicated.fetch_add(1, Ordering::Relaxed);
-            return Some(finish(o, Status::Skipped, format!("duplicate: acted on {target} {} ms ago", age.as_millis())));
+            return Some(finish(
+                o,
+                Status::Skipped,
+                format!("duplicate: acted on {target} {} ms ago", age.as_millis()),
+            ));
         }
         let rkey = format!("{}\u{1}{}", rule.name, action.name);
         match self.limiter.lock().unwrap_or_else(|e| e.into_inner()).check(&rkey, now) {
@@ -399,7 +418,11 @@ impl Responder {
                 if !first {
                     return None;
                 }
-                return Some(finish(o, Status::Skipped, "rate limited (further refusals are counted, not reported one by one)".into()));
+                return Some(finish(
+                    o,
+                    Status::Skipped,
+                    "rate limited (further refusals are counted, not reported one by one)".into(),
+                ));
             }
         }
         if self.config.dry_run || rule.dry_run {
@@ -422,7 +445,10 @@ impl Responder {
         let p = &action.parameters;
         match info.support {
             Support::Unsupported(why) => {
-                return Err(ActError::Failed(format!("actionner {} is not supported by Harrier: {why}", action.actionner)))
+                return Err(ActError::Failed(format!(
+                    "actionner {} is not supported by Harrier: {why}",
+                    action.actionner
+                )))
             }
             Support::Cluster => {
                 return match &self.cluster {
@@ -437,9 +463,12 @@ impl Responder {
         }
         match action.actionner.as_str() {
             "node:kill" => {
-                let pid: u32 = field_text(alert, "proc.pid")
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| ActError::Failed("the alert has no proc.pid (add %proc.pid to the detection rule's output)".into()))?;
+                let pid: u32 =
+                    field_text(alert, "proc.pid").and_then(|s| s.parse().ok()).ok_or_else(|| {
+                        ActError::Failed(
+                            "the alert has no proc.pid (add %proc.pid to the detection rule's output)".into(),
+                        )
+                    })?;
                 let sig = p
                     .get("signal")
                     .and_then(Json::as_str)
@@ -451,7 +480,15 @@ impl Responder {
                     _ => Scope::Process,
                 };
                 let comm = field_text(alert, "proc.name");
-                match node::kill::kill(pid, alert.time_ns, comm.as_deref(), sig, scope, &self.config.protected, self.config.kill_wait) {
+                match node::kill::kill(
+                    pid,
+                    alert.time_ns,
+                    comm.as_deref(),
+                    sig,
+                    scope,
+                    &self.config.protected,
+                    self.config.kill_wait,
+                ) {
                     Ok(k) => {
                         let mut d = format!("signal {sig} sent to {:?}", k.signalled);
                         if let Some(t) = k.exited_after {
@@ -474,7 +511,8 @@ impl Responder {
                     .and_then(Json::as_array)
                     .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
-                let timeout = Duration::from_secs(p.get("timeout_seconds").and_then(Json::as_u64).unwrap_or(10));
+                let timeout =
+                    Duration::from_secs(p.get("timeout_seconds").and_then(Json::as_u64).unwrap_or(10));
                 node::script::run(cmd, &args, alert, timeout).map_err(ActError::Failed)
             }
             "node:quarantine" => {
@@ -482,17 +520,27 @@ impl Responder {
                 let path = field_text(alert, field)
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| ActError::Failed(format!("the alert has no {field}")))?;
-                let dir = p.get("directory").and_then(Json::as_str).map(PathBuf::from).unwrap_or_else(|| self.config.quarantine_dir.clone());
-                let id = node::quarantine::quarantine(std::path::Path::new(&path), &dir, &alert.rule).map_err(ActError::Failed)?;
+                let dir = p
+                    .get("directory")
+                    .and_then(Json::as_str)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| self.config.quarantine_dir.clone());
+                let id = node::quarantine::quarantine(std::path::Path::new(&path), &dir, &alert.rule)
+                    .map_err(ActError::Failed)?;
                 Ok(format!("{path} quarantined as {id} in {} (harrier respond restore {id})", dir.display()))
             }
             "node:kill_container" | "node:pause_container" => {
                 use node::containerd::{full_id_from_cgroup, task_op, TaskOp};
                 let cid = field_text(alert, "container.id").unwrap_or_default();
                 if cid.is_empty() || cid == "host" {
-                    return Err(ActError::Skipped("protected: this alert is from the host, not a container".into()));
+                    return Err(ActError::Skipped(
+                        "protected: this alert is from the host, not a container".into(),
+                    ));
                 }
-                let cgroup = match field_text(alert, "proc.pid").and_then(|s| s.parse::<u32>().ok()).map(node::block::cgroup_of_pid) {
+                let cgroup = match field_text(alert, "proc.pid")
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .map(node::block::cgroup_of_pid)
+                {
                     Some(Ok(c)) => Some(c),
                     _ => node::block::cgroup_of_container(&cid).ok(),
                 };
@@ -501,7 +549,9 @@ impl Responder {
                     if let Ok(procs) = std::fs::read_to_string(cg.join("cgroup.procs")) {
                         for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
                             if let Some(why) = self.config.protected.pid_reason(pid) {
-                                return Err(ActError::Skipped(format!("protected: container {cid} holds a protected process: {why}")));
+                                return Err(ActError::Skipped(format!(
+                                    "protected: container {cid} holds a protected process: {why}"
+                                )));
                             }
                         }
                     }
@@ -511,15 +561,24 @@ impl Responder {
                     .or_else(|| cgroup.as_deref().and_then(full_id_from_cgroup))
                     .ok_or_else(|| ActError::Failed(format!("target gone: cannot find container {cid}'s full id (add %container.full_id to the rule's output)")))?;
                 let op = if action.actionner == "node:kill_container" {
-                    let sig = p.get("signal").and_then(Json::as_str).and_then(node::kill::signal_number).unwrap_or(libc::SIGKILL);
+                    let sig = p
+                        .get("signal")
+                        .and_then(Json::as_str)
+                        .and_then(node::kill::signal_number)
+                        .unwrap_or(libc::SIGKILL);
                     TaskOp::Kill(sig as u32)
                 } else {
                     TaskOp::Pause
                 };
-                let ns = task_op(&self.config.containerd_sockets, &full, op, Duration::from_secs(5)).map_err(ActError::Failed)?;
+                let ns = task_op(&self.config.containerd_sockets, &full, op, Duration::from_secs(5))
+                    .map_err(ActError::Failed)?;
                 Ok(match op {
-                    TaskOp::Kill(s) => format!("container {cid} (containerd namespace {ns}): signal {s} sent to all its processes"),
-                    _ => format!("container {cid} (containerd namespace {ns}) paused (harrier respond resume {full})"),
+                    TaskOp::Kill(s) => format!(
+                        "container {cid} (containerd namespace {ns}): signal {s} sent to all its processes"
+                    ),
+                    _ => format!(
+                        "container {cid} (containerd namespace {ns}) paused (harrier respond resume {full})"
+                    ),
                 })
             }
             "node:block_network" => {
@@ -527,13 +586,15 @@ impl Responder {
                 let cid = field_text(alert, "container.id").unwrap_or_default();
                 if cid.is_empty() || cid == "host" {
                     return Err(ActError::Skipped(
-                        "protected: node:block_network cuts off containers; this alert is from the host".into(),
+                        "protected: node:block_network cuts off containers; this alert is from the host"
+                            .into(),
                     ));
                 }
                 let pid = field_text(alert, "proc.pid").and_then(|s| s.parse::<u32>().ok());
                 let cgroup = match pid.map(block::cgroup_of_pid) {
                     Some(Ok(c)) => c,
-                    _ => block::cgroup_of_container(&cid).map_err(|e| ActError::Failed(format!("target gone: {e}")))?,
+                    _ => block::cgroup_of_container(&cid)
+                        .map_err(|e| ActError::Failed(format!("target gone: {e}")))?,
                 };
                 match self.blocker.block(&cgroup, &cid, &self.config.protected) {
                     Ok(id) => Ok(format!(

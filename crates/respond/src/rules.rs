@@ -172,10 +172,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, line: u32, msg: impl Into<String>) {
-        self.errors.push(LoadError { location: Location { file: self.file.into(), line }, message: msg.into() });
+        self.errors
+            .push(LoadError { location: Location { file: self.file.into(), line }, message: msg.into() });
     }
     fn warn(&mut self, line: u32, msg: impl Into<String>) {
-        self.warnings.push(LoadError { location: Location { file: self.file.into(), line }, message: msg.into() });
+        self.warnings
+            .push(LoadError { location: Location { file: self.file.into(), line }, message: msg.into() });
     }
     fn loc(&self, line: u32) -> Location {
         Location { file: self.file.into(), line }
@@ -233,8 +235,16 @@ impl Ctx<'_> {
     }
 }
 
-const ACTION_KEYS: &[&str] =
-    &["action", "actionner", "description", "parameters", "continue", "ignore_errors", "output", "additional_contexts"];
+const ACTION_KEYS: &[&str] = &[
+    "action",
+    "actionner",
+    "description",
+    "parameters",
+    "continue",
+    "ignore_errors",
+    "output",
+    "additional_contexts",
+];
 const RULE_KEYS: &[&str] = &["rule", "description", "match", "actions", "continue", "dry_run", "notifiers"];
 const MATCH_KEYS: &[&str] = &["rules", "priority", "tags", "source", "output_fields"];
 
@@ -430,7 +440,9 @@ fn parse_field_tests(s: &str) -> Option<Vec<FieldTest>> {
             return None;
         };
         let key = key.trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_')) {
+        if key.is_empty()
+            || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_'))
+        {
             return None;
         }
         out.push(FieldTest { key: key.to_string(), equal, value: value.trim().replace('"', "") });
@@ -515,23 +527,36 @@ pub fn load_strs(files: &[(&str, &str)]) -> Result<RuleSet, LoadErrors> {
     let mut out = Vec::new();
     for r in rules {
         let err = |errors: &mut Vec<LoadError>, line: u32, msg: String| {
-            errors.push(LoadError { location: Location { file: r.location.file.clone(), line }, message: msg })
+            errors
+                .push(LoadError { location: Location { file: r.location.file.clone(), line }, message: msg })
         };
         let mut ok = true;
-        let mut m = Match { rules: r.m_rules.clone(), source: r.m_source.clone().filter(|s| !s.is_empty()), ..Default::default() };
+        let mut m = Match {
+            rules: r.m_rules.clone(),
+            source: r.m_source.clone().filter(|s| !s.is_empty()),
+            ..Default::default()
+        };
         if let Some((p, line)) = &r.m_priority {
             if !p.trim().is_empty() {
                 match parse_priority(p) {
                     Some(x) => m.priority = Some(x),
                     None => {
-                        err(&mut errors, *line, format!("rule '{}': incorrect priority '{p}' (expected e.g. '>=Warning')", r.name));
+                        err(
+                            &mut errors,
+                            *line,
+                            format!(
+                                "rule '{}': incorrect priority '{p}' (expected e.g. '>=Warning')",
+                                r.name
+                            ),
+                        );
                         ok = false;
                     }
                 }
             }
         }
         for (t, line) in &r.m_tags {
-            let group: Vec<String> = t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            let group: Vec<String> =
+                t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
             if let Some(bad) = group.iter().find(|x| !valid_tag(x)) {
                 err(&mut errors, *line, format!("rule '{}': incorrect tag '{bad}'", r.name));
                 ok = false;
@@ -569,14 +594,26 @@ pub fn load_strs(files: &[(&str, &str)]) -> Result<RuleSet, LoadErrors> {
                 merge_params(&mut a.parameters, &def.parameters, false);
             }
             let Some((actionner, aloc)) = a.actionner.clone() else {
-                err(&mut errors, a.location.line, format!("rule '{}': action '{}' has no actionner (and no '- action: {}' defines one)", r.name, a.name, a.name));
+                err(
+                    &mut errors,
+                    a.location.line,
+                    format!(
+                        "rule '{}': action '{}' has no actionner (and no '- action: {}' defines one)",
+                        r.name, a.name, a.name
+                    ),
+                );
                 ok = false;
                 continue;
             };
             let Some(info) = actionners::lookup(&actionner) else {
                 errors.push(LoadError {
                     location: aloc.clone(),
-                    message: format!("rule '{}', action '{}': unknown actionner '{actionner}' (known: {})", r.name, a.name, actionners::known_list()),
+                    message: format!(
+                        "rule '{}', action '{}': unknown actionner '{actionner}' (known: {})",
+                        r.name,
+                        a.name,
+                        actionners::known_list()
+                    ),
                 });
                 ok = false;
                 continue;
@@ -588,13 +625,21 @@ pub fn load_strs(files: &[(&str, &str)]) -> Result<RuleSet, LoadErrors> {
                 });
             }
             if let Err(msg) = (info.check)(&a.parameters) {
-                err(&mut errors, a.location.line, format!("rule '{}', action '{}' ({actionner}): {msg}", r.name, a.name));
+                err(
+                    &mut errors,
+                    a.location.line,
+                    format!("rule '{}', action '{}' ({actionner}): {msg}", r.name, a.name),
+                );
                 ok = false;
             }
             resolved.push(Action {
                 name: a.name.clone(),
                 actionner: actionner.clone(),
-                description: a.description.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| info.description.to_string()),
+                description: a
+                    .description
+                    .clone()
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| info.description.to_string()),
                 parameters: a.parameters.clone(),
                 continue_: a.continue_.unwrap_or(info.continue_default),
                 ignore_errors: a.ignore_errors.unwrap_or(false),
@@ -638,7 +683,7 @@ fn severity(p: Priority) -> u8 {
 impl Match {
     /// Whether an alert meets every part of this match.
     pub fn matches(&self, alert: &Alert) -> bool {
-        if !self.rules.is_empty() && !self.rules.iter().any(|r| *r == alert.rule) {
+        if !self.rules.is_empty() && !self.rules.contains(&alert.rule) {
             return false;
         }
         if let Some((cmp, p)) = self.priority {
@@ -654,7 +699,9 @@ impl Match {
                 return false;
             }
         }
-        if !self.tags.is_empty() && !self.tags.iter().any(|g| g.iter().all(|t| alert.tags.iter().any(|x| x == t))) {
+        if !self.tags.is_empty()
+            && !self.tags.iter().any(|g| g.iter().all(|t| alert.tags.iter().any(|x| x == t)))
+        {
             return false;
         }
         if let Some(s) = &self.source {

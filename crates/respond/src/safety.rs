@@ -66,7 +66,9 @@ impl Protected {
         }
         if let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) {
             let comm = comm.trim_end();
-            if let Some(n) = self.process_names.iter().find(|n| n.chars().take(15).collect::<String>() == comm) {
+            if let Some(n) =
+                self.process_names.iter().find(|n| n.chars().take(15).collect::<String>() == comm)
+            {
                 return Some(format!("pid {pid} is {n}, a protected process"));
             }
         }
@@ -126,10 +128,11 @@ impl RateLimiter {
             let burst = self.burst as f64;
             self.buckets.retain(|_, b| b.tokens < burst || b.suppressed > 0);
         }
-        let b = self
-            .buckets
-            .entry(key.to_string())
-            .or_insert(Bucket { tokens: self.burst as f64, last: now, suppressed: 0 });
+        let b = self.buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst as f64,
+            last: now,
+            suppressed: 0,
+        });
         let dt = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + dt * self.per_minute as f64 / 60.0).min(self.burst as f64);
         b.last = now;

@@ -38,7 +38,9 @@ fn json_resp(code: StatusCode, v: serde_json::Value) -> Response {
 async fn post_alert(State(st): State<AppState>, body: Bytes) -> Response {
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return json_resp(StatusCode::BAD_REQUEST, json!({"error": format!("malformed JSON: {e}")})),
+        Err(e) => {
+            return json_resp(StatusCode::BAD_REQUEST, json!({"error": format!("malformed JSON: {e}")}))
+        }
     };
     let alert = match harrier_sinks::alert_from_json(&v) {
         Ok(a) => a,
@@ -50,7 +52,12 @@ async fn post_alert(State(st): State<AppState>, body: Bytes) -> Response {
     let r = st.responder.clone();
     let outcomes = match tokio::task::spawn_blocking(move || r.handle(&alert)).await {
         Ok(o) => o,
-        Err(e) => return json_resp(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": format!("response task: {e}")})),
+        Err(e) => {
+            return json_resp(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": format!("response task: {e}")}),
+            )
+        }
     };
     let mut list = Vec::new();
     for o in &outcomes {
@@ -73,7 +80,13 @@ async fn metrics(State(st): State<AppState>) -> Response {
 }
 
 /// The HTTP app (routes and limits), without a socket.
-pub fn app(responder: Arc<Responder>, emit: Emit, print_all_events: bool, max_body: usize, timeout: Duration) -> Router {
+pub fn app(
+    responder: Arc<Responder>,
+    emit: Emit,
+    print_all_events: bool,
+    max_body: usize,
+    timeout: Duration,
+) -> Router {
     let st = AppState { responder, emit, print_all_events };
     Router::new()
         .route("/", post(post_alert))
@@ -97,7 +110,9 @@ pub async fn serve(
 
 /// Bind `addr:port`.
 pub async fn bind(addr: &str, port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), String> {
-    let l = tokio::net::TcpListener::bind((addr, port)).await.map_err(|e| format!("cannot listen on {addr}:{port}: {e}"))?;
+    let l = tokio::net::TcpListener::bind((addr, port))
+        .await
+        .map_err(|e| format!("cannot listen on {addr}:{port}: {e}"))?;
     let a = l.local_addr().map_err(|e| e.to_string())?;
     Ok((l, a))
 }

@@ -64,7 +64,14 @@ impl ResponseStage {
                 }
             })
             .ok();
-        ResponseStage { responder, tx: Some(tx), outcomes, worker, dropped: Arc::default(), last_drop_log: None }
+        ResponseStage {
+            responder,
+            tx: Some(tx),
+            outcomes,
+            worker,
+            dropped: Arc::default(),
+            last_drop_log: None,
+        }
     }
 
     pub fn responder(&self) -> &Arc<Responder> {

@@ -69,7 +69,12 @@ impl Node {
             Kind::Map(entries) => Json::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.as_str().map(str::to_string).unwrap_or_else(|| k.to_json().to_string()), v.to_json()))
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().map(str::to_string).unwrap_or_else(|| k.to_json().to_string()),
+                            v.to_json(),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -158,7 +163,9 @@ impl MarkedEventReceiver for Builder {
                 };
                 self.push(Node { kind, line }, anchor);
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) if self.stack.len() >= MAX_DEPTH => {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _)
+                if self.stack.len() >= MAX_DEPTH =>
+            {
                 let _ = anchor;
                 self.fail("YAML nesting too deep", line)
             }
@@ -185,7 +192,8 @@ impl MarkedEventReceiver for Builder {
 
 /// Parse the first document of `text` (an empty file gives `Null`).
 pub(crate) fn parse(text: &str) -> Result<Node, YamlError> {
-    let mut b = Builder { stack: Vec::new(), docs: Vec::new(), anchors: HashMap::new(), nodes: 0, error: None };
+    let mut b =
+        Builder { stack: Vec::new(), docs: Vec::new(), anchors: HashMap::new(), nodes: 0, error: None };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut b, false) {
         return Err(YamlError { message: e.info().to_string(), line: e.marker().line() as u32 });

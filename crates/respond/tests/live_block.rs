@@ -40,7 +40,13 @@ fn prober(cg: &std::path::Path, ip: Ipv4Addr, port: u16) -> Child {
     let script = format!(
         "read go; if exec 3<>/dev/tcp/{ip}/{port}; then echo tcp-ok; else echo tcp-refused; fi; if echo x >/dev/udp/{ip}/{port}; then echo udp-ok; else echo udp-refused; fi"
     );
-    let c = Command::new("bash").args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let c = Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::fs::write(cg.join("cgroup.procs"), c.id().to_string()).unwrap();
     c
 }
@@ -70,7 +76,10 @@ fn container_cgroup_is_cut_off_host_keeps_network() {
     let cg = mount.join(format!("harrier-block-test-{}", std::process::id()));
     std::fs::create_dir_all(&cg).unwrap();
     let state = tempfile::tempdir().unwrap();
-    let places = Places { pin_root: PathBuf::from(format!("/sys/fs/bpf/harrier-test-{}", std::process::id())), state_dir: state.path().into() };
+    let places = Places {
+        pin_root: PathBuf::from(format!("/sys/fs/bpf/harrier-test-{}", std::process::id())),
+        state_dir: state.path().into(),
+    };
     let _cleanup = Cleanup(cg.clone(), places.clone());
 
     let ip = host_ipv4();
@@ -82,7 +91,10 @@ fn container_cgroup_is_cut_off_host_keeps_network() {
     assert_eq!(go(prober(&cg, ip, port)), "tcp-ok\nudp-ok\n");
 
     let rules = "- rule: Cut\n  match:\n    rules: [Outbound connection]\n  actions:\n    - action: Block\n      actionner: node:block_network\n";
-    let r = Responder::new(load_strs(&[("r.yaml", rules)]).unwrap(), Config { block: places.clone(), ..Config::default() });
+    let r = Responder::new(
+        load_strs(&[("r.yaml", rules)]).unwrap(),
+        Config { block: places.clone(), ..Config::default() },
+    );
     let victim = prober(&cg, ip, port);
     let alert = |pid: u32, cid: &str| harrier_engine::Alert {
         time_ns: 0,
@@ -91,7 +103,9 @@ fn container_cgroup_is_cut_off_host_keeps_network() {
         source: "syscall".into(),
         tags: vec![],
         output: String::new(),
-        output_fields: [("proc.pid".to_string(), json!(pid)), ("container.id".to_string(), json!(cid))].into_iter().collect(),
+        output_fields: [("proc.pid".to_string(), json!(pid)), ("container.id".to_string(), json!(cid))]
+            .into_iter()
+            .collect(),
         hostname: String::new(),
     };
     let t = Instant::now();

@@ -73,7 +73,10 @@ fn continue_ignore_errors_and_dry_run() {
     assert!(!d.join("dry").exists());
 
     // Global dry run.
-    let r = responder(&format!("- rule: R\n  actions:\n{}", script("g", d, "")), Config { dry_run: true, ..cfg() });
+    let r = responder(
+        &format!("- rule: R\n  actions:\n{}", script("g", d, "")),
+        Config { dry_run: true, ..cfg() },
+    );
     let out = r.handle(&alert("x", Priority::Warning, &[], &[]));
     assert_eq!(out[0].status, Status::DryRun);
     assert!(!d.join("g").exists());
@@ -85,7 +88,12 @@ fn continue_ignore_errors_and_dry_run() {
 fn outcome_alerts_carry_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let r = responder(&format!("- rule: Touch\n  actions:\n{}", script("t", dir.path(), "")), cfg());
-    let out = r.handle(&alert("Shell", Priority::Error, &[], &[("container.id", json!("abc123")), ("k8s.pod.name", json!("web"))]));
+    let out = r.handle(&alert(
+        "Shell",
+        Priority::Error,
+        &[],
+        &[("container.id", json!("abc123")), ("k8s.pod.name", json!("web"))],
+    ));
     let a = out[0].to_alert();
     assert_eq!(a.source, "response");
     assert_eq!(a.rule, "Response done");
@@ -116,7 +124,10 @@ fn minimum_priority_and_protected_namespace() {
 fn alert_flood_stays_within_the_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("- rule: Flood\n  actions:\n{}", script("f", dir.path(), ""));
-    let r = responder(&text, Config { rate_per_minute: 6, rate_burst: 3, dedup_window: Duration::ZERO, ..Config::default() });
+    let r = responder(
+        &text,
+        Config { rate_per_minute: 6, rate_burst: 3, dedup_window: Duration::ZERO, ..Config::default() },
+    );
     let mut outcomes = Vec::new();
     for i in 0..1000 {
         outcomes.extend(r.handle(&alert("x", Priority::Warning, &[], &[("proc.pid", json!(i))])));
@@ -143,7 +154,8 @@ fn shell_metacharacters_in_fields_never_execute() {
     let evil = "x;touch PWN1`touch PWN2`$(touch PWN3)|touch PWN4&&touch PWN5 >PWN6";
     let out = r.handle(&alert("x", Priority::Warning, &[], &[("proc.cmdline", json!(evil))]));
     assert_eq!(out[0].status, Status::Done, "{}", out[0].detail);
-    let names: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names, [evil.to_string()], "one file named literally, nothing else ran");
     for p in ["PWN1", "PWN2", "PWN3", "PWN4", "PWN5", "PWN6"] {
         assert!(!std::path::Path::new(p).exists());
@@ -163,7 +175,12 @@ fn kill_through_pidfd() {
     let mut child = sleeper();
     std::thread::sleep(Duration::from_millis(50));
     let r = responder(&kill_rule(""), cfg());
-    let out = r.handle(&alert("x", Priority::Warning, &[], &[("proc.pid", json!(child.id())), ("proc.name", json!("sleep"))]));
+    let out = r.handle(&alert(
+        "x",
+        Priority::Warning,
+        &[],
+        &[("proc.pid", json!(child.id())), ("proc.name", json!("sleep"))],
+    ));
     assert_eq!(out[0].status, Status::Done, "{}", out[0].detail);
     assert!(out[0].detail.contains("exited after"), "{}", out[0].detail);
     let st = child.wait().unwrap();
@@ -182,7 +199,12 @@ fn kill_refuses_a_reused_pid_and_a_renamed_process() {
     assert_eq!(out[0].status, Status::Failed);
     assert!(out[0].detail.contains("was reused"), "{}", out[0].detail);
     // The pid now runs another program than the alert names.
-    let out = r.handle(&alert("x", Priority::Warning, &[], &[("proc.pid", json!(child.id())), ("proc.name", json!("cat"))]));
+    let out = r.handle(&alert(
+        "x",
+        Priority::Warning,
+        &[],
+        &[("proc.pid", json!(child.id())), ("proc.name", json!("cat"))],
+    ));
     assert_eq!(out[0].status, Status::Failed);
     assert!(out[0].detail.contains("now runs 'sleep'"), "{}", out[0].detail);
     assert!(child.try_wait().unwrap().is_none(), "still alive");
@@ -231,11 +253,8 @@ fn protected_processes_are_never_touched() {
 #[test]
 fn kill_process_group_spares_protected_members() {
     // sh leads a process group of itself and two sleeps.
-    let mut sh = Command::new("sh")
-        .args(["-c", "sleep 300 & sleep 300 & wait"])
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut sh =
+        Command::new("sh").args(["-c", "sleep 300 & sleep 300 & wait"]).process_group(0).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let r = responder(&kill_rule("      parameters:\n        scope: process_group\n"), cfg());
     let out = r.handle(&alert("x", Priority::Warning, &[], &[("proc.pid", json!(sh.id()))]));
@@ -261,7 +280,12 @@ fn quarantine_and_restore_keep_metadata() {
         qdir.display()
     );
     let r = responder(&text, cfg());
-    let out = r.handle(&alert("Drop and execute", Priority::Critical, &[], &[("fd.name", json!(f.to_str().unwrap()))]));
+    let out = r.handle(&alert(
+        "Drop and execute",
+        Priority::Critical,
+        &[],
+        &[("fd.name", json!(f.to_str().unwrap()))],
+    ));
     assert_eq!(out[0].status, Status::Done, "{}", out[0].detail);
     assert!(!f.exists());
     let list = harrier_respond::node::quarantine::list(&qdir).unwrap();
@@ -279,7 +303,8 @@ fn quarantine_and_restore_keep_metadata() {
     // Kernel files and non-files are refused.
     let out = r.handle(&alert("x", Priority::Critical, &[], &[("fd.name", json!("/proc/self/status"))]));
     assert_eq!(out[0].status, Status::Failed);
-    let out = r.handle(&alert("y", Priority::Critical, &[], &[("fd.name", json!(dir.path().to_str().unwrap()))]));
+    let out =
+        r.handle(&alert("y", Priority::Critical, &[], &[("fd.name", json!(dir.path().to_str().unwrap()))]));
     assert_eq!(out[0].status, Status::Failed);
     assert!(out[0].detail.contains("not a regular file"));
 }
@@ -288,7 +313,12 @@ fn quarantine_and_restore_keep_metadata() {
 fn unsupported_and_cluster_actions_fail_clearly() {
     let text = "- rule: R\n  actions:\n    - action: L\n      actionner: aws:lambda\n      ignore_errors: true\n    - action: T\n      actionner: kubernetes:terminate\n";
     let r = responder(text, cfg());
-    let out = r.handle(&alert("x", Priority::Warning, &[], &[("k8s.ns.name", json!("prod")), ("k8s.pod.name", json!("web"))]));
+    let out = r.handle(&alert(
+        "x",
+        Priority::Warning,
+        &[],
+        &[("k8s.ns.name", json!("prod")), ("k8s.pod.name", json!("web"))],
+    ));
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].status, Status::Failed);
     assert!(out[0].detail.contains("aws:lambda is not supported by Harrier"), "{}", out[0].detail);

@@ -20,9 +20,10 @@ async fn falco_posts_run_the_rules() {
     let emit: Emit = Arc::new(move |a| s2.lock().unwrap().push(a.clone()));
     let (l, addr) = bind("127.0.0.1", 0).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(l, app(responder, emit, true, 4096, Duration::from_secs(5)), async move {
-        let _ = rx.await;
-    }));
+    let server =
+        tokio::spawn(serve(l, app(responder, emit, true, 4096, Duration::from_secs(5)), async move {
+            let _ = rx.await;
+        }));
     let c = reqwest::Client::new();
     let base = format!("http://{addr}");
 

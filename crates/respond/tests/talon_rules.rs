@@ -44,7 +44,10 @@ fn talon_files_load_with_every_feature() {
     assert!(miners.dry_run);
     assert!(!miners.continue_);
     assert_eq!(miners.notifiers, ["slack"]);
-    assert_eq!(miners.matcher.tags, vec![vec!["mitre_execution".to_string(), "container".into()], vec!["cryptomining".into()]]);
+    assert_eq!(
+        miners.matcher.tags,
+        vec![vec!["mitre_execution".to_string(), "container".into()], vec!["cryptomining".into()]]
+    );
     assert_eq!(miners.matcher.source.as_deref(), Some("syscall"));
     assert!(miners.actions[0].ignore_errors);
     assert_eq!(miners.actions[1].actionner, "kubernetes:log");
@@ -53,7 +56,10 @@ fn talon_files_load_with_every_feature() {
     // The cloud actionners load (Talon's files load unchanged) with a warning naming them.
     let w: Vec<String> = set.warnings.iter().map(|w| w.to_string()).collect();
     assert!(w.iter().any(|w| w.contains("aws:lambda") && w.contains("not supported")), "{w:?}");
-    assert!(w.iter().any(|w| w.contains("cilium:networkpolicy") && w.contains("talon_features.yaml:")), "{w:?}");
+    assert!(
+        w.iter().any(|w| w.contains("cilium:networkpolicy") && w.contains("talon_features.yaml:")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -109,16 +115,27 @@ fn matching_follows_talon() {
 "#;
     let set = load_strs(&[("m.yaml", text)]).unwrap();
     let m = &set.rules[0].matcher;
-    let a = |rule: &str, p, tags: &[&str], f: &[(&str, serde_json::Value)]| m.matches(&alert(rule, p, tags, f));
+    let a =
+        |rule: &str, p, tags: &[&str], f: &[(&str, serde_json::Value)]| m.matches(&alert(rule, p, tags, f));
     let bash = [("proc.name", json!("bash")), ("k8s.ns.name", json!("prod"))];
     assert!(a("A", Priority::Warning, &["container", "shell"], &bash));
     assert!(a("B", Priority::Critical, &["network"], &bash));
     assert!(!a("C", Priority::Critical, &["network"], &bash), "rule name");
     assert!(!a("A", Priority::Notice, &["network"], &bash), "priority below Warning");
     assert!(!a("A", Priority::Error, &["container"], &bash), "tag group needs both tags");
-    assert!(!a("A", Priority::Error, &["network"], &[("proc.name", json!("bash")), ("k8s.ns.name", json!("kube-system"))]));
+    assert!(!a(
+        "A",
+        Priority::Error,
+        &["network"],
+        &[("proc.name", json!("bash")), ("k8s.ns.name", json!("kube-system"))]
+    ));
     // A null namespace is not kube-system.
-    assert!(a("A", Priority::Error, &["network"], &[("proc.name", json!("bash")), ("k8s.ns.name", json!(null))]));
+    assert!(a(
+        "A",
+        Priority::Error,
+        &["network"],
+        &[("proc.name", json!("bash")), ("k8s.ns.name", json!(null))]
+    ));
     // The second output_fields entry is an alternative.
     assert!(a("A", Priority::Error, &["network"], &[("fd.name", json!("/etc/shadow"))]));
     assert!(!a("A", Priority::Error, &["network"], &[("fd.name", json!("/etc/passwd"))]));

@@ -53,8 +53,12 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
 
 /// The cgroup v2 directory of a process.
 pub fn cgroup_of_pid(pid: u32) -> Result<PathBuf, String> {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| format!("pid {pid} has exited"))?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::")).ok_or_else(|| format!("pid {pid} has no cgroup v2 entry"))?;
+    let text =
+        fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| format!("pid {pid} has exited"))?;
+    let rel = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| format!("pid {pid} has no cgroup v2 entry"))?;
     let mount = cgroup2_mount().ok_or("no cgroup2 file system is mounted")?;
     Ok(mount.join(rel.trim_start_matches('/')))
 }
@@ -93,11 +97,17 @@ fn ensure_bpffs(root: &Path) -> Result<(), String> {
         // SAFETY: valid C string and a statfs we own.
         let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
         if !ok || st.f_type as u64 != 0xcafe_4a11 {
-            let (src, fstype) = (std::ffi::CString::new("bpf").unwrap_or_default(), std::ffi::CString::new("bpf").unwrap_or_default());
+            let (src, fstype) = (
+                std::ffi::CString::new("bpf").unwrap_or_default(),
+                std::ffi::CString::new("bpf").unwrap_or_default(),
+            );
             // SAFETY: valid C strings; no data.
             let r = unsafe { libc::mount(src.as_ptr(), c.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
             if r != 0 {
-                return Err(format!("cannot mount bpffs at /sys/fs/bpf: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "cannot mount bpffs at /sys/fs/bpf: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
     }
@@ -107,7 +117,9 @@ fn ensure_bpffs(root: &Path) -> Result<(), String> {
 /// Why a cgroup must not be cut off.
 fn refuse(cgroup: &Path, protected: &Protected) -> Option<String> {
     if Some(cgroup) == cgroup2_mount().as_deref() {
-        return Some("the process is in the root cgroup (a host process): blocking it would cut the host off".into());
+        return Some(
+            "the process is in the root cgroup (a host process): blocking it would cut the host off".into(),
+        );
     }
     let procs = fs::read_to_string(cgroup.join("cgroup.procs")).ok()?;
     for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
@@ -183,7 +195,8 @@ impl Blocker {
         if dir.join(PROGRAMS[0]).exists() {
             return Err(BlockError::Already(format!("{label} ({}) is already blocked", cgroup.display())));
         }
-        let cg = fs::File::open(cgroup).map_err(|e| BlockError::Gone(format!("{}: {e}", cgroup.display())))?;
+        let cg =
+            fs::File::open(cgroup).map_err(|e| BlockError::Gone(format!("{}: {e}", cgroup.display())))?;
         let mut g = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if g.is_none() {
             *g = Some(self.load().map_err(BlockError::Failed)?);
@@ -192,7 +205,9 @@ impl Blocker {
         fs::create_dir_all(&dir).map_err(|e| BlockError::Failed(format!("{}: {e}", dir.display())))?;
         let result = (|| {
             for name in PROGRAMS {
-                let f = |e: &dyn std::error::Error| BlockError::Failed(format!("attaching {name}: {}", error_chain(e)));
+                let f = |e: &dyn std::error::Error| {
+                    BlockError::Failed(format!("attaching {name}: {}", error_chain(e)))
+                };
                 let prog: &mut CgroupSockAddr = ebpf
                     .program_mut(name)
                     .ok_or_else(|| BlockError::Failed(format!("no program {name}")))?
@@ -290,7 +305,9 @@ pub fn unblock(places: &Places, key: Option<&str>) -> Result<Vec<Blocked>, Strin
             .into_iter()
             .filter(|b| {
                 b.id == k
-                    || (!b.label.is_empty() && k.len() >= 12 && (b.label.starts_with(k) || k.starts_with(&b.label)))
+                    || (!b.label.is_empty()
+                        && k.len() >= 12
+                        && (b.label.starts_with(k) || k.starts_with(&b.label)))
                     || b.cgroup == Path::new(k)
             })
             .collect(),

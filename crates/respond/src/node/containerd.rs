@@ -51,9 +51,15 @@ fn request(op: TaskOp, id: &str) -> (&'static str, Vec<u8>) {
     }
 }
 
-async fn on_socket(socket: &Path, id: &str, op: TaskOp, timeout: Duration) -> Result<Option<String>, CallError> {
+async fn on_socket(
+    socket: &Path,
+    id: &str,
+    op: TaskOp,
+    timeout: Duration,
+) -> Result<Option<String>, CallError> {
     let mut g = Grpc::connect(socket, timeout).await?;
-    let namespaces = harrier_containers::containerd::parse_namespaces(&g.call(NAMESPACES_LIST, &[], &[]).await?)?;
+    let namespaces =
+        harrier_containers::containerd::parse_namespaces(&g.call(NAMESPACES_LIST, &[], &[]).await?)?;
     let (path, msg) = request(op, id);
     for ns in namespaces {
         match g.call(path, &[(NS_HEADER, ns.as_str())], &msg).await {
@@ -87,7 +93,11 @@ pub fn task_op(sockets: &[PathBuf], id: &str, op: TaskOp, timeout: Duration) -> 
                         Err(e) => errors.push(format!("{}: {e}", sock.display())),
                     }
                 }
-                Err(if errors.is_empty() { "no containerd socket configured".to_string() } else { errors.join("; ") })
+                Err(if errors.is_empty() {
+                    "no containerd socket configured".to_string()
+                } else {
+                    errors.join("; ")
+                })
             })
         })
         .join()

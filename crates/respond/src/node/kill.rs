@@ -72,7 +72,9 @@ pub fn proc_info(pid: u32) -> io::Result<ProcInfo> {
     let close = stat.rfind(')').ok_or_else(|| io::Error::other("bad stat"))?;
     let comm = stat[open + 1..close].to_string();
     let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let num = |i: usize| rest.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| io::Error::other("bad stat"));
+    let num = |i: usize| {
+        rest.get(i).and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| io::Error::other("bad stat"))
+    };
     let (pgrp, session, start_ticks) = (num(2)?, num(3)?, num(19)?);
     // SAFETY: sysconf has no memory effects.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
@@ -94,7 +96,8 @@ fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 
 fn pidfd_signal(fd: &OwnedFd, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall on our fd; no siginfo.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) };
+    let r =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -132,7 +135,10 @@ fn open_verified(pid: u32, event_ns: u64, comm: Option<&str>) -> Result<(OwnedFd
     if let Some(c) = comm.filter(|c| !c.is_empty()) {
         let c15: String = c.chars().take(15).collect();
         if info.comm != c15 {
-            return Err(KillError::Gone(format!("pid {pid} now runs '{}', not '{c}' as the alert says", info.comm)));
+            return Err(KillError::Gone(format!(
+                "pid {pid} now runs '{}', not '{c}' as the alert says",
+                info.comm
+            )));
         }
     }
     // Still alive and the same process (a dead one makes this fail with ESRCH).
@@ -185,12 +191,17 @@ pub fn kill(
         _ => (1, info.session),
     };
     if let Some(why) = protected.pid_reason(group_id) {
-        return Err(KillError::Protected(format!("its {} leader is protected: {why}", if want == 0 { "process group" } else { "session" })));
+        return Err(KillError::Protected(format!(
+            "its {} leader is protected: {why}",
+            if want == 0 { "process group" } else { "session" }
+        )));
     }
     let members: Vec<u32> = fs::read_dir("/proc")
         .map_err(|e| KillError::Failed(format!("/proc: {e}")))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| proc_info(*p).is_ok_and(|i| if want == 0 { i.pgrp == group_id } else { i.session == group_id }))
+        .filter(|p| {
+            proc_info(*p).is_ok_and(|i| if want == 0 { i.pgrp == group_id } else { i.session == group_id })
+        })
         .collect();
     for m in members {
         if let Some(why) = protected.pid_reason(m) {
@@ -199,7 +210,8 @@ pub fn kill(
         }
         // Members are checked like the target: pinned by a pidfd, still in the group.
         let Ok(mfd) = pidfd_open(m) else { continue };
-        let still = proc_info(m).is_ok_and(|i| if want == 0 { i.pgrp == group_id } else { i.session == group_id });
+        let still =
+            proc_info(m).is_ok_and(|i| if want == 0 { i.pgrp == group_id } else { i.session == group_id });
         if still && pidfd_signal(&mfd, sig).is_ok() {
             out.signalled.push(m);
         }

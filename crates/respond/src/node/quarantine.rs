@@ -18,7 +18,10 @@ const REFUSED_PREFIXES: &[&str] = &["/proc/", "/sys/", "/dev/"];
 
 fn set_times(path: &Path, atime_ns: i64, mtime_ns: i64) -> io::Result<()> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    let ts = |ns: i64| libc::timespec { tv_sec: ns.div_euclid(1_000_000_000), tv_nsec: ns.rem_euclid(1_000_000_000) };
+    let ts = |ns: i64| libc::timespec {
+        tv_sec: ns.div_euclid(1_000_000_000),
+        tv_nsec: ns.rem_euclid(1_000_000_000),
+    };
     let times = [ts(atime_ns), ts(mtime_ns)];
     // SAFETY: valid C string and a two-element timespec array.
     let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
@@ -55,7 +58,8 @@ pub fn quarantine(path: &Path, dir: &Path, reason: &str) -> Result<String, Strin
     }
     fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let id = format!("{now}-{}", md.ino());
     let dest = dir.join(&id);
     move_file(path, &dest).map_err(|e| format!("moving {p}: {e}"))?;
@@ -101,7 +105,10 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>, String> {
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if let Some(id) = name.strip_suffix(".json") {
-            if let Ok(v) = fs::read(e.path()).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())) {
+            if let Ok(v) = fs::read(e.path())
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()))
+            {
                 out.push(Entry {
                     id: id.to_string(),
                     original_path: PathBuf::from(v["original_path"].as_str().unwrap_or_default()),
@@ -122,7 +129,8 @@ pub fn restore(dir: &Path, id: &str) -> Result<PathBuf, String> {
     }
     let rec_path = dir.join(format!("{id}.json"));
     let bytes = fs::read(&rec_path).map_err(|e| format!("{}: {e}", rec_path.display()))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", rec_path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", rec_path.display()))?;
     let orig = PathBuf::from(v["original_path"].as_str().ok_or("record has no original_path")?);
     if fs::symlink_metadata(&orig).is_ok() {
         return Err(format!("{} exists again; move it away first", orig.display()));

@@ -12,16 +12,20 @@ use crate::rules::field_text;
 
 /// Programs that would interpret an argument as code.
 const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "busybox", "env", "xargs", "python", "python3",
-    "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "eval", "su", "sudo",
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "fish", "csh", "tcsh", "busybox", "env", "xargs", "python",
+    "python3", "perl", "ruby", "node", "php", "lua", "awk", "gawk", "mawk", "eval", "su", "sudo",
 ];
 
 /// Refuse `command` + `args` that would hand alert text to an interpreter.
 pub fn check_no_interpreter(command: &str, args: &[String]) -> Result<(), String> {
     let base = command.rsplit('/').next().unwrap_or(command);
-    let interp = INTERPRETERS.iter().any(|i| base == *i || (base.starts_with(i) && base[i.len()..].chars().all(|c| c.is_ascii_digit() || c == '.')));
+    let interp = INTERPRETERS.iter().any(|i| {
+        base == *i || (base.starts_with(i) && base[i.len()..].chars().all(|c| c.is_ascii_digit() || c == '.'))
+    });
     if interp && args.iter().any(|a| a.contains("${")) {
-        return Err(format!("'{base}' interprets its arguments; alert fields are never passed to a shell or interpreter"));
+        return Err(format!(
+            "'{base}' interprets its arguments; alert fields are never passed to a shell or interpreter"
+        ));
     }
     Ok(())
 }
