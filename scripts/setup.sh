@@ -9,6 +9,7 @@ have() { dpkg -s "$1" >/dev/null 2>&1; }
 for p in sysdig; do have "$p" || need+=("$p"); done
 # eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
 # bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h.
+# crates/respond builds bpf/block.bpf.c (node:block_network) with the same clang, llvm-strip and headers.
 for p in clang llvm libbpf-dev bpftool; do have "$p" || need+=("$p"); done
 # Alert sinks (crates/sinks tests start these real servers themselves): NATS with JetStream, Redis,
 # rsyslog (UDP/TCP/unix socket), an SMTP sink (aiosmtpd), Prometheus (optional scrape), kcat and
@@ -20,6 +21,7 @@ done
 # generate_containers.rs start containerd, and podman's API service, themselves on private state dirs):
 # containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
+# crates/cli/tests/respond_containers.rs uses the same containerd + runc + busybox (kill, pause, network cut).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then

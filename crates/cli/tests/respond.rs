@@ -75,3 +75,29 @@ fn test_quarantine_then_restore() {
     let again = harrier(&["respond", "restore", &id, "--dir", q.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+#[test]
+fn run_refuses_invalid_response_rules_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = respond_rules_dir();
+    let config = write_rules(
+        dir.path(),
+        "harrier.yaml",
+        &format!("response:\n  rules_files: [{}]\n", d.join("unknown_actionner.yaml").display()),
+    );
+    let rules = write_rules(
+        dir.path(),
+        "r.yaml",
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: NOTICE\n",
+    );
+    let o = harrier(&["run", "-c", config.to_str().unwrap(), "-r", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("unknown_actionner.yaml:19:") && e.contains("kubernetes:explode"), "{e}");
+    assert!(e.contains("response rules are invalid; nothing was run"), "{e}");
+    // A bad key in the response block is named.
+    let bad = write_rules(dir.path(), "bad.yaml", "response:\n  rules_files: [x.yaml]\n  colour: red\n");
+    let o = harrier(&["run", "-c", bad.to_str().unwrap(), "-r", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("response.colour"), "{}", stderr(&o));
+}

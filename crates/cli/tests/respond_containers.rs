@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 use support::{hex_id, run_ok, unique, Containerd, IMAGE};
 
 fn host_ipv4() -> Ipv4Addr {
-    let out = Command::new("hostname").arg("-I").output().expect("hostname -I");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|s| s.parse::<Ipv4Addr>().ok())
+    // The machine's local addresses from the kernel's FIB: "|-- A.B.C.D" then "/32 host LOCAL".
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").expect("/proc/net/fib_trie");
+    let lines: Vec<&str> = trie.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "/32 host LOCAL")
+        .filter_map(|w| w[0].trim().trim_start_matches("|-- ").parse::<Ipv4Addr>().ok())
         .find(|ip| !ip.is_loopback())
         .expect("this test needs a non-loopback IPv4 address")
 }
