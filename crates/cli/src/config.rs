@@ -224,6 +224,15 @@ pub struct Settings {
     /// `response.*`: response rules (Talon's format) and their safety settings (off unless
     /// `response.rules_files` is set).
     pub response: Option<harrier_respond::stage::StageConfig>,
+    /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
+    pub ops: crate::ops_wire::OpsCfg,
+    /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
+    pub rules_remote_interval: std::time::Duration,
+    /// `log_level`, `log_stderr`, `log_syslog` (Falco's) and `log_format` (`text` | `json`).
+    pub log_level: String,
+    pub log_stderr: bool,
+    pub log_syslog: bool,
+    pub log_json: bool,
 }
 
 impl Settings {
@@ -326,6 +335,24 @@ impl Settings {
             fold: crate::stages::fold_config(raw)?,
             response: crate::stages::response_config(raw)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
+            ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
+            log_level: raw.string("log_level")?.unwrap_or_else(|| "info".into()),
+            log_stderr: raw.bool("log_stderr", true)?,
+            log_syslog: raw.bool("log_syslog", true)?,
+            log_json: match raw.string("log_format")?.as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(o) => {
+                    return err(format!(
+                        "config key 'log_format': unknown format '{o}' (expected text or json)"
+                    ))
+                }
+            },
+            rules_remote_interval: match raw.string("rules_remote_interval")? {
+                None => std::time::Duration::from_secs(300),
+                Some(i) => crate::ops_wire::parse_interval(&i)
+                    .map_err(|e| ConfigError(e.replace("metrics.interval", "rules_remote_interval")))?,
+            },
         })
     }
 }

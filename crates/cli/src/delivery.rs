@@ -53,6 +53,11 @@ impl Delivery {
         self.outputs.reopen();
     }
 
+    /// Every sink's delivery counters (none without forwarders).
+    pub fn sink_stats(&self) -> Vec<harrier_sinks::SinkStats> {
+        self.router.as_ref().map(|r| r.stats()).unwrap_or_default()
+    }
+
     /// Flush local outputs and give the forwarders up to `grace` to deliver; what is left stays
     /// in their spools for the next start.
     pub fn finish(mut self, grace: Duration) {

@@ -62,20 +62,39 @@ fn open_live(events: &[&str], with_state_events: bool, preset: u32) -> Result<Li
     })
 }
 
-/// Loads the rule files again (SIGHUP).
-pub type Reload = Box<dyn Fn() -> Result<Ruleset, String>>;
+/// Loads the rule files again (SIGHUP, watch_config_files; on the loop's or the watch's thread).
+pub type Reload = Arc<dyn Fn() -> Result<Ruleset, String> + Send + Sync>;
+
+/// Reads the configuration again and builds the outputs it names (watch_config_files).
+pub type Rebuild = Box<dyn Fn() -> Result<(Settings, Delivery), String>>;
+
+/// What a live run can reload, and from where.
+#[derive(Default)]
+pub struct LiveCtx {
+    pub config: Option<PathBuf>,
+    pub rule_files: Vec<PathBuf>,
+    pub reload: Option<Reload>,
+    pub rebuild: Option<Rebuild>,
+    /// k8s_audit beside the syscalls (`plugins:` in falco.yaml): its alerts share the port.
+    pub side: Option<crate::plugins::Loaded>,
+}
 
 /// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`). SIGHUP reopens the
 /// output files and, with `reload`, loads the rules again and swaps them in between two events
 /// (the probe stays attached: no gap); invalid new rules are reported and the old ones kept.
+/// With `watch_config_files`, a changed rule file reloads the rules the same way, and a changed
+/// configuration also rebuilds the outputs (only them).
 pub fn run(
     s: &Settings,
     rs: Ruleset,
     outs: Delivery,
     hostname: String,
     stop_after: Option<u64>,
-    reload: Option<Reload>,
+    ctx: LiveCtx,
 ) -> u8 {
+    let LiveCtx { config, rule_files, reload, rebuild, side } = ctx;
+    // Webserver and file watch first: the probe answers /healthz as starting while it loads.
+    let mut ops = crate::ops_wire::Ops::start(s, config.as_deref(), &rule_files, &hostname);
     let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
     if !sel.unsupported.is_empty() {
         tracing::warn!(
@@ -105,18 +124,36 @@ pub fn run(
         // Response rules loaded: a quiet ring is read sooner (response.max_delay_ms).
         src.poll_timeout = src.poll_timeout.min(r.config.max_delay);
     }
-    eprintln!(
-        "harrier: live detection started ({} rules, {} event types watched); Ctrl-C to stop",
-        rs.rules().iter().filter(|r| r.enabled).count(),
-        src.probe().syscalls().len()
-    );
+    let (n_rules, n_types) = (rs.rules().iter().filter(|r| r.enabled).count(), src.probe().syscalls().len());
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
-    let port = crate::stages::build(s, SharedDelivery(outs.clone()));
-    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
+    let port = crate::stages::build_with(s, SharedDelivery(outs.clone()), vec![ops.stage()]);
+    let rs = Arc::new(rs);
+    // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
+    let side = side.map(|l| crate::plugins::AuditSide::start(l, rs.clone(), hostname.clone())).transpose();
+    let mut side = match side {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let port = match side.as_mut() {
+        Some(side) => side.merge(port),
+        None => crate::plugins::Merge::none(port),
+    };
+    let mut det = Detector::new(rs, hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
+    if let Some(load) = reload.clone() {
+        let (slot, captured) = (slot.clone(), captured.clone());
+        ops.start_watch(move || reload_rules(&load, &slot, &captured));
+    }
+    eprintln!(
+        "harrier: live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop"
+    );
+    ops.health.set_ready(true);
     // Set when the drop policy's `exit` action fires.
     let exit_on_drops = Arc::new(AtomicBool::new(false));
     {
@@ -130,15 +167,41 @@ pub fn run(
         let mut monitor = crate::drops::DropMonitor::new(s.drop_policy.clone());
         let mut last_check = std::time::Instant::now();
         let (exit_flag, stop_flag) = (exit_on_drops.clone(), stop.clone());
+        let running = s.clone();
         src.on_tick(Duration::from_secs(1), move |probe| {
-            if hup.swap(false, Ordering::Relaxed) {
+            let signalled = hup.swap(false, Ordering::Relaxed);
+            if signalled {
                 outs.borrow_mut().reopen();
+            }
+            let watched = ops.take_events();
+            if watched.config_changed {
+                if let Some(rebuild) = rebuild.as_ref() {
+                    rebuild_outputs(rebuild, &running, &outs);
+                }
+            }
+            for e in &watched.refused {
+                // One alert per refused version (the running rules stay).
+                let alert = crate::ops_wire::invalid_rules_alert(e, &host);
+                outs.borrow_mut().send(&alert);
+            }
+            if signalled {
                 if let Some(load) = reload.as_ref() {
-                    reload_rules(load, &slot, &captured);
+                    match reload_rules(load, &slot, &captured) {
+                        Ok(()) => ops.reloaded(),
+                        Err(e) => {
+                            ops.reloads_failed += 1;
+                            let alert = crate::ops_wire::invalid_rules_alert(&e, &host);
+                            outs.borrow_mut().send(&alert);
+                        }
+                    }
                 }
                 crate::stages::reload_response();
             }
             let d = probe.drops();
+            let stats = outs.borrow().sink_stats();
+            if let Some(alert) = ops.tick(&d, &stats) {
+                outs.borrow_mut().send(&alert);
+            }
             let total = d.total();
             if total > last {
                 let n = total - last;
@@ -172,6 +235,10 @@ pub fn run(
         });
     }
     let res = det.run(&mut src);
+    if let Some(mut side) = side.take() {
+        side.stop();
+        det.flush_held();
+    }
     let drops = src.drops();
     // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);
@@ -197,8 +264,39 @@ pub fn run(
     }
 }
 
-/// SIGHUP: load the rules again and hand them to the running detector.
-fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) {
+/// A changed configuration: build its outputs and swap them in (the old ones are flushed and
+/// their sinks given a moment to deliver; what they hold stays in their spools). Keys that need
+/// the probe restarted are named.
+fn rebuild_outputs(rebuild: &Rebuild, running: &Settings, outs: &Rc<RefCell<Delivery>>) {
+    match rebuild() {
+        Ok((s, d)) => {
+            let old = std::mem::replace(&mut *outs.borrow_mut(), d);
+            old.finish(Duration::from_secs(1));
+            tracing::info!("configuration changed: outputs restarted");
+            let mut restart = Vec::new();
+            if s.buf_size_preset != running.buf_size_preset {
+                restart.push("buf_size_preset");
+            }
+            if s.base_syscalls != running.base_syscalls {
+                restart.push("base_syscalls");
+            }
+            if s.ops != running.ops {
+                restart.push("webserver/metrics/watch_config_files");
+            }
+            if !restart.is_empty() {
+                tracing::warn!(
+                    "configuration changed: {} take effect at the next restart",
+                    restart.join(", ")
+                );
+            }
+        }
+        Err(e) => tracing::error!("configuration changed but is invalid, nothing of it applied: {e}"),
+    }
+}
+
+/// SIGHUP or a changed file: load the rules again and hand them to the running detector. An
+/// error keeps the running rules and comes back (for the alert).
+fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) -> Result<(), String> {
     match load() {
         Ok(rs) => {
             let n = rs.rules().iter().filter(|r| r.enabled).count();
@@ -220,10 +318,16 @@ fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&
                 *g = Some(Arc::new(rs));
             }
             eprintln!("harrier: rules reloaded ({n} rules)");
+            Ok(())
         }
         Err(e) => {
-            eprint!("{e}");
+            if e.ends_with('\n') {
+                eprint!("{e}");
+            } else {
+                eprintln!("{e}");
+            }
             eprintln!("harrier: the reloaded rules are invalid; the previous rules stay active");
+            Err(e)
         }
     }
 }

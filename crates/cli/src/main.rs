@@ -7,6 +7,8 @@ mod delivery;
 mod drops;
 mod falco_log;
 mod live;
+mod ops_wire;
+mod plugins;
 mod replay;
 mod respond_cmd;
 mod rules_cmd;
@@ -78,6 +80,12 @@ struct Cli {
     /// List the fields of every source, or of SOURCE, and exit.
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     list_fields: Option<String>,
+    /// List the plugins the configuration loads (built-in k8saudit/json/container and libraries).
+    #[arg(long = "list-plugins")]
+    list_plugins: bool,
+    /// Describe one plugin: capabilities, init_config schema, open params.
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    plugin_info: Option<String>,
 }
 
 /// Options shared by the Falco-compatible form, `run` and `replay`.
@@ -108,10 +116,20 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Run only this event source (syscall, k8s_audit, …); repeatable.
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_source: Vec<String>,
+    /// Run every event source but this one; repeatable.
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_source: Vec<String>,
     /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
     /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
     #[arg(long, value_name = "DURATION")]
     pub learn: Option<String>,
+    /// Load the configuration and the rules, report, and exit without processing events (Falco's
+    /// --dry-run): no probe, no webserver.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
     #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
     pub learn_out: PathBuf,
@@ -134,6 +152,9 @@ enum Cmd {
         #[arg(short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write the k8s audit events of a falco.yaml's k8saudit source (webhook or files) to a .scap
+    /// capture as plugin events, exchangeable with Falco.
+    K8sauditCapture(plugins::CaptureArgs),
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
     /// Response: act on alerts with Falco Talon's rules format (validate, test, serve, restore).
@@ -153,13 +174,7 @@ enum Cmd {
 /// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
 /// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .event_format(falco_log::FalcoFormat)
-        .try_init();
+    falco_log::init();
 }
 
 fn main() -> ExitCode {
@@ -172,6 +187,7 @@ fn main() -> ExitCode {
         Some(Cmd::Replay(a)) => replay::friendly(a),
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
+        Some(Cmd::K8sauditCapture(a)) => plugins::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
@@ -183,7 +199,11 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            if let Some(src) = cli.list_fields {
+            if cli.list_plugins {
+                plugins::list(&cli.common)
+            } else if let Some(name) = cli.plugin_info {
+                plugins::info(&cli.common, &name)
+            } else if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)
             } else if !cli.validate.is_empty() {
                 rules_cmd::validate_falco(&cli.validate, &cli.common)

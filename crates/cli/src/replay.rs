@@ -82,7 +82,7 @@ fn build_ruleset(files: &[PathBuf], s: &Settings, c: &Common) -> Result<Ruleset,
     Ok(rs)
 }
 
-fn outputs(s: &Settings) -> Result<Outputs, String> {
+pub(crate) fn outputs(s: &Settings) -> Result<Outputs, String> {
     let mut o = Outputs::new(AlertFormat {
         json: s.json_output,
         include_output: s.json_include_output_property,
@@ -113,12 +113,23 @@ impl AlertPort for OutputsPort {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_default()
+}
+
+/// The rule paths of a run: `-r`, else the config's `rules_files`, else the default rules.
+fn rule_paths_for(c: &Common, s: &Settings) -> Vec<PathBuf> {
+    if !c.rules.is_empty() {
+        c.rules.clone()
+    } else if !s.rules_files.is_empty() {
+        s.rules_files.clone()
+    } else {
+        vec![rules_files::default_rules_dir()]
+    }
 }
 
 /// `harrier run --learn DURATION`: live detection with every alert collected in a file instead of
@@ -171,19 +182,19 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
     if let Some(d) = &c.learn {
         return learn(c, d);
     }
-    let (_, s) = match config::from_common(c) {
+    let (raw, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
             return 1;
         }
     };
-    let rule_paths = if !c.rules.is_empty() {
-        c.rules.clone()
-    } else if !s.rules_files.is_empty() {
-        s.rules_files.clone()
-    } else {
-        vec![rules_files::default_rules_dir()]
+    let (rule_paths, fetchers) = match rules_files::resolve_remote(&rule_paths_for(c, &s), true) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
     };
     let files = match rules_files::expand(&rule_paths) {
         Ok(f) => f,
@@ -193,12 +204,17 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         }
     };
     crate::falco_log::set_iso8601(s.time_format_iso_8601);
+    if let Err(e) = crate::falco_log::configure(&s.log_level, s.log_stderr, s.log_syslog, s.log_json) {
+        eprintln!("harrier: {e}");
+        return 1;
+    }
     let opening = match (live_cmd || s.engine_kind != "replay", s.capture_file.as_deref()) {
         (false, Some(p)) => Some(crate::falco_log::Opening::Replay(p)),
         (false, None) => None,
         (true, _) => Some(crate::falco_log::Opening::Live),
     };
     if let Some(o) = opening {
+        let o = if c.dry_run { crate::falco_log::Opening::Nothing } else { o };
         crate::falco_log::startup(c.config.as_deref(), &files, o);
     }
     let rs = match build_ruleset(&files, &s, c) {
@@ -214,7 +230,20 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         eprintln!("harrier: response rules are invalid; nothing was run");
         return 1;
     }
+    // Plugin sources (k8s_audit) and --enable-source/--disable-source.
+    let (rs, side) = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
+        crate::plugins::Next::Done(code) => return code,
+        crate::plugins::Next::Syscall { rs, side } => (rs, side),
+    };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
+    if c.dry_run {
+        eprintln!(
+            "harrier: dry run: the configuration and {} rule file(s) are valid ({} rules enabled); no events processed",
+            files.len(),
+            rs.rules().iter().filter(|r| r.enabled).count()
+        );
+        return 0;
+    }
     match kind {
         "replay" => {
             let Some(path) = s.capture_file.clone() else {
@@ -257,12 +286,32 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let (s2, c2) = (s.clone(), c.clone());
-            let reload: crate::live::Reload = Box::new(move || {
-                let files = rules_files::expand(&rule_paths)?;
+            // A reload reads the configuration again (watch_config_files, SIGHUP): the rules files,
+            // priority and selection it names may have changed too.
+            let c2 = c.clone();
+            let reload: crate::live::Reload = std::sync::Arc::new(move || {
+                let (_, s2) = config::from_common(&c2).map_err(|e| e.to_string())?;
+                let (paths, _) = rules_files::resolve_remote(&rule_paths_for(&c2, &s2), false)?;
+                let files = rules_files::expand(&paths)?;
                 build_ruleset(&files, &s2, &c2)
             });
-            crate::live::run(&s, rs, outs, hostname(), c.stop_after, Some(reload))
+            let c3 = c.clone();
+            let rebuild: crate::live::Rebuild = Box::new(move || {
+                let (_, s3) = config::from_common(&c3).map_err(|e| e.to_string())?;
+                let d = outputs(&s3).and_then(|o| crate::delivery::Delivery::new(o, c3.config.as_deref()))?;
+                Ok((s3, d))
+            });
+            // Rules from URLs and registries: refreshed in the background; the file watch
+            // reloads them when their cache file changes.
+            harrier_ops::remote::follow(fetchers, s.rules_remote_interval);
+            let ctx = crate::live::LiveCtx {
+                config: c.config.clone(),
+                rule_files: files.clone(),
+                reload: Some(reload),
+                rebuild: Some(rebuild),
+                side,
+            };
+            crate::live::run(&s, rs, outs, hostname(), c.stop_after, ctx)
         }
         other => {
             eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");

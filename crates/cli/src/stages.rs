@@ -90,19 +90,32 @@ pub fn reload_response() {
     }
 }
 
-/// The detector's port: the configured stages, then `last`.
-pub fn build<P: AlertPort>(s: &Settings, last: P) -> Stages<P> {
-    build_with(s, last, false)
-}
-
 /// The port for replayed captures: response rules run in dry run (a capture's processes and
 /// files are not this machine's now), outcomes still reported.
 pub fn build_replay<P: AlertPort>(s: &Settings, last: P) -> Stages<P> {
-    build_with(s, last, true)
+    build_inner(s, last, Vec::new(), true)
 }
 
-fn build_with<P: AlertPort>(s: &Settings, last: P, replay: bool) -> Stages<P> {
+/// The detector's port: `first` (e.g. the metrics counter, which sees every match), the
+/// configured stages, then `last`.
+pub fn build_with<P: AlertPort>(
+    s: &Settings,
+    last: P,
+    first: Vec<Box<dyn harrier_pipeline::AlertStage>>,
+) -> Stages<P> {
+    build_inner(s, last, first, false)
+}
+
+fn build_inner<P: AlertPort>(
+    s: &Settings,
+    last: P,
+    first: Vec<Box<dyn harrier_pipeline::AlertStage>>,
+    replay: bool,
+) -> Stages<P> {
     let mut stages = Stages::new(last);
+    for st in first {
+        stages.push(st);
+    }
     if let Some(cfg) = &s.response {
         let mut cfg = cfg.clone();
         cfg.config.dry_run |= replay;

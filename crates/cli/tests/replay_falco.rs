@@ -343,3 +343,22 @@ fn enabled_overrides_and_priority_over_several_files() {
     assert_eq!(count(&[&one, &app], &[]), 0, "no open of /tmp in the capture");
     assert_eq!(count(&[&one], &["priority=WARNING"]), 8);
 }
+
+/// Falco's logging keys: `log_level` filters the log lines, `log_stderr=false` silences them on
+/// stderr, and Harrier's `log_format=json` writes one JSON object per line.
+#[test]
+fn logging_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = write_rules(dir.path(), "r.yaml", CAT_RULE);
+    let o = replay(&[&r], &capture("cat_write.scap"), &["log_format=json", "log_syslog=false"]);
+    let err = stderr(&o);
+    let lines: Vec<serde_json::Value> =
+        err.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l["message"].as_str().unwrap().starts_with("Falco version:")), "{err}");
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["time"].is_string()));
+    let o = replay(&[&r], &capture("cat_write.scap"), &["log_level=warning", "log_syslog=false"]);
+    assert!(!stderr(&o).contains("Falco version:"), "{}", stderr(&o));
+    let o = replay(&[&r], &capture("cat_write.scap"), &["log_stderr=false", "log_syslog=false"]);
+    assert!(!stderr(&o).contains("Falco version:"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Events detected: 8"), "alerts are not logs: {}", stdout(&o));
+}

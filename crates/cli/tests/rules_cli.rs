@@ -252,8 +252,16 @@ fn condition_edges_follow_libsinsp() {
     assert!(!ok && err.contains(r#"invalid \" escape in '-quoted string"#), "{err}");
     let (ok, _, err) = check(&[r#"proc.name = "it\'s""#]);
     assert!(!ok && err.contains(r#"invalid \' escape in "-quoted string"#), "{err}");
-    let (ok, _, err) = check(&[r#"proc.name contains "a\x00b""#]);
-    assert!(!ok && err.contains("NUL"), "{err}");
+    // `\x00` is an escape libsinsp accepts; a raw NUL ends the text (no closing quote).
+    assert!(check(&[r#"proc.name contains "a\x00b""#]).0);
+    let dir = tempfile::tempdir().unwrap();
+    let nul = write_rules(
+        dir.path(),
+        "nul.yaml",
+        "- rule: r\n  desc: d\n  condition: 'proc.name = \"a\u{0}b\"'\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["-V", nul.to_str().unwrap()]);
+    assert!(!o.status.success(), "a raw NUL in a string literal is refused: {}", stdout(&o));
     let (ok, _, err) = check(&["--source", "syscall", "evt.buffer icontains abc"]);
     assert!(!ok && err.contains("icontains"), "{err}");
     assert!(check(&["--source", "syscall", "evt.buffer bcontains 616263"]).0);
@@ -276,4 +284,25 @@ fn condition_edges_follow_libsinsp() {
         assert!(ok, "{input}: {err}");
         assert_eq!(out, printed, "{input}");
     }
+}
+
+/// `--dry-run` loads the configuration and rules and processes nothing (no probe: it works
+/// without root); invalid rules or keys still fail it.
+#[test]
+fn dry_run_checks_configuration_and_rules_only() {
+    let o = harrier(&["run", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("dry run: the configuration and 1 rule file(s) are valid"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Opening 'syscall' source"), "{}", stderr(&o));
+    let o = harrier(&["run", "--dry-run", "-o", "outputs_queue.capacity=lots"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outputs_queue.capacity"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_rules(
+        dir.path(),
+        "bad.yaml",
+        "- rule: x\n  desc: d\n  condition: proc.nme = x\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["run", "--dry-run", "-r", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
 }

@@ -50,20 +50,7 @@ fn write_libsinsp_value(out: &mut String, s: &str) {
         out.push_str(s);
         return;
     }
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    push_quoted(out, s, false);
 }
 
 /// Does `s` need quoting as a value (string right-hand side or list element)?
@@ -85,6 +72,12 @@ fn must_escape(c: u8) -> bool {
 
 /// Append `s` as a `"…"`-quoted string whose unescaped content is exactly `s`.
 pub fn write_quoted(out: &mut String, s: &str) {
+    push_quoted(out, s, true);
+}
+
+/// `"…"` with `\b \f \n \r \t \\ \"` escaped; NUL as `\x00` when `nul_escaped` (libsinsp
+/// leaves it raw).
+fn push_quoted(out: &mut String, s: &str, nul_escaped: bool) {
     out.push('"');
     for ch in s.chars() {
         match ch {
@@ -95,7 +88,7 @@ pub fn write_quoted(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
-            '\0' => out.push_str("\\x00"),
+            '\0' if nul_escaped => out.push_str("\\x00"),
             c => out.push(c),
         }
     }
