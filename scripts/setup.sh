@@ -20,7 +20,8 @@ install_needed() {
 # --- Build and live detection (scripts/run.sh) ---
 # eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
 # bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h; gcc is
-# the linker rustc calls.
+# the linker rustc calls. crates/respond builds bpf/block.bpf.c (node:block_network) with the same
+# clang, llvm-strip and headers.
 for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
 install_needed
 [ "${1:-}" = --tests ] || exit 0
@@ -38,6 +39,7 @@ done
 # generate_containers.rs start containerd, and podman's API service, themselves on private state dirs):
 # containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
+# crates/cli/tests/respond_containers.rs uses the same containerd + runc + busybox (kill, pause, network cut).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
 # Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
 # setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.

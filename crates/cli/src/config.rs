@@ -221,6 +221,9 @@ pub struct Settings {
     pub fold: Option<harrier_fold::FoldConfig>,
     /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
     pub base_syscalls: crate::base_syscalls::BaseSyscalls,
+    /// `response.*`: response rules (Talon's format) and their safety settings (off unless
+    /// `response.rules_files` is set).
+    pub response: Option<harrier_respond::stage::StageConfig>,
     /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
     pub ops: crate::ops_wire::OpsCfg,
     /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
@@ -330,6 +333,7 @@ impl Settings {
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
+            response: crate::stages::response_config(raw)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
             ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
             log_level: raw.string("log_level")?.unwrap_or_else(|| "info".into()),

@@ -120,6 +120,10 @@ pub fn run(
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
     src.set_duration(stop_after.map(Duration::from_secs));
+    if let Some(r) = &s.response {
+        // Response rules loaded: a quiet ring is read sooner (response.max_delay_ms).
+        src.poll_timeout = src.poll_timeout.min(r.config.max_delay);
+    }
     let (n_rules, n_types) = (rs.rules().iter().filter(|r| r.enabled).count(), src.probe().syscalls().len());
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
@@ -191,6 +195,7 @@ pub fn run(
                         }
                     }
                 }
+                crate::stages::reload_response();
             }
             let d = probe.drops();
             let stats = outs.borrow().sink_stats();

@@ -11,6 +11,7 @@ mod live;
 mod ops_wire;
 mod plugins;
 mod replay;
+mod respond_cmd;
 mod rules_cmd;
 mod rules_files;
 mod stages;
@@ -160,6 +161,9 @@ enum Cmd {
     K8sauditCapture(plugins::CaptureArgs),
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
+    /// Response: act on alerts with Falco Talon's rules format (validate, test, serve, restore).
+    #[command(subcommand)]
+    Respond(respond_cmd::RespondCmd),
     /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
     /// seen (never wider than the evidence; each proposal says what it silences).
     Tune(tune_cmd::TuneArgs),
@@ -192,6 +196,7 @@ fn main() -> ExitCode {
         Some(Cmd::K8sauditCapture(a)) => plugins::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
+        Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,

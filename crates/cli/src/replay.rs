@@ -225,6 +225,11 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
+    if let Err(e) = crate::stages::check_response(&s) {
+        eprintln!("{e}");
+        eprintln!("harrier: response rules are invalid; nothing was run");
+        return 1;
+    }
     // Plugin sources (k8s_audit) and --enable-source/--disable-source.
     let (rs, side) = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
         crate::plugins::Next::Done(code) => return code,
@@ -261,7 +266,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, outs));
+            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build_replay(&s, outs));
             let res = det.run(&mut src);
             let stats = det.stats.clone();
             det.into_port().into_last().finish(std::time::Duration::from_secs(5));
@@ -480,7 +485,7 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
     };
     let rs = build_ruleset(&files, &s, &common)?;
     let mut det =
-        Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, OutputsPort(outputs(&s)?)));
+        Detector::new(Arc::new(rs), hostname(), crate::stages::build_replay(&s, OutputsPort(outputs(&s)?)));
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);

@@ -1,9 +1,14 @@
 //! The stages behind the detector's port (see `harrier_pipeline::port`), built from the
-//! configuration, in order: folding (`fold.*`), then the last port (outputs and sinks).
+//! configuration, in order: response (`response.*`), folding (`fold.*`), then the last port
+//! (outputs and sinks). Response comes first so that it sees every alert at once (it has its own
+//! deduplication and rate limits); its outcome alerts go through folding like any other.
 
 use crate::config::{ConfigError, RawConfig, Settings};
 use harrier_fold::{Fold, FoldConfig, RuleFold};
 use harrier_pipeline::{AlertPort, Stages};
+use harrier_respond::stage::{ResponseStage, StageConfig};
+use harrier_respond::Responder;
+use std::sync::{Arc, Mutex, Weak};
 
 /// `fold:` — `enabled` (default false), `window` (60s), `keys` (output fields; default
 /// container.id and proc.exepath), `max_groups`, and `rules:` entries `{rule, keys, window, fold}`.
@@ -48,9 +53,47 @@ pub fn fold_config(raw: &RawConfig) -> Result<Option<FoldConfig>, ConfigError> {
     Ok(Some(cfg))
 }
 
-/// The detector's port: the configured stages, then `last`.
-pub fn build<P: AlertPort>(s: &Settings, last: P) -> Stages<P> {
-    build_with(s, last, Vec::new())
+/// `response:` — `rules_files` (Talon-format response rules) and the safety settings read by
+/// `harrier_respond::config::apply_response_block`.
+pub fn response_config(raw: &RawConfig) -> Result<Option<StageConfig>, ConfigError> {
+    let Some(v) = raw.get("response") else { return Ok(None) };
+    let json = serde_json::to_value(v).map_err(|e| ConfigError(format!("config key 'response': {e}")))?;
+    StageConfig::from_json(&json, "config").map_err(|e| ConfigError(e.replace("config: '", "config key '")))
+}
+
+/// Responders of the running stages, for SIGHUP (weak: a finished run lets them go).
+static RESPONDERS: Mutex<Vec<(Weak<Responder>, StageConfig)>> = Mutex::new(Vec::new());
+
+/// Load the response rules of `s` (at start: an invalid file is an error, nothing runs).
+pub fn check_response(s: &Settings) -> Result<(), String> {
+    match &s.response {
+        Some(cfg) => cfg.load_rules().map(|_| ()).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// SIGHUP: load the response rules files again; invalid new rules are reported and the old
+/// ones stay.
+pub fn reload_response() {
+    let list = RESPONDERS.lock().unwrap_or_else(|e| e.into_inner());
+    for (w, cfg) in list.iter() {
+        let Some(r) = w.upgrade() else { continue };
+        match cfg.load_rules() {
+            Ok(set) => {
+                eprintln!("harrier: response rules reloaded ({} rules)", set.rules.len());
+                r.set_rules(set);
+            }
+            Err(e) => eprintln!(
+                "harrier: the reloaded response rules are invalid; the previous ones stay active:\n{e}"
+            ),
+        }
+    }
+}
+
+/// The port for replayed captures: response rules run in dry run (a capture's processes and
+/// files are not this machine's now), outcomes still reported.
+pub fn build_replay<P: AlertPort>(s: &Settings, last: P) -> Stages<P> {
+    build_inner(s, last, Vec::new(), true)
 }
 
 /// The detector's port: `first` (e.g. the metrics counter, which sees every match), the
@@ -60,9 +103,40 @@ pub fn build_with<P: AlertPort>(
     last: P,
     first: Vec<Box<dyn harrier_pipeline::AlertStage>>,
 ) -> Stages<P> {
+    build_inner(s, last, first, false)
+}
+
+fn build_inner<P: AlertPort>(
+    s: &Settings,
+    last: P,
+    first: Vec<Box<dyn harrier_pipeline::AlertStage>>,
+    replay: bool,
+) -> Stages<P> {
     let mut stages = Stages::new(last);
     for st in first {
         stages.push(st);
+    }
+    if let Some(cfg) = &s.response {
+        let mut cfg = cfg.clone();
+        cfg.config.dry_run |= replay;
+        let cfg = &cfg;
+        match cfg.load_rules() {
+            Ok(set) => {
+                for w in &set.warnings {
+                    tracing::warn!("{w}");
+                }
+                let n = set.rules.len();
+                let responder = Arc::new(Responder::new(set, cfg.config.clone()));
+                RESPONDERS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((Arc::downgrade(&responder), cfg.clone()));
+                tracing::info!(rules = n, dry_run = cfg.config.dry_run, "response stage ready");
+                stages.push(Box::new(ResponseStage::new(responder)));
+            }
+            // check_response ran at start; a file changed since is reported, detection goes on.
+            Err(e) => tracing::error!("response rules not loaded, no response stage: {e}"),
+        }
     }
     if let Some(cfg) = &s.fold {
         stages.push(Box::new(Fold::new(cfg.clone())));

@@ -1,0 +1,342 @@
+//! The actionners Harrier knows: Talon's names (`kubernetes:*`, and its cloud ones, named as
+//! unsupported), and Harrier's node-local ones (`node:*`). Each has a default for `continue`
+//! (Talon's), a description, and a check of its parameters run at load time.
+
+use serde_json::{Map, Value as Json};
+
+/// Whether Harrier can run an actionner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Runs on the node, in the detecting process.
+    Node,
+    /// Runs against the Kubernetes API.
+    Cluster,
+    /// Loads (so Talon's files load unchanged) but fails with this reason when run.
+    Unsupported(&'static str),
+}
+
+pub struct Info {
+    pub name: &'static str,
+    pub support: Support,
+    pub continue_default: bool,
+    pub description: &'static str,
+    pub check: fn(&Map<String, Json>) -> Result<(), String>,
+}
+
+fn any(_: &Map<String, Json>) -> Result<(), String> {
+    Ok(())
+}
+
+fn need_str(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        Some(Json::String(s)) if !s.is_empty() => Ok(()),
+        _ => Err(format!("parameter '{k}' (a string) is required")),
+    }
+}
+
+fn need_map(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        Some(Json::Object(m)) if !m.is_empty() => Ok(()),
+        _ => Err(format!("parameter '{k}' (a map) is required")),
+    }
+}
+
+fn opt_uint(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        None | Some(Json::Null) => Ok(()),
+        Some(v) if v.as_u64().is_some() => Ok(()),
+        Some(v) => Err(format!("parameter '{k}' must be a non-negative integer, not {v}")),
+    }
+}
+
+fn opt_bool(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        None | Some(Json::Null) | Some(Json::Bool(_)) => Ok(()),
+        Some(v) => Err(format!("parameter '{k}' must be true or false, not {v}")),
+    }
+}
+
+fn opt_strs(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        None | Some(Json::Null) => Ok(()),
+        Some(Json::Array(a)) if a.iter().all(Json::is_string) => Ok(()),
+        Some(v) => Err(format!("parameter '{k}' must be a list of strings, not {v}")),
+    }
+}
+
+fn check_kill(p: &Map<String, Json>) -> Result<(), String> {
+    if let Some(s) = p.get("signal") {
+        let s = s.as_str().ok_or("parameter 'signal' must be a signal name such as SIGKILL")?;
+        crate::node::kill::signal_number(s).ok_or_else(|| format!("unknown signal '{s}'"))?;
+    }
+    match p.get("scope").map(|s| s.as_str()) {
+        None | Some(Some("process" | "process_group" | "session")) => Ok(()),
+        Some(_) => Err("parameter 'scope' must be process, process_group or session".into()),
+    }
+}
+
+fn check_script(p: &Map<String, Json>) -> Result<(), String> {
+    need_str(p, "command")?;
+    let c = p["command"].as_str().unwrap_or_default();
+    if !c.starts_with('/') {
+        return Err(format!("parameter 'command' must be an absolute path to a program, not '{c}' (it is run directly, never through a shell)"));
+    }
+    opt_strs(p, "args")?;
+    let args: Vec<String> = p
+        .get("args")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    crate::node::script::check_no_interpreter(c, &args)?;
+    opt_uint(p, "timeout_seconds")
+}
+
+fn check_quarantine(p: &Map<String, Json>) -> Result<(), String> {
+    if let Some(v) = p.get("field") {
+        v.as_str().ok_or("parameter 'field' must be a field name such as fd.name")?;
+    }
+    if let Some(v) = p.get("directory") {
+        let d = v.as_str().ok_or("parameter 'directory' must be a path")?;
+        if !d.starts_with('/') {
+            return Err("parameter 'directory' must be an absolute path".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_terminate(p: &Map<String, Json>) -> Result<(), String> {
+    opt_uint(p, "grace_period_seconds")?;
+    opt_bool(p, "ignore_daemonsets")?;
+    opt_bool(p, "ignore_statefulsets")?;
+    opt_bool(p, "ignore_standalone_pods")
+}
+
+fn check_label(p: &Map<String, Json>) -> Result<(), String> {
+    need_map(p, "labels")
+}
+
+fn check_annotation(p: &Map<String, Json>) -> Result<(), String> {
+    need_map(p, "annotations")
+}
+
+fn check_netpol(p: &Map<String, Json>) -> Result<(), String> {
+    opt_strs(p, "allow")?;
+    opt_strs(p, "allow_cidr")?;
+    opt_strs(p, "allow_namespaces")
+}
+
+fn check_exec(p: &Map<String, Json>) -> Result<(), String> {
+    need_str(p, "command")
+}
+
+fn check_kscript(p: &Map<String, Json>) -> Result<(), String> {
+    if p.get("script").and_then(Json::as_str).is_none() && p.get("file").and_then(Json::as_str).is_none() {
+        return Err("parameter 'script' or 'file' is required".into());
+    }
+    Ok(())
+}
+
+fn check_log(p: &Map<String, Json>) -> Result<(), String> {
+    opt_uint(p, "tail_lines")
+}
+
+fn check_download(p: &Map<String, Json>) -> Result<(), String> {
+    need_str(p, "file")
+}
+
+fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
+    opt_uint(p, "max_wait_period")?;
+    opt_bool(p, "ignore_daemonsets")?;
+    opt_bool(p, "ignore_statefulsets")?;
+    opt_strs(p, "wait_period_excluded_namespaces")
+}
+
+fn check_capture(p: &Map<String, Json>) -> Result<(), String> {
+    opt_uint(p, "duration")
+}
+
+const CLOUD: &str =
+    "cloud actionners need the provider's SDK and credentials; use node: or kubernetes: actionners";
+
+pub static ACTIONNERS: &[Info] = &[
+    Info {
+        name: "node:kill",
+        support: Support::Node,
+        continue_default: true,
+        description: "Kill the process (pidfd, safe against pid reuse), its process group or session",
+        check: check_kill,
+    },
+    Info {
+        name: "node:kill_container",
+        support: Support::Node,
+        continue_default: false,
+        description: "Kill the container's tasks through containerd",
+        check: check_kill,
+    },
+    Info {
+        name: "node:pause_container",
+        support: Support::Node,
+        continue_default: true,
+        description: "Pause (freeze) the container through containerd",
+        check: any,
+    },
+    Info {
+        name: "node:block_network",
+        support: Support::Node,
+        continue_default: true,
+        description: "Block the container's outbound connects and sends (eBPF cgroup programs)",
+        check: any,
+    },
+    Info {
+        name: "node:quarantine",
+        support: Support::Node,
+        continue_default: true,
+        description: "Move a file out of reach, keeping its metadata for restore",
+        check: check_quarantine,
+    },
+    Info {
+        name: "node:capture",
+        support: Support::Node,
+        continue_default: true,
+        description: "Record the next seconds of the container's events to a .scap",
+        check: check_capture,
+    },
+    Info {
+        name: "node:script",
+        support: Support::Node,
+        continue_default: true,
+        description: "Run a program with alert fields as arguments (never a shell)",
+        check: check_script,
+    },
+    Info {
+        name: "kubernetes:terminate",
+        support: Support::Cluster,
+        continue_default: false,
+        description: "Terminate the pod",
+        check: check_terminate,
+    },
+    Info {
+        name: "kubernetes:label",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Add, change or remove labels of the pod",
+        check: check_label,
+    },
+    Info {
+        name: "kubernetes:annotation",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Add, change or remove annotations of the pod",
+        check: check_annotation,
+    },
+    Info {
+        name: "kubernetes:networkpolicy",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Isolate the pod with a NetworkPolicy",
+        check: check_netpol,
+    },
+    Info {
+        name: "kubernetes:exec",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Run a command in the pod",
+        check: check_exec,
+    },
+    Info {
+        name: "kubernetes:script",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Run a script in the pod",
+        check: check_kscript,
+    },
+    Info {
+        name: "kubernetes:log",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Get the pod's logs",
+        check: check_log,
+    },
+    Info {
+        name: "kubernetes:download",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Download a file from the pod",
+        check: check_download,
+    },
+    Info {
+        name: "kubernetes:delete",
+        support: Support::Cluster,
+        continue_default: false,
+        description: "Delete the resource",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:cordon",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Cordon the pod's node",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:drain",
+        support: Support::Cluster,
+        continue_default: true,
+        description: "Drain the pod's node",
+        check: check_drain,
+    },
+    Info {
+        name: "kubernetes:tcpdump",
+        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        continue_default: true,
+        description: "Capture packets in the pod",
+        check: any,
+    },
+    Info {
+        name: "kubernetes:sysdig",
+        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        continue_default: true,
+        description: "Capture syscalls in the pod",
+        check: any,
+    },
+    Info {
+        name: "aws:lambda",
+        support: Support::Unsupported(CLOUD),
+        continue_default: true,
+        description: "Invoke an AWS Lambda function",
+        check: any,
+    },
+    Info {
+        name: "gcp:function",
+        support: Support::Unsupported(CLOUD),
+        continue_default: true,
+        description: "Invoke a GCP function",
+        check: any,
+    },
+    Info {
+        name: "calico:networkpolicy",
+        support: Support::Unsupported(
+            "Calico's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network",
+        ),
+        continue_default: true,
+        description: "Create a Calico network policy",
+        check: any,
+    },
+    Info {
+        name: "cilium:networkpolicy",
+        support: Support::Unsupported(
+            "Cilium's CRDs are not driven by Harrier; use kubernetes:networkpolicy or node:block_network",
+        ),
+        continue_default: true,
+        description: "Create a Cilium network policy",
+        check: any,
+    },
+];
+
+pub fn lookup(name: &str) -> Option<&'static Info> {
+    ACTIONNERS.iter().find(|i| i.name == name)
+}
+
+pub fn known_list() -> String {
+    ACTIONNERS.iter().map(|i| i.name).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,118 @@
+//! `harrier respond serve`: Falco Talon's drop-in. Listens (default port 2803) for what Falco's
+//! `http_output` and falcosidekick's Talon output post — one Falco JSON alert per request — and
+//! runs the response rules on it.
+//!
+//! Endpoints: `POST /` — an alert; answered with the outcomes as JSON. `GET /healthz` —
+//! `{"status": "ok"}`. `GET /metrics` — the response counters, Prometheus text. Bodies over the
+//! limit get 413, slow requests 408, malformed alerts 400 with the reason.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use harrier_engine::Alert;
+use serde_json::json;
+
+use crate::Responder;
+
+/// Where outcome alerts go (stdout in the CLI, a channel in tests).
+pub type Emit = Arc<dyn Fn(&Alert) + Send + Sync>;
+
+#[derive(Clone)]
+struct AppState {
+    responder: Arc<Responder>,
+    emit: Emit,
+    print_all_events: bool,
+}
+
+fn json_resp(code: StatusCode, v: serde_json::Value) -> Response {
+    (code, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+async fn post_alert(State(st): State<AppState>, body: Bytes) -> Response {
+    let v: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json_resp(StatusCode::BAD_REQUEST, json!({"error": format!("malformed JSON: {e}")}))
+        }
+    };
+    let alert = match harrier_sinks::alert_from_json(&v) {
+        Ok(a) => a,
+        Err(e) => return json_resp(StatusCode::BAD_REQUEST, json!({"error": e})),
+    };
+    if st.print_all_events {
+        tracing::info!(rule = %alert.rule, priority = %alert.priority.as_str(), source = %alert.source, "event");
+    }
+    let r = st.responder.clone();
+    let outcomes = match tokio::task::spawn_blocking(move || r.handle(&alert)).await {
+        Ok(o) => o,
+        Err(e) => {
+            return json_resp(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": format!("response task: {e}")}),
+            )
+        }
+    };
+    let mut list = Vec::new();
+    for o in &outcomes {
+        (st.emit)(&o.to_alert());
+        list.push(json!({"rule": o.rule, "action": o.action, "actionner": o.actionner, "status": o.status.as_str(), "target": o.target, "detail": o.detail}));
+    }
+    json_resp(StatusCode::OK, json!({"status": "ok", "outcomes": list}))
+}
+
+async fn healthz() -> Response {
+    json_resp(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let mut s = String::new();
+    for (k, v) in st.responder.metrics().snapshot() {
+        s.push_str(&format!("# TYPE {k} counter\n{k} {v}\n"));
+    }
+    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], s).into_response()
+}
+
+/// The HTTP app (routes and limits), without a socket.
+pub fn app(
+    responder: Arc<Responder>,
+    emit: Emit,
+    print_all_events: bool,
+    max_body: usize,
+    timeout: Duration,
+) -> Router {
+    let st = AppState { responder, emit, print_all_events };
+    Router::new()
+        .route("/", post(post_alert))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(st)
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(64))
+}
+
+/// Serve on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Bind `addr:port`.
+pub async fn bind(addr: &str, port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), String> {
+    let l = tokio::net::TcpListener::bind((addr, port))
+        .await
+        .map_err(|e| format!("cannot listen on {addr}:{port}: {e}"))?;
+    let a = l.local_addr().map_err(|e| e.to_string())?;
+    Ok((l, a))
+}
