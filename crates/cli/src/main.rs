@@ -124,6 +124,8 @@ enum Cmd {
     },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
+    /// The alert store's web UI and API (falcosidekick-ui compatible; port 2802 on 127.0.0.1 by default).
+    Ui(harrier_ui::cli::UiArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -141,6 +143,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {

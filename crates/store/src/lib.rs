@@ -50,6 +50,12 @@ pub struct Query {
     pub hostname: Option<String>,
     /// Every listed tag must be present.
     pub tags: Vec<String>,
+    /// Any of these exact priorities (falcosidekick-ui's `priority=a,b`).
+    pub priorities: Vec<Priority>,
+    /// Any of these rules / sources / tags (falcosidekick-ui's comma lists).
+    pub any_rules: Vec<String>,
+    pub any_sources: Vec<String>,
+    pub any_tags: Vec<String>,
     /// Container name or id.
     pub container: Option<String>,
     pub image: Option<String>,

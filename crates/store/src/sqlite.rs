@@ -101,6 +101,7 @@ impl PriorityIndex for Priority {
 fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
     let mut c: Vec<&str> = Vec::new();
     let mut p: Vec<SqlValue> = Vec::new();
+    let mut cl: Vec<String> = Vec::new();
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     if let Some(pr) = q.min_priority {
         c.push("priority <= ?");
@@ -130,6 +131,24 @@ fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
         c.push("EXISTS (SELECT 1 FROM alert_tags t WHERE t.tag = ? AND t.alert_id = alerts.id)");
         p.push(SqlValue::Text(t.to_string()));
     }
+    let placeholders = |n: usize| vec!["?"; n].join(", ");
+    if !q.priorities.is_empty() {
+        cl.push(format!("priority IN ({})", placeholders(q.priorities.len())));
+        p.extend(q.priorities.iter().map(|x| SqlValue::Integer(*x as i64)));
+    }
+    for (col, vals) in [("rule", &q.any_rules), ("source", &q.any_sources)] {
+        if !vals.is_empty() {
+            cl.push(format!("{col} IN ({})", placeholders(vals.len())));
+            p.extend(vals.iter().map(|v| SqlValue::Text(v.clone())));
+        }
+    }
+    if !q.any_tags.is_empty() {
+        cl.push(format!(
+            "EXISTS (SELECT 1 FROM alert_tags t WHERE t.alert_id = alerts.id AND t.tag IN ({}))",
+            placeholders(q.any_tags.len())
+        ));
+        p.extend(q.any_tags.iter().map(|v| SqlValue::Text(v.clone())));
+    }
     if let Some(fq) = q.text.as_deref().and_then(fts_query) {
         c.push("id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)");
         p.push(SqlValue::Text(fq));
@@ -146,10 +165,12 @@ fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
         c.push("id > ?");
         p.push(SqlValue::Integer(a));
     }
-    if c.is_empty() {
+    let mut all: Vec<String> = c.into_iter().map(str::to_string).collect();
+    all.extend(cl);
+    if all.is_empty() {
         (String::new(), p)
     } else {
-        (format!(" WHERE {}", c.join(" AND ")), p)
+        (format!(" WHERE {}", all.join(" AND ")), p)
     }
 }
 

@@ -339,3 +339,20 @@ fn reopen_keeps_data_and_schema() {
     assert!(harrier_store::open("mysql://x").is_err());
     assert!(harrier_store::open(&format!("sqlite:{}", p.display())).is_ok());
 }
+
+#[test]
+fn any_of_lists() {
+    let (_d, s) = store();
+    s.insert(&sample()).unwrap();
+    let mut q = Query::new();
+    q.priorities = vec![Priority::Notice, Priority::Error];
+    assert_eq!(s.count(&q).unwrap(), 3);
+    let mut q = Query::new();
+    q.any_rules = vec!["Write below etc".into(), "Debug rule".into()];
+    assert_eq!(s.count(&q).unwrap(), 2);
+    let mut q = Query::new();
+    q.any_tags = vec!["shell".into(), "mitre_persistence".into()];
+    assert_eq!(s.count(&q).unwrap(), 3);
+    q.any_sources = vec!["k8s_audit".into()];
+    assert_eq!(s.count(&q).unwrap(), 0);
+}
