@@ -21,6 +21,8 @@ done
 # containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
+# Web UI browser tests (crates/ui/tests/browser.rs drive headless Chromium over WebDriver).
+for p in chromium chromium-driver; do have "$p" || need+=("$p"); done
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
