@@ -52,7 +52,10 @@ fn ui_first_start_tokens_and_ingest() {
     assert!(addr.starts_with("127.0.0.1:"), "{listening}");
     let base = format!("http://{addr}");
 
-    let out = harrier().args(["ui", "token", "create", "--store", &store, "--name", "ci", "--role", "read"]).output().unwrap();
+    let out = harrier()
+        .args(["ui", "token", "create", "--store", &store, "--name", "ci", "--role", "read"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.lines().last().unwrap().trim().to_string();
@@ -70,7 +73,10 @@ fn ui_first_start_tokens_and_ingest() {
     let out = harrier().args(["ui", "token", "revoke", "--store", &store, "--name", "ci"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(http("GET", &format!("{base}/api/v1/events"), Some(&token), None).0, 401);
-    let out = harrier().args(["ui", "token", "create", "--store", &store, "--name", "x", "--role", "root"]).output().unwrap();
+    let out = harrier()
+        .args(["ui", "token", "create", "--store", &store, "--name", "x", "--role", "root"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--role"));
     child.kill().unwrap();
@@ -92,4 +98,51 @@ fn ui_first_start_tokens_and_ingest() {
     let out = harrier().args(["ui", "--store", "mysql://x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown store URL"));
+}
+
+mod common;
+
+/// Replayed alerts reach the store through the `store:` sink of the config, then `harrier ui`
+/// serves them.
+#[test]
+fn replayed_alerts_reach_the_store_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alerts.db");
+    let cfg = dir.path().join("harrier.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "json_output: true\nstore:\n  url: sqlite:{}\nspooldir: {}\n",
+            db.display(),
+            dir.path().join("spool").display()
+        ),
+    )
+    .unwrap();
+    let r = common::write_rules(
+        dir.path(),
+        "r.yaml",
+        "- rule: cat opens\n  desc: d\n  condition: evt.type in (open, openat) and proc.name = cat\n  output: \"cat opened %fd.name\"\n  priority: WARNING\n  tags: [filesystem]\n",
+    );
+    let o = common::harrier(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-r",
+        r.to_str().unwrap(),
+        "-o",
+        "engine.kind=replay",
+        "-o",
+        &format!("engine.replay.capture_file={}", common::capture("cat_write.scap").display()),
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let printed = common::json_alerts(&o);
+    assert_eq!(printed.len(), 4);
+    let s = harrier_store::SqliteStore::open(db.to_str().unwrap()).unwrap();
+    use harrier_store::Store;
+    let page = s.query(&harrier_store::Query::new()).unwrap();
+    assert_eq!(page.total, 4, "every alert stored");
+    for e in &page.events {
+        assert_eq!(e.alert["rule"], "cat opens");
+        assert_eq!(e.alert["tags"], serde_json::json!(["filesystem"]));
+        assert!(e.alert["output"].as_str().unwrap().starts_with("cat opened"));
+    }
 }

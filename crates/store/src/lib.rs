@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub mod auth;
+pub mod sink;
 pub mod sqlite;
 
 pub use auth::{hash_token, random_token, Role};
