@@ -132,17 +132,21 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     header?.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// Resolve a session cookie or a bearer token. Err(()) = a bearer token was given but is not valid.
+/// A bearer token was given but is unknown or revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadToken;
+
+/// Resolve a session cookie or a bearer token.
 pub fn principal(
     store: &dyn Store,
     cookie_header: Option<&str>,
     authorization: Option<&str>,
-) -> Result<Option<Principal>, ()> {
+) -> Result<Option<Principal>, BadToken> {
     if let Some(a) = authorization {
-        let tok = a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")).ok_or(())?.trim();
+        let tok = a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")).ok_or(BadToken)?.trim();
         return match store.token_get(&hash_token(tok)) {
             Ok(Some((name, role))) => Ok(Some(Principal { name, role, csrf: None })),
-            _ => Err(()),
+            _ => Err(BadToken),
         };
     }
     if let Some(sid) = cookie(cookie_header, SESSION_COOKIE) {

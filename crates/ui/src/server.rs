@@ -89,7 +89,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "store call failed".into()))
 }
 
-fn header_str<'a>(h: &'a HeaderMap, k: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, k: header::HeaderName) -> Option<&str> {
     h.get(k).and_then(|v| v.to_str().ok())
 }
 
