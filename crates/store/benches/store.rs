@@ -12,19 +12,40 @@ use serde_json::json;
 use std::time::Instant;
 
 const RULES: [&str; 20] = [
-    "Terminal shell in container", "Read sensitive file untrusted", "Write below etc", "Write below binary dir",
-    "Launch Privileged Container", "Contact K8S API Server From Container", "Netcat Remote Code Execution in Container",
-    "Search Private Keys or Passwords", "Clear Log Activities", "Remove Bulk Data from Disk", "Create Symlink Over Sensitive Files",
-    "Packet socket created in container", "Redirect STDOUT/STDIN to Network Connection in Container", "Drop and execute new binary in container",
-    "Run shell untrusted", "System user interactive", "Modify Shell Configuration File", "Schedule Cron Jobs",
-    "Update Package Repository", "Launch Suspicious Network Tool in Container",
+    "Terminal shell in container",
+    "Read sensitive file untrusted",
+    "Write below etc",
+    "Write below binary dir",
+    "Launch Privileged Container",
+    "Contact K8S API Server From Container",
+    "Netcat Remote Code Execution in Container",
+    "Search Private Keys or Passwords",
+    "Clear Log Activities",
+    "Remove Bulk Data from Disk",
+    "Create Symlink Over Sensitive Files",
+    "Packet socket created in container",
+    "Redirect STDOUT/STDIN to Network Connection in Container",
+    "Drop and execute new binary in container",
+    "Run shell untrusted",
+    "System user interactive",
+    "Modify Shell Configuration File",
+    "Schedule Cron Jobs",
+    "Update Package Repository",
+    "Launch Suspicious Network Tool in Container",
 ];
 const PRIOS: [Priority; 8] = [
-    Priority::Emergency, Priority::Alert, Priority::Critical, Priority::Error, Priority::Warning, Priority::Notice,
-    Priority::Informational, Priority::Debug,
+    Priority::Emergency,
+    Priority::Alert,
+    Priority::Critical,
+    Priority::Error,
+    Priority::Warning,
+    Priority::Notice,
+    Priority::Informational,
+    Priority::Debug,
 ];
 const WORDS: [&str; 16] = [
-    "bash", "sh", "cat", "curl", "wget", "nc", "python3", "vi", "cp", "tar", "apt", "ssh", "kubectl", "node", "java", "nginx",
+    "bash", "sh", "cat", "curl", "wget", "nc", "python3", "vi", "cp", "tar", "apt", "ssh", "kubectl", "node",
+    "java", "nginx",
 ];
 
 fn alert(i: u64, t0: u64) -> Alert {
@@ -45,7 +66,9 @@ fn alert(i: u64, t0: u64) -> Alert {
         priority: prio,
         source: "syscall".into(),
         tags: vec!["container".into(), format!("T{}", 1000 + i % 30), "mitre_execution".into()],
-        output: format!("{rule} (user=app command={proc} -c 'do something {i}' file={file} container_id={ctr})"),
+        output: format!(
+            "{rule} (user=app command={proc} -c 'do something {i}' file={file} container_id={ctr})"
+        ),
         output_fields: fields.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         hostname: format!("node-{}", i % 50),
     }
@@ -59,7 +82,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -87,7 +114,11 @@ fn main() {
     let st = s.status();
     let file = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
-    println!("sqlite size: {} bytes used, {file} bytes on disk = {:.0} bytes per stored alert", st.bytes, file as f64 / n as f64);
+    println!(
+        "sqlite size: {} bytes used, {file} bytes on disk = {:.0} bytes per stored alert",
+        st.bytes,
+        file as f64 / n as f64
+    );
 
     let runs = 200;
     let mut filtered = Vec::new();
@@ -129,9 +160,17 @@ fn main() {
         pct(&mut text, 0.5),
         pct(&mut text, 0.99)
     );
-    println!("tag + host query at {n}: p50 {:.1} ms, p99 {:.1} ms", pct(&mut tags, 0.5), pct(&mut tags, 0.99));
+    println!(
+        "tag + host query at {n}: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut tags, 0.5),
+        pct(&mut tags, 0.99)
+    );
     let t = Instant::now();
     let by = s.count_by(&Query::new(), harrier_store::GroupBy::Rule, 10).unwrap();
-    println!("dashboard top rules over all {n}: {:.0} ms ({} rules)", t.elapsed().as_secs_f64() * 1e3, by.len());
+    println!(
+        "dashboard top rules over all {n}: {:.0} ms ({} rules)",
+        t.elapsed().as_secs_f64() * 1e3,
+        by.len()
+    );
     println!("RSS of this process after the queries: {} MiB", rss_kib() / 1024);
 }

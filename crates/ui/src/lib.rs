@@ -12,6 +12,8 @@
 pub mod assets;
 pub mod auth;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod params;
 pub mod server;
 

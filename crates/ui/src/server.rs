@@ -341,32 +341,39 @@ async fn ingest(
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Ok(r);
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    let alerts = parse_ingest(&body).map_err(bad)?;
+    let ids = blocking(&st, move |s| s.insert(&alerts)).await?.map_err(store_err)?;
+    Ok(Json(json!({ "ids": ids })).into_response())
+}
+
+/// An ingest body → alerts: falcosidekick's webui payload `{"event": <alert>, "outputs": [...]}`,
+/// Falco's http_output body (the alert itself), or an array of either. The error says why.
+pub fn parse_ingest(body: &[u8]) -> Result<Vec<harrier_engine::Alert>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let docs: Vec<Value> = match v {
         Value::Array(a) => a,
         v => vec![v],
     };
     if docs.is_empty() {
-        return Err(bad("no alert in the body"));
+        return Err("no alert in the body".into());
     }
-    let mut alerts = Vec::with_capacity(docs.len());
-    for (i, d) in docs.iter().enumerate() {
-        // falcosidekick's webui body: {"event": <alert>, "outputs": [...]}; Falco's http_output: the alert.
-        let doc = match d.get("event") {
-            Some(e) if d.get("rule").is_none() => e,
-            _ => d,
-        };
-        let a = harrier_store::parse_alert(doc).map_err(|e| {
-            if docs.len() == 1 {
-                bad(format!("not a Falco alert: {e}"))
-            } else {
-                bad(format!("alert {i}: not a Falco alert: {e}"))
-            }
-        })?;
-        alerts.push(a);
-    }
-    let ids = blocking(&st, move |s| s.insert(&alerts)).await?.map_err(store_err)?;
-    Ok(Json(json!({ "ids": ids })).into_response())
+    let one = docs.len() == 1;
+    docs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let doc = match d.get("event") {
+                Some(e) if d.get("rule").is_none() => e,
+                _ => d,
+            };
+            harrier_store::parse_alert(doc).map_err(|e| {
+                if one {
+                    format!("not a Falco alert: {e}")
+                } else {
+                    format!("alert {i}: not a Falco alert: {e}")
+                }
+            })
+        })
+        .collect()
 }
 
 // ---------- falcosidekick-ui's read API ----------
