@@ -49,6 +49,8 @@ for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); d
 for p in vim logrotate nginx-light make git curl python3-venv; do
   have "$p" || need+=("$p")
 done
+# Web UI browser tests (crates/ui/tests/browser.rs drive headless Chromium over WebDriver).
+for p in chromium chromium-driver; do have "$p" || need+=("$p"); done
 
 install_needed
 

@@ -27,6 +27,11 @@ impl Delivery {
                     .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
                 let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
                 harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
+                // The alert store (`store:` block), batched through the same queues.
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                harrier_store::sink::add_from_config(&text, &mut router)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
                 if router.is_empty() {
                     None
                 } else {

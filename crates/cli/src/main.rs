@@ -167,6 +167,8 @@ enum Cmd {
     /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
     /// seen (never wider than the evidence; each proposal says what it silences).
     Tune(tune_cmd::TuneArgs),
+    /// The alert store's web UI and API (falcosidekick-ui compatible; port 2802 on 127.0.0.1 by default).
+    Ui(harrier_ui::cli::UiArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -198,6 +200,7 @@ fn main() -> ExitCode {
         Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
+        Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
             Ok(()) => 0,
             Err(e) => {

@@ -1,0 +1,176 @@
+//! Store benchmark: ingest rate into SQLite, p50/p99 of a filtered query and of a free-text query
+//! at N stored alerts, bytes per stored alert, and this process's RSS.
+//!
+//! `cargo bench -p harrier-store --bench store` (N = 1,000,000; `HARRIER_BENCH_ALERTS=10000000`
+//! for 10 M). Alerts are synthetic but shaped like the default rules' (20 rules, 8 priorities,
+//! 50 hosts, 200 containers, realistic output fields).
+
+use harrier_engine::Alert;
+use harrier_rules::Priority;
+use harrier_store::{Query, SqliteStore, Store};
+use serde_json::json;
+use std::time::Instant;
+
+const RULES: [&str; 20] = [
+    "Terminal shell in container",
+    "Read sensitive file untrusted",
+    "Write below etc",
+    "Write below binary dir",
+    "Launch Privileged Container",
+    "Contact K8S API Server From Container",
+    "Netcat Remote Code Execution in Container",
+    "Search Private Keys or Passwords",
+    "Clear Log Activities",
+    "Remove Bulk Data from Disk",
+    "Create Symlink Over Sensitive Files",
+    "Packet socket created in container",
+    "Redirect STDOUT/STDIN to Network Connection in Container",
+    "Drop and execute new binary in container",
+    "Run shell untrusted",
+    "System user interactive",
+    "Modify Shell Configuration File",
+    "Schedule Cron Jobs",
+    "Update Package Repository",
+    "Launch Suspicious Network Tool in Container",
+];
+const PRIOS: [Priority; 8] = [
+    Priority::Emergency,
+    Priority::Alert,
+    Priority::Critical,
+    Priority::Error,
+    Priority::Warning,
+    Priority::Notice,
+    Priority::Informational,
+    Priority::Debug,
+];
+const WORDS: [&str; 16] = [
+    "bash", "sh", "cat", "curl", "wget", "nc", "python3", "vi", "cp", "tar", "apt", "ssh", "kubectl", "node",
+    "java", "nginx",
+];
+
+fn alert(i: u64, t0: u64) -> Alert {
+    let rule = RULES[(i * 7 % 20) as usize];
+    let prio = PRIOS[((i * 13) % 8) as usize];
+    let proc = WORDS[(i % 16) as usize];
+    let file = format!("/etc/{}/{}", WORDS[((i / 16) % 16) as usize], i % 1000);
+    let ctr = format!("c{:011x}", i % 200);
+    let fields = json!({
+        "container.id": ctr, "container.name": format!("app-{}", i % 200), "container.image.repository": format!("registry.local/team/{}", WORDS[(i % 7) as usize]),
+        "container.image.tag": "1.2.3", "k8s.ns.name": format!("ns-{}", i % 12), "k8s.pod.name": format!("pod-{}-{}", i % 200, i % 3),
+        "proc.name": proc, "proc.cmdline": format!("{proc} -c 'do something {i}'"), "proc.pname": "containerd-shim", "proc.pid": i % 65536,
+        "user.name": if i.is_multiple_of(5) { "root" } else { "app" }, "user.uid": i % 5, "fd.name": file, "evt.type": "openat",
+    });
+    Alert {
+        time_ns: t0 + i * 1_000_000,
+        rule: rule.into(),
+        priority: prio,
+        source: "syscall".into(),
+        tags: vec!["container".into(), format!("T{}", 1000 + i % 30), "mitre_execution".into()],
+        output: format!(
+            "{rule} (user=app command={proc} -c 'do something {i}' file={file} container_id={ctr})"
+        ),
+        output_fields: fields.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        hostname: format!("node-{}", i % 50),
+    }
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n: u64 = std::env::var("HARRIER_BENCH_ALERTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+    let t0 = 1_760_000_000_000_000_000u64;
+    let batch = 1000u64;
+    let start = Instant::now();
+    let mut i = 0;
+    let mut last_report = Instant::now();
+    while i < n {
+        let b: Vec<Alert> = (i..(i + batch).min(n)).map(|k| alert(k, t0)).collect();
+        s.insert(&b).unwrap();
+        i += b.len() as u64;
+        if last_report.elapsed().as_secs() >= 10 {
+            eprintln!("  … {i} alerts stored");
+            last_report = Instant::now();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("sqlite ingest: {n} alerts in {secs:.1} s = {:.0} alerts/s (batches of {batch}, alert generation included)", n as f64 / secs);
+    let st = s.status();
+    let file = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "sqlite size: {} bytes used, {file} bytes on disk = {:.0} bytes per stored alert",
+        st.bytes,
+        file as f64 / n as f64
+    );
+
+    let runs = 200;
+    let mut filtered = Vec::new();
+    let mut text = Vec::new();
+    let mut tags = Vec::new();
+    for r in 0..runs {
+        let mut q = Query::new();
+        q.min_priority = Some(Priority::Warning);
+        q.rule = Some(RULES[r % 20].into());
+        q.namespace = Some(format!("ns-{}", r % 12));
+        q.limit = 50;
+        let t = Instant::now();
+        let p = s.query(&q).unwrap();
+        filtered.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(p.total);
+
+        let mut q = Query::new();
+        q.text = Some(format!("{} something {}", WORDS[r % 16], (r * 37) % 1000));
+        q.limit = 50;
+        let t = Instant::now();
+        s.query(&q).unwrap();
+        text.push(t.elapsed().as_secs_f64() * 1e3);
+
+        let mut q = Query::new();
+        q.tags = vec![format!("T{}", 1000 + r % 30)];
+        q.hostname = Some(format!("node-{}", r % 50));
+        q.limit = 50;
+        let t = Instant::now();
+        s.query(&q).unwrap();
+        tags.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "filtered query (priority>=Warning, rule, namespace; page of 50 + total) at {n}: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut filtered, 0.5),
+        pct(&mut filtered, 0.99)
+    );
+    println!(
+        "free-text query (two words, page of 50 + total) at {n}: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut text, 0.5),
+        pct(&mut text, 0.99)
+    );
+    println!(
+        "tag + host query at {n}: p50 {:.1} ms, p99 {:.1} ms",
+        pct(&mut tags, 0.5),
+        pct(&mut tags, 0.99)
+    );
+    let t = Instant::now();
+    let by = s.count_by(&Query::new(), harrier_store::GroupBy::Rule, 10).unwrap();
+    println!(
+        "dashboard top rules over all {n}: {:.0} ms ({} rules)",
+        t.elapsed().as_secs_f64() * 1e3,
+        by.len()
+    );
+    println!("RSS of this process after the queries: {} MiB", rss_kib() / 1024);
+}

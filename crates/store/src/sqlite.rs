@@ -1,0 +1,628 @@
+//! The embedded SQLite backend: one file, WAL (readers never wait for the writer), an FTS5 index
+//! over the output and the output fields (contentless: the text lives once, in the JSON column),
+//! versioned migrations applied at open, incremental vacuum so retention gives space back.
+//!
+//! Every value from a filter is a bound parameter; column names come from fixed tables, never from
+//! input.
+
+use crate::auth::Role;
+use crate::{
+    fts_query, now_ns, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store, StoreError,
+    StoreStatus, StoredAlert,
+};
+use harrier_engine::Alert;
+use harrier_rules::Priority;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
+use std::sync::Mutex;
+
+/// Migrations, applied in order; `schema_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: alerts, tags, full text, accounts.
+    "CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        time_ns INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        container TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        image TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        pod TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        process TEXT NOT NULL,
+        json TEXT NOT NULL,
+        ack_by TEXT,
+        ack_note TEXT,
+        ack_ns INTEGER
+     );
+     CREATE INDEX alerts_time ON alerts(time_ns);
+     CREATE INDEX alerts_rule ON alerts(rule, time_ns);
+     CREATE INDEX alerts_priority ON alerts(priority, time_ns);
+     CREATE INDEX alerts_source ON alerts(source, time_ns);
+     CREATE INDEX alerts_hostname ON alerts(hostname, time_ns);
+     CREATE INDEX alerts_container ON alerts(container, time_ns);
+     CREATE INDEX alerts_container_id ON alerts(container_id, time_ns);
+     CREATE INDEX alerts_image ON alerts(image, time_ns);
+     CREATE INDEX alerts_namespace ON alerts(namespace, time_ns);
+     CREATE INDEX alerts_pod ON alerts(pod, time_ns);
+     CREATE TABLE alert_tags (tag TEXT NOT NULL, alert_id INTEGER NOT NULL, PRIMARY KEY (tag, alert_id)) WITHOUT ROWID;
+     CREATE INDEX alert_tags_alert ON alert_tags(alert_id);
+     CREATE VIRTUAL TABLE alerts_fts USING fts5(output, fields, content='', contentless_delete=1);
+     CREATE TABLE users (name TEXT PRIMARY KEY, phc TEXT NOT NULL, role TEXT NOT NULL);
+     CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, role TEXT NOT NULL,
+                            csrf TEXT NOT NULL, expires_ns INTEGER NOT NULL);
+     CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+                          created_ns INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);",
+];
+
+pub struct SqliteStore {
+    path: String,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    last_error: Mutex<Option<String>>,
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn ns(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+fn priority_name(p: i64) -> String {
+    Priority::from_index(p).map(|p| p.as_str().to_string()).unwrap_or_else(|| p.to_string())
+}
+
+trait PriorityIndex {
+    fn from_index(i: i64) -> Option<Priority>;
+}
+impl PriorityIndex for Priority {
+    fn from_index(i: i64) -> Option<Priority> {
+        Some(match i {
+            0 => Priority::Emergency,
+            1 => Priority::Alert,
+            2 => Priority::Critical,
+            3 => Priority::Error,
+            4 => Priority::Warning,
+            5 => Priority::Notice,
+            6 => Priority::Informational,
+            7 => Priority::Debug,
+            _ => return None,
+        })
+    }
+}
+
+/// WHERE clause (with a leading " WHERE " when not empty) and its parameters.
+fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
+    let mut c: Vec<&str> = Vec::new();
+    let mut p: Vec<SqlValue> = Vec::new();
+    let mut cl: Vec<String> = Vec::new();
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(pr) = q.min_priority {
+        c.push("priority <= ?");
+        p.push(SqlValue::Integer(pr as i64));
+    }
+    for (col, val) in [
+        ("rule = ?", &q.rule),
+        ("source = ?", &q.source),
+        ("hostname = ?", &q.hostname),
+        ("image = ?", &q.image),
+        ("namespace = ?", &q.namespace),
+        ("pod = ?", &q.pod),
+        ("user_name = ?", &q.user),
+        ("process = ?", &q.process),
+    ] {
+        if let Some(v) = text(val) {
+            c.push(col);
+            p.push(SqlValue::Text(v));
+        }
+    }
+    if let Some(v) = text(&q.container) {
+        c.push("(container = ? OR container_id = ?)");
+        p.push(SqlValue::Text(v.clone()));
+        p.push(SqlValue::Text(v));
+    }
+    for t in q.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        c.push("EXISTS (SELECT 1 FROM alert_tags t WHERE t.tag = ? AND t.alert_id = alerts.id)");
+        p.push(SqlValue::Text(t.to_string()));
+    }
+    let placeholders = |n: usize| vec!["?"; n].join(", ");
+    if !q.priorities.is_empty() {
+        cl.push(format!("priority IN ({})", placeholders(q.priorities.len())));
+        p.extend(q.priorities.iter().map(|x| SqlValue::Integer(*x as i64)));
+    }
+    for (col, vals) in [("rule", &q.any_rules), ("source", &q.any_sources)] {
+        if !vals.is_empty() {
+            cl.push(format!("{col} IN ({})", placeholders(vals.len())));
+            p.extend(vals.iter().map(|v| SqlValue::Text(v.clone())));
+        }
+    }
+    if !q.any_tags.is_empty() {
+        cl.push(format!(
+            "EXISTS (SELECT 1 FROM alert_tags t WHERE t.alert_id = alerts.id AND t.tag IN ({}))",
+            placeholders(q.any_tags.len())
+        ));
+        p.extend(q.any_tags.iter().map(|v| SqlValue::Text(v.clone())));
+    }
+    if let Some(fq) = q.text.as_deref().and_then(fts_query) {
+        c.push("id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)");
+        p.push(SqlValue::Text(fq));
+    }
+    if let Some(s) = q.since_ns {
+        c.push("time_ns >= ?");
+        p.push(SqlValue::Integer(ns(s)));
+    }
+    if let Some(u) = q.until_ns {
+        c.push("time_ns < ?");
+        p.push(SqlValue::Integer(ns(u)));
+    }
+    if let Some(a) = q.after_id {
+        c.push("id > ?");
+        p.push(SqlValue::Integer(a));
+    }
+    let mut all: Vec<String> = c.into_iter().map(str::to_string).collect();
+    all.extend(cl);
+    if all.is_empty() {
+        (String::new(), p)
+    } else {
+        (format!(" WHERE {}", all.join(" AND ")), p)
+    }
+}
+
+fn role_of(s: &str) -> Role {
+    // Unknown roles in the database are treated as the least privileged reader.
+    Role::parse(s).unwrap_or(Role::Read)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and apply pending migrations.
+    pub fn open(path: &str) -> Result<SqliteStore> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let w = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
+        w.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        // auto_vacuum must be chosen before the first table exists.
+        w.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(unavailable)?;
+        w.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        w.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;").map_err(unavailable)?;
+        migrate(&w)?;
+        let r = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
+        r.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        Ok(SqliteStore {
+            path: path.to_string(),
+            writer: Mutex::new(w),
+            reader: Mutex::new(r),
+            last_error: Mutex::new(None),
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Cap the database at `pages` pages (SQLite's `max_page_count`): writes past it fail with
+    /// "database or disk is full", exactly as on a full disk. For operators who want a hard cap
+    /// beside retention, and for tests of the full-disk path.
+    pub fn limit_pages(&self, pages: u64) -> Result<()> {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.pragma_update(None, "max_page_count", pages as i64).map_err(unavailable)
+    }
+
+    fn note(&self, r: &Result<impl Sized>) {
+        let mut e = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match r {
+            Ok(_) => *e = None,
+            Err(err) => *e = Some(err.to_string()),
+        }
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        f(&c).map_err(unavailable)
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut c = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut c).map_err(unavailable)
+    }
+
+    fn used_bytes(c: &Connection) -> rusqlite::Result<u64> {
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(((pages - free).max(0) * size) as u64)
+    }
+
+    /// Delete the `n` oldest alerts matching `cond` (a fixed SQL condition with `?1`).
+    fn delete_oldest(c: &mut Connection, cond: &str, arg: i64, n: i64) -> rusqlite::Result<u64> {
+        let tx = c.transaction()?;
+        tx.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)", [])?;
+        tx.execute("DELETE FROM doomed", [])?;
+        tx.execute(
+            &format!("INSERT INTO doomed SELECT id FROM alerts WHERE {cond} ORDER BY time_ns, id LIMIT ?2"),
+            params![arg, n],
+        )?;
+        tx.execute("DELETE FROM alerts_fts WHERE rowid IN (SELECT id FROM doomed)", [])?;
+        tx.execute("DELETE FROM alert_tags WHERE alert_id IN (SELECT id FROM doomed)", [])?;
+        let gone = tx.execute("DELETE FROM alerts WHERE id IN (SELECT id FROM doomed)", [])?;
+        tx.execute("DELETE FROM doomed", [])?;
+        tx.commit()?;
+        Ok(gone as u64)
+    }
+}
+
+fn migrate(c: &Connection) -> Result<()> {
+    c.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);")
+        .map_err(unavailable)?;
+    let v: i64 = c
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_version", [], |r| r.get(0))
+        .map_err(unavailable)?;
+    if v as usize > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database schema is version {v}, newer than this Harrier knows ({}); upgrade Harrier",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
+        let sql = format!("BEGIN; {m}; INSERT INTO schema_version (version) VALUES ({}); COMMIT;", i + 1);
+        if let Err(e) = c.execute_batch(&sql) {
+            let _ = c.execute_batch("ROLLBACK");
+            return Err(StoreError::Unavailable(format!("migration {} failed: {e}", i + 1)));
+        }
+        tracing::info!(version = i + 1, "store: applied schema migration");
+    }
+    Ok(())
+}
+
+fn stored_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAlert> {
+    let id: i64 = r.get(0)?;
+    let json: String = r.get(1)?;
+    let ack_by: Option<String> = r.get(2)?;
+    let ack_note: Option<String> = r.get(3)?;
+    let ack_ns: Option<i64> = r.get(4)?;
+    let alert = serde_json::from_str(&json).unwrap_or(serde_json::Value::Null);
+    let ack =
+        ack_by.map(|by| Ack { by, note: ack_note.unwrap_or_default(), time_ns: ack_ns.unwrap_or(0) as u64 });
+    Ok(StoredAlert { id, alert, ack })
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn insert(&self, alerts: &[Alert]) -> Result<Vec<i64>> {
+        let rows: Vec<Row> = alerts.iter().map(Row::from_alert).collect();
+        let r = self.with_writer(|c| {
+            let tx = c.transaction()?;
+            let mut ids = Vec::with_capacity(rows.len());
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT INTO alerts (time_ns, rule, priority, source, hostname, tags, container, container_id,
+                       image, namespace, pod, user_name, process, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?;
+                let mut fts = tx.prepare_cached("INSERT INTO alerts_fts (rowid, output, fields) VALUES (?1, ?2, ?3)")?;
+                let mut tag = tx.prepare_cached("INSERT OR IGNORE INTO alert_tags (tag, alert_id) VALUES (?1, ?2)")?;
+                for row in &rows {
+                    let tags = serde_json::to_string(&row.tags).unwrap_or_else(|_| "[]".into());
+                    ins.execute(params![
+                        ns(row.time_ns),
+                        row.rule,
+                        row.priority as i64,
+                        row.source,
+                        row.hostname,
+                        tags,
+                        row.container,
+                        row.container_id,
+                        row.image,
+                        row.namespace,
+                        row.pod,
+                        row.user,
+                        row.process,
+                        row.json
+                    ])?;
+                    let id = tx.last_insert_rowid();
+                    fts.execute(params![id, row.output, row.fields_text])?;
+                    for t in &row.tags {
+                        tag.execute(params![t, id])?;
+                    }
+                    ids.push(id);
+                }
+            }
+            tx.commit()?;
+            Ok(ids)
+        });
+        self.note(&r);
+        r
+    }
+
+    fn query(&self, q: &Query) -> Result<Page> {
+        let (w, p) = where_clause(q);
+        let limit = q.limit.min(Query::MAX_LIMIT) as i64;
+        self.with_reader(|c| {
+            let total: i64 = c.query_row(&format!("SELECT count(*) FROM alerts{w}"), params_from_iter(p.iter()), |r| r.get(0))?;
+            let mut p2 = p.clone();
+            p2.push(SqlValue::Integer(limit));
+            p2.push(SqlValue::Integer(q.offset as i64));
+            let mut st = c.prepare(&format!(
+                "SELECT id, json, ack_by, ack_note, ack_ns FROM alerts{w} ORDER BY time_ns DESC, id DESC LIMIT ? OFFSET ?"
+            ))?;
+            let events = st.query_map(params_from_iter(p2.iter()), stored_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Page { total: total as u64, events })
+        })
+    }
+
+    fn count(&self, q: &Query) -> Result<u64> {
+        let (w, p) = where_clause(q);
+        self.with_reader(|c| {
+            c.query_row(&format!("SELECT count(*) FROM alerts{w}"), params_from_iter(p.iter()), |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+        })
+    }
+
+    fn get(&self, id: i64) -> Result<Option<StoredAlert>> {
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT id, json, ack_by, ack_note, ack_ns FROM alerts WHERE id = ?1",
+                [id],
+                stored_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn count_by(&self, q: &Query, by: GroupBy, limit: usize) -> Result<Vec<(String, u64)>> {
+        let (w, mut p) = where_clause(q);
+        p.push(SqlValue::Integer(limit.clamp(1, 1000) as i64));
+        let sql = if by == GroupBy::Tags {
+            format!(
+                "SELECT t.tag, count(*) AS n FROM alert_tags t WHERE t.alert_id IN (SELECT id FROM alerts{w})
+                 GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?"
+            )
+        } else {
+            let col = by.column();
+            format!(
+                "SELECT {col}, count(*) AS n FROM alerts{w} GROUP BY {col} ORDER BY n DESC, {col} LIMIT ?"
+            )
+        };
+        self.with_reader(|c| {
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(p.iter()), |r| {
+                let v: SqlValue = r.get(0)?;
+                let n: i64 = r.get(1)?;
+                let key = match v {
+                    SqlValue::Integer(i) if by == GroupBy::Priority => priority_name(i),
+                    SqlValue::Integer(i) => i.to_string(),
+                    SqlValue::Text(s) => s,
+                    _ => String::new(),
+                };
+                Ok((key, n as u64))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn histogram(&self, q: &Query, bucket_ns: u64) -> Result<Vec<Bucket>> {
+        let b = ns(bucket_ns.max(1));
+        let (w, p) = where_clause(q);
+        let mut all = vec![SqlValue::Integer(b), SqlValue::Integer(b)];
+        all.extend(p);
+        self.with_reader(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT (time_ns / ?) * ? AS start, priority, count(*) FROM alerts{w} GROUP BY start, priority ORDER BY start, priority"
+            ))?;
+            let rows = st.query_map(params_from_iter(all.iter()), |r| {
+                Ok(Bucket {
+                    start_ns: r.get::<_, i64>(0)? as u64,
+                    priority: priority_name(r.get(1)?),
+                    count: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn groups(&self, q: &Query) -> Result<Vec<Group>> {
+        let (w, mut p) = where_clause(q);
+        p.push(SqlValue::Integer(q.limit.clamp(1, Query::MAX_LIMIT) as i64));
+        p.push(SqlValue::Integer(q.offset as i64));
+        self.with_reader(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT rule, min(priority), container, hostname, count(*), min(time_ns), max(time_ns), max(id)
+                 FROM alerts{w} GROUP BY rule, container_id, container, hostname ORDER BY max(time_ns) DESC LIMIT ? OFFSET ?"
+            ))?;
+            let rows = st.query_map(params_from_iter(p.iter()), |r| {
+                Ok(Group {
+                    rule: r.get(0)?,
+                    priority: priority_name(r.get(1)?),
+                    container: r.get(2)?,
+                    hostname: r.get(3)?,
+                    count: r.get::<_, i64>(4)? as u64,
+                    first_ns: r.get::<_, i64>(5)? as u64,
+                    last_ns: r.get::<_, i64>(6)? as u64,
+                    last_id: r.get(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn acknowledge(&self, id: i64, by: &str, note: &str) -> Result<bool> {
+        let r = self.with_writer(|c| {
+            c.execute(
+                "UPDATE alerts SET ack_by = ?1, ack_note = ?2, ack_ns = ?3 WHERE id = ?4",
+                params![by, note, ns(now_ns()), id],
+            )
+        });
+        self.note(&r);
+        r.map(|n| n > 0)
+    }
+
+    fn enforce_retention(&self, ret: &Retention) -> Result<u64> {
+        let r = self.with_writer(|c| {
+            let mut removed = 0u64;
+            if let Some(age) = ret.max_age_ns {
+                let cutoff = ns(now_ns().saturating_sub(age));
+                loop {
+                    let n = Self::delete_oldest(c, "time_ns < ?1", cutoff, 10_000)?;
+                    removed += n;
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            if let Some(max) = ret.max_bytes {
+                // Remove the oldest share that brings the data under the cap, a few rounds at most
+                // (index pages do not shrink exactly in proportion).
+                for _ in 0..8 {
+                    let used = Self::used_bytes(c)?;
+                    if used <= max {
+                        break;
+                    }
+                    let count: i64 = c.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
+                    if count == 0 {
+                        break;
+                    }
+                    let share = ((used - max) as f64 / used as f64 * count as f64).ceil() as i64;
+                    let n = Self::delete_oldest(c, "?1 = ?1", 0, share.max(1) + count / 50)?;
+                    removed += n;
+                }
+            }
+            if removed > 0 {
+                c.execute_batch("PRAGMA incremental_vacuum;")?;
+                let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
+            Ok(removed)
+        });
+        if let Ok(n) = &r {
+            if *n > 0 {
+                tracing::info!(removed = n, "store: retention removed old alerts");
+            }
+        }
+        r
+    }
+
+    fn status(&self) -> StoreStatus {
+        let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let counts = self.with_reader(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))?;
+            Ok((n as u64, Self::used_bytes(c)?))
+        });
+        match counts {
+            Ok((alerts, bytes)) => {
+                StoreStatus { backend: "sqlite".into(), ok: error.is_none(), error, alerts, bytes }
+            }
+            Err(e) => StoreStatus {
+                backend: "sqlite".into(),
+                ok: false,
+                error: Some(e.to_string()),
+                alerts: 0,
+                bytes: 0,
+            },
+        }
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.with_reader(|c| {
+            c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+        })
+    }
+
+    fn user_put(&self, name: &str, phc: &str, role: Role) -> Result<()> {
+        self.with_writer(|c| {
+            c.execute(
+                "INSERT INTO users (name, phc, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET phc = excluded.phc, role = excluded.role",
+                params![name, phc, role.as_str()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn user_get(&self, name: &str) -> Result<Option<(String, Role)>> {
+        self.with_reader(|c| {
+            c.query_row("SELECT phc, role FROM users WHERE name = ?1", [name], |r| {
+                Ok((r.get::<_, String>(0)?, role_of(&r.get::<_, String>(1)?)))
+            })
+            .optional()
+        })
+    }
+
+    fn session_put(&self, id_hash: &str, user: &str, role: Role, csrf: &str, expires_ns: u64) -> Result<()> {
+        self.with_writer(|c| {
+            c.execute("DELETE FROM sessions WHERE expires_ns < ?1", [ns(now_ns())])?;
+            c.execute(
+                "INSERT INTO sessions (id_hash, user_name, role, csrf, expires_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id_hash, user, role.as_str(), csrf, ns(expires_ns)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn session_get(&self, id_hash: &str, now: u64) -> Result<Option<(String, Role, String)>> {
+        self.with_reader(|c| {
+            c.query_row(
+                "SELECT user_name, role, csrf FROM sessions WHERE id_hash = ?1 AND expires_ns > ?2",
+                params![id_hash, ns(now)],
+                |r| Ok((r.get(0)?, role_of(&r.get::<_, String>(1)?), r.get(2)?)),
+            )
+            .optional()
+        })
+    }
+
+    fn session_delete(&self, id_hash: &str) -> Result<()> {
+        self.with_writer(|c| c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash]).map(|_| ()))
+    }
+
+    fn token_put(&self, name: &str, hash: &str, role: Role) -> Result<()> {
+        let r = self.with_writer(|c| {
+            c.execute(
+                "INSERT INTO tokens (name, hash, role, created_ns) VALUES (?1, ?2, ?3, ?4)",
+                params![name, hash, role.as_str(), ns(now_ns())],
+            )
+        });
+        match r {
+            Ok(_) => Ok(()),
+            Err(StoreError::Unavailable(m)) if m.contains("UNIQUE") => {
+                Err(StoreError::BadRequest(format!("a token named '{name}' already exists")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn token_get(&self, hash: &str) -> Result<Option<(String, Role)>> {
+        self.with_reader(|c| {
+            c.query_row("SELECT name, role FROM tokens WHERE hash = ?1 AND revoked = 0", [hash], |r| {
+                Ok((r.get(0)?, role_of(&r.get::<_, String>(1)?)))
+            })
+            .optional()
+        })
+    }
+
+    fn token_revoke(&self, name: &str) -> Result<bool> {
+        self.with_writer(|c| {
+            c.execute("UPDATE tokens SET revoked = 1 WHERE name = ?1 AND revoked = 0", [name]).map(|n| n > 0)
+        })
+    }
+
+    fn token_list(&self) -> Result<Vec<(String, Role, bool)>> {
+        self.with_reader(|c| {
+            let mut st = c.prepare("SELECT name, role, revoked FROM tokens ORDER BY name")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get(0)?, role_of(&r.get::<_, String>(1)?), r.get::<_, i64>(2)? != 0))
+            })?;
+            rows.collect()
+        })
+    }
+}

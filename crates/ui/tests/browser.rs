@@ -1,0 +1,266 @@
+//! The UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`, over WebDriver):
+//! login, dashboard counts, filters kept in the URL, event page, live tail, export, logout, and
+//! alert text that tries to be HTML staying text. Fails loudly when the browser is missing
+//! (scripts/setup.sh installs it).
+
+use fantoccini::{ClientBuilder, Locator};
+use harrier_store::{SqliteStore, Store};
+use harrier_ui::UiConfig;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "browser-test-password-1";
+
+struct Driver(Child, tempfile::TempDir);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver() -> (Driver, String) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver not found: install chromium and chromium-driver (scripts/setup.sh)");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (Driver(child, tempfile::tempdir().unwrap()), url)
+}
+
+fn alert(rule: &str, prio: &str, output: &str, fields: Value) -> Value {
+    json!({"event": {"time": "2026-12-04T03:00:00.5Z", "rule": rule, "priority": prio, "source": "syscall",
+        "tags": ["t1"], "output": output, "output_fields": fields, "hostname": "node-b"}, "outputs": ["WebUI"]})
+}
+
+async fn ingest(base: &str, body: &Value) {
+    let r = reqwest::Client::new().post(format!("{base}/api/v1/events/add")).json(body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ui_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("b.db").to_str().unwrap()).unwrap());
+    harrier_ui::ensure_admin(store.as_ref(), Some(PASSWORD.into())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let s: Arc<dyn Store> = store.clone();
+    tokio::spawn(harrier_ui::serve(s, listener, UiConfig::default()));
+
+    // Known data: 3 Notice, 2 Warning, 1 Critical; one alert is hostile HTML.
+    for i in 0..3 {
+        ingest(&base, &alert("Terminal shell in container", "Notice", &format!("shell number {i}"),
+            json!({"proc.name": "bash", "proc.pname": "containerd-shim", "proc.aname[2]": "systemd", "container.id": "c0ffee", "container.name": "web", "k8s.ns.name": "prod", "k8s.pod.name": "web-7"}))).await;
+    }
+    ingest(
+        &base,
+        &alert("Read sensitive file", "Warning", "opened /etc/shadow", json!({"fd.name": "/etc/shadow"})),
+    )
+    .await;
+    ingest(
+        &base,
+        &alert("Read sensitive file", "Warning", "opened /etc/gshadow", json!({"fd.name": "/etc/gshadow"})),
+    )
+    .await;
+    let hostile = "<script>window.__xss='script'</script><img src=x onerror=\"window.__xss='onerror'\">";
+    ingest(
+        &base,
+        &alert(
+            "Hostile <b>rule</b>",
+            "Critical",
+            hostile,
+            json!({"proc.cmdline": hostile, "fd.name": "<img src=y onerror=window.__xss=1>"}),
+        ),
+    )
+    .await;
+
+    let (driver, wd) = start_driver().await;
+    let profile = driver.1.path().to_str().unwrap().to_string();
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), json!({"binary": "/usr/bin/chromium", "args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", format!("--user-data-dir={profile}")]}));
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&wd)
+        .await
+        .expect("WebDriver session");
+    let ready = |c: &fantoccini::Client| {
+        let c = c.clone();
+        async move {
+            c.wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css("body[data-ready='1']"))
+                .await
+                .expect("page ready");
+        }
+    };
+    let text = |c: &fantoccini::Client, css: &'static str| {
+        let c = c.clone();
+        async move { c.find(Locator::Css(css)).await.unwrap().text().await.unwrap() }
+    };
+
+    // An unauthenticated visit lands on the login page.
+    c.goto(&format!("{base}/events?priority=Warning")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    // A wrong password (no default credentials) stays on the login page with an error.
+    c.find(Locator::Id("user")).await.unwrap().send_keys("admin").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys("admin").await.unwrap();
+    c.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#login-error:not([hidden])")).await.unwrap();
+
+    // Log in: back to where we were going.
+    c.goto(&format!("{base}/login?next=%2F")).await.unwrap();
+    c.find(Locator::Id("user")).await.unwrap().send_keys("admin").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    ready(&c).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    // Dashboard counts match what was ingested.
+    assert_eq!(text(&c, "#total").await, "6");
+    let prio = |p: &'static str| {
+        let c = c.clone();
+        async move {
+            let css = format!("#top-priority li[data-key='{p}']");
+            c.find(Locator::Css(&css)).await.unwrap().attr("data-count").await.unwrap().unwrap()
+        }
+    };
+    assert_eq!(prio("Notice").await, "3");
+    assert_eq!(prio("Warning").await, "2");
+    assert_eq!(prio("Critical").await, "1");
+    let bars: i64 = c
+        .execute("return [...document.querySelectorAll('#chart-svg rect')].reduce((a, r) => a + Number(r.getAttribute('data-count')), 0)", vec![])
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert_eq!(bars, 6, "the chart's bars add up to the total");
+
+    // Filter by minimum priority through the form; the filter lands in the URL.
+    c.goto(&format!("{base}/events")).await.unwrap();
+    ready(&c).await;
+    let sel = c.find(Locator::Id("f-priority")).await.unwrap();
+    sel.select_by_value("Warning").await.unwrap();
+    c.find(Locator::Id("apply")).await.unwrap().click().await.unwrap();
+    c.wait().for_url(url::Url::parse(&format!("{base}/events?priority=Warning")).unwrap()).await.unwrap();
+    ready(&c).await;
+    assert_eq!(
+        c.find(Locator::Id("count")).await.unwrap().attr("data-total").await.unwrap().as_deref(),
+        Some("3")
+    );
+    assert_eq!(c.find_all(Locator::Css("#events-body tr")).await.unwrap().len(), 3);
+    // Free text.
+    c.goto(&format!("{base}/events?q=gshadow")).await.unwrap();
+    ready(&c).await;
+    assert_eq!(c.find_all(Locator::Css("#events-body tr")).await.unwrap().len(), 1);
+    assert_eq!(
+        c.find(Locator::Id("f-q")).await.unwrap().prop("value").await.unwrap().as_deref(),
+        Some("gshadow")
+    );
+
+    // Open an event: fields, ancestry, container and pod, raw JSON, similar events.
+    c.goto(&format!("{base}/events?rule=Terminal%20shell%20in%20container")).await.unwrap();
+    ready(&c).await;
+    c.find(Locator::Css("#events-body tr a")).await.unwrap().click().await.unwrap();
+    ready(&c).await;
+    assert_eq!(text(&c, "#ev-title").await, "Terminal shell in container");
+    let anc = text(&c, "#ev-ancestry").await;
+    assert!(anc.contains("bash") && anc.contains("containerd-shim") && anc.contains("systemd"), "{anc}");
+    let ct = text(&c, "#ev-container").await;
+    assert!(ct.contains("web-7") && ct.contains("prod"), "{ct}");
+    assert!(text(&c, "#ev-raw").await.contains("\"rule\": \"Terminal shell in container\""));
+    assert_eq!(c.find_all(Locator::Css("#ev-similar tr")).await.unwrap().len(), 2);
+    // Acknowledge with a note (CSRF token sent by the page).
+    c.find(Locator::Id("ack-note")).await.unwrap().send_keys("expected: debugging session").await.unwrap();
+    c.find(Locator::Id("ack-submit")).await.unwrap().click().await.unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//p[@id='ack-state' and contains(., 'expected: debugging session')]"))
+        .await
+        .unwrap();
+    c.refresh().await.unwrap();
+    ready(&c).await;
+    assert!(text(&c, "#ack-state").await.contains("Acknowledged by admin"));
+
+    // Hostile alert text renders as text, and nothing runs.
+    for page in ["/events", "/events?priority=Critical", "/live", "/groups", "/"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        ready(&c).await;
+        let xss = c.execute("return window.__xss === undefined && document.querySelectorAll('img').length === 0 && document.querySelectorAll('script').length === 1", vec![]).await.unwrap();
+        assert_eq!(xss, json!(true), "on {page}");
+    }
+    c.goto(&format!("{base}/events?priority=Critical")).await.unwrap();
+    ready(&c).await;
+    let out = text(&c, "#events-body td.output").await;
+    assert_eq!(out, hostile, "shown literally");
+    c.find(Locator::Css("#events-body tr a")).await.unwrap().click().await.unwrap();
+    ready(&c).await;
+    assert_eq!(text(&c, "#ev-title").await, "Hostile <b>rule</b>");
+    assert_eq!(text(&c, "#ev-output").await, hostile);
+    assert_eq!(
+        c.execute(
+            "return window.__xss === undefined && document.querySelectorAll('img,b').length === 0",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(true)
+    );
+
+    // Live tail: a new alert shows up within two seconds.
+    c.goto(&format!("{base}/live")).await.unwrap();
+    ready(&c).await;
+    let t0 = Instant::now();
+    ingest(&base, &alert("Fresh alert for live tail", "Error", "fresh", json!({}))).await;
+    c.wait()
+        .at_most(Duration::from_secs(2))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::XPath(
+            "//tbody[@id='live-body']/tr[1]/td/a[text()='Fresh alert for live tail']",
+        ))
+        .await
+        .unwrap_or_else(|_| panic!("not in live tail after {:?}", t0.elapsed()));
+
+    // Export of the current filter, as the browser downloads it (session cookie).
+    c.goto(&format!("{base}/events?priority=Warning")).await.unwrap();
+    ready(&c).await;
+    let href = c.find(Locator::Id("export-jsonl")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert!(href.contains("priority=Warning") && href.contains("format=jsonl"), "{href}");
+    let lines = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(t => done(t.trim().split('\\n').map(l => JSON.parse(l).priority)))",
+            vec![json!(href)],
+        )
+        .await
+        .unwrap();
+    let mut prios: Vec<String> = serde_json::from_value(lines).unwrap();
+    prios.sort();
+    assert_eq!(prios, ["Critical", "Error", "Warning", "Warning"]);
+    let csv_href = c.find(Locator::Id("export-csv")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let csv = c
+        .execute_async("const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done)", vec![json!(csv_href)])
+        .await
+        .unwrap();
+    assert_eq!(csv.as_str().unwrap().trim().lines().count(), 5);
+
+    // Log out; the session is gone, pages go back to the login page.
+    c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    c.wait().for_url(url::Url::parse(&format!("{base}/login")).unwrap()).await.unwrap();
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    c.close().await.unwrap();
+}
