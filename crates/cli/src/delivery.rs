@@ -15,11 +15,18 @@ pub struct Delivery {
 
 impl Delivery {
     /// Local outputs, plus the router built from the forwarder blocks of `config` (if any).
-    pub fn new(outputs: Outputs, config: Option<&Path>) -> Result<Delivery, String> {
+    /// `default_spool`: a long-running command (`harrier run`) spools to the default directory
+    /// unless the config says otherwise.
+    pub fn new(outputs: Outputs, config: Option<&Path>, default_spool: bool) -> Result<Delivery, String> {
         let router = match config {
             None => None,
             Some(p) => {
-                let cfg = harrier_sinks::Config::load(p)?;
+                let mut cfg = harrier_sinks::Config::load(p)?;
+                if default_spool && cfg.has_outputs() {
+                    if let Some(m) = cfg.apply_default_spool() {
+                        eprintln!("harrier: {m}");
+                    }
+                }
                 let mut router = harrier_sinks::Router::with_own_runtime(2)
                     .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
                 let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());

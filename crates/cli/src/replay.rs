@@ -154,14 +154,15 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut outs =
-                match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref())) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        eprintln!("harrier: {e}");
-                        return 1;
-                    }
-                };
+            let mut outs = match outputs(&s)
+                .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), false))
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("harrier: {e}");
+                    return 1;
+                }
+            };
             let mut det = Detector::new(Arc::new(rs), hostname());
             let res = det.run(&mut src, &mut |a| outs.send(&a));
             outs.finish(std::time::Duration::from_secs(5));
@@ -173,7 +174,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
-            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            let outs = match outputs(&s)
+                .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), true))
             {
                 Ok(o) => o,
                 Err(e) => {

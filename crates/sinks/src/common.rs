@@ -33,6 +33,9 @@ pub struct QueueYaml {
     pub backoff_initial_ms: Option<u64>,
     pub backoff_max_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
+    /// Spool sync policy for this output: `never`, `interval` or `always` (default: the
+    /// top-level `spoolfsync`).
+    pub fsync: Option<String>,
 }
 
 /// Header maps: a YAML map, or falcosidekick's `key:value,key:value` string form.

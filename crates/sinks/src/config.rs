@@ -58,8 +58,12 @@ pub struct Config {
     pub debug: bool,
     pub customfields: KvMap,
     pub mutualtlsfilespath: String,
-    /// Harrier: where per-sink spools live (default: no spool, memory only).
+    /// Harrier: where per-sink spools live. Empty: no spool (memory only) for a library caller;
+    /// `harrier run` and `harrier forward` fill in [`DEFAULT_SPOOLDIR`] first
+    /// ([`Config::apply_default_spool`]). `none` (or `off`): memory only, explicitly.
     pub spooldir: String,
+    /// Harrier: spool sync policy of every output (`never` (default), `interval`, `always`).
+    pub spoolfsync: String,
     /// Harrier: largest accepted request body (default 1 MiB).
     pub maxbodybytes: usize,
     pub webhook: WebhookConfig,
@@ -98,6 +102,7 @@ impl Default for Config {
             customfields: KvMap::None,
             mutualtlsfilespath: "/etc/certs".into(),
             spooldir: String::new(),
+            spoolfsync: String::new(),
             maxbodybytes: 1 << 20,
             webhook: Default::default(),
             slack: Default::default(),
@@ -143,6 +148,79 @@ impl Config {
     }
 }
 
+/// Where `harrier run` and `harrier forward` keep their spools unless told otherwise.
+pub const DEFAULT_SPOOLDIR: &str = "/var/lib/harrier/spool";
+
+impl Config {
+    /// For the long-running commands: when `spooldir` is not set, use `HARRIER_SPOOLDIR` or
+    /// [`DEFAULT_SPOOLDIR`]; when that cannot be created, fall back to
+    /// `$XDG_STATE_HOME/harrier/spool` (or `~/.local/state/harrier/spool`), and when nothing can
+    /// be created run memory-only. Returns a line for the user when it fell back.
+    pub fn apply_default_spool(&mut self) -> Option<String> {
+        if !self.spooldir.is_empty() {
+            return None;
+        }
+        let primary = std::env::var("HARRIER_SPOOLDIR")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SPOOLDIR.to_string());
+        let first_err = match std::fs::create_dir_all(&primary) {
+            Ok(()) => {
+                self.spooldir = primary;
+                return None;
+            }
+            Err(e) => e,
+        };
+        let state = std::env::var("XDG_STATE_HOME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var("HOME").ok().map(|h| Path::new(&h).join(".local/state")));
+        if let Some(dir) = state.map(|s| s.join("harrier/spool")) {
+            if std::fs::create_dir_all(&dir).is_ok() {
+                self.spooldir = dir.display().to_string();
+                return Some(format!(
+                    "cannot create the spool directory {primary} ({first_err}); spooling to {} instead (set 'spooldir' to choose)",
+                    dir.display()
+                ));
+            }
+        }
+        self.spooldir = "none".into();
+        Some(format!(
+            "cannot create the spool directory {primary} ({first_err}): alerts are kept in memory only and a crash loses them (set 'spooldir')"
+        ))
+    }
+
+    /// Whether any forwarding output is configured.
+    pub fn has_outputs(&self) -> bool {
+        self.webhook.enabled()
+            || (self.http_output.enabled && !self.http_output.url.is_empty())
+            || self.syslog_output.enabled
+            || !self.slack.webhookurl.is_empty()
+            || !self.discord.webhookurl.is_empty()
+            || !self.teams.webhookurl.is_empty()
+            || !self.mattermost.webhookurl.is_empty()
+            || !self.loki.hostport.is_empty()
+            || !self.elasticsearch.hostport.is_empty()
+            || !self.nats.hostport.is_empty()
+            || !self.kafka.hostport.is_empty()
+            || !self.smtp.hostport.is_empty()
+            || !self.redis.address.is_empty()
+            || !self.aws.s3.bucket.is_empty()
+            || self.syslog.enabled()
+            || self.prometheus.enabled
+            || !self.sinks.is_empty()
+    }
+
+    /// The spool directory in effect (`None`: memory only).
+    pub fn spool_dir(&self) -> Option<PathBuf> {
+        match self.spooldir.trim() {
+            "" | "none" | "off" | "false" => None,
+            d => Some(PathBuf::from(d)),
+        }
+    }
+}
+
 fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
     let mut q = QueueConfig::default();
     let y = &c.queue;
@@ -167,8 +245,10 @@ fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
     if let Some(n) = y.timeout_ms {
         q.timeout = Duration::from_millis(n.max(1));
     }
-    if !cfg.spooldir.is_empty() {
-        q.spool_dir = Some(PathBuf::from(&cfg.spooldir));
+    q.spool_dir = cfg.spool_dir();
+    let fsync = y.fsync.as_deref().unwrap_or(cfg.spoolfsync.as_str());
+    if !fsync.is_empty() {
+        q.fsync = fsync.parse()?;
     }
     Ok(q)
 }

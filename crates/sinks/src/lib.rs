@@ -39,8 +39,8 @@ pub use alert::{alert_from_json, test_alert};
 pub use config::Config;
 pub use filter::AlertFilter;
 pub use forward::run_forwarder;
-pub use queue::{QueueConfig, SinkStats, Spool, WhenFull};
-pub use router::{RouteConfig, Router};
+pub use queue::{FsyncPolicy, QueueConfig, SinkStats, Spool, WhenFull};
+pub use router::{Accepted, RouteConfig, Router};
 pub use sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
 
 use harrier_engine::Alert;
