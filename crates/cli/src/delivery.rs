@@ -21,7 +21,8 @@ impl Delivery {
         let router = match config {
             None => None,
             Some(p) => {
-                let mut cfg = harrier_sinks::Config::load(p)?;
+                // Unknown keys were reported when the configuration was read (config.rs).
+                let mut cfg = harrier_sinks::Config::load_checked(p, false, false)?.config;
                 if default_spool && cfg.has_outputs() {
                     if let Some(m) = cfg.apply_default_spool() {
                         eprintln!("harrier: {m}");

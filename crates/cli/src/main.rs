@@ -103,6 +103,10 @@ pub struct Common {
     /// Stop after this many seconds.
     #[arg(short = 'M', value_name = "SECONDS")]
     pub stop_after: Option<u64>,
+    /// Unknown or misplaced configuration keys are errors (default: warnings naming the file,
+    /// line, column and the nearest valid key).
+    #[arg(long = "strict-config")]
+    pub strict_config: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +125,9 @@ enum Cmd {
     Forward {
         #[arg(short = 'c', value_name = "FILE")]
         config: PathBuf,
+        /// Unknown or misplaced configuration keys are errors.
+        #[arg(long = "strict-config")]
+        strict_config: bool,
     },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
@@ -141,13 +148,15 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
-        Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("harrier forward: {e}");
-                1
+        Some(Cmd::Forward { config, strict_config }) => {
+            match harrier_sinks::run_forwarder(&config, strict_config) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("harrier forward: {e}");
+                    1
+                }
             }
-        },
+        }
         None => {
             if let Some(src) = cli.list_fields {
                 rules_cmd::list_fields(&src)

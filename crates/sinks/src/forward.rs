@@ -251,8 +251,12 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 /// `harrier forward -c config.yaml`: read the falcosidekick-style configuration, start every
 /// sink and the ingest endpoint, and run until SIGINT/SIGTERM; then deliver what is queued for up
 /// to 5 s and move the rest to the spools. Blocks the calling thread (it owns its runtime).
-pub fn run_forwarder(config_path: &Path) -> Result<(), String> {
-    let mut cfg = Config::load(config_path)?;
+pub fn run_forwarder(config_path: &Path, strict: bool) -> Result<(), String> {
+    let loaded = Config::load_checked(config_path, strict, true)?;
+    for w in &loaded.warnings {
+        eprintln!("harrier forward: warning: {w}");
+    }
+    let mut cfg = loaded.config;
     if let Some(m) = cfg.apply_default_spool() {
         eprintln!("harrier forward: {m}");
     }

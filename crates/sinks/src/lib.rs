@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod common;
 pub mod config;
+pub mod configcheck;
 pub mod filter;
 pub mod forward;
 #[doc(hidden)]

@@ -202,13 +202,15 @@ impl Spool {
             )?;
         match data.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!(
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
                     "spool {} is in use by another Harrier process (give each process its own 'spooldir')",
                     path.display()
                 ),
-            )),
+                ))
+            }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(io::Error::new(e.kind(), format!("cannot lock spool {}: {e}", path.display())))
             }
