@@ -332,7 +332,7 @@ fn forward_under_kills_and_sink_faults_loses_nothing_it_accepted() {
             Some(code) => panic!("unexpected status {code}"),
             None => std::thread::sleep(Duration::from_millis(20)),
         }
-        if id % 100 == 0 {
+        if id.is_multiple_of(100) {
             max_rss = max_rss.max(rss_kib(h.0.id()));
         }
         if id >= next_chaos {

@@ -25,7 +25,9 @@ struct Sample {
 fn status_field(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -55,7 +57,8 @@ fn svg(samples: &[Sample]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n",
         h * 4.0
     );
-    let series: [(&str, fn(&Sample) -> f64, &str); 4] = [
+    type Series<'a> = (&'a str, fn(&Sample) -> f64, &'a str);
+    let series: [Series<'_>; 4] = [
         ("RSS (MiB)", |s| s.rss_kib as f64 / 1024.0, "#1f77b4"),
         ("open fds", |s| s.fds as f64, "#ff7f0e"),
         ("threads", |s| s.threads as f64, "#2ca02c"),
@@ -90,10 +93,11 @@ fn svg(samples: &[Sample]) -> String {
 #[test]
 fn live_capture_under_load_churn_and_reloads_stays_flat() {
     let long = std::env::var("HARRIER_SOAK_LONG").is_ok_and(|v| v == "1");
-    let secs: u64 = std::env::var("HARRIER_SOAK_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if long { 3600 } else { 60 });
+    let secs: u64 = std::env::var("HARRIER_SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(if long {
+        3600
+    } else {
+        60
+    });
     let mut ctd = Containerd::start();
     let socket = ctd.socket.display().to_string();
     let h = Harrier::start(&[], &[("HARRIER_CONTAINERD_SOCKET", socket.as_str())]);
@@ -108,7 +112,7 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
         while !st.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = std::fs::File::open("/etc/hostname");
             n += 1;
-            if n % per_10ms == 0 {
+            if n.is_multiple_of(per_10ms.max(1)) {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -118,19 +122,27 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
     let mut samples = Vec::new();
     let mut log: Vec<String> = Vec::new();
     let (mut containers, mut reloads) = (0u32, 0u32);
-    let mut next_churn = Instant::now();
-    let mut next_reload = Instant::now() + Duration::from_secs(5);
+    // Intervals (seconds; 0 turns one off, to find which one a growth comes from).
+    let every = |var: &str, default: u64| {
+        let s: u64 = std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+        (s > 0).then(|| Duration::from_secs(s))
+    };
+    let (churn_every, reload_every) =
+        (every("HARRIER_SOAK_CHURN_SECS", 2), every("HARRIER_SOAK_RELOAD_SECS", 5));
+    let far = Instant::now() + Duration::from_secs(1 << 30);
+    let mut next_churn = if churn_every.is_some() { Instant::now() } else { far };
+    let mut next_reload = reload_every.map_or(far, |d| Instant::now() + d);
     while t0.elapsed() < Duration::from_secs(secs) {
         if Instant::now() >= next_churn {
             let id = format!("soak-{}-{containers}", unique());
             ctd.run(&id, &[("io.kubernetes.container.name", "soak")], None, false, &["true"]);
             containers += 1;
-            next_churn = Instant::now() + Duration::from_secs(2);
+            next_churn = churn_every.map_or(far, |d| Instant::now() + d);
         }
         if Instant::now() >= next_reload {
             let _ = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status();
             reloads += 1;
-            next_reload = Instant::now() + Duration::from_secs(5);
+            next_reload = reload_every.map_or(far, |d| Instant::now() + d);
         }
         log.extend(h.log_now());
         samples.push(sample(pid, t0, drops_in(&log)));
@@ -177,7 +189,9 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
         }
         std::fs::write(docs.join("soak.svg"), svg(&samples)).unwrap();
     }
-    assert!(events > 0 && reloaded >= 1 && containers >= 3, "{summary}; {reloaded} reloads");
+    assert!(events > 0, "{summary}");
+    assert!(reload_every.is_none() || reloaded >= 1, "{reloaded} reloads logged");
+    assert!(churn_every.is_none() || containers >= 3);
     // No drop without a count: what the per-second lines reported is within the final count.
     assert!(drops_in(&log) <= total_drops, "{} > {total_drops}", drops_in(&log));
     // Flat after warm-up: memory grows by at most a quarter plus 4 MiB from the first to the
@@ -185,5 +199,8 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
     let (e, l) = (max(early, |s| s.rss_kib), max(late, |s| s.rss_kib));
     assert!(l <= e + e / 4 + 4096, "RSS grew: early max {e} KiB, late max {l} KiB");
     assert!(max(&samples[warm..], |s| s.fds) - min(&samples[warm..], |s| s.fds) <= 16, "open fds not flat");
-    assert!(max(&samples[warm..], |s| s.threads) - min(&samples[warm..], |s| s.threads) <= 4, "threads not flat");
+    assert!(
+        max(&samples[warm..], |s| s.threads) - min(&samples[warm..], |s| s.threads) <= 4,
+        "threads not flat"
+    );
 }
