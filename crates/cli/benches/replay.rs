@@ -113,14 +113,12 @@ fn main() {
     for _ in 0..3 {
         let mut src = harrier_pipeline::ScapSource::open(&cap, harrier_event::NormalizeMode::ExitOnly)
             .expect("open capture");
-        let mut det = harrier_pipeline::Detector::new(rs.clone(), "bench");
+        let mut det = harrier_pipeline::Detector::new(rs.clone(), "bench", harrier_pipeline::Discard);
         let t = Instant::now();
         let mut n = 0u64;
-        let mut alerts = 0u64;
         harrier_pipeline::EventSource::seed(&mut src, &mut det.state);
-        let mut on_alert = |_a: harrier_engine::Alert| alerts += 1;
         harrier_pipeline::EventSource::run(&mut src, &mut |num, ev| {
-            det.process(num, ev, &mut on_alert);
+            det.process(num, ev);
             n += 1;
             if n.is_multiple_of(200_000) {
                 rss_samples.push(rss_kib());

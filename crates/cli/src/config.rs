@@ -95,6 +95,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "driver",
     // Harrier
     "harrier",
+    "fold",
+    "rules_remote_interval",
+    "rules_remote",
+    "tune",
 ];
 
 /// The configuration file name and position of `key`, as a message prefix (`FILE:L:C: `).
@@ -178,6 +182,11 @@ impl RawConfig {
         };
         let segments: Vec<&str> = key.split('.').collect();
         set_path(&mut self.root, &segments, value).map_err(|m| ConfigError(format!("-o '{spec}': {m}")))
+    }
+
+    /// A configuration tree from a value (an element of a list of blocks).
+    pub fn from_value(root: Value) -> Self {
+        RawConfig { root, file: None, pos: Default::default() }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -333,6 +342,14 @@ pub struct Settings {
     pub selection: Vec<Selection>,
     /// `syscall_event_drops.*` (live capture).
     pub drop_policy: crate::drops::DropPolicy,
+    /// `fold.*`: alert storms folded (off unless `fold.enabled`).
+    pub fold: Option<harrier_fold::FoldConfig>,
+    /// `base_syscalls.*`: what live capture collects beyond the rules' syscalls.
+    pub base_syscalls: crate::base_syscalls::BaseSyscalls,
+    /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
+    pub ops: crate::ops_wire::OpsCfg,
+    /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
+    pub rules_remote_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -432,6 +449,14 @@ impl Settings {
             runtime: runtime_config(raw)?,
             selection,
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
+            fold: crate::stages::fold_config(raw)?,
+            base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
+            ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
+            rules_remote_interval: match raw.string("rules_remote_interval")? {
+                None => std::time::Duration::from_secs(300),
+                Some(i) => crate::ops_wire::parse_interval(&i)
+                    .map_err(|e| ConfigError(e.replace("metrics.interval", "rules_remote_interval")))?,
+            },
         })
     }
 }

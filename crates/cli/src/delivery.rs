@@ -3,14 +3,19 @@
 //! spilling retry queues.
 
 use harrier_engine::Alert;
+use harrier_pipeline::AlertPort;
 use harrier_sinks::Outputs;
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Delivery {
     pub outputs: Outputs,
     router: Option<harrier_sinks::Router>,
+    /// A checked sidekick configuration whose router is not started yet ([`Delivery::prepare`]).
+    pending: Option<harrier_sinks::Config>,
 }
 
 impl Delivery {
@@ -18,7 +23,16 @@ impl Delivery {
     /// `default_spool`: a long-running command (`harrier run`) spools to the default directory
     /// unless the config says otherwise.
     pub fn new(outputs: Outputs, config: Option<&Path>, default_spool: bool) -> Result<Delivery, String> {
-        let router = match config {
+        let mut d = Delivery::prepare(outputs, config, default_spool)?;
+        d.start()?;
+        Ok(d)
+    }
+
+    /// Like [`Delivery::new`], but the router (which opens and locks the spools) is only built by
+    /// [`Delivery::start`]: for a configuration reload, where the running outputs must release
+    /// their spools first. The sink configuration is checked here (built once without spools).
+    pub fn prepare(outputs: Outputs, config: Option<&Path>, default_spool: bool) -> Result<Delivery, String> {
+        let pending = match config {
             None => None,
             Some(p) => {
                 // Unknown keys were reported when the configuration was read (config.rs).
@@ -28,19 +42,35 @@ impl Delivery {
                         eprintln!("harrier: {m}");
                     }
                 }
-                let mut router = harrier_sinks::Router::with_own_runtime(2)
+                // Check every sink now, so a bad configuration is refused before anything stops.
+                let mut probe = cfg.clone();
+                probe.spooldir = "none".into();
+                let mut router = harrier_sinks::Router::with_own_runtime(1)
                     .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
                 let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
-                harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
-                if router.is_empty() {
-                    None
-                } else {
-                    eprintln!("harrier: forwarding alerts to {} sink(s)", router.stats().len());
-                    Some(router)
-                }
+                harrier_sinks::config::build_sinks(&probe, &mut router, &metrics)?;
+                cfg.has_outputs().then_some(cfg)
             }
         };
-        Ok(Delivery { outputs, router })
+        Ok(Delivery { outputs, router: None, pending })
+    }
+
+    /// Build the router of a prepared configuration (opens the spools).
+    pub fn start(&mut self) -> Result<(), String> {
+        let Some(cfg) = self.pending.take() else { return Ok(()) };
+        let mut router = harrier_sinks::Router::with_own_runtime(2)
+            .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
+        let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
+        harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
+        if !router.is_empty() {
+            eprintln!(
+                "harrier: forwarding alerts to {} sink(s), spool {}",
+                router.stats().len(),
+                cfg.spool_dir().map_or("off (memory only)".to_string(), |d| d.display().to_string())
+            );
+            self.router = Some(router);
+        }
+        Ok(())
     }
 
     pub fn send(&mut self, a: &Alert) {
@@ -58,6 +88,11 @@ impl Delivery {
         self.outputs.reopen();
     }
 
+    /// Every sink's delivery counters (none without forwarders).
+    pub fn sink_stats(&self) -> Vec<harrier_sinks::SinkStats> {
+        self.router.as_ref().map(|r| r.stats()).unwrap_or_default()
+    }
+
     /// Flush local outputs and give the forwarders up to `grace` to deliver; what is left stays
     /// in their spools for the next start.
     pub fn finish(mut self, grace: Duration) {
@@ -72,5 +107,28 @@ impl Delivery {
                 }
             }
         }
+    }
+}
+
+/// The last port of the detector: Falco's outputs and the router.
+impl AlertPort for Delivery {
+    fn put(&mut self, alert: Alert) {
+        self.send(&alert);
+    }
+    fn flush(&mut self) {
+        Delivery::flush(self);
+    }
+}
+
+/// The delivery shared between the detector's port and the live loop's tick (drop alerts,
+/// SIGHUP reopen), on the detector's thread.
+pub struct SharedDelivery(pub Rc<RefCell<Delivery>>);
+
+impl AlertPort for SharedDelivery {
+    fn put(&mut self, alert: Alert) {
+        self.0.borrow_mut().send(&alert);
+    }
+    fn flush(&mut self) {
+        self.0.borrow_mut().flush();
     }
 }

@@ -2,7 +2,7 @@
 //! (`harrier capture`).
 
 use crate::config::Settings;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, SharedDelivery};
 use clap::Args;
 use harrier_engine::{Alert, Ruleset, Source};
 use harrier_pipeline::live::LiveSource;
@@ -44,10 +44,10 @@ fn signals(stop: &Arc<AtomicBool>, hup: &Arc<AtomicBool>) {
     let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
 }
 
-fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
+fn open_live(events: &[&str], with_state_events: bool, preset: u32) -> Result<LiveSource, String> {
     let cfg = ProbeConfig {
         syscalls: events,
-        with_state_events: true,
+        with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
         ..Default::default()
@@ -62,22 +62,52 @@ fn open_live(events: &[&str], preset: u32) -> Result<LiveSource, String> {
     })
 }
 
-/// Loads the rule files again (SIGHUP).
-pub type Reload = Box<dyn Fn() -> Result<Ruleset, String>>;
+/// Loads the rule files again (SIGHUP, watch_config_files; on the loop's or the watch's thread).
+pub type Reload = Arc<dyn Fn() -> Result<Ruleset, String> + Send + Sync>;
+
+/// Reads the configuration again and builds the outputs it names (watch_config_files).
+pub type Rebuild = Box<dyn Fn() -> Result<(Settings, Delivery), String>>;
+
+/// What a live run can reload, and from where.
+#[derive(Default)]
+pub struct LiveCtx {
+    pub config: Option<PathBuf>,
+    pub rule_files: Vec<PathBuf>,
+    pub reload: Option<Reload>,
+    pub rebuild: Option<Rebuild>,
+}
 
 /// Run the rules on the live kernel until SIGINT/SIGTERM (or `stop_after`). SIGHUP reopens the
 /// output files and, with `reload`, loads the rules again and swaps them in between two events
 /// (the probe stays attached: no gap); invalid new rules are reported and the old ones kept.
+/// With `watch_config_files`, a changed rule file reloads the rules the same way, and a changed
+/// configuration also rebuilds the outputs (only them).
 pub fn run(
     s: &Settings,
     rs: Ruleset,
     outs: Delivery,
     hostname: String,
     stop_after: Option<u64>,
-    reload: Option<Reload>,
+    ctx: LiveCtx,
 ) -> u8 {
-    let events = needed_events(&rs).unwrap_or_else(all_events);
-    let mut src = match open_live(&events, s.buf_size_preset) {
+    let LiveCtx { config, rule_files, reload, rebuild } = ctx;
+    // Webserver and file watch first: the probe answers /healthz as starting while it loads.
+    let mut ops = crate::ops_wire::Ops::start(s, config.as_deref(), &rule_files, &hostname);
+    let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
+    if !sel.unsupported.is_empty() {
+        tracing::warn!(
+            "base_syscalls.custom_set: {} cannot be collected live by Harrier's probe (no handler); \
+             rules on them still fire on captures that hold them",
+            sel.unsupported.join(", ")
+        );
+    }
+    if !sel.with_state_events {
+        tracing::warn!(
+            "base_syscalls.custom_set without base_syscalls.repair: only these syscalls are collected; \
+             the process and file tables may be incomplete (set base_syscalls.repair=true to add what they need)"
+        );
+    }
+    let mut src = match open_live(&sel.syscalls, sel.with_state_events, s.buf_size_preset) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -88,16 +118,22 @@ pub fn run(
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
     src.set_duration(stop_after.map(Duration::from_secs));
-    eprintln!(
-        "harrier: live detection started ({} rules, {} event types watched); Ctrl-C to stop",
-        rs.rules().iter().filter(|r| r.enabled).count(),
-        src.probe().syscalls().len()
-    );
+    let (n_rules, n_types) = (rs.rules().iter().filter(|r| r.enabled).count(), src.probe().syscalls().len());
     let outs = Rc::new(RefCell::new(outs));
-    let mut det = Detector::new(Arc::new(rs), hostname.clone());
+    // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
+    let port = crate::stages::build_with(s, SharedDelivery(outs.clone()), vec![ops.stage()]);
+    let mut det = Detector::new(Arc::new(rs), hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
+    if let Some(load) = reload.clone() {
+        let (slot, captured) = (slot.clone(), captured.clone());
+        ops.start_watch(move || reload_rules(&load, &slot, &captured));
+    }
+    eprintln!(
+        "harrier: live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop"
+    );
+    ops.health.set_ready(true);
     // Set when the drop policy's `exit` action fires.
     let exit_on_drops = Arc::new(AtomicBool::new(false));
     {
@@ -111,14 +147,40 @@ pub fn run(
         let mut monitor = crate::drops::DropMonitor::new(s.drop_policy.clone());
         let mut last_check = std::time::Instant::now();
         let (exit_flag, stop_flag) = (exit_on_drops.clone(), stop.clone());
+        let running = s.clone();
         src.on_tick(Duration::from_secs(1), move |probe| {
-            if hup.swap(false, Ordering::Relaxed) {
+            let signalled = hup.swap(false, Ordering::Relaxed);
+            if signalled {
                 outs.borrow_mut().reopen();
+            }
+            let watched = ops.take_events();
+            if watched.config_changed {
+                if let Some(rebuild) = rebuild.as_ref() {
+                    rebuild_outputs(rebuild, &running, &outs);
+                }
+            }
+            for e in &watched.refused {
+                // One alert per refused version (the running rules stay).
+                let alert = crate::ops_wire::invalid_rules_alert(e, &host);
+                outs.borrow_mut().send(&alert);
+            }
+            if signalled {
                 if let Some(load) = reload.as_ref() {
-                    reload_rules(load, &slot, &captured);
+                    match reload_rules(load, &slot, &captured) {
+                        Ok(()) => ops.reloaded(),
+                        Err(e) => {
+                            ops.reloads_failed += 1;
+                            let alert = crate::ops_wire::invalid_rules_alert(&e, &host);
+                            outs.borrow_mut().send(&alert);
+                        }
+                    }
                 }
             }
             let d = probe.drops();
+            let stats = outs.borrow().sink_stats();
+            if let Some(alert) = ops.tick(&d, &stats) {
+                outs.borrow_mut().send(&alert);
+            }
             let total = d.total();
             if total > last {
                 let n = total - last;
@@ -151,18 +213,20 @@ pub fn run(
             outs.borrow_mut().flush();
         });
     }
-    let res = det.run(&mut src, &mut |a| outs.borrow_mut().send(&a));
+    let res = det.run(&mut src);
     let drops = src.drops();
-    // The tick closure holds the other reference to the outputs: drop the source first.
+    // The tick closure and the port hold the other references to the outputs: drop them first.
     drop(src);
+    let (events, alerts) = (det.stats.events, det.stats.alerts);
+    drop(det);
     match Rc::try_unwrap(outs) {
         Ok(d) => d.into_inner().finish(Duration::from_secs(5)),
         Err(shared) => shared.borrow_mut().flush(),
     }
     eprintln!(
         "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
-        det.stats.events,
-        det.stats.alerts,
+        events,
+        alerts,
         drops.total()
     );
     match res {
@@ -175,8 +239,43 @@ pub fn run(
     }
 }
 
-/// SIGHUP: load the rules again and hand them to the running detector.
-fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) {
+/// A changed configuration: build its outputs and swap them in (the old ones are flushed and
+/// their sinks given a moment to deliver; what they hold stays in their spools). Keys that need
+/// the probe restarted are named.
+fn rebuild_outputs(rebuild: &Rebuild, running: &Settings, outs: &Rc<RefCell<Delivery>>) {
+    match rebuild() {
+        Ok((s, d)) => {
+            let old = std::mem::replace(&mut *outs.borrow_mut(), d);
+            old.finish(Duration::from_secs(1));
+            // The old sinks released their spools: the new ones may open them.
+            if let Err(e) = outs.borrow_mut().start() {
+                tracing::error!("configuration changed: the forwarding outputs could not start: {e}");
+            }
+            tracing::info!("configuration changed: outputs restarted");
+            let mut restart = Vec::new();
+            if s.buf_size_preset != running.buf_size_preset {
+                restart.push("buf_size_preset");
+            }
+            if s.base_syscalls != running.base_syscalls {
+                restart.push("base_syscalls");
+            }
+            if s.ops != running.ops {
+                restart.push("webserver/metrics/watch_config_files");
+            }
+            if !restart.is_empty() {
+                tracing::warn!(
+                    "configuration changed: {} take effect at the next restart",
+                    restart.join(", ")
+                );
+            }
+        }
+        Err(e) => tracing::error!("configuration changed but is invalid, nothing of it applied: {e}"),
+    }
+}
+
+/// SIGHUP or a changed file: load the rules again and hand them to the running detector. An
+/// error keeps the running rules and comes back (for the alert).
+fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) -> Result<(), String> {
     match load() {
         Ok(rs) => {
             let n = rs.rules().iter().filter(|r| r.enabled).count();
@@ -198,10 +297,16 @@ fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&
                 *g = Some(Arc::new(rs));
             }
             eprintln!("harrier: rules reloaded ({n} rules)");
+            Ok(())
         }
         Err(e) => {
-            eprint!("{e}");
+            if e.ends_with('\n') {
+                eprint!("{e}");
+            } else {
+                eprintln!("{e}");
+            }
             eprintln!("harrier: the reloaded rules are invalid; the previous rules stay active");
+            Err(e)
         }
     }
 }
@@ -273,7 +378,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&all_events(), a.buf_size_preset)?;
+    let mut src = open_live(&all_events(), true, a.buf_size_preset)?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);

@@ -1,13 +1,18 @@
 //! `harrier`: the binary. Flags and subcommands, configuration, wiring of the pipeline stages.
 //! No detection logic lives here.
 
+mod base_syscalls;
 mod config;
 mod delivery;
 mod drops;
+mod falco_log;
 mod live;
+mod ops_wire;
 mod replay;
 mod rules_cmd;
 mod rules_files;
+mod stages;
+mod tune_cmd;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -107,6 +112,17 @@ pub struct Common {
     /// line, column and the nearest valid key).
     #[arg(long = "strict-config")]
     pub strict_config: bool,
+    /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
+    /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
+    #[arg(long, value_name = "DURATION")]
+    pub learn: Option<String>,
+    /// Load the configuration and the rules, report, and exit without processing events (Falco's
+    /// --dry-run): no probe, no webserver.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where --learn writes its rules overlay (the alerts it saw go beside it, FILE.alerts.jsonl).
+    #[arg(long, value_name = "FILE", default_value = "harrier-learned.yaml", requires = "learn")]
+    pub learn_out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,6 +147,9 @@ enum Cmd {
     },
     /// Perform suspicious behaviours safely, to check that detection works end to end.
     Generate(live::GenerateArgs),
+    /// Propose rule exceptions (a rules overlay) that silence recurring benign alerts, from alerts
+    /// seen (never wider than the evidence; each proposal says what it silences).
+    Tune(tune_cmd::TuneArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
@@ -138,8 +157,22 @@ enum Cmd {
     },
 }
 
+/// Log lines (the `tracing` macros of every crate) go to stderr as Falco writes them (`TIME:
+/// message`, see `falco_log`); `HARRIER_LOG` filters them (`HARRIER_LOG=debug`,
+/// `HARRIER_LOG=harrier_sinks=trace`), default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HARRIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .event_format(falco_log::FalcoFormat)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     set_alloc_purge_delay_ms(0);
+    init_logging();
     let cli = Cli::parse();
     let code = match cli.cmd {
         Some(Cmd::Rules(c)) => rules_cmd::run(c),
@@ -148,6 +181,7 @@ fn main() -> ExitCode {
         Some(Cmd::Run(c)) => replay::falco_form(&c, true),
         Some(Cmd::Capture(a)) => live::capture(a),
         Some(Cmd::Generate(a)) => live::generate(a),
+        Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Forward { config, strict_config }) => {
             match harrier_sinks::run_forwarder(&config, strict_config) {
                 Ok(()) => 0,

@@ -6,7 +6,7 @@ use crate::{rules_files, Common};
 use clap::Args;
 use harrier_engine::{compile_condition, OutputTemplate, RuleMatching, Ruleset, Source};
 use harrier_event::NormalizeMode;
-use harrier_pipeline::{filter_source, Detector, EventSource, ScapSource};
+use harrier_pipeline::{filter_source, AlertPort, Detector, EventSource, ScapSource};
 use harrier_scap::{Writer, WriterOptions};
 use harrier_sinks::{AlertFormat, FileOutput, Outputs, ProgramOutput, StdoutOutput};
 use std::io::{IsTerminal, Write};
@@ -82,7 +82,7 @@ fn build_ruleset(files: &[PathBuf], s: &Settings, c: &Common) -> Result<Ruleset,
     Ok(rs)
 }
 
-fn outputs(s: &Settings) -> Result<Outputs, String> {
+pub(crate) fn outputs(s: &Settings) -> Result<Outputs, String> {
     let mut o = Outputs::new(AlertFormat {
         json: s.json_output,
         include_output: s.json_include_output_property,
@@ -101,6 +101,18 @@ fn outputs(s: &Settings) -> Result<Outputs, String> {
     Ok(o)
 }
 
+/// Falco's local outputs as the detector's last port (`harrier replay`).
+struct OutputsPort(Outputs);
+
+impl AlertPort for OutputsPort {
+    fn put(&mut self, alert: harrier_engine::Alert) {
+        self.0.send(&alert);
+    }
+    fn flush(&mut self) {
+        self.0.flush();
+    }
+}
+
 fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))
@@ -109,8 +121,67 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The rule paths of a run: `-r`, else the config's `rules_files`, else the default rules.
+fn rule_paths_for(c: &Common, s: &Settings) -> Vec<PathBuf> {
+    if !c.rules.is_empty() {
+        c.rules.clone()
+    } else if !s.rules_files.is_empty() {
+        s.rules_files.clone()
+    } else {
+        vec![rules_files::default_rules_dir()]
+    }
+}
+
+/// `harrier run --learn DURATION`: live detection with every alert collected in a file instead of
+/// the outputs and sinks, then `harrier tune` over them.
+fn learn(c: &Common, duration: &str) -> u8 {
+    let secs = match harrier_fold::parse_duration(duration) {
+        Ok(d) => d.as_secs().max(1),
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            return 1;
+        }
+    };
+    let alerts = PathBuf::from(format!("{}.alerts.jsonl", c.learn_out.display()));
+    let _ = std::fs::remove_file(&alerts);
+    let mut c2 = c.clone();
+    c2.learn = None;
+    c2.stop_after = Some(secs);
+    c2.config = None;
+    for o in [
+        "stdout_output.enabled=false".to_string(),
+        "json_output=true".to_string(),
+        "file_output.enabled=true".to_string(),
+        format!("file_output.filename={}", alerts.display()),
+    ] {
+        c2.overrides.push(o);
+    }
+    eprintln!(
+        "harrier: learning for {secs} s: alerts are collected in {} and sent nowhere; proposals go to {}",
+        alerts.display(),
+        c.learn_out.display()
+    );
+    let code = falco_form(&c2, true);
+    if code != 0 {
+        return code;
+    }
+    if !alerts.exists() {
+        let _ = std::fs::write(&alerts, "");
+    }
+    match crate::tune_cmd::tune_file(&alerts, 5, Some(&c.learn_out), false) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("harrier: --learn: {e}");
+            1
+        }
+    }
+}
+
 /// `harrier -r … -o engine.kind=replay …` and `harrier run`.
 pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
+    if let Some(d) = &c.learn {
+        return learn(c, d);
+    }
     let (_, s) = match config::from_common(c) {
         Ok(x) => x,
         Err(e) => {
@@ -118,12 +189,12 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
-    let rule_paths = if !c.rules.is_empty() {
-        c.rules.clone()
-    } else if !s.rules_files.is_empty() {
-        s.rules_files.clone()
-    } else {
-        vec![rules_files::default_rules_dir()]
+    let (rule_paths, fetchers) = match rules_files::resolve_remote(&rule_paths_for(c, &s), true) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
     };
     let files = match rules_files::expand(&rule_paths) {
         Ok(f) => f,
@@ -132,6 +203,16 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             return 1;
         }
     };
+    crate::falco_log::set_iso8601(s.time_format_iso_8601);
+    let opening = match (live_cmd || s.engine_kind != "replay", s.capture_file.as_deref()) {
+        (false, Some(p)) => Some(crate::falco_log::Opening::Replay(p)),
+        (false, None) => None,
+        (true, _) => Some(crate::falco_log::Opening::Live),
+    };
+    if let Some(o) = opening {
+        let o = if c.dry_run { crate::falco_log::Opening::Nothing } else { o };
+        crate::falco_log::startup(c.config.as_deref(), &files, o);
+    }
     let rs = match build_ruleset(&files, &s, c) {
         Ok(r) => r,
         Err(e) => {
@@ -141,20 +222,29 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         }
     };
     let kind = if live_cmd && s.engine_kind != "replay" { "modern_ebpf" } else { s.engine_kind.as_str() };
+    if c.dry_run {
+        eprintln!(
+            "harrier: dry run: the configuration and {} rule file(s) are valid ({} rules enabled); no events processed",
+            files.len(),
+            rs.rules().iter().filter(|r| r.enabled).count()
+        );
+        return 0;
+    }
     match kind {
         "replay" => {
             let Some(path) = s.capture_file.clone() else {
                 eprintln!("harrier: engine.kind=replay needs engine.replay.capture_file=FILE");
                 return 1;
             };
-            let mut src = match ScapSource::open(&path, NormalizeMode::ExitOnly) {
+            // Falco evaluates rules on both directions of a capture that holds enter events.
+            let mut src = match ScapSource::open(&path, NormalizeMode::WithEnter) {
                 Ok(x) => x,
                 Err(e) => {
                     eprintln!("harrier: {e}");
                     return 1;
                 }
             };
-            let mut outs = match outputs(&s)
+            let outs = match outputs(&s)
                 .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), false))
             {
                 Ok(o) => o,
@@ -163,14 +253,15 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut det = Detector::new(Arc::new(rs), hostname());
-            let res = det.run(&mut src, &mut |a| outs.send(&a));
-            outs.finish(std::time::Duration::from_secs(5));
+            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, outs));
+            let res = det.run(&mut src);
+            let stats = det.stats.clone();
+            det.into_port().into_last().finish(std::time::Duration::from_secs(5));
             if let Err(e) = res {
                 eprintln!("harrier: {e}");
                 return 1;
             }
-            print_falco_summary(&det);
+            print_falco_summary(&stats);
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
@@ -183,12 +274,33 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let (s2, c2) = (s.clone(), c.clone());
-            let reload: crate::live::Reload = Box::new(move || {
-                let files = rules_files::expand(&rule_paths)?;
+            // A reload reads the configuration again (watch_config_files, SIGHUP): the rules files,
+            // priority and selection it names may have changed too.
+            let c2 = c.clone();
+            let reload: crate::live::Reload = std::sync::Arc::new(move || {
+                let (_, s2) = config::from_common(&c2).map_err(|e| e.to_string())?;
+                let (paths, _) = rules_files::resolve_remote(&rule_paths_for(&c2, &s2), false)?;
+                let files = rules_files::expand(&paths)?;
                 build_ruleset(&files, &s2, &c2)
             });
-            crate::live::run(&s, rs, outs, hostname(), c.stop_after, Some(reload))
+            let c3 = c.clone();
+            let rebuild: crate::live::Rebuild = Box::new(move || {
+                let (_, s3) = config::from_common(&c3).map_err(|e| e.to_string())?;
+                // Prepared only: the router starts once the running one released its spools.
+                let d = outputs(&s3)
+                    .and_then(|o| crate::delivery::Delivery::prepare(o, c3.config.as_deref(), true))?;
+                Ok((s3, d))
+            });
+            // Rules from URLs and registries: refreshed in the background; the file watch
+            // reloads them when their cache file changes.
+            harrier_ops::remote::follow(fetchers, s.rules_remote_interval);
+            let ctx = crate::live::LiveCtx {
+                config: c.config.clone(),
+                rule_files: files.clone(),
+                reload: Some(reload),
+                rebuild: Some(rebuild),
+            };
+            crate::live::run(&s, rs, outs, hostname(), c.stop_after, ctx)
         }
         other => {
             eprintln!("harrier: unknown engine.kind '{other}' (expected modern_ebpf or replay)");
@@ -197,8 +309,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
     }
 }
 
-fn print_falco_summary(det: &Detector) {
-    let st = &det.stats;
+fn print_falco_summary(st: &harrier_pipeline::RunStats) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Events detected: {}", st.alerts);
     let _ = writeln!(out, "Rule counts by severity:");
@@ -347,7 +458,10 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         return Ok(0);
     }
 
-    let mut src = ScapSource::open(&a.file, NormalizeMode::ExitOnly).map_err(|e| e.to_string())?;
+    // Falco evaluates rules on both directions of a capture that holds enter events; with a
+    // --filter, only exits (and their folded enter parameters) are selected.
+    let mode = if filter.is_some() { NormalizeMode::ExitOnly } else { NormalizeMode::WithEnter };
+    let mut src = ScapSource::open(&a.file, mode).map_err(|e| e.to_string())?;
     {
         let bar = bar.clone();
         src.on_progress(move |p| bar.draw(p.consumed(), p.total()));
@@ -359,12 +473,11 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         rules_files::expand(&a.rules)?
     };
     let rs = build_ruleset(&files, &s, &common)?;
-    let mut outs = outputs(&s)?;
-    let mut det = Detector::new(Arc::new(rs), hostname());
+    let mut det =
+        Detector::new(Arc::new(rs), hostname(), crate::stages::build(&s, OutputsPort(outputs(&s)?)));
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);
-    let mut alerts_out = |al: harrier_engine::Alert| outs.send(&al);
     let res = src.run(&mut |num, ev| {
         if let Some(f) = &filter {
             // Keep state complete: every event updates it; only selected events go to the rules.
@@ -373,9 +486,9 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
             if !f.eval(&acc, &mut scratch) {
                 return harrier_pipeline::Flow::Continue;
             }
-            det.process_applied(num, ev, &mut alerts_out);
+            det.process_applied(num, ev);
         } else {
-            det.process(num, ev, &mut alerts_out);
+            det.process(num, ev);
         }
         if let Some(w) = writer.as_mut() {
             if let Err(e) = w.write_event(ev) {
@@ -384,7 +497,7 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         }
         harrier_pipeline::Flow::Continue
     });
-    outs.flush();
+    det.port_mut().flush();
     bar.finish();
     res.map_err(|e| e.to_string())?;
     if let Some(w) = writer {

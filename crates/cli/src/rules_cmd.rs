@@ -33,7 +33,24 @@ pub enum RulesCmd {
     CheckCondition {
         #[arg(long)]
         source: Option<String>,
+        /// Print the condition exactly as libsinsp prints it (ast::as_string): values quoted only
+        /// when libsinsp quotes them, so the text may not parse back. Default: a canonical form
+        /// of the same shape that always parses back.
+        #[arg(long)]
+        canonical: bool,
         expr: String,
+    },
+    /// Explain alerts: which parts of the rule's condition each alert's fields make true, false or
+    /// undecidable (through macros, lists and exceptions), and the exception that would silence it.
+    Explain {
+        /// File of Falco JSON alerts (one per line, or one JSON document); `-` reads stdin.
+        #[arg(value_name = "ALERTS")]
+        alerts: PathBuf,
+        /// The rule files the alerts came from (default: Harrier's default rules).
+        #[arg(short = 'r', value_name = "FILE|DIR")]
+        rules: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -42,8 +59,57 @@ pub fn run(c: RulesCmd) -> u8 {
         RulesCmd::Validate { files, json } => validate(&files, json),
         RulesCmd::List { rules, json } => list_rules(&rules, json),
         RulesCmd::Describe { name, rules } => describe(&name, &rules),
-        RulesCmd::CheckCondition { source, expr } => check_condition(source.as_deref(), &expr),
+        RulesCmd::CheckCondition { source, canonical, expr } => {
+            check_condition(source.as_deref(), &expr, canonical)
+        }
+        RulesCmd::Explain { alerts, rules, json } => match explain(&alerts, &rules, json) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("harrier rules explain: {e}");
+                1
+            }
+        },
     }
+}
+
+fn explain(alerts: &std::path::Path, rules: &[PathBuf], json: bool) -> Result<u8, String> {
+    let text = if alerts.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| format!("stdin: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(alerts).map_err(|e| format!("cannot read {}: {e}", alerts.display()))?
+    };
+    let items: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+        Ok(serde_json::Value::Array(a)) => a,
+        Ok(one @ serde_json::Value::Object(_)) => vec![one],
+        _ => {
+            let (a, skipped) = harrier_tune::read_alerts(&text);
+            if skipped > 0 {
+                eprintln!("harrier rules explain: {skipped} line(s) are not alerts and were skipped");
+            }
+            a
+        }
+    };
+    if items.is_empty() {
+        return Err("no alert to explain (expected Falco JSON alerts)".into());
+    }
+    let loaded = rules_files::load(&rules_or_default(rules)?);
+    if loaded.has_errors() {
+        return Err(format!("the rules do not load:\n{}", loaded.to_text()));
+    }
+    let mut failed = false;
+    for a in &items {
+        match harrier_explain::explain(&loaded, a) {
+            Ok(e) if json => println!("{}", harrier_explain::to_json(&e)),
+            Ok(e) => println!("{}", harrier_explain::render(&e)),
+            Err(err) => {
+                eprintln!("harrier rules explain: {err}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
 }
 
 fn rules_or_default(rules: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
@@ -156,7 +222,7 @@ pub fn describe_falco(name: &str, common: &Common) -> u8 {
     describe(name, &common.rules)
 }
 
-fn check_condition(source: Option<&str>, expr: &str) -> u8 {
+fn check_condition(source: Option<&str>, expr: &str, libsinsp: bool) -> u8 {
     let ast = match harrier_condition::parse(expr) {
         Ok(a) => a,
         Err(e) => {
@@ -186,7 +252,11 @@ fn check_condition(source: Option<&str>, expr: &str) -> u8 {
             }
         }
     }
-    println!("{}", harrier_condition::canonical(&ast));
+    if libsinsp {
+        println!("{}", harrier_condition::libsinsp_form(&ast));
+    } else {
+        println!("{}", harrier_condition::canonical(&ast));
+    }
     0
 }
 

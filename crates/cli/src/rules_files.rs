@@ -59,3 +59,43 @@ pub fn load(files: &[PathBuf]) -> harrier_rules::Ruleset {
     }
     loader.finish(Some(&harrier_engine::Checker))
 }
+
+/// Where rules fetched from URLs and OCI registries are cached: `$HARRIER_RULES_CACHE`, else
+/// `/var/lib/harrier/rules-cache` when it can be created, else a directory below the temp dir.
+pub fn remote_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HARRIER_RULES_CACHE") {
+        return PathBuf::from(d);
+    }
+    let sys = Path::new("/var/lib/harrier/rules-cache");
+    if std::fs::create_dir_all(sys).is_ok() {
+        return sys.to_path_buf();
+    }
+    std::env::temp_dir().join("harrier-rules-cache")
+}
+
+/// Replace rule sources that are URLs (`https://…`, `oci://…`) by their cache files. With
+/// `fetch`, each is fetched first (an error stops here: the first fetch must succeed) and the
+/// fetchers are returned for following; without, the cached files are used as they are.
+pub fn resolve_remote(
+    paths: &[PathBuf],
+    fetch: bool,
+) -> Result<(Vec<PathBuf>, Vec<harrier_ops::remote::Fetcher>), String> {
+    let mut out = Vec::with_capacity(paths.len());
+    let mut fetchers = Vec::new();
+    for p in paths {
+        let s = p.to_string_lossy();
+        match harrier_ops::remote::RemoteRules::parse(&s) {
+            None => out.push(p.clone()),
+            Some(Err(e)) => return Err(format!("rules source {e}")),
+            Some(Ok(src)) => {
+                let mut f = harrier_ops::remote::Fetcher::new(src, &remote_cache_dir())?;
+                if fetch {
+                    f.fetch().map_err(|e| format!("cannot fetch rules: {e}"))?;
+                }
+                out.push(f.path.clone());
+                fetchers.push(f);
+            }
+        }
+    }
+    Ok((out, fetchers))
+}

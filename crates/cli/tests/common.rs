@@ -80,6 +80,8 @@ pub fn json_alerts(o: &Output) -> Vec<serde_json::Value> {
 pub struct Spawned {
     pub child: std::process::Child,
     pub stdout: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+    /// The whole stderr, sent when the process closes it.
+    stderr_end: std::sync::mpsc::Receiver<Result<(), String>>,
 }
 
 /// Start `harrier ARGS…` and wait until a stderr line contains `ready` (60 s at most). Panics
@@ -116,7 +118,7 @@ pub fn spawn_ready(args: &[&str], ready: &str) -> Spawned {
         let _ = ready_tx.send(Err(log));
     });
     match ready_rx.recv_timeout(std::time::Duration::from_secs(60)) {
-        Ok(Ok(())) => Spawned { child, stdout: rx },
+        Ok(Ok(())) => Spawned { child, stdout: rx, stderr_end: ready_rx },
         Ok(Err(log)) => {
             let _ = child.kill();
             panic!("harrier {args:?} did not start (live capture needs root and eBPF here):\n{log}")
@@ -135,6 +137,21 @@ impl Spawned {
         let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
         std::mem::forget(self);
         ok
+    }
+
+    /// Stop it (SIGTERM), wait, and return everything it wrote on stderr.
+    pub fn stop_with_stderr(mut self) -> String {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let log = loop {
+            match self.stderr_end.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(Ok(())) => continue,
+                Ok(Err(log)) => break log,
+                Err(_) => break String::new(),
+            }
+        };
+        std::mem::forget(self);
+        log
     }
 
     /// Wait for the process to end by itself.

@@ -153,6 +153,33 @@ const ROWS: &[Row] = &[
     },
     Row {
         rule: "Shell spawned by a server process",
+        what: "python's subprocess.run(..., shell=True) runs sh -c",
+        build: |s| {
+            let py = run(s, "/usr/bin/python3", &["tool.py"]);
+            s.spawn(py, Cmd::new("/bin/sh", &["-c", "ls -l /tmp | wc -l"]));
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Shell spawned by a server process",
+        what: "java's Runtime.exec runs bash -ec",
+        build: |s| {
+            s.process(400, 1, "/usr/bin/java", &["-jar", "/srv/app.jar"]);
+            s.spawn(400, Cmd::new("/bin/bash", &["-ec", "git rev-parse HEAD"]));
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Shell spawned by a server process",
+        what: "python (a web shell) starts sh reading its input",
+        build: |s| {
+            s.process(400, 1, "/usr/bin/python3", &["/srv/app/wsgi.py"]);
+            s.spawn(400, Cmd::new("/bin/sh", &[]));
+        },
+        expect: Expect::Fires(&[("proc.pname", "python3"), ("proc.cmdline", "sh")]),
+    },
+    Row {
+        rule: "Shell spawned by a server process",
         what: "sshd starts a login shell",
         build: |s| {
             run(s, "/bin/sh", &["-c", "uptime"]);
@@ -182,6 +209,37 @@ const ROWS: &[Row] = &[
         expect: Expect::Holds,
     },
     // --- Write below binary directory
+    Row {
+        rule: "Write below binary directory",
+        what: "podman unpacks an image layer (its own binary re-executed, chrooted into the layer)",
+        build: |s| {
+            let pm = run(s, "/usr/bin/podman", &["import", "rootfs.tar", "img"]);
+            let exe = s.spawn(
+                pm,
+                Cmd::new("/proc/self/exe", &["/", "/var/lib/containers/storage/overlay/x/diff"]).comm("exe"),
+            );
+            s.open(exe, 5, "/bin/busybox", flags::CREATE);
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Write below etc",
+        what: "podman takes its CNI network lock",
+        build: |s| {
+            let pm = run(s, "/usr/bin/podman", &["run", "--rm", "img", "true"]);
+            s.open(pm, 5, "/etc/cni/net.d/cni.lock", flags::CREATE);
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Write below etc",
+        what: "a shell drops a CNI network configuration",
+        build: |s| {
+            let p = run(s, "/usr/bin/tee", &["/etc/cni/net.d/00-evil.conflist"]);
+            s.open(p, 3, "/etc/cni/net.d/00-evil.conflist", flags::CREATE);
+        },
+        expect: Expect::Fires(&[("fd.name", "/etc/cni/net.d/00-evil.conflist"), ("proc.name", "tee")]),
+    },
     Row {
         rule: "Write below binary directory",
         what: "curl writes into /usr/local/bin",
@@ -409,12 +467,21 @@ const ROWS: &[Row] = &[
         expect: Expect::Fires(&[("proc.exepath", "/tmp/.x/kworker"), ("proc.pname", "bash")]),
     },
     Row {
-        rule: "Execution from a temporary directory",
+        rule: "Execution from shared memory",
         what: "a binary dropped in /dev/shm runs",
         build: |s| {
             run(s, "/dev/shm/x", &["--pool", "203.0.113.7:3333"]);
         },
         expect: Expect::Fires(&[("proc.exepath", "/dev/shm/x")]),
+    },
+    Row {
+        rule: "Execution from shared memory",
+        what: "a program uses a POSIX semaphore file in /dev/shm",
+        build: |s| {
+            let p = run(s, "/usr/bin/python3", &["worker.py"]);
+            s.open(p, 3, "/dev/shm/sem.worker", flags::CREATE);
+        },
+        expect: Expect::Holds,
     },
     Row {
         rule: "Execution from a temporary directory",
@@ -457,6 +524,21 @@ const ROWS: &[Row] = &[
                 Cmd::new("/proc/self/fd/5", &["init"])
                     .comm("5")
                     .exepath("memfd:runc_cloned:/proc/self/exe")
+                    .flags(EXE_FROM_MEMFD),
+            );
+        },
+        expect: Expect::Holds,
+    },
+    Row {
+        rule: "Fileless execution via memfd",
+        what: "systemd runs its service executor from a sealed memfd",
+        build: |s| {
+            s.process(1, 0, "/usr/lib/systemd/systemd", &[]);
+            s.spawn(
+                1,
+                Cmd::new("/proc/self/fd/7", &["--deserialize", "3"])
+                    .comm("systemd-executo")
+                    .exepath("memfd:systemd-executor")
                     .flags(EXE_FROM_MEMFD),
             );
         },
@@ -670,6 +752,24 @@ const ROWS: &[Row] = &[
             s.syscall(p, "setuid", &[("res", V::I(0)), ("uid", V::I(0))]);
         },
         expect: Expect::Fires(&[("evt.res", "SUCCESS"), ("user.uid", "1000"), ("proc.name", "rootme")]),
+    },
+    Row {
+        rule: "Setuid to root by a non-sudo program",
+        what: "apt-get takes root back after working as _apt",
+        build: |s| {
+            let p = s.spawn(1, Cmd::new("/usr/bin/apt-get", &["update"]).uid(42));
+            s.syscall(
+                p,
+                "setresuid",
+                &[
+                    ("res", V::I(0)),
+                    ("ruid", V::I(u32::MAX as i64)),
+                    ("euid", V::I(0)),
+                    ("suid", V::I(u32::MAX as i64)),
+                ],
+            );
+        },
+        expect: Expect::Holds,
     },
     Row {
         rule: "Setuid to root by a non-sudo program",

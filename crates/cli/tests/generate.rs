@@ -1,5 +1,6 @@
 //! The generator end to end (root, real kernel): `harrier run` with the default rules sees every
-//! action of `harrier generate --all` and raises the rule the action names.
+//! action of `harrier generate --all` and raises the rule the action names, under both
+//! `rule_matching: all` and `first` (where a broader rule earlier in the file would win).
 
 mod common;
 use common::*;
@@ -7,7 +8,16 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 #[test]
-fn every_generator_action_raises_its_rule() {
+fn every_generator_action_raises_its_rule_under_all() {
+    check("all");
+}
+
+#[test]
+fn every_generator_action_raises_its_rule_under_first() {
+    check("first");
+}
+
+fn check(matching: &str) {
     let list = harrier(&["generate", "--list", "--json"]);
     assert!(list.status.success());
     let actions: Vec<serde_json::Value> = serde_json::from_str(stdout(&list).trim()).unwrap();
@@ -17,9 +27,8 @@ fn every_generator_action_raises_its_rule() {
         actions.into_iter().filter(|a| a["context"] != "containerd").collect();
     assert!(actions.len() >= 20, "{actions:?}");
 
-    // rule_matching=all: an action may also match an earlier, broader rule.
-    let run =
-        spawn_ready(&["run", "-o", "json_output=true", "-o", "rule_matching=all"], "live detection started");
+    let m = format!("rule_matching={matching}");
+    let run = spawn_ready(&["run", "-o", "json_output=true", "-o", &m], "live detection started");
     let gen = harrier(&["generate", "--all", "--pause-ms", "100"]);
     let gen_log = stderr(&gen);
     let mut fired = BTreeSet::new();
@@ -46,7 +55,7 @@ fn every_generator_action_raises_its_rule() {
         .collect();
     assert!(
         missing.is_empty(),
-        "actions whose rule did not fire:\n{}\nfired: {fired:?}\n{gen_log}",
+        "rule_matching={matching}: actions whose rule did not fire:\n{}\nfired: {fired:?}\n{gen_log}",
         missing.join("\n")
     );
 }

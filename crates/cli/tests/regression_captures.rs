@@ -31,7 +31,7 @@ const CAPTURES: &[(&str, &[&str])] = &[
     ("reverse-shell", &["Reverse shell"]),
     ("outbound-connection", &["Unexpected outbound connection", "Reverse shell"]),
     ("exec-from-tmp", &["Execution from a temporary directory"]),
-    ("exec-from-dev-shm", &["Execution from a temporary directory"]),
+    ("exec-from-dev-shm", &["Execution from shared memory"]),
     ("fileless-memfd", &["Fileless execution via memfd"]),
     ("ptrace-attach", &["Ptrace attach or code injection"]),
     ("kernel-module", &["Kernel module load"]),

@@ -179,3 +179,122 @@ fn partial_syscall_families_warn() {
     );
     assert!(!out.contains("rule 'whole family'"), "{out}");
 }
+
+/// `-V` reports like Falco's (falcosecurity/testing's legacy validation tests): a YAML syntax
+/// error is LOAD_ERR_YAML_PARSE with yaml-cpp's wording and 1-based position, an engine version
+/// that is no number nor semver is LOAD_ERR_YAML_VALIDATE on the required_engine_version item,
+/// and a rule of a source that is not loaded is a LOAD_UNKNOWN_SOURCE warning while the rest loads.
+#[test]
+fn validation_reports_use_falcos_codes_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = |name: &str, text: &str| -> (i32, serde_json::Value) {
+        let f = write_rules(dir.path(), name, text);
+        let o = harrier(&["-V", f.to_str().unwrap(), "-o", "json_output=true"]);
+        let j: serde_json::Value =
+            serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+        (o.status.code().unwrap(), j["falco_load_results"][0].clone())
+    };
+    let (code, r) = v("p.yaml", "this : is : not : yaml");
+    assert_eq!(code, 1);
+    let e = &r["errors"][0];
+    assert_eq!(e["code"], "LOAD_ERR_YAML_PARSE");
+    assert_eq!(e["message"], "yaml-cpp: error at line 1, column 11: illegal map value");
+    assert!(e["context"]["locations"].as_array().unwrap().iter().any(|l| l["item_type"] == "rules content"));
+
+    let (code, r) = v("s.yaml", "- list: l\n  items: [a, b\n");
+    assert_eq!(code, 1);
+    assert!(r["errors"][0]["message"].as_str().unwrap().ends_with(": end of sequence flow not found"), "{r}");
+
+    let (code, r) = v("e.yaml", "- required_engine_version: not-a-number\n");
+    assert_eq!(code, 1);
+    let e = &r["errors"][0];
+    assert_eq!(e["code"], "LOAD_ERR_YAML_VALIDATE");
+    assert_eq!(
+        e["message"],
+        "Unable to parse engine version 'not-a-number' as a semver string. Expected \"x.y.z\" semver format."
+    );
+    assert!(e["context"]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["item_type"] == "required_engine_version"));
+
+    let (code, r) = v(
+        "u.yaml",
+        "- rule: Rule1\n  desc: d\n  condition: x.y = 1\n  output: o\n  priority: INFO\n  source: no_such_source\n\
+         - rule: Rule2\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    );
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["successful"], true);
+    let w = &r["warnings"][0];
+    assert_eq!(w["code"], "LOAD_UNKNOWN_SOURCE");
+    assert_eq!(w["message"], "Unknown source no_such_source, skipping");
+    assert!(w["context"]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["item_name"] == "Rule1" && l["item_type"] == "rule"));
+}
+
+/// The condition language's edges, as libsinsp has them: escapes by quote kind, NUL refused,
+/// no case-insensitive matching on byte buffers, operators that need a blank after them, and
+/// `--canonical` printing exactly libsinsp's `ast::as_string` form.
+#[test]
+fn condition_edges_follow_libsinsp() {
+    let check = |args: &[&str]| {
+        let mut a = vec!["rules", "check-condition"];
+        a.extend_from_slice(args);
+        let o = harrier(&a);
+        (o.status.success(), stdout(&o).trim_end_matches('\n').to_string(), stderr(&o))
+    };
+    assert_eq!(check(&[r"proc.name = 'it\'s'"]).1, r#"proc.name = "it's""#);
+    let (ok, _, err) = check(&[r#"proc.name = 'it\"s'"#]);
+    assert!(!ok && err.contains(r#"invalid \" escape in '-quoted string"#), "{err}");
+    let (ok, _, err) = check(&[r#"proc.name = "it\'s""#]);
+    assert!(!ok && err.contains(r#"invalid \' escape in "-quoted string"#), "{err}");
+    let (ok, _, err) = check(&[r#"proc.name contains "a\x00b""#]);
+    assert!(!ok && err.contains("NUL"), "{err}");
+    let (ok, _, err) = check(&["--source", "syscall", "evt.buffer icontains abc"]);
+    assert!(!ok && err.contains("icontains"), "{err}");
+    assert!(check(&["--source", "syscall", "evt.buffer bcontains 616263"]).0);
+    let (ok, _, err) = check(&["fd.name contains/etc"]);
+    assert!(!ok && err.contains("blank"), "{err}");
+    let (ok, _, err) = check(&["evt.type=open andproc.name=cat"]);
+    assert!(!ok && err.contains("after 'and'"), "{err}");
+
+    // libsinsp's printing: quotes only where escape_str puts them, nothing for an empty value,
+    // transformer arguments joined with ',' and quoted only when needed.
+    for (input, printed) in [
+        ("a and b or not c", "((a and b) or not c)"),
+        (r#"proc.name in (a, "b c", "x,y")"#, r#"proc.name in (a, "b c", x,y)"#),
+        ("proc.name = ''", "proc.name = "),
+        (r#"concat(proc.name, "-", "a b") = x"#, r#"concat(proc.name,-,"a b") = x"#),
+        (r#"proc.aname[""] = x"#, r#"proc.aname[""] = x"#),
+        (r#"fd.name = "a\\b""#, r#"fd.name = "a\\b""#),
+    ] {
+        let (ok, out, err) = check(&["--canonical", input]);
+        assert!(ok, "{input}: {err}");
+        assert_eq!(out, printed, "{input}");
+    }
+}
+
+/// `--dry-run` loads the configuration and rules and processes nothing (no probe: it works
+/// without root); invalid rules or keys still fail it.
+#[test]
+fn dry_run_checks_configuration_and_rules_only() {
+    let o = harrier(&["run", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("dry run: the configuration and 1 rule file(s) are valid"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Opening 'syscall' source"), "{}", stderr(&o));
+    let o = harrier(&["run", "--dry-run", "-o", "outputs_queue.capacity=lots"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("outputs_queue.capacity"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_rules(
+        dir.path(),
+        "bad.yaml",
+        "- rule: x\n  desc: d\n  condition: proc.nme = x\n  output: o\n  priority: INFO\n",
+    );
+    let o = harrier(&["run", "--dry-run", "-r", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+}

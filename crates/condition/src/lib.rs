@@ -13,7 +13,7 @@ mod print;
 mod visit;
 
 pub use ast::*;
-pub use print::{canonical, field_arg_needs_quotes, value_needs_quotes, write_quoted};
+pub use print::{canonical, field_arg_needs_quotes, libsinsp_form, value_needs_quotes, write_quoted};
 pub use visit::{
     substitute_identifiers, try_substitute_identifiers, visit_exprs, walk_fields, walk_identifiers,
     walk_list_refs, EqIgnoringPos,

@@ -967,6 +967,9 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        if out.contains(&0) {
+            return self.error(self.pos(), "string literals cannot contain NUL characters (\\x00)");
+        }
         let s = if hex_escape {
             match String::from_utf8(out) {
                 Ok(s) => s,

@@ -22,6 +22,50 @@ pub fn canonical(expr: &Expr) -> String {
     out
 }
 
+thread_local! {
+    /// Print as libsinsp does (see [`libsinsp_form`]) instead of the re-parsable canonical form.
+    static LIBSINSP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn libsinsp_style() -> bool {
+    LIBSINSP.with(|c| c.get())
+}
+
+/// Print `expr` exactly as libsinsp's `ast::as_string` does: the canonical shape, with values
+/// quoted only when they hold one of `\b \f \n \r \t space = \ " '` or NUL (and then with
+/// only `\b \f \n \r \t \\ \"` escaped), an empty value printed as nothing, field
+/// arguments the same way (`[""]` when empty), string arguments of transformers unquoted unless
+/// they need it, transformer lists joined with `,`, and `not not x` as is. Unlike [`canonical`],
+/// the result does not always parse back (an empty value, a value with `(`, `)` or `,`).
+pub fn libsinsp_form(expr: &Expr) -> String {
+    LIBSINSP.with(|c| c.set(true));
+    let s = canonical(expr);
+    LIBSINSP.with(|c| c.set(false));
+    s
+}
+
+/// libsinsp's `escape_str`.
+fn write_libsinsp_value(out: &mut String, s: &str) {
+    if !s.bytes().any(must_escape) {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Does `s` need quoting as a value (string right-hand side or list element)?
 ///
 /// True if it contains one of `\b \f \n \r \t space = \ " '` or NUL (the reference rule), or if
@@ -59,7 +103,9 @@ pub fn write_quoted(out: &mut String, s: &str) {
 }
 
 fn write_value(out: &mut String, s: &str) {
-    if value_needs_quotes(s) {
+    if libsinsp_style() {
+        write_libsinsp_value(out, s);
+    } else if value_needs_quotes(s) {
         write_quoted(out, s);
     } else {
         out.push_str(s);
@@ -71,7 +117,7 @@ fn write_expr(out: &mut String, e: &Expr) {
         Expr::And(children, _) => write_chain(out, children, " and "),
         Expr::Or(children, _) => write_chain(out, children, " or "),
         Expr::Not(child, _) => {
-            if let Expr::Not(..) = **child {
+            if matches!(**child, Expr::Not(..)) && !libsinsp_style() {
                 out.push_str("not (");
                 write_expr(out, child);
                 out.push(')');
@@ -81,7 +127,7 @@ fn write_expr(out: &mut String, e: &Expr) {
             }
         }
         Expr::Identifier(name, _) => {
-            if name == "not" {
+            if name == "not" && !libsinsp_style() {
                 out.push_str("(not)");
             } else {
                 out.push_str(name);
@@ -132,7 +178,13 @@ fn write_operand(out: &mut String, o: &Operand) {
 fn write_field_arg(out: &mut String, arg: &Option<String>) {
     if let Some(a) = arg {
         out.push('[');
-        if field_arg_needs_quotes(a) {
+        if libsinsp_style() {
+            if a.is_empty() {
+                out.push_str("\"\"");
+            } else {
+                write_libsinsp_value(out, a);
+            }
+        } else if field_arg_needs_quotes(a) {
             write_quoted(out, a);
         } else {
             out.push_str(a);
@@ -163,13 +215,14 @@ fn write_targ(out: &mut String, a: &TArg) {
     match a {
         TArg::Field(f) => write_field(out, f),
         TArg::Transformer(t) => write_transformer(out, t),
+        TArg::Str(s, _) if libsinsp_style() => write_libsinsp_value(out, s),
         TArg::Str(s, _) => write_quoted(out, s),
         TArg::Num(n, _) => out.push_str(n),
         TArg::List(items, _) => {
             out.push('(');
             for (i, a) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(if libsinsp_style() { "," } else { ", " });
                 }
                 write_targ(out, a);
             }

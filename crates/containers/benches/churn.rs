@@ -82,7 +82,7 @@ fn main() {
     };
     let mut src = LiveSource::open(&cfg).expect("the eBPF probe must load (root)");
     let stop = src.stop_flag();
-    let mut det = Detector::new(Arc::new(rs), "bench");
+    let mut det = Detector::new(Arc::new(rs), "bench", harrier_pipeline::Collect::default());
     det.set_runtime_config(RuntimeConfig {
         containerd_sockets: vec![ctd.socket.clone()],
         podman_sockets: pm.iter().map(|p| p.socket.clone()).collect(),
@@ -150,8 +150,8 @@ fn main() {
             stop.store(true, Ordering::Relaxed);
         })
     };
-    let mut alerts = Vec::new();
-    det.run(&mut src, &mut |a| alerts.push(a)).expect("live run");
+    det.run(&mut src).expect("live run");
+    let alerts = std::mem::take(&mut det.port_mut().0);
     worker.join().expect("churn thread");
     let churn = churn.lock().unwrap();
 

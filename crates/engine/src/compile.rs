@@ -1518,18 +1518,10 @@ fn op_allowed(op: Op, ty: FieldType) -> bool {
     use Op::*;
     match ty {
         FieldType::String | FieldType::Path => !matches!(op, BContains | BStartsWith),
+        // As libsinsp: no case-insensitive matching on byte buffers.
         FieldType::ByteBuf => matches!(
             op,
-            Eq | Eq2
-                | Ne
-                | Contains
-                | IContains
-                | StartsWith
-                | EndsWith
-                | BContains
-                | BStartsWith
-                | In
-                | Intersects
+            Eq | Eq2 | Ne | Contains | StartsWith | EndsWith | BContains | BStartsWith | In | Intersects
         ),
         t if t.is_numeric() => matches!(op, Eq | Eq2 | Ne | Lt | Le | Gt | Ge | In | Intersects),
         _ => matches!(op, Eq | Eq2 | Ne | In | Intersects),

@@ -155,6 +155,19 @@ impl<'a> Event<'a> {
     }
     /// Schema entry for the type (a static "unknown" entry for ids outside the table).
     #[inline]
+    /// The event's type name as rules see it (`evt.type`): the schema's name, except for generic
+    /// syscall events (`PPME_GENERIC_E/X`, syscalls without a dedicated event), named after the
+    /// syscall code in their `ID` parameter (`madvise`).
+    pub fn type_name(&self) -> &'static str {
+        let info = self.info();
+        if info.id == crate::ids::PPME_GENERIC_E || info.id == crate::ids::PPME_GENERIC_X {
+            if let Some(n) = self.param_u16(0).and_then(crate::ppm_sc_name) {
+                return n;
+            }
+        }
+        info.name
+    }
+
     pub fn info(&self) -> &'static EventInfo {
         event_info(self.etype()).unwrap_or(&UNKNOWN_EVENT)
     }

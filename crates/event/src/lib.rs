@@ -10,12 +10,14 @@ pub mod buf;
 pub mod consts;
 pub mod event;
 pub mod normalize;
+pub mod ppm_sc;
 pub mod schema;
 pub mod table;
 
 pub use buf::EventBuf;
 pub use event::{Event, EventError, FdList, SockAddr, SockTuple, HEADER_LEN, LEGACY_HEADER_LEN, MAX_PARAMS};
 pub use normalize::{NormalizeMode, NormalizeStats, Normalizer};
+pub use ppm_sc::ppm_sc_name;
 pub use schema::{
     all_events, cat, ef, event_info, ids_by_name, newest_enter_id, newest_exit_id, param_index, Direction,
     EventInfo, ParamInfo, ParamType, PrintFormat,

@@ -34,6 +34,11 @@ pub enum NormalizeMode {
     ExitOnly,
     /// Like `ExitOnly` but enter events (and unused ones) are emitted too, unchanged: one output per input.
     KeepEnter,
+    /// Like `ExitOnly` (container events converted, unused events dropped), and the enter half of
+    /// each syscall is emitted too, unchanged, before its (normalised) exit: Falco evaluates rules
+    /// on both directions of a capture that holds enter events. Consumers must not apply those
+    /// enter halves to the state (see [`crate::EventInfo::is_syscall_enter`]).
+    WithEnter,
     /// Emit every event unchanged (no conversion at all).
     PassThrough,
 }
@@ -172,7 +177,7 @@ impl Normalizer {
                     if self.exit_seen.get(exit_id as usize) != Some(&ExitSeen::Complete) {
                         self.store(&ev);
                     }
-                    if keep_enter {
+                    if keep_enter || self.mode == NormalizeMode::WithEnter {
                         self.stats.passed += 1;
                         return Some(ev);
                     }

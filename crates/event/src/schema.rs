@@ -146,6 +146,12 @@ pub struct EventInfo {
 }
 
 impl EventInfo {
+    /// The enter half of a syscall whose exit event exists (what exit-only processing folds into
+    /// the exit).
+    pub fn is_syscall_enter(&self) -> bool {
+        self.dir == Direction::Enter && self.newest_exit.is_some()
+    }
+
     pub const fn has_flag(&self, f: u32) -> bool {
         self.flags & f != 0
     }

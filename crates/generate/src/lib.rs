@@ -422,7 +422,7 @@ pub static ACTIONS: &[Action] = &[
     },
     Action {
         name: "exec-from-dev-shm",
-        rule: "Execution from a temporary directory",
+        rule: "Execution from shared memory",
         description: "copy true into /dev/shm and run it",
         context: Context::Any,
         run: exec_from_dev_shm,

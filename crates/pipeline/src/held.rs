@@ -4,6 +4,7 @@
 //! fields filled in and every other field exactly as it was at the event; when the wait ends
 //! first it goes out as it is. Event processing never waits.
 
+use crate::port::AlertPort;
 use harrier_engine::{Alert, BoundField, EventAccessor, Ruleset, Values};
 use harrier_state::fields::container_field;
 use harrier_state::{ContainerInfo, State};
@@ -138,7 +139,7 @@ impl HeldAlerts {
 
     /// Send the alerts whose metadata arrived (rendered again), and those whose wait ended
     /// (`all`: every alert, e.g. at the end of a run).
-    pub fn release(&mut self, state: &State, all: bool, on_alert: &mut dyn FnMut(Alert)) {
+    pub fn release(&mut self, state: &State, all: bool, port: &mut dyn AlertPort) {
         if self.q.is_empty() {
             return;
         }
@@ -163,7 +164,7 @@ impl HeldAlerts {
                 // The record was dropped (purged) without an answer: as it is.
                 None => h.alert,
             };
-            on_alert(alert);
+            port.put(alert);
         }
         self.q = keep;
     }

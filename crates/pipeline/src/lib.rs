@@ -1,16 +1,19 @@
 //! The hot path: events from any [`EventSource`] go through the state tracker and the compiled
-//! rules; matches become [`Alert`]s handed to the caller. Synchronous, one thread, no allocation
-//! per event unless a rule matches.
+//! rules; matches become [`Alert`]s that leave through the detector's one [`AlertPort`] (with
+//! folding, response and routing as [`AlertStage`]s behind it). Synchronous, one thread, no
+//! allocation per event unless a rule matches.
 
 pub mod held;
 pub mod live;
+pub mod port;
 pub mod source;
 
+pub use port::{from_fn, AlertPort, AlertStage, Collect, Discard, FnPort, Stages};
 pub use source::{EventSource, Flow, ScapSource, SourceError};
 
 pub use harrier_containers::RuntimeConfig;
 use harrier_containers::{LookupService, LookupStats};
-use harrier_engine::{Alert, Filter, Ruleset, Scratch, Source};
+use harrier_engine::{Filter, Ruleset, Scratch, Source};
 use harrier_event::Event;
 use harrier_state::{State, SyscallEvent};
 use held::{HeldAlerts, HeldStats, Recorder};
@@ -30,8 +33,8 @@ pub struct RunStats {
     pub last_ts: u64,
 }
 
-/// State plus rules: what a source's events go through.
-pub struct Detector {
+/// State plus rules: what a source's events go through. Alerts leave through the port `P`.
+pub struct Detector<P: AlertPort = Box<dyn AlertPort>> {
     pub state: State,
     rules: Arc<Ruleset>,
     hostname: String,
@@ -46,6 +49,8 @@ pub struct Detector {
     event_buf: harrier_event::EventBuf,
     /// A ruleset waiting to replace the current one (see [`Detector::rules_slot`]).
     next_rules: RulesSlot,
+    /// Where alerts go.
+    port: P,
 }
 
 /// Where another thread or a callback puts a new ruleset for a running [`Detector`]; it takes over
@@ -62,8 +67,9 @@ fn wall_clock_ns() -> u64 {
 /// Purge containers no thread runs in after this many events (live sources).
 const PURGE_EVERY: u64 = 1 << 16;
 
-impl Detector {
-    pub fn new(rules: Arc<Ruleset>, hostname: impl Into<String>) -> Self {
+impl<P: AlertPort> Detector<P> {
+    /// A detector whose alerts go to `port`.
+    pub fn new(rules: Arc<Ruleset>, hostname: impl Into<String>, port: P) -> Self {
         Detector {
             state: State::new(),
             rules,
@@ -76,7 +82,22 @@ impl Detector {
             since_purge: 0,
             event_buf: harrier_event::EventBuf::new(),
             next_rules: RulesSlot::default(),
+            port,
         }
+    }
+
+    /// The port alerts leave through.
+    pub fn port(&self) -> &P {
+        &self.port
+    }
+
+    pub fn port_mut(&mut self) -> &mut P {
+        &mut self.port
+    }
+
+    /// The port back (after a run; held alerts should have been flushed by then).
+    pub fn into_port(self) -> P {
+        self.port
     }
 
     /// How container metadata is looked up for live sources (sockets, alert wait…). Without it,
@@ -115,31 +136,33 @@ impl Detector {
         self.held.stats
     }
 
-    /// Let time pass without an event: answers are applied and held alerts whose metadata came
-    /// (or whose wait ended) go out.
-    pub fn idle(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+    /// Let time pass without an event: a waiting ruleset takes over, answers are applied, held
+    /// alerts whose metadata came (or whose wait ended) go out, and the port's stages release
+    /// what is due.
+    pub fn idle(&mut self) {
         if let Ok(mut next) = self.next_rules.try_lock() {
             if let Some(rs) = next.take() {
                 self.rules = rs;
             }
         }
-        if self.state.lookup.is_none() {
-            return;
+        if self.state.lookup.is_some() {
+            self.state.take_answers();
+            self.container_events();
+            self.held.release(&self.state, false, &mut self.port);
+            if self.since_purge >= PURGE_EVERY {
+                self.since_purge = 0;
+                self.state.purge_containers();
+            }
         }
-        self.state.take_answers();
-        self.container_events(on_alert);
-        self.held.release(&self.state, false, on_alert);
-        if self.since_purge >= PURGE_EVERY {
-            self.since_purge = 0;
-            self.state.purge_containers();
-        }
+        self.port.idle();
     }
 
-    /// Send every held alert now (end of a run).
-    pub fn flush_held(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+    /// Send every held alert now and flush the port (end of a run).
+    pub fn flush_held(&mut self) {
         self.state.take_answers();
-        self.container_events(on_alert);
-        self.held.release(&self.state, true, on_alert);
+        self.container_events();
+        self.held.release(&self.state, true, &mut self.port);
+        self.port.flush();
     }
 
     /// Replace the rules (reload): state stays.
@@ -158,13 +181,19 @@ impl Detector {
         &self.rules
     }
 
-    /// Process one event: update state, evaluate the rules, hand alerts to `on_alert`.
-    pub fn process(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
+    /// Process one event: update state, evaluate the rules, alerts to the port. The enter half of
+    /// a syscall (captures that hold them, read with `NormalizeMode::WithEnter`) is evaluated as
+    /// Falco does, but changes no state: its exit carries the change.
+    pub fn process(&mut self, num: u64, ev: &Event<'_>) {
+        if ev.info().is_syscall_enter() {
+            self.process_applied(num, ev);
+            return;
+        }
         self.state.apply(ev);
         if self.state.has_started_containers() {
-            self.container_events(on_alert);
+            self.container_events();
         }
-        self.process_applied(num, ev, on_alert);
+        self.process_applied(num, ev);
     }
 
     /// Live sources: a `container` event (Falco's, with the container's JSON) for each container
@@ -172,7 +201,7 @@ impl Detector {
     /// runtime knows (`evt.type = container and container.privileged = true`, image, mounts)
     /// fire once per new container whatever the timing of its first syscalls. The metadata is
     /// already in the state; the event only carries it for outputs (`evt.arg.json`).
-    fn container_events(&mut self, on_alert: &mut dyn FnMut(Alert)) {
+    fn container_events(&mut self) {
         for (id, tid) in self.state.take_started_containers() {
             let Some(info) = self.state.containers.get(&id) else { continue };
             let json = harrier_state::container_json::container_json(info);
@@ -200,7 +229,7 @@ impl Detector {
             let mut buf = std::mem::take(&mut self.event_buf);
             buf.begin(ts, tid as u64, harrier_event::ids::PPME_CONTAINER_JSON_2_E).push(json.as_bytes());
             if let Ok(ev) = buf.finish() {
-                self.process_applied(0, &ev, on_alert);
+                self.process_applied(0, &ev);
             }
             self.event_buf = buf;
             if placeholder {
@@ -210,7 +239,7 @@ impl Detector {
     }
 
     /// Evaluate an event the state has already seen (see [`State::apply`]).
-    pub fn process_applied(&mut self, num: u64, ev: &Event<'_>, on_alert: &mut dyn FnMut(Alert)) {
+    pub fn process_applied(&mut self, num: u64, ev: &Event<'_>) {
         let st = &mut self.stats;
         st.events += 1;
         if st.first_ts == 0 {
@@ -222,6 +251,7 @@ impl Detector {
             if self.hostname.is_empty() { self.state.hostname.as_str() } else { self.hostname.as_str() };
         let rules = &self.rules;
         let held = &mut self.held;
+        let port = &mut self.port;
         let lookups = self.state.lookup.is_some();
         rules.evaluate_with(Source::Syscall, &acc, &mut self.scratch, |r| {
             // In a container whose metadata is being looked up: hold the alert for a short while.
@@ -242,36 +272,32 @@ impl Detector {
             *st.by_rule.entry(r.name.clone()).or_default() += 1;
             *st.by_priority.entry(r.priority).or_default() += 1;
             if let Some(alert) = alert {
-                on_alert(alert);
+                port.put(alert);
             }
         });
         self.prev_ts = ev.ts();
         if lookups {
             self.since_purge += 1;
             if !self.held.is_empty() {
-                self.held.release(&self.state, false, on_alert);
+                self.held.release(&self.state, false, &mut self.port);
             }
         }
     }
 
-    /// Run a whole source.
-    pub fn run(
-        &mut self,
-        src: &mut dyn EventSource,
-        on_alert: &mut dyn FnMut(Alert),
-    ) -> Result<(), SourceError> {
+    /// Run a whole source; at its end, held alerts go out and the port is flushed.
+    pub fn run(&mut self, src: &mut dyn EventSource) -> Result<(), SourceError> {
         src.seed(&mut self.state);
         if src.live_containers() {
             self.start_runtime_lookup();
         }
         let res = src.run_idle(&mut |x| {
             match x {
-                Some((num, ev)) => self.process(num, ev, on_alert),
-                None => self.idle(on_alert),
+                Some((num, ev)) => self.process(num, ev),
+                None => self.idle(),
             }
             Flow::Continue
         });
-        self.flush_held(on_alert);
+        self.flush_held();
         res
     }
 }

@@ -355,8 +355,9 @@ impl Loader {
         let mut result = LoadResult { name: name.to_string(), ..Default::default() };
         let ops = match yaml::parse_documents(text) {
             Err(e) => {
+                let message = yaml_cpp_message(&e.message, e.mark);
                 let ctx = root.child(e.mark, ItemType::ValueFor, "");
-                result.errors.push(Diagnostic::error(ErrorCode::YamlParse, e.message, ctx));
+                result.errors.push(Diagnostic::error(ErrorCode::YamlParse, message, ctx));
                 Vec::new()
             }
             Ok(docs) => {
@@ -535,4 +536,47 @@ impl Ruleset {
         }
         out
     }
+}
+
+/// A YAML syntax error worded as Falco reports it (its parser is yaml-cpp): `yaml-cpp: error at
+/// line L, column C: MESSAGE`, 1-based, with yaml-cpp's message for the same mistake where one
+/// corresponds (tools that parse `falco -V` output match on these), else the parser's own.
+pub(crate) fn yaml_cpp_message(parser_message: &str, mark: yaml::Mark) -> String {
+    let m = parser_message;
+    let has = |s: &str| m.contains(s);
+    let text = if has("mapping values are not allowed") {
+        "illegal map value".to_string()
+    } else if has("flow sequence") || has("expected ',' or ']'") {
+        "end of sequence flow not found".to_string()
+    } else if has("flow mapping") || has("expected ',' or '}'") {
+        "end of map flow not found".to_string()
+    } else if has("block mapping") {
+        "end of map not found".to_string()
+    } else if has("block collection") || has("expected '-' indicator") {
+        "end of sequence not found".to_string()
+    } else if has("block sequence entries are not allowed") {
+        "illegal block entry".to_string()
+    } else if has("tab") && has("indentation") {
+        "illegal tab when looking for indentation".to_string()
+    } else if has("quoted scalar") && has("end of stream") {
+        "illegal EOF in scalar".to_string()
+    } else if has("unknown escape character") {
+        let c = m.rsplit(' ').next().unwrap_or("").trim_matches(|c| c == '\'' || c == '"');
+        if c.chars().count() == 1 {
+            format!("unknown escape character: {c}")
+        } else {
+            "unknown escape character".to_string()
+        }
+    } else if has("while scanning an alias") {
+        "illegal character found while scanning alias".to_string()
+    } else if has("while scanning an anchor") {
+        "illegal character found while scanning anchor".to_string()
+    } else if has("undefined anchor") || has("unknown anchor") {
+        "the referenced anchor is not defined".to_string()
+    } else if has("cannot start any token") {
+        "unknown token".to_string()
+    } else {
+        m.to_string()
+    };
+    format!("yaml-cpp: error at line {}, column {}: {text}", mark.line + 1, mark.column + 1)
 }

@@ -200,7 +200,18 @@ impl Spool {
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(
                 |e| io::Error::new(e.kind(), format!("cannot open spool {}: {e}", path.display())),
             )?;
-        match data.try_lock() {
+        // A queue being shut down (a configuration reload) may still hold it for a moment.
+        let mut tries = 0;
+        let locked = loop {
+            match data.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) if tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(io::Error::new(

@@ -522,7 +522,7 @@ impl EventAccessor for SyscallEvent<'_> {
             return One::Fallback;
         }
         match field.id {
-            F::EvtType => One::Value(Value::Str(self.ev.info().name.as_bytes())),
+            F::EvtType => One::Value(Value::Str(self.ev.type_name().as_bytes())),
             F::ProcName => one_str(self.thread().map(|t| t.comm.as_str())),
             F::ProcExe => one_str(self.thread().map(|t| t.exe.as_str())),
             F::ProcExepath => one_str(self.thread().map(|t| t.exepath.as_str())),
@@ -576,8 +576,8 @@ impl EventAccessor for SyscallEvent<'_> {
             F::EvtHostname => out.push_str(&self.state.hostname),
             F::EvtIsAsync => out.push_bool(false),
             F::EvtDir => out.push_str(if self.is_exit() { "<" } else { ">" }),
-            F::EvtType => out.push_str(info.name),
-            F::SyscallType if info.is_syscall() => out.push_str(info.name),
+            F::EvtType => out.push_str(ev.type_name()),
+            F::SyscallType if info.is_syscall() => out.push_str(ev.type_name()),
             F::EvtTypeIs => {
                 let is = arg.key().is_some_and(|k| k == info.name);
                 out.push_uint(is as u64)
