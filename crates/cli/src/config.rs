@@ -24,11 +24,93 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct RawConfig {
     root: Value,
+    /// The file it came from and where its keys are (for messages).
+    file: Option<String>,
+    pos: harrier_sinks::configcheck::Positions,
 }
 
 impl Default for RawConfig {
     fn default() -> Self {
-        RawConfig { root: Value::Mapping(Mapping::new()) }
+        RawConfig { root: Value::Mapping(Mapping::new()), file: None, pos: Default::default() }
+    }
+}
+
+/// Top-level `falco.yaml` keys: Falco's own (all of them, so a real falco.yaml loads without
+/// warnings, whether Harrier uses them or not) and Harrier's. The falcosidekick-style output
+/// keys come from `harrier_sinks::config::top_level_keys`. A stage that adds a top-level key
+/// adds it here.
+pub const KNOWN_KEYS: &[&str] = &[
+    // Falco
+    "config_files",
+    "watch_config_files",
+    "rules_files",
+    "rules_file",
+    "rules",
+    "engine",
+    "load_plugins",
+    "plugins",
+    "time_format_iso_8601",
+    "buffer_format_base64",
+    "priority",
+    "json_output",
+    "json_include_output_property",
+    "json_include_message_property",
+    "json_include_output_fields_property",
+    "json_include_tags_property",
+    "buffered_outputs",
+    "rule_matching",
+    "outputs_queue",
+    "outputs",
+    "append_output",
+    "static_fields",
+    "stdout_output",
+    "syslog_output",
+    "file_output",
+    "http_output",
+    "program_output",
+    "grpc_output",
+    "grpc",
+    "webserver",
+    "log_stderr",
+    "log_syslog",
+    "log_level",
+    "libs_logger",
+    "output_timeout",
+    "syscall_event_timeouts",
+    "syscall_event_drops",
+    "metrics",
+    "base_syscalls",
+    "falco_libs",
+    "container_engines",
+    "container",
+    "capture",
+    "modern_bpf",
+    "syscall_buf_size_preset",
+    "buf_size_preset",
+    "syscall_drop_failed_exit",
+    "plugins_hostinfo",
+    "security_events",
+    "stdout",
+    "k8s_audit",
+    "driver",
+    // Harrier
+    "harrier",
+    "fold",
+    "rules_remote_interval",
+    "rules_remote",
+    "tune",
+    "log_format",
+    "response",
+    "store",
+    "ui",
+    "session_audit",
+];
+
+/// The configuration file name and position of `key`, as a message prefix (`FILE:L:C: `).
+fn loc(file: &Option<String>, pos: &harrier_sinks::configcheck::Positions, key: &str) -> String {
+    match file {
+        Some(f) => format!("{}: ", pos.at(f, key)),
+        None => String::new(),
     }
 }
 
@@ -37,20 +119,54 @@ impl RawConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.0)))
+        Self::parse_file(&text, &path.display().to_string())
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_file(text, "<config>").map(|mut c| {
+            c.file = None;
+            c
+        })
+    }
+
+    fn parse_file(text: &str, file: &str) -> Result<Self, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let root: Value =
-            serde_yaml::from_str(text).map_err(|e| ConfigError(format!("invalid YAML: {e}")))?;
+        let root: Value = serde_yaml::from_str(text).map_err(|e| {
+            ConfigError(format!("invalid YAML: {}", harrier_sinks::configcheck::yaml_error(file, &e)))
+        })?;
+        let pos = harrier_sinks::configcheck::Positions::parse(text);
         match root {
-            Value::Mapping(_) => Ok(RawConfig { root }),
+            Value::Mapping(_) => Ok(RawConfig { root, file: Some(file.to_string()), pos }),
             Value::Null => Ok(Self::default()),
-            _ => err("the top level must be a mapping of keys to values"),
+            _ => err(format!("{file}: the top level must be a mapping of keys to values")),
         }
+    }
+
+    /// Unknown top-level keys (with the nearest valid one) and unknown keys inside the output
+    /// sections, one message each.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        let file = self.file.clone().unwrap_or_else(|| "<config>".into());
+        let sidekick = harrier_sinks::config::top_level_keys();
+        let valid: Vec<&str> =
+            KNOWN_KEYS.iter().copied().chain(sidekick.iter().map(|s| s.as_str())).collect();
+        let mut out = Vec::new();
+        if let Some(m) = self.root.as_mapping() {
+            for k in m.keys() {
+                let Some(k) = k.as_str() else { continue };
+                if valid.contains(&k) {
+                    continue;
+                }
+                let hint = match harrier_sinks::configcheck::nearest(k, valid.iter().copied()) {
+                    Some(n) => format!(" (did you mean '{n}'?)"),
+                    None => " (ignored)".to_string(),
+                };
+                out.push(format!("{}: unknown key '{k}'{hint}", self.pos.at(&file, k)));
+            }
+        }
+        out
     }
 
     /// Apply one `-o key=value` override. Keys are dot-separated; `name[]` appends a new element
@@ -75,7 +191,7 @@ impl RawConfig {
 
     /// A configuration tree from a value (an element of a list of blocks).
     pub fn from_value(root: Value) -> Self {
-        RawConfig { root }
+        RawConfig { root, file: None, pos: Default::default() }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -92,7 +208,11 @@ impl RawConfig {
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) if s == "true" => Ok(true),
             Some(Value::String(s)) if s == "false" => Ok(false),
-            Some(v) => err(format!("config key '{key}': expected true or false, got {}", show(v))),
+            Some(v) => err(format!(
+                "{}config key '{key}': expected true or false, got {}",
+                loc(&self.file, &self.pos, key),
+                show(v)
+            )),
         }
     }
 
@@ -102,7 +222,11 @@ impl RawConfig {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(v) => err(format!("config key '{key}': expected a string, got {}", show(v))),
+            Some(v) => err(format!(
+                "{}config key '{key}': expected a string, got {}",
+                loc(&self.file, &self.pos, key),
+                show(v)
+            )),
         }
     }
 
@@ -115,12 +239,18 @@ impl RawConfig {
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => {
-                        err(format!("config key '{key}': expected a list of strings, found {}", show(other)))
-                    }
+                    other => err(format!(
+                        "{}config key '{key}': expected a list of strings, found {}",
+                        loc(&self.file, &self.pos, key),
+                        show(other)
+                    )),
                 })
                 .collect(),
-            Some(v) => err(format!("config key '{key}': expected a list of strings, got {}", show(v))),
+            Some(v) => err(format!(
+                "{}config key '{key}': expected a list of strings, got {}",
+                loc(&self.file, &self.pos, key),
+                show(v)
+            )),
         }
     }
 }
@@ -400,6 +530,20 @@ pub fn from_common(c: &crate::Common) -> Result<(RawConfig, Settings), ConfigErr
         Some(p) => RawConfig::load(p)?,
         None => RawConfig::default(),
     };
+    if let Some(p) = &c.config {
+        // Unknown keys: warnings, or errors under --strict-config; output sections too.
+        let mut unknown = raw.unknown_keys();
+        let loaded = harrier_sinks::Config::load_checked(p, false, false).map_err(ConfigError)?;
+        unknown.extend(loaded.warnings);
+        if !unknown.is_empty() {
+            if c.strict_config {
+                return err(format!("{} (--strict-config: unknown keys are errors)", unknown.join("\n")));
+            }
+            for w in &unknown {
+                eprintln!("harrier: warning: {w}");
+            }
+        }
+    }
     for o in &c.overrides {
         raw.apply_override(o)?;
     }

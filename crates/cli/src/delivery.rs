@@ -14,33 +14,72 @@ use std::time::Duration;
 pub struct Delivery {
     pub outputs: Outputs,
     router: Option<harrier_sinks::Router>,
+    /// A checked sidekick configuration (and the config text, for the `store:` block) whose
+    /// router is not started yet ([`Delivery::prepare`]).
+    pending: Option<(harrier_sinks::Config, String)>,
 }
 
 impl Delivery {
     /// Local outputs, plus the router built from the forwarder blocks of `config` (if any).
-    pub fn new(outputs: Outputs, config: Option<&Path>) -> Result<Delivery, String> {
-        let router = match config {
+    /// `default_spool`: a long-running command (`harrier run`) spools to the default directory
+    /// unless the config says otherwise.
+    pub fn new(outputs: Outputs, config: Option<&Path>, default_spool: bool) -> Result<Delivery, String> {
+        let mut d = Delivery::prepare(outputs, config, default_spool)?;
+        d.start()?;
+        Ok(d)
+    }
+
+    /// Like [`Delivery::new`], but the router (which opens and locks the spools) is only built by
+    /// [`Delivery::start`]: for a configuration reload, where the running outputs must release
+    /// their spools first. The sink configuration is checked here (built once without spools).
+    pub fn prepare(outputs: Outputs, config: Option<&Path>, default_spool: bool) -> Result<Delivery, String> {
+        let pending = match config {
             None => None,
             Some(p) => {
-                let cfg = harrier_sinks::Config::load(p)?;
-                let mut router = harrier_sinks::Router::with_own_runtime(2)
+                // Unknown keys were reported when the configuration was read (config.rs).
+                let mut cfg = harrier_sinks::Config::load_checked(p, false, false)?.config;
+                if default_spool && cfg.has_outputs() {
+                    if let Some(m) = cfg.apply_default_spool() {
+                        eprintln!("harrier: {m}");
+                    }
+                }
+                // Check every sink now, so a bad configuration is refused before anything stops.
+                let mut probe = cfg.clone();
+                probe.spooldir = "none".into();
+                let mut router = harrier_sinks::Router::with_own_runtime(1)
                     .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
                 let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
-                harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
-                // The alert store (`store:` block), batched through the same queues.
+                harrier_sinks::config::build_sinks(&probe, &mut router, &metrics)?;
+                // The alert store (`store:` block), batched through the same queues: checked here.
                 let text =
                     std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                let before = router.stats().len();
                 harrier_store::sink::add_from_config(&text, &mut router)
                     .map_err(|e| format!("{}: {e}", p.display()))?;
-                if router.is_empty() {
-                    None
-                } else {
-                    eprintln!("harrier: forwarding alerts to {} sink(s)", router.stats().len());
-                    Some(router)
-                }
+                let has_store = router.stats().len() > before;
+                (cfg.has_outputs() || has_store).then_some((cfg, text))
             }
         };
-        Ok(Delivery { outputs, router })
+        Ok(Delivery { outputs, router: None, pending })
+    }
+
+    /// Build the router of a prepared configuration (opens the spools).
+    pub fn start(&mut self) -> Result<(), String> {
+        let Some((cfg, text)) = self.pending.take() else { return Ok(()) };
+        let mut router = harrier_sinks::Router::with_own_runtime(2)
+            .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
+        let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
+        harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
+        harrier_store::sink::add_from_config(&text, &mut router)?;
+        if !router.is_empty() {
+            eprintln!(
+                "harrier: forwarding alerts to {} sink(s), spool {}",
+                router.stats().len(),
+                cfg.spool_dir().map_or("off (memory only)".to_string(), |d| d.display().to_string())
+            );
+            self.router = Some(router);
+        }
+        Ok(())
     }
 
     pub fn send(&mut self, a: &Alert) {

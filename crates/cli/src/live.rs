@@ -272,6 +272,10 @@ fn rebuild_outputs(rebuild: &Rebuild, running: &Settings, outs: &Rc<RefCell<Deli
         Ok((s, d)) => {
             let old = std::mem::replace(&mut *outs.borrow_mut(), d);
             old.finish(Duration::from_secs(1));
+            // The old sinks released their spools: the new ones may open them.
+            if let Err(e) = outs.borrow_mut().start() {
+                tracing::error!("configuration changed: the forwarding outputs could not start: {e}");
+            }
             tracing::info!("configuration changed: outputs restarted");
             let mut restart = Vec::new();
             if s.buf_size_preset != running.buf_size_preset {

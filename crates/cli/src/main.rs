@@ -126,6 +126,10 @@ pub struct Common {
     /// Run every event source but this one; repeatable.
     #[arg(long = "disable-source", value_name = "SOURCE")]
     pub disable_source: Vec<String>,
+    /// Unknown or misplaced configuration keys are errors (default: warnings naming the file,
+    /// line, column and the nearest valid key).
+    #[arg(long = "strict-config")]
+    pub strict_config: bool,
     /// Learning mode (live): collect alerts for DURATION (e.g. 24h, 30m) without sending them
     /// anywhere, then propose exceptions for the recurring ones (see `harrier tune`).
     #[arg(long, value_name = "DURATION")]
@@ -155,6 +159,9 @@ enum Cmd {
     Forward {
         #[arg(short = 'c', value_name = "FILE")]
         config: PathBuf,
+        /// Unknown or misplaced configuration keys are errors.
+        #[arg(long = "strict-config")]
+        strict_config: bool,
     },
     /// Write the k8s audit events of a falco.yaml's k8saudit source (webhook or files) to a .scap
     /// capture as plugin events, exchangeable with Falco.
@@ -201,13 +208,15 @@ fn main() -> ExitCode {
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
-        Some(Cmd::Forward { config }) => match harrier_sinks::run_forwarder(&config) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("harrier forward: {e}");
-                1
+        Some(Cmd::Forward { config, strict_config }) => {
+            match harrier_sinks::run_forwarder(&config, strict_config) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("harrier forward: {e}");
+                    1
+                }
             }
-        },
+        }
         None => {
             if cli.list_plugins {
                 plugins::list(&cli.common)

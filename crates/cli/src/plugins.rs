@@ -126,7 +126,7 @@ pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset
 
 fn run_audit(l: &mut Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
     let mut outs = match crate::replay::outputs(s)
-        .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+        .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), true))
     {
         Ok(o) => o,
         Err(e) => {

@@ -258,7 +258,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            let outs = match outputs(&s)
+                .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), false))
             {
                 Ok(o) => o,
                 Err(e) => {
@@ -278,7 +279,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             0
         }
         "modern_ebpf" | "ebpf" | "kmod" => {
-            let outs = match outputs(&s).and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref()))
+            let outs = match outputs(&s)
+                .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), true))
             {
                 Ok(o) => o,
                 Err(e) => {
@@ -298,7 +300,9 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
             let c3 = c.clone();
             let rebuild: crate::live::Rebuild = Box::new(move || {
                 let (_, s3) = config::from_common(&c3).map_err(|e| e.to_string())?;
-                let d = outputs(&s3).and_then(|o| crate::delivery::Delivery::new(o, c3.config.as_deref()))?;
+                // Prepared only: the router starts once the running one released its spools.
+                let d = outputs(&s3)
+                    .and_then(|o| crate::delivery::Delivery::prepare(o, c3.config.as_deref(), true))?;
                 Ok((s3, d))
             });
             // Rules from URLs and registries: refreshed in the background; the file watch

@@ -1,4 +1,5 @@
-//! Router throughput to a fast sink, and memory while a sink never answers.
+//! Router throughput to a fast sink (memory only, and durable: the spool as a write-ahead log
+//! with each fsync policy), and memory while a sink never answers.
 //! `cargo bench -p harrier-sinks --bench router`
 
 use harrier_engine::Alert;
@@ -70,6 +71,44 @@ fn main() {
         r.dropped()
     );
     r.shutdown_blocking(Duration::from_secs(1));
+
+    // The same with durability: every alert appended to the spool before `send` returns.
+    for (label, fsync, n) in [
+        ("never (page cache, the default)", harrier_sinks::FsyncPolicy::Never, 1_000_000u64),
+        ("interval (1 s)", harrier_sinks::FsyncPolicy::Interval(Duration::from_secs(1)), 1_000_000),
+        ("always", harrier_sinks::FsyncPolicy::Always, 5_000),
+    ] {
+        let dir = std::env::temp_dir().join(format!("harrier-bench-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut r = Router::with_own_runtime(2).expect("runtime");
+        let sink = Arc::new(Count(AtomicU64::new(0)));
+        let cfg = QueueConfig {
+            memory: 8192,
+            channel: 8192,
+            when_full: harrier_sinks::WhenFull::Block,
+            spool_dir: Some(dir.clone()),
+            spool_max_bytes: 4 << 30,
+            fsync,
+            ..Default::default()
+        };
+        r.add(sink.clone(), RouteConfig { queue: cfg, ..RouteConfig::new("fast") }).expect("add");
+        let t = Instant::now();
+        for _ in 0..n {
+            r.send(&alert);
+        }
+        while sink.0.load(Ordering::Relaxed) < n {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let dt = t.elapsed();
+        println!(
+            "router → fast sink, durable spool, fsync {label}: {n} alerts in {:.2?} = {:.0} alerts/s (dropped {})",
+            dt,
+            n as f64 / dt.as_secs_f64(),
+            r.dropped()
+        );
+        r.shutdown_blocking(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     // A sink that never answers (drop_newest, memory 1024, channel 1024, no spool) next to a fast one.
     let mut r = Router::with_own_runtime(2).expect("runtime");

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 /// Options every output accepts besides its own keys: falcosidekick's `minimumpriority`, and
 /// Harrier's `name` (for several instances), `filter` (rules-language condition over the alert)
 /// and `queue`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct CommonConfig {
     pub minimumpriority: String,
@@ -18,7 +18,7 @@ pub struct CommonConfig {
 }
 
 /// `queue:` of an output (all optional).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct QueueYaml {
     /// Alerts held in memory (default 1024; 0 = write every alert to the spool first).
@@ -33,10 +33,13 @@ pub struct QueueYaml {
     pub backoff_initial_ms: Option<u64>,
     pub backoff_max_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
+    /// Spool sync policy for this output: `never`, `interval` or `always` (default: the
+    /// top-level `spoolfsync`).
+    pub fsync: Option<String>,
 }
 
 /// Header maps: a YAML map, or falcosidekick's `key:value,key:value` string form.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum KvMap {
     Map(BTreeMap<String, serde_yaml::Value>),

@@ -10,6 +10,7 @@ use crate::queue::QueueConfig;
 use crate::router::{RouteConfig, Router};
 use crate::sink::Sink;
 use serde::Deserialize;
+use serde_yaml::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +31,14 @@ use crate::teams::TeamsConfig;
 use crate::webhook::WebhookConfig;
 
 /// Falco's `syslog_output`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct FalcoSyslogOutput {
     pub enabled: bool,
 }
 
 /// Falco's `http_output`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct FalcoHttpOutput {
     pub enabled: bool,
@@ -50,7 +51,7 @@ pub struct FalcoHttpOutput {
     pub client_key: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct Config {
     pub listenaddress: String,
@@ -58,8 +59,12 @@ pub struct Config {
     pub debug: bool,
     pub customfields: KvMap,
     pub mutualtlsfilespath: String,
-    /// Harrier: where per-sink spools live (default: no spool, memory only).
+    /// Harrier: where per-sink spools live. Empty: no spool (memory only) for a library caller;
+    /// `harrier run` and `harrier forward` fill in [`DEFAULT_SPOOLDIR`] first
+    /// ([`Config::apply_default_spool`]). `none` (or `off`): memory only, explicitly.
     pub spooldir: String,
+    /// Harrier: spool sync policy of every output (`never` (default), `interval`, `always`).
+    pub spoolfsync: String,
     /// Harrier: largest accepted request body (default 1 MiB).
     pub maxbodybytes: usize,
     pub webhook: WebhookConfig,
@@ -98,6 +103,7 @@ impl Default for Config {
             customfields: KvMap::None,
             mutualtlsfilespath: "/etc/certs".into(),
             spooldir: String::new(),
+            spoolfsync: String::new(),
             maxbodybytes: 1 << 20,
             webhook: Default::default(),
             slack: Default::default(),
@@ -123,23 +129,290 @@ impl Default for Config {
     }
 }
 
+/// What a loaded configuration file said besides its values.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub config: Config,
+    /// Unknown or misplaced keys, one line each (`FILE:LINE:COLUMN: unknown key …`).
+    pub warnings: Vec<String>,
+}
+
 impl Config {
+    /// Load a falcosidekick-style file (`harrier forward -c`); unknown keys are printed as
+    /// warnings on stderr.
     pub fn load(path: &Path) -> Result<Config, String> {
+        let l = Config::load_checked(path, false, true)?;
+        for w in &l.warnings {
+            eprintln!("harrier: warning: {w}");
+        }
+        Ok(l.config)
+    }
+
+    /// Load and check a file. `strict`: unknown keys are an error (`--strict-config`).
+    /// `whole_file`: the file is only a sidekick config, so its top-level keys are checked
+    /// too; otherwise (a `falco.yaml` that also carries outputs) only the output sections
+    /// are, the caller checks the rest.
+    pub fn load_checked(path: &Path, strict: bool, whole_file: bool) -> Result<Loaded, String> {
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        Config::parse_checked(&text, &path.display().to_string(), strict, whole_file)
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
-        let mut c: Config = if text.trim().is_empty() {
+        Config::parse_checked(text, "<config>", false, true).map(|l| l.config)
+    }
+
+    /// Parse `text` (named `file` in messages): a YAML or type error is
+    /// `FILE:LINE:COLUMN: key.path: what was found, what was expected`.
+    pub fn parse_checked(text: &str, file: &str, strict: bool, whole_file: bool) -> Result<Loaded, String> {
+        let doc: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_yaml::from_str(text).map_err(|e| crate::configcheck::yaml_error(file, &e))?
+        };
+        let mut c: Config = if doc.is_null() {
             Config::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| e.to_string())?
+            serde_yaml::from_str(text).map_err(|e| precise_error(&doc, text, file, &e))?
         };
         c.listen_address = c.listenaddress.clone();
         c.listen_port = c.listenport;
         c.max_body = c.maxbodybytes.max(1024);
-        Ok(c)
+        let pos = crate::configcheck::Positions::parse(text);
+        let mut warnings: Vec<String> =
+            c.unknown_keys(&doc, whole_file).iter().map(|u| u.message(file, &pos)).collect();
+        // Values that only make sense in a few forms, checked here so nothing starts half-configured.
+        let mut errors = Vec::new();
+        let mut check = |path: String, common: &CommonConfig| {
+            if !common.minimumpriority.is_empty()
+                && common.minimumpriority.parse::<harrier_rules::Priority>().is_err()
+            {
+                errors.push(format!(
+                    "{}: {path}.minimumpriority: unknown priority '{}' (expected one of emergency, alert, critical, error, warning, notice, informational, debug)",
+                    pos.at(file, &format!("{path}.minimumpriority")),
+                    common.minimumpriority
+                ));
+            }
+            if let Some(w) = &common.queue.when_full {
+                if let Err(e) = w.parse::<crate::queue::WhenFull>() {
+                    errors.push(format!(
+                        "{}: {path}.queue.when_full: {e}",
+                        pos.at(file, &format!("{path}.queue.when_full"))
+                    ));
+                }
+            }
+            if let Some(w) = &common.queue.fsync {
+                if let Err(e) = w.parse::<crate::queue::FsyncPolicy>() {
+                    errors.push(format!(
+                        "{}: {path}.queue.fsync: {e}",
+                        pos.at(file, &format!("{path}.queue.fsync"))
+                    ));
+                }
+            }
+        };
+        for (name, common) in c.section_commons() {
+            check(name.to_string(), common);
+        }
+        for (i, v) in c.sinks.iter().enumerate() {
+            if let Ok(common) = serde_yaml::from_value::<CommonConfig>(v.clone()) {
+                check(format!("sinks[{i}]"), &common);
+            }
+        }
+        if !c.spoolfsync.is_empty() {
+            if let Err(e) = c.spoolfsync.parse::<crate::queue::FsyncPolicy>() {
+                errors.push(format!("{}: spoolfsync: {e}", pos.at(file, "spoolfsync")));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+        if strict && !warnings.is_empty() {
+            warnings.sort();
+            return Err(format!(
+                "unknown configuration keys (--strict-config makes them errors):\n{}",
+                warnings.join("\n")
+            ));
+        }
+        warnings.sort();
+        Ok(Loaded { config: c, warnings })
+    }
+
+    fn section_commons(&self) -> Vec<(&'static str, &CommonConfig)> {
+        vec![
+            ("webhook", &self.webhook.common),
+            ("slack", &self.slack.common),
+            ("discord", &self.discord.common),
+            ("teams", &self.teams.common),
+            ("mattermost", &self.mattermost.common),
+            ("loki", &self.loki.common),
+            ("elasticsearch", &self.elasticsearch.common),
+            ("nats", &self.nats.common),
+            ("kafka", &self.kafka.common),
+            ("smtp", &self.smtp.common),
+            ("aws.s3", &self.aws.s3.common),
+            ("redis", &self.redis.common),
+            ("syslog", &self.syslog.common),
+            ("prometheus", &self.prometheus.common),
+        ]
+    }
+
+    /// Keys of `doc` this configuration does not know (see [`crate::configcheck`]).
+    fn unknown_keys(&self, doc: &Value, whole_file: bool) -> Vec<crate::configcheck::UnknownKey> {
+        use crate::configcheck::unknown_keys;
+        let Ok(schema) = serde_yaml::to_value(self) else { return Vec::new() };
+        let top = top_level_keys();
+        let top: Vec<&str> = top.iter().map(|s| s.as_str()).collect();
+        let mut doc = doc.clone();
+        let mut out = Vec::new();
+        // `sinks:` entries: each against the keys of its own type.
+        if let Some(Value::Sequence(items)) = doc.as_mapping_mut().and_then(|m| m.remove("sinks")) {
+            for (i, v) in items.iter().enumerate() {
+                let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+                let Some(mut entry_schema) = entry_schema(kind, v) else { continue };
+                if let Some(m) = entry_schema.as_mapping_mut() {
+                    m.insert("type".into(), kind.into());
+                }
+                for mut u in unknown_keys(v, &entry_schema, &[], &top) {
+                    u.path = format!("sinks[{i}].{}", u.path);
+                    out.push(u);
+                }
+            }
+        }
+        if !whole_file {
+            // Only the output sections; the rest of the file belongs to the caller.
+            if let (Some(d), Some(s)) = (doc.as_mapping_mut(), schema.as_mapping()) {
+                d.retain(|k, v| v.is_mapping() && s.get(k).is_some_and(|sv| sv.is_mapping()));
+            }
+        }
+        out.extend(unknown_keys(&doc, &schema, &["customfields"], &top));
+        out
+    }
+}
+
+/// The output sections flatten their common keys (`minimumpriority`, `queue`, …) in, and serde
+/// reports an error inside them at the section. Find the key it is about, with its position.
+fn precise_error(doc: &Value, text: &str, file: &str, e: &serde_yaml::Error) -> String {
+    let msg = e.to_string();
+    if let Some((section, _)) = msg.split_once(": ") {
+        if let Some(v) = doc.get(section).filter(|v| v.is_mapping()) {
+            let section_text = serde_yaml::to_string(v).unwrap_or_default();
+            if let Err(inner) = serde_yaml::from_str::<CommonConfig>(&section_text) {
+                let mut inner = inner.to_string();
+                if let Some(i) = inner.rfind(" at line ") {
+                    inner.truncate(i);
+                }
+                if let Some((key, what)) = inner.split_once(": ").filter(|(k, _)| !k.contains(' ')) {
+                    let path = format!("{section}.{key}");
+                    let pos = crate::configcheck::Positions::parse(text);
+                    let at = pos.at(file, &path);
+                    return format!("{at}: {path}: {what}");
+                }
+            }
+        }
+    }
+    crate::configcheck::yaml_error(file, e)
+}
+
+/// Top-level keys of a sidekick configuration (for the `falco.yaml` checker, which accepts them).
+pub fn top_level_keys() -> Vec<String> {
+    let Ok(Value::Mapping(m)) = serde_yaml::to_value(Config::default()) else { return Vec::new() };
+    m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect()
+}
+
+/// The keys an entry of `sinks:` of type `kind` may have (its parsed form serialized back).
+fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
+    fn sch<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) -> Option<Value> {
+        serde_yaml::from_value::<T>(v.clone()).ok().and_then(|t| serde_yaml::to_value(t).ok())
+    }
+    match kind {
+        "webhook" => sch::<WebhookConfig>(v),
+        "slack" => sch::<SlackConfig>(v),
+        "discord" => sch::<DiscordConfig>(v),
+        "teams" => sch::<TeamsConfig>(v),
+        "mattermost" => sch::<MattermostConfig>(v),
+        "loki" => sch::<LokiConfig>(v),
+        "elasticsearch" => sch::<ElasticsearchConfig>(v),
+        "nats" => sch::<NatsConfig>(v),
+        "kafka" => sch::<KafkaConfig>(v),
+        "smtp" => sch::<SmtpConfig>(v),
+        "s3" => sch::<crate::s3::S3Entry>(v),
+        "redis" => sch::<RedisConfig>(v),
+        "syslog" => sch::<SyslogConfig>(v),
+        "prometheus" => sch::<PrometheusConfig>(v),
+        _ => None,
+    }
+}
+
+/// Where `harrier run` and `harrier forward` keep their spools unless told otherwise.
+pub const DEFAULT_SPOOLDIR: &str = "/var/lib/harrier/spool";
+
+impl Config {
+    /// For the long-running commands: when `spooldir` is not set, use `HARRIER_SPOOLDIR` or
+    /// [`DEFAULT_SPOOLDIR`]; when that cannot be created, fall back to
+    /// `$XDG_STATE_HOME/harrier/spool` (or `~/.local/state/harrier/spool`), and when nothing can
+    /// be created run memory-only. Returns a line for the user when it fell back.
+    pub fn apply_default_spool(&mut self) -> Option<String> {
+        if !self.spooldir.is_empty() {
+            return None;
+        }
+        let primary = std::env::var("HARRIER_SPOOLDIR")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SPOOLDIR.to_string());
+        let first_err = match std::fs::create_dir_all(&primary) {
+            Ok(()) => {
+                self.spooldir = primary;
+                return None;
+            }
+            Err(e) => e,
+        };
+        let state = std::env::var("XDG_STATE_HOME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var("HOME").ok().map(|h| Path::new(&h).join(".local/state")));
+        if let Some(dir) = state.map(|s| s.join("harrier/spool")) {
+            if std::fs::create_dir_all(&dir).is_ok() {
+                self.spooldir = dir.display().to_string();
+                return Some(format!(
+                    "cannot create the spool directory {primary} ({first_err}); spooling to {} instead (set 'spooldir' to choose)",
+                    dir.display()
+                ));
+            }
+        }
+        self.spooldir = "none".into();
+        Some(format!(
+            "cannot create the spool directory {primary} ({first_err}): alerts are kept in memory only and a crash loses them (set 'spooldir')"
+        ))
+    }
+
+    /// Whether any forwarding output is configured.
+    pub fn has_outputs(&self) -> bool {
+        self.webhook.enabled()
+            || (self.http_output.enabled && !self.http_output.url.is_empty())
+            || self.syslog_output.enabled
+            || !self.slack.webhookurl.is_empty()
+            || !self.discord.webhookurl.is_empty()
+            || !self.teams.webhookurl.is_empty()
+            || !self.mattermost.webhookurl.is_empty()
+            || !self.loki.hostport.is_empty()
+            || !self.elasticsearch.hostport.is_empty()
+            || !self.nats.hostport.is_empty()
+            || !self.kafka.hostport.is_empty()
+            || !self.smtp.hostport.is_empty()
+            || !self.redis.address.is_empty()
+            || !self.aws.s3.bucket.is_empty()
+            || self.syslog.enabled()
+            || self.prometheus.enabled
+            || !self.sinks.is_empty()
+    }
+
+    /// The spool directory in effect (`None`: memory only).
+    pub fn spool_dir(&self) -> Option<PathBuf> {
+        match self.spooldir.trim() {
+            "" | "none" | "off" | "false" => None,
+            d => Some(PathBuf::from(d)),
+        }
     }
 }
 
@@ -167,8 +440,10 @@ fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
     if let Some(n) = y.timeout_ms {
         q.timeout = Duration::from_millis(n.max(1));
     }
-    if !cfg.spooldir.is_empty() {
-        q.spool_dir = Some(PathBuf::from(&cfg.spooldir));
+    q.spool_dir = cfg.spool_dir();
+    let fsync = y.fsync.as_deref().unwrap_or(cfg.spoolfsync.as_str());
+    if !fsync.is_empty() {
+        q.fsync = fsync.parse()?;
     }
     Ok(q)
 }
@@ -445,5 +720,67 @@ unknownkey: ignored
             });
             assert!(e.as_ref().is_err_and(|e| e.contains(why)), "{bad}: {e:?}");
         }
+    }
+
+    #[test]
+    fn mistakes_are_loud_with_file_line_column_and_nearest_key() {
+        let text = "listenport: 2801\nnats:\n  hostport: nats://127.0.0.1:4222\n  spooldir: /tmp/x\n  minimumprority: error\nwebhok:\n  address: x\ncustomfields: {anything: goes}\nsinks:\n  - type: redis\n    adress: x\n";
+        let l = Config::parse_checked(text, "s.yaml", false, true).unwrap();
+        assert_eq!(
+            l.warnings,
+            [
+                "s.yaml:11:5: unknown key 'sinks[0].adress' (did you mean 'sinks[0].address'?)",
+                "s.yaml:4:3: unknown key 'nats.spooldir' ('spooldir' is a top-level key: here it has no effect; move it to the top level)",
+                "s.yaml:5:3: unknown key 'nats.minimumprority' (did you mean 'nats.minimumpriority'?)",
+                "s.yaml:6:1: unknown key 'webhok' (did you mean 'webhook'?)",
+            ]
+        );
+        // The values it knows are still read.
+        assert_eq!(l.config.nats.hostport, "nats://127.0.0.1:4222");
+        // --strict-config: the same findings are an error.
+        let e = Config::parse_checked(text, "s.yaml", true, true).unwrap_err();
+        assert!(
+            e.contains("--strict-config") && e.contains("s.yaml:4:3: unknown key 'nats.spooldir'"),
+            "{e}"
+        );
+        // Only the output sections of a falco.yaml are checked here.
+        let l = Config::parse_checked("json_output: true\nnats:\n  hostprot: x\n", "f.yaml", false, false)
+            .unwrap();
+        assert_eq!(l.warnings, ["f.yaml:3:3: unknown key 'nats.hostprot' (did you mean 'nats.hostport'?)"]);
+        // Wrong types and values: refused, with the position, the key path and what was expected.
+        for (bad, want) in [
+            ("listenport: lots\n", "s.yaml:1:13: listenport: invalid type: string \"lots\", expected u16"),
+            (
+                "nats:\n  hostport: [a]\n",
+                "s.yaml:2:13: nats.hostport: invalid type: sequence, expected a string",
+            ),
+            (
+                "slack:\n  webhookurl: x\n  minimumpriority: loud\n",
+                "s.yaml:3:3: slack.minimumpriority: unknown priority 'loud'",
+            ),
+            ("slack:\n  queue: {fsync: sometimes}\n", "s.yaml:2:11: slack.queue.fsync: fsync must be"),
+            ("nats: {hostport: x\n", "s.yaml:"),
+        ] {
+            let e = Config::parse_checked(bad, "s.yaml", false, true).unwrap_err();
+            assert!(e.starts_with(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn spool_directory_defaults() {
+        let mut c = Config::parse("spooldir: none\n").unwrap();
+        assert_eq!(c.apply_default_spool(), None);
+        assert_eq!(c.spool_dir(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::parse(&format!(
+            "spooldir: {}\nspoolfsync: interval\nnats: {{hostport: x}}\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        assert_eq!(c.apply_default_spool(), None);
+        assert_eq!(c.spool_dir().as_deref(), Some(dir.path()));
+        let q = queue_config(&c, &c.nats.common).unwrap();
+        assert_eq!(q.fsync, crate::queue::FsyncPolicy::Interval(Duration::from_secs(1)));
+        assert!(c.has_outputs());
     }
 }

@@ -11,9 +11,6 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::sink::BoxFut;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Request, Response};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,41 +28,66 @@ pub struct HttpReq {
 pub type HttpResp = (u16, &'static str, Vec<u8>);
 pub type Handler = Arc<dyn Fn(HttpReq) -> BoxFut<'static, HttpResp> + Send + Sync>;
 
-/// Serve HTTP/1.1 on `l` until the task is dropped. Bodies over `max_body` get 413.
+/// Time allowed for a client to send its request headers, and for one whole request.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests handled at once per server (more wait for a slot).
+pub const MAX_CONCURRENT: usize = 512;
+
+/// Serve HTTP/1.1 on `l` until the task is dropped: an axum router (one fallback route calling
+/// `h`) behind tower middleware: a body limit (`max_body`; 413 above it), a request timeout
+/// (408 after [`REQUEST_TIMEOUT`]), a concurrency limit; hyper's header-read timeout
+/// ([`HEADER_TIMEOUT`]) against slow clients.
 pub async fn serve(l: tokio::net::TcpListener, h: Handler, max_body: usize) {
+    use axum::error_handling::HandleErrorLayer;
+    use tower::ServiceBuilder;
+    let app = axum::Router::new()
+        .fallback(move |req: axum::extract::Request| {
+            let h = h.clone();
+            async move { to_response(handle(req, &h, max_body).await) }
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {
+                    if e.is::<tower::timeout::error::Elapsed>() {
+                        to_response(err(408, "request timed out"))
+                    } else {
+                        to_response(err(503, &format!("unavailable: {e}")))
+                    }
+                }))
+                .timeout(REQUEST_TIMEOUT)
+                .concurrency_limit(MAX_CONCURRENT),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(max_body));
     loop {
         let Ok((stream, _)) = l.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let h = h.clone();
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let h = h.clone();
-                async move {
-                    let (code, ct, body) = handle(req, &h, max_body).await;
-                    let resp = Response::builder()
-                        .status(code)
-                        .header("content-type", ct)
-                        .body(Full::new(Bytes::from(body)))
-                        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
-            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
         });
     }
 }
 
+fn to_response((code, ct, body): HttpResp) -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(code)
+        .header("content-type", ct)
+        .body(axum::body::Body::from(body))
+        .unwrap_or_else(|_| axum::response::Response::new(axum::body::Body::empty()))
+}
+
 fn err(code: u16, msg: &str) -> HttpResp {
     (code, "application/json", serde_json::json!({ "error": msg }).to_string().into_bytes())
 }
 
-async fn handle(req: Request<hyper::body::Incoming>, h: &Handler, max_body: usize) -> HttpResp {
+async fn handle(req: axum::extract::Request, h: &Handler, max_body: usize) -> HttpResp {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let headers: Vec<(String, String)> = req
@@ -78,12 +100,18 @@ async fn handle(req: Request<hyper::body::Incoming>, h: &Handler, max_body: usiz
     if declared.is_some_and(|n| n > max_body as u64) {
         return err(413, &format!("body larger than {max_body} bytes"));
     }
-    let body = match Limited::new(req.into_body(), max_body).collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return err(413, &format!("body larger than {max_body} bytes"))
+    let body = match axum::body::to_bytes(req.into_body(), max_body).await {
+        Ok(b) => b.to_vec(),
+        Err(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(x) = src {
+                if x.is::<http_body_util::LengthLimitError>() {
+                    return err(413, &format!("body larger than {max_body} bytes"));
+                }
+                src = x.source();
+            }
+            return err(400, &format!("cannot read body: {e}"));
         }
-        Err(e) => return err(400, &format!("cannot read body: {e}")),
     };
     h(HttpReq { method, path, headers, body }).await
 }
@@ -152,11 +180,23 @@ impl Forwarder {
                 if self.count_ingest {
                     self.metrics.count(&a);
                 }
-                let n = self.router.send_async(&a).await;
+                let res = self.router.accept(&a).await;
+                if res.refused > 0 {
+                    // Not acknowledged: the client keeps it (and may send it again; sinks that
+                    // took it then see a duplicate, which at-least-once allows).
+                    return err(
+                        503,
+                        &format!(
+                            "{} of {} sink(s) could not keep the alert (queue or spool full, or the spool cannot be written); retry later",
+                            res.refused,
+                            res.refused + res.taken
+                        ),
+                    );
+                }
                 (
                     200,
                     "application/json",
-                    serde_json::json!({ "status": "ok", "sinks": n }).to_string().into_bytes(),
+                    serde_json::json!({ "status": "ok", "sinks": res.taken }).to_string().into_bytes(),
                 )
             }
             (_, "/" | "/alert" | "/healthz" | "/test" | "/metrics" | "/stats" | "/ping") => {
@@ -211,8 +251,15 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 /// `harrier forward -c config.yaml`: read the falcosidekick-style configuration, start every
 /// sink and the ingest endpoint, and run until SIGINT/SIGTERM; then deliver what is queued for up
 /// to 5 s and move the rest to the spools. Blocks the calling thread (it owns its runtime).
-pub fn run_forwarder(config_path: &Path) -> Result<(), String> {
-    let cfg = Config::load(config_path)?;
+pub fn run_forwarder(config_path: &Path, strict: bool) -> Result<(), String> {
+    let loaded = Config::load_checked(config_path, strict, true)?;
+    for w in &loaded.warnings {
+        eprintln!("harrier forward: warning: {w}");
+    }
+    let mut cfg = loaded.config;
+    if let Some(m) = cfg.apply_default_spool() {
+        eprintln!("harrier forward: {m}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("harrier-forward")
@@ -222,9 +269,10 @@ pub fn run_forwarder(config_path: &Path) -> Result<(), String> {
     rt.block_on(async move {
         let running = start(&cfg).await?;
         eprintln!(
-            "harrier forward: listening on http://{} with {} sink(s)",
+            "harrier forward: listening on http://{} with {} sink(s), spool {}",
             running.addr,
-            running.forwarder.router.stats().len()
+            running.forwarder.router.stats().len(),
+            cfg.spool_dir().map_or("off (memory only)".to_string(), |d| d.display().to_string())
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| e.to_string())?;

@@ -185,7 +185,28 @@ pub fn nats(data: &[u8]) {
     let _ = rt().block_on(sinks[usize::from(sel & 1)].send(&mut conn, alerts()));
 }
 
-/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `redis`, `nats`) to start from.
+/// A configuration file (falcosidekick keys, or a falco.yaml with output sections): parsed,
+/// checked for unknown keys with their positions, as `harrier forward` and `harrier run` do.
+/// Never panics; an error or a warning is a message naming a position.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for whole in [true, false] {
+        match crate::config::Config::parse_checked(text, "f.yaml", false, whole) {
+            Ok(l) => {
+                for w in &l.warnings {
+                    assert!(w.starts_with("f.yaml"), "{w}");
+                }
+                let _ = l.config.has_outputs();
+                let _ = l.config.spool_dir();
+            }
+            Err(e) => assert!(!e.is_empty()),
+        }
+    }
+    let p = crate::configcheck::Positions::parse(text);
+    let _ = p.at("f.yaml", "a.b[0].c");
+}
+
+/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `redis`, `nats`, `config`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "kafka" => kafka_seeds(),
@@ -212,6 +233,15 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 b"\x01-ERR 'Authorization Violation'\r\n".to_vec(),
             ]
         }
+        "config" => [
+            "listenport: 2801\nspooldir: /var/lib/harrier/spool\nspoolfsync: interval\nnats:\n  hostport: nats://127.0.0.1:4222\n  spooldir: /x\n  queue: {memory: 0, when_full: block, fsync: always}\n",
+            "customfields: {env: prod}\nwebhok: {address: x}\nsinks:\n  - type: slack\n    webhookurl: http://x\n    minimumprority: error\n  - type: s3\n    bucket: b\n",
+            "json_output: true\nrules_files: [a.yaml]\nslack:\n  webhookurl: http://x\n  minimumpriority: [loud]\n",
+            "listenport: lots\n&a x: *a\n",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect(),
         _ => Vec::new(),
     }
 }
@@ -288,6 +318,17 @@ fn ingest_seeds() -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_seeds_run() {
+        let s = seeds("config");
+        assert_eq!(s.len(), 4);
+        for x in &s {
+            config(x);
+        }
+        config(b"\xff\xfe");
+        config(b"a: [");
+    }
 
     #[test]
     fn seeds_go_deep() {

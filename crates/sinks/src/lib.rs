@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod common;
 pub mod config;
+pub mod configcheck;
 pub mod filter;
 pub mod forward;
 #[doc(hidden)]
@@ -39,8 +40,8 @@ pub use alert::{alert_from_json, test_alert};
 pub use config::Config;
 pub use filter::AlertFilter;
 pub use forward::run_forwarder;
-pub use queue::{QueueConfig, SinkStats, Spool, WhenFull};
-pub use router::{RouteConfig, Router};
+pub use queue::{FsyncPolicy, QueueConfig, SinkStats, Spool, WhenFull};
+pub use router::{Accepted, RouteConfig, Router};
 pub use sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
 
 use harrier_engine::Alert;

@@ -4,6 +4,8 @@
 //! The hot path ([`Router::send`]) only evaluates the route filters and hands an `Arc<Alert>`
 //! over a bounded channel per matching sink: it never waits for a slow sink unless that sink
 //! declares `when_full: block` and its memory and spool are full. Sinks run on a tokio runtime.
+//! A sink with a spool is written to by the caller itself: when `send` returns, the alert is in
+//! that sink's spool (write-ahead), so a kill right after loses nothing.
 
 use crate::filter::AlertFilter;
 use crate::queue::{Queue, QueueConfig, SinkStats, WhenFull};
@@ -50,6 +52,15 @@ struct Route {
     queue: Arc<Queue>,
     intake: Option<tokio::task::JoinHandle<()>>,
     deliver: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What [`Router::accept`] did with one alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Sinks that took it (with a spool: it is on disk).
+    pub taken: usize,
+    /// Sinks that wanted it but dropped it (counted in their `dropped`).
+    pub refused: usize,
 }
 
 /// Every configured sink and its queue.
@@ -141,6 +152,12 @@ impl Router {
             let arc = shared.get_or_insert_with(|| self.decorate(a)).clone();
             let Some(tx) = r.tx.as_ref() else { continue };
             r.queue.stats.accepted.fetch_add(1, Relaxed);
+            if r.queue.durable {
+                if r.queue.offer_blocking(arc) {
+                    n += 1;
+                }
+                continue;
+            }
             match tx.try_send(arc) {
                 Ok(()) => n += 1,
                 Err(TrySendError::Full(arc)) if r.when_full == WhenFull::Block => {
@@ -176,8 +193,15 @@ impl Router {
 
     /// Route one alert from async code (the forwarder); `block` sinks wait without blocking a thread.
     pub async fn send_async(&self, a: &Alert) -> usize {
+        self.accept(a).await.taken
+    }
+
+    /// Route one alert from async code and say how it went: how many sinks took it and how
+    /// many wanted it but could not keep it (full, or the spool could not be written). With
+    /// spools, `taken` sinks hold it on disk when this returns.
+    pub async fn accept(&self, a: &Alert) -> Accepted {
         let mut shared: Option<Arc<Alert>> = None;
-        let mut n = 0;
+        let mut res = Accepted::default();
         for r in &self.routes {
             if !Self::wants(r, a) {
                 continue;
@@ -185,17 +209,26 @@ impl Router {
             let arc = shared.get_or_insert_with(|| self.decorate(a)).clone();
             let Some(tx) = r.tx.as_ref() else { continue };
             r.queue.stats.accepted.fetch_add(1, Relaxed);
-            let ok = match r.when_full {
-                WhenFull::Block => tx.send(arc).await.is_ok(),
-                WhenFull::DropNewest => tx.try_send(arc).is_ok(),
+            let ok = if r.queue.durable {
+                // Spool writes are short page-cache writes (or an fsync under `always`).
+                r.queue.offer_wait(arc).await
+            } else {
+                let ok = match r.when_full {
+                    WhenFull::Block => tx.send(arc).await.is_ok(),
+                    WhenFull::DropNewest => tx.try_send(arc).is_ok(),
+                };
+                if !ok {
+                    r.queue.stats.dropped.fetch_add(1, Relaxed);
+                }
+                ok
             };
             if ok {
-                n += 1;
+                res.taken += 1;
             } else {
-                r.queue.stats.dropped.fetch_add(1, Relaxed);
+                res.refused += 1;
             }
         }
-        n
+        res
     }
 
     /// Counters of every sink.
@@ -220,6 +253,9 @@ impl Router {
     pub async fn shutdown(mut self, grace: Duration) -> Vec<SinkStats> {
         for r in &mut self.routes {
             r.tx = None;
+            if r.queue.durable {
+                r.queue.close();
+            }
         }
         let end = Instant::now() + grace;
         for r in &mut self.routes {

@@ -97,6 +97,29 @@ impl Harrier {
     }
 }
 
+impl Harrier {
+    /// The process id (for /proc sampling and signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stop with SIGTERM and return every stderr line not read yet.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let mut out = Vec::new();
+        while let Ok(l) = self.log.recv_timeout(Duration::from_secs(2)) {
+            out.push(l);
+        }
+        out
+    }
+
+    /// Stderr lines that arrived so far (without waiting).
+    pub fn log_now(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
 impl Drop for Harrier {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();

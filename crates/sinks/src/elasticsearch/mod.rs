@@ -13,7 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// falcosidekick's `elasticsearch:` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct ElasticsearchConfig {
     pub hostport: String,

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use wire::{Compression, Dec, Enc, Record};
 
 /// falcosidekick's `kafka:` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct KafkaConfig {
     /// Comma-separated bootstrap brokers (`host:port`, port 9092 when missing).

@@ -6,7 +6,7 @@ use crate::slack::{SlackConfig, SlackSink};
 use serde::Deserialize;
 
 /// falcosidekick's `mattermost:` keys.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct MattermostConfig {
     pub webhookurl: String,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 /// falcosidekick's `aws:` block (the parts the S3 output uses).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct AwsConfig {
     pub accesskeyid: String,
@@ -31,7 +31,7 @@ pub struct AwsConfig {
 }
 
 /// `aws.s3:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct S3Config {
     pub bucket: String,
@@ -45,7 +45,7 @@ pub struct S3Config {
 }
 
 /// A `sinks:` entry of type `s3`: the `aws:` keys flattened (`accesskeyid`, `region`, `bucket`, …).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct S3Entry {
     pub accesskeyid: String,

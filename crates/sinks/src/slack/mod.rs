@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// falcosidekick's `slack:` keys (`messageformat`, a Go template, is not supported).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct SlackConfig {
     pub webhookurl: String,

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 /// falcosidekick's `syslog:` keys (`host`, `port`, `protocol`, `format`) plus `rfc` (5424,
 /// default, or 3164), `facility`, `tag`. An empty host means the local socket.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct SyslogConfig {
     pub host: String,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// falcosidekick's `webhook:` keys, plus Harrier's `cacert`/`clientcert`/`clientkey`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct WebhookConfig {
     pub address: String,
