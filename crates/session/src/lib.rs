@@ -10,6 +10,8 @@
 //! Not here yet (see the crate's README section): the kernel capture, tab completion and history recall
 //! (they need the echoed output or a uprobe on bash's `readline`), and asciicast recording.
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
 mod record;
 mod redact;

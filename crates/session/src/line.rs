@@ -83,6 +83,11 @@ impl LineEditor {
             }
             Esc::None => {}
         }
+        if !self.utf8.is_empty() && b & 0xc0 != 0x80 {
+            // An incomplete UTF-8 sequence cut by a new character: keep a marker, then handle the byte.
+            self.utf8.clear();
+            self.insert(char::REPLACEMENT_CHARACTER);
+        }
         if !self.utf8.is_empty() || b >= 0x80 {
             self.utf8.push(b);
             match std::str::from_utf8(&self.utf8) {
@@ -264,5 +269,6 @@ mod tests {
         ed.feed(&junk);
         assert!(ed.current().chars().count() <= MAX_LINE);
         assert_eq!(lines("héllo wörld\r".as_bytes()), ["héllo wörld"]);
+        assert_eq!(lines(b"a\xc3\rb\r"), ["a\u{fffd}", "b"], "a cut UTF-8 sequence does not eat Enter");
     }
 }
