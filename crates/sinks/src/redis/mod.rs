@@ -116,7 +116,12 @@ impl Sink for RedisSink {
             let mut g = self.conn.lock().await;
             if g.is_none() {
                 let client = redis::Client::open(self.info.clone()).map_err(rerr)?;
-                *g = Some(client.get_multiplexed_async_connection().await.map_err(rerr)?);
+                // The client's own defaults (1 s to connect, 500 ms per reply) are too short for
+                // a pipelined batch on a busy server; the queue's attempt timeout bounds the rest.
+                let cfg = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(std::time::Duration::from_secs(10)))
+                    .set_response_timeout(Some(std::time::Duration::from_secs(30)));
+                *g = Some(client.get_multiplexed_async_connection_with_config(&cfg).await.map_err(rerr)?);
             }
             let Some(conn) = g.as_mut() else { return Err(SinkError::transient("redis: not connected")) };
             let mut pipe = redis::pipe();
@@ -127,7 +132,12 @@ impl Sink for RedisSink {
             match pipe.query_async::<Vec<redis::Value>>(conn).await {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    if e.is_unrecoverable_error() || e.is_io_error() || e.is_connection_dropped() {
+                    if e.is_unrecoverable_error()
+                        || e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_timeout()
+                    {
+                        // A stalled or broken connection is redone on the next batch.
                         *g = None;
                     }
                     Err(rerr(e))
@@ -145,9 +155,12 @@ mod tests {
     use std::process::Command;
 
     fn redis() -> Proc {
+        redis_on(free_port())
+    }
+
+    fn redis_on(port: u16) -> Proc {
         let bin = need("redis-server");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let mut cmd = Command::new(bin);
         cmd.args([
             "--bind",
@@ -232,5 +245,34 @@ mod tests {
             RedisSink::new(&RedisConfig { address: addr, password: "nope".into(), ..Default::default() })
                 .unwrap();
         assert!(bad.deliver(&batch[..1]).await.unwrap_err().permanent);
+    }
+
+    /// The server down, then up, then killed and restarted under the sink: a failure is a
+    /// transient error (the queue spills and retries), and the next batch reconnects.
+    #[tokio::test]
+    async fn down_killed_and_back() {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let s = RedisSink::new(&RedisConfig {
+            address: addr.clone(),
+            password: "s3cret".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let a = [Arc::new(alert("x", Priority::Error))];
+        let e = s.deliver(&a).await.unwrap_err();
+        assert!(!e.permanent, "{e}");
+        let mut p = redis_on(port);
+        s.deliver(&a).await.unwrap();
+        p.kill();
+        let e = s.deliver(&a).await.unwrap_err();
+        assert!(!e.permanent, "{e}");
+        let _p = redis_on(port);
+        s.deliver(&a).await.unwrap();
+        let info = connection_info(&addr, "s3cret", 0).unwrap();
+        let mut c = redis::Client::open(info).unwrap().get_multiplexed_async_connection().await.unwrap();
+        // A fresh server (no persistence): only the batch sent after the restart is there.
+        let n: u64 = redis::cmd("LLEN").arg("falco").query_async(&mut c).await.unwrap();
+        assert_eq!(n, 1);
     }
 }
