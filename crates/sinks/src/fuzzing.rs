@@ -8,7 +8,6 @@ use crate::forward::{Forwarder, HttpReq};
 use crate::kafka::{parse_api_versions, wire::Enc, KafkaConfig, KafkaSink};
 use crate::metrics::Metrics;
 use crate::nats::{NatsConfig, NatsConn, NatsSink};
-use crate::redis::read_reply;
 use crate::router::Router;
 use crate::smtp::{SmtpConfig, SmtpSink};
 use crate::{AlertFilter, AlertFormat};
@@ -160,18 +159,6 @@ pub fn ingest(data: &[u8]) {
     let _ = crate::common::facts(&arc);
 }
 
-/// Redis: `data` is what the server answers, read reply by reply.
-pub fn redis(data: &[u8]) {
-    rt().block_on(async {
-        let mut r = data;
-        let mut n = 0;
-        while read_reply(&mut r, 0).await.is_ok() {
-            n += 1;
-            assert!(n <= data.len(), "a reply without bytes");
-        }
-    });
-}
-
 /// NATS: the first byte picks core or JetStream publishing; the rest is what the server sends
 /// after the handshake (acknowledgements on the `_INBOX.fuzz` inbox, PINGs, PONGs, errors).
 pub fn nats(data: &[u8]) {
@@ -206,21 +193,12 @@ pub fn config(data: &[u8]) {
     let _ = p.at("f.yaml", "a.b[0].c");
 }
 
-/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `redis`, `nats`, `config`) to start from.
+/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `nats`, `config`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "kafka" => kafka_seeds(),
         "smtp" => smtp_seeds(),
         "ingest" => ingest_seeds(),
-        "redis" => [
-            &b"+OK\r\n"[..],
-            b"-ERR wrong number of arguments\r\n",
-            b":5\r\n$3\r\nabc\r\n$-1\r\n",
-            b"*2\r\n*2\r\n$15\r\n1700000000000-0\r\n*2\r\n$4\r\nrule\r\n$2\r\nr0\r\n*-1\r\n+OK\r\n",
-        ]
-        .iter()
-        .map(|s| s.to_vec())
-        .collect(),
         "nats" => {
             let ack = r#"{"stream":"falco","seq":1}"#;
             let js = format!(
@@ -363,9 +341,6 @@ mod tests {
         assert!(smtp_ok(&sm[5]).unwrap_err().permanent);
         for s in seeds("ingest") {
             ingest(&s);
-        }
-        for s in seeds("redis") {
-            redis(&s);
         }
         let n = seeds("nats");
         let js = NatsSink::new(&NatsConfig { hostport: "h".into(), jetstream: true, ..Default::default() })
