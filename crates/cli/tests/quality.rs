@@ -218,3 +218,34 @@ fn explain_shows_which_checks_held_and_how_to_silence() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not in the loaded rules"), "{}", stderr(&o));
 }
+
+/// `harrier tune --store URL` reads the alert store (what `harrier ui` and the `store:` sink
+/// keep) and proposes the same exception as from a file.
+#[test]
+fn tune_reads_the_alert_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Synth::new();
+    let sh = login_shell(&mut s);
+    let agent = s.spawn(sh, Cmd::new("/usr/local/bin/inventory", &[]));
+    for _ in 0..12 {
+        s.open(agent, 3, "/etc/shadow", flags::READ);
+    }
+    let cap = dir.path().join("s.scap");
+    s.write(&cap);
+    let alerts = replay_with(&cap, &[]);
+    let db = dir.path().join("alerts.db");
+    let url = format!("sqlite:{}", db.display());
+    let store = harrier_store::open(&url).unwrap();
+    let parsed: Vec<harrier_engine::Alert> =
+        alerts.iter().map(|a| harrier_sinks::alert_from_json(a).expect("a Falco alert")).collect();
+    store.insert(&parsed).unwrap();
+    drop(store);
+    let o = harrier(&["tune", "--store", &url, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(j["alerts"], 12);
+    assert_eq!(j["proposals"][0]["silences"], 12);
+    assert!(j["proposals"][0]["values"].to_string().contains("inventory"), "{j}");
+    let o = harrier(&["tune"]);
+    assert!(!o.status.success(), "--alerts or --store is required");
+}
