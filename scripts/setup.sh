@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages Harrier needs on a fresh Debian machine.
-#   scripts/setup.sh           what building and running live detection needs (scripts/run.sh)
-#   scripts/setup.sh --tests   that, plus every server, runtime and tool the tests use (scripts/test.sh)
+# Installs what building and running live detection needs on a fresh Debian machine, and nothing
+# else (scripts/run.sh). The servers, runtimes and tools the tests use are installed by
+# scripts/setup-tests.sh (scripts/test.sh), which runs this first.
 # Idempotent: skips what is already there. Needs root (apt-get) for the first run.
 set -euo pipefail
 
@@ -17,60 +17,9 @@ install_needed() {
   need=()
 }
 
-# --- Build and live detection (scripts/run.sh) ---
 # eBPF probe (crates/probe): clang compiles bpf/*.bpf.c, llvm provides llvm-strip, libbpf-dev the
 # bpf_helpers.h/bpf_core_read.h/bpf_tracing.h headers, bpftool regenerates bpf/vmlinux.h; gcc is
 # the linker rustc calls. crates/respond builds bpf/block.bpf.c (node:block_network) with the same
 # clang, llvm-strip and headers.
 for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
 install_needed
-[ "${1:-}" = --tests ] || exit 0
-
-# --- Tests only (scripts/test.sh) ---
-# sysdig 0.29: the peer that tests compare capture filtering against, and that reads Harrier's captures.
-for p in sysdig; do have "$p" || need+=("$p"); done
-# Alert sinks (crates/sinks tests start these real servers themselves): NATS with JetStream, Redis,
-# rsyslog (UDP/TCP/unix socket), an SMTP sink (aiosmtpd), Prometheus (optional scrape), kcat and
-# librdkafka-dev (the Kafka mock broker is compiled from shared/tools/kafka-mockbroker.c by the tests).
-for p in nats-server redis-server rsyslog python3-aiosmtpd prometheus kcat librdkafka-dev gcc; do
-  have "$p" || need+=("$p")
-done
-# Container runtimes for the container/Kubernetes metadata tests (crates/cli/tests/containers*.rs and
-# generate_containers.rs start containerd, and podman's API service, themselves on private state dirs):
-# containerd + ctr, runc, podman (+ conmon; crun is its default runtime, the tests use runc), crun,
-# busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
-# crates/cli/tests/respond_containers.rs uses the same containerd + runc + busybox (kill, pause, network cut).
-for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
-# Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
-# setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
-for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done
-# The false-positive corpus (tests/fp/*.sh, crates/cli/tests/false_positives.rs): the ordinary
-# workloads it runs (Java, Node/npm come with this machine kind; Debian's would replace them).
-for p in vim logrotate nginx-light make git curl python3-venv; do
-  have "$p" || need+=("$p")
-done
-# Web UI browser tests (crates/ui/tests/browser.rs drive headless Chromium over WebDriver).
-for p in chromium chromium-driver; do have "$p" || need+=("$p"); done
-
-install_needed
-
-# The S3 sink's tests (crates/sinks/src/s3) run a real moto S3 server and read objects back with
-# boto3: PyPI moto[server] + boto3 in a venv of Debian's python (HARRIER_VENV, default /opt/harrier-venv).
-VENV=${HARRIER_VENV:-/opt/harrier-venv}
-if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import boto3, moto' 2>/dev/null; then
-  if ! have python3-venv; then
-    echo "setup: installing python3-venv" >&2
-    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-    $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  fi
-  echo "setup: installing moto[server] and boto3 into $VENV" >&2
-  /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]' boto3 >/dev/null
-fi
-
-# The Kubernetes manifest test (crates/cli/tests/deploy_manifests.rs) validates against the
-# Kubernetes OpenAPI schemas that PyPI's kubernetes-validate ships (offline).
-if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
-  echo "setup: installing kubernetes-validate into $VENV" >&2
-  "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate >/dev/null
-fi

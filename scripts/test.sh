@@ -4,7 +4,7 @@
 # need it fail, not skip, when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --tests
+scripts/setup-tests.sh
 if [ ! -d ../shared/reference ]; then
   echo "test: ../shared/reference is missing: conformance tests will fail" >&2
 fi

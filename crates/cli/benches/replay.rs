@@ -156,6 +156,6 @@ fn main() {
         );
         println!("harrier hot loop vs sysdig: {:.2}×", best_s / best);
     } else {
-        println!("sysdig not installed (scripts/setup.sh installs it): no peer figure");
+        println!("sysdig not installed (scripts/setup-tests.sh installs it): no peer figure");
     }
 }

@@ -128,7 +128,7 @@ fn nats(port: u16, seen: Seen) -> Proc {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server (scripts/setup.sh installs it)"),
+            .expect("nats-server (scripts/setup-tests.sh installs it)"),
     );
     wait_port(port, "nats-server");
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -170,7 +170,7 @@ fn redis(port: u16) -> Proc {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server (scripts/setup.sh installs it)"),
+            .expect("redis-server (scripts/setup-tests.sh installs it)"),
     );
     wait_port(port, "redis-server");
     p
@@ -220,7 +220,7 @@ fn smtp(port: u16, out: &Path) -> Proc {
         .expect("python3");
     let mut line = String::new();
     BufReader::new(c.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "aiosmtpd (python3-aiosmtpd, scripts/setup.sh) did not start");
+    assert_eq!(line.trim(), "ready", "aiosmtpd (python3-aiosmtpd, scripts/setup-tests.sh) did not start");
     Proc(c)
 }
 

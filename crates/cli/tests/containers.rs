@@ -4,7 +4,7 @@
 //! with Kubernetes labels under a kubelet-style cgroup parent, for a short-lived container, for
 //! host processes (`host`), and while the runtime socket disappears and comes back.
 //!
-//! These tests need root, eBPF, containerd, ctr, runc, tmux and busybox (scripts/setup.sh installs
+//! These tests need root, eBPF, containerd, ctr, runc, tmux and busybox (scripts/setup-tests.sh installs
 //! them). They fail (not skip) with a clear message when a runtime cannot start.
 
 mod common;

@@ -10,7 +10,7 @@
 //! The image is built from the test profile's binary (`CARGO_BIN_EXE_harrier`), not a release
 //! build, so the test does not need a second, slow build; build.sh takes either.
 //!
-//! Needs root, eBPF, containerd, ctr, runc (scripts/setup.sh --tests); fails, never skips.
+//! Needs root, eBPF, containerd, ctr, runc (scripts/setup-tests.sh); fails, never skips.
 
 #[path = "support/runtimes.rs"]
 mod runtimes;

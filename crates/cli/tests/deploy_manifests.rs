@@ -23,7 +23,7 @@ fn validator() -> PathBuf {
     let p = Path::new(&venv).join("bin/kubernetes-validate");
     assert!(
         p.is_file(),
-        "{} is missing: run scripts/setup.sh --tests (PyPI kubernetes-validate)",
+        "{} is missing: run scripts/setup-tests.sh (PyPI kubernetes-validate)",
         p.display()
     );
     p
@@ -211,7 +211,7 @@ fn systemd_unit_verifies() {
     let analyze =
         ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].into_iter().find(|p| Path::new(p).is_file());
     let analyze =
-        analyze.expect("systemd-analyze is missing (Debian package systemd; scripts/setup.sh --tests)");
+        analyze.expect("systemd-analyze is missing (Debian package systemd; scripts/setup-tests.sh)");
     // verify checks that ExecStart's program exists: point it at the binary under test.
     let d = tempfile::tempdir().unwrap();
     let copy = d.path().join("harrier.service");

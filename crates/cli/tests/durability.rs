@@ -25,7 +25,7 @@ fn nats_server(port: u16) -> Kill {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("nats-server (scripts/setup.sh installs it)");
+        .expect("nats-server (scripts/setup-tests.sh installs it)");
     let end = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < end, "nats-server did not start");

@@ -6,7 +6,7 @@
 //! writable by the container's root (`proc.is_exe_writable`: CAP_DAC_OVERRIDE). The layer bits
 //! are checked both raw (`evt.rawarg.flags`) and as `proc.is_exe_lower_layer`.
 //!
-//! Needs root, eBPF, containerd, ctr, runc and busybox (scripts/setup.sh installs them); fails
+//! Needs root, eBPF, containerd, ctr, runc and busybox (scripts/setup-tests.sh installs them); fails
 //! (not skips) with a clear message when one is missing.
 
 mod common;

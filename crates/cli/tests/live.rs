@@ -142,7 +142,7 @@ fn live_capture_replays_to_the_same_alerts_and_sysdig_reads_it() {
         .arg(&cap)
         .arg(format!("proc.name={reader} and evt.type=openat and fd.name=/etc/shadow"))
         .output()
-        .expect("sysdig (scripts/setup.sh installs it)");
+        .expect("sysdig (scripts/setup-tests.sh installs it)");
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     assert_eq!(String::from_utf8_lossy(&s.stdout).lines().count(), 3);
 }

@@ -72,7 +72,7 @@ fn write_then_replay_gives_the_same_alerts_and_sysdig_reads_it() {
             .arg("-r")
             .arg(&out)
             .output()
-            .expect("sysdig installed (scripts/setup.sh)");
+            .expect("sysdig installed (scripts/setup-tests.sh)");
         assert!(s.status.success(), "sysdig reads {cap}: {}", String::from_utf8_lossy(&s.stderr));
         assert!(!s.stdout.is_empty());
     }

@@ -4,7 +4,7 @@
 //!
 //! The filters are written in sysdig 0.29's dialect (no `regex`, no `val()`, brackets when `and`/`or`
 //! mix). The test FAILS — it never skips — when sysdig or the reference captures are missing: run
-//! `scripts/setup.sh` (installs sysdig) and make sure `../shared/reference/scap` exists next to the
+//! `scripts/setup-tests.sh` (installs sysdig) and make sure `../shared/reference/scap` exists next to the
 //! project root (or set `HARRIER_REFERENCE` to the reference folder).
 
 use std::path::{Path, PathBuf};
@@ -120,7 +120,7 @@ fn reference_dir() -> PathBuf {
         assert!(
             dir.join(c).is_file(),
             "reference capture {} not found in {} — this conformance test needs ../shared/reference/scap \
-             (or HARRIER_REFERENCE); run scripts/setup.sh",
+             (or HARRIER_REFERENCE); run scripts/setup-tests.sh",
             c,
             dir.display()
         );
@@ -132,7 +132,7 @@ fn check_sysdig() {
     let ok = Command::new("sysdig").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
     assert!(
         ok,
-        "sysdig not found on PATH: this conformance test needs Debian's sysdig 0.29 — run scripts/setup.sh"
+        "sysdig not found on PATH: this conformance test needs Debian's sysdig 0.29 — run scripts/setup-tests.sh"
     );
 }
 

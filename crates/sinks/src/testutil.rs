@@ -20,7 +20,7 @@ pub fn need(bin: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("{bin} is not installed: run scripts/setup.sh (it installs the sink test servers)");
+    panic!("{bin} is not installed: run scripts/setup-tests.sh (it installs the sink test servers)");
 }
 
 /// A server process killed (and reaped) on drop.
@@ -39,7 +39,7 @@ impl Proc {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e} (run scripts/setup.sh)"));
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e} (run scripts/setup-tests.sh)"));
         Proc { child, dir, port, name: name.into() }
     }
     pub fn log(&self) -> String {

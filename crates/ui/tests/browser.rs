@@ -1,7 +1,7 @@
 //! The UI in a real headless Chromium (Debian's `chromium` + `chromium-driver`, over WebDriver):
 //! login, dashboard counts, filters kept in the URL, event page, live tail, export, logout, and
 //! alert text that tries to be HTML staying text. Fails loudly when the browser is missing
-//! (scripts/setup.sh installs it).
+//! (scripts/setup-tests.sh installs it).
 
 use fantoccini::{ClientBuilder, Locator};
 use harrier_store::{SqliteStore, Store};
@@ -32,7 +32,7 @@ async fn start_driver() -> (Driver, String) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("chromedriver not found: install chromium and chromium-driver (scripts/setup.sh)");
+        .expect("chromedriver not found: install chromium and chromium-driver (scripts/setup-tests.sh)");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -4,7 +4,7 @@
 //! through `support`, and `crates/containers/benches/churn.rs` includes it by path.
 //!
 //! Everything here fails loudly (panics naming what is missing) instead of skipping: it needs
-//! root and the runtimes scripts/setup.sh installs.
+//! root and the runtimes scripts/setup-tests.sh installs.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -45,7 +45,7 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Panics (naming scripts/setup.sh) unless every tool is on PATH.
+/// Panics (naming scripts/setup-tests.sh) unless every tool is on PATH.
 pub fn require_tools(tools: &[&str]) {
     for tool in tools {
         let found = std::env::var_os("PATH")
@@ -53,7 +53,7 @@ pub fn require_tools(tools: &[&str]) {
             .unwrap_or(false);
         assert!(
             found,
-            "`{tool}` is not installed: run scripts/setup.sh (these tests need real container runtimes)"
+            "`{tool}` is not installed: run scripts/setup-tests.sh (these tests need real container runtimes)"
         );
     }
 }

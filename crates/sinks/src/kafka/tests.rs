@@ -89,7 +89,7 @@ impl Mock {
         let gcc = need("gcc");
         assert!(
             std::path::Path::new("/usr/include/librdkafka/rdkafka_mock.h").exists(),
-            "librdkafka-dev is not installed: run scripts/setup.sh"
+            "librdkafka-dev is not installed: run scripts/setup-tests.sh"
         );
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("kafka-mock");

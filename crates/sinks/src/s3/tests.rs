@@ -1,4 +1,4 @@
-//! S3 against a real moto server (PyPI `moto[server]` in the venv `scripts/setup.sh` makes) with
+//! S3 against a real moto server (PyPI `moto[server]` in the venv `scripts/setup-tests.sh` makes) with
 //! request authentication switched on, so moto checks every SigV4 signature against the IAM
 //! access keys it issued. What was stored is listed and read back with boto3 from the same venv.
 
@@ -79,7 +79,7 @@ fn venv() -> PathBuf {
     let v = PathBuf::from(std::env::var("HARRIER_VENV").unwrap_or_else(|_| "/opt/harrier-venv".into()));
     assert!(
         v.join("bin/moto_server").exists(),
-        "moto is not installed in {}: run scripts/setup.sh (it creates the venv with moto[server] and boto3)",
+        "moto is not installed in {}: run scripts/setup-tests.sh (it creates the venv with moto[server] and boto3)",
         v.display()
     );
     v

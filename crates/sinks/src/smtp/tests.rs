@@ -73,7 +73,7 @@ impl Server {
         let ok = Command::new(py).args(["-c", "import aiosmtpd"]).status().map(|s| s.success());
         assert!(
             matches!(ok, Ok(true)),
-            "Debian's python3-aiosmtpd is not installed: run scripts/setup.sh (it must be /usr/bin/python3's)"
+            "Debian's python3-aiosmtpd is not installed: run scripts/setup-tests.sh (it must be /usr/bin/python3's)"
         );
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("mail")).unwrap();
