@@ -21,11 +21,7 @@ fn repo() -> PathBuf {
 fn validator() -> PathBuf {
     let venv = std::env::var("HARRIER_VENV").unwrap_or_else(|_| "/opt/harrier-venv".into());
     let p = Path::new(&venv).join("bin/kubernetes-validate");
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup-tests.sh (PyPI kubernetes-validate)",
-        p.display()
-    );
+    assert!(p.is_file(), "{} is missing: run scripts/setup-tests.sh (PyPI kubernetes-validate)", p.display());
     p
 }
 
