@@ -179,6 +179,11 @@ pub fn serve(config: &Path, dry_run: bool, listen_port: Option<u16>) -> u8 {
             }
         };
         eprintln!("harrier respond: {n} response rules, listening on {addr}{}", if cfg.response.dry_run { " (dry run)" } else { "" });
+        if cfg.auth_token.is_none() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                "harrier respond: listening on {addr} without auth_token: anyone who reaches this port can trigger the response actions (set auth_token or HARRIER_RESPOND_TOKEN)"
+            );
+        }
         // SIGHUP reloads the rules files; invalid new rules are reported and the old ones stay.
         let r2 = responder.clone();
         let files = cfg.rules_files.clone();
@@ -194,7 +199,14 @@ pub fn serve(config: &Path, dry_run: bool, listen_port: Option<u16>) -> u8 {
                 }
             }
         });
-        let app = crate::serve::app(responder, emit, cfg.print_all_events, cfg.max_body, cfg.request_timeout);
+        let app = crate::serve::app(
+            responder,
+            emit,
+            cfg.print_all_events,
+            cfg.max_body,
+            cfg.request_timeout,
+            cfg.auth_token.clone(),
+        );
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {

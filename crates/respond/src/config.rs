@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// Time allowed for one request (read + actions).
     pub request_timeout: Duration,
+    /// `auth_token` (or `HARRIER_RESPOND_TOKEN`): when set, `POST /` needs
+    /// `Authorization: Bearer <token>` — an alert posted here can kill processes.
+    pub auth_token: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -183,7 +186,8 @@ impl ServeConfig {
     pub fn parse(text: &str, file: &str) -> Result<ServeConfig, String> {
         let v = yaml_to_json(text, file)?;
         let mut c = ServeConfig {
-            listen_address: "0.0.0.0".into(),
+            // Loopback unless the configuration says otherwise: a posted alert can kill processes.
+            listen_address: "127.0.0.1".into(),
             listen_port: 2803,
             rules_files: Vec::new(),
             print_all_events: false,
@@ -191,6 +195,7 @@ impl ServeConfig {
             response: Config::default(),
             max_body: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            auth_token: std::env::var("HARRIER_RESPOND_TOKEN").ok().filter(|t| !t.is_empty()),
             warnings: Vec::new(),
         };
         let Some(m) = v.as_object() else {
@@ -211,6 +216,10 @@ impl ServeConfig {
                     }
                 }
                 "max_body_bytes" => c.max_body = (uint(v, file, k)? as usize).max(1024),
+                "auth_token" => {
+                    c.auth_token =
+                        Some(v.as_str().filter(|t| !t.is_empty()).ok_or_else(|| err(file, k, "a non-empty string"))?.to_string())
+                }
                 "request_timeout_seconds" => c.request_timeout = Duration::from_secs(uint(v, file, k)?.max(1)),
                 "response" => {
                     let files = apply_response_block(v, file, &mut c.response)?;

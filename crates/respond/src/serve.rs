@@ -29,13 +29,30 @@ struct AppState {
     responder: Arc<Responder>,
     emit: Emit,
     print_all_events: bool,
+    /// The bearer token `POST /` needs, when one is configured.
+    token: Option<Arc<str>>,
+}
+
+/// Constant-time comparison of the presented token with the configured one.
+fn token_ok(headers: &axum::http::HeaderMap, want: &str) -> bool {
+    let got = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    got.len() == want.len() && got.bytes().zip(want.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 fn json_resp(code: StatusCode, v: serde_json::Value) -> Response {
     (code, [("content-type", "application/json")], v.to_string()).into_response()
 }
 
-async fn post_alert(State(st): State<AppState>, body: Bytes) -> Response {
+async fn post_alert(State(st): State<AppState>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    if let Some(t) = &st.token {
+        if !token_ok(&headers, t) {
+            return json_resp(StatusCode::UNAUTHORIZED, json!({"error": "a bearer token is required"}));
+        }
+    }
     let v: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -79,15 +96,17 @@ async fn metrics(State(st): State<AppState>) -> Response {
     (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], s).into_response()
 }
 
-/// The HTTP app (routes and limits), without a socket.
+/// The HTTP app (routes and limits), without a socket. With `token`, `POST /` needs
+/// `Authorization: Bearer <token>`.
 pub fn app(
     responder: Arc<Responder>,
     emit: Emit,
     print_all_events: bool,
     max_body: usize,
     timeout: Duration,
+    token: Option<String>,
 ) -> Router {
-    let st = AppState { responder, emit, print_all_events };
+    let st = AppState { responder, emit, print_all_events, token: token.map(Arc::from) };
     Router::new()
         .route("/", post(post_alert))
         .route("/healthz", get(healthz))

@@ -21,7 +21,7 @@ async fn falco_posts_run_the_rules() {
     let (l, addr) = bind("127.0.0.1", 0).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server =
-        tokio::spawn(serve(l, app(responder, emit, true, 4096, Duration::from_secs(5)), async move {
+        tokio::spawn(serve(l, app(responder, emit, true, 4096, Duration::from_secs(5), None), async move {
             let _ = rx.await;
         }));
     let c = reqwest::Client::new();
@@ -66,4 +66,36 @@ async fn falco_posts_run_the_rules() {
 
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// With a token configured, a POST without it (or with another) is refused before any rule runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_token_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = format!(
+        "- rule: Mark\n  match:\n    rules: [Write below etc]\n  actions:\n    - action: Touch\n      actionner: node:script\n      parameters:\n        command: /usr/bin/touch\n        args: ['{}/${{proc.name}}']\n",
+        dir.path().display()
+    );
+    let responder = Arc::new(Responder::new(load_strs(&[("r.yaml", &rules)]).unwrap(), Config::default()));
+    let emit: Emit = Arc::new(|_| {});
+    let (l, addr) = bind("127.0.0.1", 0).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = app(responder, emit, false, 4096, Duration::from_secs(5), Some("s3cret-token".into()));
+    let server = tokio::spawn(serve(l, app, async move {
+        let _ = rx.await;
+    }));
+    let c = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let alert = json!({
+        "hostname": "n", "output": "o", "priority": "Error", "rule": "Write below etc", "source": "syscall",
+        "time": "2026-12-04T10:00:00.000000000Z", "output_fields": {"proc.name": "forged"}
+    });
+    assert_eq!(c.post(&base).json(&alert).send().await.unwrap().status(), 401);
+    assert_eq!(c.post(&base).bearer_auth("s3cret-tokeX").json(&alert).send().await.unwrap().status(), 401);
+    assert!(!dir.path().join("forged").exists(), "nothing ran without the token");
+    assert_eq!(c.post(&base).bearer_auth("s3cret-token").json(&alert).send().await.unwrap().status(), 200);
+    assert!(dir.path().join("forged").exists());
+    assert_eq!(c.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    let _ = tx.send(());
+    let _ = server.await;
 }
