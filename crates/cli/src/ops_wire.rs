@@ -170,15 +170,20 @@ impl AlertStage for MatchCounter {
     }
     fn on_alert(&mut self, a: Alert, next: &mut dyn FnMut(Alert)) {
         if let Ok(mut m) = self.0.lock() {
-            m.entry(a.rule.clone())
-                .or_insert_with(|| RuleMatches {
-                    rule: a.rule.clone(),
-                    priority: a.priority,
-                    source: a.source.clone(),
-                    tags: a.tags.clone(),
-                    count: 0,
-                })
-                .count += 1;
+            // Known rules (nearly every alert) are counted without allocating.
+            match m.get_mut(&a.rule) {
+                Some(r) => r.count += 1,
+                None => {
+                    let r = RuleMatches {
+                        rule: a.rule.clone(),
+                        priority: a.priority,
+                        source: a.source.clone(),
+                        tags: a.tags.clone(),
+                        count: 1,
+                    };
+                    m.insert(a.rule.clone(), r);
+                }
+            }
         }
         next(a)
     }
