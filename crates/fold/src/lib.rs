@@ -267,7 +267,7 @@ impl Group {
     }
 }
 
-/// Parse a duration like `60s`, `5m`, `1h`, `500ms` or a bare number of seconds.
+/// Parse a duration like `60s`, `5m`, `1h`, `7d`, `500ms` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
@@ -280,7 +280,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m or h)")),
+        "d" => n * 86400.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h or d)")),
     };
     if !(secs.is_finite() && secs > 0.0) {
         return Err(format!("'{s}': a window must be longer than zero"));
@@ -416,7 +417,8 @@ mod tests {
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_duration("3d").unwrap(), Duration::from_secs(3 * 86400));
+        assert!(parse_duration("3w").is_err());
         assert!(glob("Write below *", "Write below etc"));
         assert!(glob("*memfd*", "Fileless execution via memfd"));
         assert!(!glob("Write*etc", "Write below dev"));
