@@ -15,13 +15,7 @@ fn login_shell(s: &mut Synth) -> u64 {
 }
 
 fn replay_with(cap: &std::path::Path, opts: &[&str]) -> Vec<serde_json::Value> {
-    let rules = default_rules_file();
-    let mut args =
-        vec!["replay", "--quiet", cap.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"];
-    args.extend_from_slice(opts);
-    let o = harrier(&args);
-    assert!(o.status.success(), "replay: {}", stderr(&o));
-    json_alerts(&o)
+    replay_default_rules_with(cap, opts)
 }
 
 fn rules_of(alerts: &[serde_json::Value]) -> Vec<String> {

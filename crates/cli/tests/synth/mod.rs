@@ -21,18 +21,17 @@ pub fn default_rules_file() -> PathBuf {
 /// Replay `cap` with the default rules, every matching rule reported (`rule_matching=all`), and
 /// return the JSON alerts. Panics with harrier's stderr when the replay fails.
 pub fn replay_default_rules(cap: &Path) -> Vec<serde_json::Value> {
+    replay_default_rules_with(cap, &["-o", "rule_matching=all"])
+}
+
+/// Replay `cap` with the default rules and extra arguments (`-o key=value`…); the JSON alerts.
+pub fn replay_default_rules_with(cap: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
     use crate::common::{harrier, json_alerts, stderr};
     let rules = default_rules_file();
-    let o = harrier(&[
-        "replay",
-        "--quiet",
-        cap.to_str().unwrap(),
-        "--rules",
-        rules.to_str().unwrap(),
-        "--json",
-        "-o",
-        "rule_matching=all",
-    ]);
+    let mut args =
+        vec!["replay", "--quiet", cap.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = harrier(&args);
     assert!(o.status.success(), "replay {}: {}", cap.display(), stderr(&o));
     json_alerts(&o)
 }
