@@ -72,13 +72,16 @@ fn terminal_shell(w: &Workspace) -> Result<(), String> {
 
 fn package_manager(w: &Workspace) -> Result<(), String> {
     let mut s = Sandbox::open(w, PACKAGE_MANAGER.name)?;
-    // Started directly (a shell might run the busybox applet without executing it).
-    s.run_to_end(&[], &["dpkg", "-l"])
+    // Executed directly (a shell might run the busybox applet without executing it), in a
+    // container that outlives it: a runtime lookup must still find the container afterwards.
+    let id = s.start_detached(&[], &["sleep", "60"])?;
+    s.exec(&id, "harrier-generate-dpkg", &["dpkg", "-l"])
 }
 
 fn namespace_change(w: &Workspace) -> Result<(), String> {
     let mut s = Sandbox::open(w, NAMESPACE_CHANGE.name)?;
-    s.run_to_end(&[], &["unshare", "-U", "true"])
+    let id = s.start_detached(&[], &["sleep", "60"])?;
+    s.exec(&id, "harrier-generate-unshare", &["unshare", "-U", "true"])
 }
 
 fn privileged(w: &Workspace) -> Result<(), String> {
@@ -176,6 +179,13 @@ impl<'w> Sandbox<'w> {
         let (mut c, id) = self.run_args(true, opts, cmd);
         output(&mut c, CTR_TIMEOUT).map_err(|e| format!("ctr run: {e}"))?;
         Ok(id)
+    }
+
+    /// Run `cmd` in the running container `id` until it ends (no terminal).
+    fn exec(&self, id: &str, exec_id: &str, cmd: &[&str]) -> Result<(), String> {
+        let mut c = self.ctr();
+        c.args(["task", "exec", "--exec-id", exec_id, id]).args(cmd);
+        output(&mut c, CTR_TIMEOUT).map(drop).map_err(|e| format!("ctr task exec: {e}"))
     }
 
     /// Run a container until its command ends.
