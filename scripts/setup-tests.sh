@@ -66,3 +66,11 @@ if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
   echo "setup: installing kubernetes-validate into $VENV" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check kubernetes-validate >/dev/null
 fi
+
+# The Helm chart test (deploy_manifests.rs) installs the chart with real Helm: PyPI's helm-sdkpy
+# ships Helm as a Go shared library (no helm binary is packaged here). Its metadata asks for
+# Python 3.12; the bindings run on Debian 12's 3.11 (cffi only), hence --ignore-requires-python.
+if ! "$VENV/bin/python" -c 'import helm_sdkpy' 2>/dev/null; then
+  echo "setup: installing helm-sdkpy (Helm as a library) into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check --ignore-requires-python 'helm-sdkpy==0.1.32' >/dev/null
+fi
