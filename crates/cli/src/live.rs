@@ -75,7 +75,7 @@ pub struct LiveCtx {
     pub rule_files: Vec<PathBuf>,
     pub reload: Option<Reload>,
     pub rebuild: Option<Rebuild>,
-    /// k8s_audit beside the syscalls (`plugins:` in falco.yaml): its alerts share the port.
+    /// Plugin sources beside the syscalls (`plugins:` in falco.yaml): their alerts share the port.
     pub side: Option<crate::plugins::Loaded>,
 }
 
@@ -130,7 +130,7 @@ pub fn run(
     let port = crate::stages::build_with(s, SharedDelivery(outs.clone()), vec![ops.stage()]);
     let rs = Arc::new(rs);
     // k8s_audit beside the syscalls (plugins: in falco.yaml): its alerts share this port.
-    let side = side.map(|l| crate::plugins::AuditSide::start(l, rs.clone(), hostname.clone())).transpose();
+    let side = side.map(|l| crate::plugins::Sides::start(l, rs.clone(), hostname.clone())).transpose();
     let mut side = match side {
         Ok(x) => x,
         Err(e) => {

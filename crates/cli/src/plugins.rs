@@ -40,6 +40,16 @@ fn load_hosted(set: PluginSet) -> Result<Loaded, String> {
     Ok(Loaded { set, hosted })
 }
 
+/// Load the configured plugins and register the sources and fields of hosted ones in the engine,
+/// before the rules load (so rules on those sources compile).
+pub fn prepare(raw: &RawConfig) -> Result<Loaded, String> {
+    let l = plugin_set(raw).and_then(load_hosted)?;
+    for (_, p) in &l.hosted {
+        harrier_plugins::rules::register(p)?;
+    }
+    Ok(l)
+}
+
 /// Sources available with this configuration: syscall, then the plugins' sources.
 fn available(l: &Loaded) -> Vec<String> {
     let mut v = vec!["syscall".to_string()];
@@ -91,8 +101,8 @@ pub enum Next {
 }
 
 /// Run the plugin sources the configuration and flags ask for.
-pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset) -> Next {
-    let mut loaded = match plugin_set(raw).and_then(load_hosted) {
+pub fn run_plugin_sources(loaded: Result<Loaded, String>, s: &Settings, c: &Common, rs: Ruleset) -> Next {
+    let mut loaded = match loaded {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -107,21 +117,76 @@ pub fn run_plugin_sources(raw: &RawConfig, s: &Settings, c: &Common, rs: Ruleset
                 return Next::Done(1);
             }
         };
-    if let Some(other) = enabled.iter().find(|x| *x != "syscall" && *x != harrier_k8saudit::SOURCE) {
-        eprintln!(
-            "harrier: source {other}: rules over hosted plugin sources other than k8s_audit are not supported yet \
-             (use --disable-source {other})"
-        );
-        return Next::Done(1);
-    }
+    // Sourcing plugins whose source is not enabled do not run (extraction-only ones stay).
+    loaded.hosted.retain(|(_, p)| p.source.as_ref().is_none_or(|(_, src)| enabled.contains(src)));
     let audit = enabled.iter().any(|x| x == harrier_k8saudit::SOURCE);
-    let syscall = enabled.iter().any(|x| x == "syscall");
-    match (syscall, audit) {
-        (_, false) => Next::Syscall { rs, side: None },
-        (false, true) => Next::Done(run_audit(&mut loaded, s, c, rs)),
-        // Both: the syscall path runs as usual with the audit source beside it.
-        (true, true) => Next::Syscall { rs, side: Some(loaded) },
+    if !audit {
+        loaded.set.k8saudit = None;
     }
+    let others = loaded
+        .hosted
+        .iter()
+        .any(|(_, p)| p.source.as_ref().is_some_and(|(_, x)| x != harrier_k8saudit::SOURCE));
+    let syscall = enabled.iter().any(|x| x == "syscall");
+    match (syscall, audit, others) {
+        (_, false, false) => Next::Syscall { rs, side: None },
+        (false, true, false) => Next::Done(run_audit(&mut loaded, s, c, rs)),
+        (false, _, true) => Next::Done(run_sides_alone(loaded, s, c, rs)),
+        // The syscall path runs as usual with the other sources beside it.
+        (true, _, _) => Next::Syscall { rs, side: Some(loaded) },
+    }
+}
+
+/// Plugin sources without syscalls (several, or hosted ones): each on its own thread, their
+/// alerts written here until every source ends or a signal (or `-M`) stops the run.
+fn run_sides_alone(l: Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
+    let mut outs = match crate::replay::outputs(s)
+        .and_then(|o| crate::delivery::Delivery::new(o, c.config.as_deref(), true))
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let stop = stop_flag(c);
+    let mut sides = match Sides::start(l, Arc::new(rs), crate::replay::hostname()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("harrier: {e}");
+            return 1;
+        }
+    };
+    let rx = sides.rx.take().expect("fresh sides");
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(a) => outs.send(&a),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    sides.stop();
+    while let Ok(a) = rx.try_recv() {
+        outs.send(&a);
+    }
+    outs.finish(Duration::from_secs(5));
+    0
+}
+
+/// Set on SIGINT/SIGTERM, or after `-M` seconds.
+fn stop_flag(c: &Common) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    if let Some(secs) = c.stop_after {
+        let st = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(secs));
+            st.store(true, Ordering::Relaxed);
+        });
+    }
+    stop
 }
 
 fn run_audit(l: &mut Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
@@ -162,17 +227,7 @@ fn run_audit(l: &mut Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
     if let Some(a) = src.webhook_addr() {
         eprintln!("harrier: k8s_audit: webhook listening on {a}");
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
-    if let Some(secs) = c.stop_after {
-        let st = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(secs));
-            st.store(true, Ordering::Relaxed);
-        });
-    }
+    let stop = stop_flag(c);
     let mut det = AuditDetector::new(Arc::new(rs), crate::replay::hostname());
     run_feed(&mut det, &src, &stop, &mut |a| outs.send(&a));
     outs.finish(Duration::from_secs(5));
@@ -247,55 +302,92 @@ pub fn info(c: &Common, name: &str) -> u8 {
     }
 }
 
-/// The k8s_audit source running beside live syscall detection: its own thread and detector, its
-/// alerts handed to the syscall detector's port (so they pass the same stages, outputs and sinks).
-pub struct AuditSide {
+/// The plugin sources running beside live syscall detection (k8s_audit, hosted plugins' own
+/// sources), or without it: each on its own thread with its own detector, their alerts handed to
+/// the syscall detector's port (so they pass the same stages, outputs and sinks).
+pub struct Sides {
     rx: Option<std::sync::mpsc::Receiver<harrier_engine::Alert>>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Alerts of the side source wait here at most this many before its detector slows down (and
-/// its webhook answers 503): nothing is dropped.
+/// Alerts of the side sources wait here at most this many before their detectors slow down (and
+/// the audit webhook answers 503): nothing is dropped.
 const SIDE_ALERTS: usize = 10_000;
 
-impl AuditSide {
-    pub fn start(mut l: Loaded, rs: Arc<Ruleset>, hostname: String) -> Result<AuditSide, String> {
-        let src = open_feed(&mut l)?;
-        if let Some(a) = src.webhook_addr() {
-            eprintln!("harrier: k8s_audit: webhook listening on {a}");
-        }
+impl Sides {
+    pub fn start(mut l: Loaded, rs: Arc<Ruleset>, hostname: String) -> Result<Sides, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(SIDE_ALERTS);
         let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("k8saudit-rules".into())
-            .spawn(move || {
-                let mut det = AuditDetector::new(rs, hostname);
-                run_feed(&mut det, &src, &st, &mut |a| {
-                    let _ = tx.send(a);
-                });
-                tracing::info!("k8s_audit: {} events, {} alerts", det.events, det.alerts);
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(AuditSide { rx: Some(rx), stop, thread: Some(thread) })
+        let mut threads = Vec::new();
+        let is_audit = |p: &HostedPlugin| p.source.as_ref().is_some_and(|s| s.1 == harrier_k8saudit::SOURCE);
+        if l.set.k8saudit.is_some() || l.hosted.iter().any(|(_, p)| is_audit(p)) {
+            let src = open_feed(&mut l)?;
+            if let Some(a) = src.webhook_addr() {
+                eprintln!("harrier: k8s_audit: webhook listening on {a}");
+            }
+            let (st, tx, rs, hostname) = (stop.clone(), tx.clone(), rs.clone(), hostname.clone());
+            let t = std::thread::Builder::new()
+                .name("k8saudit-rules".into())
+                .spawn(move || {
+                    let mut det = AuditDetector::new(rs, hostname);
+                    run_feed(&mut det, &src, &st, &mut |a| {
+                        let _ = tx.send(a);
+                    });
+                    tracing::info!("k8s_audit: {} events, {} alerts", det.events, det.alerts);
+                })
+                .map_err(|e| e.to_string())?;
+            threads.push(t);
+        }
+        for (e, mut p) in l.hosted.into_iter().filter(|(_, p)| p.source.is_some() && !is_audit(p)) {
+            let name = p.source.as_ref().map(|s| s.1.clone()).unwrap_or_default();
+            let source = harrier_engine::Source::from_name(&name)
+                .ok_or_else(|| format!("plugin {}: source {name} is not registered", p.name))?;
+            let params = e.open_params.clone().unwrap_or_default();
+            let (st, tx, rs, hostname) = (stop.clone(), tx.clone(), rs.clone(), hostname.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("plugin-{name}"))
+                .spawn(move || {
+                    let mut det = harrier_plugins::rules::PluginDetector::new(rs, source, hostname);
+                    let stats = harrier_plugins::host::SourceStats::default();
+                    let r = p.run_source(&params, &st, &stats, &mut |p, raw| {
+                        det.process(p, raw, &mut |a| {
+                            let _ = tx.send(a);
+                        });
+                        true
+                    });
+                    if let Err(e) = r {
+                        tracing::error!("{e}");
+                    }
+                    tracing::info!(
+                        "{name}: {} events, {} alerts, {} refused, {} extraction errors",
+                        det.events,
+                        det.alerts,
+                        stats.bad_events.load(Ordering::Relaxed),
+                        det.extract_errors
+                    );
+                })
+                .map_err(|e| e.to_string())?;
+            threads.push(t);
+        }
+        Ok(Sides { rx: Some(rx), stop, threads })
     }
 
-    /// Wrap the syscall detector's port so the side's alerts go through it.
+    /// Wrap the syscall detector's port so the sides' alerts go through it.
     pub fn merge<P: harrier_pipeline::AlertPort>(&mut self, inner: P) -> Merge<P> {
         Merge { inner, rx: self.rx.take() }
     }
 
-    /// Stop the side source and wait for its thread.
+    /// Stop the side sources and wait for their threads.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
-impl Drop for AuditSide {
+impl Drop for Sides {
     fn drop(&mut self) {
         self.stop();
     }

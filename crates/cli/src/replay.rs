@@ -217,6 +217,8 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         let o = if c.dry_run { crate::falco_log::Opening::Nothing } else { o };
         crate::falco_log::startup(c.config.as_deref(), &files, o);
     }
+    // Plugins load first: hosted plugins' sources and fields are known to the rules.
+    let plugins = crate::plugins::prepare(&raw);
     let rs = match build_ruleset(&files, &s, c) {
         Ok(r) => r,
         Err(e) => {
@@ -231,7 +233,7 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
         return 1;
     }
     // Plugin sources (k8s_audit) and --enable-source/--disable-source.
-    let (rs, side) = match crate::plugins::run_plugin_sources(&raw, &s, c, rs) {
+    let (rs, side) = match crate::plugins::run_plugin_sources(plugins, &s, c, rs) {
         crate::plugins::Next::Done(code) => return code,
         crate::plugins::Next::Syscall { rs, side } => (rs, side),
     };

@@ -155,12 +155,7 @@ fn helm_install(values: serde_json::Value) -> Result<Vec<Value>, String> {
         return Err(format!("{} (server refused: {})", res["error"], res["server_errors"]));
     }
     assert_eq!(res["server_errors"], serde_json::json!([]), "the API server refused a request");
-    Ok(res["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| serde_yaml::to_value(o).unwrap())
-        .collect())
+    Ok(res["objects"].as_array().unwrap().iter().map(|o| serde_yaml::to_value(o).unwrap()).collect())
 }
 
 fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -170,7 +165,9 @@ fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 }
 
 fn kinds(objs: &[Value]) -> Vec<String> {
-    objs.iter().map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())).collect()
+    objs.iter()
+        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap()))
+        .collect()
 }
 
 fn strs(v: &Value) -> Vec<String> {
@@ -263,7 +260,8 @@ fn chart_installs_with_real_helm_and_matches_the_plain_manifest() {
     // The configuration Helm rendered carries the plain manifest's keys, and Harrier accepts it.
     let cfg_text = find(&objs, "ConfigMap", "harrier")["data"]["harrier.yaml"].as_str().unwrap().to_string();
     let cfg: Value = serde_yaml::from_str(&cfg_text).unwrap();
-    let plain_cm = plain.iter().find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "harrier").unwrap();
+    let plain_cm =
+        plain.iter().find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "harrier").unwrap();
     let plain_cfg: Value = serde_yaml::from_str(plain_cm["data"]["harrier.yaml"].as_str().unwrap()).unwrap();
     for (k, v) in plain_cfg.as_mapping().unwrap() {
         if k == "metrics" || k == "rules_files" {
@@ -273,7 +271,11 @@ fn chart_installs_with_real_helm_and_matches_the_plain_manifest() {
         match v.as_mapping() {
             Some(block) => {
                 for (sub, sv) in block {
-                    assert_eq!(cfg[k].get(sub), Some(sv), "{k:?}.{sub:?} differs between the chart and the manifest");
+                    assert_eq!(
+                        cfg[k].get(sub),
+                        Some(sv),
+                        "{k:?}.{sub:?} differs between the chart and the manifest"
+                    );
                 }
             }
             None => assert_eq!(cfg.get(k), Some(v), "{k:?} differs between the chart and the manifest"),
@@ -292,7 +294,11 @@ fn chart_installs_with_real_helm_and_matches_the_plain_manifest() {
         .args(["--strict-config", "--dry-run"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "harrier refuses the chart's config:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "harrier refuses the chart's config:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -303,7 +309,8 @@ fn chart_values_change_what_helm_installs() {
     assert_eq!(svc["metadata"]["annotations"]["prometheus.io/scrape"], "true");
     assert_eq!(svc["spec"]["ports"][0]["port"], 8765);
     let cfg: Value =
-        serde_yaml::from_str(find(&objs, "ConfigMap", "harrier")["data"]["harrier.yaml"].as_str().unwrap()).unwrap();
+        serde_yaml::from_str(find(&objs, "ConfigMap", "harrier")["data"]["harrier.yaml"].as_str().unwrap())
+            .unwrap();
     assert_eq!(cfg["metrics"]["enabled"], true);
 
     // Custom rules land in the rules ConfigMap the pod mounts.
@@ -312,7 +319,8 @@ fn chart_values_change_what_helm_installs() {
     let rules = find(&objs, "ConfigMap", "harrier-rules");
     assert_eq!(rules["data"]["site.yaml"].as_str().map(str::trim_end), Some(rule.trim_end()));
     let pod = &find(&objs, "DaemonSet", "harrier")["spec"]["template"]["spec"];
-    let mounted = pod["volumes"].as_sequence().unwrap().iter().any(|v| v["configMap"]["name"] == "harrier-rules");
+    let mounted =
+        pod["volumes"].as_sequence().unwrap().iter().any(|v| v["configMap"]["name"] == "harrier-rules");
     assert!(mounted, "the custom rules ConfigMap is not mounted: {pod:?}");
 
     // A driver Harrier does not have is refused at install time, with the reason.

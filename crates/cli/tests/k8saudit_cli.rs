@@ -282,14 +282,20 @@ fn audit_events_written_to_and_replayed_from_scap() {
 
 /// The test plugin of crates/plugins (falco_plugin SDK), built as a cdylib.
 fn test_plugin_so() -> PathBuf {
+    build_test_plugin(&[], "test-plugin")
+}
+
+/// The test plugin with `features`, in its own target dir `dir` (under target/).
+fn build_test_plugin(features: &[&str], dir: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/test-plugin/Cargo.toml");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .join("test-plugin");
+        .join(dir);
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--quiet", "--manifest-path"])
         .arg(&manifest)
+        .args(features.iter().flat_map(|f| ["--features", f]))
         .arg("--target-dir")
         .arg(&target)
         .env_remove("RUSTC_WRAPPER")
@@ -358,4 +364,87 @@ fn hosted_plugin_sourcing_k8s_audit_runs_through_the_native_fields() {
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("init refused: fail"), "{e}");
+}
+
+#[test]
+fn rules_over_a_hosted_plugins_own_source_use_its_fields() {
+    let so = build_test_plugin(&["own-source"], "test-plugin-own-source");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("falco.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "json_output: true\nplugins:\n  - name: harrier-test\n    library_path: {}\n    init_config: ''\n    open_params: '40'\nload_plugins: [harrier-test]\n",
+            so.display()
+        ),
+    )
+    .unwrap();
+    // Rules on the plugin's source: its string, number and list fields, generic evt.* fields,
+    // and the plugin's fields in the output.
+    let rules = dir.path().join("rules.yaml");
+    let text = [
+        "- required_plugin_versions:",
+        "    - name: harrier-test",
+        "      version: 0.1.0",
+        "- rule: Tens",
+        "  desc: every tenth event",
+        "  condition: test.num in (0, 10, 20, 30) and test.words intersects (event, x)",
+        "  output: tenth (data=%test.data num=%test.num source=%evt.source plugin=%evt.pluginname)",
+        "  priority: WARNING",
+        "  source: harrier_test",
+        "- rule: Glob",
+        "  desc: by glob",
+        "  condition: test.data glob 'event-3?' and not test.num > 35",
+        "  output: thirties %test.data",
+        "  priority: NOTICE",
+        "  source: harrier_test",
+        "- rule: Syscall rule",
+        "  desc: not for plugin events",
+        "  condition: evt.type = open",
+        "  output: o",
+        "  priority: ERROR",
+    ];
+    std::fs::write(&rules, text.join("\n") + "\n").unwrap();
+    let out =
+        harrier(&["-c", cfg.to_str().unwrap(), "--disable-source", "syscall", "-r", rules.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let tens: Vec<&serde_json::Value> = alerts.iter().filter(|a| a["rule"] == "Tens").collect();
+    assert_eq!(tens.len(), 4, "{alerts:?}\n{err}");
+    assert_eq!(tens[1]["output_fields"]["test.num"], 10);
+    assert_eq!(tens[1]["output_fields"]["test.data"], "event-10");
+    assert_eq!(tens[1]["source"], "harrier_test");
+    assert!(
+        tens[1]["output"].as_str().unwrap().contains("source=harrier_test plugin=harrier-test"),
+        "{}",
+        tens[1]
+    );
+    let glob: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "Glob")
+        .map(|a| a["output_fields"]["test.data"].as_str().unwrap())
+        .collect();
+    // event-30 matched "Tens" first (rule_matching: first).
+    assert_eq!(glob, ["event-31", "event-32", "event-33", "event-34", "event-35"]);
+    assert!(!alerts.iter().any(|a| a["rule"] == "Syscall rule"));
+
+    // A field the plugin does not declare is a compile error naming it, as in Falco.
+    std::fs::write(
+        &rules,
+        "- rule: Bad\n  desc: d\n  condition: test.nope = 1\n  output: o\n  priority: INFO\n  source: harrier_test\n",
+    )
+    .unwrap();
+    let out =
+        harrier(&["-c", cfg.to_str().unwrap(), "--disable-source", "syscall", "-r", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("test.nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1200,7 +1200,7 @@ pub fn bind_field(
             return err(pos, format!("field {fname} must name the argument, e.g. {fname}.res"));
         }
     }
-    let bf = BoundField { id: info.id, arg: parsed, ty };
+    let bf = BoundField::from_info(info, parsed, ty);
     Ok((bf, OperandType { ty, list: info.is_list() }))
 }
 

@@ -210,6 +210,8 @@ pub enum FieldClass {
     Github,
     /// `okta.*` (okta plugin).
     Okta,
+    /// Fields a hosted plugin declares, registered at run time ([`register_plugin_source`]).
+    Plugin,
 }
 
 impl FieldClass {
@@ -232,6 +234,7 @@ impl FieldClass {
             FieldClass::Gcp => "gcpaudit",
             FieldClass::Github => "github",
             FieldClass::Okta => "okta",
+            FieldClass::Plugin => "plugin",
         }
     }
 }
@@ -245,6 +248,8 @@ pub enum Source {
     GcpAuditlog,
     Github,
     Okta,
+    /// A source of a hosted plugin, registered at run time: index into the plugin source registry.
+    Plugin(u16),
 }
 
 impl Source {
@@ -264,10 +269,27 @@ impl Source {
             Source::GcpAuditlog => "gcp_auditlog",
             Source::Github => "github",
             Source::Okta => "okta",
+            Source::Plugin(i) => plugin_sources().get(i as usize).map_or("plugin", |d| d.name),
         }
     }
     pub fn from_name(s: &str) -> Option<Source> {
-        Source::ALL.into_iter().find(|x| x.name() == s)
+        Source::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .or_else(|| plugin_sources().iter().position(|d| d.name == s).map(|i| Source::Plugin(i as u16)))
+    }
+    /// The built-in sources, then those registered by hosted plugins.
+    pub fn all() -> Vec<Source> {
+        let mut v = Source::ALL.to_vec();
+        v.extend((0..plugin_sources().len()).map(|i| Source::Plugin(i as u16)));
+        v
+    }
+    /// Position of this source among [`Source::all`].
+    pub fn slot(self) -> usize {
+        match self {
+            Source::Plugin(i) => Source::ALL.len() + i as usize,
+            s => Source::ALL.iter().position(|x| *x == s).unwrap_or(0),
+        }
     }
     pub fn classes(self) -> &'static [FieldClass] {
         use FieldClass::*;
@@ -280,6 +302,7 @@ impl Source {
             Source::GcpAuditlog => &[Gen, Gcp, Json],
             Source::Github => &[Gen, Github, Json],
             Source::Okta => &[Gen, Okta, Json],
+            Source::Plugin(_) => &[Gen],
         }
     }
     pub fn has_class(self, c: FieldClass) -> bool {
@@ -903,6 +926,7 @@ field_table! {
     OktaTargetAppName "okta.target.app.name" String None [] Okta "Target application name.";
     OktaMfaFailureCountlast "okta.mfa.failure.countlast" Uint64 IndexRequired [] Okta "MFA failures of the actor in the last N seconds ([N]).";
     OktaMfaDenyCountlast "okta.mfa.deny.countlast" Uint64 IndexRequired [] Okta "MFA denials of the actor in the last N seconds ([N]).";
+    PluginDynamic "plugin.field" String None [] Plugin "A field declared by a hosted plugin; the bound field's info names it.";
 }
 
 impl FieldId {
@@ -933,6 +957,13 @@ pub struct Resolved {
 
 /// Resolve a field name for a source. Error text names the field as Falco does.
 pub fn resolve(source: Source, name: &str) -> Result<Resolved, String> {
+    if let Source::Plugin(i) = source {
+        if let Some(info) =
+            plugin_sources().get(i as usize).and_then(|d| d.fields.iter().find(|f| f.name == name))
+        {
+            return Ok(Resolved { info, dotted_arg: None });
+        }
+    }
     let found = if let Some(id) = FieldId::from_name(name) {
         Some(Resolved { info: id.info(), dotted_arg: None })
     } else {
@@ -957,7 +988,70 @@ pub fn resolve(source: Source, name: &str) -> Result<Resolved, String> {
 
 /// All fields offered by a source, in table order.
 pub fn fields_for(source: Source) -> impl Iterator<Item = &'static FieldInfo> {
-    FIELDS.iter().filter(move |f| source.has_class(f.class))
+    let plugin: &'static [&'static FieldInfo] = match source {
+        Source::Plugin(i) => plugin_sources().get(i as usize).map_or(&[], |d| &d.fields[..]),
+        _ => &[],
+    };
+    FIELDS.iter().filter(move |f| source.has_class(f.class)).chain(plugin.iter().copied())
+}
+
+/// A field a hosted plugin declares (its `get_fields` entry, in the engine's terms).
+#[derive(Debug, Clone)]
+pub struct PluginFieldDecl {
+    pub name: String,
+    pub ty: FieldType,
+    pub arg: ArgKind,
+    pub list: bool,
+    pub desc: String,
+}
+
+/// A hosted plugin's source and the fields rules may use on it.
+#[derive(Debug)]
+pub struct PluginSourceDef {
+    pub name: &'static str,
+    pub fields: Vec<&'static FieldInfo>,
+}
+
+static PLUGIN_SOURCES: std::sync::RwLock<Vec<&'static PluginSourceDef>> = std::sync::RwLock::new(Vec::new());
+
+fn plugin_sources() -> Vec<&'static PluginSourceDef> {
+    PLUGIN_SOURCES.read().map(|v| v.clone()).unwrap_or_default()
+}
+
+/// Register a hosted plugin's event source and its fields, so rules with `source: NAME` compile
+/// and their outputs render (Falco learns them the same way, from the loaded plugins). Plugins
+/// are loaded once per process: the definitions live as long as it (leaked on purpose).
+/// Registering a name again returns the existing source; a built-in source name is refused.
+pub fn register_plugin_source(name: &str, fields: &[PluginFieldDecl]) -> Result<Source, String> {
+    if Source::ALL.iter().any(|s| s.name() == name) {
+        return Err(format!("source {name} is built in; a hosted plugin cannot redefine it"));
+    }
+    let mut reg = PLUGIN_SOURCES.write().map_err(|_| "plugin source registry poisoned".to_string())?;
+    if let Some(i) = reg.iter().position(|d| d.name == name) {
+        return Ok(Source::Plugin(i as u16));
+    }
+    let mut infos = Vec::with_capacity(fields.len());
+    for f in fields {
+        if FieldId::from_name(&f.name).is_some() {
+            return Err(format!("plugin field {} clashes with a built-in field", f.name));
+        }
+        let info: &'static FieldInfo = Box::leak(Box::new(FieldInfo {
+            id: FieldId::PluginDynamic,
+            name: Box::leak(f.name.clone().into_boxed_str()),
+            ty: f.ty,
+            arg: f.arg,
+            flags: if f.list { flags::LIST } else { 0 },
+            class: FieldClass::Plugin,
+            desc: Box::leak(f.desc.clone().into_boxed_str()),
+        }));
+        infos.push(info);
+    }
+    let def: &'static PluginSourceDef = Box::leak(Box::new(PluginSourceDef {
+        name: Box::leak(name.to_string().into_boxed_str()),
+        fields: infos,
+    }));
+    reg.push(def);
+    Ok(Source::Plugin((reg.len() - 1) as u16))
 }
 
 /// PPM event codes (enter and exit) of every event with this name, from the event schema

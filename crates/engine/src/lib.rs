@@ -9,6 +9,7 @@ pub mod checker;
 pub mod compile;
 pub mod evttype;
 pub mod fields;
+pub mod gen;
 pub mod glob;
 pub mod output;
 pub mod ruleset;

@@ -127,14 +127,7 @@ thread_local! {
 
 #[inline]
 fn source_slot(s: Source) -> usize {
-    match s {
-        Source::Syscall => 0,
-        Source::K8sAudit => 1,
-        Source::AwsCloudtrail => 2,
-        Source::GcpAuditlog => 3,
-        Source::Github => 4,
-        Source::Okta => 5,
-    }
+    s.slot()
 }
 
 /// Give a cache slot to every distinct plain field that more than one check tests (a field
@@ -247,7 +240,7 @@ impl Ruleset {
 
     fn rebuild(&mut self) {
         self.depth = self.rules.iter().map(|r| r.filter.depth()).max().unwrap_or(1).max(1);
-        let mut index = vec![SourceIndex::default(); Source::ALL.len()];
+        let mut index = vec![SourceIndex::default(); Source::all().len()];
         for si in index.iter_mut() {
             si.by_type = vec![Vec::new(); EVENT_CODE_COUNT as usize];
         }

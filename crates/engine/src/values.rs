@@ -30,22 +30,44 @@ impl FieldArg {
 
 /// A field as used by a compiled rule: registry handle, parsed argument and effective type
 /// (`evt.rawarg.*` takes its parameter's type). Built once at compile time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Fields a hosted plugin declares share one id ([`FieldId::PluginDynamic`]); their description
+/// (name, type) is the `info` they were bound with.
+#[derive(Debug, Clone)]
 pub struct BoundField {
     pub id: FieldId,
     pub arg: FieldArg,
     pub ty: FieldType,
+    info: &'static FieldInfo,
+}
+
+impl PartialEq for BoundField {
+    fn eq(&self, o: &BoundField) -> bool {
+        self.id == o.id && self.arg == o.arg && self.ty == o.ty && std::ptr::eq(self.info, o.info)
+    }
+}
+impl Eq for BoundField {}
+impl std::hash::Hash for BoundField {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.id.hash(h);
+        self.arg.hash(h);
+        self.ty.hash(h);
+        self.info.name.hash(h);
+    }
 }
 
 impl BoundField {
     pub fn new(id: FieldId) -> BoundField {
-        BoundField { id, arg: FieldArg::None, ty: id.info().ty }
+        BoundField { id, arg: FieldArg::None, ty: id.info().ty, info: id.info() }
     }
     pub fn with_arg(id: FieldId, arg: FieldArg) -> BoundField {
-        BoundField { id, arg, ty: id.info().ty }
+        BoundField { id, arg, ty: id.info().ty, info: id.info() }
+    }
+    /// A field bound from its description (a hosted plugin's field, or any registered one).
+    pub fn from_info(info: &'static FieldInfo, arg: FieldArg, ty: FieldType) -> BoundField {
+        BoundField { id: info.id, arg, ty, info }
     }
     pub fn info(&self) -> &'static FieldInfo {
-        self.id.info()
+        self.info
     }
     /// The field as written in rules: `proc.aname[2]`, `evt.arg.flags`, `json.value[/a]`.
     pub fn display_name(&self) -> String {

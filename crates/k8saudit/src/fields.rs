@@ -21,7 +21,6 @@
 use crate::event::AuditEvent;
 use crate::json::Json;
 use harrier_engine::fields::FieldId as F;
-use harrier_engine::output::{format_time_hms, format_time_iso8601};
 use harrier_engine::{BoundField, EventAccessor, FieldArg, Values};
 
 /// Source name of these events.
@@ -593,39 +592,21 @@ impl EventAccessor for AuditAccessor<'_> {
     }
 
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool {
-        let ts = self.ev.ts;
-        match field.id {
-            F::EvtNum => out.push_uint(self.num),
-            F::EvtTime => out.push_str(&format_time_hms(ts, 0)),
-            F::EvtTimeS => out.push_str(&format_time_hms(ts, 0)[..8]),
-            F::EvtTimeIso8601 => out.push_str(&format_time_iso8601(ts, 0)),
-            F::EvtDatetime | F::EvtDatetimeS => {
-                let s = format_time_iso8601(ts, 0);
-                let end = if field.id == F::EvtDatetime { 29 } else { 19 };
-                out.push_str_with(|b| {
-                    b.extend_from_slice(&s.as_bytes()[..10]);
-                    b.push(b' ');
-                    b.extend_from_slice(&s.as_bytes()[11..end.min(s.len())]);
-                })
-            }
-            F::EvtRawtime => out.push_uint(ts),
-            F::EvtRawtimeS => out.push_uint(ts / 1_000_000_000),
-            F::EvtRawtimeNs => out.push_uint(ts % 1_000_000_000),
-            F::EvtReltime => out.push_uint(ts.saturating_sub(self.first_ts)),
-            F::EvtReltimeS => out.push_uint(ts.saturating_sub(self.first_ts) / 1_000_000_000),
-            F::EvtReltimeNs => out.push_uint(ts.saturating_sub(self.first_ts) % 1_000_000_000),
-            F::EvtPluginname => out.push_str("k8saudit"),
-            F::EvtSource => out.push_str(SOURCE),
-            F::EvtIsAsync => out.push_bool(false),
-            F::EvtHostname => out.push_str(self.hostname),
-            id if id.info().class == harrier_engine::fields::FieldClass::K8sAudit => {
-                return self.ka(field, out)
-            }
-            id if id.info().class == harrier_engine::fields::FieldClass::Json => {
-                return self.json(field, out)
-            }
-            _ => return false,
+        let gen = harrier_engine::gen::GenFields {
+            ts: self.ev.ts,
+            num: self.num,
+            first_ts: self.first_ts,
+            hostname: self.hostname,
+            source: SOURCE,
+            plugin: "k8saudit",
+        };
+        if let Some(found) = gen.extract(field, out) {
+            return found;
         }
-        true
+        match field.info().class {
+            harrier_engine::fields::FieldClass::K8sAudit => self.ka(field, out),
+            harrier_engine::fields::FieldClass::Json => self.json(field, out),
+            _ => false,
+        }
     }
 }

@@ -583,7 +583,7 @@ impl HostedPlugin {
             .spawn(move || {
                 let mut p = self;
                 let inst = inst;
-                pump(&mut p, inst.0, &tx, &st, &stats2);
+                pump(&mut p, inst.0, &st, &stats2, &mut |_, ev| send_waiting(&tx, ev, &st));
                 // SAFETY: the instance from open, closed once, on the thread that used it.
                 if let Some(close) = p.api.close {
                     unsafe { close(p.state, inst.0) };
@@ -592,6 +592,34 @@ impl HostedPlugin {
             })
             .map_err(|e| e.to_string())?;
         Ok(PluginSource { rx, stop, stats, thread: Some(thread), name })
+    }
+}
+
+impl HostedPlugin {
+    /// Open the plugin's event source and run it on this thread: `each` gets every checked event
+    /// with the plugin (to extract fields from it, as Falco does on the source's thread), until
+    /// the source ends, `stop` is set or `each` returns false.
+    pub fn run_source(
+        &mut self,
+        open_params: &str,
+        stop: &AtomicBool,
+        stats: &SourceStats,
+        each: &mut dyn FnMut(&mut HostedPlugin, &[u8]) -> bool,
+    ) -> Result<(), String> {
+        let (Some(open), Some(close), Some(_)) = (self.api.open, self.api.close, self.api.next_batch) else {
+            return Err(format!("plugin {} has no event source", self.name));
+        };
+        let params = CString::new(open_params).map_err(|_| "open_params contains a NUL byte".to_string())?;
+        let mut rc: api::ss_plugin_rc = api::ss_plugin_rc_SS_PLUGIN_FAILURE;
+        // SAFETY: our live state; params outlives the call.
+        let inst = unsafe { open(self.state, params.as_ptr(), &mut rc) };
+        if rc != api::ss_plugin_rc_SS_PLUGIN_SUCCESS || inst.is_null() {
+            return Err(format!("plugin {}: open({open_params:?}) failed: {}", self.name, self.last_error()));
+        }
+        pump(self, inst, stop, stats, &mut |p, ev| each(p, &ev));
+        // SAFETY: the instance from open, closed once.
+        unsafe { close(self.state, inst) };
+        Ok(())
     }
 }
 
@@ -673,15 +701,19 @@ pub fn check_event(ev: &[u8], id: Option<u32>) -> Result<(), String> {
     Ok(())
 }
 
+/// Run the source instance `inst` until it ends, `stop` is set or `emit` returns false: every
+/// batch is checked and copied (a plugin's batch is only valid until its next call), then each
+/// event is handed to `emit` together with the plugin, so it can extract fields.
 fn pump(
     p: &mut HostedPlugin,
     inst: *mut api::ss_instance_t,
-    tx: &SyncSender<Vec<u8>>,
     stop: &AtomicBool,
     stats: &SourceStats,
+    emit: &mut dyn FnMut(&mut HostedPlugin, Vec<u8>) -> bool,
 ) {
     let Some(next) = p.api.next_batch else { return };
     let id = p.source.as_ref().map(|s| s.0);
+    let mut batch: Vec<Vec<u8>> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let mut n = 0u32;
         let mut evts: *mut *mut api::ss_plugin_event = std::ptr::null_mut();
@@ -722,20 +754,12 @@ fn pump(
                         bytes[0..8].copy_from_slice(&now.to_le_bytes());
                     }
                     stats.events.fetch_add(1, Ordering::Relaxed);
-                    let mut item = bytes;
-                    loop {
-                        match tx.try_send(item) {
-                            Ok(()) => break,
-                            Err(TrySendError::Disconnected(_)) => return,
-                            Err(TrySendError::Full(back)) => {
-                                if stop.load(Ordering::Relaxed) {
-                                    return;
-                                }
-                                item = back;
-                                std::thread::sleep(Duration::from_millis(1));
-                            }
-                        }
-                    }
+                    batch.push(bytes);
+                }
+            }
+            for ev in batch.drain(..) {
+                if !emit(p, ev) {
+                    return;
                 }
             }
             if rc == api::ss_plugin_rc_SS_PLUGIN_EOF {
@@ -747,6 +771,23 @@ fn pump(
         } else {
             tracing::error!("plugin {}: next_batch failed: {}", p.name, p.last_error());
             return;
+        }
+    }
+}
+
+/// Hand `item` to a bounded queue, waiting for room; false when the reader is gone or `stop`.
+fn send_waiting(tx: &SyncSender<Vec<u8>>, mut item: Vec<u8>, stop: &AtomicBool) -> bool {
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 }

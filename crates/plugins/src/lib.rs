@@ -10,6 +10,7 @@ pub mod config;
 pub mod feed;
 pub mod host;
 pub mod info;
+pub mod rules;
 
 pub use config::{enabled_sources, NativeK8sAudit, PluginEntry, PluginSet};
 pub use feed::AuditFeed;

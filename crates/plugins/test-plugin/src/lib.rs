@@ -1,7 +1,8 @@
 //! A small Falco plugin for testing Harrier's plugin host, written on the `falco_plugin` SDK.
 //!
 //! * init_config: any string; `"fail"` makes `init` fail with a message.
-//! * source `k8s_audit` (the role of k8saudit's cloud variants), id 999.
+//! * source `k8s_audit` (the role of k8saudit's cloud variants), id 999; with the feature
+//!   `own-source`, a source of its own, `harrier_test`, id 998.
 //! * open_params: `"N"` emits events `event-0` … `event-(N-1)` then ends; `"badid"` emits one
 //!   event carrying another plugin's id (the host must refuse it) and then one good event;
 //!   `"file:PATH"` emits each non-empty line of PATH (k8s audit JSON) as an event.
@@ -87,8 +88,14 @@ impl SourcePluginInstance for Instance {
 
 impl SourcePlugin for TestPlugin {
     type Instance = Instance;
+    #[cfg(not(feature = "own-source"))]
     const EVENT_SOURCE: &'static CStr = c"k8s_audit";
+    #[cfg(not(feature = "own-source"))]
     const PLUGIN_ID: u32 = 999;
+    #[cfg(feature = "own-source")]
+    const EVENT_SOURCE: &'static CStr = c"harrier_test";
+    #[cfg(feature = "own-source")]
+    const PLUGIN_ID: u32 = 998;
     type Event<'a> = RawEvent<'a>;
 
     fn open(&mut self, params: Option<&str>) -> Result<Self::Instance, Error> {
