@@ -138,6 +138,9 @@ pub fn run(
             return 1;
         }
     };
+    if let Some(side) = &side {
+        ops.plugin_metrics = Some(side.metrics.clone());
+    }
     let port = match side.as_mut() {
         Some(side) => side.merge(port),
         None => crate::plugins::Merge::none(port),

@@ -213,6 +213,8 @@ pub struct Ops {
     _watch: Option<FileWatch>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
+    /// The hosted plugins' latest metrics (written by their source threads).
+    pub plugin_metrics: Option<crate::plugins::PluginMetricsBoard>,
 }
 
 /// What the file watch did since the last tick.
@@ -288,6 +290,7 @@ impl Ops {
             _watch: None,
             reloads_ok: 0,
             reloads_failed: 0,
+            plugin_metrics: None,
         }
     }
 
@@ -389,6 +392,9 @@ impl Ops {
         s.config_files_sha256 = self.config_fp.lock().map(|f| f.digests()).unwrap_or_default();
         s.reloads_ok = self.reloads_ok;
         s.reloads_failed = self.reloads_failed;
+        if let Some(board) = &self.plugin_metrics {
+            s.plugins = board.lock().map(|b| b.clone()).unwrap_or_default();
+        }
         s.sinks = sinks
             .iter()
             .map(|k| SinkCounters {

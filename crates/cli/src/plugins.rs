@@ -307,8 +307,31 @@ pub fn info(c: &Common, name: &str) -> u8 {
 /// the syscall detector's port (so they pass the same stages, outputs and sinks).
 pub struct Sides {
     rx: Option<std::sync::mpsc::Receiver<harrier_engine::Alert>>,
+    /// The hosted plugins' latest metrics, refreshed by their threads about once a second.
+    pub metrics: PluginMetricsBoard,
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Latest metrics of the hosted plugins, for `/metrics` and the metrics outputs.
+pub type PluginMetricsBoard = Arc<std::sync::Mutex<Vec<harrier_ops::metrics::PluginMetric>>>;
+
+/// Put `p`'s current metrics on the board (replacing its previous ones).
+fn publish_metrics(p: &mut HostedPlugin, board: &PluginMetricsBoard) {
+    let now: Vec<harrier_ops::metrics::PluginMetric> = p
+        .metrics()
+        .into_iter()
+        .map(|m| harrier_ops::metrics::PluginMetric {
+            plugin: p.name.clone(),
+            name: m.name,
+            monotonic: m.monotonic,
+            value: m.value,
+        })
+        .collect();
+    if let Ok(mut b) = board.lock() {
+        b.retain(|m| m.plugin != p.name);
+        b.extend(now);
+    }
 }
 
 /// Alerts of the side sources wait here at most this many before their detectors slow down (and
@@ -319,6 +342,7 @@ impl Sides {
     pub fn start(mut l: Loaded, rs: Arc<Ruleset>, hostname: String) -> Result<Sides, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(SIDE_ALERTS);
         let stop = Arc::new(AtomicBool::new(false));
+        let metrics = PluginMetricsBoard::default();
         let mut threads = Vec::new();
         let is_audit = |p: &HostedPlugin| p.source.as_ref().is_some_and(|s| s.1 == harrier_k8saudit::SOURCE);
         if l.set.k8saudit.is_some() || l.hosted.iter().any(|(_, p)| is_audit(p)) {
@@ -345,17 +369,25 @@ impl Sides {
                 .ok_or_else(|| format!("plugin {}: source {name} is not registered", p.name))?;
             let params = e.open_params.clone().unwrap_or_default();
             let (st, tx, rs, hostname) = (stop.clone(), tx.clone(), rs.clone(), hostname.clone());
+            let board = metrics.clone();
             let t = std::thread::Builder::new()
                 .name(format!("plugin-{name}"))
                 .spawn(move || {
                     let mut det = harrier_plugins::rules::PluginDetector::new(rs, source, hostname);
                     let stats = harrier_plugins::host::SourceStats::default();
+                    let mut published = std::time::Instant::now();
+                    publish_metrics(&mut p, &board);
                     let r = p.run_source(&params, &st, &stats, &mut |p, raw| {
                         det.process(p, raw, &mut |a| {
                             let _ = tx.send(a);
                         });
+                        if published.elapsed() >= Duration::from_secs(1) {
+                            publish_metrics(p, &board);
+                            published = std::time::Instant::now();
+                        }
                         true
                     });
+                    publish_metrics(&mut p, &board);
                     if let Err(e) = r {
                         tracing::error!("{e}");
                     }
@@ -370,7 +402,7 @@ impl Sides {
                 .map_err(|e| e.to_string())?;
             threads.push(t);
         }
-        Ok(Sides { rx: Some(rx), stop, threads })
+        Ok(Sides { rx: Some(rx), metrics, stop, threads })
     }
 
     /// Wrap the syscall detector's port so the sides' alerts go through it.

@@ -71,6 +71,18 @@ pub struct Snapshot {
     /// Rule-file reloads that took effect / were refused.
     pub reloads_ok: u64,
     pub reloads_failed: u64,
+    /// Metrics the hosted plugins report (`get_metrics`).
+    pub plugins: Vec<PluginMetric>,
+}
+
+/// One metric of a hosted plugin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginMetric {
+    pub plugin: String,
+    pub name: String,
+    /// Counter (monotonic) or gauge.
+    pub monotonic: bool,
+    pub value: f64,
 }
 
 /// Falco's rule-name sanitising for metric keys: `[^A-Za-z0-9_:]` → `_`, runs collapsed, a
@@ -206,6 +218,16 @@ pub fn render_prometheus(s: &Snapshot) -> String {
     r.counter("falcosecurity_scap_n_evts", h, s.n_evts);
     r.counter("falcosecurity_scap_n_drops", h, s.n_drops);
 
+    // Plugins' own metrics, named as Falco names them (`<plugin>.<metric>`).
+    for p in &s.plugins {
+        let name = format!("falcosecurity_plugins_{}", sanitize(&format!("{}_{}", p.plugin, p.name)));
+        if p.monotonic {
+            r.counter(&name, h, p.value.max(0.0) as u64);
+        } else {
+            r.gauge_f(&name, h, p.value);
+        }
+    }
+
     // Harrier's own.
     let drops: Vec<(Labels, u64)> =
         s.drops_by_class.iter().map(|(c, n)| (labels(&[("class", c)]), *n)).collect();
@@ -294,6 +316,9 @@ pub fn snapshot_fields(s: &Snapshot, include_empty: bool) -> Map<String, Json> {
     put("scap.n_drops_perc", json!(perc));
     for (c, n) in &s.drops_by_class {
         put(&format!("harrier.kernel_drops.{c}"), json!(n));
+    }
+    for p in &s.plugins {
+        put(&format!("plugins.{}.{}", p.plugin, p.name), json!(p.value));
     }
     put("evt.source", json!(s.evt_source));
     put("evt.hostname", json!(s.hostname));
@@ -397,8 +422,33 @@ mod tests {
                 delivered: 9,
                 ..Default::default()
             }],
+            plugins: vec![
+                PluginMetric {
+                    plugin: "harrier-test".into(),
+                    name: "events_emitted".into(),
+                    monotonic: true,
+                    value: 40.0,
+                },
+                PluginMetric {
+                    plugin: "okta".into(),
+                    name: "queue_depth".into(),
+                    monotonic: false,
+                    value: 2.5,
+                },
+            ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn plugin_metrics_are_named_as_falco_names_them() {
+        let text = render_prometheus(&sample());
+        assert!(text.contains("# TYPE falcosecurity_plugins_harrier_test_events_emitted counter"), "{text}");
+        assert!(text.contains("falcosecurity_plugins_harrier_test_events_emitted_total 40\n"), "{text}");
+        assert!(text.contains("# TYPE falcosecurity_plugins_okta_queue_depth gauge"), "{text}");
+        assert!(text.contains("falcosecurity_plugins_okta_queue_depth 2.5\n"), "{text}");
+        let f = snapshot_fields(&sample(), false);
+        assert_eq!(f["plugins.harrier-test.events_emitted"], json!(40.0));
     }
 
     #[test]
