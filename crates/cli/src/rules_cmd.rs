@@ -139,7 +139,15 @@ fn validate(files: &[PathBuf], json: bool) -> u8 {
 
 pub fn validate_falco(files: &[PathBuf], common: &Common) -> u8 {
     let json = match config::from_common(common) {
-        Ok((_, s)) => s.json_output,
+        // As Falco's -V: the configured plugins are loaded, so rules on their sources and
+        // fields validate.
+        Ok((raw, s)) => match crate::plugins::prepare(&raw) {
+            Ok(_) => s.json_output,
+            Err(e) => {
+                eprintln!("harrier: {e}");
+                return 1;
+            }
+        },
         Err(e) => {
             eprintln!("harrier: {e}");
             return 1;

@@ -168,3 +168,51 @@ impl Drop for Spawned {
         let _ = self.child.wait();
     }
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// GET over a plain socket: (status, body).
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    std::io::Write::write_fmt(&mut s, format_args!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")).ok()?;
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn poll<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(secs) {
+        if let Some(x) = f() {
+            return Some(x);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+/// The test plugin of crates/plugins (falco_plugin SDK) built as a cdylib with `features`, in its
+/// own target dir `dir` under target/.
+pub fn build_test_plugin(features: &[&str], dir: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/test-plugin/Cargo.toml");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join(dir);
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .args(features.iter().flat_map(|f| ["--features", f]))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTC_WRAPPER")
+        .status()
+        .unwrap();
+    assert!(st.success(), "building the test plugin failed");
+    target.join("debug/libharrier_test_plugin.so")
+}

@@ -4,6 +4,7 @@
 //! file, `load_plugins`, `--enable-source k8s_audit`, `-o json_output=true`), with the official
 //! `k8s_audit_rules.yaml`: the expected rule fires once per event, with `source` = k8s_audit.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -282,27 +283,7 @@ fn audit_events_written_to_and_replayed_from_scap() {
 
 /// The test plugin of crates/plugins (falco_plugin SDK), built as a cdylib.
 fn test_plugin_so() -> PathBuf {
-    build_test_plugin(&[], "test-plugin")
-}
-
-/// The test plugin with `features`, in its own target dir `dir` (under target/).
-fn build_test_plugin(features: &[&str], dir: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/test-plugin/Cargo.toml");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .join(dir);
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(&manifest)
-        .args(features.iter().flat_map(|f| ["--features", f]))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("RUSTC_WRAPPER")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    target.join("debug/libharrier_test_plugin.so")
+    common::build_test_plugin(&[], "test-plugin")
 }
 
 #[test]
@@ -368,7 +349,7 @@ fn hosted_plugin_sourcing_k8s_audit_runs_through_the_native_fields() {
 
 #[test]
 fn rules_over_a_hosted_plugins_own_source_use_its_fields() {
-    let so = build_test_plugin(&["own-source"], "test-plugin-own-source");
+    let so = common::build_test_plugin(&["own-source"], "test-plugin-own-source");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("falco.yaml");
     std::fs::write(
@@ -432,6 +413,10 @@ fn rules_over_a_hosted_plugins_own_source_use_its_fields() {
     // event-30 matched "Tens" first (rule_matching: first).
     assert_eq!(glob, ["event-31", "event-32", "event-33", "event-34", "event-35"]);
     assert!(!alerts.iter().any(|a| a["rule"] == "Syscall rule"));
+
+    // -V with the config validates rules on the plugin's source (the plugin is loaded, as in Falco).
+    let out = harrier(&["-c", cfg.to_str().unwrap(), "-V", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 
     // A field the plugin does not declare is a compile error naming it, as in Falco.
     std::fs::write(

@@ -91,3 +91,59 @@ fn syscalls_and_k8s_audit_side_by_side() {
     assert_eq!(sys["source"], "syscall");
     assert!(Path::new(&bin).exists());
 }
+
+#[test]
+fn a_hosted_plugins_own_source_beside_syscalls_with_its_metrics() {
+    let so = build_test_plugin(&["own-source"], "test-plugin-own-source");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("hplg{}", std::process::id() % 100_000);
+    let bin = dir.path().join(&name);
+    std::fs::copy("/bin/true", &bin).unwrap();
+    let rules = write_rules(
+        dir.path(),
+        "r.yaml",
+        &format!(
+            "- rule: Test binary ran\n  desc: t\n  condition: evt.type = execve and proc.name = {name}\n  output: ran %proc.name\n  priority: WARNING\n\n\
+             - rule: Plugin event 7\n  desc: t\n  condition: test.num = 7\n  output: seven %test.data\n  priority: WARNING\n  source: harrier_test\n"
+        ),
+    );
+    let port = free_port();
+    let cfg = dir.path().join("falco.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "plugins:\n  - name: harrier-test\n    library_path: {}\n    init_config: ''\n    open_params: '40'\nload_plugins: [harrier-test]\n\
+             webserver:\n  enabled: true\n  listen_address: 127.0.0.1\n  listen_port: {port}\n  prometheus_metrics_enabled: true\n\
+             metrics:\n  enabled: true\n  interval: 1s\n",
+            so.display()
+        ),
+    )
+    .unwrap();
+    let run = spawn_ready(
+        &["run", "-c", cfg.to_str().unwrap(), "-r", rules.to_str().unwrap(), "-o", "json_output=true"],
+        "live detection started",
+    );
+    std::process::Command::new(&bin).status().unwrap();
+    let (mut plugin, mut sys) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (plugin.is_none() || sys.is_none()) && Instant::now() < deadline {
+        let Ok((_, line)) = run.stdout.recv_timeout(Duration::from_millis(500)) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        match v["rule"].as_str() {
+            Some("Plugin event 7") => plugin = Some(v),
+            Some("Test binary ran") => sys = Some(v),
+            _ => {}
+        }
+    }
+    let metrics = poll(10, || {
+        get(port, "/metrics")
+            .map(|(_, b)| b)
+            .filter(|b| b.contains("falcosecurity_plugins_harrier_test_events_emitted_total 40"))
+    });
+    assert!(run.stop(), "clean exit");
+    let plugin = plugin.expect("the plugin source's alert");
+    assert_eq!(plugin["source"], "harrier_test");
+    assert_eq!(plugin["output_fields"]["test.data"], "event-7");
+    assert_eq!(sys.expect("the syscall alert")["source"], "syscall");
+    assert!(metrics.is_some(), "the plugin's metric on /metrics");
+}
