@@ -28,12 +28,24 @@ pub fn needed_events(rs: &Ruleset) -> Option<Vec<&'static str>> {
                 names.push(info.name);
             }
         }
+        // Syscalls reported as generic events are asked for by name (`madvise`).
+        for n in &r.generic_syscalls {
+            if let Some(s) = harrier_probe::syscalls::generic().iter().find(|s| s.name == n) {
+                if !names.contains(&s.name) {
+                    names.push(s.name);
+                }
+            }
+        }
     }
     Some(names)
 }
 
-fn all_events() -> Vec<&'static str> {
+fn dedicated_events() -> Vec<&'static str> {
     harrier_probe::syscalls::SYSCALLS.iter().map(|s| s.name).collect()
+}
+
+fn all_events() -> Vec<&'static str> {
+    harrier_probe::syscalls::all().map(|s| s.name).collect()
 }
 
 /// SIGINT/SIGTERM raise `stop`; SIGHUP raises `hup` (reopen output files).
@@ -95,7 +107,10 @@ pub fn run(
     let LiveCtx { config, rule_files, reload, rebuild, side } = ctx;
     // Webserver and file watch first: the probe answers /healthz as starting while it loads.
     let mut ops = crate::ops_wire::Ops::start(s, config.as_deref(), &rule_files, &hostname);
-    let sel = crate::base_syscalls::select(&s.base_syscalls, needed_events(&rs), &all_events());
+    // A rule without an event type sees the syscalls with events of their own (as in Falco, it
+    // does not widen the set to every syscall); base_syscalls.all and names do reach the generic ones.
+    let wanted = needed_events(&rs).or_else(|| Some(dedicated_events()));
+    let sel = crate::base_syscalls::select(&s.base_syscalls, wanted, &all_events());
     if !sel.unsupported.is_empty() {
         tracing::warn!(
             "base_syscalls.custom_set: {} cannot be collected live by Harrier's probe (no handler); \

@@ -73,6 +73,41 @@ impl EvtTypeSet {
     }
 }
 
+/// Names compared with `evt.type` (`=`, `in`) that have no event of their own: syscalls reported
+/// as generic events (`madvise`). A live source must collect them for the rule to see them.
+pub fn generic_names_of(expr: &Expr) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_generic(expr, &mut out, 0);
+    out
+}
+
+fn collect_generic(e: &Expr, out: &mut Vec<String>, depth: usize) {
+    if depth > 2000 {
+        return;
+    }
+    match e {
+        Expr::And(cs, _) | Expr::Or(cs, _) => cs.iter().for_each(|c| collect_generic(c, out, depth + 1)),
+        Expr::Not(c, _) => collect_generic(c, out, depth + 1),
+        Expr::Compare(c) if matches!(c.op, Op::Eq | Op::Eq2 | Op::In | Op::Intersects) => {
+            let Operand::Field(f) = &c.left else { return };
+            if f.name != "evt.type" {
+                return;
+            }
+            let names: Vec<&String> = match &c.right {
+                Rhs::Value(v, _) => vec![v],
+                Rhs::List(vs, _) => vs.iter().collect(),
+                _ => return,
+            };
+            for n in names {
+                if harrier_event::ids_by_name(n).is_empty() && !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The event types a condition can match.
 pub fn evttypes_of(expr: &Expr) -> EvtTypeSet {
     resolve(expr, false, 0)

@@ -42,6 +42,9 @@ pub struct CompiledRule {
     pub index: usize,
     /// Whether a missing evt.type restriction should be reported.
     pub warn_evttypes: bool,
+    /// Syscalls without an event of their own that the condition names (`evt.type = madvise`):
+    /// reported as generic events, which a live source must be asked for by name.
+    pub generic_syscalls: Vec<String>,
 }
 
 impl CompiledRule {
@@ -220,6 +223,11 @@ impl Ruleset {
                 filter,
                 index,
                 warn_evttypes: r.warn_evttypes,
+                generic_syscalls: if source.has_event_types() {
+                    crate::evttype::generic_names_of(&r.condition)
+                } else {
+                    Vec::new()
+                },
             });
         }
         let mut rs = Ruleset {

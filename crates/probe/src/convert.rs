@@ -229,8 +229,23 @@ fn plans() -> &'static [Option<Plan>] {
                 *slot = plan_for(s.name, s.spec);
             }
         }
+        for s in syscalls::generic() {
+            if let Some(slot) = v.get_mut(s.nr as usize) {
+                *slot = Some(generic_plan(s.name));
+            }
+        }
         v
     })
+}
+
+/// A syscall without an event of its own: `PPME_GENERIC_X` with the driver's code and the
+/// native number.
+fn generic_plan(name: &'static str) -> Plan {
+    let params = vec![
+        (ParamType::Syscallid, g(|x| Val::Int(syscalls::ppm_code(x.name).unwrap_or(0) as i64))),
+        (ParamType::Uint16, g(|x| Val::Int(x.r.nr as i64))),
+    ];
+    Plan { id: harrier_event::ids::PPME_GENERIC_X, name, is_exec: false, params }
 }
 
 fn plan_for(name: &'static str, spec: u32) -> Option<Plan> {

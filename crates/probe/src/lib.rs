@@ -17,6 +17,7 @@ pub mod abi;
 pub mod convert;
 pub mod procfs;
 pub mod syscalls;
+pub mod sysnr;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;

@@ -180,7 +180,50 @@ pub fn by_nr(nr: u32) -> Option<&'static Syscall> {
 }
 
 pub fn by_name(name: &str) -> Option<&'static Syscall> {
-    SYSCALLS.iter().find(|s| s.name == name)
+    SYSCALLS.iter().find(|s| s.name == name).or_else(|| generic().iter().find(|s| s.name == name))
+}
+
+/// Syscalls reported as generic events (`PPME_GENERIC_X`: the driver's syscall code and the
+/// native number, no parameters), as Falco's drivers report syscalls without an event of their
+/// own: every x86-64 syscall that the driver names, that has no dedicated event in the schema
+/// and no entry in [`SYSCALLS`]. The kernel side records them like any syscall (number, result,
+/// arguments) and copies nothing else.
+pub fn generic() -> &'static [Syscall] {
+    static GENERIC: std::sync::OnceLock<Vec<Syscall>> = std::sync::OnceLock::new();
+    GENERIC.get_or_init(|| {
+        crate::sysnr::X86_64
+            .iter()
+            .filter(|(name, nr)| {
+                *nr < crate::abi::MAX_SYSCALLS
+                    && ppm_code(name).is_some()
+                    && harrier_event::newest_exit_id(name).is_none()
+                    && !SYSCALLS.iter().any(|s| s.name == *name || s.nr == *nr)
+            })
+            .map(|&(name, nr)| Syscall { name, nr, spec: 0, class: C_OTHER })
+            .collect()
+    })
+}
+
+/// Every syscall the probe can report: those with their own event, then the generic ones.
+pub fn all() -> impl Iterator<Item = &'static Syscall> {
+    SYSCALLS.iter().chain(generic().iter())
+}
+
+/// The driver's syscall code (`PPM_SC_*`) of a syscall name.
+pub fn ppm_code(name: &str) -> Option<u16> {
+    static CODES: std::sync::OnceLock<std::collections::HashMap<&'static str, u16>> =
+        std::sync::OnceLock::new();
+    CODES
+        .get_or_init(|| {
+            harrier_event::ppm_sc::PPM_SC_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.is_empty())
+                .map(|(i, n)| (*n, i as u16))
+                .collect()
+        })
+        .get(name)
+        .copied()
 }
 
 /// Event names that are not syscalls but are always reported (scheduler tracepoints).
@@ -220,6 +263,19 @@ mod tests {
         for n in STATE_EVENTS {
             assert!(by_name(n).is_some(), "{n}");
         }
+    }
+
+    #[test]
+    fn syscalls_without_an_event_are_generic() {
+        let m = by_name("madvise").expect("madvise");
+        assert_eq!((m.nr, m.spec), (libc::SYS_madvise as u32, 0));
+        assert_eq!(ppm_code("madvise"), Some(139));
+        // Syscalls with an event of their own are never generic, even without a handler.
+        assert!(generic().iter().all(|s| harrier_event::newest_exit_id(s.name).is_none()));
+        assert!(!generic().iter().any(|s| s.name == "read" || s.name == "openat"));
+        let (s, u) = resolve(&["madvise", "openat"]);
+        assert_eq!(s.iter().map(|s| s.name).collect::<Vec<_>>(), ["madvise", "openat"]);
+        assert!(u.is_empty());
     }
 
     #[test]
