@@ -22,4 +22,7 @@ install_needed() {
 # the linker rustc calls. crates/respond builds bpf/block.bpf.c (node:block_network) with the same
 # clang, llvm-strip and headers.
 for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
+# Container runtimes' gRPC APIs (crates/containers: containerd-client, k8s-cri) are generated from
+# their published .proto files at build time by protoc.
+have protobuf-compiler || need+=(protobuf-compiler)
 install_needed

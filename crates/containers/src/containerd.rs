@@ -1,18 +1,21 @@
-//! containerd over its gRPC API: `containers.v1.Containers/Get` (labels, image, OCI spec with
-//! mounts and annotations, creation time), `images.v1.Images/Get` (image digest) and
-//! `namespaces.v1.Namespaces/List` (which namespaces to search).
+//! containerd over its gRPC API (tonic + `containerd-client`, containerd's published protos):
+//! `containers.v1.Containers/Get` (labels, image, OCI spec with mounts and annotations, creation
+//! time), `images.v1.Images/Get` (image digest) and `namespaces.v1.Namespaces/List` (which
+//! namespaces to search).
 
-use crate::proto::{self, Wire};
-use crate::transport::{CallError, Grpc, GRPC_NOT_FOUND};
+use crate::grpc::{self, in_namespace};
+use crate::transport::CallError;
 use crate::{strip_digest, ContainerInfo, Lookup, MetadataSource, Runtime};
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::namespaces_client::NamespacesClient;
+use containerd_client::services::v1::{
+    Container, GetContainerRequest, GetImageRequest, GetImageResponse, ListNamespacesRequest,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const CONTAINERS_GET: &str = "/containerd.services.containers.v1.Containers/Get";
-const IMAGES_GET: &str = "/containerd.services.images.v1.Images/Get";
-const NAMESPACES_LIST: &str = "/containerd.services.namespaces.v1.Namespaces/List";
-const NS_HEADER: &str = "containerd-namespace";
+use tonic::transport::Channel;
 
 pub struct Containerd {
     sockets: Vec<PathBuf>,
@@ -21,50 +24,49 @@ pub struct Containerd {
     current: Option<PathBuf>,
 }
 
+/// The namespaces containerd has.
+pub async fn list_namespaces(ch: &Channel) -> Result<Vec<String>, CallError> {
+    let mut c = NamespacesClient::new(ch.clone()).max_decoding_message_size(grpc::MAX_MESSAGE);
+    let r = c.list(ListNamespacesRequest::default()).await.map_err(grpc::status)?;
+    Ok(r.into_inner().namespaces.into_iter().map(|n| n.name).collect())
+}
+
 impl Containerd {
     pub fn new(sockets: Vec<PathBuf>, namespaces: Vec<String>, timeout: Duration) -> Self {
         Containerd { sockets, namespaces, timeout, current: None }
     }
 
-    async fn list_namespaces(g: &mut Grpc) -> Result<Vec<String>, CallError> {
-        parse_namespaces(&g.call(NAMESPACES_LIST, &[], &[]).await?)
-    }
-
-    async fn get_container(g: &mut Grpc, ns: &str, id: &str) -> Result<Option<Vec<u8>>, CallError> {
-        let mut req = Vec::new();
-        proto::put_bytes(&mut req, 1, id.as_bytes());
-        match g.call(CONTAINERS_GET, &[(NS_HEADER, ns)], &req).await {
-            Ok(r) => Ok(Some(r)),
-            Err(CallError::Status(GRPC_NOT_FOUND, _)) => Ok(None),
-            Err(e) => Err(e),
+    async fn get_container(ch: &Channel, ns: &str, id: &str) -> Result<Option<Container>, CallError> {
+        let mut c = ContainersClient::new(ch.clone()).max_decoding_message_size(grpc::MAX_MESSAGE);
+        match c.get(in_namespace(GetContainerRequest { id: id.to_string() }, ns)).await {
+            Ok(r) => Ok(r.into_inner().container),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(grpc::status(s)),
         }
     }
 
     async fn lookup_on(&self, socket: &Path, full_id: &str) -> Result<Option<ContainerInfo>, CallError> {
-        let mut g = Grpc::connect(socket, self.timeout).await?;
-        let namespaces = if self.namespaces.is_empty() {
-            Self::list_namespaces(&mut g).await?
-        } else {
-            self.namespaces.clone()
-        };
+        let ch = grpc::channel(socket, self.timeout).await?;
+        let namespaces =
+            if self.namespaces.is_empty() { list_namespaces(&ch).await? } else { self.namespaces.clone() };
         for ns in &namespaces {
-            let Some(resp) = Self::get_container(&mut g, ns, full_id).await? else { continue };
-            let Some(mut info) = container_from_response(&resp, full_id)? else { continue };
+            let Some(c) = Self::get_container(&ch, ns, full_id).await? else { continue };
+            let (mut info, sandbox) = parse_container(&c, full_id);
             // Image digest (the manifest or index the image name points at).
             if !info.image.is_empty() {
-                let mut req = Vec::new();
-                proto::put_bytes(&mut req, 1, info.image.as_bytes());
-                if let Ok(resp) = g.call(IMAGES_GET, &[(NS_HEADER, ns)], &req).await {
-                    info.image_id =
-                        image_digest(&resp).map(|d| strip_digest(&d).to_string()).unwrap_or_default();
+                let mut images = ImagesClient::new(ch.clone()).max_decoding_message_size(grpc::MAX_MESSAGE);
+                if let Ok(r) =
+                    images.get(in_namespace(GetImageRequest { name: info.image.clone() }, ns)).await
+                {
+                    info.image_id = image_digest(&r.into_inner())
+                        .map(|d| strip_digest(&d).to_string())
+                        .unwrap_or_default();
                 }
             }
             // Pod labels from the pod sandbox (CRI sets the sandbox id in the spec annotations).
-            if let Some(sandbox) = take_sandbox_id(&mut info) {
-                if sandbox != full_id {
-                    if let Ok(Some(resp)) = Self::get_container(&mut g, ns, &sandbox).await {
-                        info.pod_labels = pod_labels(&resp);
-                    }
+            if let Some(sandbox) = sandbox.filter(|s| s != full_id) {
+                if let Ok(Some(sb)) = Self::get_container(&ch, ns, &sandbox).await {
+                    info.pod_labels = pod_labels(&sb);
                 }
             }
             return Ok(Some(info));
@@ -73,85 +75,52 @@ impl Containerd {
     }
 }
 
-/// Internal marker: the sandbox id found in the spec annotations, carried in the labels until the
-/// sandbox is looked up.
-const SANDBOX_ID_KEY: &str = "\0sandbox-id";
-
-/// The namespace names of a `ListNamespacesResponse`.
-pub fn parse_namespaces(resp: &[u8]) -> Result<Vec<String>, CallError> {
-    let fs = proto::fields(resp).map_err(|_| CallError::Malformed("ListNamespacesResponse".into()))?;
-    Ok(fs
-        .iter()
-        .filter(|(f, _)| *f == 1)
-        .filter_map(|(_, w)| proto::fields(w.bytes()).ok().and_then(|n| proto::get(&n, 1)).map(Wire::string))
-        .collect())
+/// Labels as Harrier keeps them: sorted pairs.
+fn sorted(m: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort();
+    v
 }
 
-/// The container of a `GetContainerResponse` (`None`: the answer carries no container). The
-/// sandbox id, when the spec names one, is left in the labels for [`take_sandbox_id`].
-pub fn container_from_response(resp: &[u8], full_id: &str) -> Result<Option<ContainerInfo>, CallError> {
-    let fs = proto::fields(resp).map_err(|_| CallError::Malformed("GetContainerResponse".into()))?;
-    let Some(c) = proto::get(&fs, 1) else { return Ok(None) };
-    parse_container(c.bytes(), full_id)
-        .map(Some)
-        .ok_or_else(|| CallError::Malformed("containerd Container message".into()))
-}
-
-/// Remove the sandbox id [`parse_container`] carries in the labels, and return it.
-pub fn take_sandbox_id(info: &mut ContainerInfo) -> Option<String> {
-    let sandbox = info.labels.iter().find(|(k, _)| k == SANDBOX_ID_KEY).map(|(_, v)| v.clone())?;
-    info.labels.retain(|(k, _)| k != SANDBOX_ID_KEY);
-    Some(sandbox)
-}
-
-/// The pod labels of the sandbox container's `GetContainerResponse` (its labels without the
-/// runtime's own `io.kubernetes.*` and `io.cri-containerd.*`).
-pub fn pod_labels(resp: &[u8]) -> Vec<(String, String)> {
-    let sb = proto::fields(resp)
-        .ok()
-        .and_then(|fs| proto::get(&fs, 1))
-        .and_then(|c| proto::fields(c.bytes()).ok().map(|f| proto::string_map(&f, 2)));
-    sb.unwrap_or_default()
+/// The pod labels of the sandbox container (its labels without the runtime's own
+/// `io.kubernetes.*` and `io.cri-containerd.*`).
+pub fn pod_labels(sandbox: &Container) -> Vec<(String, String)> {
+    sorted(&sandbox.labels)
         .into_iter()
         .filter(|(k, _)| !k.starts_with("io.kubernetes.") && !k.starts_with("io.cri-containerd."))
         .collect()
 }
 
 /// `Image.target.digest` of a `GetImageResponse`.
-pub fn image_digest(resp: &[u8]) -> Option<String> {
-    let fs = proto::fields(resp).ok()?;
-    let image = proto::fields(proto::get(&fs, 1)?.bytes()).ok()?;
-    let target = proto::fields(proto::get(&image, 3)?.bytes()).ok()?;
-    Some(proto::get(&target, 2)?.string())
+pub fn image_digest(resp: &GetImageResponse) -> Option<String> {
+    resp.image.as_ref()?.target.as_ref().map(|t| t.digest.clone()).filter(|d| !d.is_empty())
 }
 
-/// Parse a `containerd.services.containers.v1.Container` message.
-pub fn parse_container(msg: &[u8], full_id: &str) -> Option<ContainerInfo> {
-    let fs = proto::fields(msg).ok()?;
-    let id = proto::get(&fs, 1).map(Wire::string).unwrap_or_else(|| full_id.to_string());
+/// A containerd `Container` as Harrier describes it, and the pod sandbox id its OCI spec names.
+pub fn parse_container(c: &Container, full_id: &str) -> (ContainerInfo, Option<String>) {
     let mut info = ContainerInfo::from_ids(full_id, Runtime::Containerd, None);
-    info.labels = proto::string_map(&fs, 2);
-    if let Some(image) = proto::get(&fs, 3) {
-        info.set_image(&image.string());
-    }
-    info.start_ts = proto::timestamp_ns(proto::get(&fs, 8));
-    // spec: google.protobuf.Any { type_url = 1, value = 2 }, the value is the OCI spec as JSON.
+    info.labels = sorted(&c.labels);
+    info.set_image(&c.image);
+    info.start_ts = c
+        .created_at
+        .as_ref()
+        .map(|t| {
+            (t.seconds.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(t.nanos.max(0) as u64)
+        })
+        .unwrap_or(0);
+    // spec: google.protobuf.Any whose value is the OCI spec as JSON.
     let mut annotations = Vec::new();
-    if let Some(any) = proto::get(&fs, 5) {
-        if let Ok(a) = proto::fields(any.bytes()) {
-            if let Some(v) = proto::get(&a, 2) {
-                if let Ok(spec) = serde_json::from_slice::<Value>(v.bytes()) {
-                    apply_oci_spec(&mut info, &spec, &mut annotations);
-                }
-            }
+    if let Some(any) = &c.spec {
+        if let Ok(spec) = serde_json::from_slice::<Value>(&any.value) {
+            apply_oci_spec(&mut info, &spec, &mut annotations);
         }
     }
     info.fill_k8s_from(&annotations);
+    let id = if c.id.is_empty() { full_id.to_string() } else { c.id.clone() };
     info.name = if !info.k8s_container_name.is_empty() { info.k8s_container_name.clone() } else { id };
-    if let Some((_, sb)) = annotations.iter().find(|(k, _)| k == "io.kubernetes.cri.sandbox-id") {
-        info.labels.push((SANDBOX_ID_KEY.to_string(), sb.clone()));
-    }
-    Some(info)
+    let sandbox =
+        annotations.iter().find(|(k, _)| k == "io.kubernetes.cri.sandbox-id").map(|(_, v)| v.clone());
+    (info, sandbox)
 }
 
 /// Mounts, privilege and annotations from an OCI runtime spec.
@@ -203,10 +172,7 @@ impl MetadataSource for Containerd {
     fn probe(&mut self, rt: &tokio::runtime::Runtime) -> bool {
         self.current = None;
         for s in &self.sockets {
-            let ok = rt.block_on(async {
-                let mut g = Grpc::connect(s, self.timeout).await?;
-                Self::list_namespaces(&mut g).await
-            });
+            let ok = rt.block_on(async { list_namespaces(&grpc::channel(s, self.timeout).await?).await });
             if ok.is_ok() {
                 self.current = Some(s.clone());
                 return true;
@@ -246,21 +212,18 @@ mod tests {
             "annotations": {"io.kubernetes.cri.sandbox-namespace": "blog", "io.kubernetes.cri.sandbox-id": "sb1"},
             "linux": {"maskedPaths": ["/proc/kcore"]}
         });
-        let mut any = Vec::new();
-        proto::put_bytes(&mut any, 1, b"types.containerd.io/opencontainers/runtime-spec/1/Spec");
-        proto::put_bytes(&mut any, 2, spec.to_string().as_bytes());
-        let mut label = Vec::new();
-        proto::put_bytes(&mut label, 1, b"io.kubernetes.pod.name");
-        proto::put_bytes(&mut label, 2, b"web-1");
-        let mut ts = Vec::new();
-        proto::put_uint(&mut ts, 1, 1_700_000_000);
-        let mut c = Vec::new();
-        proto::put_bytes(&mut c, 1, b"abc");
-        proto::put_bytes(&mut c, 2, &label);
-        proto::put_bytes(&mut c, 3, b"docker.io/library/bb:latest");
-        proto::put_bytes(&mut c, 5, &any);
-        proto::put_bytes(&mut c, 8, &ts);
-        let info = parse_container(&c, "abc").unwrap();
+        let c = Container {
+            id: "abc".into(),
+            labels: [("io.kubernetes.pod.name".to_string(), "web-1".to_string())].into(),
+            image: "docker.io/library/bb:latest".into(),
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: spec.to_string().into_bytes(),
+            }),
+            created_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 5 }),
+            ..Default::default()
+        };
+        let (info, sandbox) = parse_container(&c, "abc");
         assert_eq!(info.name, "abc");
         assert_eq!(
             (info.image_repository.as_str(), info.image_tag.as_str()),
@@ -272,11 +235,14 @@ mod tests {
             vec!["proc:/proc::true:".to_string(), "/srv/data:/data::false:rprivate".to_string()]
         );
         assert_eq!(info.privileged, Some(false));
-        assert_eq!(info.start_ts, 1_700_000_000_000_000_000);
-        assert!(info.labels.iter().any(|(k, v)| k == SANDBOX_ID_KEY && v == "sb1"));
-        // Malformed input never panics.
-        for cut in 0..c.len() {
-            let _ = parse_container(&c[..cut], "abc");
-        }
+        assert_eq!(info.start_ts, 1_700_000_000_000_000_005);
+        assert_eq!(sandbox.as_deref(), Some("sb1"));
+        // A spec that is not JSON, or no spec at all: described from the rest.
+        let bare = Container {
+            spec: Some(prost_types::Any { type_url: String::new(), value: b"\xff{".to_vec() }),
+            ..c
+        };
+        let (info, sandbox) = parse_container(&bare, "abc");
+        assert_eq!((info.privileged, sandbox), (None, None));
     }
 }

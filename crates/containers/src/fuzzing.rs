@@ -3,8 +3,14 @@
 //! checked. Also the seed inputs (`cargo run -p harrier-containers --example
 //! containers_fuzz_seeds`). Not a stable API.
 
-use crate::{containerd, cri, docker, parse_rfc3339, proto, split_image, strip_digest, transport};
+use crate::{containerd, cri, docker, parse_rfc3339, split_image, strip_digest};
 use crate::{ContainerInfo, Runtime};
+use containerd_client::services::v1::{
+    Container, GetContainerResponse, GetImageResponse, Image, ListNamespacesResponse, Namespace,
+};
+use containerd_client::types::Descriptor;
+use k8s_cri::v1::{ContainerMetadata, ContainerStatus, ContainerStatusResponse, ImageSpec, Mount};
+use prost::Message;
 use serde_json::Value;
 
 /// The id the lookups ask for (the answers may name another).
@@ -18,43 +24,28 @@ fn check(info: &ContainerInfo) {
 }
 
 /// The bytes of a gRPC answer (containerd `containers.v1`, `images.v1`, `namespaces.v1`; CRI
-/// `ContainerStatus`): unframed as [`transport::grpc_message`] does, and also taken as the bare
-/// message, through every decoder.
+/// `ContainerStatus`): decoded with each message type as tonic does (prost), then described as
+/// the lookups describe them.
 pub fn decode_grpc_answer(data: &[u8]) {
-    if let Ok(m) = transport::grpc_message(data) {
-        assert!(m.len() + 5 <= data.len());
-        decode_message(m);
-    }
-    decode_message(data);
-}
-
-fn decode_message(m: &[u8]) {
-    if let Ok(fs) = proto::fields(m) {
-        let mut seen = Vec::new();
-        for &(f, w) in &fs {
-            let _ = (w.string(), w.uint(), proto::timestamp_ns(Some(w)));
-            if !seen.contains(&f) && seen.len() < 16 {
-                seen.push(f);
-                let map = proto::string_map(&fs, f);
-                assert!(map.windows(2).all(|p| p[0] <= p[1]));
-            }
+    if let Ok(r) = GetContainerResponse::decode(data) {
+        if let Some(c) = r.container {
+            check(&containerd::parse_container(&c, FULL_ID).0);
+            let _ = containerd::pod_labels(&c);
         }
     }
-    if let Ok(Some(mut info)) = containerd::container_from_response(m, FULL_ID) {
-        let _ = containerd::take_sandbox_id(&mut info);
-        check(&info);
+    if let Ok(c) = Container::decode(data) {
+        check(&containerd::parse_container(&c, FULL_ID).0);
     }
-    if let Some(mut info) = containerd::parse_container(m, FULL_ID) {
-        let _ = containerd::take_sandbox_id(&mut info);
-        check(&info);
+    if let Ok(r) = GetImageResponse::decode(data) {
+        if let Some(d) = containerd::image_digest(&r) {
+            assert!(strip_digest(&d).len() <= d.len());
+        }
     }
-    let _ = containerd::pod_labels(m);
-    if let Some(d) = containerd::image_digest(m) {
-        assert!(strip_digest(&d).len() <= d.len());
-    }
-    let _ = containerd::parse_namespaces(m);
-    if let Some(info) = cri::parse_status(m, FULL_ID) {
-        check(&info);
+    let _ = ListNamespacesResponse::decode(data);
+    if let Ok(r) = ContainerStatusResponse::decode(data) {
+        if let Some(st) = r.status {
+            check(&cri::parse_status(&st, FULL_ID));
+        }
     }
 }
 
@@ -86,21 +77,10 @@ pub fn decode_runtime_json(data: &[u8]) {
 /// Valid inputs of each target (`proto`, `runtime_json`) to start the corpus from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
-        "proto" => {
-            let msgs = grpc_seeds();
-            let framed = msgs.iter().map(|m| frame(m));
-            msgs.clone().into_iter().chain(framed).collect()
-        }
+        "proto" => grpc_seeds(),
         "runtime_json" => json_seeds().into_iter().map(|v| v.to_string().into_bytes()).collect(),
         _ => Vec::new(),
     }
-}
-
-fn frame(m: &[u8]) -> Vec<u8> {
-    let mut f = vec![0];
-    f.extend_from_slice(&(m.len() as u32).to_be_bytes());
-    f.extend_from_slice(m);
-    f
 }
 
 fn oci_spec() -> Value {
@@ -115,66 +95,63 @@ fn oci_spec() -> Value {
 }
 
 fn grpc_seeds() -> Vec<Vec<u8>> {
-    let map_entry = |k: &[u8], v: &[u8]| {
-        let mut e = Vec::new();
-        proto::put_bytes(&mut e, 1, k);
-        proto::put_bytes(&mut e, 2, v);
-        e
+    let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let c = Container {
+        id: FULL_ID.into(),
+        labels: map(&[("io.kubernetes.pod.name", "web-1"), ("app", "web")]),
+        image: "docker.io/library/bb:latest".into(),
+        spec: Some(prost_types::Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+            value: oci_spec().to_string().into_bytes(),
+        }),
+        created_at: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 5 }),
+        ..Default::default()
     };
-    // containerd GetContainerResponse { container = 1: Container }.
-    let mut any = Vec::new();
-    proto::put_bytes(&mut any, 1, b"types.containerd.io/opencontainers/runtime-spec/1/Spec");
-    proto::put_bytes(&mut any, 2, oci_spec().to_string().as_bytes());
-    let mut ts = Vec::new();
-    proto::put_uint(&mut ts, 1, 1_700_000_000);
-    proto::put_uint(&mut ts, 2, 5);
-    let mut c = Vec::new();
-    proto::put_bytes(&mut c, 1, FULL_ID.as_bytes());
-    proto::put_bytes(&mut c, 2, &map_entry(b"io.kubernetes.pod.name", b"web-1"));
-    proto::put_bytes(&mut c, 2, &map_entry(b"app", b"web"));
-    proto::put_bytes(&mut c, 3, b"docker.io/library/bb:latest");
-    proto::put_bytes(&mut c, 5, &any);
-    proto::put_bytes(&mut c, 8, &ts);
-    let mut get = Vec::new();
-    proto::put_bytes(&mut get, 1, &c);
-    // ListNamespacesResponse { namespaces = 1: Namespace { name = 1 } }.
-    let mut ns = Vec::new();
-    for n in [&b"default"[..], b"k8s.io", b"moby"] {
-        let mut one = Vec::new();
-        proto::put_bytes(&mut one, 1, n);
-        proto::put_bytes(&mut ns, 1, &one);
-    }
-    // GetImageResponse { image = 1: Image { name = 1, target = 3: Descriptor { digest = 2 } } }.
-    let mut target = Vec::new();
-    proto::put_bytes(&mut target, 1, b"application/vnd.oci.image.index.v1+json");
-    proto::put_bytes(&mut target, 2, b"sha256:0123456789abcdef");
-    let mut image = Vec::new();
-    proto::put_bytes(&mut image, 1, b"docker.io/library/bb:latest");
-    proto::put_bytes(&mut image, 3, &target);
-    let mut img = Vec::new();
-    proto::put_bytes(&mut img, 1, &image);
-    // CRI ContainerStatusResponse { status = 1: ContainerStatus }.
-    let mut meta = Vec::new();
-    proto::put_bytes(&mut meta, 1, b"web");
-    let mut cimg = Vec::new();
-    proto::put_bytes(&mut cimg, 1, b"quay.io/x/web:2");
-    let mut mount = Vec::new();
-    proto::put_bytes(&mut mount, 1, b"/data");
-    proto::put_bytes(&mut mount, 2, b"/srv/data");
-    proto::put_uint(&mut mount, 3, 1);
-    proto::put_uint(&mut mount, 5, 2);
-    let mut st = Vec::new();
-    proto::put_bytes(&mut st, 1, FULL_ID.as_bytes());
-    proto::put_bytes(&mut st, 2, &meta);
-    proto::put_uint(&mut st, 4, 42);
-    proto::put_bytes(&mut st, 8, &cimg);
-    proto::put_bytes(&mut st, 9, b"sha256:feed");
-    proto::put_bytes(&mut st, 12, &map_entry(b"io.kubernetes.container.name", b"web"));
-    proto::put_bytes(&mut st, 13, &map_entry(b"io.kubernetes.pod.name", b"web-0"));
-    proto::put_bytes(&mut st, 14, &mount);
-    let mut status = Vec::new();
-    proto::put_bytes(&mut status, 1, &st);
-    vec![get, c, ns, img, status]
+    let get = GetContainerResponse { container: Some(c.clone()) };
+    let ns = ListNamespacesResponse {
+        namespaces: ["default", "k8s.io", "moby"]
+            .iter()
+            .map(|n| Namespace { name: n.to_string(), ..Default::default() })
+            .collect(),
+    };
+    let img = GetImageResponse {
+        image: Some(Image {
+            name: "docker.io/library/bb:latest".into(),
+            target: Some(Descriptor {
+                media_type: "application/vnd.oci.image.index.v1+json".into(),
+                digest: "sha256:0123456789abcdef".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let status = ContainerStatusResponse {
+        status: Some(ContainerStatus {
+            id: FULL_ID.into(),
+            metadata: Some(ContainerMetadata { name: "web".into(), attempt: 0 }),
+            created_at: 42,
+            image: Some(ImageSpec { image: "quay.io/x/web:2".into(), ..Default::default() }),
+            image_ref: "sha256:feed".into(),
+            labels: map(&[("io.kubernetes.container.name", "web")]),
+            annotations: map(&[("io.kubernetes.pod.name", "web-0")]),
+            mounts: vec![Mount {
+                container_path: "/data".into(),
+                host_path: "/srv/data".into(),
+                readonly: true,
+                propagation: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    vec![
+        get.encode_to_vec(),
+        c.encode_to_vec(),
+        ns.encode_to_vec(),
+        img.encode_to_vec(),
+        status.encode_to_vec(),
+    ]
 }
 
 fn json_seeds() -> Vec<Value> {
@@ -196,16 +173,27 @@ mod tests {
     #[test]
     fn seeds_decode() {
         let s = seeds("proto");
-        assert!(containerd::container_from_response(&s[0], FULL_ID).unwrap().is_some());
-        assert_eq!(containerd::parse_namespaces(&s[2]).unwrap(), ["default", "k8s.io", "moby"]);
-        assert_eq!(containerd::image_digest(&s[3]).unwrap(), "sha256:0123456789abcdef");
-        assert_eq!(cri::parse_status(&s[4], FULL_ID).unwrap().mounts, ["/srv/data:/data::false:rshared"]);
-        assert_eq!(transport::grpc_message(&s[5]).unwrap(), &s[0][..]);
+        let get = GetContainerResponse::decode(&s[0][..]).unwrap();
+        let (info, sandbox) = containerd::parse_container(&get.container.unwrap(), FULL_ID);
+        assert_eq!((info.name.as_str(), sandbox.as_deref()), ("web", Some("sb1")));
+        let ns = ListNamespacesResponse::decode(&s[2][..]).unwrap();
+        assert_eq!(
+            ns.namespaces.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["default", "k8s.io", "moby"]
+        );
+        let img = GetImageResponse::decode(&s[3][..]).unwrap();
+        assert_eq!(containerd::image_digest(&img).unwrap(), "sha256:0123456789abcdef");
+        let st = ContainerStatusResponse::decode(&s[4][..]).unwrap().status.unwrap();
+        assert_eq!(cri::parse_status(&st, FULL_ID).mounts, ["/srv/data:/data::false:rshared"]);
         let j = seeds("runtime_json");
         let doc: Value = serde_json::from_slice(&j[0]).unwrap();
         assert_eq!(docker::parse_inspect(&doc, FULL_ID, Runtime::Docker).unwrap().name, "web-1");
         for s in seeds("proto") {
             decode_grpc_answer(&s);
+            // Truncations of a valid answer never panic.
+            for cut in 0..s.len() {
+                decode_grpc_answer(&s[..cut]);
+            }
         }
         for s in j {
             decode_runtime_json(&s);

@@ -12,7 +12,7 @@ pub mod cri;
 pub mod docker;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod proto;
+pub mod grpc;
 pub mod service;
 pub mod transport;
 

@@ -1,10 +1,10 @@
-//! Calls over a unix socket: gRPC unary calls (HTTP/2) and HTTP/1.1 GETs, one connection per
-//! lookup, each bounded by a timeout.
+//! HTTP/1.1 GETs over a unix socket (podman and docker APIs), one connection per lookup, bounded
+//! by a timeout; the call errors every runtime client shares. gRPC is in `grpc.rs` (tonic).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,9 +29,6 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// gRPC status code NOT_FOUND.
-pub const GRPC_NOT_FOUND: u32 = 5;
-
 /// The largest answer body read from a runtime (a container's metadata is a few KiB; its OCI
 /// spec rarely more than 100 KiB). A longer body is a malformed answer, not an allocation.
 pub const MAX_ANSWER: usize = 16 << 20;
@@ -53,89 +50,6 @@ async fn connect(socket: &Path, timeout: Duration) -> Result<tokio::net::UnixStr
         Ok(Err(e)) => Err(CallError::Unreachable(format!("{}: {e}", socket.display()))),
         Err(_) => Err(CallError::Unreachable(format!("{}: connect timed out", socket.display()))),
     }
-}
-
-/// An HTTP/2 connection for gRPC unary calls.
-pub struct Grpc {
-    send: http2::SendRequest<Full<Bytes>>,
-    timeout: Duration,
-}
-
-impl Grpc {
-    pub async fn connect(socket: &Path, timeout: Duration) -> Result<Grpc, CallError> {
-        let stream = connect(socket, timeout).await?;
-        let hs = http2::handshake(TokioExecutor::new(), TokioIo::new(stream));
-        let (send, conn) = match tokio::time::timeout(timeout, hs).await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => return Err(CallError::Unreachable(format!("{}: {e}", socket.display()))),
-            Err(_) => {
-                return Err(CallError::Unreachable(format!("{}: handshake timed out", socket.display())))
-            }
-        };
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(Grpc { send, timeout })
-    }
-
-    /// One unary call: `path` is `/package.Service/Method`, `msg` the encoded request. Returns
-    /// the encoded response message.
-    pub async fn call(
-        &mut self,
-        path: &str,
-        headers: &[(&str, &str)],
-        msg: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
-        let mut body = Vec::with_capacity(msg.len() + 5);
-        body.push(0);
-        body.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-        body.extend_from_slice(msg);
-        let mut req = hyper::Request::post(format!("http://localhost{path}"))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| CallError::Malformed(e.to_string()))?;
-        let fut = async {
-            self.send.ready().await.map_err(|e| CallError::Unreachable(e.to_string()))?;
-            let resp =
-                self.send.send_request(req).await.map_err(|e| CallError::Unreachable(e.to_string()))?;
-            let head_status = grpc_status(resp.headers());
-            let collected = collect_limited(resp.into_body()).await?;
-            let status = head_status.or_else(|| collected.trailers().and_then(grpc_status));
-            Ok::<_, CallError>((status, collected.to_bytes()))
-        };
-        let (status, data) = match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r?,
-            Err(_) => return Err(CallError::Unreachable("call timed out".to_string())),
-        };
-        match status {
-            Some((0, _)) | None => {}
-            Some((code, m)) => return Err(CallError::Status(code, m)),
-        }
-        grpc_message(&data).map(<[u8]>::to_vec)
-    }
-}
-
-/// The message of a unary gRPC response body: one length-prefixed message (flag byte, 4-byte
-/// big-endian length, message). Whatever follows the message is ignored.
-pub fn grpc_message(data: &[u8]) -> Result<&[u8], CallError> {
-    let Some((&[flag, a, b, c, d], rest)) = data.split_first_chunk::<5>() else {
-        return Err(CallError::Malformed("short gRPC frame".to_string()));
-    };
-    if flag != 0 {
-        return Err(CallError::Malformed("compressed gRPC frame".to_string()));
-    }
-    let n = usize::try_from(u32::from_be_bytes([a, b, c, d]))
-        .map_err(|_| CallError::Malformed("gRPC frame too large".to_string()))?;
-    rest.get(..n).ok_or_else(|| CallError::Malformed("truncated gRPC frame".to_string()))
-}
-
-fn grpc_status(h: &hyper::HeaderMap) -> Option<(u32, String)> {
-    let code = h.get("grpc-status")?.to_str().ok()?.trim().parse().ok()?;
-    let msg = h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("").to_string();
-    Some((code, msg))
 }
 
 /// `GET path` over HTTP/1.1 on a unix socket: (status, body).
@@ -166,23 +80,6 @@ pub async fn http_get(socket: &Path, path: &str, timeout: Duration) -> Result<(u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_frames() {
-        assert_eq!(grpc_message(b"\0\0\0\0\x03abcextra").unwrap(), b"abc");
-        assert_eq!(grpc_message(b"\0\0\0\0\0").unwrap(), b"");
-        for (bad, why) in [
-            (&b""[..], "short"),
-            (b"\0\0\0\0", "short"),
-            (b"\x01\0\0\0\x01a", "compressed"),
-            (b"\0\0\0\0\x04abc", "truncated"),
-            // The length from the wire is only compared, never allocated.
-            (b"\0\xff\xff\xff\xffabc", "truncated"),
-        ] {
-            let e = grpc_message(bad).unwrap_err();
-            assert!(matches!(&e, CallError::Malformed(m) if m.contains(why)), "{bad:?}: {e}");
-        }
-    }
 
     #[test]
     fn an_answer_over_the_limit_is_malformed() {

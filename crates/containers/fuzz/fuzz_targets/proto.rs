@@ -1,6 +1,6 @@
-//! A runtime's gRPC answer (containerd containers/images/namespaces, CRI ContainerStatus), framed
-//! or bare, through the protobuf reader and the metadata decoders: must never panic or allocate
-//! without bound. Seeds: `cargo run -p harrier-containers --example containers_fuzz_seeds
+//! A runtime's gRPC answer message (containerd containers/images/namespaces, CRI ContainerStatus)
+//! decoded with each message type (prost, as tonic does) and through the metadata decoders: must
+//! never panic or allocate without bound. Seeds: `cargo run -p harrier-containers --example containers_fuzz_seeds
 //! -- crates/containers/fuzz/corpus`.
 #![no_main]
 

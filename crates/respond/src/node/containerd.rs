@@ -1,19 +1,15 @@
 //! `node:kill_container` and `node:pause_container`: containerd's Tasks service (`Kill` with
-//! `all`, `Pause`; `Resume` for `harrier respond resume`) over its gRPC socket, through the same
-//! transport crates/containers uses for metadata. The container's full id comes from the alert
+//! `all`, `Pause`; `Resume` for `harrier respond resume`) over its gRPC socket, with the same
+//! tonic channel and containerd API definitions crates/containers uses for metadata. The container's full id comes from the alert
 //! (`container.full_id`) or from its cgroup path.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harrier_containers::proto;
-use harrier_containers::transport::{CallError, Grpc, GRPC_NOT_FOUND};
-
-const NAMESPACES_LIST: &str = "/containerd.services.namespaces.v1.Namespaces/List";
-const TASKS_KILL: &str = "/containerd.services.tasks.v1.Tasks/Kill";
-const TASKS_PAUSE: &str = "/containerd.services.tasks.v1.Tasks/Pause";
-const TASKS_RESUME: &str = "/containerd.services.tasks.v1.Tasks/Resume";
-const NS_HEADER: &str = "containerd-namespace";
+use containerd_client::services::v1::tasks_client::TasksClient;
+use containerd_client::services::v1::{KillRequest, PauseTaskRequest, ResumeTaskRequest};
+use harrier_containers::grpc::{self, in_namespace};
+use harrier_containers::transport::CallError;
 
 /// What to do to a container's task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,35 +33,43 @@ pub fn full_id_from_cgroup(cgroup: &Path) -> Option<String> {
     (id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit())).then(|| id.to_string())
 }
 
-fn request(op: TaskOp, id: &str) -> (&'static str, Vec<u8>) {
-    let mut m = Vec::new();
-    proto::put_bytes(&mut m, 1, id.as_bytes());
-    match op {
-        TaskOp::Kill(sig) => {
-            proto::put_uint(&mut m, 3, sig as u64);
-            proto::put_uint(&mut m, 4, 1); // all processes
-            (TASKS_KILL, m)
-        }
-        TaskOp::Pause => (TASKS_PAUSE, m),
-        TaskOp::Resume => (TASKS_RESUME, m),
-    }
-}
-
 async fn on_socket(
     socket: &Path,
     id: &str,
     op: TaskOp,
     timeout: Duration,
 ) -> Result<Option<String>, CallError> {
-    let mut g = Grpc::connect(socket, timeout).await?;
-    let namespaces =
-        harrier_containers::containerd::parse_namespaces(&g.call(NAMESPACES_LIST, &[], &[]).await?)?;
-    let (path, msg) = request(op, id);
+    let ch = grpc::channel(socket, timeout).await?;
+    let namespaces = harrier_containers::containerd::list_namespaces(&ch).await?;
+    let mut tasks = TasksClient::new(ch);
+    let container_id = id.to_string();
     for ns in namespaces {
-        match g.call(path, &[(NS_HEADER, ns.as_str())], &msg).await {
-            Ok(_) => return Ok(Some(ns)),
-            Err(CallError::Status(GRPC_NOT_FOUND, _)) => continue,
-            Err(e) => return Err(e),
+        let r = match op {
+            TaskOp::Kill(signal) => tasks
+                .kill(in_namespace(
+                    KillRequest {
+                        container_id: container_id.clone(),
+                        signal,
+                        all: true,
+                        ..Default::default()
+                    },
+                    &ns,
+                ))
+                .await
+                .map(drop),
+            TaskOp::Pause => tasks
+                .pause(in_namespace(PauseTaskRequest { container_id: container_id.clone() }, &ns))
+                .await
+                .map(drop),
+            TaskOp::Resume => tasks
+                .resume(in_namespace(ResumeTaskRequest { container_id: container_id.clone() }, &ns))
+                .await
+                .map(drop),
+        };
+        match r {
+            Ok(()) => return Ok(Some(ns)),
+            Err(s) if s.code() == tonic::Code::NotFound => continue,
+            Err(s) => return Err(grpc::status(s)),
         }
     }
     Ok(None)
