@@ -241,9 +241,10 @@ int ss_sys_exit(__u64 *ctx)
 		__u32 n = total - off;
 		if (n > SS_DATA)
 			n = SS_DATA;
-		n = B(n);
-		if (n == 0 || n > SS_DATA)
+		if (n == 0)
 			break;
+		/* n is 1..SS_DATA; this form proves it to the verifier whatever clang keeps in registers */
+		n = (B(n - 1) & (SS_DATA - 1)) + 1;
 		struct ss_rec *r = bpf_ringbuf_reserve(&ss_ring, sizeof(*r), 0);
 		if (!r) {
 			stat_add(SS_STAT_RING_FULL, 1);
