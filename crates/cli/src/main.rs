@@ -178,7 +178,7 @@ enum Cmd {
     Ui(harrier_ui::cli::UiArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
-        /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
+        /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github, okta or session.
         source: Option<String>,
     },
     /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.

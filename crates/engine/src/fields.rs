@@ -210,6 +210,8 @@ pub enum FieldClass {
     Github,
     /// `okta.*` (okta plugin).
     Okta,
+    /// `session.*` (Harrier's session audit: commands typed at terminals).
+    Session,
 }
 
 impl FieldClass {
@@ -232,6 +234,7 @@ impl FieldClass {
             FieldClass::Gcp => "gcpaudit",
             FieldClass::Github => "github",
             FieldClass::Okta => "okta",
+            FieldClass::Session => "session",
         }
     }
 }
@@ -245,16 +248,19 @@ pub enum Source {
     GcpAuditlog,
     Github,
     Okta,
+    /// Harrier's session audit (commands typed at terminals, `crates/session`).
+    Session,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Syscall,
         Source::K8sAudit,
         Source::AwsCloudtrail,
         Source::GcpAuditlog,
         Source::Github,
         Source::Okta,
+        Source::Session,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -264,6 +270,7 @@ impl Source {
             Source::GcpAuditlog => "gcp_auditlog",
             Source::Github => "github",
             Source::Okta => "okta",
+            Source::Session => "session",
         }
     }
     pub fn from_name(s: &str) -> Option<Source> {
@@ -280,6 +287,7 @@ impl Source {
             Source::GcpAuditlog => &[Gen, Gcp, Json],
             Source::Github => &[Gen, Github, Json],
             Source::Okta => &[Gen, Okta, Json],
+            Source::Session => &[Gen, Session],
         }
     }
     pub fn has_class(self, c: FieldClass) -> bool {
@@ -903,6 +911,20 @@ field_table! {
     OktaTargetAppName "okta.target.app.name" String None [] Okta "Target application name.";
     OktaMfaFailureCountlast "okta.mfa.failure.countlast" Uint64 IndexRequired [] Okta "MFA failures of the actor in the last N seconds ([N]).";
     OktaMfaDenyCountlast "okta.mfa.deny.countlast" Uint64 IndexRequired [] Okta "MFA denials of the actor in the last N seconds ([N]).";
+    // ---- session (Harrier session audit) ----
+    SessionKind "session.kind" String None [] Session "Record kind: command, session_start or session_end.";
+    SessionCommand "session.command" String None [] Session "The command line as the shell received it, after line editing, completion and history recall (redacted).";
+    SessionCwd "session.cwd" String None [] Session "Working directory of the shell when the command was submitted.";
+    SessionUser "session.user" String None [] Session "User name of the shell's uid (as the shell's root filesystem names it).";
+    SessionUid "session.uid" Uint32 None [] Session "Uid of the shell.";
+    SessionLoginuid "session.loginuid" Uint32 None [] Session "Login uid (audit uid) of the shell; 4294967295 when unset.";
+    SessionTty "session.tty" String None [] Session "Terminal of the session (pts/3, tty1, console).";
+    SessionId "session.id" Uint64 None [] Session "Id of the terminal session (stable for its lifetime).";
+    SessionPid "session.pid" Int64 None [] Session "Pid of the shell.";
+    SessionShell "session.shell" String None [] Session "Process name of the shell (bash, zsh, sh…).";
+    SessionLeader "session.leader" Int64 None [] Session "Pid of the session leader.";
+    SessionContainerId "session.container_id" String None [] Session "Container the shell runs in (12-character id), empty on the host.";
+    SessionK8sPodUid "session.k8s_pod_uid" String None [] Session "Pod uid from the container's cgroup path, empty elsewhere.";
 }
 
 impl FieldId {

@@ -134,6 +134,7 @@ fn source_slot(s: Source) -> usize {
         Source::GcpAuditlog => 3,
         Source::Github => 4,
         Source::Okta => 5,
+        Source::Session => 6,
     }
 }
 

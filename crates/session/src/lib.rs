@@ -20,11 +20,13 @@ mod line;
 mod tracker;
 mod record;
 mod redact;
+pub mod rules;
 
 pub use capture::{Capture, CaptureConfig, CaptureStats, TermEvent, TermKind};
 pub use line::{LineEditor, LineEvent, MAX_HISTORY, MAX_LINE};
 pub use tracker::{Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
 pub use record::AuditRecord;
+pub use rules::{RecordAccessor, SessionRules};
 pub use redact::{RedactError, Redactor, DEFAULT_PATTERNS};
 
 /// `c_lflag` bits of `struct ktermios` (asm-generic/termbits.h).

@@ -9,6 +9,8 @@ pub struct AuditRecord {
     pub kind: &'static str,
     /// RFC 3339 time.
     pub time: String,
+    /// The same time, nanoseconds since the epoch (not written; for rules and alerts).
+    pub time_ns: u64,
     pub session_id: u64,
     pub command: Option<String>,
     pub cwd: String,

@@ -172,6 +172,7 @@ impl<P: ProcSource> Tracker<P> {
         AuditRecord {
             kind,
             time: self.time(ts),
+            time_ns: (ts as i128 + self.wall_offset).max(0) as u64,
             session_id: sid,
             command: None,
             cwd: sh.info.cwd.clone(),
@@ -309,6 +310,7 @@ impl<P: ProcSource> Tracker<P> {
         let mut end = sess.start;
         end.kind = "session_end";
         end.time = self.time(ev.ts);
+        end.time_ns = (ev.ts as i128 + self.wall_offset).max(0) as u64;
         end.commands = sess.commands;
         end.dropped = sess.dropped;
         end.pid = ev.pid;
