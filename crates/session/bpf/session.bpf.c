@@ -5,8 +5,8 @@
  * tp_btf/sys_exit: for read() and write() only, and only for tasks with a controlling terminal,
  *   looks the fd up (task->files->fdt->fd[fd]->f_inode) and continues only for terminal devices
  *   (char major 4 ttyN/serial, 5 /dev/tty and /dev/console, 136-143 pty slaves; never the pty
- *   master /dev/ptmx). Of those, only processes whose comm is in ss_comms (shells, filled by
- *   userspace) are recorded.
+ *   master /dev/ptmx). Only processes whose comm is in ss_shells (shells, set by userspace) get
+ *   past the second check.
  *   - read: the bytes read, unless the terminal was canonical without echo (ICANON on, ECHO off:
  *     password prompts, `read -s`). Then only a SS_K_SECRET record with the length leaves the
  *     kernel: the bytes are never copied anywhere.
@@ -42,21 +42,34 @@ struct {
 	__type(value, __u64);
 } ss_stats SEC(".maps");
 
-struct ss_comm {
-	char c[16];
-};
+/* Process names recorded (shells), set by userspace at load time: up to SS_MAX_SHELLS names of
+ * up to 15 bytes, each as two little-endian words of the NUL-padded 16-byte comm. A plain compare
+ * against read-only data: no helper call, no map lookup on the path every reader with a terminal
+ * takes. */
+#define SS_MAX_SHELLS 16
+const volatile __u64 ss_shells[SS_MAX_SHELLS * 2] = {};
+const volatile __u32 ss_nshells = 0;
 
-/* process names recorded (shells); filled by userspace */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct ss_comm);
-	__type(value, __u8);
-} ss_comms SEC(".maps");
+static __always_inline int is_shell(struct task_struct *t)
+{
+	__u64 c[2];
+	/* comm is in the task; one small read (the verifier does not let a u64 load span a char
+	 * array of a BTF pointer) */
+	if (bpf_probe_read_kernel(c, sizeof(c), t->comm))
+		return 0;
+	for (int i = 0; i < SS_MAX_SHELLS; i++) {
+		if (i >= ss_nshells)
+			break;
+		if (c[0] == ss_shells[2 * i] && c[1] == ss_shells[2 * i + 1])
+			return 1;
+	}
+	return 0;
+}
 
 struct ss_rate {
 	__u64 win;
 	__u64 bytes;
+	__u64 lost; /* reads dropped since the last record sent */
 };
 
 /* processes that read their terminal: rate window; presence also marks "seen" for exit/SIGINT */
@@ -131,23 +144,38 @@ static __always_inline void emit_small(struct task_struct *t, __u16 kind, __u32 
 	stat_add(SS_STAT_SENT, 1);
 }
 
-/* over the per-process byte budget of the current second? (also marks the process seen) */
-static __always_inline int rate_limited(__u32 tgid, __u64 len)
+/* The process's rate state (created on its first terminal read). */
+static __always_inline struct ss_rate *seen(__u32 tgid)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
-	__u64 win = now / 1000000000ull;
 	struct ss_rate *s = bpf_map_lookup_elem(&ss_seen, &tgid);
-	if (!s) {
-		struct ss_rate n = { .win = win, .bytes = len };
-		bpf_map_update_elem(&ss_seen, &tgid, &n, BPF_ANY);
-		return len > ss_rate_bytes;
-	}
+	if (s)
+		return s;
+	struct ss_rate n = {};
+	bpf_map_update_elem(&ss_seen, &tgid, &n, BPF_ANY);
+	return bpf_map_lookup_elem(&ss_seen, &tgid);
+}
+
+/* Over the per-process byte budget of the current second? 0: no. 1: drop the read. 2: send only
+ * its last byte (Enter or Ctrl-C), flagged SS_F_LOST, so line boundaries survive a flood: a line
+ * that lost input is recorded marked incomplete instead of merging with the next one. */
+static __always_inline int over_budget(struct ss_rate *s, long nr, const char *buf, __u64 len)
+{
+	__u64 win = bpf_ktime_get_boot_ns() / 1000000000ull;
 	if (s->win != win) {
 		s->win = win;
 		s->bytes = 0;
 	}
 	s->bytes += len;
-	return s->bytes > ss_rate_bytes;
+	if (s->bytes <= ss_rate_bytes)
+		return 0;
+	s->lost++;
+	if (nr == 0) {
+		char last = 0;
+		if (bpf_probe_read_user(&last, 1, buf + len - 1) == 0 &&
+		    (last == '\r' || last == '\n' || last == 3))
+			return 2;
+	}
+	return 1;
 }
 
 SEC("tp_btf/sys_exit")
@@ -164,6 +192,9 @@ int ss_sys_exit(__u64 *ctx)
 	/* cheap first: no controlling terminal, not a session's process */
 	struct signal_struct *sig = t->signal;
 	if (!sig || !sig->tty)
+		return 0;
+	/* only shells: everything else with a terminal stops here */
+	if (!is_shell(t))
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (nr == 1) {
@@ -196,10 +227,6 @@ int ss_sys_exit(__u64 *ctx)
 		return 0;
 	if (tgid == ss_excl_tgid)
 		return 0;
-	struct ss_comm c = {};
-	bpf_get_current_comm(c.c, sizeof(c.c));
-	if (!bpf_map_lookup_elem(&ss_comms, &c))
-		return 0;
 
 	/* the tty behind the file (for /dev/tty and /dev/console: the real one) and its mode */
 	struct tty_file_private *priv = BPF_CORE_READ(f, private_data);
@@ -219,19 +246,31 @@ int ss_sys_exit(__u64 *ctx)
 		bpf_map_delete_elem(&ss_tab, &tgid);
 		return 0;
 	}
-	if (rate_limited(tgid, ret)) {
-		stat_add(SS_STAT_RATE, 1);
+	struct ss_rate *rs = seen(tgid);
+	if (!rs)
 		return 0;
+	__u64 total = ret;
+	int over = over_budget(rs, nr, buf, ret);
+	if (over)
+		stat_add(SS_STAT_RATE, 1);
+	if (over == 1)
+		return 0;
+	if (over == 2) {
+		buf += ret - 1;
+		total = 1;
+	}
+	__u16 flags = 0;
+	if (rs->lost) {
+		flags |= SS_F_LOST;
+		rs->lost = 0;
 	}
 	__u16 kind = nr == 0 ? SS_K_INPUT : SS_K_OUTPUT;
 	if (nr == 1)
 		bpf_map_delete_elem(&ss_tab, &tgid);
-	__u64 total = ret;
-	__u16 flags = 0;
 	if (total > SS_MAX_CHUNKS * SS_DATA) {
 		stat_add(SS_STAT_TRUNC, total - SS_MAX_CHUNKS * SS_DATA);
 		total = SS_MAX_CHUNKS * SS_DATA;
-		flags = SS_F_TRUNC;
+		flags |= SS_F_TRUNC;
 	}
 	__u8 last = 0;
 	for (__u32 i = 0; i < SS_MAX_CHUNKS; i++) {
@@ -248,6 +287,7 @@ int ss_sys_exit(__u64 *ctx)
 		struct ss_rec *r = bpf_ringbuf_reserve(&ss_ring, sizeof(*r), 0);
 		if (!r) {
 			stat_add(SS_STAT_RING_FULL, 1);
+			rs->lost++;
 			break;
 		}
 		fill_hdr(r, t, kind, dev, lflag);

@@ -15,6 +15,7 @@
 
 /* flags */
 #define SS_F_TRUNC 1   /* the read returned more than SS_MAX_CHUNKS * SS_DATA bytes */
+#define SS_F_LOST 2    /* input of this process was dropped (rate limit) before this record */
 
 /* counters (per-CPU array) */
 #define SS_STAT_SENT 0

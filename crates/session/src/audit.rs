@@ -33,6 +33,8 @@ impl std::error::Error for AuditError {}
 
 /// What [`run`] hands its observer.
 pub enum Item<'a> {
+    /// The programs are attached: terminal input from now on is captured.
+    Started,
     /// A kernel record, as received (tests use it to prove what left the kernel).
     Event(&'a TermEvent),
     /// An audit record, after it was written to the log.
@@ -87,6 +89,7 @@ pub fn run(cfg: &AuditConfig, stop: &AtomicBool, observe: &mut dyn FnMut(Item<'_
     let mut log = AuditLog::open(cfg.file.as_deref(), redactor)?;
     let mut cap = Capture::open(&cfg.capture).map_err(|e| AuditError(format!("session capture: {e}")))?;
     let mut tracker = Tracker::new(Procfs, cfg.limits.clone());
+    observe(Item::Started);
     let mut stats = RunStats::default();
     let mut last_report = Instant::now();
     let mut reported_drops = 0;

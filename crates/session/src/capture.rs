@@ -4,7 +4,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -58,6 +58,8 @@ pub struct TermEvent {
     pub comm: String,
     /// The read was longer than the kernel copies (4 KiB); the rest was dropped and counted.
     pub truncated: bool,
+    /// Input of this process was dropped by the rate limit before this record.
+    pub lost: bool,
     pub kind: TermKind,
 }
 
@@ -95,6 +97,7 @@ pub fn decode(rec: &[u8]) -> Option<TermEvent> {
         lflag: u32_at(36),
         comm: String::from_utf8_lossy(&comm_raw[..comm_end]).into_owned(),
         truncated: flags & 1 != 0,
+        lost: flags & 2 != 0,
         kind,
     })
 }
@@ -164,6 +167,30 @@ fn err_chain(what: &str, e: &dyn std::error::Error) -> CaptureError {
     CaptureError(s)
 }
 
+/// Most shell names the kernel filter holds.
+pub const MAX_SHELLS: usize = 16;
+
+/// The kernel's shell table: each name as the two native-endian words of its NUL-padded comm.
+fn shell_table(names: &[String]) -> Result<([u64; MAX_SHELLS * 2], u32), CaptureError> {
+    if names.len() > MAX_SHELLS {
+        return Err(CaptureError(format!("at most {MAX_SHELLS} shell names (got {})", names.len())));
+    }
+    let mut t = [0u64; MAX_SHELLS * 2];
+    for (i, n) in names.iter().enumerate() {
+        let b = n.as_bytes();
+        if b.is_empty() || b.len() > 15 || b.contains(&0) {
+            return Err(CaptureError(format!(
+                "shell name {n:?}: a process name is 1 to 15 bytes (the kernel's comm)"
+            )));
+        }
+        let mut c = [0u8; 16];
+        c[..b.len()].copy_from_slice(b);
+        t[2 * i] = u64::from_ne_bytes(c[..8].try_into().unwrap());
+        t[2 * i + 1] = u64::from_ne_bytes(c[8..].try_into().unwrap());
+    }
+    Ok((t, names.len() as u32))
+}
+
 /// The loaded and attached programs. Dropping it detaches them.
 pub struct Capture {
     ebpf: Ebpf,
@@ -179,24 +206,15 @@ impl Capture {
             .map_err(|e| CaptureError(format!("kernel BTF /sys/kernel/btf/vmlinux: {e}")))?;
         let me = std::process::id();
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
+        let (shells, nshells) = shell_table(&cfg.shells)?;
         let mut ebpf = EbpfLoader::new()
+            .override_global("ss_shells", &shells, true)
+            .override_global("ss_nshells", &nshells, true)
             .map_max_entries("ss_ring", ring)
             .override_global("ss_excl_tgid", &me, true)
             .override_global("ss_rate_bytes", &cfg.rate_bytes_per_sec.max(1), true)
             .load(OBJ)
             .map_err(|e| err_chain("load session.bpf.o", &e))?;
-        {
-            let map = ebpf.map_mut("ss_comms").ok_or_else(|| CaptureError("map ss_comms missing".into()))?;
-            let mut comms: BpfHashMap<_, [u8; 16], u8> =
-                BpfHashMap::try_from(map).map_err(|e| err_chain("ss_comms", &e))?;
-            for s in cfg.shells.iter().take(64) {
-                let mut k = [0u8; 16];
-                let b = s.as_bytes();
-                let n = b.len().min(15);
-                k[..n].copy_from_slice(&b[..n]);
-                comms.insert(k, 1, 0).map_err(|e| err_chain("ss_comms insert", &e))?;
-            }
-        }
         let btf = Btf::from_sys_fs().map_err(|e| err_chain("kernel BTF", &e))?;
         for (prog, tp) in
             [("ss_sys_exit", "sys_exit"), ("ss_signal", "signal_generate"), ("ss_exit", "sched_process_exit")]
@@ -300,6 +318,16 @@ pub fn tty_name(dev: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_table_checks_names() {
+        let (t, n) = shell_table(&["bash".into(), "zsh".into()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(t[0], u64::from_ne_bytes(*b"bash\0\0\0\0"));
+        assert_eq!(t[1], 0);
+        assert!(shell_table(&["a-very-long-shell-name".into()]).is_err());
+        assert!(shell_table(&vec!["sh".to_string(); 17]).is_err());
+    }
 
     #[test]
     fn tty_names() {

@@ -66,6 +66,11 @@ impl LineEditor {
         LineEvent::Abandoned
     }
 
+    /// Input of the line being edited was lost: it will be submitted marked truncated.
+    pub fn mark_incomplete(&mut self) {
+        self.truncated = true;
+    }
+
     /// The line as it stands now (not submitted).
     pub fn current(&self) -> String {
         self.buf.iter().collect()

@@ -116,6 +116,8 @@ pub struct TrackerStats {
     pub dropped_shells: u64,
     /// Secret reads seen (withheld by the kernel).
     pub secrets: u64,
+    /// Reads after which the line was marked incomplete (input lost to limits before them).
+    pub incomplete: u64,
 }
 
 /// Turns [`TermEvent`]s into [`AuditRecord`]s.
@@ -221,6 +223,10 @@ impl<P: ProcSource> Tracker<P> {
                 }
                 let canonical = ev.lflag & ICANON != 0 && ev.lflag & ECHO != 0;
                 let sh = self.shells.get_mut(&ev.pid).expect("just inserted");
+                if ev.lost || ev.truncated {
+                    sh.editor.mark_incomplete();
+                    self.stats.incomplete += 1;
+                }
                 if !canonical {
                     sh.edits = true;
                 } else if sh.edits {
@@ -350,6 +356,7 @@ mod tests {
             lflag,
             comm: "bash".into(),
             truncated: false,
+            lost: false,
             kind,
         }
     }

@@ -24,35 +24,32 @@ struct Audit {
 
 impl Audit {
     fn start(dir: &Path) -> Audit {
+        Self::start_with(dir, |_| {})
+    }
+
+    fn start_with(dir: &Path, tune: impl FnOnce(&mut AuditConfig)) -> Audit {
         assert!(
             unsafe { libc::geteuid() } == 0,
             "the session audit tests load eBPF programs and must run as root"
         );
         let file = dir.join("audit.jsonl");
-        let cfg = AuditConfig { file: Some(file.clone()), ..Default::default() };
+        let mut cfg = AuditConfig { file: Some(file.clone()), ..Default::default() };
+        tune(&mut cfg);
         let stop = Arc::new(AtomicBool::new(false));
         let events = Arc::new(Mutex::new(Vec::new()));
         let (s, e) = (stop.clone(), events.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = std::thread::spawn(move || {
-            audit::run(&cfg, &s, &mut |item| {
-                if let Item::Event(ev) = item {
-                    e.lock().unwrap().push(ev.clone());
+            audit::run(&cfg, &s, &mut |item| match item {
+                Item::Started => {
+                    let _ = ready_tx.send(());
                 }
-            })
-            .inspect_err(|_| {
-                let _ = ready_tx.send(());
+                Item::Event(ev) => e.lock().unwrap().push(ev.clone()),
+                Item::Record(_) => {}
             })
         });
-        // the loader needs a moment; the log file exists once run() opened it, programs attach next
-        let t = Instant::now();
-        while !file.exists() && t.elapsed() < Duration::from_secs(20) {
-            if ready_rx.try_recv().is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(500));
+        // wait until the programs are attached (or the run failed)
+        let _ = ready_rx.recv_timeout(Duration::from_secs(60));
         let mut a = Audit { stop, handle: Some(handle), events, file };
         if a.handle.as_ref().unwrap().is_finished() {
             let r = a.handle.take().unwrap().join().unwrap();
@@ -86,7 +83,7 @@ impl Audit {
                 std::thread::sleep(Duration::from_millis(250)); // let the shell return to its prompt
                 return c;
             }
-            if t.elapsed() > Duration::from_secs(15) {
+            if t.elapsed() > Duration::from_secs(30) {
                 panic!("waited for {n} commands of pid {pid}, have {c:?}\nscreen:\n{}", tmux.screen());
             }
             std::thread::sleep(Duration::from_millis(30));
@@ -380,4 +377,111 @@ fn busybox_ash_session() {
 #[test]
 fn zsh_session() {
     check(Shell::Zsh, &["zsh", "-f"], &[("PS1", "zsh$ ".into())]);
+}
+
+/// Bad input on a real bash: binary and escape-sequence floods on the terminal, a pasted 1 MiB
+/// line (over the rate limit: recorded marked incomplete, drops counted, the next line intact), a
+/// second shell on the same terminal, and the shell killed mid-line. What is recorded equals
+/// bash's own history, and nothing else (no garbage commands).
+#[test]
+fn bash_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // a low per-process budget, so the pasted megabyte is over it whatever the machine's speed
+    let a = Audit::start_with(dir.path(), |c| c.capture.rate_bytes_per_sec = 8 * 1024);
+    let env = vec![
+        ("PS1", "bash$ ".to_string()),
+        ("HISTFILE", dir.path().join("hist-exit").display().to_string()),
+    ];
+    let (t, pid) = Tmux::start(dir.path(), &env, &["bash", "--norc", "--noprofile"]);
+    let n = std::cell::Cell::new(0);
+    let run = |s: &str| {
+        t.line(s);
+        n.set(n.get() + 1);
+        a.wait_commands(pid, n.get(), &t);
+    };
+    run("history -c");
+    // binary output and terminal queries (their answers come back as input), then a full reset
+    run("head -c 100000 /dev/urandom; printf '\\033[c\\033[6n\\033[?1049h\\033[?1049l\\033c'; echo; echo flood-done");
+    // done when bash has no child left (the screen may be in any state after random bytes)
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&children).unwrap_or_default().trim().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "flood did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"]); // drop whatever the terminal's answers left on the line
+    std::thread::sleep(Duration::from_millis(200));
+    run("echo after-flood");
+    // a 1 MiB line, pasted
+    let big = format!(": {}", "a".repeat(1 << 20));
+    let bigfile = dir.path().join("big");
+    std::fs::write(&bigfile, &big).unwrap();
+    t.tmux(&["load-buffer", bigfile.to_str().unwrap()]);
+    t.tmux(&["paste-buffer", "-p"]);
+    t.keys(&["Enter"]);
+    n.set(n.get() + 1);
+    let t0 = Instant::now();
+    while a.commands_of(pid).len() < n.get() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "the 1 MiB line never completed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run("echo after-big");
+    // a second shell on the same terminal (same session), then back to the first
+    t.line("bash --norc --noprofile");
+    n.set(n.get() + 1);
+    a.wait_commands(pid, n.get(), &t);
+    std::thread::sleep(Duration::from_millis(300));
+    t.line("echo inner");
+    std::thread::sleep(Duration::from_millis(300));
+    t.line("exit");
+    std::thread::sleep(Duration::from_millis(300));
+    let hist = dir.path().join("bash-history");
+    run(&format!("history -w {}", hist.display()));
+    // killed mid-line: the half-typed line is not a command
+    t.text("echo partial-line");
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let t0 = Instant::now();
+    while !a.records().iter().any(|r| r["kind"] == "session_end" && r["pid"] == pid) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no session_end after the shell was killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let raw = std::fs::read_to_string(&a.file).unwrap();
+    let (stats, _) = a.stop();
+
+    let recs: Vec<Value> = raw.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mine: Vec<&Value> = recs.iter().filter(|r| r["kind"] == "command" && r["pid"] == pid).collect();
+    let own: Vec<String> = std::fs::read_to_string(&hist).unwrap().lines().map(str::to_owned).collect();
+    let got: Vec<String> = mine.iter().map(|r| r["command"].as_str().unwrap().to_owned()).collect();
+    let after_clear = got.iter().position(|c| c == "history -c").unwrap() + 1;
+    let got = &got[after_clear..];
+    assert_eq!(got.len(), own.len(), "commands {got:?}");
+    for (i, (g, o)) in got.iter().zip(&own).enumerate() {
+        if o.len() > 1000 {
+            // the 1 MiB line: incomplete (input dropped by the rate limit), marked, never merged
+            let r = mine[after_clear + i];
+            assert_eq!(r["truncated"], true, "the big line is marked incomplete");
+            assert!(g.starts_with(": aaaa") && g[2..].bytes().all(|b| b == b'a'), "garbage in the big line");
+            assert!(g.len() < o.len());
+        } else {
+            assert_eq!(g, o, "command {i}");
+        }
+    }
+    for c in got {
+        assert!(!c.chars().any(|ch| ch.is_control()), "control characters in {c:?}");
+    }
+    assert!(!raw.contains("partial-line"), "a half-typed line of a killed shell is not a command");
+    // the inner shell: its own commands, same session
+    let sid = mine[0]["session_id"].clone();
+    let inner: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["kind"] == "command" && r["session_leader"] == pid && r["pid"] != pid)
+        .collect();
+    let inner_cmds: Vec<&str> = inner.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert_eq!(inner_cmds, ["echo inner", "exit"]);
+    assert!(inner.iter().all(|r| r["session_id"] == sid));
+    // drops were counted
+    assert!(stats.kernel.rate_limited > 0, "{:?}", stats.kernel);
+    assert!(stats.tracker.incomplete > 0);
 }
