@@ -33,6 +33,9 @@ done
 # busybox-static (the offline image's rootfs), tmux (TTY exec into a container).
 # crates/cli/tests/respond_containers.rs uses the same containerd + runc + busybox (kill, pause, network cut).
 for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" || need+=("$p"); done
+# Session audit (crates/session/tests/tmux.rs, crates/cli/tests/session_cli.rs): real shells on tmux ptys:
+# bash, dash, busybox ash (busybox-static above), zsh.
+for p in zsh tmux dash bash; do have "$p" || need+=("$p"); done
 # Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
 # setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
 for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done

@@ -354,6 +354,8 @@ pub struct Settings {
     /// `response.*`: response rules (Talon's format) and their safety settings (off unless
     /// `response.rules_files` is set).
     pub response: Option<harrier_respond::stage::StageConfig>,
+    /// `session_audit:` (crates/session), when `session_audit.enabled`.
+    pub session_audit: Option<harrier_session::audit::AuditConfig>,
     /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
     pub ops: crate::ops_wire::OpsCfg,
     /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
@@ -464,6 +466,7 @@ impl Settings {
             drop_policy: crate::drops::DropPolicy::from_raw(raw)?,
             fold: crate::stages::fold_config(raw)?,
             response: crate::stages::response_config(raw)?,
+            session_audit: crate::session_cmd::audit_config(raw, false)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
             ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
             log_level: raw.string("log_level")?.unwrap_or_else(|| "info".into()),

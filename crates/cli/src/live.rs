@@ -160,6 +160,15 @@ pub fn run(
         Some(side) => side.merge(port),
         None => crate::plugins::Merge::none(port),
     };
+    // Session audit beside the syscalls (session_audit.enabled): its alerts share this port too.
+    let (mut session, session_rx) = match s.session_audit.clone() {
+        Some(cfg) => {
+            let (side, rx) = crate::session_cmd::SessionSide::start(cfg, rs.clone(), hostname.clone());
+            (Some(side), Some(rx))
+        }
+        None => (None, None),
+    };
+    let port = crate::plugins::Merge::with_channel(port, session_rx);
     let mut det = Detector::new(rs, hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
     let slot = det.rules_slot();
@@ -253,6 +262,10 @@ pub fn run(
         });
     }
     let res = det.run(&mut src);
+    if let Some(mut session) = session.take() {
+        session.stop();
+        det.flush_held();
+    }
     if let Some(mut side) = side.take() {
         side.stop();
         det.flush_held();

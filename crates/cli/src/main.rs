@@ -14,6 +14,7 @@ mod replay;
 mod respond_cmd;
 mod rules_cmd;
 mod rules_files;
+mod session_cmd;
 mod stages;
 mod tune_cmd;
 
@@ -178,9 +179,13 @@ enum Cmd {
     Ui(harrier_ui::cli::UiArgs),
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
-        /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
+        /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github, okta or session.
         source: Option<String>,
     },
+    /// Session audit: every command typed at a terminal (host or container), secrets never, as a
+    /// JSON Lines audit log (session_audit.file, default stdout); `source: session` rules alert
+    /// through the configured outputs. Needs root (eBPF).
+    Session(Common),
     /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.
     Doctor(doctor_cmd::DoctorArgs),
 }
@@ -206,6 +211,7 @@ fn main() -> ExitCode {
         Some(Cmd::Generate(a)) => live::generate(a),
         Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
+        Some(Cmd::Session(c)) => session_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config, strict_config }) => {

@@ -437,6 +437,11 @@ impl<P: harrier_pipeline::AlertPort> Merge<P> {
         Merge { inner, rx: None }
     }
 
+    /// A port that also delivers the alerts arriving on `rx` (a side source of another crate).
+    pub fn with_channel(inner: P, rx: Option<std::sync::mpsc::Receiver<harrier_engine::Alert>>) -> Merge<P> {
+        Merge { inner, rx }
+    }
+
     fn drain(&mut self) {
         if let Some(rx) = &self.rx {
             while let Ok(a) = rx.try_recv() {

@@ -113,6 +113,14 @@ impl AlertPort for OutputsPort {
     }
 }
 
+/// The rules `harrier session` evaluates: `-r`, else the config's `rules_files`, else the
+/// default rules (their syscall rules never match session records).
+pub(crate) fn session_ruleset(c: &Common, s: &Settings) -> Result<Ruleset, String> {
+    let (paths, _) = rules_files::resolve_remote(&rule_paths_for(c, s), false)?;
+    let files = rules_files::expand(&paths)?;
+    build_ruleset(&files, s, c)
+}
+
 pub(crate) fn hostname() -> String {
     std::env::var("FALCO_HOSTNAME")
         .or_else(|_| std::env::var("HARRIER_HOSTNAME"))

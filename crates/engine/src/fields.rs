@@ -212,6 +212,8 @@ pub enum FieldClass {
     Okta,
     /// Fields a hosted plugin declares, registered at run time ([`register_plugin_source`]).
     Plugin,
+    /// `session.*` (Harrier's session audit: commands typed at terminals).
+    Session,
 }
 
 impl FieldClass {
@@ -235,6 +237,7 @@ impl FieldClass {
             FieldClass::Github => "github",
             FieldClass::Okta => "okta",
             FieldClass::Plugin => "plugin",
+            FieldClass::Session => "session",
         }
     }
 }
@@ -250,16 +253,19 @@ pub enum Source {
     Okta,
     /// A source of a hosted plugin, registered at run time: index into the plugin source registry.
     Plugin(u16),
+    /// Harrier's session audit (commands typed at terminals, `crates/session`).
+    Session,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Syscall,
         Source::K8sAudit,
         Source::AwsCloudtrail,
         Source::GcpAuditlog,
         Source::Github,
         Source::Okta,
+        Source::Session,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -270,6 +276,7 @@ impl Source {
             Source::Github => "github",
             Source::Okta => "okta",
             Source::Plugin(i) => plugin_sources().get(i as usize).map_or("plugin", |d| d.name),
+            Source::Session => "session",
         }
     }
     pub fn from_name(s: &str) -> Option<Source> {
@@ -303,6 +310,7 @@ impl Source {
             Source::Github => &[Gen, Github, Json],
             Source::Okta => &[Gen, Okta, Json],
             Source::Plugin(_) => &[Gen],
+            Source::Session => &[Gen, Session],
         }
     }
     pub fn has_class(self, c: FieldClass) -> bool {
@@ -927,6 +935,20 @@ field_table! {
     OktaMfaFailureCountlast "okta.mfa.failure.countlast" Uint64 IndexRequired [] Okta "MFA failures of the actor in the last N seconds ([N]).";
     OktaMfaDenyCountlast "okta.mfa.deny.countlast" Uint64 IndexRequired [] Okta "MFA denials of the actor in the last N seconds ([N]).";
     PluginDynamic "plugin.field" String None [] Plugin "A field declared by a hosted plugin; the bound field's info names it.";
+    // ---- session (Harrier session audit) ----
+    SessionKind "session.kind" String None [] Session "Record kind: command, session_start or session_end.";
+    SessionCommand "session.command" String None [] Session "The command line as the shell received it, after line editing, completion and history recall (redacted).";
+    SessionCwd "session.cwd" String None [] Session "Working directory of the shell when the command was submitted.";
+    SessionUser "session.user" String None [] Session "User name of the shell's uid (as the shell's root filesystem names it).";
+    SessionUid "session.uid" Uint32 None [] Session "Uid of the shell.";
+    SessionLoginuid "session.loginuid" Uint32 None [] Session "Login uid (audit uid) of the shell; 4294967295 when unset.";
+    SessionTty "session.tty" String None [] Session "Terminal of the session (pts/3, tty1, console).";
+    SessionId "session.id" Uint64 None [] Session "Id of the terminal session (stable for its lifetime).";
+    SessionPid "session.pid" Int64 None [] Session "Pid of the shell.";
+    SessionShell "session.shell" String None [] Session "Process name of the shell (bash, zsh, sh…).";
+    SessionLeader "session.leader" Int64 None [] Session "Pid of the session leader.";
+    SessionContainerId "session.container_id" String None [] Session "Container the shell runs in (12-character id), empty on the host.";
+    SessionK8sPodUid "session.k8s_pod_uid" String None [] Session "Pod uid from the container's cgroup path, empty elsewhere.";
 }
 
 impl FieldId {

@@ -7,17 +7,26 @@
 //! * [`Redactor`]: configurable patterns applied to every command before it is emitted.
 //! * [`AuditRecord`]: one JSON Lines object per command / session start / session end.
 //!
-//! Not here yet (see the crate's README section): the kernel capture, tab completion and history recall
-//! (they need the echoed output or a uprobe on bash's `readline`), and asciicast recording.
+//! * [`Capture`]: the kernel side (`bpf/session.bpf.c`): terminal reads of shells, secrets withheld in
+//!   the kernel, Tab completions, Ctrl-C, exits.
+//! * [`Tracker`]: kernel records to audit records (sessions, per-session limits).
+//! * [`audit::run`]: the whole loop behind `harrier session` and `session_audit:`.
 
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod audit;
+pub mod capture;
 mod line;
+mod tracker;
 mod record;
 mod redact;
+pub mod rules;
 
-pub use line::{LineEditor, LineEvent, MAX_LINE};
+pub use capture::{Capture, CaptureConfig, CaptureStats, TermEvent, TermKind};
+pub use line::{LineEditor, LineEvent, MAX_HISTORY, MAX_LINE};
+pub use tracker::{Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
 pub use record::AuditRecord;
+pub use rules::{RecordAccessor, SessionRules};
 pub use redact::{RedactError, Redactor, DEFAULT_PATTERNS};
 
 /// `c_lflag` bits of `struct ktermios` (asm-generic/termbits.h).

@@ -28,7 +28,18 @@ pub struct LineEditor {
     esc: EscState,
     utf8: Vec<u8>,
     in_paste: bool,
+    /// Submitted lines, oldest first, for Up/Down recall (bounded by [`MAX_HISTORY`]).
+    history: std::collections::VecDeque<String>,
+    /// Position while browsing history (`history.len()` = the line being edited).
+    hist_pos: usize,
+    /// The line being edited when browsing started.
+    hist_saved: Option<Vec<char>>,
+    /// Cursor position of a Tab inserted just now, waiting for the shell's completion.
+    tab_at: Option<usize>,
 }
+
+/// Lines kept for history recall.
+pub const MAX_HISTORY: usize = 1000;
 
 #[derive(Debug)]
 struct EscState {
@@ -47,9 +58,50 @@ impl LineEditor {
         Self::default()
     }
 
+    /// Ctrl-C reached the shell as a signal (ISIG on): the line is thrown away.
+    pub fn interrupt(&mut self) -> LineEvent {
+        self.reset();
+        self.utf8.clear();
+        self.esc = EscState::default();
+        LineEvent::Abandoned
+    }
+
+    /// Input of the line being edited was lost: it will be submitted marked truncated.
+    pub fn mark_incomplete(&mut self) {
+        self.truncated = true;
+    }
+
     /// The line as it stands now (not submitted).
     pub fn current(&self) -> String {
         self.buf.iter().collect()
+    }
+
+    /// Forget the recalled history (the shell ran `history -c`).
+    pub fn clear_history(&mut self) {
+        self.history.clear();
+        self.hist_pos = 0;
+        self.hist_saved = None;
+    }
+
+    /// The shell wrote `echoed` right after reading a Tab: a unique completion is echoed as the plain
+    /// text it inserts, which replaces the Tab. Anything else (a bell, a list of candidates, a
+    /// redraw) leaves the line as it was without the Tab. Returns true when text was inserted.
+    pub fn completion(&mut self, echoed: &[u8]) -> bool {
+        let Some(at) = self.tab_at.take() else { return false };
+        if at < self.buf.len() && self.buf[at] == '\t' {
+            self.buf.remove(at);
+            if self.cursor > at {
+                self.cursor -= 1;
+            }
+        }
+        let Ok(text) = std::str::from_utf8(echoed) else { return false };
+        if text.is_empty() || text.chars().any(|c| c.is_control()) {
+            return false;
+        }
+        for c in text.chars() {
+            self.insert(c);
+        }
+        true
     }
 
     /// Feed input bytes; returns the lines submitted or abandoned, in order.
@@ -113,10 +165,17 @@ impl LineEditor {
                     // semantics; with them the shell keeps it in the buffer.
                     self.insert('\n');
                 } else {
-                    out.push(LineEvent::Submitted {
-                        line: std::mem::take(&mut self.buf).into_iter().collect(),
-                        truncated: std::mem::take(&mut self.truncated),
-                    });
+                    let line: String = std::mem::take(&mut self.buf).into_iter().collect();
+                    if !line.trim().is_empty() {
+                        if self.history.len() >= MAX_HISTORY {
+                            self.history.pop_front();
+                        }
+                        self.history.push_back(line.clone());
+                    }
+                    self.hist_pos = self.history.len();
+                    self.hist_saved = None;
+                    self.tab_at = None;
+                    out.push(LineEvent::Submitted { line, truncated: std::mem::take(&mut self.truncated) });
                     self.cursor = 0;
                 }
             }
@@ -137,7 +196,12 @@ impl LineEditor {
             }
             0x17 => self.kill_word_back(),
             0x1b => self.esc.state = Esc::Started,
-            b'\t' => self.insert('\t'),
+            b'\t' => {
+                self.tab_at = Some(self.cursor);
+                self.insert('\t');
+            }
+            0x10 => self.recall(true),
+            0x0e => self.recall(false),
             0x20..=0x7e => self.insert(b as char),
             _ => {}
         }
@@ -145,6 +209,8 @@ impl LineEditor {
 
     fn csi(&mut self, params: &str, fin: u8) {
         match (params, fin) {
+            ("", b'A') => self.recall(true),
+            ("", b'B') => self.recall(false),
             ("", b'D') => self.cursor = self.cursor.saturating_sub(1),
             ("", b'C') => self.cursor = (self.cursor + 1).min(self.buf.len()),
             ("", b'H') | ("1", b'~') => self.cursor = 0,
@@ -154,6 +220,31 @@ impl LineEditor {
             ("201", b'~') => self.in_paste = false,
             _ => {}
         }
+    }
+
+    /// Up (`older`) / Down through the submitted lines, as readline, ZLE and ash's editor do.
+    fn recall(&mut self, older: bool) {
+        if older {
+            if self.hist_pos == 0 {
+                return;
+            }
+            if self.hist_pos == self.history.len() {
+                self.hist_saved = Some(self.buf.clone());
+            }
+            self.hist_pos -= 1;
+            self.buf = self.history[self.hist_pos].chars().collect();
+        } else {
+            if self.hist_pos >= self.history.len() {
+                return;
+            }
+            self.hist_pos += 1;
+            self.buf = if self.hist_pos == self.history.len() {
+                self.hist_saved.take().unwrap_or_default()
+            } else {
+                self.history[self.hist_pos].chars().collect()
+            };
+        }
+        self.cursor = self.buf.len();
     }
 
     fn insert(&mut self, c: char) {
@@ -191,6 +282,9 @@ impl LineEditor {
     }
 
     fn reset(&mut self) {
+        self.hist_pos = self.history.len();
+        self.hist_saved = None;
+        self.tab_at = None;
         self.buf.clear();
         self.cursor = 0;
         self.truncated = false;
@@ -246,6 +340,26 @@ mod tests {
             lines(b"\x1b[200~for i in 1 2\ndo echo $i; done\x1b[201~\r"),
             ["for i in 1 2\ndo echo $i; done"]
         );
+    }
+
+    #[test]
+    fn history_recall_and_completion() {
+        assert_eq!(lines(b"echo one\recho two\r\x1b[A\x1b[A\r"), ["echo one", "echo two", "echo one"]);
+        assert_eq!(lines(b"a\rb\r\x1b[A\x1b[A\x1b[Bx\r"), ["a", "b", "bx"]);
+        assert_eq!(lines(b"typed\x1b[A\x1b[B!\r"), ["typed!"], "Up with no history keeps the line");
+        let mut ed = LineEditor::new();
+        ed.feed(b"ls /us\t");
+        assert!(ed.completion(b"r/"));
+        assert_eq!(ed.feed(b"\r"), [LineEvent::Submitted { line: "ls /usr/".into(), truncated: false }]);
+        ed.feed(b"ls /x\t");
+        assert!(!ed.completion(b"\x07"), "a bell completes nothing");
+        assert_eq!(ed.current(), "ls /x");
+        ed.feed(b"\x1b[A");
+        assert_eq!(ed.current(), "ls /usr/");
+        ed.clear_history();
+        ed.interrupt();
+        ed.feed(b"\x1b[A");
+        assert_eq!(ed.current(), "");
     }
 
     #[test]

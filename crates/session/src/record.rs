@@ -9,6 +9,8 @@ pub struct AuditRecord {
     pub kind: &'static str,
     /// RFC 3339 time.
     pub time: String,
+    /// The same time, nanoseconds since the epoch (not written; for rules and alerts).
+    pub time_ns: u64,
     pub session_id: u64,
     pub command: Option<String>,
     pub cwd: String,
@@ -17,6 +19,19 @@ pub struct AuditRecord {
     pub tty: String,
     pub container_id: String,
     pub k8s_pod_name: String,
+    /// The pod uid from the container's cgroup path (kubelet layout), empty elsewhere.
+    pub k8s_pod_uid: String,
+    /// The shell process and its name.
+    pub pid: u32,
+    pub shell: String,
+    pub uid: u32,
+    /// The session leader's pid (the terminal's session).
+    pub session_leader: u32,
+    /// The command was longer than the per-line limit and was cut.
+    pub truncated: bool,
+    /// `session_end` only: commands recorded, and commands or bytes dropped by limits.
+    pub commands: u64,
+    pub dropped: u64,
 }
 
 impl AuditRecord {
@@ -32,7 +47,21 @@ impl AuditRecord {
             "tty": self.tty,
             "container_id": self.container_id,
             "k8s_pod_name": self.k8s_pod_name,
+            "k8s_pod_uid": self.k8s_pod_uid,
+            "pid": self.pid,
+            "shell": self.shell,
+            "uid": self.uid,
+            "session_leader": self.session_leader,
         });
+        if let Value::Object(m) = &mut v {
+            if self.truncated {
+                m.insert("truncated".into(), Value::Bool(true));
+            }
+            if self.kind == "session_end" {
+                m.insert("commands".into(), self.commands.into());
+                m.insert("dropped".into(), self.dropped.into());
+            }
+        }
         if let (Some(c), Value::Object(m)) = (&self.command, &mut v) {
             m.insert("command".into(), Value::String(redact.redact(c)));
         }

@@ -1,0 +1,361 @@
+//! The kernel side: loads `bpf/session.bpf.c` (its own object) and turns its ring buffer records
+//! into [`TermEvent`]s. See the object's header comment for what is captured and what never is.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::BtfTracePoint;
+use aya::{Btf, Ebpf, EbpfLoader};
+
+static OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/session.bpf.o"));
+
+/// Process names recorded when the configuration names none: the shells people type into.
+pub const DEFAULT_SHELLS: &[&str] = &["bash", "sh", "dash", "ash", "busybox", "zsh", "ksh", "mksh", "fish"];
+
+// ABI (bpf/session.h)
+const SS_DATA: usize = 256;
+const K_INPUT: u16 = 1;
+const K_SECRET: u16 = 2;
+const K_OUTPUT: u16 = 3;
+const K_SIGINT: u16 = 4;
+const K_EXIT: u16 = 5;
+const HDR: usize = 8 + 8 * 4 + 4 * 2 + 16;
+const REC: usize = HDR + SS_DATA;
+
+/// What happened on a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermKind {
+    /// Bytes the process read from its terminal (never a secret: see [`TermKind::Secret`]).
+    Input(Vec<u8>),
+    /// A read while the terminal was canonical without echo; only its length left the kernel.
+    Secret(usize),
+    /// What the process wrote right after it read a Tab (its completion).
+    Output(Vec<u8>),
+    /// SIGINT was sent to the process.
+    Interrupt,
+    /// The process exited.
+    Exit,
+}
+
+/// One record from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermEvent {
+    /// CLOCK_BOOTTIME nanoseconds.
+    pub ts: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    /// `/proc/PID/loginuid` (4294967295 when unset).
+    pub loginuid: u32,
+    /// The kernel audit session id (`/proc/PID/sessionid`, 4294967295 when unset).
+    pub audit_session: u32,
+    /// The terminal, `major << 20 | minor` (0 for interrupt and exit records).
+    pub tty: u32,
+    /// termios `c_lflag` at the time of the read.
+    pub lflag: u32,
+    pub comm: String,
+    /// The read was longer than the kernel copies (4 KiB); the rest was dropped and counted.
+    pub truncated: bool,
+    /// Input of this process was dropped by the rate limit before this record.
+    pub lost: bool,
+    pub kind: TermKind,
+}
+
+/// Decode one ring buffer record; `None` for a malformed one.
+pub fn decode(rec: &[u8]) -> Option<TermEvent> {
+    if rec.len() < REC {
+        return None;
+    }
+    let u32_at = |o: usize| u32::from_ne_bytes(rec[o..o + 4].try_into().unwrap());
+    let u16_at = |o: usize| u16::from_ne_bytes(rec[o..o + 2].try_into().unwrap());
+    let ts = u64::from_ne_bytes(rec[0..8].try_into().unwrap());
+    let kind = u16_at(40);
+    let len = u16_at(42) as usize;
+    let flags = u16_at(46);
+    let comm_raw = &rec[48..64];
+    let comm_end = comm_raw.iter().position(|&b| b == 0).unwrap_or(16);
+    let data = || rec[HDR..HDR + len.min(SS_DATA)].to_vec();
+    let kind = match kind {
+        K_INPUT => TermKind::Input(data()),
+        K_SECRET => TermKind::Secret(len),
+        K_OUTPUT => TermKind::Output(data()),
+        K_SIGINT => TermKind::Interrupt,
+        K_EXIT => TermKind::Exit,
+        _ => return None,
+    };
+    Some(TermEvent {
+        ts,
+        pid: u32_at(8),
+        tid: u32_at(12),
+        ppid: u32_at(16),
+        uid: u32_at(20),
+        loginuid: u32_at(24),
+        audit_session: u32_at(28),
+        tty: u32_at(32),
+        lflag: u32_at(36),
+        comm: String::from_utf8_lossy(&comm_raw[..comm_end]).into_owned(),
+        truncated: flags & 1 != 0,
+        lost: flags & 2 != 0,
+        kind,
+    })
+}
+
+/// Kernel-side counters, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Records sent to userspace.
+    pub sent: u64,
+    /// Records lost because the ring buffer was full.
+    pub ring_full: u64,
+    /// Reads dropped by the per-process rate limit (terminal floods).
+    pub rate_limited: u64,
+    /// Secret reads withheld (only their length was sent).
+    pub secrets: u64,
+    /// Bytes cut from reads longer than 4 KiB.
+    pub truncated_bytes: u64,
+}
+
+impl CaptureStats {
+    /// Records lost (ring full or rate limited).
+    pub fn dropped(&self) -> u64 {
+        self.ring_full + self.rate_limited
+    }
+}
+
+/// Capture settings.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    /// Process names (comm) whose terminal reads are recorded.
+    pub shells: Vec<String>,
+    /// Per-process byte budget per second of terminal input; over it records are dropped.
+    pub rate_bytes_per_sec: u64,
+    /// Ring buffer size in bytes (rounded up to a power of two).
+    pub ring_bytes: u32,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            shells: DEFAULT_SHELLS.iter().map(|s| s.to_string()).collect(),
+            rate_bytes_per_sec: 64 * 1024,
+            ring_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Why the capture could not start.
+#[derive(Debug)]
+pub struct CaptureError(pub String);
+
+impl std::fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+fn err_chain(what: &str, e: &dyn std::error::Error) -> CaptureError {
+    let mut s = format!("{what}: {e}");
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(&format!(": {x}"));
+        src = x.source();
+    }
+    CaptureError(s)
+}
+
+/// Most shell names the kernel filter holds.
+pub const MAX_SHELLS: usize = 16;
+
+/// The kernel's shell table: each name as the two native-endian words of its NUL-padded comm.
+fn shell_table(names: &[String]) -> Result<([u64; MAX_SHELLS * 2], u32), CaptureError> {
+    if names.len() > MAX_SHELLS {
+        return Err(CaptureError(format!("at most {MAX_SHELLS} shell names (got {})", names.len())));
+    }
+    let mut t = [0u64; MAX_SHELLS * 2];
+    for (i, n) in names.iter().enumerate() {
+        let b = n.as_bytes();
+        if b.is_empty() || b.len() > 15 || b.contains(&0) {
+            return Err(CaptureError(format!(
+                "shell name {n:?}: a process name is 1 to 15 bytes (the kernel's comm)"
+            )));
+        }
+        let mut c = [0u8; 16];
+        c[..b.len()].copy_from_slice(b);
+        t[2 * i] = u64::from_ne_bytes(c[..8].try_into().unwrap());
+        t[2 * i + 1] = u64::from_ne_bytes(c[8..].try_into().unwrap());
+    }
+    Ok((t, names.len() as u32))
+}
+
+/// The loaded and attached programs. Dropping it detaches them.
+pub struct Capture {
+    ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    epoll: OwnedFd,
+    malformed: u64,
+}
+
+impl Capture {
+    /// Load, verify and attach (needs root or CAP_BPF + CAP_PERFMON, and kernel BTF).
+    pub fn open(cfg: &CaptureConfig) -> Result<Capture, CaptureError> {
+        std::fs::metadata("/sys/kernel/btf/vmlinux")
+            .map_err(|e| CaptureError(format!("kernel BTF /sys/kernel/btf/vmlinux: {e}")))?;
+        let me = std::process::id();
+        let ring = cfg.ring_bytes.max(4096).next_power_of_two();
+        let (shells, nshells) = shell_table(&cfg.shells)?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("ss_shells", &shells, true)
+            .override_global("ss_nshells", &nshells, true)
+            .map_max_entries("ss_ring", ring)
+            .override_global("ss_excl_tgid", &me, true)
+            .override_global("ss_rate_bytes", &cfg.rate_bytes_per_sec.max(1), true)
+            .load(OBJ)
+            .map_err(|e| err_chain("load session.bpf.o", &e))?;
+        let btf = Btf::from_sys_fs().map_err(|e| err_chain("kernel BTF", &e))?;
+        for (prog, tp) in
+            [("ss_sys_exit", "sys_exit"), ("ss_signal", "signal_generate"), ("ss_exit", "sched_process_exit")]
+        {
+            let p: &mut BtfTracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| err_chain(prog, &e))?;
+            p.load(tp, &btf).map_err(|e| err_chain(&format!("load tp_btf/{tp}"), &e))?;
+            p.attach().map_err(|e| err_chain(&format!("attach tp_btf/{tp}"), &e))?;
+        }
+        let ring = RingBuf::try_from(ebpf.take_map("ss_ring").ok_or_else(|| CaptureError("map ss_ring missing".into()))?)
+            .map_err(|e| err_chain("ss_ring", &e))?;
+        // SAFETY: epoll_create1 takes no pointers; the result is checked before it is owned.
+        let efd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if efd < 0 {
+            return Err(CaptureError(format!("epoll_create1: {}", std::io::Error::last_os_error())));
+        }
+        // SAFETY: a fresh fd nobody else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(efd) };
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: 0 };
+        // SAFETY: valid fds and a valid epoll_event for the duration of the call.
+        if unsafe { libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, ring.as_raw_fd(), &mut ev) } < 0 {
+            return Err(CaptureError(format!("epoll_ctl: {}", std::io::Error::last_os_error())));
+        }
+        Ok(Capture { ebpf, ring, epoll, malformed: 0 })
+    }
+
+    /// Wait up to `timeout` for records, then hand every pending one to `f`. Returns how many.
+    pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(TermEvent)) -> Result<usize, CaptureError> {
+        let mut n = self.drain(f);
+        if n == 0 {
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            let mut ev = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: one valid epoll_event for the duration of the call.
+            let rc = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, ms) };
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(CaptureError(format!("epoll_wait: {e}")));
+                }
+            }
+            n = self.drain(f);
+        }
+        Ok(n)
+    }
+
+    fn drain(&mut self, f: &mut dyn FnMut(TermEvent)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.ring.next() {
+            match decode(&item) {
+                Some(ev) => {
+                    drop(item);
+                    f(ev);
+                    n += 1;
+                }
+                None => self.malformed += 1,
+            }
+            if n >= 4096 {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Records that did not decode (never expected; counted, not fatal).
+    pub fn malformed(&self) -> u64 {
+        self.malformed
+    }
+
+    /// Kernel counters, summed over CPUs.
+    pub fn stats(&self) -> CaptureStats {
+        let mut s = CaptureStats::default();
+        let Some(map) = self.ebpf.map("ss_stats") else { return s };
+        let Ok(arr) = PerCpuArray::<_, u64>::try_from(map) else { return s };
+        let sum = |i: u32| arr.get(&i, 0).map(|v| v.iter().copied().sum::<u64>()).unwrap_or(0);
+        s.sent = sum(0);
+        s.ring_full = sum(1);
+        s.rate_limited = sum(2);
+        s.secrets = sum(3);
+        s.truncated_bytes = sum(4);
+        s
+    }
+}
+
+/// `pts/3`, `tty1`, `ttyS0`, `console` for a `major << 20 | minor` device.
+pub fn tty_name(dev: u32) -> String {
+    let (major, minor) = (dev >> 20, dev & 0xfffff);
+    match major {
+        136..=143 => format!("pts/{}", (major - 136) * 256 + minor),
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        5 if minor == 1 => "console".into(),
+        5 => "tty".into(),
+        0 => String::new(),
+        _ => format!("{major}:{minor}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_table_checks_names() {
+        let (t, n) = shell_table(&["bash".into(), "zsh".into()]).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(t[0], u64::from_ne_bytes(*b"bash\0\0\0\0"));
+        assert_eq!(t[1], 0);
+        assert!(shell_table(&["a-very-long-shell-name".into()]).is_err());
+        assert!(shell_table(&vec!["sh".to_string(); 17]).is_err());
+    }
+
+    #[test]
+    fn tty_names() {
+        assert_eq!(tty_name(136 << 20 | 3), "pts/3");
+        assert_eq!(tty_name(137 << 20 | 1), "pts/257");
+        assert_eq!(tty_name(4 << 20 | 1), "tty1");
+        assert_eq!(tty_name(4 << 20 | 64), "ttyS0");
+        assert_eq!(tty_name(5 << 20 | 1), "console");
+    }
+
+    #[test]
+    fn decode_rejects_short_and_unknown() {
+        assert!(decode(&[0u8; 10]).is_none());
+        let mut r = vec![0u8; REC];
+        r[40] = 99;
+        assert!(decode(&r).is_none());
+        r[40] = K_INPUT as u8;
+        r[42] = 3;
+        r[HDR..HDR + 3].copy_from_slice(b"ls\r");
+        r[48..52].copy_from_slice(b"bash");
+        r[8] = 7;
+        let ev = decode(&r).unwrap();
+        assert_eq!(ev.kind, TermKind::Input(b"ls\r".to_vec()));
+        assert_eq!(ev.comm, "bash");
+        assert_eq!(ev.pid, 7);
+        // a length past the data area is clamped, not trusted
+        r[42] = 0xff;
+        r[43] = 0xff;
+        assert!(matches!(decode(&r).unwrap().kind, TermKind::Input(d) if d.len() == SS_DATA));
+    }
+}
