@@ -40,7 +40,7 @@ impl Delivery {
                 let mut cfg = harrier_sinks::Config::load_checked(p, false, false)?.config;
                 if default_spool && cfg.has_outputs() {
                     if let Some(m) = cfg.apply_default_spool() {
-                        eprintln!("harrier: {m}");
+                        tracing::info!("{m}");
                     }
                 }
                 // Check every sink now, so a bad configuration is refused before anything stops.
@@ -72,8 +72,8 @@ impl Delivery {
         harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
         harrier_store::sink::add_from_config(&text, &mut router)?;
         if !router.is_empty() {
-            eprintln!(
-                "harrier: forwarding alerts to {} sink(s), spool {}",
+            tracing::info!(
+                "forwarding alerts to {} sink(s), spool {}",
                 router.stats().len(),
                 cfg.spool_dir().map_or("off (memory only)".to_string(), |d| d.display().to_string())
             );
@@ -109,9 +109,14 @@ impl Delivery {
         if let Some(r) = self.router.take() {
             for s in r.shutdown_blocking(grace) {
                 if s.dropped > 0 || s.failed > 0 || s.spooled > 0 {
-                    eprintln!(
-                        "harrier: sink {} ({}): delivered {}, dropped {}, failed {}, spooled {}",
-                        s.name, s.kind, s.delivered, s.dropped, s.failed, s.spooled
+                    tracing::warn!(
+                        "sink {} ({}): delivered {}, dropped {}, failed {}, spooled {}",
+                        s.name,
+                        s.kind,
+                        s.delivered,
+                        s.dropped,
+                        s.failed,
+                        s.spooled
                     );
                 }
             }

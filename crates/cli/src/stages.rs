@@ -80,11 +80,11 @@ pub fn reload_response() {
         let Some(r) = w.upgrade() else { continue };
         match cfg.load_rules() {
             Ok(set) => {
-                eprintln!("harrier: response rules reloaded ({} rules)", set.rules.len());
+                tracing::info!("response rules reloaded ({} rules)", set.rules.len());
                 r.set_rules(set);
             }
-            Err(e) => eprintln!(
-                "harrier: the reloaded response rules are invalid; the previous ones stay active:\n{e}"
+            Err(e) => tracing::error!(
+                "the reloaded response rules are invalid; the previous ones stay active:\n{e}"
             ),
         }
     }

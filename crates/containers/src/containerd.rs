@@ -22,6 +22,13 @@ pub struct Containerd {
     namespaces: Vec<String>,
     timeout: Duration,
     current: Option<PathBuf>,
+    /// The channel to the current socket, kept across lookups (one HTTP/2 connection: a lookup
+    /// costs its calls only, which matters for containers that live for a moment).
+    channel: Option<Channel>,
+    /// containerd's namespaces as last listed (refreshed when a container is in none of them).
+    known_namespaces: Vec<String>,
+    /// Metadata fetched from containerd's event stream when containers are created.
+    prefetch: Option<crate::containerd_events::Prefetch>,
 }
 
 /// The namespaces containerd has.
@@ -33,7 +40,15 @@ pub async fn list_namespaces(ch: &Channel) -> Result<Vec<String>, CallError> {
 
 impl Containerd {
     pub fn new(sockets: Vec<PathBuf>, namespaces: Vec<String>, timeout: Duration) -> Self {
-        Containerd { sockets, namespaces, timeout, current: None }
+        Containerd {
+            sockets,
+            namespaces,
+            timeout,
+            current: None,
+            channel: None,
+            known_namespaces: Vec::new(),
+            prefetch: None,
+        }
     }
 
     async fn get_container(ch: &Channel, ns: &str, id: &str) -> Result<Option<Container>, CallError> {
@@ -45,12 +60,14 @@ impl Containerd {
         }
     }
 
-    async fn lookup_on(&self, socket: &Path, full_id: &str) -> Result<Option<ContainerInfo>, CallError> {
-        let ch = grpc::channel(socket, self.timeout).await?;
-        let namespaces =
-            if self.namespaces.is_empty() { list_namespaces(&ch).await? } else { self.namespaces.clone() };
-        for ns in &namespaces {
-            let Some(c) = Self::get_container(&ch, ns, full_id).await? else { continue };
+    /// Look `full_id` up in `namespaces`.
+    pub(crate) async fn lookup_in(
+        ch: &Channel,
+        namespaces: &[String],
+        full_id: &str,
+    ) -> Result<Option<ContainerInfo>, CallError> {
+        for ns in namespaces {
+            let Some(c) = Self::get_container(ch, ns, full_id).await? else { continue };
             let (mut info, sandbox) = parse_container(&c, full_id);
             // Image digest (the manifest or index the image name points at).
             if !info.image.is_empty() {
@@ -65,13 +82,37 @@ impl Containerd {
             }
             // Pod labels from the pod sandbox (CRI sets the sandbox id in the spec annotations).
             if let Some(sandbox) = sandbox.filter(|s| s != full_id) {
-                if let Ok(Some(sb)) = Self::get_container(&ch, ns, &sandbox).await {
+                if let Ok(Some(sb)) = Self::get_container(ch, ns, &sandbox).await {
                     info.pod_labels = pod_labels(&sb);
                 }
             }
             return Ok(Some(info));
         }
         Ok(None)
+    }
+
+    async fn lookup_on(&mut self, socket: &Path, full_id: &str) -> Result<Option<ContainerInfo>, CallError> {
+        let ch = match &self.channel {
+            Some(ch) => ch.clone(),
+            None => {
+                let ch = grpc::channel(socket, self.timeout).await?;
+                self.channel = Some(ch.clone());
+                ch
+            }
+        };
+        if !self.namespaces.is_empty() {
+            return Self::lookup_in(&ch, &self.namespaces, full_id).await;
+        }
+        if !self.known_namespaces.is_empty() {
+            if let Some(info) = Self::lookup_in(&ch, &self.known_namespaces, full_id).await? {
+                return Ok(Some(info));
+            }
+        }
+        // Not in the namespaces seen so far (or none listed yet): list them again.
+        let fresh = list_namespaces(&ch).await?;
+        let new: Vec<String> = fresh.iter().filter(|n| !self.known_namespaces.contains(n)).cloned().collect();
+        self.known_namespaces = fresh;
+        Self::lookup_in(&ch, &new, full_id).await
     }
 }
 
@@ -171,10 +212,19 @@ impl MetadataSource for Containerd {
 
     fn probe(&mut self, rt: &tokio::runtime::Runtime) -> bool {
         self.current = None;
+        self.channel = None;
         for s in &self.sockets {
-            let ok = rt.block_on(async { list_namespaces(&grpc::channel(s, self.timeout).await?).await });
-            if ok.is_ok() {
+            let ok = rt.block_on(async {
+                let ch = grpc::channel(s, self.timeout).await?;
+                list_namespaces(&ch).await.map(|ns| (ch, ns))
+            });
+            if let Ok((ch, ns)) = ok {
                 self.current = Some(s.clone());
+                self.channel = Some(ch);
+                self.known_namespaces = ns;
+                if self.prefetch.as_ref().is_none_or(|p| p.socket != *s) {
+                    self.prefetch = crate::containerd_events::Prefetch::start(s.clone(), self.timeout).ok();
+                }
                 return true;
             }
         }
@@ -186,11 +236,23 @@ impl MetadataSource for Containerd {
             return Lookup::Unreachable("no containerd socket answers".to_string());
         }
         let Some(socket) = self.current.clone() else { return Lookup::Unreachable(String::new()) };
-        match rt.block_on(self.lookup_on(&socket, full_id)) {
+        // A socket that is gone means the runtime is (kept connections would still answer).
+        if !socket.exists() {
+            self.current = None;
+            self.channel = None;
+            self.prefetch = None;
+            return Lookup::Unreachable(format!("{}: no such socket", socket.display()));
+        }
+        if let Some(info) = self.prefetch.as_ref().and_then(|p| p.take(full_id)) {
+            return Lookup::Found(Box::new(info));
+        }
+        let r = rt.block_on(self.lookup_on(&socket, full_id));
+        match r {
             Ok(Some(info)) => Lookup::Found(Box::new(info)),
             Ok(None) => Lookup::NotFound,
             Err(CallError::Unreachable(e)) => {
                 self.current = None;
+                self.channel = None;
                 Lookup::Unreachable(e)
             }
             // A malformed answer or an error status: the runtime is up but cannot describe it.

@@ -11,11 +11,21 @@ use tonic::transport::{Channel, Endpoint};
 /// The header naming containerd's namespace on each call.
 pub const NAMESPACE_HEADER: &str = "containerd-namespace";
 
-/// A channel to the gRPC server listening on `socket`.
+/// A channel to the gRPC server listening on `socket`; connecting and every call are bounded by
+/// `timeout`.
 pub async fn channel(socket: &Path, timeout: Duration) -> Result<Channel, CallError> {
+    connect(socket, timeout, Endpoint::from_static("http://localhost").timeout(timeout)).await
+}
+
+/// A channel for a streaming call (an event subscription): only connecting is bounded.
+pub async fn stream_channel(socket: &Path, timeout: Duration) -> Result<Channel, CallError> {
+    connect(socket, timeout, Endpoint::from_static("http://localhost")).await
+}
+
+async fn connect(socket: &Path, timeout: Duration, endpoint: Endpoint) -> Result<Channel, CallError> {
     let path = socket.to_path_buf();
     // The URI is a placeholder: the connector below always dials the socket.
-    let endpoint = Endpoint::from_static("http://localhost").connect_timeout(timeout).timeout(timeout);
+    let endpoint = endpoint.connect_timeout(timeout);
     let connect = endpoint.connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
         let path = path.clone();
         async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }

@@ -8,6 +8,7 @@
 //! pod metadata comes from the CRI labels and annotations the kubelet and the runtime set.
 
 pub mod containerd;
+pub mod containerd_events;
 pub mod cri;
 pub mod docker;
 #[doc(hidden)]

@@ -185,15 +185,15 @@ impl Worker {
                 .iter()
                 .map(|s| format!("{} at {}", s.runtime().as_str(), socket_list(&**s)))
                 .collect();
-            eprintln!(
-                "harrier: no container runtime reachable (tried {}); container ids are still reported, \
+            tracing::warn!(
+                "no container runtime reachable (tried {}); container ids are still reported, \
                  names, images and pod metadata are not. Point Harrier at the runtime's socket with \
                  HARRIER_CONTAINERD_SOCKET, HARRIER_PODMAN_SOCKET, HARRIER_DOCKER_SOCKET or \
                  HARRIER_CRIO_SOCKET (start podman's API with `podman system service`)",
                 if tried.is_empty() { "none configured".to_string() } else { tried.join("; ") }
             );
         } else {
-            eprintln!("harrier: container metadata from {}", found.join(", "));
+            tracing::info!("container metadata from {}", found.join(", "));
         }
     }
 
@@ -205,14 +205,14 @@ impl Worker {
         }
         let s = &self.sources[i];
         if ok {
-            eprintln!(
-                "harrier: {} at {} is reachable again; container metadata restored",
+            tracing::info!(
+                "{} at {} is reachable again; container metadata restored",
                 s.runtime().as_str(),
                 socket_list(&**s)
             );
         } else if was == Some(true) {
-            eprintln!(
-                "harrier: warning: {} at {} is unreachable ({why}); containers report ids only until it returns",
+            tracing::warn!(
+                "{} at {} is unreachable ({why}); containers report ids only until it returns",
                 s.runtime().as_str(),
                 socket_list(&**s)
             );

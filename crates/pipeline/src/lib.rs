@@ -121,7 +121,7 @@ impl<P: AlertPort> Detector<P> {
                 self.state.enable_runtime_lookup(h);
             }
             Err(e) => {
-                eprintln!("harrier: cannot start the container metadata lookups: {e}; container ids only")
+                tracing::warn!("cannot start the container metadata lookups: {e}; container ids only")
             }
         }
     }
