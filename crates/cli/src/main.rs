@@ -10,6 +10,7 @@ mod falco_log;
 mod live;
 mod ops_wire;
 mod plugins;
+mod profile_cmd;
 mod replay;
 mod respond_cmd;
 mod rules_cmd;
@@ -181,6 +182,9 @@ enum Cmd {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github or okta.
         source: Option<String>,
     },
+    /// Workload profiles and the learned scorer: show, diff, accept, learn, train, score.
+    #[command(subcommand)]
+    Profile(profile_cmd::ProfileCmd),
     /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.
     Doctor(doctor_cmd::DoctorArgs),
 }
@@ -207,6 +211,7 @@ fn main() -> ExitCode {
         Some(Cmd::Doctor(a)) => doctor_cmd::run(a),
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
+        Some(Cmd::Profile(c)) => profile_cmd::run(c),
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config, strict_config }) => {
             match harrier_sinks::run_forwarder(&config, strict_config) {

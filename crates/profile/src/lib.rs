@@ -14,6 +14,7 @@
 
 pub mod fuzzing;
 pub mod obs;
+pub mod offline;
 pub mod profile;
 pub mod scorer;
 pub mod stage;
