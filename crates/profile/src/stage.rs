@@ -185,7 +185,6 @@ pub struct LearnedStage {
     tx: Option<SyncSender<Msg>>,
     alerts: Receiver<Alert>,
     lossless: bool,
-    scorer_on: bool,
     pub counters: Arc<Counters>,
     worker: Option<std::thread::JoinHandle<()>>,
 }
@@ -244,7 +243,6 @@ impl LearnedStage {
         let (tx, rx) = sync_channel::<Msg>(cfg.queue);
         let (atx, arx) = sync_channel::<Alert>(4096);
         let counters = Arc::new(Counters::default());
-        let scorer_on = loaded.model.is_some();
         let mut w = Worker {
             profiles: loaded.profiles,
             model: loaded.model,
@@ -267,7 +265,6 @@ impl LearnedStage {
             tx: worker.as_ref().map(|_| tx),
             alerts: arx,
             lossless: cfg.lossless,
-            scorer_on,
             counters,
             worker,
         }
@@ -283,7 +280,6 @@ impl LearnedStage {
             tx: Some(tx),
             alerts: arx,
             lossless: false,
-            scorer_on: true,
             counters: Arc::default(),
             worker: None,
         };
@@ -294,29 +290,36 @@ impl LearnedStage {
         (s, Keep(rx))
     }
 
-    /// Hand one observation to the worker: never waits unless lossless (replays).
+    /// Hand one observation to the worker: never waits (a full queue drops and counts).
     pub fn send(&mut self, o: Observation) {
-        let Some(tx) = &self.tx else { return };
-        let msg = Msg::Obs(Box::new(o));
-        let r = if self.lossless {
-            tx.send(msg).map_err(|_| ())
-        } else {
+        self.send_with(o, &mut |_| {});
+    }
+
+    /// As [`LearnedStage::send`]; lossless (replays): wait for room, passing the worker's alerts
+    /// to `out` meanwhile (the worker may itself be waiting for them to be taken).
+    fn send_with(&mut self, o: Observation, out: &mut dyn FnMut(Alert)) {
+        let Some(tx) = self.tx.clone() else { return };
+        let mut msg = Msg::Obs(Box::new(o));
+        loop {
             match tx.try_send(msg) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    self.counters.sent.fetch_add(1, Relaxed);
+                    return;
+                }
+                Err(TrySendError::Full(back)) if self.lossless => {
+                    msg = back;
+                    self.drain(out);
+                    std::thread::yield_now();
+                }
                 Err(TrySendError::Full(_)) => {
                     self.counters.dropped.fetch_add(1, Relaxed);
                     return;
                 }
-                Err(TrySendError::Disconnected(_)) => Err(()),
-            }
-        };
-        match r {
-            Ok(()) => {
-                self.counters.sent.fetch_add(1, Relaxed);
-            }
-            Err(()) => {
-                tracing::error!("the profile thread ended; workload profiles and the scorer are off");
-                self.tx = None;
+                Err(TrySendError::Disconnected(_)) => {
+                    tracing::error!("the profile thread ended; workload profiles and the scorer are off");
+                    self.tx = None;
+                    return;
+                }
             }
         }
     }
@@ -339,12 +342,9 @@ impl EventObserver for LearnedStage {
     #[inline]
     fn observe(&mut self, ev: &SyscallEvent<'_>, matched: Option<&str>, out: &mut dyn FnMut(Alert)) {
         if self.extractor.class_of(ev).is_some() {
-            // Matched events only teach the profile (and are already alerts): keep what the
-            // profile needs of them, not the scorer's reads.
             if let Some(o) = self.extractor.observe(ev, matched) {
-                self.send(o);
+                self.send_with(o, out);
             }
-            let _ = self.scorer_on;
         }
         if self.worker.is_some() {
             self.drain(out);
