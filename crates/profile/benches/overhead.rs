@@ -23,15 +23,20 @@ fn reference() -> PathBuf {
 
 fn rules() -> Arc<Ruleset> {
     let mut loader = harrier_rules::Loader::new(harrier_rules::LoaderOptions::default());
-    loader.load_file(&reference().join("falco-rules/falco_rules.yaml"));
+    loader.load_file(reference().join("falco-rules/falco_rules.yaml"));
     let rs = loader.finish(Some(&Checker));
     let (compiled, errors) = Ruleset::compile(&rs.rules);
     assert!(errors.is_empty() && !rs.has_errors(), "official rules load");
     Arc::new(compiled)
 }
 
-const CAPTURES: &[&str] =
-    &["sample.scap", "run_as_user_0_container.scap", "curl_google.scap", "open-multiple-files.scap", "cat_write.scap"];
+const CAPTURES: &[&str] = &[
+    "sample.scap",
+    "run_as_user_0_container.scap",
+    "curl_google.scap",
+    "open-multiple-files.scap",
+    "cat_write.scap",
+];
 
 /// Events/s of the detector over the captures for `secs`, with `stage` built fresh per pass.
 fn run(rules: &Arc<Ruleset>, secs: f64, mut stage: impl FnMut() -> Option<LearnedStage>) -> (f64, u64, u64) {
@@ -40,7 +45,8 @@ fn run(rules: &Arc<Ruleset>, secs: f64, mut stage: impl FnMut() -> Option<Learne
     let start = Instant::now();
     while start.elapsed().as_secs_f64() < secs {
         for c in CAPTURES {
-            let mut src = ScapSource::open(&reference().join("scap").join(c), NormalizeMode::WithEnter).unwrap();
+            let mut src =
+                ScapSource::open(&reference().join("scap").join(c), NormalizeMode::WithEnter).unwrap();
             let mut det = Detector::new(rules.clone(), "bench", Discard);
             let st = stage();
             let counters = st.as_ref().map(|s| s.counters.clone());
@@ -90,7 +96,10 @@ fn main() {
         assert!(errs.is_empty(), "{errs:?}");
         Some(LearnedStage::start(cfg, loaded, rules.clone(), "bench".into()))
     };
-    println!("profile stage overhead: {} captures, official falco_rules.yaml, {secs} s per configuration", CAPTURES.len());
+    println!(
+        "profile stage overhead: {} captures, official falco_rules.yaml, {secs} s per configuration",
+        CAPTURES.len()
+    );
     let mut rows = Vec::new();
     for round in 0..2 {
         let none = run(&rules, secs, || None);

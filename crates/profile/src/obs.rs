@@ -183,6 +183,11 @@ pub struct Extractor {
     table: Vec<Option<(EvClass, &'static str)>>,
     fields: Vec<BoundField>,
     values: Values,
+    /// Keep reads of watched paths (the scorer reads them; profiles do not).
+    pub keep_reads: bool,
+    /// Keep the calls profiles only count as syscall families (send, rename, unlink, chmod …):
+    /// for the `family` check and the scorer.
+    pub keep_other: bool,
 }
 
 impl Default for Extractor {
@@ -205,7 +210,7 @@ impl Extractor {
             .iter()
             .map(|n| BoundField::new(FieldId::from_name(n).unwrap_or_else(|| panic!("unknown field {n}"))))
             .collect();
-        Extractor { table, fields, values: Values::default() }
+        Extractor { table, fields, values: Values::default(), keep_reads: true, keep_other: true }
     }
 
     /// The cheap part, for every event: is it an exit event of a watched type?
@@ -250,6 +255,9 @@ impl Extractor {
     /// (failed calls, reads of unremarkable files when matched by no rule and not writes).
     pub fn observe(&mut self, ev: &SyscallEvent<'_>, matched: Option<&str>) -> Option<Observation> {
         let (class, evt) = self.class_of(ev)?;
+        if !self.keep_other && matches!(class, EvClass::Send | EvClass::Other) {
+            return None;
+        }
         let res_slot = 19;
         debug_assert_eq!(SNAPSHOT[res_slot], "evt.res");
         let mut res = String::new();
@@ -266,7 +274,10 @@ impl Extractor {
             let mut name = String::new();
             self.value(ev, 12, &mut name);
             let write = w == "true";
-            if !write && matched.is_none() && !SCORED_PATHS.iter().any(|p| name.starts_with(p)) {
+            if !write
+                && (!self.keep_reads
+                    || (matched.is_none() && !SCORED_PATHS.iter().any(|p| name.starts_with(p))))
+            {
                 return None;
             }
             fields[18] = w;

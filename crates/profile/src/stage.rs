@@ -18,7 +18,7 @@ use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -243,6 +243,10 @@ impl LearnedStage {
         let (tx, rx) = sync_channel::<Msg>(cfg.queue);
         let (atx, arx) = sync_channel::<Alert>(4096);
         let counters = Arc::new(Counters::default());
+        let mut extractor = Extractor::new();
+        extractor.keep_reads = loaded.model.is_some();
+        extractor.keep_other =
+            loaded.model.is_some() || (loaded.profiles.is_some() && cfg.checks.contains(&Kind::Family));
         let mut w = Worker {
             profiles: loaded.profiles,
             model: loaded.model,
@@ -261,7 +265,7 @@ impl LearnedStage {
             .map_err(|e| tracing::error!("cannot start the profile thread: {e}"))
             .ok();
         LearnedStage {
-            extractor: Extractor::new(),
+            extractor,
             tx: worker.as_ref().map(|_| tx),
             alerts: arx,
             lossless: cfg.lossless,
@@ -325,11 +329,8 @@ impl LearnedStage {
     }
 
     fn drain(&mut self, out: &mut dyn FnMut(Alert)) {
-        loop {
-            match self.alerts.try_recv() {
-                Ok(a) => out(a),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(a) = self.alerts.try_recv() {
+            out(a);
         }
     }
 }
