@@ -486,7 +486,7 @@ fn learned_detection_experiment() {
             dev.extend(p.observe(o).into_iter().filter(|d| d.kind != harrier_profile::Kind::Family));
         }
         profiles.add(c.attack, !dev.is_empty());
-        if c.attack != !dev.is_empty() {
+        if c.attack == dev.is_empty() {
             prof_missed.push(format!(
                 "{} ({:?})",
                 c.name,

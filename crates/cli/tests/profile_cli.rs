@@ -22,6 +22,12 @@ fn normal(s: &mut Synth) -> u64 {
     60
 }
 
+/// The Falco form (`-c` config, `engine.kind=replay`).
+fn replay_with(cap: &std::path::Path, cfg: &std::path::Path) -> std::process::Output {
+    let file = format!("engine.replay.capture_file={}", cap.display());
+    bin(&["-c", cfg.to_str().unwrap(), "-o", "engine.kind=replay", "-o", &file])
+}
+
 #[test]
 fn learn_replay_show_accept_diff() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,7 +52,7 @@ fn learn_replay_show_accept_diff() {
     let cfg = d.join("c.yaml");
     std::fs::write(&cfg, format!("json_output: true\nprofile:\n  enabled: true\n  file: {}\n", pf.display()))
         .unwrap();
-    let o = bin(&["replay", attack_cap.to_str().unwrap(), "-c", cfg.to_str().unwrap()]);
+    let o = replay_with(&attack_cap, &cfg);
     assert!(o.status.success(), "{}", stderr(&o));
     let alerts: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -109,7 +115,7 @@ fn learn_replay_show_accept_diff() {
         ),
     )
     .unwrap();
-    let o = bin(&["replay", attack_cap.to_str().unwrap(), "-c", cfg.to_str().unwrap()]);
+    let o = replay_with(&attack_cap, &cfg);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("bad-model.json") && stderr(&o).contains("scorer is off"), "{}", stderr(&o));
     // A damaged profile file: a clear error from show.

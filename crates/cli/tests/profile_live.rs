@@ -77,7 +77,7 @@ fn a_learned_workload_doing_something_new_raises_profile_alerts() {
         ("connect", format!("127.0.0.1:{port}/tcp")),
     ];
     let mut mine: Vec<serde_json::Value> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(45);
     while Instant::now() < deadline {
         while let Ok((_, line)) = run.stdout.try_recv() {
             let Ok(a) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
