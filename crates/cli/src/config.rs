@@ -40,6 +40,8 @@ impl Default for RawConfig {
 /// keys come from `harrier_sinks::config::top_level_keys`. A stage that adds a top-level key
 /// adds it here.
 pub const KNOWN_KEYS: &[&str] = &[
+    // Harrier: workload profiles and the learned scorer
+    "profile",
     // Falco
     "config_files",
     "watch_config_files",
@@ -356,6 +358,8 @@ pub struct Settings {
     pub response: Option<harrier_respond::stage::StageConfig>,
     /// `session_audit:` (crates/session), when `session_audit.enabled`.
     pub session_audit: Option<harrier_session::audit::AuditConfig>,
+    /// `profile.*`: workload profiles and the learned scorer (off unless enabled).
+    pub profile: Option<harrier_profile::ProfileConfig>,
     /// `webserver.*`, `metrics.*`, `watch_config_files` (live).
     pub ops: crate::ops_wire::OpsCfg,
     /// `rules_remote_interval`: how often rules from URLs and OCI registries are refreshed.
@@ -467,6 +471,7 @@ impl Settings {
             fold: crate::stages::fold_config(raw)?,
             response: crate::stages::response_config(raw)?,
             session_audit: crate::session_cmd::audit_config(raw, false)?,
+            profile: crate::stages::profile_config(raw)?,
             base_syscalls: crate::base_syscalls::BaseSyscalls::from_raw(raw)?,
             ops: crate::ops_wire::OpsCfg::from_raw(raw)?,
             log_level: raw.string("log_level")?.unwrap_or_else(|| "info".into()),

@@ -169,8 +169,9 @@ pub fn run(
         None => (None, None),
     };
     let port = crate::plugins::Merge::with_channel(port, session_rx);
-    let mut det = Detector::new(rs, hostname.clone(), port);
+    let mut det = Detector::new(rs.clone(), hostname.clone(), port);
     det.set_runtime_config(s.runtime.clone());
+    let profile_counters = crate::stages::attach_profile(s, &mut det, rs.clone(), hostname.clone(), false);
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
     if let Some(load) = reload.clone() {
@@ -285,6 +286,17 @@ pub fn run(
         alerts,
         drops.total()
     );
+    if let Some(c) = profile_counters {
+        use std::sync::atomic::Ordering::Relaxed;
+        eprintln!(
+            "harrier: profile stage: {} observations, {} dropped (queue full), {} scored, {} profile alerts, {} scorer alerts",
+            c.sent.load(Relaxed),
+            c.dropped.load(Relaxed),
+            c.scored.load(Relaxed),
+            c.profile_alerts.load(Relaxed),
+            c.scorer_alerts.load(Relaxed)
+        );
+    }
     match res {
         Ok(()) if exit_on_drops.load(Ordering::Relaxed) => 1,
         Ok(()) => 0,

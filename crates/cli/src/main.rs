@@ -10,6 +10,7 @@ mod falco_log;
 mod live;
 mod ops_wire;
 mod plugins;
+mod profile_cmd;
 mod replay;
 mod respond_cmd;
 mod rules_cmd;
@@ -186,6 +187,9 @@ enum Cmd {
     /// JSON Lines audit log (session_audit.file, default stdout); `source: session` rules alert
     /// through the configured outputs. Needs root (eBPF).
     Session(Common),
+    /// Workload profiles and the learned scorer: show, diff, accept, learn, train, score.
+    #[command(subcommand)]
+    Profile(profile_cmd::ProfileCmd),
     /// Check this node and a config: kernel/eBPF, inotify, rules, sinks, runtimes, services, clock.
     Doctor(doctor_cmd::DoctorArgs),
 }
@@ -213,6 +217,7 @@ fn main() -> ExitCode {
         Some(Cmd::Respond(c)) => respond_cmd::run(c),
         Some(Cmd::Session(c)) => session_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
+        Some(Cmd::Profile(c)) => profile_cmd::run(c),
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config, strict_config }) => {
             match harrier_sinks::run_forwarder(&config, strict_config) {

@@ -129,6 +129,13 @@ pub(crate) fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The ruleset a command's `-r`/`-c` would run (default rules without `-r`).
+pub(crate) fn load_ruleset(c: &Common) -> Result<Ruleset, String> {
+    let (_, s) = config::from_common(c).map_err(|e| e.to_string())?;
+    let files = rules_files::expand(&rule_paths_for(c, &s))?;
+    build_ruleset(&files, &s, c)
+}
+
 /// The rule paths of a run: `-r`, else the config's `rules_files`, else the default rules.
 fn rule_paths_for(c: &Common, s: &Settings) -> Vec<PathBuf> {
     if !c.rules.is_empty() {
@@ -277,7 +284,9 @@ pub fn falco_form(c: &Common, live_cmd: bool) -> u8 {
                     return 1;
                 }
             };
-            let mut det = Detector::new(Arc::new(rs), hostname(), crate::stages::build_replay(&s, outs));
+            let rs = Arc::new(rs);
+            let mut det = Detector::new(rs.clone(), hostname(), crate::stages::build_replay(&s, outs));
+            crate::stages::attach_profile(&s, &mut det, rs, hostname(), true);
             let res = det.run(&mut src);
             let stats = det.stats.clone();
             det.into_port().into_last().finish(std::time::Duration::from_secs(5));
@@ -498,8 +507,10 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         rules_files::expand(&a.rules)?
     };
     let rs = build_ruleset(&files, &s, &common)?;
+    let rs = Arc::new(rs);
     let mut det =
-        Detector::new(Arc::new(rs), hostname(), crate::stages::build_replay(&s, OutputsPort(outputs(&s)?)));
+        Detector::new(rs.clone(), hostname(), crate::stages::build_replay(&s, OutputsPort(outputs(&s)?)));
+    crate::stages::attach_profile(&s, &mut det, rs, hostname(), true);
     let mut scratch = harrier_engine::Scratch::new();
     scratch.ensure(filter.as_ref().map(|f| f.depth()).unwrap_or(1));
     src.seed(&mut det.state);
@@ -522,7 +533,7 @@ fn friendly_inner(a: ReplayArgs) -> Result<u8, String> {
         }
         harrier_pipeline::Flow::Continue
     });
-    det.port_mut().flush();
+    det.flush_held();
     bar.finish();
     res.map_err(|e| e.to_string())?;
     if let Some(w) = writer {

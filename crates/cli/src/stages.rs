@@ -143,3 +143,41 @@ fn build_inner<P: AlertPort>(
     }
     stages
 }
+
+/// `profile:` — workload profiles and the learned scorer (`harrier_profile::ProfileConfig`).
+pub fn profile_config(raw: &RawConfig) -> Result<Option<harrier_profile::ProfileConfig>, ConfigError> {
+    let Some(v) = raw.get("profile") else { return Ok(None) };
+    let json = serde_json::to_value(v).map_err(|e| ConfigError(format!("config key 'profile': {e}")))?;
+    harrier_profile::ProfileConfig::from_json(&json).map_err(ConfigError)
+}
+
+/// Attach the profile and scorer observer to a detector when `profile:` enables it. A damaged
+/// profile or model file is reported and that part stays off; detection runs regardless.
+/// `lossless`: replays wait for the worker instead of dropping observations.
+pub fn attach_profile<P: AlertPort>(
+    s: &Settings,
+    det: &mut harrier_pipeline::Detector<P>,
+    rules: Arc<harrier_engine::Ruleset>,
+    hostname: String,
+    lossless: bool,
+) -> Option<Arc<harrier_profile::stage::Counters>> {
+    let mut cfg = s.profile.clone()?;
+    cfg.lossless |= lossless;
+    let (loaded, errors) = harrier_profile::load(&cfg);
+    for e in &errors {
+        tracing::error!("{e}");
+    }
+    if loaded.profiles.is_none() && loaded.model.is_none() {
+        return None;
+    }
+    tracing::info!(
+        profiles = loaded.profiles.is_some(),
+        scorer = loaded.model.is_some(),
+        learn_secs = cfg.learn.as_secs(),
+        "profile stage ready"
+    );
+    let stage = harrier_profile::LearnedStage::start(&cfg, loaded, rules, hostname);
+    let counters = stage.counters.clone();
+    det.set_observer(Box::new(stage));
+    Some(counters)
+}

@@ -5,9 +5,11 @@
 
 pub mod held;
 pub mod live;
+pub mod observe;
 pub mod port;
 pub mod source;
 
+pub use observe::EventObserver;
 pub use port::{from_fn, AlertPort, AlertStage, Collect, Discard, FnPort, Stages};
 pub use source::{EventSource, Flow, ScapSource, SourceError};
 
@@ -51,6 +53,8 @@ pub struct Detector<P: AlertPort = Box<dyn AlertPort>> {
     next_rules: RulesSlot,
     /// Where alerts go.
     port: P,
+    /// What sees events after the rules (see [`Detector::set_observer`]).
+    observer: Option<Box<dyn EventObserver>>,
 }
 
 /// Where another thread or a callback puts a new ruleset for a running [`Detector`]; it takes over
@@ -83,7 +87,14 @@ impl<P: AlertPort> Detector<P> {
             event_buf: harrier_event::EventBuf::new(),
             next_rules: RulesSlot::default(),
             port,
+            observer: None,
         }
+    }
+
+    /// An observer of every evaluated event (workload profiles, the learned scorer); its alerts
+    /// go through the port.
+    pub fn set_observer(&mut self, o: Box<dyn EventObserver>) {
+        self.observer = Some(o);
     }
 
     /// The port alerts leave through.
@@ -154,6 +165,10 @@ impl<P: AlertPort> Detector<P> {
                 self.state.purge_containers();
             }
         }
+        if let Some(o) = self.observer.as_mut() {
+            let port = &mut self.port;
+            o.idle(&mut |a| port.put(a));
+        }
         self.port.idle();
     }
 
@@ -162,6 +177,10 @@ impl<P: AlertPort> Detector<P> {
         self.state.take_answers();
         self.container_events();
         self.held.release(&self.state, true, &mut self.port);
+        if let Some(o) = self.observer.as_mut() {
+            let port = &mut self.port;
+            o.flush(&mut |a| port.put(a));
+        }
         self.port.flush();
     }
 
@@ -253,6 +272,7 @@ impl<P: AlertPort> Detector<P> {
         let held = &mut self.held;
         let port = &mut self.port;
         let lookups = self.state.lookup.is_some();
+        let mut matched: Option<usize> = None;
         rules.evaluate_with(Source::Syscall, &acc, &mut self.scratch, |r| {
             // In a container whose metadata is being looked up: hold the alert for a short while.
             let pending = if lookups {
@@ -269,12 +289,19 @@ impl<P: AlertPort> Detector<P> {
                 }
             };
             st.alerts += 1;
+            if matched.is_none() {
+                matched = Some(r.index);
+            }
             *st.by_rule.entry(r.name.clone()).or_default() += 1;
             *st.by_priority.entry(r.priority).or_default() += 1;
             if let Some(alert) = alert {
                 port.put(alert);
             }
         });
+        if let Some(o) = self.observer.as_mut() {
+            let name = matched.and_then(|i| rules.rules().get(i)).map(|r| r.name.as_str());
+            o.observe(&acc, name, &mut |a| port.put(a));
+        }
         self.prev_ts = ev.ts();
         if lookups {
             self.since_purge += 1;

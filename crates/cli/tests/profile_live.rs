@@ -1,0 +1,142 @@
+//! Workload profiles live (root, real kernel, eBPF): a workload of this test learns for a few
+//! seconds, then runs a binary it never ran (copied in after it started: drift too), writes to a
+//! new directory and connects to a new destination; each raises a `profile` alert with
+//! `profile.kind`, `profile.item` and `profile.workload`. The workload is a session led by a
+//! uniquely named copy of bash, so its key (`exe:<that path>`) selects this test's processes only.
+//! A damaged profile file is reported and detection starts anyway.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn config(dir: &std::path::Path, profile_file: &std::path::Path) -> std::path::PathBuf {
+    let cfg = dir.join("harrier.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "json_output: true\njson_include_output_fields_property: true\nprofile:\n  enabled: true\n  file: {}\n  learn: 4s\n  save_every: 1s\n",
+            profile_file.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+#[test]
+fn a_learned_workload_doing_something_new_raises_profile_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().canonicalize().unwrap();
+    let pfile = d.join("profiles.json");
+    let cfg = config(&d, &pfile);
+    let leader = d.join(format!("wl-bash-{}", std::process::id()));
+    std::fs::copy("/bin/bash", &leader).unwrap();
+    std::fs::create_dir_all(d.join("usual")).unwrap();
+    std::fs::create_dir_all(d.join("new")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let usual = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let usual_port = usual.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().chain(std::iter::empty()) {
+            drop(s);
+        }
+    });
+    std::thread::spawn(move || {
+        for s in usual.incoming() {
+            drop(s);
+        }
+    });
+    let run = spawn_ready(&["run", "-c", cfg.to_str().unwrap()], "live detection started");
+    let script = format!(
+        r#"
+        # Learning: the usual things, for 2 s.
+        for i in 1 2 3 4; do
+            /usr/bin/true
+            echo x > {d}/usual/f$i
+            exec 3<>/dev/tcp/127.0.0.1/{usual_port}; exec 3>&-
+            sleep 0.5
+        done
+        # Past the 4 s window: something new of each kind.
+        sleep 4
+        cp /usr/bin/id {d}/newbin
+        {d}/newbin > /dev/null
+        echo x > {d}/new/f
+        exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-
+        sleep 1
+        "#,
+        d = d.display()
+    );
+    let st = Command::new("setsid").arg("-w").arg(&leader).arg("-c").arg(&script).status().unwrap();
+    assert!(st.success(), "workload script failed");
+    let workload = format!("exe:{}", leader.display());
+    let want = [
+        ("exec", format!("{}/newbin", d.display())),
+        ("drift", format!("{}/newbin", d.display())),
+        ("write_dir", format!("{}/new", d.display())),
+        ("connect", format!("127.0.0.1:{port}/tcp")),
+    ];
+    let mut mine: Vec<serde_json::Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while Instant::now() < deadline {
+        while let Ok((_, line)) = run.stdout.try_recv() {
+            let Ok(a) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if a["source"] == "profile" && a["output_fields"]["profile.workload"] == workload.as_str() {
+                mine.push(a);
+            }
+        }
+        let has = |k: &str, i: &str| {
+            mine.iter()
+                .any(|a| a["output_fields"]["profile.kind"] == k && a["output_fields"]["profile.item"] == i)
+        };
+        if want.iter().all(|(k, i)| has(k, i)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = run.stop_with_stderr();
+    let got: Vec<(String, String)> = mine
+        .iter()
+        .map(|a| {
+            (
+                a["output_fields"]["profile.kind"].as_str().unwrap_or("").to_string(),
+                a["output_fields"]["profile.item"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (k, i) in &want {
+        assert!(got.iter().any(|(gk, gi)| gk == k && gi == i), "no {k} alert for {i}; got {got:?}\n{log}");
+    }
+    // What it learned raised nothing.
+    for (k, i) in &got {
+        assert!(
+            !i.contains("/usual") && !i.ends_with(&format!(":{usual_port}/tcp")),
+            "learned {k} {i} reported"
+        );
+        assert_ne!(i, "/usr/bin/true", "learned executable reported");
+    }
+    let a = mine.iter().find(|a| a["output_fields"]["profile.kind"] == "exec").unwrap();
+    assert_eq!(a["rule"], "Workload profile deviation");
+    assert!(a["output"].as_str().unwrap().contains("a new executable"));
+    assert!(log.contains("profile stage:"), "counters reported at stop:\n{log}");
+    // The profile file was written and holds the workload with its pending deviations.
+    let saved = harrier_profile::ProfileSet::load(&pfile).unwrap();
+    let wp = &saved.workloads[&workload];
+    assert!(wp.has(harrier_profile::Kind::Exec, "/usr/bin/true"));
+    assert!(!wp.pending.is_empty());
+}
+
+#[test]
+fn a_damaged_profile_file_is_reported_and_detection_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pfile = dir.path().join("profiles.json");
+    std::fs::write(&pfile, b"{\"format\": \"harrier-profiles\", \"version\": 1, \"workloads\": [").unwrap();
+    let cfg = config(dir.path(), &pfile);
+    let run = spawn_ready(&["run", "-c", cfg.to_str().unwrap()], "live detection started");
+    std::thread::sleep(Duration::from_millis(500));
+    let log = run.stop_with_stderr();
+    assert!(log.contains("profiles.json") && log.contains("workload profiles are off"), "{log}");
+    assert!(log.contains("harrier: stopped:"), "detection ran and stopped cleanly:\n{log}");
+    // The damaged file is left for inspection.
+    assert!(std::fs::read_to_string(&pfile).unwrap().ends_with('['));
+}

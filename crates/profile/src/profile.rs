@@ -1,0 +1,578 @@
+//! Workload profiles: what each workload did during its learning window, deviations after it, and
+//! the file they are kept in (JSON, versioned, written atomically).
+
+use crate::obs::{EvClass, Observation};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The file format's name and version (`format`, `version` at the top of the file). A file of
+/// another format or a newer version is refused with a clear error.
+pub const FORMAT: &str = "harrier-profiles";
+pub const VERSION: u32 = 1;
+
+/// Most items one kind of one workload keeps; past it the kind is *saturated* (it learns and
+/// reports nothing more: a workload that opens ten thousand distinct directories has no useful
+/// profile of them).
+pub const MAX_ITEMS: usize = 2048;
+
+/// What a profile records, and what a deviation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An executable run (`proc.exepath`).
+    Exec,
+    /// A parent→child pair (`parent exe -> child exe`).
+    Spawn,
+    /// A directory written to (opened for writing).
+    WriteDir,
+    /// An outbound destination (`ip:port/proto`).
+    Connect,
+    /// A port listened on or accepted from (`port/proto`).
+    Listen,
+    /// A syscall family used (among the security-relevant ones the observer watches).
+    Family,
+    /// An executable that was not in the image (container upper layer) or was written after the
+    /// workload started (host): drift.
+    Drift,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] =
+        [Kind::Exec, Kind::Spawn, Kind::WriteDir, Kind::Connect, Kind::Listen, Kind::Family, Kind::Drift];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Exec => "exec",
+            Kind::Spawn => "spawn",
+            Kind::WriteDir => "write_dir",
+            Kind::Connect => "connect",
+            Kind::Listen => "listen",
+            Kind::Family => "family",
+            Kind::Drift => "drift",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// How a deviation of this kind reads in an alert.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Exec => "a new executable",
+            Kind::Spawn => "a new parent/child pair",
+            Kind::WriteDir => "a write to a new directory",
+            Kind::Connect => "a new outbound destination",
+            Kind::Listen => "a new listening port",
+            Kind::Family => "a new syscall family",
+            Kind::Drift => "an executable not in the image or written after start (drift)",
+        }
+    }
+}
+
+/// A deviation seen after learning, kept for review (`harrier profile accept`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub count: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// The command line of the first process seen doing it.
+    #[serde(default)]
+    pub example: String,
+}
+
+/// One workload's profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadProfile {
+    /// Event time of the first observation, ns.
+    pub first_seen_ns: u64,
+    pub last_seen_ns: u64,
+    /// Learning ends at this event time (ns); deviations are reported after it.
+    pub learn_until_ns: u64,
+    /// Observations learned from.
+    pub learned_events: u64,
+    /// What the workload does, by kind.
+    #[serde(default)]
+    pub items: BTreeMap<Kind, BTreeSet<String>>,
+    /// Kinds that reached [`MAX_ITEMS`].
+    #[serde(default)]
+    pub saturated: BTreeSet<Kind>,
+    /// Deviations seen after learning, not accepted yet.
+    #[serde(default)]
+    pub pending: BTreeMap<Kind, BTreeMap<String, Pending>>,
+}
+
+impl WorkloadProfile {
+    pub fn learning(&self, ts: u64) -> bool {
+        ts < self.learn_until_ns
+    }
+
+    pub fn has(&self, kind: Kind, item: &str) -> bool {
+        self.items.get(&kind).is_some_and(|s| s.contains(item))
+    }
+
+    fn add(&mut self, kind: Kind, item: &str) -> bool {
+        if self.saturated.contains(&kind) {
+            return false;
+        }
+        let set = self.items.entry(kind).or_default();
+        if set.contains(item) {
+            return false;
+        }
+        if set.len() >= MAX_ITEMS {
+            self.saturated.insert(kind);
+            return false;
+        }
+        set.insert(item.to_string());
+        true
+    }
+
+    /// Move pending deviations into the profile: every one (`kind` and `item` `None`), those of a
+    /// kind, or one item. Returns how many were accepted.
+    pub fn accept(&mut self, kind: Option<Kind>, item: Option<&str>) -> usize {
+        let mut n = 0;
+        let kinds: Vec<Kind> =
+            self.pending.keys().copied().filter(|k| kind.is_none_or(|x| x == *k)).collect();
+        for k in kinds {
+            let Some(mut map) = self.pending.remove(&k) else { continue };
+            let items: Vec<String> =
+                map.keys().filter(|i| item.is_none_or(|x| x == i.as_str())).cloned().collect();
+            for i in items {
+                map.remove(&i);
+                if k != Kind::Drift {
+                    self.add(k, &i);
+                } else {
+                    self.items.entry(k).or_default().insert(i);
+                }
+                n += 1;
+            }
+            if !map.is_empty() {
+                self.pending.insert(k, map);
+            }
+        }
+        n
+    }
+}
+
+/// Every workload's profile: the file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSet {
+    pub format: String,
+    pub version: u32,
+    /// The learning window given to new workloads, ns.
+    pub learn_window_ns: u64,
+    pub workloads: BTreeMap<String, WorkloadProfile>,
+}
+
+/// One deviation found by [`ProfileSet::observe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deviation {
+    pub kind: Kind,
+    pub item: String,
+    pub workload: String,
+}
+
+/// Why a profile file could not be used.
+#[derive(Debug)]
+pub struct ProfileError(pub String);
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// A directory with all-digit components (`/proc/1234/`) and the like generalised, so that pids
+/// and counters do not make every write new.
+pub fn generalise_dir(dir: &str) -> String {
+    let mut out = String::with_capacity(dir.len());
+    for (i, c) in dir.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('#');
+        } else {
+            out.push_str(c);
+        }
+    }
+    out
+}
+
+/// The syscall family of an event type: the first member of its family (`execveat` → `execve`),
+/// the name itself for calls outside the known families.
+pub fn family_of(evt: &str) -> &str {
+    for f in harrier_engine::evttype::SYSCALL_FAMILIES {
+        if f.required.contains(&evt) || f.optional.contains(&evt) {
+            return f.required[0];
+        }
+    }
+    evt
+}
+
+/// Host drift: the executable's inode changed this long after the workload was first seen.
+const DRIFT_SLACK_NS: u64 = 1_000_000_000;
+
+impl ProfileSet {
+    pub fn new(learn_window_ns: u64) -> ProfileSet {
+        ProfileSet { format: FORMAT.into(), version: VERSION, learn_window_ns, workloads: BTreeMap::new() }
+    }
+
+    /// What an observation says about its workload: (kind, item) pairs.
+    pub fn items_of(&self, o: &Observation) -> Vec<(Kind, String)> {
+        let mut v = Vec::with_capacity(3);
+        v.push((Kind::Family, family_of(o.evt).to_string()));
+        match o.class {
+            EvClass::Exec => {
+                let exe = o.get("proc.exepath");
+                if !exe.is_empty() {
+                    v.push((Kind::Exec, exe.to_string()));
+                    let pexe = o.get("proc.pexepath");
+                    if !pexe.is_empty() {
+                        v.push((Kind::Spawn, format!("{pexe} -> {exe}")));
+                    }
+                }
+            }
+            EvClass::Open => {
+                if o.get("evt.is_open_write") == "true" {
+                    let dir = o.get("fd.directory");
+                    if !dir.is_empty() {
+                        v.push((Kind::WriteDir, generalise_dir(dir)));
+                    }
+                }
+            }
+            EvClass::Connect => {
+                let (ip, port) = (o.get("fd.sip"), o.get("fd.sport"));
+                let t = o.get("fd.typechar");
+                if !ip.is_empty() && (t == "4" || t == "6") {
+                    v.push((Kind::Connect, format!("{ip}:{port}/{}", o.get("fd.l4proto"))));
+                }
+            }
+            EvClass::Listen => {
+                let port = o.get("fd.sport");
+                if !port.is_empty() && port != "0" {
+                    v.push((Kind::Listen, format!("{port}/{}", o.get("fd.l4proto"))));
+                }
+            }
+            EvClass::Send | EvClass::Other => {}
+        }
+        v
+    }
+
+    /// Whether the observed executable drifted (see [`Kind::Drift`]).
+    fn drifted(o: &Observation, p: &WorkloadProfile) -> bool {
+        if o.class != EvClass::Exec {
+            return false;
+        }
+        if o.get("proc.is_exe_upper_layer") == "true" {
+            return true;
+        }
+        o.get("container.id").is_empty_or_host()
+            && o.exe_ctime > 0
+            && p.first_seen_ns > 0
+            && o.exe_ctime > p.first_seen_ns + DRIFT_SLACK_NS
+    }
+
+    /// Learn from or check one observation; deviations are returned once per (workload, kind,
+    /// item) until accepted (repeats are counted in the pending entry).
+    pub fn observe(&mut self, o: &Observation) -> Vec<Deviation> {
+        if o.workload.is_empty() {
+            return Vec::new();
+        }
+        let items = self.items_of(o);
+        let window = self.learn_window_ns;
+        let p = self.workloads.entry(o.workload.clone()).or_insert_with(|| WorkloadProfile {
+            first_seen_ns: o.ts,
+            learn_until_ns: o.ts.saturating_add(window),
+            ..Default::default()
+        });
+        p.last_seen_ns = p.last_seen_ns.max(o.ts);
+        let drift = Self::drifted(o, p).then(|| o.get("proc.exepath").to_string());
+        let mut out = Vec::new();
+        if p.learning(o.ts) {
+            p.learned_events += 1;
+            for (k, i) in &items {
+                p.add(*k, i);
+            }
+            return out;
+        }
+        let all = items.into_iter().chain(drift.map(|d| (Kind::Drift, d)));
+        for (k, i) in all {
+            if p.has(k, &i) || (k != Kind::Drift && p.saturated.contains(&k)) {
+                continue;
+            }
+            let pend = p.pending.entry(k).or_default();
+            match pend.get_mut(&i) {
+                Some(e) => {
+                    e.count += 1;
+                    e.last_ns = o.ts;
+                }
+                None => {
+                    if pend.len() >= MAX_ITEMS {
+                        continue;
+                    }
+                    pend.insert(
+                        i.clone(),
+                        Pending {
+                            count: 1,
+                            first_ns: o.ts,
+                            last_ns: o.ts,
+                            example: o.get("proc.cmdline").to_string(),
+                        },
+                    );
+                    out.push(Deviation { kind: k, item: i, workload: o.workload.clone() });
+                }
+            }
+        }
+        out
+    }
+
+    /// End every workload's learning now (deviations are reported from the next event).
+    pub fn end_learning(&mut self) {
+        for p in self.workloads.values_mut() {
+            p.learn_until_ns = 0;
+        }
+    }
+
+    /// Read a profile file: a clear error for anything but a profile file of a known version.
+    pub fn load(path: &Path) -> Result<ProfileSet, ProfileError> {
+        let data = std::fs::read(path)
+            .map_err(|e| ProfileError(format!("cannot read the profile file {}: {e}", path.display())))?;
+        Self::parse(&data).map_err(|e| ProfileError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parse a profile file's bytes.
+    pub fn parse(data: &[u8]) -> Result<ProfileSet, ProfileError> {
+        let v: serde_json::Value = serde_json::from_slice(data)
+            .map_err(|e| ProfileError(format!("not a profile file (invalid JSON: {e})")))?;
+        let format = v.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        if format != FORMAT {
+            return Err(ProfileError(format!("not a profile file (format '{format}', expected '{FORMAT}')")));
+        }
+        let version = v.get("version").and_then(|f| f.as_u64()).unwrap_or(0);
+        if version == 0 || version > VERSION as u64 {
+            return Err(ProfileError(format!(
+                "profile file version {version} is not supported (this Harrier reads version {VERSION})"
+            )));
+        }
+        serde_json::from_value(v).map_err(|e| ProfileError(format!("damaged profile file: {e}")))
+    }
+
+    /// Write the file atomically (a temporary file beside it, then a rename).
+    pub fn save(&self, path: &Path) -> Result<(), ProfileError> {
+        let err = |e: std::io::Error| {
+            ProfileError(format!("cannot write the profile file {}: {e}", path.display()))
+        };
+        let data = serde_json::to_vec_pretty(self).map_err(|e| ProfileError(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &data).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
+    /// What `b` has that `a` has not, per workload: (workload, kind, item, `+` added / `-` gone).
+    pub fn diff(a: &ProfileSet, b: &ProfileSet) -> Vec<(String, Kind, String, char)> {
+        let empty = WorkloadProfile::default();
+        let names: BTreeSet<&String> = a.workloads.keys().chain(b.workloads.keys()).collect();
+        let mut out = Vec::new();
+        for w in names {
+            let pa = a.workloads.get(w).unwrap_or(&empty);
+            let pb = b.workloads.get(w).unwrap_or(&empty);
+            for k in Kind::ALL {
+                let none = BTreeSet::new();
+                let sa = pa.items.get(&k).unwrap_or(&none);
+                let sb = pb.items.get(&k).unwrap_or(&none);
+                for i in sb.difference(sa) {
+                    out.push((w.clone(), k, i.clone(), '+'));
+                }
+                for i in sa.difference(sb) {
+                    out.push((w.clone(), k, i.clone(), '-'));
+                }
+            }
+        }
+        out
+    }
+}
+
+trait HostId {
+    fn is_empty_or_host(&self) -> bool;
+}
+
+impl HostId for str {
+    fn is_empty_or_host(&self) -> bool {
+        self.is_empty() || self == "host"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn exec(ts: u64, w: &str, pexe: &str, exe: &str) -> Observation {
+        let mut o = Observation::from_pairs(
+            "execve",
+            w,
+            &[("proc.exepath", exe), ("proc.pexepath", pexe), ("proc.cmdline", exe)],
+        );
+        o.ts = ts;
+        o
+    }
+
+    fn open_w(ts: u64, w: &str, dir: &str) -> Observation {
+        let mut o =
+            Observation::from_pairs("openat", w, &[("evt.is_open_write", "true"), ("fd.directory", dir)]);
+        o.ts = ts;
+        o
+    }
+
+    fn connect(ts: u64, w: &str, ip: &str, port: &str) -> Observation {
+        let mut o = Observation::from_pairs(
+            "connect",
+            w,
+            &[("fd.sip", ip), ("fd.sport", port), ("fd.typechar", "4"), ("fd.l4proto", "tcp")],
+        );
+        o.ts = ts;
+        o
+    }
+
+    fn kinds(d: &[Deviation]) -> Vec<(Kind, &str)> {
+        d.iter().map(|d| (d.kind, d.item.as_str())).collect()
+    }
+
+    #[test]
+    fn learns_during_the_window_then_reports_each_new_thing_once() {
+        let mut p = ProfileSet::new(60 * S);
+        let w = "service:web.service";
+        assert!(p.observe(&exec(S, w, "/usr/sbin/nginx", "/usr/bin/logger")).is_empty());
+        assert!(p.observe(&open_w(2 * S, w, "/var/log/nginx")).is_empty());
+        assert!(p.observe(&connect(3 * S, w, "10.0.0.5", "5432")).is_empty());
+        // After the window: known things are quiet.
+        assert!(p.observe(&exec(100 * S, w, "/usr/sbin/nginx", "/usr/bin/logger")).is_empty());
+        assert!(p.observe(&open_w(100 * S, w, "/var/log/nginx")).is_empty());
+        assert!(p.observe(&connect(100 * S, w, "10.0.0.5", "5432")).is_empty());
+        // New things: each is reported once.
+        let d = p.observe(&exec(101 * S, w, "/usr/sbin/nginx", "/bin/sh"));
+        assert_eq!(kinds(&d), [(Kind::Exec, "/bin/sh"), (Kind::Spawn, "/usr/sbin/nginx -> /bin/sh")]);
+        assert_eq!(d[0].workload, w);
+        assert!(p.observe(&exec(102 * S, w, "/usr/sbin/nginx", "/bin/sh")).is_empty(), "once");
+        assert_eq!(kinds(&p.observe(&open_w(103 * S, w, "/usr/bin"))), [(Kind::WriteDir, "/usr/bin")]);
+        assert_eq!(
+            kinds(&p.observe(&connect(104 * S, w, "203.0.113.9", "4444"))),
+            [(Kind::Connect, "203.0.113.9:4444/tcp")]
+        );
+        let pend = &p.workloads[w].pending[&Kind::Exec]["/bin/sh"];
+        assert_eq!((pend.count, pend.first_ns, pend.last_ns), (2, 101 * S, 102 * S));
+        // Another workload learns on its own clock.
+        assert!(p.observe(&exec(200 * S, "exe:/usr/bin/cron", "/usr/sbin/cron", "/bin/sh")).is_empty());
+    }
+
+    #[test]
+    fn families_and_pid_directories_generalise() {
+        let mut p = ProfileSet::new(10 * S);
+        let w = "exe:/usr/bin/app";
+        p.observe(&open_w(S, w, "/proc/1234/task/77"));
+        p.observe(&exec(S, w, "/usr/bin/app", "/usr/bin/env"));
+        assert!(p.observe(&open_w(20 * S, w, "/proc/99/task/5")).is_empty(), "pids generalised");
+        let mut x = exec(21 * S, w, "/usr/bin/app", "/usr/bin/env");
+        x.evt = "execveat";
+        assert!(p.observe(&x).is_empty(), "execveat is the execve family");
+        let mut r = Observation::from_pairs("renameat2", w, &[]);
+        r.ts = 22 * S;
+        assert_eq!(kinds(&p.observe(&r)), [(Kind::Family, "rename")]);
+        assert_eq!(generalise_dir("/var/lib/x/0042"), "/var/lib/x/#");
+    }
+
+    #[test]
+    fn drift_is_reported_for_upper_layer_executables_even_when_their_path_is_known() {
+        let mut p = ProfileSet::new(10 * S);
+        let w = "image:nginx:1.25 /usr/sbin/nginx";
+        p.observe(&exec(S, w, "/usr/sbin/nginx", "/usr/bin/id"));
+        let mut o = exec(20 * S, w, "/usr/sbin/nginx", "/usr/bin/id");
+        o.fields[crate::obs::slot("proc.is_exe_upper_layer").unwrap()] = "true".into();
+        o.fields[crate::obs::slot("container.id").unwrap()] = "abc".into();
+        assert_eq!(kinds(&p.observe(&o)), [(Kind::Drift, "/usr/bin/id")]);
+        // Host: an executable whose inode changed after the workload was first seen.
+        let h = "service:app.service";
+        p.observe(&exec(S, h, "/usr/bin/app", "/usr/bin/app-helper"));
+        let mut o = exec(30 * S, h, "/usr/bin/app", "/usr/bin/app-helper");
+        o.exe_ctime = 25 * S;
+        assert_eq!(kinds(&p.observe(&o)), [(Kind::Drift, "/usr/bin/app-helper")]);
+        let mut o = exec(31 * S, h, "/usr/bin/app", "/usr/bin/app-helper2");
+        o.exe_ctime = S / 2;
+        assert_eq!(
+            kinds(&p.observe(&o)),
+            [(Kind::Exec, "/usr/bin/app-helper2"), (Kind::Spawn, "/usr/bin/app -> /usr/bin/app-helper2")],
+            "older binary: no drift"
+        );
+    }
+
+    #[test]
+    fn accept_moves_pending_into_the_profile() {
+        let mut p = ProfileSet::new(10 * S);
+        let w = "exe:/usr/bin/app";
+        p.observe(&exec(S, w, "/usr/bin/app", "/usr/bin/env"));
+        assert_eq!(p.observe(&exec(20 * S, w, "/usr/bin/app", "/bin/ls")).len(), 2);
+        let d = p.observe(&connect(20 * S, w, "10.1.1.1", "443"));
+        assert_eq!(kinds(&d), [(Kind::Family, "connect"), (Kind::Connect, "10.1.1.1:443/tcp")]);
+        let wp = p.workloads.get_mut(w).unwrap();
+        assert_eq!(wp.accept(Some(Kind::Exec), Some("/bin/ls")), 1);
+        assert!(wp.has(Kind::Exec, "/bin/ls"));
+        assert!(!wp.has(Kind::Connect, "10.1.1.1:443/tcp"));
+        assert_eq!(wp.accept(None, None), 3, "the spawn pair, the family and the destination");
+        assert!(wp.pending.is_empty());
+        assert!(wp.has(Kind::Connect, "10.1.1.1:443/tcp"));
+        // Accepted things are quiet, even if their pending entries are gone.
+        assert!(p.observe(&exec(30 * S, w, "/usr/bin/app", "/bin/ls")).is_empty());
+    }
+
+    #[test]
+    fn saturated_kinds_stop_learning_and_reporting() {
+        let mut p = ProfileSet::new(1_000_000 * S);
+        let w = "exe:/usr/bin/crawler";
+        for i in 0..MAX_ITEMS + 5 {
+            p.observe(&open_w(S + i as u64, w, &format!("/data/d{i}x")));
+        }
+        assert!(p.workloads[w].saturated.contains(&Kind::WriteDir));
+        assert_eq!(p.workloads[w].items[&Kind::WriteDir].len(), MAX_ITEMS);
+        p.end_learning();
+        assert!(p.observe(&open_w(2_000_000 * S, w, "/elsewhere")).is_empty());
+    }
+
+    #[test]
+    fn the_file_round_trips_and_bad_files_give_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.json");
+        let mut p = ProfileSet::new(10 * S);
+        p.observe(&exec(S, "exe:/a", "/a", "/b"));
+        p.observe(&exec(20 * S, "exe:/a", "/a", "/c"));
+        p.save(&f).unwrap();
+        let q = ProfileSet::load(&f).unwrap();
+        assert_eq!(p, q);
+        assert!(!dir.path().join("p.tmp").exists());
+
+        let bad = |data: &str| ProfileSet::parse(data.as_bytes()).unwrap_err().to_string();
+        assert!(bad("{").contains("invalid JSON"), "{}", bad("{"));
+        assert!(bad(r#"{"format":"other","version":1}"#).contains("expected 'harrier-profiles'"));
+        assert!(bad(r#"{"format":"harrier-profiles","version":9}"#).contains("version 9 is not supported"));
+        assert!(bad(r#"{"format":"harrier-profiles","version":1,"workloads":3}"#).contains("damaged"));
+        let e = ProfileSet::load(&dir.path().join("missing.json")).unwrap_err().to_string();
+        assert!(e.contains("cannot read the profile file"), "{e}");
+    }
+
+    #[test]
+    fn diff_lists_added_and_removed_items() {
+        let mut a = ProfileSet::new(10 * S);
+        a.observe(&exec(S, "exe:/a", "/a", "/b"));
+        let mut b = a.clone();
+        b.workloads.get_mut("exe:/a").unwrap().items.get_mut(&Kind::Exec).unwrap().insert("/x".into());
+        b.workloads.get_mut("exe:/a").unwrap().items.get_mut(&Kind::Exec).unwrap().remove("/b");
+        let d = ProfileSet::diff(&a, &b);
+        assert!(d.contains(&("exe:/a".into(), Kind::Exec, "/x".into(), '+')));
+        assert!(d.contains(&("exe:/a".into(), Kind::Exec, "/b".into(), '-')));
+        assert_eq!(d.len(), 2);
+    }
+}
