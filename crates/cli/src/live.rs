@@ -40,6 +40,30 @@ pub fn needed_events(rs: &Ruleset) -> Option<Vec<&'static str>> {
     Some(names)
 }
 
+/// Event names whose alerts must go out at once: those of enabled syscall rules at priority
+/// CRITICAL or above, and every watched one when response rules are loaded (any alert may
+/// trigger an action). The probe wakes the consumer for them within its urgent window.
+pub fn urgent_events(rs: &Ruleset, responses: bool, watched: &[&'static str]) -> Vec<&'static str> {
+    if responses {
+        return watched.to_vec();
+    }
+    let mut names: Vec<&'static str> = Vec::new();
+    for r in rs.rules().iter().filter(|r| r.enabled && r.source == Source::Syscall) {
+        if r.priority > harrier_rules::Priority::Critical {
+            continue;
+        }
+        if r.evttypes.is_all() {
+            return watched.to_vec();
+        }
+        for info in harrier_event::all_events() {
+            if r.evttypes.contains(info.id) && !names.contains(&info.name) {
+                names.push(info.name);
+            }
+        }
+    }
+    names
+}
+
 fn dedicated_events() -> Vec<&'static str> {
     harrier_probe::syscalls::SYSCALLS.iter().map(|s| s.name).collect()
 }
@@ -56,9 +80,15 @@ fn signals(stop: &Arc<AtomicBool>, hup: &Arc<AtomicBool>) {
     let _ = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone());
 }
 
-fn open_live(events: &[&str], with_state_events: bool, preset: u32) -> Result<LiveSource, String> {
+fn open_live(
+    events: &[&str],
+    urgent: &[&str],
+    with_state_events: bool,
+    preset: u32,
+) -> Result<LiveSource, String> {
     let cfg = ProbeConfig {
         syscalls: events,
+        urgent,
         with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
@@ -124,7 +154,8 @@ pub fn run(
              the process and file tables may be incomplete (set base_syscalls.repair=true to add what they need)"
         );
     }
-    let mut src = match open_live(&sel.syscalls, sel.with_state_events, s.buf_size_preset) {
+    let urgent = urgent_events(&rs, s.response.is_some(), &sel.syscalls);
+    let mut src = match open_live(&sel.syscalls, &urgent, sel.with_state_events, s.buf_size_preset) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -140,6 +171,14 @@ pub fn run(
         src.poll_timeout = src.poll_timeout.min(r.config.max_delay);
     }
     let (n_rules, n_types) = (rs.rules().iter().filter(|r| r.enabled).count(), src.probe().syscalls().len());
+    tracing::info!(
+        "alert latency: {} of {} watched syscalls wake the reader within {:?} (rules at CRITICAL or above{}), the rest within {:?}",
+        src.probe().urgent_syscalls().len(),
+        n_types,
+        harrier_probe::DEFAULT_URGENT_WINDOW,
+        if s.response.is_some() { ", response rules loaded" } else { "" },
+        harrier_probe::DEFAULT_BATCH_WINDOW
+    );
     let outs = Rc::new(RefCell::new(outs));
     // The detector's one door for alerts: stages (none yet) and then the outputs and sinks.
     let port = crate::stages::build_with(s, SharedDelivery(outs.clone()), vec![ops.stage()]);
@@ -446,7 +485,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&all_events(), true, a.buf_size_preset)?;
+    let mut src = open_live(&all_events(), &[], true, a.buf_size_preset)?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);

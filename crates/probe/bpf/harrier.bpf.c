@@ -22,6 +22,13 @@ char LICENSE[] SEC("license") = "GPL";
 /* set at load time by userspace */
 const volatile __u32 hr_excl_tgid = 0;
 const volatile __u64 hr_wake_bytes = 1 << 20;
+/* Latency bounds of the wake-up: a record wakes the consumer when the last forced wake-up is at
+ * least this old (hr_urgent_ns for syscalls marked HR_S_URGENT, hr_batch_ns for the rest). The
+ * consumer, after a drain that found records, comes back within hr_batch_ns by itself, so a
+ * record that did not wake it waits at most about that long; when records flow, wake-ups are at
+ * most one per window, so the cost stays that of batching. */
+const volatile __u64 hr_batch_ns = 2000000;
+const volatile __u64 hr_urgent_ns = 200000;
 /* per-syscall capture spec (HR_S_*), 0 = not wanted; read-only after load, so the check is a
  * plain load from the frozen .rodata, no map lookup */
 const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
@@ -29,6 +36,10 @@ const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
 struct hr_scratch {
 	__u8 d[HR_SCRATCH];
 };
+
+/* The last forced wake-up (boot ns). Every CPU writes it without a lock: a lost update costs
+ * one extra wake-up, nothing else. */
+__u64 hr_last_wake = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -635,20 +646,28 @@ __noinline __u32 put_exeinfo(struct hr_scratch *b, __u32 off)
 	return off;
 }
 
-static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class)
+static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class, int urgent)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->len = len;
-	/* Wake the consumer only when pending data crosses a multiple of hr_wake_bytes: one
-	 * wake-up per hr_wake_bytes of records, not one per record once above the threshold (each
-	 * wake-up is an irq_work self-IPI plus a cross-CPU wake). The consumer also polls with a
-	 * timeout, so a missed crossing only delays. */
-	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
-	__u64 wake = hr_wake_bytes;
-	__u64 flags = (avail / wake != (avail + len) / wake) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (len > HR_HALF + HR_STR_MAX)
 		return;
-	if (bpf_ringbuf_output(&hr_ring, b, len & (HR_SCRATCH - 1), flags))
+	/* Wake the consumer when pending data crosses a multiple of hr_wake_bytes (one wake-up per
+	 * hr_wake_bytes under a flood, not one per record: each is an irq_work self-IPI plus a
+	 * cross-CPU wake), or when the last wake-up is older than the record's latency bound. */
+	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
+	__u64 wake = hr_wake_bytes;
+	__s64 gap = urgent ? hr_urgent_ns : hr_batch_ns;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (avail / wake != (avail + len) / wake || (__s64)(h->ts - hr_last_wake) >= gap) {
+		flags = BPF_RB_FORCE_WAKEUP;
+		hr_last_wake = h->ts;
+	}
+	/* the empty asm keeps clang from dropping the mask (it knows the bound from the check
+	 * above), which would leave the verifier without one */
+	__u32 n = len;
+	asm volatile("" : "+r"(n));
+	if (bpf_ringbuf_output(&hr_ring, b, n & (HR_SCRATCH - 1), flags))
 		stat_add(class & 3);
 	else
 		stat_add(HR_STAT_SENT);
@@ -770,7 +789,7 @@ int hr_sys_exit(__u64 *ctx)
 			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
 		off = put_cgroups(b, off, task);
 	}
-	submit(b, off, class);
+	submit(b, off, class, (spec & HR_S_URGENT) != 0);
 	return 0;
 }
 
@@ -791,7 +810,7 @@ int hr_exec(__u64 *ctx)
 		item_close(b, &off, HR_T_OLDTID, 4);
 	}
 	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
-	submit(b, off, HR_C_PROC);
+	submit(b, off, HR_C_PROC, 0);
 	return 0;
 }
 
@@ -824,6 +843,6 @@ int hr_exit(__u64 *ctx)
 	}
 	h->args[0] = reaper;
 	h->args[1] = live;
-	submit(b, off, HR_C_PROC);
+	submit(b, off, HR_C_PROC, 0);
 	return 0;
 }

@@ -60,6 +60,7 @@ pub mod spec {
     pub const DATA_A1: u32 = 1 << 20;
     pub const PRCTL: u32 = 1 << 21;
     pub const PROT_EXEC: u32 = 1 << 22;
+    pub const URGENT: u32 = 1 << 23;
     pub const CLASS_SHIFT: u32 = 28;
 }
 

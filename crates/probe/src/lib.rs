@@ -51,6 +51,11 @@ pub fn ring_bytes_for_preset(preset: u32) -> u32 {
     }
 }
 
+/// Default latency bound of ordinary records (see [`ProbeConfig::batch_window`]).
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(2);
+/// Default latency bound of urgent records (see [`ProbeConfig::urgent`]).
+pub const DEFAULT_URGENT_WINDOW: Duration = Duration::from_micros(200);
+
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct ProbeConfig<'a> {
@@ -66,6 +71,15 @@ pub struct ProbeConfig<'a> {
     /// quarter of the ring); the consumer also polls with a timeout, so events never wait longer
     /// than that.
     pub wakeup_bytes: u64,
+    /// Event names whose records wake the consumer within `urgent_window` (rules with a high
+    /// priority or a response); the others within `batch_window`.
+    pub urgent: &'a [&'a str],
+    /// Latency bound of ordinary records: a record wakes the consumer when the last wake-up is
+    /// this old, and a consumer that found records comes back this soon by itself. Wake-ups
+    /// stay at most one per window while records flow (batching), and none when idle.
+    pub batch_window: Duration,
+    /// Latency bound of `urgent` records.
+    pub urgent_window: Duration,
 }
 
 impl Default for ProbeConfig<'_> {
@@ -76,6 +90,9 @@ impl Default for ProbeConfig<'_> {
             ring_bytes: DEFAULT_RING_BYTES,
             exclude_pid: None,
             wakeup_bytes: 1 << 20,
+            urgent: &[],
+            batch_window: DEFAULT_BATCH_WINDOW,
+            urgent_window: DEFAULT_URGENT_WINDOW,
         }
     }
 }
@@ -175,6 +192,11 @@ pub struct Probe {
     epoll: OwnedFd,
     /// The last drain emptied the ring: wait for a wake-up before the next one.
     wait_first: bool,
+    /// The last drain found records: records that came after it may not have woken us (the
+    /// kernel wakes at most once per batch window), so the next wait is at most `follow_up`.
+    recent: bool,
+    follow_up: Duration,
+    urgent: Vec<&'static str>,
     conv: Converter,
     syscalls: Vec<&'static str>,
 }
@@ -207,12 +229,19 @@ impl Probe {
         let ncpu = aya::util::nr_cpus().map_err(|(p, e)| ProbeError::Other(format!("{p}: {e}")))? as u32;
         let excl = cfg.exclude_pid.unwrap_or(0);
         let wake = cfg.wakeup_bytes.min(u64::from(ring / 4)).max(1);
+        let (urgent, _) = syscalls::resolve(cfg.urgent);
         let mut spec = [0u32; abi::MAX_SYSCALLS as usize];
         for s in &wanted {
             if let Some(w) = spec.get_mut(s.nr as usize) {
                 *w = s.spec_word();
+                if urgent.iter().any(|u| u.nr == s.nr) {
+                    *w |= abi::spec::URGENT;
+                }
             }
         }
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let batch_ns = ns(cfg.batch_window);
+        let urgent_ns = ns(cfg.urgent_window).min(batch_ns);
         // Memory: the kernel's BTF parses to ~20 MiB. `EbpfLoader::new` parses its own copy for
         // the CO-RE relocations; it is freed with the loader, before the copy the tracepoint
         // attachment needs is parsed, so the two never coexist (start-up peak).
@@ -223,6 +252,8 @@ impl Probe {
             .map_max_entries("hr_buf", (ncpu * 2).max(2))
             .override_global("hr_excl_tgid", &excl, true)
             .override_global("hr_wake_bytes", &wake, true)
+            .override_global("hr_batch_ns", &batch_ns, true)
+            .override_global("hr_urgent_ns", &urgent_ns, true)
             .override_global("hr_spec", &spec, true)
             .load(OBJ)
             .map_err(|e| load_err_chain("load object", &e))?;
@@ -261,6 +292,9 @@ impl Probe {
             ring,
             epoll,
             wait_first: false,
+            recent: false,
+            follow_up: Duration::from_nanos(batch_ns),
+            urgent: wanted.iter().filter(|s| urgent.iter().any(|u| u.nr == s.nr)).map(|s| s.name).collect(),
             conv: Converter::new(),
             syscalls: wanted.iter().map(|s| s.name).collect(),
         })
@@ -271,27 +305,37 @@ impl Probe {
         &self.syscalls
     }
 
+    /// The syscalls whose records wake the consumer within the urgent window.
+    pub fn urgent_syscalls(&self) -> &[&'static str] {
+        &self.urgent
+    }
+
     /// Drain the ring buffer and call `f` with each event, in ring order. Records are consumed
     /// in batches: when the previous call emptied the ring (or nothing is pending), this first
-    /// waits up to `timeout` for the kernel's wake-up (sent each `wakeup_bytes` of records), so
-    /// `timeout` bounds how long an event waits before it is delivered.
+    /// waits for the kernel's wake-up, up to `timeout` when the ring was quiet, and up to the
+    /// batch window after a drain that found records (the kernel wakes at most once per window,
+    /// so records right after a wake-up are fetched this way). A record waits at most about the
+    /// batch window (the urgent window for urgent syscalls) before it is delivered, and an idle
+    /// ring costs one wake-up per `timeout`.
     pub fn poll(
         &mut self,
         timeout: Duration,
         f: &mut dyn FnMut(&Event<'_>),
     ) -> Result<PollStats, ProbeError> {
         let before = self.conv.stats;
+        let wait_for = if self.recent { timeout.min(self.follow_up) } else { timeout };
         let mut waited = false;
         if self.wait_first {
-            self.wait(timeout)?;
+            self.wait(wait_for)?;
             waited = true;
         }
         let mut got = self.drain(f);
         if got == 0 && !waited {
-            self.wait(timeout)?;
+            self.wait(wait_for)?;
             got = self.drain(f);
         }
         self.wait_first = got < DRAIN_MAX;
+        self.recent = got > 0;
         let after = self.conv.stats;
         Ok(PollStats {
             records: after.records - before.records,
@@ -301,7 +345,8 @@ impl Probe {
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), ProbeError> {
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // rounded up: a sub-millisecond timeout must not become a busy loop
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: one valid epoll_event for the duration of the call.
         let rc = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, ms) };

@@ -1,0 +1,88 @@
+//! The probe's wake-ups are bounded in time (root, real kernel): a record reaches a reader that
+//! waits with a long poll timeout within the batch window (the urgent window for urgent
+//! syscalls), including records that follow a wake-up too closely to cause one of their own.
+//! Without the time bound, the reader would sleep until the 1 MiB byte threshold or its timeout.
+
+mod common;
+
+use harrier_probe::{Probe, ProbeConfig};
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+/// Far longer than any window: a poll that returns an event well before this was woken for it.
+const LONG: Duration = Duration::from_secs(30);
+
+fn load(urgent: &[&str]) -> Probe {
+    let cfg = ProbeConfig {
+        syscalls: &["mkdir", "mkdirat"],
+        with_state_events: false,
+        urgent,
+        ..Default::default()
+    };
+    Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Make `n` directories under a fresh temp dir in a child, back to back; then poll with the long
+/// timeout until the child's `n` mkdir events are in. Returns how long that took.
+fn mkdirs_delivered(probe: &mut Probe, n: usize) -> Duration {
+    // Empty the ring of what came before (other processes' mkdirs, procexits).
+    for _ in 0..3 {
+        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
+    }
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "harrier-wakeup-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<CString> = (0..n)
+        .map(|i| CString::new(dir.join(format!("d{i}")).to_string_lossy().as_bytes()).unwrap())
+        .collect();
+    let t = Instant::now();
+    let pid = common::run_child(|| {
+        for p in &paths {
+            // SAFETY: a valid C string.
+            unsafe { libc::mkdir(p.as_ptr(), 0o700) };
+        }
+    });
+    let mut seen = 0;
+    while seen < n && t.elapsed() < Duration::from_secs(60) {
+        probe
+            .poll(LONG, &mut |e| {
+                if e.tid() == pid as u64 && e.info().name.starts_with("mkdir") {
+                    seen += 1;
+                }
+            })
+            .expect("poll");
+    }
+    let took = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(seen, n, "the child's mkdir events");
+    took
+}
+
+#[test]
+fn an_urgent_record_wakes_the_reader() {
+    let mut probe = load(&["mkdir", "mkdirat"]);
+    assert_eq!(probe.urgent_syscalls().len(), 2, "{:?}", probe.urgent_syscalls());
+    let took = mkdirs_delivered(&mut probe, 1);
+    assert!(took < Duration::from_secs(10), "delivered after {took:?}: the reader was not woken");
+}
+
+#[test]
+fn an_ordinary_record_wakes_the_reader_within_the_batch_window() {
+    let mut probe = load(&[]);
+    assert!(probe.urgent_syscalls().is_empty());
+    let took = mkdirs_delivered(&mut probe, 1);
+    assert!(took < Duration::from_secs(10), "delivered after {took:?}: the reader was not woken");
+}
+
+#[test]
+fn records_right_after_a_wake_up_are_fetched_too() {
+    // 200 mkdirs back to back: most come within the window of an earlier wake-up and cause none;
+    // the reader's short follow-up wait after each non-empty drain fetches them.
+    let mut probe = load(&[]);
+    let took = mkdirs_delivered(&mut probe, 200);
+    assert!(took < Duration::from_secs(10), "delivered after {took:?}: records waited for the timeout");
+}
