@@ -242,6 +242,7 @@ fn main() {
         let (m, name) = pty();
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
+        unsafe { libc::fcntl(m, libc::F_SETFL, libc::fcntl(m, libc::F_GETFL) | libc::O_NONBLOCK) };
         let feeder = std::thread::spawn(move || {
             let buf = [b'y'; 4096];
             let mut sent = 0u64;
