@@ -53,9 +53,14 @@ pub fn audit_config(raw: &RawConfig, force: bool) -> Result<Option<AuditConfig>,
         capture.shells = shells;
     }
     capture.rate_bytes_per_sec = number(raw, "session_audit.rate_limit_bytes", capture.rate_bytes_per_sec)?;
-    capture.ring_bytes = number(raw, "session_audit.ring_buffer_bytes", capture.ring_bytes as u64)?.min(1 << 30) as u32;
+    capture.ring_bytes =
+        number(raw, "session_audit.ring_buffer_bytes", capture.ring_bytes as u64)?.min(1 << 30) as u32;
     let limits = Limits {
-        max_session_bytes: number(raw, "session_audit.max_session_bytes", Limits::default().max_session_bytes)?,
+        max_session_bytes: number(
+            raw,
+            "session_audit.max_session_bytes",
+            Limits::default().max_session_bytes,
+        )?,
         ..Limits::default()
     };
     Ok(Some(AuditConfig { file, redact, capture, limits }))
@@ -123,7 +128,12 @@ pub fn run(c: crate::Common) -> u8 {
     eprintln!(
         "harrier session: auditing terminal sessions to {} ({} session rules); Ctrl-C to stop",
         cfg.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into()),
-        rules.rules.rules().iter().filter(|r| r.enabled && r.source == harrier_engine::fields::Source::Session).count()
+        rules
+            .rules
+            .rules()
+            .iter()
+            .filter(|r| r.enabled && r.source == harrier_engine::fields::Source::Session)
+            .count()
     );
     let res = audit::run(&cfg, &stop, &mut |item| {
         if let Item::Record(r) = item {

@@ -23,7 +23,9 @@ fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap()))
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
+        })
         .unwrap_or(0)
 }
 
@@ -166,8 +168,10 @@ fn start(cfg: &CaptureConfig) -> Running {
 fn measure(label: &str, pty_name: &str) -> [u64; 4] {
     const N: u64 = 300_000;
     let reps = 5;
-    let pipe_ctty = median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || pipe_reads(N))).collect());
-    let zero_ctty = median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || zero_reads(N))).collect());
+    let pipe_ctty =
+        median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || pipe_reads(N))).collect());
+    let zero_ctty =
+        median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || zero_reads(N))).collect());
     let pipe_none = median((0..reps).map(|_| in_child(None, "benchcat", || pipe_reads(N))).collect());
     let dd = median((0..3).map(|_| dd_pipe_ms(1 << 20)).collect());
     println!(
@@ -279,7 +283,11 @@ fn main() {
         let got = run.records.load(Ordering::Relaxed);
         let cap = run.thread.join().unwrap();
         let st = cap.stats();
-        let limit = if rate > 1 << 40 { "no rate limit".to_string() } else { format!("rate limit {} KiB/s", rate / 1024) };
+        let limit = if rate > 1 << 40 {
+            "no rate limit".to_string()
+        } else {
+            format!("rate limit {} KiB/s", rate / 1024)
+        };
         println!(
             "  {limit:<22} {:.0} reads/s, {:.1} MiB/s typed into the pty; {:.0} records/s reached userspace; rate-limited reads {}, ring full {}",
             reads as f64 / secs,

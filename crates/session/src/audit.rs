@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{AuditRecord, Capture, CaptureConfig, CaptureStats, Limits, Procfs, Redactor, TermEvent, Tracker, TrackerStats};
+use crate::{
+    AuditRecord, Capture, CaptureConfig, CaptureStats, Limits, Procfs, Redactor, TermEvent, Tracker,
+    TrackerStats,
+};
 
 /// `session_audit:` settings.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +83,11 @@ impl AuditLog {
 }
 
 /// Run until `stop` is set: capture, rebuild, write every record, hand items to `observe`.
-pub fn run(cfg: &AuditConfig, stop: &AtomicBool, observe: &mut dyn FnMut(Item<'_>)) -> Result<RunStats, AuditError> {
+pub fn run(
+    cfg: &AuditConfig,
+    stop: &AtomicBool,
+    observe: &mut dyn FnMut(Item<'_>),
+) -> Result<RunStats, AuditError> {
     let redactor = if cfg.redact.is_empty() {
         Redactor::with_defaults()
     } else {

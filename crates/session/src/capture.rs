@@ -227,8 +227,10 @@ impl Capture {
             p.load(tp, &btf).map_err(|e| err_chain(&format!("load tp_btf/{tp}"), &e))?;
             p.attach().map_err(|e| err_chain(&format!("attach tp_btf/{tp}"), &e))?;
         }
-        let ring = RingBuf::try_from(ebpf.take_map("ss_ring").ok_or_else(|| CaptureError("map ss_ring missing".into()))?)
-            .map_err(|e| err_chain("ss_ring", &e))?;
+        let ring = RingBuf::try_from(
+            ebpf.take_map("ss_ring").ok_or_else(|| CaptureError("map ss_ring missing".into()))?,
+        )
+        .map_err(|e| err_chain("ss_ring", &e))?;
         // SAFETY: epoll_create1 takes no pointers; the result is checked before it is owned.
         let efd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if efd < 0 {

@@ -12,22 +12,22 @@
 //! * [`Tracker`]: kernel records to audit records (sessions, per-session limits).
 //! * [`audit::run`]: the whole loop behind `harrier session` and `session_audit:`.
 
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod audit;
 pub mod capture;
+#[doc(hidden)]
+pub mod fuzzing;
 mod line;
-mod tracker;
 mod record;
 mod redact;
 pub mod rules;
+mod tracker;
 
 pub use capture::{Capture, CaptureConfig, CaptureStats, TermEvent, TermKind};
 pub use line::{LineEditor, LineEvent, MAX_HISTORY, MAX_LINE};
-pub use tracker::{Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
 pub use record::AuditRecord;
-pub use rules::{RecordAccessor, SessionRules};
 pub use redact::{RedactError, Redactor, DEFAULT_PATTERNS};
+pub use rules::{RecordAccessor, SessionRules};
+pub use tracker::{Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
 
 /// `c_lflag` bits of `struct ktermios` (asm-generic/termbits.h).
 pub const ICANON: u32 = 0x2;

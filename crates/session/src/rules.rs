@@ -150,7 +150,11 @@ mod tests {
         let a = &alerts[0];
         assert_eq!(a.source, "session");
         assert_eq!(a.rule, "Base64 decode typed at a terminal");
-        assert!(a.output.contains("by alice (uid=1000 tty=pts/2 session=77 cwd=/tmp cmd=echo aGk= | base64 -d)"), "{}", a.output);
+        assert!(
+            a.output.contains("by alice (uid=1000 tty=pts/2 session=77 cwd=/tmp cmd=echo aGk= | base64 -d)"),
+            "{}",
+            a.output
+        );
         // what redaction hides is hidden from conditions and outputs too
         rec.command = Some("mysql --password=hunter2".into());
         alerts.clear();

@@ -235,7 +235,9 @@ impl<P: ProcSource> Tracker<P> {
                 for le in sh.editor.feed(data) {
                     match le {
                         LineEvent::Abandoned => self.stats.abandoned += 1,
-                        LineEvent::Submitted { line, truncated } => self.command(ev, line, truncated, &mut out),
+                        LineEvent::Submitted { line, truncated } => {
+                            self.command(ev, line, truncated, &mut out)
+                        }
                     }
                 }
             }

@@ -76,6 +76,10 @@ impl Audit {
 
     /// Wait until `pid` has recorded `n` commands.
     fn wait_commands(&self, pid: u32, n: usize, tmux: &Tmux) -> Vec<String> {
+        self.wait_commands_for(pid, n, tmux, 30)
+    }
+
+    fn wait_commands_for(&self, pid: u32, n: usize, tmux: &Tmux, secs: u64) -> Vec<String> {
         let t = Instant::now();
         loop {
             let c = self.commands_of(pid);
@@ -83,7 +87,7 @@ impl Audit {
                 std::thread::sleep(Duration::from_millis(250)); // let the shell return to its prompt
                 return c;
             }
-            if t.elapsed() > Duration::from_secs(30) {
+            if t.elapsed() > Duration::from_secs(secs) {
                 panic!("waited for {n} commands of pid {pid}, have {c:?}\nscreen:\n{}", tmux.screen());
             }
             std::thread::sleep(Duration::from_millis(30));
@@ -289,14 +293,14 @@ fn check(shell: Shell, cmd: &[&str], env: &[(&str, String)]) {
         t.line(&c);
         want.push(c);
         a.wait_commands(pid, want.len(), &t);
-        let own: Vec<String> =
-            std::fs::read_to_string(&hist).unwrap().lines().map(str::to_owned).collect();
+        let own: Vec<String> = std::fs::read_to_string(&hist).unwrap().lines().map(str::to_owned).collect();
         let got = a.commands_of(pid);
         let after_clear = got.iter().position(|c| c == "history -c").unwrap() + 1;
         assert_eq!(own, got[after_clear..], "audit log vs bash's history");
     }
     let tty = t.query("#{pane_tty}");
-    let loginuid: u32 = std::fs::read_to_string(format!("/proc/{pid}/loginuid")).unwrap().trim().parse().unwrap();
+    let loginuid: u32 =
+        std::fs::read_to_string(format!("/proc/{pid}/loginuid")).unwrap().trim().parse().unwrap();
     t.line("exit");
     want.push("exit".into());
     // session end
@@ -317,7 +321,8 @@ fn check(shell: Shell, cmd: &[&str], env: &[(&str, String)]) {
     assert_eq!(got, want, "commands as the shell ran them");
     assert!(!raw.contains("abandoned-line"), "a Ctrl-C line is not a command");
 
-    let mine: Vec<Value> = raw.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["pid"] == pid).collect();
+    let mine: Vec<Value> =
+        raw.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["pid"] == pid).collect();
     let start = mine.iter().find(|r| r["kind"] == "session_start").expect("session_start");
     let end = mine.iter().find(|r| r["kind"] == "session_end").expect("session_end");
     let sid = start["session_id"].as_u64().unwrap();
@@ -331,7 +336,8 @@ fn check(shell: Shell, cmd: &[&str], env: &[(&str, String)]) {
         assert!(r["time"].as_str().unwrap().ends_with('Z'));
     }
     assert_eq!(end["commands"].as_u64(), Some(want.len() as u64));
-    let cwds: Vec<&str> = mine.iter().filter(|r| r["kind"] == "command").map(|r| r["cwd"].as_str().unwrap()).collect();
+    let cwds: Vec<&str> =
+        mine.iter().filter(|r| r["kind"] == "command").map(|r| r["cwd"].as_str().unwrap()).collect();
     assert_eq!(cwds[cwds.len() - 1], "/tmp", "cwd follows cd");
 
     // the secret: nowhere in the log, and it never left the kernel (only its length did)
@@ -340,7 +346,10 @@ fn check(shell: Shell, cmd: &[&str], env: &[(&str, String)]) {
     for e in &my_events {
         if let TermKind::Input(d) | TermKind::Output(d) = &e.kind {
             let s = String::from_utf8_lossy(d);
-            assert!(!s.contains(&secret[..8]) || !s.contains("hunter2-"), "secret bytes left the kernel: {s:?}");
+            assert!(
+                !s.contains(&secret[..8]) || !s.contains("hunter2-"),
+                "secret bytes left the kernel: {s:?}"
+            );
         }
     }
     let all_input: Vec<u8> = my_events
@@ -354,7 +363,8 @@ fn check(shell: Shell, cmd: &[&str], env: &[(&str, String)]) {
         !String::from_utf8_lossy(&all_input).contains(&secret),
         "secret bytes left the kernel across records"
     );
-    let withheld: usize = my_events.iter().map(|e| if let TermKind::Secret(n) = e.kind { n } else { 0 }).sum();
+    let withheld: usize =
+        my_events.iter().map(|e| if let TermKind::Secret(n) = e.kind { n } else { 0 }).sum();
     assert_eq!(withheld, secret.len() + 1, "the secret read was withheld in the kernel (length only)");
     assert!(stats.kernel.secrets >= 1);
 }
@@ -388,10 +398,8 @@ fn bash_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     // a low per-process budget, so the pasted megabyte is over it whatever the machine's speed
     let a = Audit::start_with(dir.path(), |c| c.capture.rate_bytes_per_sec = 8 * 1024);
-    let env = vec![
-        ("PS1", "bash$ ".to_string()),
-        ("HISTFILE", dir.path().join("hist-exit").display().to_string()),
-    ];
+    let env =
+        vec![("PS1", "bash$ ".to_string()), ("HISTFILE", dir.path().join("hist-exit").display().to_string())];
     let (t, pid) = Tmux::start(dir.path(), &env, &["bash", "--norc", "--noprofile"]);
     let n = std::cell::Cell::new(0);
     let run = |s: &str| {
@@ -426,7 +434,10 @@ fn bash_bad_input() {
         assert!(t0.elapsed() < Duration::from_secs(120), "the 1 MiB line never completed");
         std::thread::sleep(Duration::from_millis(200));
     }
-    run("echo after-big");
+    // bash redraws the megabyte before it reads again: slow on a loaded machine
+    t.line("echo after-big");
+    n.set(n.get() + 1);
+    a.wait_commands_for(pid, n.get(), &t, 180);
     // a second shell on the same terminal (same session), then back to the first
     t.line("bash --norc --noprofile");
     n.set(n.get() + 1);
