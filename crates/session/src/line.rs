@@ -374,7 +374,10 @@ mod tests {
         // the end of the paste was dropped by the rate limit; the next record says so
         ed.mark_incomplete();
         assert_eq!(ed.feed(b"\r"), [LineEvent::Submitted { line: ": aaaa".into(), truncated: true }]);
-        assert_eq!(ed.feed(b"echo next\r"), [LineEvent::Submitted { line: "echo next".into(), truncated: false }]);
+        assert_eq!(
+            ed.feed(b"echo next\r"),
+            [LineEvent::Submitted { line: "echo next".into(), truncated: false }]
+        );
     }
 
     #[test]
