@@ -90,7 +90,7 @@ fn busybox_ash_in_a_container_through_exec_tty() {
     let cid = &id[..12];
     let secret = format!("hunter2-{u}");
     let mut want: Vec<&str> = Vec::new();
-    let mut wait = |want: &mut Vec<&str>, c: &'static str| {
+    let wait = |want: &mut Vec<&str>, c: &'static str| {
         want.push(c);
         let t0 = Instant::now();
         while commands(&log, cid).len() < want.len() {

@@ -165,19 +165,22 @@ fn start(cfg: &CaptureConfig) -> Running {
     Running { stop, records, thread }
 }
 
-fn measure(label: &str, pty_name: &str) -> [u64; 4] {
-    const N: u64 = 300_000;
-    let reps = 5;
-    let pipe_ctty =
-        median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || pipe_reads(N))).collect());
-    let zero_ctty =
-        median((0..reps).map(|_| in_child(Some(pty_name), "benchcat", || zero_reads(N))).collect());
-    let pipe_none = median((0..reps).map(|_| in_child(None, "benchcat", || pipe_reads(N))).collect());
-    let dd = median((0..3).map(|_| dd_pipe_ms(1 << 20)).collect());
+/// One sample of each non-terminal figure: [pipe (ctty), /dev/zero (ctty), pipe (no ctty), dd ms].
+fn sample(pty_name: &str) -> [u64; 4] {
+    const N: u64 = 200_000;
+    [
+        in_child(Some(pty_name), "benchcat", || pipe_reads(N)),
+        in_child(Some(pty_name), "benchcat", || zero_reads(N)),
+        in_child(None, "benchcat", || pipe_reads(N)),
+        dd_pipe_ms(1 << 19),
+    ]
+}
+
+fn show(label: &str, v: [u64; 4]) {
     println!(
-        "  {label:<12} pipe read (ctty) {pipe_ctty:>4} ns | /dev/zero read (ctty) {zero_ctty:>4} ns | pipe read (no ctty) {pipe_none:>4} ns | dd bs=1 1 MiB through a pipe {dd:>5} ms"
+        "  {label:<12} pipe read (ctty) {:>4} ns | /dev/zero read (ctty) {:>4} ns | pipe read (no ctty) {:>4} ns | dd bs=1 512 KiB through a pipe {:>5} ms",
+        v[0], v[1], v[2], v[3]
     );
-    [pipe_ctty, zero_ctty, pipe_none, dd]
 }
 
 /// ns per 1-byte read from a pty by a process called `bash` (the master is fed in advance).
@@ -204,14 +207,29 @@ fn typed_chars(n: u64) -> u64 {
 fn main() {
     assert!(unsafe { libc::geteuid() } == 0, "the session overhead bench loads eBPF and must run as root");
     let (pm, pts) = pty();
-    println!("session audit overhead (median of 5 runs; shared machine, expect ±15% noise)");
-    println!("non-terminal reads:");
-    let off = measure("capture off", &pts);
-    let rss0 = rss_kib();
+    println!("session audit overhead (shared machine: compare off and on of the same run only)");
+    println!("non-terminal reads (off and on interleaved, 7 rounds, medians):");
     let cfg = CaptureConfig::default();
-    let run = start(&cfg);
-    let rss1 = rss_kib();
-    let on = measure("capture on", &pts);
+    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    let (mut rss0, mut rss1) = (0, 0);
+    for round in 0..7 {
+        offs.push(sample(&pts));
+        if round == 0 {
+            rss0 = rss_kib();
+        }
+        let run = start(&cfg);
+        if round == 0 {
+            rss1 = rss_kib();
+        }
+        ons.push(sample(&pts));
+        run.stop.store(true, Ordering::Relaxed);
+        drop(run.thread.join().unwrap());
+    }
+    let med = |v: &Vec<[u64; 4]>, i: usize| median(v.iter().map(|x| x[i]).collect());
+    let off = [med(&offs, 0), med(&offs, 1), med(&offs, 2), med(&offs, 3)];
+    let on = [med(&ons, 0), med(&ons, 1), med(&ons, 2), med(&ons, 3)];
+    show("capture off", off);
+    show("capture on", on);
     let pct = |a: u64, b: u64| (b as f64 - a as f64) / a.max(1) as f64 * 100.0;
     println!(
         "  overhead:    pipe (ctty) {:+.1}% | /dev/zero (ctty) {:+.1}% | pipe (no ctty) {:+.1}% | dd {:+.1}%",
@@ -220,9 +238,6 @@ fn main() {
         pct(off[2], on[2]),
         pct(off[3], on[3])
     );
-    run.stop.store(true, Ordering::Relaxed);
-    let cap = run.thread.join().unwrap();
-    drop(cap);
 
     println!("typed characters (1-byte pty reads by a process named bash, 20000 reads):");
     let t_off = median((0..3).map(|_| typed_chars(20_000)).collect());
@@ -246,6 +261,7 @@ fn main() {
         let (m, name) = pty();
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
+        unsafe { libc::fcntl(m, libc::F_SETFL, libc::fcntl(m, libc::F_GETFL) | libc::O_NONBLOCK) };
         let feeder = std::thread::spawn(move || {
             let buf = [b'y'; 4096];
             let mut sent = 0u64;

@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 ss_excl_tgid = 0;
 const volatile __u64 ss_rate_bytes = 65536;
+/* wake the consumer only once this much is pending; it also polls every 100 ms */
+const volatile __u64 ss_wake_bytes = 64 * 1024;
 
 #define ICANON_F 0x2
 #define ECHO_F 0x8
@@ -88,6 +90,14 @@ struct {
 	__type(value, __u8);
 } ss_tab SEC(".maps");
 
+/* Adaptive wake-up: a wake-up per record costs more than the record (an IPI and a context
+ * switch); records wait at most the consumer's poll timeout instead. */
+static __always_inline __u64 wake_flags(void)
+{
+	return bpf_ringbuf_query(&ss_ring, BPF_RB_AVAIL_DATA) >= ss_wake_bytes ? BPF_RB_FORCE_WAKEUP
+									 : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void stat_add(__u32 i, __u64 v)
 {
 	__u64 *c = bpf_map_lookup_elem(&ss_stats, &i);
@@ -140,7 +150,7 @@ static __always_inline void emit_small(struct task_struct *t, __u16 kind, __u32 
 	}
 	fill_hdr(r, t, kind, tty, lflag);
 	r->len = len > 0xffff ? 0xffff : len;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wake_flags());
 	stat_add(SS_STAT_SENT, 1);
 }
 
@@ -299,7 +309,7 @@ int ss_sys_exit(__u64 *ctx)
 		}
 		r->len = n;
 		last = r->data[(n - 1) & (SS_DATA - 1)];
-		bpf_ringbuf_submit(r, 0);
+		bpf_ringbuf_submit(r, wake_flags());
 		stat_add(SS_STAT_SENT, 1);
 	}
 	if (nr == 0 && last == '\t') {
@@ -328,7 +338,7 @@ int ss_signal(__u64 *ctx)
 	r->tgid = tgid; /* the target, not the sender */
 	r->tid = BPF_CORE_READ(t, pid);
 	BPF_CORE_READ_STR_INTO(&r->comm, t, comm);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, wake_flags());
 	return 0;
 }
 

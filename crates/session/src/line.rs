@@ -67,8 +67,13 @@ impl LineEditor {
     }
 
     /// Input of the line being edited was lost: it will be submitted marked truncated.
+    /// The lost bytes may have ended a paste or an escape sequence: both states are reset, so the
+    /// next Enter submits the line instead of being taken as pasted text.
     pub fn mark_incomplete(&mut self) {
         self.truncated = true;
+        self.in_paste = false;
+        self.esc = EscState::default();
+        self.utf8.clear();
     }
 
     /// The line as it stands now (not submitted).
@@ -360,6 +365,19 @@ mod tests {
         ed.interrupt();
         ed.feed(b"\x1b[A");
         assert_eq!(ed.current(), "");
+    }
+
+    #[test]
+    fn lost_input_ends_a_paste() {
+        let mut ed = LineEditor::new();
+        ed.feed(b"\x1b[200~: aaaa");
+        // the end of the paste was dropped by the rate limit; the next record says so
+        ed.mark_incomplete();
+        assert_eq!(ed.feed(b"\r"), [LineEvent::Submitted { line: ": aaaa".into(), truncated: true }]);
+        assert_eq!(
+            ed.feed(b"echo next\r"),
+            [LineEvent::Submitted { line: "echo next".into(), truncated: false }]
+        );
     }
 
     #[test]

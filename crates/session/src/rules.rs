@@ -40,6 +40,12 @@ impl EventAccessor for RecordAccessor<'_> {
             F::EvtTime => out.push_str(&format_time_hms(ts, 0)),
             F::EvtTimeS => out.push_str(&format_time_hms(ts, 0)[..8]),
             F::EvtTimeIso8601 => out.push_str(&format_time_iso8601(ts, 0)),
+            F::EvtDatetime | F::EvtDatetimeS => {
+                let iso = format_time_iso8601(ts, 0);
+                let end = if field.id == F::EvtDatetime { 29 } else { 19 };
+                out.push_str(&format!("{} {}", &iso[..10], &iso[11..end.min(iso.len())]));
+            }
+            F::EvtPluginname | F::EvtPlugininfo | F::EvtAsynctype => out.push_str(""),
             F::EvtRawtime => out.push_uint(ts),
             F::EvtRawtimeS => out.push_uint(ts / 1_000_000_000),
             F::EvtRawtimeNs => out.push_uint(ts % 1_000_000_000),
@@ -164,5 +170,9 @@ mod tests {
         sr.process(&rec, &mut |a| alerts.push(a));
         assert!(alerts.is_empty());
         assert_eq!((sr.records, sr.alerts), (3, 1));
+        let acc = RecordAccessor::new(&rec, &Redactor::with_defaults(), 1, "h");
+        let mut v = Values::new();
+        assert!(acc.extract(&BoundField::new(F::EvtDatetimeS), &mut v));
+        assert_eq!(v.len(), 1);
     }
 }
