@@ -13,7 +13,7 @@ use crate::{
 use harrier_engine::Alert;
 use harrier_rules::Priority;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::sync::Mutex;
 
 /// Migrations, applied in order; `schema_version` records how many ran.
@@ -243,7 +243,7 @@ impl SqliteStore {
 
     /// Delete the `n` oldest alerts matching `cond` (a fixed SQL condition with `?1`).
     fn delete_oldest(c: &mut Connection, cond: &str, arg: i64, n: i64) -> rusqlite::Result<u64> {
-        let tx = c.transaction()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)", [])?;
         tx.execute("DELETE FROM doomed", [])?;
         tx.execute(
@@ -302,7 +302,9 @@ impl Store for SqliteStore {
     fn insert(&self, alerts: &[Alert]) -> Result<Vec<i64>> {
         let rows: Vec<Row> = alerts.iter().map(Row::from_alert).collect();
         let r = self.with_writer(|c| {
-            let tx = c.transaction()?;
+            // IMMEDIATE: take the write lock first (waiting under busy_timeout), so two processes
+            // writing the same file never deadlock on a read-to-write upgrade.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut ids = Vec::with_capacity(rows.len());
             {
                 let mut ins = tx.prepare_cached(
@@ -440,7 +442,7 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT rule, min(priority), container, hostname, count(*), min(time_ns), max(time_ns), max(id)
-                 FROM alerts{w} GROUP BY rule, container_id, container, hostname ORDER BY max(time_ns) DESC LIMIT ? OFFSET ?"
+                 FROM alerts{w} GROUP BY rule, container_id, container, hostname ORDER BY max(time_ns) DESC, max(id) DESC LIMIT ? OFFSET ?"
             ))?;
             let rows = st.query_map(params_from_iter(p.iter()), |r| {
                 Ok(Group {
