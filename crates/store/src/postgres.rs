@@ -106,6 +106,17 @@ impl Drop for Conn<'_> {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics on an async thread (the store
+        // may be dropped by an async caller, e.g. the router's shutdown): close them elsewhere.
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|e| e.into_inner()).0);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 impl Pool {
     fn get(&self) -> Result<Conn<'_>> {
         let mut g = self.idle.lock().unwrap_or_else(|e| e.into_inner());
