@@ -336,6 +336,8 @@ pub trait Store: Send + Sync {
     /// Apply retention now; returns how many alerts were removed.
     fn enforce_retention(&self, r: &Retention) -> Result<u64>;
     fn status(&self) -> StoreStatus;
+    /// The highest alert id stored (0 when empty): cheap, for noticing inserts by other writers.
+    fn max_id(&self) -> Result<i64>;
 
     // Accounts.
     fn user_count(&self) -> Result<u64>;

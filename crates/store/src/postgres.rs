@@ -614,6 +614,10 @@ impl Store for PgStore {
         }
     }
 
+    fn max_id(&self) -> Result<i64> {
+        self.with(|c| c.query_one("SELECT coalesce(max(id), 0)::bigint FROM alerts", &[])).map(|r| r.get(0))
+    }
+
     fn user_count(&self) -> Result<u64> {
         self.with(|c| c.query_one("SELECT count(*) FROM users", &[])).map(|r| r.get::<_, i64>(0) as u64)
     }

@@ -126,7 +126,9 @@ fn rules(p: &harrier_store::Page) -> Vec<String> {
 }
 
 fn insert_query_newest_first_and_json_shape(s: &dyn Store, _db: &Db) {
+    assert_eq!(s.max_id().unwrap(), 0);
     let ids = s.insert(&sample()).unwrap();
+    assert_eq!(s.max_id().unwrap(), ids[4]);
     assert_eq!(ids.len(), 5);
     let p = s.query(&Query::new()).unwrap();
     assert_eq!(p.total, 5);
