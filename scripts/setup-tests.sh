@@ -44,6 +44,10 @@ for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); d
 for p in vim logrotate nginx-light make git curl python3-venv; do
   have "$p" || need+=("$p")
 done
+# The alert store's PostgreSQL backend (crates/store/tests/behaviour.rs, crates/ui/tests, the store
+# benchmark): the tests run initdb + pg_ctl themselves on a private data dir and a Unix socket
+# (as the 'postgres' user when run as root); Debian keeps the binaries in /usr/lib/postgresql/N/bin.
+for p in postgresql; do have "$p" || need+=("$p"); done
 # Web UI browser tests (crates/ui/tests/browser.rs drive headless Chromium over WebDriver).
 for p in chromium chromium-driver; do have "$p" || need+=("$p"); done
 

@@ -220,7 +220,12 @@ fn main() -> ExitCode {
         Some(Cmd::Profile(c)) => profile_cmd::run(c),
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
         Some(Cmd::Forward { config, strict_config }) => {
-            match harrier_sinks::run_forwarder(&config, strict_config) {
+            // The alert store (`store:` block) is a sink of `harrier forward` too.
+            let store = harrier_sinks::forward::ExtraSinks {
+                keys: &["store"],
+                add: &|text, router| harrier_store::sink::add_from_config(text, router).map(|_| ()),
+            };
+            match harrier_sinks::forward::run_forwarder_with(&config, strict_config, Some(&store)) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("harrier forward: {e}");

@@ -229,11 +229,26 @@ impl Running {
     }
 }
 
+/// Sinks defined outside this crate (the alert store's `store:` block): their top-level keys are
+/// accepted by the configuration check, and `add` puts them on the router from the file's text.
+pub struct ExtraSinks<'a> {
+    pub keys: &'a [&'a str],
+    pub add: &'a (dyn Fn(&str, &mut Router) -> Result<(), String> + Sync),
+}
+
 /// Build the sinks of `cfg` and start listening (on the current runtime).
 pub async fn start(cfg: &Config) -> Result<Running, String> {
+    start_with(cfg, None).await
+}
+
+/// [`start`], plus the extra sinks of the configuration `text`.
+pub async fn start_with(cfg: &Config, extra: Option<(&str, &ExtraSinks<'_>)>) -> Result<Running, String> {
     let mut router = Router::new(tokio::runtime::Handle::current());
     let metrics = Arc::new(Metrics::default());
     crate::config::build_sinks(cfg, &mut router, &metrics)?;
+    if let Some((text, x)) = extra {
+        (x.add)(text, &mut router)?;
+    }
     let addr = format!(
         "{}:{}",
         if cfg.listen_address.is_empty() { "0.0.0.0" } else { &cfg.listen_address },
@@ -252,7 +267,31 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 /// sink and the ingest endpoint, and run until SIGINT/SIGTERM; then deliver what is queued for up
 /// to 5 s and move the rest to the spools. Blocks the calling thread (it owns its runtime).
 pub fn run_forwarder(config_path: &Path, strict: bool) -> Result<(), String> {
-    let loaded = Config::load_checked(config_path, strict, true)?;
+    run_forwarder_with(config_path, strict, None)
+}
+
+/// [`run_forwarder`] with sinks defined outside this crate (`harrier forward` passes the store).
+pub fn run_forwarder_with(
+    config_path: &Path,
+    strict: bool,
+    extra: Option<&ExtraSinks<'_>>,
+) -> Result<(), String> {
+    let mut loaded = Config::load_checked(config_path, strict && extra.is_none(), true)?;
+    if let Some(x) = extra {
+        // The extra sections are known here; the rest is checked as usual.
+        loaded.warnings.retain(|w| !x.keys.iter().any(|k| w.contains(&format!("unknown key '{k}'"))));
+        if strict && !loaded.warnings.is_empty() {
+            return Err(format!(
+                "unknown configuration keys (--strict-config makes them errors):\n{}",
+                loaded.warnings.join("\n")
+            ));
+        }
+    }
+    let text = match extra {
+        Some(_) => std::fs::read_to_string(config_path)
+            .map_err(|e| format!("cannot read {}: {e}", config_path.display()))?,
+        None => String::new(),
+    };
     for w in &loaded.warnings {
         eprintln!("harrier forward: warning: {w}");
     }
@@ -267,7 +306,7 @@ pub fn run_forwarder(config_path: &Path, strict: bool) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
-        let running = start(&cfg).await?;
+        let running = start_with(&cfg, extra.map(|x| (text.as_str(), x))).await?;
         eprintln!(
             "harrier forward: listening on http://{} with {} sink(s), spool {}",
             running.addr,

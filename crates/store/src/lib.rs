@@ -13,9 +13,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub mod auth;
+pub mod pgserver;
+pub mod postgres;
 pub mod sink;
 pub mod sqlite;
 
+pub use self::postgres::PgStore;
 pub use auth::{hash_token, random_token, Role};
 pub use sqlite::SqliteStore;
 
@@ -333,6 +336,8 @@ pub trait Store: Send + Sync {
     /// Apply retention now; returns how many alerts were removed.
     fn enforce_retention(&self, r: &Retention) -> Result<u64>;
     fn status(&self) -> StoreStatus;
+    /// The highest alert id stored (0 when empty): cheap, for noticing inserts by other writers.
+    fn max_id(&self) -> Result<i64>;
 
     // Accounts.
     fn user_count(&self) -> Result<u64>;
@@ -352,7 +357,8 @@ pub trait Store: Send + Sync {
     fn token_list(&self) -> Result<Vec<(String, Role, bool)>>;
 }
 
-/// Open a store from a URL: `sqlite:PATH` (or a bare path).
+/// Open a store from a URL: `sqlite:PATH` (or a bare path), or `postgres://user@host/db`
+/// (libpq's URL and `key=value` forms; `host=/run/postgresql` for a Unix socket).
 pub fn open(url: &str) -> std::result::Result<Box<dyn Store>, String> {
     if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         if path.is_empty() {
@@ -361,10 +367,10 @@ pub fn open(url: &str) -> std::result::Result<Box<dyn Store>, String> {
         return SqliteStore::open(path).map(|s| Box::new(s) as Box<dyn Store>).map_err(|e| e.to_string());
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("the PostgreSQL backend is not built into this binary yet; use sqlite:PATH".into());
+        return PgStore::open(url).map(|s| Box::new(s) as Box<dyn Store>).map_err(|e| e.to_string());
     }
     if url.contains("://") {
-        return Err(format!("unknown store URL '{url}': expected sqlite:PATH"));
+        return Err(format!("unknown store URL '{url}': expected sqlite:PATH or postgres://…"));
     }
     SqliteStore::open(url).map(|s| Box::new(s) as Box<dyn Store>).map_err(|e| e.to_string())
 }
@@ -375,6 +381,23 @@ pub fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// The words of free text, as both full-text indexes see them: runs of letters and digits,
+/// lower-cased (the FTS5 `unicode61` tokenizer's view; PostgreSQL gets the same words).
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
+}
+
+/// Free text → a PostgreSQL `to_tsquery('simple', …)` argument: every word as a prefix, all
+/// required. Words hold only letters and digits, so no tsquery operator can come from input.
+pub fn tsquery(text: &str) -> Option<String> {
+    let w: Vec<String> = words(text).take(16).map(|w| format!("{w}:*")).collect();
+    if w.is_empty() {
+        None
+    } else {
+        Some(w.join(" & "))
+    }
 }
 
 /// Free text → a safe FTS5 query: every word quoted (quotes doubled) as a prefix, all required.

@@ -148,7 +148,7 @@ pub fn add_from_config(yaml: &str, router: &mut Router) -> Result<Option<Arc<Sto
     let top: Top = serde_yaml::from_str(yaml).map_err(|e| format!("store: {e}"))?;
     let Some(b) = top.store else { return Ok(None) };
     if b.url.trim().is_empty() {
-        return Err("store: 'url' is required (sqlite:PATH)".into());
+        return Err("store: 'url' is required (sqlite:PATH or postgres://…)".into());
     }
     let retention = Retention {
         max_age_ns: match b.maxage.trim() {
@@ -164,7 +164,12 @@ pub fn add_from_config(yaml: &str, router: &mut Router) -> Result<Option<Arc<Sto
             ),
         },
     };
-    let store: Arc<dyn Store> = Arc::from(crate::open(&b.url).map_err(|e| format!("store: {e}"))?);
+    // Opened on a thread of its own: the PostgreSQL client blocks, and the caller may be async
+    // (`harrier forward` builds its sinks on its runtime).
+    let url = b.url.clone();
+    let opened = std::thread::scope(|s| s.spawn(|| crate::open(&url)).join())
+        .map_err(|_| "store: opening the store failed".to_string())?;
+    let store: Arc<dyn Store> = Arc::from(opened.map_err(|e| format!("store: {e}"))?);
     let sink = Arc::new(StoreSink::new(store, retention));
     let mut route = RouteConfig::new(if b.name.is_empty() { "store".to_string() } else { b.name });
     if !b.minimumpriority.is_empty() {

@@ -83,7 +83,11 @@ fn config_errors_are_clear() {
     .err()
     .unwrap();
     assert!(e.contains("maxage"), "{e}");
-    let e =
-        harrier_store::sink::add_from_config("store:\n  url: postgres://db/x\n", &mut router).err().unwrap();
-    assert!(e.contains("PostgreSQL"), "{e}");
+    let e = harrier_store::sink::add_from_config(
+        "store:\n  url: postgres:///x?host=/nonexistent-dir&connect_timeout=2\n",
+        &mut router,
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("connect"), "{e}");
 }

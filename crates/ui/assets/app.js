@@ -200,23 +200,26 @@ async function pageLive() {
   const first = new URLSearchParams(base); first.set('limit', '50');
   const d = await api('/api/v1/events?' + first.toString());
   for (const ev of d.events) { body.appendChild(eventRow(ev, false)); last = Math.max(last, ev.id); }
-  const tick = async () => {
-    try {
-      const q = new URLSearchParams(base); q.set('after', String(last)); q.set('limit', '500');
-      const n = await api('/api/v1/events?' + q.toString());
-      // Newest first from the API: insert oldest first at the top.
-      for (const ev of n.events.slice().reverse()) {
-        body.insertBefore(eventRow(ev, true), body.firstChild);
-        last = Math.max(last, ev.id);
-      }
-      while (body.children.length > 1000) body.removeChild(body.lastChild);
-      $('live-state').textContent = 'updated ' + new Date().toLocaleTimeString();
-    } catch (e) {
-      $('live-state').textContent = 'error: ' + e.message;
-    }
-    setTimeout(tick, 1000);
-  };
-  setTimeout(tick, 1000);
+  // Server-sent events: the server pushes each stored alert that matches the filters.
+  const q = new URLSearchParams(base); q.set('after', String(last));
+  const es = new EventSource('/api/v1/events/stream?' + q.toString());
+  es.addEventListener('open', () => { $('live-state').textContent = 'live (streaming)'; });
+  es.addEventListener('alert', (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch (e) { return; }
+    if (ev.id <= last) return;
+    body.insertBefore(eventRow(ev, true), body.firstChild);
+    last = ev.id;
+    while (body.children.length > 1000) body.removeChild(body.lastChild);
+    $('live-state').textContent = 'live (streaming), last alert ' + new Date().toLocaleTimeString();
+  });
+  es.addEventListener('store-error', (m) => {
+    let msg = m.data;
+    try { msg = JSON.parse(m.data).error; } catch (e) { /* keep the raw text */ }
+    $('live-state').textContent = 'store error: ' + msg;
+  });
+  // The browser reconnects by itself (with Last-Event-ID); say so meanwhile.
+  es.addEventListener('error', () => { $('live-state').textContent = 'reconnecting…'; });
 }
 
 function kv(tbody, k, v) { tbody.appendChild(el('tr', {}, el('th', {}, k), el('td', {}, v))); }

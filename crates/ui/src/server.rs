@@ -52,6 +52,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub cfg: UiConfig,
     pub limiter: LoginLimiter,
+    /// The highest alert id known to be stored: set by this server's ingest at once, and by a
+    /// watcher that notices other writers (a `harrier run` store sink, other fleet nodes). Live
+    /// tail streams wait on it.
+    pub newest: tokio::sync::watch::Sender<i64>,
 }
 
 type S = Arc<AppState>;
@@ -148,6 +152,7 @@ pub fn router(state: S) -> Router {
         .route("/api/v1/events/search", get(sk_search))
         // Harrier's API.
         .route("/api/v1/events", get(events))
+        .route("/api/v1/events/stream", get(stream))
         .route("/api/v1/events/{id}", get(event_one))
         .route("/api/v1/events/{id}/ack", post(ack))
         .route("/api/v1/groups", get(groups))
@@ -212,12 +217,15 @@ pub async fn serve_with(
     cfg: UiConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
+    let newest = store.max_id().unwrap_or(0);
     let state = Arc::new(AppState {
         limiter: LoginLimiter::new(cfg.login_attempts, Duration::from_secs(60)),
         store,
         cfg,
+        newest: tokio::sync::watch::channel(newest).0,
     });
     spawn_retention(state.clone());
+    spawn_newest_watch(state.clone());
     let app = router(state).into_make_service_with_connect_info::<PeerAddr>();
     match tls {
         None => axum::serve(listener, app).await,
@@ -295,6 +303,30 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
+/// Notice alerts stored by other writers: one `max(id)` look-up (an index edge) every 500 ms for
+/// the whole server, whatever the number of live tails; this server's own ingest notifies at once.
+fn spawn_newest_watch(st: S) {
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(Duration::from_millis(500));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            t.tick().await;
+            if st.newest.receiver_count() == 0 {
+                continue;
+            }
+            if let Ok(Ok(id)) = blocking(&st, |s| s.max_id()).await {
+                st.newest.send_if_modified(|v| {
+                    let newer = id > *v;
+                    if newer {
+                        *v = id;
+                    }
+                    newer
+                });
+            }
+        }
+    });
+}
+
 fn spawn_retention(st: S) {
     let r = st.cfg.retention;
     if r.max_age_ns.is_none() && r.max_bytes.is_none() {
@@ -343,6 +375,15 @@ async fn ingest(
     }
     let alerts = parse_ingest(&body).map_err(bad)?;
     let ids = blocking(&st, move |s| s.insert(&alerts)).await?.map_err(store_err)?;
+    if let Some(&max) = ids.iter().max() {
+        st.newest.send_if_modified(|v| {
+            let newer = max > *v;
+            if newer {
+                *v = max;
+            }
+            newer
+        });
+    }
     Ok(Json(json!({ "ids": ids })).into_response())
 }
 
@@ -464,6 +505,89 @@ async fn events(
     let page = blocking(&st, move |s| s.query(&q)).await?.map_err(store_err)?;
     let events: Vec<Value> = page.events.into_iter().map(event_json).collect();
     Ok(Json(json!({ "total": page.total, "events": events })))
+}
+
+/// Live tail without polling: server-sent events. Each `alert` event is one alert (the same JSON as
+/// `/api/v1/events`, oldest first, `id:` = the alert's id), matching the same filters; `after=ID`
+/// (or the browser's `Last-Event-ID` on reconnect) says where to resume. The stream wakes when an
+/// alert is stored (see [`AppState::newest`]); a comment every 15 s keeps proxies from closing it.
+async fn stream(
+    State(st): State<S>,
+    h: HeaderMap,
+    QueryParams(p): QueryParams<Params>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    reader(&st, &h).await?;
+    let mut q = harrier_query(&p, now_ns()).map_err(bad)?;
+    q.limit = 500;
+    q.offset = 0;
+    let resume = header_str(&h, header::HeaderName::from_static("last-event-id"))
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let start = match resume.or(q.after_id) {
+        Some(a) => a,
+        None => *st.newest.borrow(),
+    };
+    let rx = st.newest.subscribe();
+    struct Tail {
+        st: S,
+        q: Query,
+        last: i64,
+        rx: tokio::sync::watch::Receiver<i64>,
+        pending: std::collections::VecDeque<Event>,
+    }
+    let tail = Tail { st, q, last: start, rx, pending: Default::default() };
+    let events = futures_util::stream::unfold(tail, |mut t| async move {
+        loop {
+            if let Some(e) = t.pending.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(e), t));
+            }
+            // Anything stored after what was sent? (`mark` is read before the query, so every id
+            // up to it is committed and visible to it.)
+            let mark = *t.rx.borrow_and_update();
+            if mark > t.last {
+                let mut q = t.q.clone();
+                q.after_id = Some(t.last);
+                let limit = q.limit;
+                match blocking(&t.st, move |s| s.query(&q)).await {
+                    Ok(Ok(page)) => {
+                        let complete = page.events.len() < limit;
+                        let mut evs = page.events;
+                        evs.sort_by_key(|e| e.id);
+                        for e in evs {
+                            t.last = t.last.max(e.id);
+                            t.pending.push_back(
+                                Event::default()
+                                    .event("alert")
+                                    .id(e.id.to_string())
+                                    .data(event_json(e).to_string()),
+                            );
+                        }
+                        // Past a burst of more than a page, the newest page is what a tail shows.
+                        if complete {
+                            t.last = t.last.max(mark);
+                        }
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        let msg = json!({ "error": e.to_string() }).to_string();
+                        t.pending.push_back(Event::default().event("store-error").data(msg));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(_) => return None,
+                }
+            }
+            if t.rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    });
+    let mut r =
+        Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    Ok(r)
 }
 
 async fn event_one(

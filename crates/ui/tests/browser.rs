@@ -221,9 +221,15 @@ async fn the_ui_in_headless_chromium() {
         json!(true)
     );
 
-    // Live tail: a new alert shows up within two seconds.
+    // Live tail: a new alert shows up within two seconds, pushed by the server (server-sent
+    // events, no polling).
     c.goto(&format!("{base}/live")).await.unwrap();
     ready(&c).await;
+    c.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::XPath("//span[@id='live-state'][starts-with(text(),'live (streaming)')]"))
+        .await
+        .expect("the live tail opens its event stream");
     let t0 = Instant::now();
     ingest(&base, &alert("Fresh alert for live tail", "Error", "fresh", json!({}))).await;
     c.wait()
@@ -234,6 +240,33 @@ async fn the_ui_in_headless_chromium() {
         ))
         .await
         .unwrap_or_else(|_| panic!("not in live tail after {:?}", t0.elapsed()));
+    // An alert stored by another writer (a `harrier run` store sink on the same database, not
+    // this server's ingest) is pushed as well.
+    let t0 = Instant::now();
+    let mut other = harrier_sinks::test_alert();
+    other.rule = "Stored by another writer".into();
+    other.priority = harrier_rules::Priority::Notice; // below the export check's filter
+    other.time_ns = harrier_store::now_ns();
+    {
+        let st = store.clone();
+        tokio::task::spawn_blocking(move || st.insert(&[other]).unwrap()).await.unwrap();
+    }
+    c.wait()
+        .at_most(Duration::from_secs(2))
+        .every(Duration::from_millis(50))
+        .for_element(Locator::XPath("//tbody[@id='live-body']/tr[1]/td/a[text()='Stored by another writer']"))
+        .await
+        .unwrap_or_else(|_| panic!("other writer's alert not in live tail after {:?}", t0.elapsed()));
+    // Nothing polled: the page fetched the event list once, then only holds its stream open.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fetches = c
+        .execute(
+            "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/v1/events?')).length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetches, json!(1), "the live tail polls the event list");
 
     // Export of the current filter, as the browser downloads it (session cookie).
     c.goto(&format!("{base}/events?priority=Warning")).await.unwrap();

@@ -1,10 +1,13 @@
-//! The store's behaviour against the SQLite backend (the same checks will run on PostgreSQL).
+//! The store's behaviour: one test body per behaviour, run against both backends — SQLite in a
+//! private temp dir and a real PostgreSQL server started by the test (`harrier_store::pgserver`:
+//! initdb + pg_ctl on a private data dir, Unix socket only, one fresh database per test).
 
 use harrier_engine::Alert;
 use harrier_rules::Priority;
 use harrier_store::{GroupBy, Query, Retention, SqliteStore, Store};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn alert(t: u64, rule: &str, p: Priority, fields: serde_json::Value, output: &str, tags: &[&str]) -> Alert {
     let output_fields: BTreeMap<String, serde_json::Value> =
@@ -61,20 +64,71 @@ fn sample() -> Vec<Alert> {
     ]
 }
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
-    let d = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(d.path().join("a.db").to_str().unwrap()).unwrap();
-    (d, s)
+/// A fresh database of one backend.
+struct Db {
+    _dir: Option<tempfile::TempDir>,
+    url: String,
 }
+
+impl Db {
+    fn new(backend: &str) -> Db {
+        match backend {
+            "sqlite" => {
+                let d = tempfile::tempdir().unwrap();
+                let url = format!("sqlite:{}", d.path().join("a.db").display());
+                Db { _dir: Some(d), url }
+            }
+            _ => Db { _dir: None, url: harrier_store::pgserver::shared().new_database().unwrap() },
+        }
+    }
+    fn open(&self) -> Box<dyn Store> {
+        harrier_store::open(&self.url).unwrap_or_else(|e| panic!("{}: {e}", self.url))
+    }
+}
+
+/// `both!(name)`: tests `name::sqlite` and `name::postgres` run `fn name(&dyn Store, &Db)`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let db = super::Db::new("sqlite");
+                let s = db.open();
+                super::$name(s.as_ref(), &db);
+            }
+            #[test]
+            fn postgres() {
+                let db = super::Db::new("postgres");
+                let s = db.open();
+                super::$name(s.as_ref(), &db);
+            }
+        }
+    )*};
+}
+
+both!(
+    insert_query_newest_first_and_json_shape,
+    priority_means_this_or_more_severe,
+    column_filters_tags_time_and_paging,
+    free_text_over_output_and_fields,
+    injection_attempts_are_plain_values,
+    counts_histogram_groups_and_ack,
+    retention_by_age_and_size,
+    accounts_sessions_tokens,
+    reopen_keeps_data_and_schema,
+    any_of_lists,
+    several_writers_at_once,
+    odd_text_is_kept,
+);
 
 fn rules(p: &harrier_store::Page) -> Vec<String> {
     p.events.iter().map(|e| e.alert["rule"].as_str().unwrap().to_string()).collect()
 }
 
-#[test]
-fn insert_query_newest_first_and_json_shape() {
-    let (_d, s) = store();
+fn insert_query_newest_first_and_json_shape(s: &dyn Store, _db: &Db) {
+    assert_eq!(s.max_id().unwrap(), 0);
     let ids = s.insert(&sample()).unwrap();
+    assert_eq!(s.max_id().unwrap(), ids[4]);
     assert_eq!(ids.len(), 5);
     let p = s.query(&Query::new()).unwrap();
     assert_eq!(p.total, 5);
@@ -92,9 +146,7 @@ fn insert_query_newest_first_and_json_shape() {
     assert!(s.get(9999).unwrap().is_none());
 }
 
-#[test]
-fn priority_means_this_or_more_severe() {
-    let (_d, s) = store();
+fn priority_means_this_or_more_severe(s: &dyn Store, _db: &Db) {
     s.insert(&sample()).unwrap();
     let mut q = Query::new();
     q.min_priority = Some(Priority::Warning);
@@ -105,9 +157,7 @@ fn priority_means_this_or_more_severe() {
     assert_eq!(s.count(&q).unwrap(), 0);
 }
 
-#[test]
-fn column_filters_tags_time_and_paging() {
-    let (_d, s) = store();
+fn column_filters_tags_time_and_paging(s: &dyn Store, _db: &Db) {
     s.insert(&sample()).unwrap();
     let count = |f: &dyn Fn(&mut Query)| {
         let mut q = Query::new();
@@ -145,9 +195,7 @@ fn column_filters_tags_time_and_paging() {
     assert_eq!(s.count(&q).unwrap(), 2);
 }
 
-#[test]
-fn free_text_over_output_and_fields() {
-    let (_d, s) = store();
+fn free_text_over_output_and_fields(s: &dyn Store, _db: &Db) {
     s.insert(&sample()).unwrap();
     let count = |t: &str| {
         let mut q = Query::new();
@@ -164,9 +212,7 @@ fn free_text_over_output_and_fields() {
     assert_eq!(count("   "), 5); // no word: no filter
 }
 
-#[test]
-fn injection_attempts_are_plain_values() {
-    let (_d, s) = store();
+fn injection_attempts_are_plain_values(s: &dyn Store, _db: &Db) {
     s.insert(&sample()).unwrap();
     let evil = [
         "' OR '1'='1",
@@ -194,9 +240,7 @@ fn injection_attempts_are_plain_values() {
     assert_eq!(s.count(&Query::new()).unwrap(), 5);
 }
 
-#[test]
-fn counts_histogram_groups_and_ack() {
-    let (_d, s) = store();
+fn counts_histogram_groups_and_ack(s: &dyn Store, _db: &Db) {
     let ids = s.insert(&sample()).unwrap();
     let q = Query::new();
     let by_rule = s.count_by(&q, GroupBy::Rule, 10).unwrap();
@@ -227,9 +271,7 @@ fn counts_histogram_groups_and_ack() {
     assert_eq!((a.by.as_str(), a.note.as_str()), ("admin", "known backup job"));
 }
 
-#[test]
-fn retention_by_age_and_size() {
-    let (_d, s) = store();
+fn retention_by_age_and_size(s: &dyn Store, _db: &Db) {
     let now = harrier_store::now_ns();
     let day = 86_400_000_000_000u64;
     let mut batch = Vec::new();
@@ -280,7 +322,8 @@ fn retention_by_age_and_size() {
 
 #[test]
 fn full_database_is_reported_not_fatal() {
-    let (_d, s) = store();
+    let d = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(d.path().join("a.db").to_str().unwrap()).unwrap();
     s.insert(&sample()).unwrap();
     let pages = {
         let st = s.status();
@@ -302,9 +345,7 @@ fn full_database_is_reported_not_fatal() {
     assert!(s.status().ok);
 }
 
-#[test]
-fn accounts_sessions_tokens() {
-    let (_d, s) = store();
+fn accounts_sessions_tokens(s: &dyn Store, _db: &Db) {
     use harrier_store::Role;
     assert_eq!(s.user_count().unwrap(), 0);
     s.user_put("admin", "$argon2id$fake", Role::Admin).unwrap();
@@ -325,24 +366,24 @@ fn accounts_sessions_tokens() {
     assert_eq!(s.token_list().unwrap(), vec![("ci".to_string(), Role::Ingest, true)]);
 }
 
-#[test]
-fn reopen_keeps_data_and_schema() {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path().join("a.db");
-    {
-        let s = SqliteStore::open(p.to_str().unwrap()).unwrap();
-        s.insert(&sample()).unwrap();
-    }
-    let s = SqliteStore::open(p.to_str().unwrap()).unwrap();
-    assert_eq!(s.count(&Query::new()).unwrap(), 5);
-    assert!(harrier_store::open("postgres://x").is_err());
-    assert!(harrier_store::open("mysql://x").is_err());
-    assert!(harrier_store::open(&format!("sqlite:{}", p.display())).is_ok());
+fn reopen_keeps_data_and_schema(s: &dyn Store, db: &Db) {
+    s.insert(&sample()).unwrap();
+    // A second handle (another node, another UI replica) sees the same data; migrations are
+    // not applied twice.
+    let again = db.open();
+    assert_eq!(again.count(&Query::new()).unwrap(), 5);
+    again.insert(&sample()[..1]).unwrap();
+    assert_eq!(s.count(&Query::new()).unwrap(), 6);
 }
 
 #[test]
-fn any_of_lists() {
-    let (_d, s) = store();
+fn store_urls() {
+    assert!(harrier_store::open("mysql://x").is_err());
+    let e = harrier_store::open("postgres:///nodb?host=/nonexistent-dir&connect_timeout=2").err().unwrap();
+    assert!(e.contains("connect"), "{e}");
+}
+
+fn any_of_lists(s: &dyn Store, _db: &Db) {
     s.insert(&sample()).unwrap();
     let mut q = Query::new();
     q.priorities = vec![Priority::Notice, Priority::Error];
@@ -355,4 +396,102 @@ fn any_of_lists() {
     assert_eq!(s.count(&q).unwrap(), 3);
     q.any_sources = vec!["k8s_audit".into()];
     assert_eq!(s.count(&q).unwrap(), 0);
+}
+
+fn several_writers_at_once(s: &dyn Store, db: &Db) {
+    // Four writers with their own connections (four nodes) insert at the same time.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let st: Arc<dyn Store> = Arc::from(db.open());
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for b in 0..25u64 {
+                    let batch: Vec<Alert> = (0..20u64)
+                        .map(|i| {
+                            let mut a = alert(
+                                T0 + b * 100 + i,
+                                "Write below etc",
+                                Priority::Error,
+                                json!({"proc.name": format!("w{w}")}),
+                                &format!("writer {w} batch {b} alert {i}"),
+                                &["filesystem"],
+                            );
+                            a.hostname = format!("node-{w}");
+                            a
+                        })
+                        .collect();
+                    ids.extend(st.insert(&batch).unwrap());
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = writers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert_eq!(ids.len(), 2000);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2000, "ids are unique");
+    assert_eq!(s.count(&Query::new()).unwrap(), 2000);
+    let by_host = s.count_by(&Query::new(), GroupBy::Hostname, 10).unwrap();
+    assert_eq!(by_host.len(), 4);
+    assert!(by_host.iter().all(|(_, n)| *n == 500), "{by_host:?}");
+    let mut q = Query::new();
+    q.text = Some("writer 3 batch 24".into());
+    // Every word as a prefix: batch 24 of writer 3, and alert 3 of batch 24 of the others.
+    assert_eq!(s.count(&q).unwrap(), 23);
+    q.hostname = Some("node-3".into());
+    assert_eq!(s.count(&q).unwrap(), 20);
+}
+
+fn odd_text_is_kept(s: &dyn Store, _db: &Db) {
+    let a = alert(
+        T0,
+        "Odd\u{0}rule",
+        Priority::Critical,
+        json!({"proc.cmdline": "café --naïve\u{0}x", "k8s.ns.name": "ns\u{0}1"}),
+        "café déjà vu <script>alert(1)</script> 'quoted' \\ back\u{0}slash",
+        &["t\u{0}ag", "ünï"],
+    );
+    let id = s.insert(&[a]).unwrap()[0];
+    let got = s.get(id).unwrap().unwrap().alert;
+    assert!(got["output"].as_str().unwrap().starts_with("café déjà vu <script>"));
+    let count = |t: &str| {
+        let mut q = Query::new();
+        q.text = Some(t.into());
+        s.count(&q).unwrap()
+    };
+    assert_eq!(count("café"), 1);
+    assert_eq!(count("CAFÉ déj"), 1);
+    assert_eq!(count("naïve"), 1);
+    assert_eq!(count("script alert"), 1);
+    assert_eq!(count("nothere"), 0);
+    let mut q = Query::new();
+    q.any_tags = vec!["ünï".into()];
+    assert_eq!(s.count(&q).unwrap(), 1);
+}
+
+/// PostgreSQL stopped under a live store: writes fail as `Unavailable`, the status says so, and
+/// the same store works again once the server is back.
+#[test]
+fn postgres_down_and_back() {
+    let server = harrier_store::pgserver::PgServer::start(&[("fsync", "off")]).unwrap();
+    let url = server.new_database().unwrap();
+    let s = harrier_store::open(&url).unwrap();
+    s.insert(&sample()).unwrap();
+    server.stop().unwrap();
+    let err = s.insert(&sample()[..1]).unwrap_err();
+    assert!(matches!(err, harrier_store::StoreError::Unavailable(_)), "{err}");
+    assert!(!s.status().ok);
+    server.restart().unwrap();
+    let mut ok = false;
+    for _ in 0..20 {
+        if s.insert(&sample()[..1]).is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(ok, "the store reconnects once the server is back");
+    assert_eq!(s.count(&Query::new()).unwrap(), 6);
+    assert!(s.status().ok);
 }

@@ -1,0 +1,701 @@
+//! The PostgreSQL backend, for fleets: many Harrier nodes write, several UI replicas read, one
+//! database. Same schema shape as SQLite (one column per filter, the whole alert as JSON), with
+//! tags as a `text[]` (GIN) and the full text as a `tsvector` (GIN) built from the same words the
+//! SQLite index sees (`crate::words`), so both backends answer the same queries the same way.
+//!
+//! Migrations are versioned (`schema_version`) and applied at open under an advisory lock, so
+//! several nodes starting at once apply each exactly once. Every filter value is a bound
+//! parameter; column names come from fixed tables.
+//!
+//! Connections come from a small pool; the `postgres` client blocks, so callers run store calls on
+//! blocking threads, as the [`Store`] trait says.
+
+use crate::auth::Role;
+use crate::{
+    now_ns, tsquery, words, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store,
+    StoreError, StoreStatus, StoredAlert,
+};
+use harrier_engine::Alert;
+use harrier_rules::Priority;
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: alerts, accounts.
+    "CREATE TABLE alerts (
+        id BIGSERIAL PRIMARY KEY,
+        time_ns BIGINT NOT NULL,
+        rule TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        tags TEXT[] NOT NULL,
+        container TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        image TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        pod TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        process TEXT NOT NULL,
+        json TEXT NOT NULL,
+        fts TSVECTOR NOT NULL,
+        bytes INTEGER NOT NULL,
+        ack_by TEXT,
+        ack_note TEXT,
+        ack_ns BIGINT
+     );
+     CREATE INDEX alerts_time ON alerts (time_ns DESC, id DESC);
+     CREATE INDEX alerts_rule ON alerts (rule, time_ns DESC, id DESC);
+     CREATE INDEX alerts_priority ON alerts (priority, time_ns DESC, id DESC);
+     CREATE INDEX alerts_source ON alerts (source, time_ns DESC, id DESC);
+     CREATE INDEX alerts_hostname ON alerts (hostname, time_ns DESC, id DESC);
+     CREATE INDEX alerts_container ON alerts (container, time_ns DESC, id DESC);
+     CREATE INDEX alerts_container_id ON alerts (container_id, time_ns DESC, id DESC);
+     CREATE INDEX alerts_image ON alerts (image, time_ns DESC, id DESC);
+     CREATE INDEX alerts_namespace ON alerts (namespace, time_ns DESC, id DESC);
+     CREATE INDEX alerts_pod ON alerts (pod, time_ns DESC, id DESC);
+     CREATE INDEX alerts_tags ON alerts USING GIN (tags);
+     CREATE INDEX alerts_fts ON alerts USING GIN (fts);
+     CREATE TABLE users (name TEXT PRIMARY KEY, phc TEXT NOT NULL, role TEXT NOT NULL);
+     CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, role TEXT NOT NULL,
+                            csrf TEXT NOT NULL, expires_ns BIGINT NOT NULL);
+     CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+                          created_ns BIGINT NOT NULL, revoked BOOLEAN NOT NULL DEFAULT false);",
+];
+
+/// Advisory lock key serialising migrations between nodes ("harrier" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0068_6172_7269_6572;
+/// Text kept in the full-text index per alert (PostgreSQL caps a tsvector at 1 MiB).
+const MAX_FTS_TEXT: usize = 256 * 1024;
+const POOL_MAX: usize = 8;
+
+struct Pool {
+    cfg: Config,
+    idle: Mutex<(Vec<Client>, usize)>,
+    freed: Condvar,
+}
+
+struct Conn<'a> {
+    pool: &'a Pool,
+    c: Option<Client>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.c.as_ref().expect("connection present until drop")
+    }
+}
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.c.as_mut().expect("connection present until drop")
+    }
+}
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let mut g = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 -= 1;
+        if let Some(c) = self.c.take() {
+            if !c.is_closed() {
+                g.0.push(c);
+            }
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics on an async thread (the store
+        // may be dropped by an async caller, e.g. the router's shutdown): close them elsewhere.
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(|e| e.into_inner()).0);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+impl Pool {
+    fn get(&self) -> Result<Conn<'_>> {
+        let mut g = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(c) = g.0.pop() {
+                g.1 += 1;
+                return Ok(Conn { pool: self, c: Some(c) });
+            }
+            if g.1 < POOL_MAX {
+                g.1 += 1;
+                drop(g);
+                return match self.connect() {
+                    Ok(c) => Ok(Conn { pool: self, c: Some(c) }),
+                    Err(e) => {
+                        let mut g = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                        g.1 -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            g = self.freed.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn connect(&self) -> Result<Client> {
+        let mut c = self.cfg.connect(NoTls).map_err(pg_err)?;
+        c.batch_execute("SET statement_timeout = '60s'; SET lock_timeout = '30s'").map_err(pg_err)?;
+        Ok(c)
+    }
+}
+
+fn pg_err(e: postgres::Error) -> StoreError {
+    // Constraint and syntax problems are the caller's; everything else is the database's state.
+    let msg = match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    };
+    StoreError::Unavailable(msg)
+}
+
+/// PostgreSQL text cannot hold NUL.
+fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+fn ns(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+fn priority_name(p: i32) -> String {
+    Priority::from_index(p as i64).map(|p| p.as_str().to_string()).unwrap_or_else(|| p.to_string())
+}
+
+fn role_of(s: &str) -> Role {
+    Role::parse(s).unwrap_or(Role::Read)
+}
+
+/// The words of the output and the output fields, for `to_tsvector('simple', …)`.
+fn fts_text(row: &Row) -> String {
+    let mut out = String::with_capacity(row.output.len() + row.fields_text.len());
+    for w in words(&row.output).chain(words(&row.fields_text)) {
+        if out.len() + w.len() + 1 > MAX_FTS_TEXT {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&w);
+    }
+    out
+}
+
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// WHERE clause (with " WHERE " when not empty) and its parameters, numbered from `$1`.
+fn where_clause(q: &Query) -> (String, Params) {
+    let mut c: Vec<String> = Vec::new();
+    let mut p: Params = Vec::new();
+    let arg = |p: &mut Params, v: Box<dyn ToSql + Sync + Send>| {
+        p.push(v);
+        format!("${}", p.len())
+    };
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(pr) = q.min_priority {
+        c.push(format!("priority <= {}", arg(&mut p, Box::new(pr as i32))));
+    }
+    for (col, val) in [
+        ("rule", &q.rule),
+        ("source", &q.source),
+        ("hostname", &q.hostname),
+        ("image", &q.image),
+        ("namespace", &q.namespace),
+        ("pod", &q.pod),
+        ("user_name", &q.user),
+        ("process", &q.process),
+    ] {
+        if let Some(v) = text(val) {
+            c.push(format!("{col} = {}", arg(&mut p, Box::new(v))));
+        }
+    }
+    if let Some(v) = text(&q.container) {
+        let a = arg(&mut p, Box::new(v));
+        c.push(format!("(container = {a} OR container_id = {a})"));
+    }
+    let tags: Vec<String> =
+        q.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).map(str::to_string).collect();
+    if !tags.is_empty() {
+        c.push(format!("tags @> {}::text[]", arg(&mut p, Box::new(tags))));
+    }
+    if !q.priorities.is_empty() {
+        let v: Vec<i32> = q.priorities.iter().map(|x| *x as i32).collect();
+        c.push(format!("priority = ANY({}::int[])", arg(&mut p, Box::new(v))));
+    }
+    for (col, vals) in [("rule", &q.any_rules), ("source", &q.any_sources)] {
+        if !vals.is_empty() {
+            c.push(format!("{col} = ANY({}::text[])", arg(&mut p, Box::new(vals.clone()))));
+        }
+    }
+    if !q.any_tags.is_empty() {
+        c.push(format!("tags && {}::text[]", arg(&mut p, Box::new(q.any_tags.clone()))));
+    }
+    if let Some(tq) = q.text.as_deref().and_then(tsquery) {
+        c.push(format!("fts @@ to_tsquery('simple', {})", arg(&mut p, Box::new(tq))));
+    }
+    if let Some(s) = q.since_ns {
+        c.push(format!("time_ns >= {}", arg(&mut p, Box::new(ns(s)))));
+    }
+    if let Some(u) = q.until_ns {
+        c.push(format!("time_ns < {}", arg(&mut p, Box::new(ns(u)))));
+    }
+    if let Some(a) = q.after_id {
+        c.push(format!("id > {}", arg(&mut p, Box::new(a))));
+    }
+    if c.is_empty() {
+        (String::new(), p)
+    } else {
+        (format!(" WHERE {}", c.join(" AND ")), p)
+    }
+}
+
+fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn stored(r: &postgres::Row) -> StoredAlert {
+    let json: String = r.get(1);
+    let ack_by: Option<String> = r.get(2);
+    let ack_note: Option<String> = r.get(3);
+    let ack_ns: Option<i64> = r.get(4);
+    StoredAlert {
+        id: r.get(0),
+        alert: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+        ack: ack_by.map(|by| Ack {
+            by,
+            note: ack_note.unwrap_or_default(),
+            time_ns: ack_ns.unwrap_or(0) as u64,
+        }),
+    }
+}
+
+trait PriorityIndex {
+    fn from_index(i: i64) -> Option<Priority>;
+}
+impl PriorityIndex for Priority {
+    fn from_index(i: i64) -> Option<Priority> {
+        Some(match i {
+            0 => Priority::Emergency,
+            1 => Priority::Alert,
+            2 => Priority::Critical,
+            3 => Priority::Error,
+            4 => Priority::Warning,
+            5 => Priority::Notice,
+            6 => Priority::Informational,
+            7 => Priority::Debug,
+            _ => return None,
+        })
+    }
+}
+
+pub struct PgStore {
+    pool: Pool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl PgStore {
+    /// Connect (`postgres://user@host/db`, or libpq's `key=value` form) and apply pending
+    /// migrations. TLS to the server is not built in yet: use a Unix socket, a local server or a
+    /// tunnel.
+    pub fn open(url: &str) -> Result<PgStore> {
+        let mut cfg: Config = url.parse().map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(Duration::from_secs(10));
+        }
+        cfg.keepalives(true);
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("harrier");
+        }
+        let s = PgStore {
+            pool: Pool { cfg, idle: Mutex::new((Vec::new(), 0)), freed: Condvar::new() },
+            last_error: Mutex::new(None),
+        };
+        {
+            let mut c = s.pool.get().map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
+            migrate(&mut c)?;
+        }
+        Ok(s)
+    }
+
+    fn note<T>(&self, r: &Result<T>) {
+        let mut e = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match r {
+            Ok(_) => *e = None,
+            Err(err) => *e = Some(err.to_string()),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+        let mut c = self.pool.get()?;
+        f(&mut c).map_err(pg_err)
+    }
+
+    fn used_bytes(c: &mut Client) -> std::result::Result<u64, postgres::Error> {
+        let n: Option<i64> = c.query_one("SELECT sum(bytes)::bigint FROM alerts", &[])?.get(0);
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    fn delete_oldest(
+        c: &mut Client,
+        before: Option<i64>,
+        n: i64,
+    ) -> std::result::Result<u64, postgres::Error> {
+        match before {
+            Some(t) => c.execute(
+                "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE time_ns < $1 ORDER BY time_ns, id LIMIT $2)",
+                &[&t, &n],
+            ),
+            None => c.execute(
+                "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY time_ns, id LIMIT $1)",
+                &[&n],
+            ),
+        }
+    }
+}
+
+fn migrate(c: &mut Client) -> Result<()> {
+    let mut tx = c.transaction().map_err(pg_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(pg_err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(pg_err)?;
+    let v: i32 =
+        tx.query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[]).map_err(pg_err)?.get(0);
+    if v as usize > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database schema is version {v}, newer than this Harrier knows ({}); upgrade Harrier",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
+        tx.batch_execute(m)
+            .map_err(|e| StoreError::Unavailable(format!("migration {} failed: {e}", i + 1)))?;
+        tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&(i as i32 + 1)]).map_err(pg_err)?;
+        tracing::info!(version = i + 1, "store: applied schema migration (postgres)");
+    }
+    tx.commit().map_err(pg_err)
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn insert(&self, alerts: &[Alert]) -> Result<Vec<i64>> {
+        let rows: Vec<Row> = alerts.iter().map(Row::from_alert).collect();
+        let r = self.with(|c| {
+            let mut tx = c.transaction()?;
+            let st = tx.prepare(
+                "INSERT INTO alerts (time_ns, rule, priority, source, hostname, tags, container, container_id,
+                   image, namespace, pod, user_name, process, json, fts, bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, to_tsvector('simple', $15), $16)
+                 RETURNING id",
+            )?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let tags: Vec<String> = row.tags.iter().map(|t| clean(t).into_owned()).collect();
+                let fts = fts_text(row);
+                // What the row costs: the document, the text index and the per-row overhead.
+                let bytes = (row.json.len() + fts.len() + 200).min(i32::MAX as usize) as i32;
+                let id: i64 = tx
+                    .query_one(
+                        &st,
+                        &[
+                            &ns(row.time_ns),
+                            &clean(&row.rule),
+                            &(row.priority as i32),
+                            &clean(&row.source),
+                            &clean(&row.hostname),
+                            &tags,
+                            &clean(&row.container),
+                            &clean(&row.container_id),
+                            &clean(&row.image),
+                            &clean(&row.namespace),
+                            &clean(&row.pod),
+                            &clean(&row.user),
+                            &clean(&row.process),
+                            &row.json,
+                            &fts,
+                            &bytes,
+                        ],
+                    )?
+                    .get(0);
+                ids.push(id);
+            }
+            tx.commit()?;
+            Ok(ids)
+        });
+        self.note(&r);
+        r
+    }
+
+    fn query(&self, q: &Query) -> Result<Page> {
+        let (w, mut p) = where_clause(q);
+        let total = self.count(q)?;
+        let limit = q.limit.min(Query::MAX_LIMIT) as i64;
+        let n = p.len();
+        p.push(Box::new(limit));
+        p.push(Box::new(q.offset as i64));
+        let sql = format!(
+            "SELECT id, json, ack_by, ack_note, ack_ns FROM alerts{w} ORDER BY time_ns DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let events = self.with(|c| c.query(&sql, &refs(&p)))?.iter().map(stored).collect();
+        Ok(Page { total, events })
+    }
+
+    fn count(&self, q: &Query) -> Result<u64> {
+        let (w, p) = where_clause(q);
+        self.with(|c| c.query_one(&format!("SELECT count(*) FROM alerts{w}"), &refs(&p)))
+            .map(|r| r.get::<_, i64>(0) as u64)
+    }
+
+    fn get(&self, id: i64) -> Result<Option<StoredAlert>> {
+        self.with(|c| {
+            c.query_opt("SELECT id, json, ack_by, ack_note, ack_ns FROM alerts WHERE id = $1", &[&id])
+        })
+        .map(|r| r.as_ref().map(stored))
+    }
+
+    fn count_by(&self, q: &Query, by: GroupBy, limit: usize) -> Result<Vec<(String, u64)>> {
+        let (w, mut p) = where_clause(q);
+        p.push(Box::new(limit.clamp(1, 1000) as i64));
+        let l = p.len();
+        let sql = match by {
+            GroupBy::Tags => format!(
+                "SELECT t, count(*) AS n FROM alerts CROSS JOIN LATERAL unnest(tags) AS t{w}
+                 GROUP BY t ORDER BY n DESC, t COLLATE \"C\" LIMIT ${l}"
+            ),
+            GroupBy::Priority => format!(
+                "SELECT priority::text, count(*) AS n FROM alerts{w} GROUP BY priority ORDER BY n DESC, priority LIMIT ${l}"
+            ),
+            _ => {
+                let col = by.column();
+                format!(
+                    "SELECT {col}, count(*) AS n FROM alerts{w} GROUP BY {col} ORDER BY n DESC, {col} COLLATE \"C\" LIMIT ${l}"
+                )
+            }
+        };
+        let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let k: String = r.get(0);
+                let k = if by == GroupBy::Priority { k.parse().map(priority_name).unwrap_or(k) } else { k };
+                (k, r.get::<_, i64>(1) as u64)
+            })
+            .collect())
+    }
+
+    fn histogram(&self, q: &Query, bucket_ns: u64) -> Result<Vec<Bucket>> {
+        let (w, mut p) = where_clause(q);
+        p.push(Box::new(ns(bucket_ns.max(1))));
+        let b = p.len();
+        let sql = format!(
+            "SELECT (time_ns / ${b}) * ${b} AS start, priority, count(*) FROM alerts{w}
+             GROUP BY start, priority ORDER BY start, priority"
+        );
+        let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
+        Ok(rows
+            .iter()
+            .map(|r| Bucket {
+                start_ns: r.get::<_, i64>(0) as u64,
+                priority: priority_name(r.get(1)),
+                count: r.get::<_, i64>(2) as u64,
+            })
+            .collect())
+    }
+
+    fn groups(&self, q: &Query) -> Result<Vec<Group>> {
+        let (w, mut p) = where_clause(q);
+        p.push(Box::new(q.limit.clamp(1, Query::MAX_LIMIT) as i64));
+        p.push(Box::new(q.offset as i64));
+        let n = p.len();
+        let sql = format!(
+            "SELECT rule, min(priority), container, hostname, count(*), min(time_ns), max(time_ns), max(id)
+             FROM alerts{w} GROUP BY rule, container_id, container, hostname
+             ORDER BY max(time_ns) DESC, max(id) DESC LIMIT ${} OFFSET ${n}",
+            n - 1
+        );
+        let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
+        Ok(rows
+            .iter()
+            .map(|r| Group {
+                rule: r.get(0),
+                priority: priority_name(r.get(1)),
+                container: r.get(2),
+                hostname: r.get(3),
+                count: r.get::<_, i64>(4) as u64,
+                first_ns: r.get::<_, i64>(5) as u64,
+                last_ns: r.get::<_, i64>(6) as u64,
+                last_id: r.get(7),
+            })
+            .collect())
+    }
+
+    fn acknowledge(&self, id: i64, by: &str, note: &str) -> Result<bool> {
+        let r = self.with(|c| {
+            c.execute(
+                "UPDATE alerts SET ack_by = $1, ack_note = $2, ack_ns = $3 WHERE id = $4",
+                &[&clean(by), &clean(note), &ns(now_ns()), &id],
+            )
+        });
+        self.note(&r);
+        r.map(|n| n > 0)
+    }
+
+    fn enforce_retention(&self, ret: &Retention) -> Result<u64> {
+        let r = self.with(|c| {
+            let mut removed = 0u64;
+            if let Some(age) = ret.max_age_ns {
+                let cutoff = ns(now_ns().saturating_sub(age));
+                loop {
+                    let n = Self::delete_oldest(c, Some(cutoff), 10_000)?;
+                    removed += n;
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            if let Some(max) = ret.max_bytes {
+                for _ in 0..8 {
+                    let used = Self::used_bytes(c)?;
+                    if used <= max {
+                        break;
+                    }
+                    let count: i64 = c.query_one("SELECT count(*) FROM alerts", &[])?.get(0);
+                    if count == 0 {
+                        break;
+                    }
+                    let share = ((used - max) as f64 / used as f64 * count as f64).ceil() as i64;
+                    removed += Self::delete_oldest(c, None, share.max(1) + count / 50)?;
+                }
+            }
+            Ok(removed)
+        });
+        if let Ok(n) = &r {
+            if *n > 0 {
+                tracing::info!(removed = n, "store: retention removed old alerts");
+            }
+        }
+        r
+    }
+
+    fn status(&self) -> StoreStatus {
+        let error = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let counts = self.with(|c| {
+            let n: i64 = c.query_one("SELECT count(*) FROM alerts", &[])?.get(0);
+            Ok((n as u64, Self::used_bytes(c)?))
+        });
+        match counts {
+            Ok((alerts, bytes)) => {
+                StoreStatus { backend: "postgres".into(), ok: error.is_none(), error, alerts, bytes }
+            }
+            Err(e) => StoreStatus {
+                backend: "postgres".into(),
+                ok: false,
+                error: Some(e.to_string()),
+                alerts: 0,
+                bytes: 0,
+            },
+        }
+    }
+
+    fn max_id(&self) -> Result<i64> {
+        self.with(|c| c.query_one("SELECT coalesce(max(id), 0)::bigint FROM alerts", &[])).map(|r| r.get(0))
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        self.with(|c| c.query_one("SELECT count(*) FROM users", &[])).map(|r| r.get::<_, i64>(0) as u64)
+    }
+
+    fn user_put(&self, name: &str, phc: &str, role: Role) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO users (name, phc, role) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET phc = excluded.phc, role = excluded.role",
+                &[&clean(name), &phc, &role.as_str()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn user_get(&self, name: &str) -> Result<Option<(String, Role)>> {
+        self.with(|c| c.query_opt("SELECT phc, role FROM users WHERE name = $1", &[&clean(name)]))
+            .map(|r| r.map(|r| (r.get(0), role_of(r.get(1)))))
+    }
+
+    fn session_put(&self, id_hash: &str, user: &str, role: Role, csrf: &str, expires_ns: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE expires_ns < $1", &[&ns(now_ns())])?;
+            c.execute(
+                "INSERT INTO sessions (id_hash, user_name, role, csrf, expires_ns) VALUES ($1, $2, $3, $4, $5)",
+                &[&id_hash, &clean(user), &role.as_str(), &csrf, &ns(expires_ns)],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn session_get(&self, id_hash: &str, now: u64) -> Result<Option<(String, Role, String)>> {
+        self.with(|c| {
+            c.query_opt(
+                "SELECT user_name, role, csrf FROM sessions WHERE id_hash = $1 AND expires_ns > $2",
+                &[&clean(id_hash), &ns(now)],
+            )
+        })
+        .map(|r| r.map(|r| (r.get(0), role_of(r.get(1)), r.get(2))))
+    }
+
+    fn session_delete(&self, id_hash: &str) -> Result<()> {
+        self.with(|c| c.execute("DELETE FROM sessions WHERE id_hash = $1", &[&clean(id_hash)])).map(|_| ())
+    }
+
+    fn token_put(&self, name: &str, hash: &str, role: Role) -> Result<()> {
+        let r = self.with(|c| {
+            c.execute(
+                "INSERT INTO tokens (name, hash, role, created_ns) VALUES ($1, $2, $3, $4)",
+                &[&clean(name), &hash, &role.as_str(), &ns(now_ns())],
+            )
+        });
+        match r {
+            Ok(_) => Ok(()),
+            // 23505: unique_violation.
+            Err(StoreError::Unavailable(m)) if m.starts_with("23505") => {
+                Err(StoreError::BadRequest(format!("a token named '{name}' already exists")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn token_get(&self, hash: &str) -> Result<Option<(String, Role)>> {
+        self.with(|c| {
+            c.query_opt("SELECT name, role FROM tokens WHERE hash = $1 AND NOT revoked", &[&clean(hash)])
+        })
+        .map(|r| r.map(|r| (r.get(0), role_of(r.get(1)))))
+    }
+
+    fn token_revoke(&self, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute("UPDATE tokens SET revoked = true WHERE name = $1 AND NOT revoked", &[&clean(name)])
+        })
+        .map(|n| n > 0)
+    }
+
+    fn token_list(&self) -> Result<Vec<(String, Role, bool)>> {
+        self.with(|c| c.query("SELECT name, role, revoked FROM tokens ORDER BY name COLLATE \"C\"", &[]))
+            .map(|rows| rows.iter().map(|r| (r.get(0), role_of(r.get(1)), r.get(2))).collect())
+    }
+}
