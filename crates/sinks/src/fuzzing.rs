@@ -7,7 +7,6 @@ use crate::alert::alert_from_json;
 use crate::forward::{Forwarder, HttpReq};
 use crate::kafka::{parse_api_versions, wire::Enc, KafkaConfig, KafkaSink};
 use crate::metrics::Metrics;
-use crate::nats::{NatsConfig, NatsConn, NatsSink};
 use crate::router::Router;
 use crate::smtp::{SmtpConfig, SmtpSink};
 use crate::{AlertFilter, AlertFormat};
@@ -165,19 +164,6 @@ pub fn ingest(data: &[u8]) {
     let _ = crate::common::facts(&arc);
 }
 
-/// NATS: the first byte picks core or JetStream publishing; the rest is what the server sends
-/// after the handshake (acknowledgements on the `_INBOX.fuzz` inbox, PINGs, PONGs, errors).
-pub fn nats(data: &[u8]) {
-    static SINKS: OnceLock<[NatsSink; 2]> = OnceLock::new();
-    let sinks = SINKS.get_or_init(|| {
-        let cfg = |jetstream| NatsConfig { hostport: "localhost".into(), jetstream, ..Default::default() };
-        [NatsSink::new(&cfg(false)).expect("nats sink"), NatsSink::new(&cfg(true)).expect("nats sink")]
-    });
-    let Some((&sel, script)) = data.split_first() else { return };
-    let mut conn = NatsConn::over(script, tokio::io::sink(), "_INBOX.fuzz");
-    let _ = rt().block_on(sinks[usize::from(sel & 1)].send(&mut conn, alerts()));
-}
-
 /// A configuration file (falcosidekick keys, or a falco.yaml with output sections): parsed,
 /// checked for unknown keys with their positions, as `harrier forward` and `harrier run` do.
 /// Never panics; an error or a warning is a message naming a position.
@@ -199,24 +185,12 @@ pub fn config(data: &[u8]) {
     let _ = p.at("f.yaml", "a.b[0].c");
 }
 
-/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `nats`, `config`) to start from.
+/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `config`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "kafka" => kafka_seeds(),
         "smtp" => smtp_seeds(),
         "ingest" => ingest_seeds(),
-        "nats" => {
-            let ack = r#"{"stream":"falco","seq":1}"#;
-            let js = format!(
-                "\x01+OK\r\nPING\r\nMSG _INBOX.fuzz.0 1 {n}\r\n{ack}\r\nMSG _INBOX.fuzz.1 1 {n}\r\n{ack}\r\n",
-                n = ack.len()
-            );
-            vec![
-                b"\x00INFO {\"server_id\":\"x\"}\r\n+OK\r\nPONG\r\n".to_vec(),
-                js.into_bytes(),
-                b"\x01-ERR 'Authorization Violation'\r\n".to_vec(),
-            ]
-        }
         "config" => [
             "listenport: 2801\nspooldir: /var/lib/harrier/spool\nspoolfsync: interval\nnats:\n  hostport: nats://127.0.0.1:4222\n  spooldir: /x\n  queue: {memory: 0, when_full: block, fsync: always}\n",
             "customfields: {env: prod}\nwebhok: {address: x}\nsinks:\n  - type: slack\n    webhookurl: http://x\n    minimumprority: error\n  - type: s3\n    bucket: b\n",
@@ -326,11 +300,6 @@ mod tests {
         for s in seeds("ingest") {
             ingest(&s);
         }
-        let n = seeds("nats");
-        let js = NatsSink::new(&NatsConfig { hostport: "h".into(), jetstream: true, ..Default::default() })
-            .unwrap();
-        let mut c = NatsConn::over(&n[1][1..], tokio::io::sink(), "_INBOX.fuzz");
-        rt().block_on(js.send(&mut c, alerts())).unwrap();
     }
 
     fn kafka_sink() -> KafkaSink {
