@@ -22,4 +22,8 @@ install_needed() {
 # the linker rustc calls. crates/respond builds bpf/block.bpf.c (node:block_network) with the same
 # clang, llvm-strip and headers.
 for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
+# Kafka output (crates/sinks, rdkafka): rdkafka-sys builds librdkafka 2.12 from its bundled sources
+# (Debian's librdkafka 2.0.2 is older than the crate accepts for dynamic linking) with make and
+# perl, against OpenSSL (TLS, SASL SCRAM) found through pkg-config, and zlib.
+for p in make perl pkg-config libssl-dev zlib1g-dev; do have "$p" || need+=("$p"); done
 install_needed

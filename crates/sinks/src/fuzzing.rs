@@ -5,7 +5,6 @@
 
 use crate::alert::alert_from_json;
 use crate::forward::{Forwarder, HttpReq};
-use crate::kafka::{parse_api_versions, wire::Enc, KafkaConfig, KafkaSink};
 use crate::metrics::Metrics;
 use crate::router::Router;
 use crate::smtp::{SmtpConfig, SmtpSink};
@@ -32,31 +31,6 @@ fn alerts() -> &'static [Arc<Alert>] {
         b.output = ".starts with a dot\nand has é".into();
         vec![Arc::new(a), Arc::new(b)]
     })
-}
-
-/// Kafka: the first byte picks the Metadata version (1–4) and whether the sink may create the
-/// topic; the rest is a response body (after the size and correlation id), decoded as an
-/// ApiVersions, a Metadata and a Produce response.
-pub fn kafka(data: &[u8]) {
-    static SINKS: OnceLock<[KafkaSink; 2]> = OnceLock::new();
-    let sinks = SINKS.get_or_init(|| {
-        let cfg = |create| KafkaConfig {
-            hostport: "localhost".into(),
-            topic: "falco".into(),
-            topiccreation: create,
-            ..Default::default()
-        };
-        [KafkaSink::new(&cfg(false)).expect("kafka sink"), KafkaSink::new(&cfg(true)).expect("kafka sink")]
-    });
-    let Some((&sel, resp)) = data.split_first() else { return };
-    if let Ok(v) = parse_api_versions(resp) {
-        assert!((1..=4).contains(&v));
-    }
-    let sink = &sinks[usize::from(sel >> 2 & 1)];
-    if let Ok(m) = sink.parse_metadata(resp, 1 + i16::from(sel & 3)) {
-        assert!(!m.partitions.is_empty() && m.partitions.windows(2).all(|w| w[0] <= w[1]));
-    }
-    let _ = sink.check_produce(resp);
 }
 
 /// SMTP (lettre speaks the protocol): the message built for an alert whose rule and output come
@@ -185,10 +159,9 @@ pub fn config(data: &[u8]) {
     let _ = p.at("f.yaml", "a.b[0].c");
 }
 
-/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `config`) to start from.
+/// Valid inputs of each target (`smtp`, `ingest`, `config`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
-        "kafka" => kafka_seeds(),
         "smtp" => smtp_seeds(),
         "ingest" => ingest_seeds(),
         "config" => [
@@ -202,46 +175,6 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         .collect(),
         _ => Vec::new(),
     }
-}
-
-fn kafka_seeds() -> Vec<Vec<u8>> {
-    let mut api = Enc::default();
-    api.i16(0).i32(3);
-    for (key, min, max) in [(0, 0, 9), (3, 0, 12), (18, 0, 3)] {
-        api.i16(key).i16(min).i16(max);
-    }
-    let metadata = |version: i16| {
-        let mut m = Enc::default();
-        if version >= 3 {
-            m.i32(0);
-        }
-        m.i32(2);
-        for (id, host) in [(1, "kafka-1"), (2, "::1")] {
-            m.i32(id).str(host).i32(9092).nstr(None);
-        }
-        if version >= 2 {
-            m.nstr(Some("cluster"));
-        }
-        m.i32(1).i32(2);
-        for (err, name) in [(0, "falco"), (3, "other")] {
-            m.i16(err).str(name).i8(0).i32(2);
-            for p in [1, 0] {
-                m.i16(0).i32(p).i32(1 + p).i32(1).i32(1 + p).i32(1).i32(1 + p);
-            }
-        }
-        m.0
-    };
-    let mut produce = Enc::default();
-    produce.i32(1).str("falco").i32(2);
-    for (pid, err) in [(0, 0), (1, 6)] {
-        produce.i32(pid).i16(err).i64(42).i64(-1);
-    }
-    produce.i32(0);
-    let mut out = vec![[&[0u8][..], &api.0].concat(), [&[4u8][..], &produce.0].concat()];
-    for v in 1..=4u8 {
-        out.push([&[v - 1][..], &metadata(i16::from(v))].concat());
-    }
-    out
 }
 
 fn smtp_seeds() -> Vec<Vec<u8>> {
@@ -284,26 +217,11 @@ mod tests {
 
     #[test]
     fn seeds_go_deep() {
-        for s in seeds("kafka") {
-            kafka(&s);
-        }
-        let k = seeds("kafka");
-        assert_eq!(parse_api_versions(&k[0][1..]).unwrap(), 4);
-        for s in &k[2..] {
-            let m = kafka_sink().parse_metadata(&s[1..], i16::from(s[0]) + 1).unwrap();
-            assert_eq!(m.partitions, [(0, 1), (1, 2)]);
-        }
-        assert!(kafka_sink().check_produce(&k[1][1..]).unwrap_err().message.contains("falco[1]"));
         for s in seeds("smtp") {
             smtp(&s);
         }
         for s in seeds("ingest") {
             ingest(&s);
         }
-    }
-
-    fn kafka_sink() -> KafkaSink {
-        KafkaSink::new(&KafkaConfig { hostport: "h".into(), topic: "falco".into(), ..Default::default() })
-            .unwrap()
     }
 }
