@@ -25,4 +25,8 @@ for p in clang llvm libbpf-dev bpftool gcc; do have "$p" || need+=("$p"); done
 # Container runtimes' gRPC APIs (crates/containers: containerd-client, k8s-cri) are generated from
 # their published .proto files at build time by protoc.
 have protobuf-compiler || need+=(protobuf-compiler)
+# Kafka output (crates/sinks, rdkafka): rdkafka-sys builds librdkafka 2.12 from its bundled sources
+# (Debian's librdkafka 2.0.2 is older than the crate accepts for dynamic linking) with make and
+# perl, against OpenSSL (TLS, SASL SCRAM) found through pkg-config, and zlib.
+for p in make perl pkg-config libssl-dev zlib1g-dev; do have "$p" || need+=("$p"); done
 install_needed

@@ -5,9 +5,7 @@
 
 use crate::alert::alert_from_json;
 use crate::forward::{Forwarder, HttpReq};
-use crate::kafka::{parse_api_versions, wire::Enc, KafkaConfig, KafkaSink};
 use crate::metrics::Metrics;
-use crate::nats::{NatsConfig, NatsConn, NatsSink};
 use crate::router::Router;
 use crate::smtp::{SmtpConfig, SmtpSink};
 use crate::{AlertFilter, AlertFormat};
@@ -35,33 +33,9 @@ fn alerts() -> &'static [Arc<Alert>] {
     })
 }
 
-/// Kafka: the first byte picks the Metadata version (1–4) and whether the sink may create the
-/// topic; the rest is a response body (after the size and correlation id), decoded as an
-/// ApiVersions, a Metadata and a Produce response.
-pub fn kafka(data: &[u8]) {
-    static SINKS: OnceLock<[KafkaSink; 2]> = OnceLock::new();
-    let sinks = SINKS.get_or_init(|| {
-        let cfg = |create| KafkaConfig {
-            hostport: "localhost".into(),
-            topic: "falco".into(),
-            topiccreation: create,
-            ..Default::default()
-        };
-        [KafkaSink::new(&cfg(false)).expect("kafka sink"), KafkaSink::new(&cfg(true)).expect("kafka sink")]
-    });
-    let Some((&sel, resp)) = data.split_first() else { return };
-    if let Ok(v) = parse_api_versions(resp) {
-        assert!((1..=4).contains(&v));
-    }
-    let sink = &sinks[usize::from(sel >> 2 & 1)];
-    if let Ok(m) = sink.parse_metadata(resp, 1 + i16::from(sel & 3)) {
-        assert!(!m.partitions.is_empty() && m.partitions.windows(2).all(|w| w[0] <= w[1]));
-    }
-    let _ = sink.check_produce(resp);
-}
-
-/// SMTP: the first byte picks the configuration (authentication, html or text) and how many
-/// bytes each read returns; the rest is what the server says, from the greeting on.
+/// SMTP (lettre speaks the protocol): the message built for an alert whose rule and output come
+/// from `data` (the first byte picks html or text and splits rule from output). It must build,
+/// stay 7-bit, and keep the alert text out of the headers.
 pub fn smtp(data: &[u8]) {
     static SINKS: OnceLock<Vec<SmtpSink>> = OnceLock::new();
     let sinks = SINKS.get_or_init(|| {
@@ -72,23 +46,28 @@ pub fn smtp(data: &[u8]) {
             to: "soc@example.org, Oncall <oncall@example.net>".into(),
             ..Default::default()
         };
-        let user = |mech: &str| SmtpConfig {
-            user: "alice".into(),
-            password: "s3cret".into(),
-            authmechanism: mech.into(),
-            ..base.clone()
-        };
-        [base.clone(), user("plain"), user("login"), SmtpConfig { outputformat: "text".into(), ..base }]
+        [base.clone(), SmtpConfig { outputformat: "text".into(), ..base }]
             .iter()
             .map(|c| SmtpSink::new(c).expect("smtp sink"))
             .collect()
     });
-    let Some((&sel, script)) = data.split_first() else { return };
-    let sink = &sinks[usize::from(sel & 3)];
-    let chunk = [4096, 1, 7, 64][usize::from(sel >> 2 & 3)];
-    let r = rt().block_on(sink.scripted_session(script, chunk, alerts()));
-    if let Err(e) = r {
-        assert!(e.message.len() < 4096, "error message of {} bytes", e.message.len());
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    let cut = text.char_indices().nth(usize::from(sel >> 1)).map_or(text.len(), |(i, _)| i);
+    let mut a = (*alerts()[0]).clone();
+    a.rule = text[..cut].to_string();
+    a.output = text[cut..].to_string();
+    a.output_fields.insert("proc.cmdline".into(), text.to_string().into());
+    let m = sinks[usize::from(sel & 1)].message(&a).expect("a message for any alert").formatted();
+    assert!(m.is_ascii(), "an 8-bit message");
+    let head_end = m.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
+    let head = String::from_utf8_lossy(&m[..head_end]);
+    for l in head.split("\r\n") {
+        let known = ["Date:", "From:", "To:", "Subject:", "Message-ID:", "MIME-Version:", "Content-"];
+        assert!(
+            l.starts_with([' ', '\t']) || known.iter().any(|k| l.starts_with(k)),
+            "unexpected header line {l:?}"
+        );
     }
 }
 
@@ -159,19 +138,6 @@ pub fn ingest(data: &[u8]) {
     let _ = crate::common::facts(&arc);
 }
 
-/// NATS: the first byte picks core or JetStream publishing; the rest is what the server sends
-/// after the handshake (acknowledgements on the `_INBOX.fuzz` inbox, PINGs, PONGs, errors).
-pub fn nats(data: &[u8]) {
-    static SINKS: OnceLock<[NatsSink; 2]> = OnceLock::new();
-    let sinks = SINKS.get_or_init(|| {
-        let cfg = |jetstream| NatsConfig { hostport: "localhost".into(), jetstream, ..Default::default() };
-        [NatsSink::new(&cfg(false)).expect("nats sink"), NatsSink::new(&cfg(true)).expect("nats sink")]
-    });
-    let Some((&sel, script)) = data.split_first() else { return };
-    let mut conn = NatsConn::over(script, tokio::io::sink(), "_INBOX.fuzz");
-    let _ = rt().block_on(sinks[usize::from(sel & 1)].send(&mut conn, alerts()));
-}
-
 /// A configuration file (falcosidekick keys, or a falco.yaml with output sections): parsed,
 /// checked for unknown keys with their positions, as `harrier forward` and `harrier run` do.
 /// Never panics; an error or a warning is a message naming a position.
@@ -193,24 +159,11 @@ pub fn config(data: &[u8]) {
     let _ = p.at("f.yaml", "a.b[0].c");
 }
 
-/// Valid inputs of each target (`kafka`, `smtp`, `ingest`, `nats`, `config`) to start from.
+/// Valid inputs of each target (`smtp`, `ingest`, `config`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
-        "kafka" => kafka_seeds(),
         "smtp" => smtp_seeds(),
         "ingest" => ingest_seeds(),
-        "nats" => {
-            let ack = r#"{"stream":"falco","seq":1}"#;
-            let js = format!(
-                "\x01+OK\r\nPING\r\nMSG _INBOX.fuzz.0 1 {n}\r\n{ack}\r\nMSG _INBOX.fuzz.1 1 {n}\r\n{ack}\r\n",
-                n = ack.len()
-            );
-            vec![
-                b"\x00INFO {\"server_id\":\"x\"}\r\n+OK\r\nPONG\r\n".to_vec(),
-                js.into_bytes(),
-                b"\x01-ERR 'Authorization Violation'\r\n".to_vec(),
-            ]
-        }
         "config" => [
             "listenport: 2801\nspooldir: /var/lib/harrier/spool\nspoolfsync: interval\nnats:\n  hostport: nats://127.0.0.1:4222\n  spooldir: /x\n  queue: {memory: 0, when_full: block, fsync: always}\n",
             "customfields: {env: prod}\nwebhok: {address: x}\nsinks:\n  - type: slack\n    webhookurl: http://x\n    minimumprority: error\n  - type: s3\n    bucket: b\n",
@@ -224,60 +177,14 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     }
 }
 
-fn kafka_seeds() -> Vec<Vec<u8>> {
-    let mut api = Enc::default();
-    api.i16(0).i32(3);
-    for (key, min, max) in [(0, 0, 9), (3, 0, 12), (18, 0, 3)] {
-        api.i16(key).i16(min).i16(max);
-    }
-    let metadata = |version: i16| {
-        let mut m = Enc::default();
-        if version >= 3 {
-            m.i32(0);
-        }
-        m.i32(2);
-        for (id, host) in [(1, "kafka-1"), (2, "::1")] {
-            m.i32(id).str(host).i32(9092).nstr(None);
-        }
-        if version >= 2 {
-            m.nstr(Some("cluster"));
-        }
-        m.i32(1).i32(2);
-        for (err, name) in [(0, "falco"), (3, "other")] {
-            m.i16(err).str(name).i8(0).i32(2);
-            for p in [1, 0] {
-                m.i16(0).i32(p).i32(1 + p).i32(1).i32(1 + p).i32(1).i32(1 + p);
-            }
-        }
-        m.0
-    };
-    let mut produce = Enc::default();
-    produce.i32(1).str("falco").i32(2);
-    for (pid, err) in [(0, 0), (1, 6)] {
-        produce.i32(pid).i16(err).i64(42).i64(-1);
-    }
-    produce.i32(0);
-    let mut out = vec![[&[0u8][..], &api.0].concat(), [&[4u8][..], &produce.0].concat()];
-    for v in 1..=4u8 {
-        out.push([&[v - 1][..], &metadata(i16::from(v))].concat());
-    }
-    out
-}
-
 fn smtp_seeds() -> Vec<Vec<u8>> {
-    let per_alert = "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n251 2.1.5 forwarded\r\n354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 queued\r\n";
-    let ehlo = "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
-    let tail = format!("{per_alert}{per_alert}221 2.0.0 Bye\r\n");
-    vec![
-        format!("\x00220 mail.example.org ESMTP\r\n{ehlo}{tail}"),
-        format!("\x01220 mail.example.org ESMTP\r\n{ehlo}235 2.7.0 Authentication successful\r\n{tail}"),
-        format!("\x06220 hi\r\n{ehlo}334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n{tail}"),
-        format!("\x0b220 old\r\n502 no EHLO\r\n250 hello\r\n{tail}"),
-        "\x01220 hi\r\n250 mail.example.org\r\n".to_string(),
-        format!("\x00220 hi\r\n{ehlo}550 5.7.1 relay denied\r\n"),
+    [
+        &b"\x10Write below etc\x0a\x0dBcc: x@example.org"[..],
+        "\x03Règle ünicode: 日本語 .dotted\n.line".as_bytes(),
+        b"\x40plain ascii rule and a long output line that needs folding in quoted printable encoding ok",
     ]
-    .into_iter()
-    .map(String::into_bytes)
+    .iter()
+    .map(|s| s.to_vec())
     .collect()
 }
 
@@ -310,47 +217,11 @@ mod tests {
 
     #[test]
     fn seeds_go_deep() {
-        for s in seeds("kafka") {
-            kafka(&s);
+        for s in seeds("smtp") {
+            smtp(&s);
         }
-        let k = seeds("kafka");
-        assert_eq!(parse_api_versions(&k[0][1..]).unwrap(), 4);
-        for s in &k[2..] {
-            let m = kafka_sink().parse_metadata(&s[1..], i16::from(s[0]) + 1).unwrap();
-            assert_eq!(m.partitions, [(0, 1), (1, 2)]);
-        }
-        assert!(kafka_sink().check_produce(&k[1][1..]).unwrap_err().message.contains("falco[1]"));
-        let smtp_ok = |s: &[u8]| {
-            let sink = &SmtpSink::new(&SmtpConfig {
-                hostport: "h:25".into(),
-                tls: false,
-                from: "a@example.org".into(),
-                to: "b@example.org, c@example.org".into(),
-                user: if matches!(s[0] & 3, 1 | 2) { "u".into() } else { String::new() },
-                authmechanism: if s[0] & 3 == 2 { "login".into() } else { String::new() },
-                ..Default::default()
-            })
-            .unwrap();
-            rt().block_on(sink.scripted_session(&s[1..], 5, alerts()))
-        };
-        let sm = seeds("smtp");
-        for s in &sm[..4] {
-            smtp_ok(s).unwrap();
-        }
-        assert!(smtp_ok(&sm[4]).unwrap_err().message.contains("offers no AUTH"));
-        assert!(smtp_ok(&sm[5]).unwrap_err().permanent);
         for s in seeds("ingest") {
             ingest(&s);
         }
-        let n = seeds("nats");
-        let js = NatsSink::new(&NatsConfig { hostport: "h".into(), jetstream: true, ..Default::default() })
-            .unwrap();
-        let mut c = NatsConn::over(&n[1][1..], tokio::io::sink(), "_INBOX.fuzz");
-        rt().block_on(js.send(&mut c, alerts())).unwrap();
-    }
-
-    fn kafka_sink() -> KafkaSink {
-        KafkaSink::new(&KafkaConfig { hostport: "h".into(), topic: "falco".into(), ..Default::default() })
-            .unwrap()
     }
 }

@@ -1,5 +1,5 @@
-//! An SMTP server's replies, from the greeting on, through the sink's whole session.
-//! Must never panic or allocate without bound.
+//! The e-mail built for an alert whose text comes from the input (lettre encodes it).
+//! Must never panic, and the alert text must never become a header.
 //! Seeds: `cargo run -p harrier-sinks --example sinks_fuzz_seeds -- crates/sinks/fuzz/corpus`.
 #![no_main]
 

@@ -139,67 +139,30 @@ fn cfg(port: u16) -> SmtpConfig {
 }
 
 #[test]
-fn encodings() {
-    assert_eq!(dot_stuff("a\r\n.b\r\n..c\r\n"), "a\r\n..b\r\n...c\r\n");
-    assert_eq!(quoted_printable("a=b \nend "), "a=3Db=20\r\nend=20");
-    let long = "x".repeat(200);
-    assert!(quoted_printable(&long).split("\r\n").all(|l| l.len() <= 76));
-    assert_eq!(quoted_printable("é"), "=C3=A9");
-    assert_eq!(encode_header("[Warning] plain"), "[Warning] plain");
-    assert_eq!(encode_header("é"), "=?UTF-8?B?w6k=?=");
-    assert_eq!(encode_header("a\r\nBcc: x"), "a  Bcc: x", "no header injection");
-    // 2016-08-04 was a Thursday.
-    assert_eq!(rfc5322_date(1_470_327_477_881_781_397), "Thu, 04 Aug 2016 16:17:57 +0000");
-    assert_eq!(base64(b"\0u\0p"), "AHUAcA==");
+fn bad_configs_are_refused_and_messages_are_safe() {
     for (bad, why) in [
         (SmtpConfig { hostport: "nohost".into(), ..cfg(1) }, "hostport"),
+        (SmtpConfig { hostport: ":25".into(), ..cfg(1) }, "hostport"),
         (SmtpConfig { from: String::new(), ..cfg(1) }, "smtp.from"),
         (SmtpConfig { to: " , ".into(), ..cfg(1) }, "smtp.to"),
         (SmtpConfig { to: "not-an-address".into(), ..cfg(1) }, "not an e-mail"),
         (SmtpConfig { from: "a@b\r\nBcc: x@y".into(), ..cfg(1) }, "smtp.from"),
         (SmtpConfig { authmechanism: "oauthbearer".into(), ..cfg(1) }, "not supported"),
         (SmtpConfig { outputformat: "pdf".into(), ..cfg(1) }, "outputformat"),
+        (SmtpConfig { tls: true, cacert: "/nonexistent/ca.pem".into(), ..cfg(1) }, "smtp.cacert"),
     ] {
         let e = SmtpSink::new(&bad).err().unwrap_or_default();
         assert!(e.contains(why), "{e}");
     }
-}
-
-#[test]
-fn reply_codes() {
-    assert_eq!(reply_code("250 2.0.0 Ok"), Some(250));
-    assert_eq!(reply_code("250-PIPELINING"), Some(250));
-    assert_eq!(reply_code("354"), Some(354));
-    // Three digits, then the end, a space or '-' (u16 parsing took "+25" as 25).
-    for bad in ["+25 x", "25", "2500 x", "-12 x", "é50", "25é", "abc", "", "250x"] {
-        assert_eq!(reply_code(bad), None, "{bad:?}");
-    }
-}
-
-#[tokio::test]
-async fn malformed_replies_are_errors() {
+    // A rule name cannot add headers; non-ASCII text is encoded, so the message is 7-bit.
     let s = SmtpSink::new(&cfg(25)).unwrap();
-    let a = [Arc::new(alert("r", Priority::Error))];
-    let run = |script: String| {
-        let s = &s;
-        let a = &a;
-        async move { s.scripted_session(script.as_bytes(), 3, a).await }
-    };
-    let ok = "220 hi\r\n250 me\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
-    run(ok.to_string()).await.unwrap();
-    // A reply longer than the limit is an error (its first 1001 lines were taken as the whole
-    // reply, and the rest read as the replies to the next commands).
-    let after_ehlo = ok.split_once("250 me\r\n").unwrap().1;
-    let long = format!("220 hi\r\n{}250 me\r\n{after_ehlo}", "250-x\r\n".repeat(1000));
-    let e = run(long).await.unwrap_err();
-    assert!(e.message.contains("more than 1000 lines"), "{e:?}");
-    let e = run("+20 hi\r\n".to_string()).await.unwrap_err();
-    assert!(e.message.contains("bad reply"), "{e:?}");
-    // The server's text in errors is clipped.
-    let e = run(format!("220 hi\r\n{}\r\n", "x".repeat(60_000))).await.unwrap_err();
-    assert!(e.message.contains("bad reply") && e.message.len() < 1000, "{} bytes", e.message.len());
-    let e = run("220 hi\r\n".to_string()).await.unwrap_err();
-    assert!(e.message.contains("closed"), "{e:?}");
+    let mut a = alert("x\r\nBcc: evil@example.org", Priority::Error);
+    a.output = "é\n.dot".into();
+    let m = String::from_utf8(s.message(&a).unwrap().formatted()).unwrap();
+    let head = m.split("\r\n\r\n").next().unwrap();
+    assert!(!head.contains("\r\nBcc:"), "{m}");
+    assert!(m.is_ascii(), "{m}");
+    assert!(m.contains("Subject: [Error] x  Bcc: evil@example.org\r\n"), "{m}");
 }
 
 #[tokio::test]
@@ -262,6 +225,15 @@ async fn html_and_text_mail_with_auth_plain_reach_aiosmtpd() {
         .unwrap_err();
     assert!(e.permanent && e.message.contains("STARTTLS"), "{e:?}");
     assert_eq!(srv.mails().len(), 3);
+    // AUTH asked of a server that offers none: permanent, says how to skip it.
+    let plain = Server::start("", "", None);
+    let e = SmtpSink::new(&SmtpConfig { user: "alice".into(), password: "s3cret".into(), ..cfg(plain.port) })
+        .unwrap()
+        .deliver(std::slice::from_ref(&a))
+        .await
+        .unwrap_err();
+    assert!(e.permanent && e.message.contains("authmechanism: none"), "{e:?}");
+    assert!(plain.mails().is_empty());
     // Nobody listening: transient.
     let e = SmtpSink::new(&cfg(free_port())).unwrap().deliver(std::slice::from_ref(&a)).await.unwrap_err();
     assert!(!e.permanent, "{e:?}");
