@@ -5,6 +5,11 @@
 //! - the response stage's cost for alerts no rule takes (the common case), with 50 rules loaded,
 //!   and its cost when no alert comes (no thread of its own: nothing runs).
 //!
+//! - alert → pod deleted (`kubernetes:terminate`: GET pod, DELETE pod) and alert → pod labelled
+//!   (`kubernetes:label`: one merge PATCH), through kube-rs against a local mock API server on
+//!   loopback (no API server can run here): the client's own cost, without a real API server's
+//!   processing or the network to it.
+//!
 //! No peer runs here (Falco Talon needs a Kubernetes API server and acts through it: its
 //! node-level latency is not comparable).
 
@@ -149,8 +154,63 @@ fn bench_idle() {
     drop(r);
 }
 
+/// A minimal stand-in for the API server (loopback): answers GET/DELETE/PATCH of one pod.
+fn mock_api() -> (tokio::runtime::Runtime, std::path::PathBuf, tempfile::TempDir) {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let addr = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let router = axum::Router::new().fallback(|m: Method| async move {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "web-1", "namespace": "prod",
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7f9c", "uid": "u"}]},
+                "spec": {"nodeName": "node-7", "containers": [{"name": "app"}]}});
+            let _ = m;
+            ([("content-type", "application/json")], pod.to_string()).into_response()
+        });
+        tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+        addr
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: m\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: m\n  context:\n    cluster: m\n    user: u\ncurrent-context: m\nusers:\n- name: u\n  user:\n    token: t\n")).unwrap();
+    (rt, kc, dir)
+}
+
+fn bench_kubernetes() {
+    let (_rt, kc, _dir) = mock_api();
+    let kube = harrier_respond::kubernetes::KubeSettings { kubeconfig: Some(kc), ..Default::default() };
+    for (name, actionner, params) in [
+        ("alert -> pod deleted (kubernetes:terminate)", "kubernetes:terminate", ""),
+        (
+            "alert -> pod labelled (kubernetes:label)",
+            "kubernetes:label",
+            "      parameters:\n        labels:\n          quarantine: \"true\"\n",
+        ),
+    ] {
+        let rules = format!("- rule: K\n  actions:\n    - action: A\n      actionner: {actionner}\n{params}");
+        let r =
+            Responder::new(load_strs(&[("k.yaml", &rules)]).unwrap(), Config { kube: kube.clone(), ..cfg() });
+        let mut lat = Vec::new();
+        for i in 0..500 {
+            let a = alert("Shell", &[("k8s.ns.name", json!("prod")), ("k8s.pod.name", json!("web-1"))]);
+            let t = Instant::now();
+            let out = r.handle(&a);
+            let dt = t.elapsed();
+            assert_eq!(out[0].status, Status::Done, "{}", out[0].detail);
+            if i >= 20 {
+                lat.push(dt.as_secs_f64() * 1e3);
+            }
+        }
+        report(name, lat);
+    }
+}
+
 fn main() {
     bench_idle();
+    bench_kubernetes();
     bench_kill();
     bench_block();
 }

@@ -108,21 +108,50 @@ fn check_terminate(p: &Map<String, Json>) -> Result<(), String> {
     opt_uint(p, "grace_period_seconds")?;
     opt_bool(p, "ignore_daemonsets")?;
     opt_bool(p, "ignore_statefulsets")?;
-    opt_bool(p, "ignore_standalone_pods")
+    opt_bool(p, "ignore_standalone_pods")?;
+    crate::kubernetes::check_min_healthy(p)
+}
+
+fn check_level(p: &Map<String, Json>) -> Result<(), String> {
+    match p.get("level").map(|v| v.as_str()) {
+        None | Some(Some("pod" | "node")) => Ok(()),
+        Some(_) => Err("parameter 'level' must be pod or node".into()),
+    }
 }
 
 fn check_label(p: &Map<String, Json>) -> Result<(), String> {
-    need_map(p, "labels")
+    need_map(p, "labels")?;
+    check_level(p)
 }
 
 fn check_annotation(p: &Map<String, Json>) -> Result<(), String> {
-    need_map(p, "annotations")
+    need_map(p, "annotations")?;
+    check_level(p)
+}
+
+/// `a.b.c.d/n` or an IPv6 prefix.
+fn valid_cidr(c: &str) -> bool {
+    let Some((ip, len)) = c.split_once('/') else { return false };
+    let Ok(len) = len.parse::<u8>() else { return false };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => len <= 32,
+        Ok(std::net::IpAddr::V6(_)) => len <= 128,
+        Err(_) => false,
+    }
 }
 
 fn check_netpol(p: &Map<String, Json>) -> Result<(), String> {
     opt_strs(p, "allow")?;
     opt_strs(p, "allow_cidr")?;
-    opt_strs(p, "allow_namespaces")
+    opt_strs(p, "allow_namespaces")?;
+    for k in ["allow", "allow_cidr"] {
+        for c in p.get(k).and_then(Json::as_array).into_iter().flatten().filter_map(Json::as_str) {
+            if !valid_cidr(c) {
+                return Err(format!("parameter '{k}': '{c}' is not a CIDR such as 10.0.0.0/8"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_exec(p: &Map<String, Json>) -> Result<(), String> {
@@ -145,6 +174,7 @@ fn check_download(p: &Map<String, Json>) -> Result<(), String> {
 }
 
 fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
+    crate::kubernetes::check_min_healthy(p)?;
     opt_uint(p, "max_wait_period")?;
     opt_bool(p, "ignore_daemonsets")?;
     opt_bool(p, "ignore_statefulsets")?;

@@ -67,7 +67,8 @@ fn boolean(v: &Json, file: &str, key: &str) -> Result<bool, String> {
 /// Keys: `rules_files`, `dry_run`, `minimum_priority`, `protected.{pids,process_names,namespaces}`
 /// (added to the defaults; `protected.replace_defaults: true` starts from pid 1 and Harrier only),
 /// `rate_limit.{per_minute,burst}`, `deduplication.time_window_seconds`, `quarantine_dir`,
-/// `kill_wait_ms`, `max_delay_ms`, `containerd_sockets`, `block_pin_dir`, `block_state_dir`.
+/// `kill_wait_ms`, `max_delay_ms`, `containerd_sockets`, `block_pin_dir`, `block_state_dir`,
+/// `kubeconfig`, `kubernetes_timeout_seconds`, `kubernetes_log_dir`.
 pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Vec<PathBuf>, String> {
     let Some(m) = v.as_object() else {
         return if v.is_null() { Ok(Vec::new()) } else { Err(err(file, "response", "a map")) };
@@ -152,6 +153,19 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
                 cfg.max_delay = Duration::from_millis(uint(v, file, "response.max_delay_ms")?.clamp(1, 1000))
             }
             "kill_wait_ms" => cfg.kill_wait = Duration::from_millis(uint(v, file, "response.kill_wait_ms")?),
+            "kubeconfig" => {
+                cfg.kube.kubeconfig =
+                    Some(PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.kubeconfig", "a path"))?))
+            }
+            "kubernetes_timeout_seconds" => {
+                cfg.kube.timeout =
+                    Some(Duration::from_secs(uint(v, file, "response.kubernetes_timeout_seconds")?.max(1)))
+            }
+            "kubernetes_log_dir" => {
+                cfg.kube.log_dir = Some(PathBuf::from(
+                    v.as_str().ok_or_else(|| err(file, "response.kubernetes_log_dir", "a path"))?,
+                ))
+            }
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }
     }
@@ -228,6 +242,9 @@ impl ServeConfig {
                 k if TALON_IGNORED.contains(&k) => c.warnings.push(format!("{file}: '{k}' is Talon's and not used by Harrier (outcomes are alerts of source 'response')")),
                 other => c.warnings.push(format!("{file}: unknown key '{other}' (ignored)")),
             }
+        }
+        if c.response.kube.kubeconfig.is_none() {
+            c.response.kube.kubeconfig = c.kubeconfig.clone();
         }
         if c.rules_files.is_empty() {
             c.rules_files.push(PathBuf::from("/etc/falco-talon/rules.yaml"));

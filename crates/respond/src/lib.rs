@@ -10,6 +10,7 @@ pub mod actionners;
 pub mod cli;
 pub mod config;
 pub mod fuzzing;
+pub mod kubernetes;
 pub mod node;
 pub mod rules;
 pub mod safety;
@@ -19,7 +20,7 @@ mod yaml;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use harrier_engine::Alert;
@@ -58,6 +59,8 @@ pub struct Config {
     /// (the live source's poll interval; 50 ms without response rules). Shorter is faster
     /// response for a little idle CPU (see the live_kill benchmark).
     pub max_delay: Duration,
+    /// The Kubernetes API for `kubernetes:*` actionners (kubeconfig, timeouts, log directory).
+    pub kube: kubernetes::KubeSettings,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             block: node::block::Places::default(),
             containerd_sockets: node::containerd::default_sockets(),
             max_delay: Duration::from_millis(2),
+            kube: kubernetes::KubeSettings::default(),
         }
     }
 }
@@ -226,10 +230,19 @@ impl Metrics {
     }
 }
 
-/// Runs cluster actions; implemented by a Kubernetes client. Without one, cluster actions fail
-/// with a clear message.
+/// Why a cluster action did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterError {
+    /// Left alone on purpose (protected, or a Talon `ignore_*` parameter).
+    Skipped(String),
+    Failed(String),
+}
+
+/// Runs cluster actions; implemented by [`kubernetes::Kube`]. Without one, cluster actions
+/// fail with a clear message.
 pub trait ClusterActions: Send + Sync {
-    fn run(&self, actionner: &str, params: &Map<String, Json>, alert: &Alert) -> Result<String, String>;
+    fn run(&self, actionner: &str, params: &Map<String, Json>, alert: &Alert)
+        -> Result<String, ClusterError>;
 }
 
 /// The response stage: rules + safety + actionners.
@@ -239,7 +252,8 @@ pub struct Responder {
     limiter: Mutex<RateLimiter>,
     dedup: Mutex<Dedup>,
     metrics: Arc<Metrics>,
-    cluster: Option<Box<dyn ClusterActions>>,
+    /// Made at the first rule that needs it (load or reload), kept after.
+    cluster: OnceLock<Result<Arc<dyn ClusterActions>, String>>,
     blocker: node::block::Blocker,
 }
 
@@ -257,7 +271,7 @@ impl Responder {
             dedup: Mutex::new(Dedup::new(config.dedup_window)),
             config,
             metrics: Arc::new(Metrics::default()),
-            cluster: None,
+            cluster: OnceLock::new(),
         };
         r.prepare();
         r
@@ -265,6 +279,16 @@ impl Responder {
 
     /// Load what the rules' actionners need ahead of the first alert (the block programs).
     fn prepare(&self) {
+        let uses_cluster = self.rules().rules.iter().any(|r| {
+            r.actions
+                .iter()
+                .any(|a| actionners::lookup(&a.actionner).is_some_and(|i| i.support == Support::Cluster))
+        });
+        if uses_cluster {
+            if let Err(e) = self.cluster() {
+                tracing::warn!("kubernetes actionners will fail: {e}");
+            }
+        }
         let uses_block =
             self.rules().rules.iter().any(|r| r.actions.iter().any(|a| a.actionner == "node:block_network"));
         if uses_block && !self.config.dry_run {
@@ -277,9 +301,21 @@ impl Responder {
     }
 
     /// Plug in the Kubernetes side.
-    pub fn with_cluster(mut self, c: Box<dyn ClusterActions>) -> Self {
-        self.cluster = Some(c);
-        self
+    pub fn with_cluster(self, c: Arc<dyn ClusterActions>) -> Self {
+        let mut s = self;
+        s.cluster = OnceLock::new();
+        let _ = s.cluster.set(Ok(c));
+        s
+    }
+
+    /// The Kubernetes client, made on first use from the config's `kube` settings.
+    fn cluster(&self) -> Result<&Arc<dyn ClusterActions>, &String> {
+        self.cluster
+            .get_or_init(|| {
+                kubernetes::Kube::connect(&self.config.kube, self.config.protected.clone())
+                    .map(|k| Arc::new(k) as Arc<dyn ClusterActions>)
+            })
+            .as_ref()
     }
 
     /// Replace the rules (reload); in-flight alerts finish with the old ones.
@@ -451,12 +487,14 @@ impl Responder {
                 )))
             }
             Support::Cluster => {
-                return match &self.cluster {
-                    Some(c) => c.run(&action.actionner, p, alert).map_err(ActError::Failed),
-                    None => Err(ActError::Failed(format!(
-                        "{} needs the Kubernetes API, and this responder has no cluster client configured",
-                        action.actionner
-                    ))),
+                return match self.cluster() {
+                    Ok(c) => c.run(&action.actionner, p, alert).map_err(|e| match e {
+                        ClusterError::Skipped(d) => ActError::Skipped(d),
+                        ClusterError::Failed(d) => ActError::Failed(d),
+                    }),
+                    Err(e) => {
+                        Err(ActError::Failed(format!("{} needs the Kubernetes API: {e}", action.actionner)))
+                    }
                 };
             }
             Support::Node => {}

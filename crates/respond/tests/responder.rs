@@ -312,7 +312,10 @@ fn quarantine_and_restore_keep_metadata() {
 #[test]
 fn unsupported_and_cluster_actions_fail_clearly() {
     let text = "- rule: R\n  actions:\n    - action: L\n      actionner: aws:lambda\n      ignore_errors: true\n    - action: T\n      actionner: kubernetes:terminate\n";
-    let r = responder(text, cfg());
+    // No Kubernetes configuration: a kubeconfig that does not exist.
+    let mut c = cfg();
+    c.kube.kubeconfig = Some("/nonexistent/harrier-test-kubeconfig".into());
+    let r = responder(text, c);
     let out = r.handle(&alert(
         "x",
         Priority::Warning,
@@ -323,6 +326,7 @@ fn unsupported_and_cluster_actions_fail_clearly() {
     assert_eq!(out[0].status, Status::Failed);
     assert!(out[0].detail.contains("aws:lambda is not supported by Harrier"), "{}", out[0].detail);
     assert_eq!(out[1].status, Status::Failed);
-    assert!(out[1].detail.contains("no cluster client"), "{}", out[1].detail);
+    assert!(out[1].detail.contains("needs the Kubernetes API"), "{}", out[1].detail);
+    assert!(out[1].detail.contains("harrier-test-kubeconfig"), "{}", out[1].detail);
     assert_eq!(out[1].target, "pod=prod/web");
 }
