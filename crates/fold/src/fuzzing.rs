@@ -88,7 +88,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+mod brief_fuzz {
     #[test]
     fn fuzz_fold() {
         harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "fold", &super::seeds(), super::fold);

@@ -167,7 +167,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 }
 
 #[cfg(test)]
-mod tests {
+mod brief_fuzz {
     fn run(target: &str, f: fn(&[u8])) {
         let seeds: Vec<Vec<u8>> =
             super::seeds().into_iter().filter(|(t, _)| *t == target).map(|(_, s)| s).collect();

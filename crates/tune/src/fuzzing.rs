@@ -95,7 +95,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+mod brief_fuzz {
     #[test]
     fn fuzz_alerts() {
         harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "alerts", &super::seeds(), super::alerts);
