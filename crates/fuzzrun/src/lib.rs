@@ -144,6 +144,18 @@ fn corpus_inputs(dir: &Path) -> Vec<Vec<u8>> {
     names.into_iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
+/// Write `seeds` into a corpus directory (named by content, so writing twice adds nothing), for
+/// libFuzzer to start from: `HARRIER_FUZZ_WRITE_SEEDS=1 HARRIER_FUZZ_SECS=0 cargo test -p CRATE fuzz`.
+pub fn write_seeds(dir: &Path, seeds: &[Vec<u8>]) {
+    use std::hash::{Hash, Hasher};
+    let _ = std::fs::create_dir_all(dir);
+    for s in seeds {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        s.hash(&mut h);
+        let _ = std::fs::write(dir.join(format!("seed-{:016x}", h.finish())), s);
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
@@ -163,6 +175,9 @@ fn seconds() -> Duration {
 /// `HARRIER_FUZZ_SECS` seconds. Panics (failing the test) when `f` panics, naming the input saved.
 pub fn run(manifest_dir: &str, target: &str, seeds: &[Vec<u8>], f: impl Fn(&[u8])) -> Report {
     let fuzz = Path::new(manifest_dir).join("fuzz");
+    if std::env::var("HARRIER_FUZZ_WRITE_SEEDS").is_ok_and(|v| v == "1") {
+        write_seeds(&fuzz.join("corpus").join(target), seeds);
+    }
     let mut pool: Vec<Vec<u8>> = seeds.to_vec();
     let corpus = corpus_inputs(&fuzz.join("corpus").join(target));
     let n_corpus = corpus.len();
