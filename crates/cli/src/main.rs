@@ -22,7 +22,10 @@ mod tune_cmd;
 use clap::{Args, Parser, Subcommand};
 
 /// A faster allocator: rule loading and alert rendering allocate a lot of small objects.
-#[global_allocator]
+/// (`--features system-alloc` builds with the C library's allocator instead, for heap profilers
+/// such as heaptrack or valgrind's massif, which follow malloc.)
+#[cfg_attr(not(feature = "system-alloc"), global_allocator)]
+#[cfg_attr(feature = "system-alloc", allow(dead_code))]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long mimalloc keeps freed memory before returning it to the kernel (ms). Its default

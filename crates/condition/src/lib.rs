@@ -8,6 +8,7 @@
 //! ```
 
 pub mod ast;
+pub mod fuzzing;
 mod parser;
 mod print;
 mod visit;

@@ -200,3 +200,27 @@ mod tests {
         }
     }
 }
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    #[test]
+    fn proto() {
+        harrier_fuzzrun::run(
+            env!("CARGO_MANIFEST_DIR"),
+            "proto",
+            &super::seeds("proto"),
+            super::decode_grpc_answer,
+        );
+    }
+    #[test]
+    fn runtime_json() {
+        harrier_fuzzrun::run(
+            env!("CARGO_MANIFEST_DIR"),
+            "runtime_json",
+            &super::seeds("runtime_json"),
+            super::decode_runtime_json,
+        );
+    }
+}

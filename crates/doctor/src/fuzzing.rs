@@ -47,3 +47,18 @@ mod tests {
         }
     }
 }
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    #[test]
+    fn config() {
+        harrier_fuzzrun::run(
+            env!("CARGO_MANIFEST_DIR"),
+            "config",
+            &super::SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>(),
+            super::config,
+        );
+    }
+}

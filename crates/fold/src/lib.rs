@@ -14,6 +14,8 @@
 //! summarised at most one window later). Groups are bounded ([`FoldConfig::max_groups`]): beyond
 //! the bound alerts pass through unfolded and are counted.
 
+pub mod fuzzing;
+
 use harrier_engine::Alert;
 use harrier_pipeline::AlertStage;
 use serde_json::Value as Json;
@@ -267,6 +269,9 @@ impl Group {
     }
 }
 
+/// Longest duration [`parse_duration`] accepts: ten years.
+pub const MAX_DURATION_SECS: f64 = 3650.0 * 86400.0;
+
 /// Parse a duration like `60s`, `5m`, `1h`, `7d`, `500ms` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -285,6 +290,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     if !(secs.is_finite() && secs > 0.0) {
         return Err(format!("'{s}': a window must be longer than zero"));
+    }
+    // Far beyond any window or look-back; also keeps `Instant::now() + d` from overflowing.
+    if secs > MAX_DURATION_SECS {
+        return Err(format!("'{s}' is too long (at most 3650d)"));
     }
     Ok(Duration::from_secs_f64(secs))
 }

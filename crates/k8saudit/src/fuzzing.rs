@@ -95,3 +95,20 @@ mod tests {
         super::jsonl(b"\n\n\xff\n[[[[");
     }
 }
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    fn seeds() -> Vec<Vec<u8>> {
+        super::seeds().into_iter().map(|(_, s)| s).collect()
+    }
+    #[test]
+    fn webhook_body() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "webhook_body", &seeds(), super::webhook_body);
+    }
+    #[test]
+    fn jsonl() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "jsonl", &seeds(), super::jsonl);
+    }
+}

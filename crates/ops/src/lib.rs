@@ -3,6 +3,7 @@
 //! of the event loop, and `watch_config_files`. The binary wires them to the live loop; nothing
 //! here runs in replay or `--dry-run`.
 
+pub mod fuzzing;
 pub mod health;
 pub mod metrics;
 pub mod remote;

@@ -180,9 +180,13 @@ pub fn render_prometheus(s: &Snapshot) -> String {
                 ("source".to_string(), m.source.clone()),
             ];
             for t in &m.tags {
-                l.push((format!("tag_{}", sanitize(t)), "true".to_string()));
+                // A label name has no ':' (a metric name may).
+                l.push((format!("tag_{}", sanitize(t).replace(':', "_")), "true".to_string()));
             }
             l.sort();
+            // Tags that sanitise to the same name (`a-b` and `a.b`, or two non-ASCII tags) give
+            // one label: a series with a label twice makes scrapers refuse the whole exposition.
+            l.dedup_by(|a, b| a.0 == b.0);
             (l, m.count)
         })
         .collect();

@@ -219,21 +219,8 @@ impl Fetcher {
         if self.path.exists() && self.manifest_digest.as_deref() == Some(manifest_digest.as_str()) {
             return Ok(Fetched::Unchanged);
         }
-        let m: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("{murl}: the manifest is not JSON: {e}"))?;
-        let layer = m["layers"]
-            .as_array()
-            .and_then(|ls| ls.iter().find(|l| l["mediaType"] == RULES_LAYER))
-            .ok_or_else(|| {
-            format!("{murl}: no layer of media type {RULES_LAYER} (not a Falco rules artifact)")
-        })?;
-        let digest =
-            layer["digest"].as_str().ok_or_else(|| format!("{murl}: the rules layer has no digest"))?;
-        let expected = digest
-            .strip_prefix("sha256:")
-            .ok_or_else(|| format!("{murl}: unsupported digest {digest} (sha256 only)"))?
-            .to_string();
-        let burl = format!("{base}/v2/{repo}/blobs/{digest}");
+        let expected = rules_layer_digest(&body).map_err(|e| format!("{murl}: {e}"))?;
+        let burl = format!("{base}/v2/{repo}/blobs/sha256:{expected}");
         let blob = read_limited(self.oci_get(&burl, "application/octet-stream")?, &burl)?;
         let got = hex(ring::digest::digest(&ring::digest::SHA256, &blob).as_ref());
         if got != expected {
@@ -248,6 +235,24 @@ impl Fetcher {
         self.write(&rules)?;
         Ok(Fetched::Updated)
     }
+}
+
+/// The sha256 (64 lowercase hex digits) of the rules layer an OCI image manifest lists.
+pub fn rules_layer_digest(manifest: &[u8]) -> Result<String, String> {
+    let m: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    let layer = m["layers"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["mediaType"] == RULES_LAYER))
+        .ok_or_else(|| format!("no layer of media type {RULES_LAYER} (not a Falco rules artifact)"))?;
+    let digest = layer["digest"].as_str().ok_or("the rules layer has no digest")?;
+    let hex =
+        digest.strip_prefix("sha256:").ok_or_else(|| format!("unsupported digest {digest} (sha256 only)"))?;
+    // The digest goes into the blob URL: only a well-formed one.
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("malformed digest {digest} (sha256: and 64 hex digits)"));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 /// The `.yaml` files of a gzip tar layer, concatenated as one rules document stream.

@@ -163,6 +163,8 @@ impl<P: AlertPort> Detector<P> {
             if self.since_purge >= PURGE_EVERY {
                 self.since_purge = 0;
                 self.state.purge_containers();
+                // Threads whose exit was never applied (issue 22: memory grew under churn).
+                self.state.purge_exited_threads();
             }
         }
         if let Some(o) = self.observer.as_mut() {

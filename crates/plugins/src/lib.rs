@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod feed;
+pub mod fuzzing;
 pub mod host;
 pub mod info;
 pub mod rules;

@@ -6,7 +6,8 @@ use harrier_engine::Alert;
 /// A response rules file: loads or gives errors with lines inside the file; never panics.
 pub fn load_rules(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let lines = text.lines().count() as u32 + 1;
+    // Lines as YAML counts them: a lone CR breaks a line too.
+    let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() as u32 + 2;
     match crate::rules::load_strs(&[("fuzz.yaml", text)]) {
         Ok(set) => {
             for r in &set.rules {
@@ -41,4 +42,29 @@ pub fn substitute(data: &[u8]) {
     alert.output_fields.insert("proc.cmdline".into(), serde_json::json!(value));
     let out = crate::node::script::substitute(tmpl, &alert);
     assert!(out.len() <= tmpl.len() + value.len() * tmpl.matches("${").count() + 64);
+}
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    const RULES: &str = "- action: Terminate the pod\n  actionner: kubernetes:terminate\n  parameters:\n    grace_period_seconds: 5\n- rule: Shells\n  match:\n    rules:\n      - Terminal shell in container\n    priority: \">=Warning\"\n    output_fields:\n      - k8s.ns.name!=kube-system\n  actions:\n    - action: Terminate the pod\n    - action: Label\n      actionner: kubernetes:label\n      parameters:\n        labels:\n          suspicious: \"true\"\n  continue: false\n";
+    #[test]
+    fn rules() {
+        harrier_fuzzrun::run(
+            env!("CARGO_MANIFEST_DIR"),
+            "rules",
+            &[RULES.as_bytes().to_vec(), b"- rule: x\n  actions: []\n".to_vec()],
+            super::load_rules,
+        );
+    }
+    #[test]
+    fn substitute() {
+        harrier_fuzzrun::run(
+            env!("CARGO_MANIFEST_DIR"),
+            "substitute",
+            &[b"echo ${proc.cmdline} > /tmp/x\nrm -rf /; $(id) `x` 'q' \"".to_vec(), b"${\n${${".to_vec()],
+            super::substitute,
+        );
+    }
 }

@@ -42,6 +42,7 @@
 mod collector;
 mod compile;
 mod diag;
+pub mod fuzzing;
 mod reader;
 mod yaml;
 

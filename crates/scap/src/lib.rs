@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod error;
+pub mod fuzzing;
 pub mod meta;
 mod parse;
 pub mod reader;

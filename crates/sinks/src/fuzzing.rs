@@ -225,3 +225,21 @@ mod tests {
         }
     }
 }
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    #[test]
+    fn smtp() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "smtp", &super::seeds("smtp"), super::smtp);
+    }
+    #[test]
+    fn ingest() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "ingest", &super::seeds("ingest"), super::ingest);
+    }
+    #[test]
+    fn config() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "config", &super::seeds("config"), super::config);
+    }
+}

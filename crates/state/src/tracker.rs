@@ -143,6 +143,9 @@ pub struct TrackerStats {
     pub unknown_fds: u64,
     /// Events with a missing or malformed parameter the tracker needed.
     pub malformed: u64,
+    /// Threads forgotten because they no longer exist on the host (live capture; see
+    /// [`State::purge_exited_threads`]).
+    pub purged_threads: u64,
 }
 
 /// All the state.
@@ -187,7 +190,12 @@ pub struct State {
     /// Containers whose lookup ended since [`State::take_started_containers`] was last called:
     /// (short id, a thread in it).
     started: Vec<(String, i64)>,
+    /// When [`State::purge_exited_threads`] last looked at /proc.
+    last_thread_purge: Option<std::time::Instant>,
 }
+
+/// How often live capture checks its thread table against /proc.
+pub const THREAD_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn ipv4(a: [u8; 4]) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(a))
@@ -435,6 +443,41 @@ impl State {
         for k in gone {
             self.containers.remove(&k);
         }
+    }
+
+    /// Live capture: forget threads that no longer exist on the host, at most once every
+    /// [`THREAD_PURGE_INTERVAL`]. A thread whose exit the tables never applied would otherwise
+    /// stay for good: the parent's side of a `clone` reported after the child already ran and
+    /// exited (a short-lived child on another CPU) creates the child again, events read after
+    /// their thread's exit create a placeholder, and an exit lost in a kernel drop is never seen.
+    /// Under process churn that is steady memory growth (issue 22's soak). Returns how many went.
+    pub fn purge_exited_threads(&mut self) -> usize {
+        let now = std::time::Instant::now();
+        if self.last_thread_purge.is_some_and(|t| now.duration_since(t) < THREAD_PURGE_INTERVAL) {
+            return 0;
+        }
+        self.last_thread_purge = Some(now);
+        self.purge_threads_in(std::path::Path::new("/proc"))
+    }
+
+    /// [`State::purge_exited_threads`] against the procfs at `proc_root`, now. Without a readable
+    /// procfs (`<proc_root>/self` missing) nothing is removed.
+    pub fn purge_threads_in(&mut self, proc_root: &std::path::Path) -> usize {
+        if !proc_root.join("self").exists() {
+            return 0;
+        }
+        // /proc/<tid> answers for every thread id, listed or not.
+        let gone: Vec<i64> = self
+            .threads
+            .iter()
+            .filter(|t| t.tid > 0 && !proc_root.join(t.tid.to_string()).exists())
+            .map(|t| t.tid)
+            .collect();
+        for &tid in &gone {
+            self.threads.remove_exited(tid, None);
+        }
+        self.stats.purged_threads += gone.len() as u64;
+        gone.len()
     }
 
     fn set_container_from_cgroups(t: &mut ThreadInfo) {
@@ -1353,5 +1396,46 @@ mod tests {
         assert_eq!(split_nul(b"a\0bc\0"), vec!["a".to_string(), "bc".to_string()]);
         assert_eq!(split_nul(b""), Vec::<String>::new());
         assert_eq!(split_nul(b"x"), vec!["x".to_string()]);
+    }
+
+    /// Threads gone from the host are forgotten, with their main thread; live ones, their fds
+    /// and a process whose leader exited but whose other thread runs stay. No procfs: nothing.
+    #[test]
+    fn purge_forgets_threads_gone_from_proc() {
+        let root = std::env::temp_dir().join(format!("harrier-purge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut st = State::new();
+        let th = |tid: i64, pid: i64, ptid: i64| ThreadInfo { tid, pid, ptid, ..Default::default() };
+        for t in [
+            th(1, 1, 0),
+            th(10, 10, 1),
+            th(11, 10, 1),
+            th(20, 20, 10),
+            th(21, 20, 10),
+            th(30, 30, 1),
+            th(31, 30, 1),
+        ] {
+            st.threads.insert(t);
+        }
+        st.threads.get_mut(10).unwrap().fds.insert(3, FdInfo::default());
+        // 30 exited as a leader while 31 runs: kept (dead) for its fd table.
+        st.threads.remove_exited(30, Some(1));
+        assert_eq!(st.purge_threads_in(&root), 0, "no procfs: nothing removed");
+        assert_eq!(st.threads.len(), 7);
+        for d in ["self", "1", "10", "11", "30", "31"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        assert_eq!(st.purge_threads_in(&root), 2);
+        let mut left: Vec<i64> = st.threads.iter().map(|t| t.tid).collect();
+        left.sort();
+        assert_eq!(left, [1, 10, 11, 30, 31]);
+        assert!(st.fd(11, 3).is_some(), "live threads keep their process's fds");
+        assert_eq!(st.stats.purged_threads, 2);
+        // The whole of process 30 goes once its last thread has.
+        std::fs::remove_dir(root.join("31")).unwrap();
+        std::fs::remove_dir(root.join("30")).unwrap();
+        assert_eq!(st.purge_threads_in(&root), 2);
+        assert!(st.threads.get(30).is_none() && st.threads.get(31).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

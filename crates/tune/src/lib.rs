@@ -17,6 +17,8 @@
 //! Each proposal says how many alerts it silences; every alert not silenced is kept and reported
 //! by group with the reason it was kept.
 
+pub mod fuzzing;
+
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -193,7 +195,11 @@ fn common_dir(paths: &[&String]) -> Option<String> {
     let first = paths.first()?;
     let mut prefix: &str = first;
     for p in &paths[1..] {
-        let n = prefix.bytes().zip(p.bytes()).take_while(|(a, b)| a == b).count();
+        let mut n = prefix.bytes().zip(p.bytes()).take_while(|(a, b)| a == b).count();
+        // Two characters may share their first bytes (é, è): cut before the character.
+        while !prefix.is_char_boundary(n) {
+            n -= 1;
+        }
         prefix = &prefix[..n];
     }
     let dir = &prefix[..prefix.rfind('/')? + 1];
@@ -270,8 +276,21 @@ pub fn tune(alerts: &[Json], opts: &Options) -> Report {
 }
 
 fn yaml_str(s: &str) -> String {
-    // Quote always: values are paths, command lines and names that may hold YAML syntax.
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    // Quote always: values are paths, command lines and names that may hold YAML syntax. JSON's
+    // escaping is YAML's, except that YAML also refuses DEL, the C1 controls, BOMs and
+    // U+FFFE/U+FFFF raw in a document, and folds NEL, U+2028 and U+2029 (line breaks to YAML) into
+    // a space: those are escaped as well, or the file would not load or not match.
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn yaml_list(items: &[String]) -> String {

@@ -72,3 +72,20 @@ mod tests {
         }
     }
 }
+
+/// Every target briefly in the unit tests: seeds, the corpus kept in the repository, then
+/// mutations for `HARRIER_FUZZ_SECS` (see `harrier-fuzzrun`).
+#[cfg(test)]
+mod brief_fuzz {
+    fn seeds(kind: &str) -> Vec<Vec<u8>> {
+        super::seeds().into_iter().filter(|(k, _)| *k == kind).map(|(_, s)| s).collect()
+    }
+    #[test]
+    fn ingest() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "ingest", &seeds("ingest"), super::ingest);
+    }
+    #[test]
+    fn query() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "query", &seeds("query"), super::query);
+    }
+}
