@@ -104,11 +104,27 @@ fn watch(
             let calls = grpc::channel(socket, timeout).await.map_err(|e| e.to_string())?;
             // Every topic (a few events per container), the create ones picked below.
             let req = SubscribeRequest { filters: vec![] };
-            let mut stream = EventsClient::new(ch.clone())
-                .subscribe(req)
-                .await
-                .map_err(|s| s.message().to_string())?
-                .into_inner();
+            // containerd may answer the subscription's headers only with its first event: wait for
+            // them in short steps (looking at `stop`), and count the request as subscribed once it
+            // has been in flight for a moment.
+            let mut client = EventsClient::new(ch.clone());
+            let sub = client.subscribe(req);
+            tokio::pin!(sub);
+            let mut waited = 0;
+            let mut stream = loop {
+                tokio::select! {
+                    r = &mut sub => break r.map_err(|s| s.message().to_string())?.into_inner(),
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        waited += 1;
+                        if waited == 2 {
+                            let _ = subscribed.send(());
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                    }
+                }
+            };
             let _ = subscribed.send(());
             while !stop.load(Ordering::Relaxed) {
                 let next = match tokio::time::timeout(Duration::from_millis(300), stream.message()).await {
