@@ -485,7 +485,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&all_events(), &[], true, a.buf_size_preset)?;
+    let mut src = open_live(&dedicated_events(), &[], true, a.buf_size_preset)?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
