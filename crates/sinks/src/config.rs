@@ -30,6 +30,8 @@ use crate::syslog::SyslogConfig;
 use crate::teams::TeamsConfig;
 use crate::webhook::WebhookConfig;
 
+use crate::alertmanager::AlertmanagerConfig;
+
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -82,6 +84,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
+    pub alertmanager: AlertmanagerConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -119,6 +122,7 @@ impl Default for Config {
             redis: Default::default(),
             syslog: Default::default(),
             prometheus: Default::default(),
+            alertmanager: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -253,6 +257,7 @@ impl Config {
             ("redis", &self.redis.common),
             ("syslog", &self.syslog.common),
             ("prometheus", &self.prometheus.common),
+            ("alertmanager", &self.alertmanager.common),
         ]
     }
 
@@ -339,6 +344,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "redis" => sch::<RedisConfig>(v),
         "syslog" => sch::<SyslogConfig>(v),
         "prometheus" => sch::<PrometheusConfig>(v),
+        "alertmanager" => sch::<AlertmanagerConfig>(v),
         _ => None,
     }
 }
@@ -404,6 +410,7 @@ impl Config {
             || !self.aws.s3.bucket.is_empty()
             || self.syslog.enabled()
             || self.prometheus.enabled
+            || !self.alertmanager.hostport.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -527,6 +534,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
+    section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -554,6 +562,7 @@ enum Section<'a> {
     redis(&'a RedisConfig),
     syslog(&'a SyslogConfig),
     prometheus(&'a PrometheusConfig),
+    alertmanager(&'a AlertmanagerConfig),
 }
 
 struct Kinds<'a> {
@@ -616,6 +625,13 @@ impl Kinds<'_> {
                 let _ = get!(prometheus, PrometheusConfig);
                 Arc::new(crate::prometheus::PrometheusSink { metrics: self.metrics.clone() })
             }
+            "alertmanager" => Arc::new(
+                crate::alertmanager::AlertmanagerSink::new(
+                    &get!(alertmanager, AlertmanagerConfig),
+                    self.mtls,
+                )
+                .map_err(e)?,
+            ),
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

@@ -31,6 +31,8 @@ pub mod syslog;
 pub mod teams;
 pub mod webhook;
 
+pub mod alertmanager;
+
 #[cfg(test)]
 mod router_tests;
 #[cfg(test)]
