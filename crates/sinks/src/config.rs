@@ -31,6 +31,7 @@ use crate::teams::TeamsConfig;
 use crate::webhook::WebhookConfig;
 
 use crate::alertmanager::AlertmanagerConfig;
+use crate::mqtt::MqttConfig;
 
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -85,6 +86,7 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
     pub alertmanager: AlertmanagerConfig,
+    pub mqtt: MqttConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -123,6 +125,7 @@ impl Default for Config {
             syslog: Default::default(),
             prometheus: Default::default(),
             alertmanager: Default::default(),
+            mqtt: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -258,6 +261,7 @@ impl Config {
             ("syslog", &self.syslog.common),
             ("prometheus", &self.prometheus.common),
             ("alertmanager", &self.alertmanager.common),
+            ("mqtt", &self.mqtt.common),
         ]
     }
 
@@ -345,6 +349,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "syslog" => sch::<SyslogConfig>(v),
         "prometheus" => sch::<PrometheusConfig>(v),
         "alertmanager" => sch::<AlertmanagerConfig>(v),
+        "mqtt" => sch::<MqttConfig>(v),
         _ => None,
     }
 }
@@ -411,6 +416,7 @@ impl Config {
             || self.syslog.enabled()
             || self.prometheus.enabled
             || !self.alertmanager.hostport.is_empty()
+            || !self.mqtt.broker.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -535,6 +541,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
+    section!(mqtt, "mqtt", !cfg.mqtt.broker.is_empty());
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -563,6 +570,7 @@ enum Section<'a> {
     syslog(&'a SyslogConfig),
     prometheus(&'a PrometheusConfig),
     alertmanager(&'a AlertmanagerConfig),
+    mqtt(&'a MqttConfig),
 }
 
 struct Kinds<'a> {
@@ -632,6 +640,7 @@ impl Kinds<'_> {
                 )
                 .map_err(e)?,
             ),
+            "mqtt" => Arc::new(crate::mqtt::MqttSink::new(&get!(mqtt, MqttConfig)).map_err(e)?),
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

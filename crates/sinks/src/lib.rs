@@ -32,6 +32,7 @@ pub mod teams;
 pub mod webhook;
 
 pub mod alertmanager;
+pub mod mqtt;
 
 #[cfg(test)]
 mod router_tests;
