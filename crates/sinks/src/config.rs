@@ -32,6 +32,7 @@ use crate::webhook::WebhookConfig;
 
 use crate::alertmanager::AlertmanagerConfig;
 use crate::mqtt::MqttConfig;
+use crate::otlp::{OtlpConfig, OtlpLogsConfig};
 
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -87,6 +88,8 @@ pub struct Config {
     pub prometheus: PrometheusConfig,
     pub alertmanager: AlertmanagerConfig,
     pub mqtt: MqttConfig,
+    /// falcosidekick's `otlp:` block; `otlp.logs.endpoint` enables the OTLP logs output.
+    pub otlp: OtlpConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -126,6 +129,7 @@ impl Default for Config {
             prometheus: Default::default(),
             alertmanager: Default::default(),
             mqtt: Default::default(),
+            otlp: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -262,6 +266,7 @@ impl Config {
             ("prometheus", &self.prometheus.common),
             ("alertmanager", &self.alertmanager.common),
             ("mqtt", &self.mqtt.common),
+            ("otlp.logs", &self.otlp.logs.common),
         ]
     }
 
@@ -350,6 +355,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "prometheus" => sch::<PrometheusConfig>(v),
         "alertmanager" => sch::<AlertmanagerConfig>(v),
         "mqtt" => sch::<MqttConfig>(v),
+        "otlp_logs" => sch::<OtlpLogsConfig>(v),
         _ => None,
     }
 }
@@ -417,6 +423,7 @@ impl Config {
             || self.prometheus.enabled
             || !self.alertmanager.hostport.is_empty()
             || !self.mqtt.broker.is_empty()
+            || !self.otlp.logs.endpoint.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -542,6 +549,10 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
     section!(mqtt, "mqtt", !cfg.mqtt.broker.is_empty());
+    if !cfg.otlp.logs.endpoint.is_empty() {
+        let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
+        add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
+    }
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -641,6 +652,7 @@ impl Kinds<'_> {
                 .map_err(e)?,
             ),
             "mqtt" => Arc::new(crate::mqtt::MqttSink::new(&get!(mqtt, MqttConfig)).map_err(e)?),
+            "otlp_logs" => Arc::new(crate::otlp::OtlpLogsSink::new(&from_value::<OtlpLogsConfig>(kind, v)?)?),
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

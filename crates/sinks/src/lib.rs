@@ -33,6 +33,7 @@ pub mod webhook;
 
 pub mod alertmanager;
 pub mod mqtt;
+pub mod otlp;
 
 #[cfg(test)]
 mod router_tests;
