@@ -11,10 +11,13 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsS
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
+/// Requests with their `x-api-key` header.
+type Seen = Arc<Mutex<Vec<(ExportLogsServiceRequest, Option<String>)>>>;
+
 /// 0: accept, 1: UNAVAILABLE, 2: INVALID_ARGUMENT.
 #[derive(Clone, Default)]
 struct Receiver {
-    got: Arc<Mutex<Vec<(ExportLogsServiceRequest, Option<String>)>>>,
+    got: Seen,
     mode: Arc<AtomicU8>,
 }
 
