@@ -105,7 +105,7 @@ impl Shape {
             })?;
             thresholds.push((n, prio("dropeventthresholds", p)?));
         }
-        thresholds.sort_by(|a, b| b.0.cmp(&a.0));
+        thresholds.sort_by_key(|t| std::cmp::Reverse(t.0));
         let check_names = |key: &str, pairs: &[(String, String)]| -> Result<(), String> {
             for (k, _) in pairs {
                 if !valid_label(k) {
