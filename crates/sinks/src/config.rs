@@ -33,6 +33,7 @@ use crate::webhook::WebhookConfig;
 use crate::alertmanager::AlertmanagerConfig;
 use crate::mqtt::MqttConfig;
 use crate::otlp::{OtlpConfig, OtlpLogsConfig};
+use crate::pagerduty::PagerdutyConfig;
 
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -90,6 +91,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// falcosidekick's `otlp:` block; `otlp.logs.endpoint` enables the OTLP logs output.
     pub otlp: OtlpConfig,
+    pub pagerduty: PagerdutyConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -130,6 +132,7 @@ impl Default for Config {
             alertmanager: Default::default(),
             mqtt: Default::default(),
             otlp: Default::default(),
+            pagerduty: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -267,6 +270,7 @@ impl Config {
             ("alertmanager", &self.alertmanager.common),
             ("mqtt", &self.mqtt.common),
             ("otlp.logs", &self.otlp.logs.common),
+            ("pagerduty", &self.pagerduty.common),
         ]
     }
 
@@ -356,6 +360,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "alertmanager" => sch::<AlertmanagerConfig>(v),
         "mqtt" => sch::<MqttConfig>(v),
         "otlp_logs" => sch::<OtlpLogsConfig>(v),
+        "pagerduty" => sch::<PagerdutyConfig>(v),
         _ => None,
     }
 }
@@ -424,6 +429,7 @@ impl Config {
             || !self.alertmanager.hostport.is_empty()
             || !self.mqtt.broker.is_empty()
             || !self.otlp.logs.endpoint.is_empty()
+            || !self.pagerduty.routingkey.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -549,6 +555,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
     section!(mqtt, "mqtt", !cfg.mqtt.broker.is_empty());
+    section!(pagerduty, "pagerduty", !cfg.pagerduty.routingkey.is_empty());
     if !cfg.otlp.logs.endpoint.is_empty() {
         let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
         add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
@@ -582,6 +589,7 @@ enum Section<'a> {
     prometheus(&'a PrometheusConfig),
     alertmanager(&'a AlertmanagerConfig),
     mqtt(&'a MqttConfig),
+    pagerduty(&'a PagerdutyConfig),
 }
 
 struct Kinds<'a> {
@@ -653,6 +661,9 @@ impl Kinds<'_> {
             ),
             "mqtt" => Arc::new(crate::mqtt::MqttSink::new(&get!(mqtt, MqttConfig)).map_err(e)?),
             "otlp_logs" => Arc::new(crate::otlp::OtlpLogsSink::new(&from_value::<OtlpLogsConfig>(kind, v)?)?),
+            "pagerduty" => {
+                Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
+            }
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

@@ -34,6 +34,7 @@ pub mod webhook;
 pub mod alertmanager;
 pub mod mqtt;
 pub mod otlp;
+pub mod pagerduty;
 
 #[cfg(test)]
 mod router_tests;
