@@ -34,6 +34,7 @@ use crate::alertmanager::AlertmanagerConfig;
 use crate::mqtt::MqttConfig;
 use crate::otlp::{OtlpConfig, OtlpLogsConfig};
 use crate::pagerduty::PagerdutyConfig;
+use crate::splunk::SplunkConfig;
 
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
@@ -92,6 +93,7 @@ pub struct Config {
     /// falcosidekick's `otlp:` block; `otlp.logs.endpoint` enables the OTLP logs output.
     pub otlp: OtlpConfig,
     pub pagerduty: PagerdutyConfig,
+    pub splunk: SplunkConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -133,6 +135,7 @@ impl Default for Config {
             mqtt: Default::default(),
             otlp: Default::default(),
             pagerduty: Default::default(),
+            splunk: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -271,6 +274,7 @@ impl Config {
             ("mqtt", &self.mqtt.common),
             ("otlp.logs", &self.otlp.logs.common),
             ("pagerduty", &self.pagerduty.common),
+            ("splunk", &self.splunk.common),
         ]
     }
 
@@ -361,6 +365,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "mqtt" => sch::<MqttConfig>(v),
         "otlp_logs" => sch::<OtlpLogsConfig>(v),
         "pagerduty" => sch::<PagerdutyConfig>(v),
+        "splunk" => sch::<SplunkConfig>(v),
         _ => None,
     }
 }
@@ -430,6 +435,7 @@ impl Config {
             || !self.mqtt.broker.is_empty()
             || !self.otlp.logs.endpoint.is_empty()
             || !self.pagerduty.routingkey.is_empty()
+            || !self.splunk.host.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -556,6 +562,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
     section!(mqtt, "mqtt", !cfg.mqtt.broker.is_empty());
     section!(pagerduty, "pagerduty", !cfg.pagerduty.routingkey.is_empty());
+    section!(splunk, "splunk", !cfg.splunk.host.is_empty());
     if !cfg.otlp.logs.endpoint.is_empty() {
         let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
         add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
@@ -590,6 +597,7 @@ enum Section<'a> {
     alertmanager(&'a AlertmanagerConfig),
     mqtt(&'a MqttConfig),
     pagerduty(&'a PagerdutyConfig),
+    splunk(&'a SplunkConfig),
 }
 
 struct Kinds<'a> {
@@ -664,6 +672,7 @@ impl Kinds<'_> {
             "pagerduty" => {
                 Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
             }
+            "splunk" => Arc::new(crate::splunk::SplunkSink::new(&get!(splunk, SplunkConfig)).map_err(e)?),
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

@@ -35,6 +35,7 @@ pub mod alertmanager;
 pub mod mqtt;
 pub mod otlp;
 pub mod pagerduty;
+pub mod splunk;
 
 #[cfg(test)]
 mod router_tests;
