@@ -217,9 +217,7 @@ pub fn run(
         let (slot, captured) = (slot.clone(), captured.clone());
         ops.start_watch(move || reload_rules(&load, &slot, &captured));
     }
-    eprintln!(
-        "harrier: live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop"
-    );
+    tracing::info!("live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop");
     ops.health.set_ready(true);
     // Set when the drop policy's `exit` action fires.
     let exit_on_drops = Arc::new(AtomicBool::new(false));
@@ -273,17 +271,20 @@ pub fn run(
             if total > last {
                 let n = total - last;
                 last = total;
-                eprintln!(
-                    "harrier: syscall event drop: {n} events dropped in the last second \
+                tracing::warn!(
+                    "syscall event drop: {n} events dropped in the last second \
                      (process {}, file {}, network {}, other {})",
-                    d.process, d.file, d.network, d.other
+                    d.process,
+                    d.file,
+                    d.network,
+                    d.other
                 );
             }
             let v = monitor.check(d.sent, total, last_check.elapsed().as_secs_f64());
             last_check = std::time::Instant::now();
             if v.act.log {
-                eprintln!(
-                    "harrier: Falco internal: syscall event drop. {} system calls dropped in last second \
+                tracing::warn!(
+                    "Falco internal: syscall event drop. {} system calls dropped in last second \
                      ({:.1}% of the events; over syscall_event_drops.threshold)",
                     v.dropped,
                     v.ratio * 100.0
@@ -294,7 +295,7 @@ pub fn run(
                 outs.borrow_mut().send(&alert);
             }
             if v.act.exit {
-                eprintln!("harrier: exiting: syscall_event_drops.actions includes exit");
+                tracing::error!("exiting: syscall_event_drops.actions includes exit");
                 exit_flag.store(true, Ordering::Relaxed);
                 stop_flag.store(true, Ordering::Relaxed);
             }
@@ -319,16 +320,11 @@ pub fn run(
         Ok(d) => d.into_inner().finish(Duration::from_secs(5)),
         Err(shared) => shared.borrow_mut().flush(),
     }
-    eprintln!(
-        "harrier: stopped: {} events, {} alerts, {} dropped in the kernel",
-        events,
-        alerts,
-        drops.total()
-    );
+    tracing::info!("stopped: {} events, {} alerts, {} dropped in the kernel", events, alerts, drops.total());
     if let Some(c) = profile_counters {
         use std::sync::atomic::Ordering::Relaxed;
-        eprintln!(
-            "harrier: profile stage: {} observations, {} dropped (queue full), {} scored, {} profile alerts, {} scorer alerts",
+        tracing::info!(
+            "profile stage: {} observations, {} dropped (queue full), {} scored, {} profile alerts, {} scorer alerts",
             c.sent.load(Relaxed),
             c.dropped.load(Relaxed),
             c.scored.load(Relaxed),
@@ -340,7 +336,7 @@ pub fn run(
         Ok(()) if exit_on_drops.load(Ordering::Relaxed) => 1,
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("harrier: {e}");
+            tracing::error!("{e}");
             1
         }
     }
@@ -395,24 +391,22 @@ fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&
                 None => Vec::new(),
             };
             if !missing.is_empty() {
-                eprintln!(
-                    "harrier: the reloaded rules also watch {}; the kernel does not capture them yet (restart to capture them)",
+                tracing::warn!(
+                    "the reloaded rules also watch {}; the kernel does not capture them yet (restart to capture them)",
                     missing.join(", ")
                 );
             }
             if let Ok(mut g) = slot.lock() {
                 *g = Some(Arc::new(rs));
             }
-            eprintln!("harrier: rules reloaded ({n} rules)");
+            tracing::info!("rules reloaded ({n} rules)");
             Ok(())
         }
         Err(e) => {
-            if e.ends_with('\n') {
-                eprint!("{e}");
-            } else {
-                eprintln!("{e}");
-            }
-            eprintln!("harrier: the reloaded rules are invalid; the previous rules stay active");
+            tracing::error!(
+                "the reloaded rules are invalid; the previous rules stay active:\n{}",
+                e.trim_end()
+            );
             Err(e)
         }
     }

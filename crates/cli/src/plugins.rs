@@ -225,7 +225,7 @@ fn run_audit(l: &mut Loaded, s: &Settings, c: &Common, rs: Ruleset) -> u8 {
         }
     };
     if let Some(a) = src.webhook_addr() {
-        eprintln!("harrier: k8s_audit: webhook listening on {a}");
+        tracing::info!("k8s_audit: webhook listening on {a}");
     }
     let stop = stop_flag(c);
     let mut det = AuditDetector::new(Arc::new(rs), crate::replay::hostname());
@@ -348,7 +348,7 @@ impl Sides {
         if l.set.k8saudit.is_some() || l.hosted.iter().any(|(_, p)| is_audit(p)) {
             let src = open_feed(&mut l)?;
             if let Some(a) = src.webhook_addr() {
-                eprintln!("harrier: k8s_audit: webhook listening on {a}");
+                tracing::info!("k8s_audit: webhook listening on {a}");
             }
             let (st, tx, rs, hostname) = (stop.clone(), tx.clone(), rs.clone(), hostname.clone());
             let t = std::thread::Builder::new()

@@ -230,10 +230,8 @@ fn a_rule_file_edited_100_times_under_load() {
     let opens = load.stop();
     let log = run.stop_with_stderr();
     eprintln!("100 edits in {edits:?} with {opens} background open/close pairs");
-    let stop_line = log
-        .lines()
-        .find(|l| l.contains("harrier: stopped:"))
-        .unwrap_or_else(|| panic!("no stop line:\n{log}"));
+    let stop_line =
+        log.lines().find(|l| l.contains(": stopped:")).unwrap_or_else(|| panic!("no stop line:\n{log}"));
     let num = |after: &str| -> u64 {
         stop_line
             .split_once(after)

@@ -136,7 +136,7 @@ fn a_damaged_profile_file_is_reported_and_detection_runs() {
     std::thread::sleep(Duration::from_millis(500));
     let log = run.stop_with_stderr();
     assert!(log.contains("profiles.json") && log.contains("workload profiles are off"), "{log}");
-    assert!(log.contains("harrier: stopped:"), "detection ran and stopped cleanly:\n{log}");
+    assert!(log.contains(": stopped:"), "detection ran and stopped cleanly:\n{log}");
     // The damaged file is left for inspection.
     assert!(std::fs::read_to_string(&pfile).unwrap().ends_with('['));
 }

@@ -45,7 +45,7 @@ fn sample(pid: u32, t0: Instant, drops: u64) -> Sample {
 fn drops_in(lines: &[String]) -> u64 {
     lines
         .iter()
-        .filter_map(|l| l.strip_prefix("harrier: syscall event drop: "))
+        .filter_map(|l| l.split_once("syscall event drop: ").map(|(_, r)| r))
         .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
 }
@@ -152,15 +152,13 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
     let opens = load.join().unwrap();
     log.extend(h.stop());
     let reloaded = log.iter().filter(|l| l.contains("rules reloaded")).count();
-    let summary = log.iter().find(|l| l.starts_with("harrier: stopped:")).cloned().unwrap_or_default();
+    let summary =
+        log.iter().find_map(|l| l.split_once(": stopped: ").map(|(_, r)| r.to_string())).unwrap_or_default();
     let total_drops: u64 = summary
         .split(", ")
         .find_map(|p| p.strip_suffix(" dropped in the kernel")?.parse().ok())
         .unwrap_or_else(|| panic!("no final summary with the drop count: {log:?}"));
-    let events: u64 = summary
-        .strip_prefix("harrier: stopped: ")
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+    let events: u64 = summary.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
 
     let warm = samples.len() / 4;
     let half = samples.len() / 2;

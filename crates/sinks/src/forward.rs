@@ -293,11 +293,11 @@ pub fn run_forwarder_with(
         None => String::new(),
     };
     for w in &loaded.warnings {
-        eprintln!("harrier forward: warning: {w}");
+        tracing::warn!("{w}");
     }
     let mut cfg = loaded.config;
     if let Some(m) = cfg.apply_default_spool() {
-        eprintln!("harrier forward: {m}");
+        tracing::info!("{m}");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -307,8 +307,8 @@ pub fn run_forwarder_with(
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         let running = start_with(&cfg, extra.map(|x| (text.as_str(), x))).await?;
-        eprintln!(
-            "harrier forward: listening on http://{} with {} sink(s), spool {}",
+        tracing::info!(
+            "forward: listening on http://{} with {} sink(s), spool {}",
             running.addr,
             running.forwarder.router.stats().len(),
             cfg.spool_dir().map_or("off (memory only)".to_string(), |d| d.display().to_string())
@@ -321,9 +321,15 @@ pub fn run_forwarder_with(
         }
         let stats = running.stop(Duration::from_secs(5)).await;
         for s in stats {
-            eprintln!(
-                "harrier forward: sink {} ({}): delivered {}, dropped {}, failed {}, retries {}, spooled {}",
-                s.name, s.kind, s.delivered, s.dropped, s.failed, s.retries, s.spooled
+            tracing::info!(
+                "forward: sink {} ({}): delivered {}, dropped {}, failed {}, retries {}, spooled {}",
+                s.name,
+                s.kind,
+                s.delivered,
+                s.dropped,
+                s.failed,
+                s.retries,
+                s.spooled
             );
         }
         Ok(())
