@@ -51,6 +51,10 @@ for p in postgresql; do have "$p" || need+=("$p"); done
 # Web UI browser tests (crates/ui/tests/browser.rs drive headless Chromium over WebDriver).
 for p in chromium chromium-driver; do have "$p" || need+=("$p"); done
 
+# Alert sinks added for issue 13: the real Prometheus Alertmanager (crates/sinks/src/alertmanager tests
+# start it on a free port with a private storage dir) and mosquitto (crates/sinks/src/mqtt tests).
+for p in prometheus-alertmanager mosquitto; do have "$p" || need+=("$p"); done
+
 install_needed
 
 # The S3 sink's tests (crates/sinks/src/s3) run a real moto S3 server and read objects back with

@@ -44,6 +44,7 @@ pub const SINK_KINDS: &[SinkKind] = &[
     SinkKind { kind: "syslog", key: "host", form: Form::Syslog, post: false },
     // falcosidekick's output to falcosidekick-ui (`webui.url`): Harrier's UI ingest.
     SinkKind { kind: "webui", key: "url", form: Form::Url("http"), post: false },
+    SinkKind { kind: "alertmanager", key: "hostport", form: Form::Url("http"), post: false },
 ];
 
 fn s(v: &Value, key: &str) -> Option<String> {

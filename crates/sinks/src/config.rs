@@ -30,6 +30,12 @@ use crate::syslog::SyslogConfig;
 use crate::teams::TeamsConfig;
 use crate::webhook::WebhookConfig;
 
+use crate::alertmanager::AlertmanagerConfig;
+use crate::mqtt::MqttConfig;
+use crate::otlp::{OtlpConfig, OtlpLogsConfig};
+use crate::pagerduty::PagerdutyConfig;
+use crate::splunk::SplunkConfig;
+
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -82,6 +88,12 @@ pub struct Config {
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
     pub prometheus: PrometheusConfig,
+    pub alertmanager: AlertmanagerConfig,
+    pub mqtt: MqttConfig,
+    /// falcosidekick's `otlp:` block; `otlp.logs.endpoint` enables the OTLP logs output.
+    pub otlp: OtlpConfig,
+    pub pagerduty: PagerdutyConfig,
+    pub splunk: SplunkConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -119,6 +131,11 @@ impl Default for Config {
             redis: Default::default(),
             syslog: Default::default(),
             prometheus: Default::default(),
+            alertmanager: Default::default(),
+            mqtt: Default::default(),
+            otlp: Default::default(),
+            pagerduty: Default::default(),
+            splunk: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -253,6 +270,11 @@ impl Config {
             ("redis", &self.redis.common),
             ("syslog", &self.syslog.common),
             ("prometheus", &self.prometheus.common),
+            ("alertmanager", &self.alertmanager.common),
+            ("mqtt", &self.mqtt.common),
+            ("otlp.logs", &self.otlp.logs.common),
+            ("pagerduty", &self.pagerduty.common),
+            ("splunk", &self.splunk.common),
         ]
     }
 
@@ -339,6 +361,11 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "redis" => sch::<RedisConfig>(v),
         "syslog" => sch::<SyslogConfig>(v),
         "prometheus" => sch::<PrometheusConfig>(v),
+        "alertmanager" => sch::<AlertmanagerConfig>(v),
+        "mqtt" => sch::<MqttConfig>(v),
+        "otlp_logs" => sch::<OtlpLogsConfig>(v),
+        "pagerduty" => sch::<PagerdutyConfig>(v),
+        "splunk" => sch::<SplunkConfig>(v),
         _ => None,
     }
 }
@@ -404,6 +431,11 @@ impl Config {
             || !self.aws.s3.bucket.is_empty()
             || self.syslog.enabled()
             || self.prometheus.enabled
+            || !self.alertmanager.hostport.is_empty()
+            || !self.mqtt.broker.is_empty()
+            || !self.otlp.logs.endpoint.is_empty()
+            || !self.pagerduty.routingkey.is_empty()
+            || !self.splunk.host.is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -527,6 +559,14 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
+    section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
+    section!(mqtt, "mqtt", !cfg.mqtt.broker.is_empty());
+    section!(pagerduty, "pagerduty", !cfg.pagerduty.routingkey.is_empty());
+    section!(splunk, "splunk", !cfg.splunk.host.is_empty());
+    if !cfg.otlp.logs.endpoint.is_empty() {
+        let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
+        add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
+    }
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -554,6 +594,10 @@ enum Section<'a> {
     redis(&'a RedisConfig),
     syslog(&'a SyslogConfig),
     prometheus(&'a PrometheusConfig),
+    alertmanager(&'a AlertmanagerConfig),
+    mqtt(&'a MqttConfig),
+    pagerduty(&'a PagerdutyConfig),
+    splunk(&'a SplunkConfig),
 }
 
 struct Kinds<'a> {
@@ -616,6 +660,19 @@ impl Kinds<'_> {
                 let _ = get!(prometheus, PrometheusConfig);
                 Arc::new(crate::prometheus::PrometheusSink { metrics: self.metrics.clone() })
             }
+            "alertmanager" => Arc::new(
+                crate::alertmanager::AlertmanagerSink::new(
+                    &get!(alertmanager, AlertmanagerConfig),
+                    self.mtls,
+                )
+                .map_err(e)?,
+            ),
+            "mqtt" => Arc::new(crate::mqtt::MqttSink::new(&get!(mqtt, MqttConfig)).map_err(e)?),
+            "otlp_logs" => Arc::new(crate::otlp::OtlpLogsSink::new(&from_value::<OtlpLogsConfig>(kind, v)?)?),
+            "pagerduty" => {
+                Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
+            }
+            "splunk" => Arc::new(crate::splunk::SplunkSink::new(&get!(splunk, SplunkConfig)).map_err(e)?),
             other => return Err(format!("unknown output type '{other}'")),
         })
     }

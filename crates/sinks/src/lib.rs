@@ -31,6 +31,12 @@ pub mod syslog;
 pub mod teams;
 pub mod webhook;
 
+pub mod alertmanager;
+pub mod mqtt;
+pub mod otlp;
+pub mod pagerduty;
+pub mod splunk;
+
 #[cfg(test)]
 mod router_tests;
 #[cfg(test)]
