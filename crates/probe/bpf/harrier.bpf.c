@@ -29,6 +29,9 @@ const volatile __u64 hr_wake_bytes = 1 << 20;
  * most one per window, so the cost stays that of batching. */
 const volatile __u64 hr_batch_ns = 2000000;
 const volatile __u64 hr_urgent_ns = 200000;
+/* Records of the process-exit tracepoint wake by time (1) or only by bytes (0: no rule
+ * watches procexit; the record is state only and waits for the next watched record). */
+const volatile __u32 hr_exit_wakes = 1;
 /* per-syscall capture spec (HR_S_*), 0 = not wanted; read-only after load, so the check is a
  * plain load from the frozen .rodata, no map lookup */
 const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
@@ -646,7 +649,12 @@ __noinline __u32 put_exeinfo(struct hr_scratch *b, __u32 off)
 	return off;
 }
 
-static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class, int urgent)
+/* wake modes of submit() */
+#define HR_W_LAZY 0   /* state only: wakes by bytes, never by time */
+#define HR_W_BATCH 1  /* within hr_batch_ns */
+#define HR_W_URGENT 2 /* within hr_urgent_ns */
+
+static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class, int mode)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->len = len;
@@ -654,14 +662,22 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 		return;
 	/* Wake the consumer when pending data crosses a multiple of hr_wake_bytes (one wake-up per
 	 * hr_wake_bytes under a flood, not one per record: each is an irq_work self-IPI plus a
-	 * cross-CPU wake), or when the last wake-up is older than the record's latency bound. */
+	 * cross-CPU wake), or when the last wake-up is older than the record's latency bound.
+	 * State-only records (HR_W_LAZY) have no latency bound: they are read with the next
+	 * watched record, so a machine busy with syscalls no rule looks at costs no wake-ups.
+	 * Only wake-ups of watched records move hr_last_wake: the consumer, having read such a
+	 * record, comes back by itself one batch window later (records that did not wake it). */
 	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
 	__u64 wake = hr_wake_bytes;
-	__s64 gap = urgent ? hr_urgent_ns : hr_batch_ns;
+	__s64 gap = mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns;
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (avail / wake != (avail + len) / wake || (__s64)(h->ts - hr_last_wake) >= gap) {
+	if (mode != HR_W_LAZY && (__s64)(h->ts - hr_last_wake) >= gap) {
 		flags = BPF_RB_FORCE_WAKEUP;
 		hr_last_wake = h->ts;
+	} else if (avail / wake != (avail + len) / wake) {
+		flags = BPF_RB_FORCE_WAKEUP;
+		if (mode != HR_W_LAZY)
+			hr_last_wake = h->ts;
 	}
 	/* the empty asm keeps clang from dropping the mask (it knows the bound from the check
 	 * above), which would leave the verifier without one */
@@ -789,7 +805,8 @@ int hr_sys_exit(__u64 *ctx)
 			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
 		off = put_cgroups(b, off, task);
 	}
-	submit(b, off, class, (spec & HR_S_URGENT) != 0);
+	submit(b, off, class,
+	       (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH);
 	return 0;
 }
 
@@ -810,7 +827,8 @@ int hr_exec(__u64 *ctx)
 		item_close(b, &off, HR_T_OLDTID, 4);
 	}
 	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
-	submit(b, off, HR_C_PROC, 0);
+	/* state only: the execve/execveat exit record that follows is the one rules see */
+	submit(b, off, HR_C_PROC, HR_W_LAZY);
 	return 0;
 }
 
@@ -843,6 +861,6 @@ int hr_exit(__u64 *ctx)
 	}
 	h->args[0] = reaper;
 	h->args[1] = live;
-	submit(b, off, HR_C_PROC, 0);
+	submit(b, off, HR_C_PROC, hr_exit_wakes ? HR_W_BATCH : HR_W_LAZY);
 	return 0;
 }

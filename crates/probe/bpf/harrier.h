@@ -60,6 +60,7 @@
 #define HR_S_PRCTL (1u << 21)     /* arg1 is a string when arg0 is PR_SET_NAME */
 #define HR_S_PROT_EXEC (1u << 22) /* only when arg2 (prot) has PROT_EXEC */
 #define HR_S_URGENT (1u << 23)    /* wake the consumer within hr_urgent_ns */
+#define HR_S_LAZY (1u << 24)      /* state only (no rule watches it): no wake-up by time */
 #define HR_S_CLASS_SHIFT 28       /* bits 28..31: drop-counter class */
 
 /* drop/stat counter slots (hr_stats per-CPU array) */

@@ -61,6 +61,8 @@ pub mod spec {
     pub const PRCTL: u32 = 1 << 21;
     pub const PROT_EXEC: u32 = 1 << 22;
     pub const URGENT: u32 = 1 << 23;
+    /// State only (no rule watches it): its records never wake the consumer by time.
+    pub const LAZY: u32 = 1 << 24;
     pub const CLASS_SHIFT: u32 = 28;
 }
 
@@ -75,6 +77,9 @@ pub const NSTATS: u32 = 8;
 pub const MAX_SYSCALLS: u32 = 512;
 
 pub const HDR_LEN: usize = 88;
+/// Offsets in the record header (`struct hr_hdr`): kind (u16) and syscall number (u16).
+pub const HDR_KIND_OFF: usize = 20;
+pub const HDR_NR_OFF: usize = 22;
 
 #[inline]
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {

@@ -24,7 +24,7 @@ use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use harrier_event::Event;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use convert::{ConvertStats, Converter};
 
@@ -60,7 +60,10 @@ pub const DEFAULT_URGENT_WINDOW: Duration = Duration::from_micros(200);
 #[derive(Debug, Clone)]
 pub struct ProbeConfig<'a> {
     /// Event names to report (rules' event types); [`syscalls::STATE_EVENTS`] are added when
-    /// `with_state_events` is set. `procexit` is always reported.
+    /// `with_state_events` is set. `procexit` is always reported. Records of the names added
+    /// only for state (and `procexit` when not named here) are *lazy*: they wake nobody by
+    /// themselves and are read with the next record of a named syscall (or within the
+    /// consumer's poll timeout), so syscalls no rule watches cost no wake-ups.
     pub syscalls: &'a [&'a str],
     pub with_state_events: bool,
     /// Ring buffer size in bytes (rounded up to a power of two, at least one page).
@@ -192,13 +195,29 @@ pub struct Probe {
     epoll: OwnedFd,
     /// The last drain emptied the ring: wait for a wake-up before the next one.
     wait_first: bool,
-    /// The last drain found records: records that came after it may not have woken us (the
-    /// kernel wakes at most once per batch window), so the next wait is at most `follow_up`.
-    recent: bool,
+    /// A drain found a watched (non-lazy) record: watched records submitted up to one batch
+    /// window after it may not have woken us (the kernel wakes at most once per window), so a
+    /// drain must happen at this instant or later; waits end there at the latest. Drains that
+    /// find only lazy records set nothing: an idle-for-rules machine is read once per timeout.
+    follow_until: Option<Instant>,
     follow_up: Duration,
+    /// By syscall number: its records wake the consumer by time (not lazy).
+    hot: Vec<bool>,
+    /// Process-exit records wake by time.
+    exit_hot: bool,
     urgent: Vec<&'static str>,
     conv: Converter,
     syscalls: Vec<&'static str>,
+}
+
+/// Whether a record wakes the consumer by time (kind and syscall number of its header).
+fn is_hot(hot: &[bool], exit_hot: bool, rec: &[u8]) -> bool {
+    let u16_at = |o: usize| rec.get(o..o + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+    match u16_at(abi::HDR_KIND_OFF) {
+        abi::K_SYSCALL => hot.get(usize::from(u16_at(abi::HDR_NR_OFF))).copied().unwrap_or(true),
+        abi::K_EXIT => exit_hot,
+        _ => false,
+    }
 }
 
 /// Records consumed by one drain at most, so a flood cannot starve the caller.
@@ -208,6 +227,7 @@ impl Probe {
     /// Load the programs, fill the syscall filter and attach.
     pub fn load(cfg: &ProbeConfig<'_>) -> Result<Probe, ProbeError> {
         let mut names: Vec<&str> = cfg.syscalls.to_vec();
+        let (named, _) = syscalls::resolve(cfg.syscalls);
         if cfg.with_state_events {
             names.extend_from_slice(syscalls::STATE_EVENTS);
         }
@@ -236,8 +256,15 @@ impl Probe {
                 *w = s.spec_word();
                 if urgent.iter().any(|u| u.nr == s.nr) {
                     *w |= abi::spec::URGENT;
+                } else if !named.iter().any(|n| n.nr == s.nr) {
+                    *w |= abi::spec::LAZY;
                 }
             }
+        }
+        let exit_wakes = u32::from(!cfg.with_state_events || cfg.syscalls.contains(&"procexit"));
+        let mut hot = vec![false; abi::MAX_SYSCALLS as usize];
+        for (h, w) in hot.iter_mut().zip(spec.iter()) {
+            *h = *w != 0 && *w & abi::spec::LAZY == 0;
         }
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
         let batch_ns = ns(cfg.batch_window);
@@ -255,6 +282,7 @@ impl Probe {
             .override_global("hr_batch_ns", &batch_ns, true)
             .override_global("hr_urgent_ns", &urgent_ns, true)
             .override_global("hr_spec", &spec, true)
+            .override_global("hr_exit_wakes", &exit_wakes, true)
             .load(OBJ)
             .map_err(|e| load_err_chain("load object", &e))?;
         let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
@@ -292,8 +320,10 @@ impl Probe {
             ring,
             epoll,
             wait_first: false,
-            recent: false,
+            follow_until: None,
             follow_up: Duration::from_nanos(batch_ns),
+            hot,
+            exit_hot: exit_wakes != 0,
             urgent: wanted.iter().filter(|s| urgent.iter().any(|u| u.nr == s.nr)).map(|s| s.name).collect(),
             conv: Converter::new(),
             syscalls: wanted.iter().map(|s| s.name).collect(),
@@ -323,25 +353,37 @@ impl Probe {
         f: &mut dyn FnMut(&Event<'_>),
     ) -> Result<PollStats, ProbeError> {
         let before = self.conv.stats;
-        let wait_for = if self.recent { timeout.min(self.follow_up) } else { timeout };
         let mut waited = false;
         if self.wait_first {
-            self.wait(wait_for)?;
+            self.wait(self.wait_for(timeout))?;
             waited = true;
         }
-        let mut got = self.drain(f);
+        let (mut got, mut hot) = self.drain(f);
         if got == 0 && !waited {
-            self.wait(wait_for)?;
-            got = self.drain(f);
+            self.wait(self.wait_for(timeout))?;
+            (got, hot) = self.drain(f);
+        }
+        let now = Instant::now();
+        if hot {
+            self.follow_until = Some(now + self.follow_up);
+        } else if self.follow_until.is_some_and(|t| now >= t) {
+            self.follow_until = None;
         }
         self.wait_first = got < DRAIN_MAX;
-        self.recent = got > 0;
         let after = self.conv.stats;
         Ok(PollStats {
             records: after.records - before.records,
             events: after.events - before.events,
             malformed: after.malformed - before.malformed,
         })
+    }
+
+    /// How long the next wait may last: `timeout`, or less when a follow-up drain is due.
+    fn wait_for(&self, timeout: Duration) -> Duration {
+        match self.follow_until {
+            Some(t) => timeout.min(t.saturating_duration_since(Instant::now())),
+            None => timeout,
+        }
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), ProbeError> {
@@ -359,14 +401,17 @@ impl Probe {
         Ok(())
     }
 
-    fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> u64 {
+    /// Records consumed, and whether one of them was watched (not lazy).
+    fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> (u64, bool) {
         let mut n = 0;
+        let mut hot = false;
         while n < DRAIN_MAX {
             let Some(item) = self.ring.next() else { break };
+            hot = hot || is_hot(&self.hot, self.exit_hot, &item);
             self.conv.convert(&item, f);
             n += 1;
         }
-        n
+        (n, hot)
     }
 
     /// Counters of the kernel side, summed over CPUs.

@@ -86,3 +86,46 @@ fn records_right_after_a_wake_up_are_fetched_too() {
     let took = mkdirs_delivered(&mut probe, 200);
     assert!(took < Duration::from_secs(10), "delivered after {took:?}: records waited for the timeout");
 }
+
+#[test]
+fn state_only_records_come_with_the_next_watched_record_in_order() {
+    // close is loaded for state only (no rule watches it): its records are lazy and wake nobody;
+    // they must still reach the reader, before the watched mkdir that follows them, which
+    // wakes it within the batch window.
+    let cfg = ProbeConfig { syscalls: &["mkdir", "mkdirat"], with_state_events: true, ..Default::default() };
+    let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..3 {
+        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
+    }
+    let dir = std::env::temp_dir().join(format!("harrier-lazy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = CString::new(dir.join("d").to_string_lossy().as_bytes()).unwrap();
+    let t = Instant::now();
+    let pid = common::run_child(|| {
+        for _ in 0..20 {
+            // SAFETY: closing an fd that is not open only fails
+            unsafe { libc::close(999) };
+        }
+        // SAFETY: a valid C string.
+        unsafe { libc::mkdir(path.as_ptr(), 0o700) };
+    });
+    let mut seq: Vec<String> = Vec::new();
+    while !seq.iter().any(|n| n.starts_with("mkdir")) && t.elapsed() < Duration::from_secs(60) {
+        probe
+            .poll(LONG, &mut |e| {
+                if e.tid() == pid as u64 && (e.info().name == "close" || e.info().name.starts_with("mkdir")) {
+                    seq.push(e.info().name.to_string());
+                }
+            })
+            .expect("poll");
+    }
+    let took = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(seq.len(), 21, "20 closes then the mkdir: {seq:?}");
+    assert!(seq[..20].iter().all(|n| n == "close") && seq[20].starts_with("mkdir"), "{seq:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "delivered after {took:?}: the watched record did not wake the reader"
+    );
+}
