@@ -610,7 +610,7 @@ fn sudo_password_never_recorded() {
     t.line(&user.password);
     // sudo flushes typed-ahead input when it restores the terminal: wait for the shell's prompt
     let t0 = Instant::now();
-    while t.screen().lines().filter(|l| !l.trim().is_empty()).last().map(str::trim_end) != Some("sudo$") {
+    while t.screen().lines().rfind(|l| !l.trim().is_empty()).map(str::trim_end) != Some("sudo$") {
         assert!(t0.elapsed() < Duration::from_secs(20), "sudo did not return:\n{}", t.screen());
         std::thread::sleep(Duration::from_millis(50));
     }
