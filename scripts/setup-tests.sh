@@ -36,6 +36,9 @@ for p in containerd runc podman conmon crun busybox-static tmux; do have "$p" ||
 # Session audit (crates/session/tests/tmux.rs, crates/cli/tests/session_cli.rs): real shells on tmux ptys:
 # bash, dash, busybox ash (busybox-static above), zsh.
 for p in zsh tmux dash bash; do have "$p" || need+=("$p"); done
+# The sudo password test (tmux.rs sudo_password_never_recorded): sudo, with a throwaway user and a
+# sudoers drop-in the test creates and removes itself (nothing is configured here).
+have sudo || need+=(sudo)
 # Deployment tests (crates/cli/tests/deploy_*.rs, doctor.rs): systemd-analyze verifies the unit file,
 # setpriv/capsh run doctor as another uid / with capabilities dropped, python3 packs the OCI image.
 for p in systemd util-linux libcap2-bin python3; do have "$p" || need+=("$p"); done

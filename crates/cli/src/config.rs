@@ -497,7 +497,7 @@ impl Settings {
 
 /// `container_engines:` — `enabled`, `alert_wait_ms`, and `containerd.sockets`,
 /// `containerd.namespaces`, `podman.sockets`, `docker.sockets`, `cri.sockets` (lists).
-fn runtime_config(raw: &RawConfig) -> Result<harrier_containers::RuntimeConfig, ConfigError> {
+pub(crate) fn runtime_config(raw: &RawConfig) -> Result<harrier_containers::RuntimeConfig, ConfigError> {
     let mut rc = harrier_containers::RuntimeConfig::from_env();
     rc.enabled = raw.bool("container_engines.enabled", rc.enabled)?;
     let paths = |key: &str| -> Result<Option<Vec<PathBuf>>, ConfigError> {

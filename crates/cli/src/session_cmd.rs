@@ -63,7 +63,10 @@ pub fn audit_config(raw: &RawConfig, force: bool) -> Result<Option<AuditConfig>,
         )?,
         ..Limits::default()
     };
-    Ok(Some(AuditConfig { file, redact, capture, limits }))
+    // the pod of a shell's container comes from the same runtimes as live detection's metadata
+    let rc = crate::config::runtime_config(raw)?;
+    let containers = rc.enabled.then_some(rc);
+    Ok(Some(AuditConfig { file, redact, capture, limits, containers }))
 }
 
 fn redactor(cfg: &AuditConfig) -> Redactor {

@@ -1,7 +1,7 @@
 //! Session audit inside a container (root, real kernel, a real containerd started here with runc
 //! and a local busybox image): `ctr task exec -t` opens busybox ash on a pty inside a container
 //! that runs under a kubelet-style cgroup; what is typed there is recorded with the container id
-//! and pod uid, exactly as ash ran it, and a `read -s` secret appears nowhere. Only records of
+//! and pod uid, name and namespace (from containerd's metadata), exactly as ash ran it, and a `read -s` secret appears nowhere. Only records of
 //! this test's container are looked at. Needs containerd, ctr, runc, busybox, tmux
 //! (scripts/setup-tests.sh).
 
@@ -64,14 +64,20 @@ fn busybox_ash_in_a_container_through_exec_tty() {
     let pod_uid = "1f0e7a4c-0000-4000-8000-0000000000a5";
     ctd.run(
         &id,
-        &[("io.kubernetes.pod.name", "audited"), ("io.kubernetes.pod.uid", pod_uid)],
+        &[
+            ("io.kubernetes.pod.name", "audited"),
+            ("io.kubernetes.pod.namespace", "shop"),
+            ("io.kubernetes.pod.uid", pod_uid),
+        ],
         Some(&format!("/kubepods/besteffort/pod{pod_uid}/{id}")),
         true,
         &["sleep", "3600"],
     );
     let log = dir.path().join("audit.jsonl");
     let log_arg = format!("session_audit.file={}", log.display());
-    let run = spawn_ready(&["session", "-o", &log_arg], "session audit started");
+    // the pod name and namespace come from this containerd's metadata (the kubelet's labels)
+    let sock_arg = format!("container_engines.containerd.sockets=[{}]", ctd.socket.display());
+    let run = spawn_ready(&["session", "-o", &log_arg, "-o", &sock_arg], "session audit started");
 
     let t = Tmux { sock: dir.path().join("tmux.sock") };
     let exec = format!("ctr -a {} -n k8s.io task exec -t --exec-id sh{u} {id} /bin/sh", ctd.socket.display());
@@ -142,6 +148,11 @@ fn busybox_ash_in_a_container_through_exec_tty() {
     assert_eq!(got, want);
     for r in &recs {
         assert_eq!(r["k8s_pod_uid"], pod_uid);
+        assert_eq!(
+            (r["k8s_pod_name"].as_str(), r["k8s_ns_name"].as_str()),
+            (Some("audited"), Some("shop")),
+            "{r}"
+        );
         assert_eq!(r["uid"], 0);
         assert!(r["tty"].as_str().unwrap().starts_with("pts/"), "{r}");
     }

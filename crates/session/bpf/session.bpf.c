@@ -14,7 +14,8 @@
  * tp_btf/signal_generate: SIGINT to a recorded shell (Ctrl-C abandons the edited line).
  * tp_btf/sched_process_exit: end of a recorded shell.
  * Bounded: at most SS_MAX_CHUNKS * SS_DATA bytes per read, and ss_rate_bytes per process per
- * second (over that, records are dropped and counted).
+ * second (over that, records are dropped and counted; see over_budget for the grace a new line
+ * gets after a flood).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -71,7 +72,12 @@ static __always_inline int is_shell(struct task_struct *t)
 struct ss_rate {
 	__u64 win;
 	__u64 bytes;
-	__u64 lost; /* reads dropped since the last record sent */
+	__u64 lost;   /* reads dropped since the last record sent */
+	__u64 line;   /* bytes read since the last line end (Enter, Ctrl-C) */
+	__u32 graced; /* lines let through over the byte budget in this window */
+	__u32 ends;   /* line ends sent alone over the budget in this window */
+	__u32 grace;  /* the current line is a graced one */
+	__u32 pad;
 };
 
 /* processes that read their terminal: rate window; presence also marks "seen" for exit/SIGINT */
@@ -167,25 +173,54 @@ static __always_inline struct ss_rate *seen(__u32 tgid)
 
 /* Over the per-process byte budget of the current second? 0: no. 1: drop the read. 2: send only
  * its last byte (Enter or Ctrl-C), flagged SS_F_LOST, so line boundaries survive a flood: a line
- * that lost input is recorded marked incomplete instead of merging with the next one. */
+ * that lost input is recorded marked incomplete instead of merging with the next one.
+ * A flood must not eat the command typed right after it (its bytes arrive in the same window): a
+ * line that starts over the budget still gets its first SS_GRACE_BYTES through, for at most
+ * SS_GRACE_LINES lines per window, and at most SS_MAX_ENDS lone line ends are sent per window.
+ * So one process pushes at most budget + SS_GRACE_LINES * SS_GRACE_BYTES bytes and
+ * SS_MAX_ENDS extra records a second, whatever the flood. */
+#define SS_GRACE_BYTES 1024
+#define SS_GRACE_LINES 32
+#define SS_MAX_ENDS 256
 static __always_inline int over_budget(struct ss_rate *s, long nr, const char *buf, __u64 len)
 {
 	__u64 win = bpf_ktime_get_boot_ns() / 1000000000ull;
 	if (s->win != win) {
 		s->win = win;
 		s->bytes = 0;
+		s->graced = 0;
+		s->ends = 0;
 	}
+	int start = nr == 0 && s->line == 0;
+	if (nr == 0)
+		s->line += len;
 	s->bytes += len;
-	if (s->bytes <= ss_rate_bytes)
-		return 0;
-	s->lost++;
-	if (nr == 0) {
-		char last = 0;
-		if (bpf_probe_read_user(&last, 1, buf + len - 1) == 0 &&
-		    (last == '\r' || last == '\n' || last == 3))
-			return 2;
+	char last = 0;
+	if (nr == 0)
+		bpf_probe_read_user(&last, 1, buf + len - 1);
+	int eol = nr == 0 && (last == '\r' || last == '\n' || last == 3);
+	int r = 0;
+	if (s->bytes > ss_rate_bytes) {
+		if (start && s->graced < SS_GRACE_LINES) {
+			s->graced++;
+			s->grace = 1;
+		}
+		if (s->grace && s->line <= SS_GRACE_BYTES) {
+			r = 0;
+		} else {
+			s->lost++;
+			r = 1;
+			if (eol && s->ends < SS_MAX_ENDS) {
+				s->ends++;
+				r = 2;
+			}
+		}
 	}
-	return 1;
+	if (eol) {
+		s->line = 0;
+		s->grace = 0;
+	}
+	return r;
 }
 
 SEC("tp_btf/sys_exit")

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{
-    AuditRecord, Capture, CaptureConfig, CaptureStats, Limits, Procfs, Redactor, TermEvent, Tracker,
+    AuditRecord, Capture, CaptureConfig, CaptureStats, HostProcs, Limits, Redactor, TermEvent, Tracker,
     TrackerStats,
 };
 
@@ -20,6 +20,8 @@ pub struct AuditConfig {
     pub redact: Vec<String>,
     pub capture: CaptureConfig,
     pub limits: Limits,
+    /// Container runtimes asked for the pod of a shell's container (`None`: no lookups).
+    pub containers: Option<harrier_containers::RuntimeConfig>,
 }
 
 /// What went wrong starting the audit.
@@ -95,7 +97,8 @@ pub fn run(
     };
     let mut log = AuditLog::open(cfg.file.as_deref(), redactor)?;
     let mut cap = Capture::open(&cfg.capture).map_err(|e| AuditError(format!("session capture: {e}")))?;
-    let mut tracker = Tracker::new(Procfs, cfg.limits.clone());
+    let pods = cfg.containers.as_ref().and_then(crate::pods::ContainerPods::start);
+    let mut tracker = Tracker::new(HostProcs::new(pods), cfg.limits.clone());
     observe(Item::Started);
     let mut stats = RunStats::default();
     let mut last_report = Instant::now();

@@ -17,6 +17,7 @@ pub mod capture;
 #[doc(hidden)]
 pub mod fuzzing;
 mod line;
+pub mod pods;
 mod record;
 mod redact;
 pub mod rules;
@@ -27,7 +28,7 @@ pub use line::{LineEditor, LineEvent, MAX_HISTORY, MAX_LINE};
 pub use record::AuditRecord;
 pub use redact::{RedactError, Redactor, DEFAULT_PATTERNS};
 pub use rules::{RecordAccessor, SessionRules};
-pub use tracker::{Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
+pub use tracker::{HostProcs, Limits, ProcInfo, ProcSource, Procfs, Tracker, TrackerStats};
 
 /// `c_lflag` bits of `struct ktermios` (asm-generic/termbits.h).
 pub const ICANON: u32 = 0x2;

@@ -19,6 +19,8 @@ pub struct AuditRecord {
     pub tty: String,
     pub container_id: String,
     pub k8s_pod_name: String,
+    /// The pod's namespace (container runtime metadata), empty when not a pod.
+    pub k8s_ns_name: String,
     /// The pod uid from the container's cgroup path (kubelet layout), empty elsewhere.
     pub k8s_pod_uid: String,
     /// The shell process and its name.
@@ -47,6 +49,7 @@ impl AuditRecord {
             "tty": self.tty,
             "container_id": self.container_id,
             "k8s_pod_name": self.k8s_pod_name,
+            "k8s_ns_name": self.k8s_ns_name,
             "k8s_pod_uid": self.k8s_pod_uid,
             "pid": self.pid,
             "shell": self.shell,

@@ -15,7 +15,13 @@ pub struct ProcInfo {
     /// The session leader's start time (clock ticks since boot), to tell reused pids apart.
     pub sid_start: u64,
     pub container_id: String,
+    /// The container's full id and the runtime its cgroup path names (for metadata lookups).
+    pub container_full_id: String,
+    pub container_runtime: Option<harrier_containers::Runtime>,
     pub k8s_pod_uid: String,
+    /// From the container runtime's metadata (the kubelet's labels), empty when not a pod.
+    pub k8s_pod_name: String,
+    pub k8s_ns_name: String,
 }
 
 /// Source of per-process facts.
@@ -50,7 +56,10 @@ impl ProcSource for Procfs {
             sid,
             sid_start,
             container_id: c.as_ref().map(|c| c.short_id().to_owned()).unwrap_or_default(),
+            container_full_id: c.as_ref().map(|c| c.full_id.clone()).unwrap_or_default(),
+            container_runtime: c.as_ref().map(|c| c.runtime),
             k8s_pod_uid: c.and_then(|c| c.pod_uid).unwrap_or_default(),
+            ..Default::default()
         }
     }
 
@@ -66,6 +75,34 @@ impl ProcSource for Procfs {
             })
             .next()
             .unwrap_or_else(|| uid.to_string())
+    }
+}
+
+/// /proc, plus the pod of a shell's container from the container runtimes (when configured).
+#[derive(Default)]
+pub struct HostProcs {
+    pods: Option<std::cell::RefCell<crate::pods::ContainerPods>>,
+}
+
+impl HostProcs {
+    pub fn new(pods: Option<crate::pods::ContainerPods>) -> Self {
+        HostProcs { pods: pods.map(std::cell::RefCell::new) }
+    }
+}
+
+impl ProcSource for HostProcs {
+    fn info(&self, pid: u32) -> ProcInfo {
+        let mut i = Procfs.info(pid);
+        if let (false, Some(pods)) = (i.container_full_id.is_empty(), &self.pods) {
+            let pod = pods.borrow_mut().pod(&i.container_full_id, i.container_runtime);
+            i.k8s_pod_name = pod.name;
+            i.k8s_ns_name = pod.namespace;
+        }
+        i
+    }
+
+    fn user(&self, pid: u32, uid: u32) -> String {
+        Procfs.user(pid, uid)
     }
 }
 
@@ -182,7 +219,8 @@ impl<P: ProcSource> Tracker<P> {
             loginuid: 0,
             tty: tty_name(tty),
             container_id: sh.info.container_id.clone(),
-            k8s_pod_name: String::new(),
+            k8s_pod_name: sh.info.k8s_pod_name.clone(),
+            k8s_ns_name: sh.info.k8s_ns_name.clone(),
             k8s_pod_uid: sh.info.k8s_pod_uid.clone(),
             pid: 0,
             shell: sh.comm.clone(),
@@ -338,7 +376,16 @@ mod tests {
     struct Fake;
     impl ProcSource for Fake {
         fn info(&self, pid: u32) -> ProcInfo {
-            ProcInfo { cwd: "/root".into(), sid: pid, sid_start: 7, ..Default::default() }
+            let pod = |s: &str| if pid == 12 { s.to_owned() } else { String::new() };
+            ProcInfo {
+                cwd: "/root".into(),
+                sid: pid,
+                sid_start: 7,
+                container_id: pod("0123456789ab"),
+                k8s_pod_name: pod("web-1"),
+                k8s_ns_name: pod("shop"),
+                ..Default::default()
+            }
         }
         fn user(&self, _pid: u32, uid: u32) -> String {
             format!("u{uid}")
@@ -407,6 +454,12 @@ mod tests {
         let mut t = Tracker::new(Fake, Limits { max_session_bytes: 10, max_shells: 1 });
         let recs = t.handle(&ev(12, 0, TermKind::Input(b"echo 1234\recho 5678\r".to_vec())));
         assert_eq!(commands(&recs), ["echo 1234"]);
+        let c = recs.iter().find(|r| r.kind == "command").unwrap();
+        assert_eq!(
+            (c.container_id.as_str(), c.k8s_pod_name.as_str(), c.k8s_ns_name.as_str()),
+            ("0123456789ab", "web-1", "shop")
+        );
+        assert_eq!(recs[0].k8s_pod_name, "web-1", "session_start carries the pod too");
         assert_eq!(t.stats.dropped_commands, 1);
         assert!(t.handle(&ev(13, 0, TermKind::Input(b"ls\r".to_vec()))).is_empty(), "max_shells");
         assert_eq!(t.stats.dropped_shells, 1);

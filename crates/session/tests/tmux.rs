@@ -389,15 +389,14 @@ fn zsh_session() {
     check(Shell::Zsh, &["zsh", "-f"], &[("PS1", "zsh$ ".into())]);
 }
 
-/// Bad input on a real bash: binary and escape-sequence floods on the terminal, a pasted 1 MiB
-/// line (over the rate limit: recorded marked incomplete, drops counted, the next line intact), a
-/// second shell on the same terminal, and the shell killed mid-line. What is recorded equals
+/// Bad input on a real bash: binary and escape-sequence floods on the terminal, a pasted 100 KB
+/// line (over the line and rate limits: recorded cut and marked incomplete, drops counted; the
+/// command typed right after it recorded whole), a second shell on the same terminal, and the shell killed mid-line. What is recorded equals
 /// bash's own history, and nothing else (no garbage commands).
 #[test]
-#[ignore = "fails on a clean CI run: after the 1 MiB paste the next command is not recorded within 30 s (issue 15 note); run with --ignored"]
 fn bash_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    // a low per-process budget, so the pasted megabyte is over it whatever the machine's speed
+    // a low per-process budget, so the pasted line is over it whatever the machine's speed
     let a = Audit::start_with(dir.path(), |c| c.capture.rate_bytes_per_sec = 8 * 1024);
     let env =
         vec![("PS1", "bash$ ".to_string()), ("HISTFILE", dir.path().join("hist-exit").display().to_string())];
@@ -422,23 +421,20 @@ fn bash_bad_input() {
     t.keys(&["C-c"]); // drop whatever the terminal's answers left on the line
     std::thread::sleep(Duration::from_millis(200));
     run("echo after-flood");
-    // a 1 MiB line, pasted
-    let big = format!(": {}", "a".repeat(1 << 20));
+    // A pasted line of 100 KB: over the per-line limit (MAX_LINE, 64 KiB) and over the test's
+    // per-process budget (8 KiB/s), so it is recorded cut and marked incomplete. The next command is
+    // typed at once, so its keys reach the shell in the same budget window as the flood: it must
+    // still be recorded whole (a new line gets a grace allowance over the budget).
+    let big = format!(": {}", "a".repeat(100_000));
+    assert!(big.len() > harrier_session::MAX_LINE);
     let bigfile = dir.path().join("big");
     std::fs::write(&bigfile, &big).unwrap();
     t.tmux(&["load-buffer", bigfile.to_str().unwrap()]);
     t.tmux(&["paste-buffer", "-p"]);
     t.keys(&["Enter"]);
-    n.set(n.get() + 1);
-    let t0 = Instant::now();
-    while a.commands_of(pid).len() < n.get() {
-        assert!(t0.elapsed() < Duration::from_secs(600), "the 1 MiB line never completed");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // bash redraws the megabyte before it reads again: slow on a loaded machine
     t.line("echo after-big");
-    n.set(n.get() + 1);
-    a.wait_commands_for(pid, n.get(), &t, 600);
+    n.set(n.get() + 2);
+    a.wait_commands_for(pid, n.get(), &t, 120);
     // a second shell on the same terminal (same session), then back to the first
     t.line("bash --norc --noprofile");
     n.set(n.get() + 1);
@@ -471,7 +467,7 @@ fn bash_bad_input() {
     assert_eq!(got.len(), own.len(), "commands {got:?}");
     for (i, (g, o)) in got.iter().zip(&own).enumerate() {
         if o.len() > 1000 {
-            // the 1 MiB line: incomplete (input dropped by the rate limit), marked, never merged
+            // the 100 KB line: incomplete (input dropped by the rate limit), marked, never merged
             let r = mine[after_clear + i];
             assert_eq!(r["truncated"], true, "the big line is marked incomplete");
             assert!(g.starts_with(": aaaa") && g[2..].bytes().all(|b| b == b'a'), "garbage in the big line");
@@ -496,4 +492,179 @@ fn bash_bad_input() {
     // drops were counted
     assert!(stats.kernel.rate_limited > 0, "{:?}", stats.kernel);
     assert!(stats.tracker.incomplete > 0);
+}
+
+/// Everything the process logs through `tracing` (all levels), to prove secrets never reach logs.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        struct W(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let b = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || W(b.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(sub).expect("the only subscriber of this test binary");
+        buf
+    })
+    .clone()
+}
+
+/// A throwaway user with a random password and a sudoers drop-in allowing it `true` only; both
+/// removed on drop (also when the test fails), so no credential outlives the test.
+struct SudoUser {
+    name: String,
+    password: String,
+    sudoers: PathBuf,
+}
+
+impl SudoUser {
+    fn create() -> SudoUser {
+        let tag = &secret()[8..16];
+        let name = format!("hrsudo{tag}");
+        let password = format!("{}-sudo", secret());
+        let run = |c: &mut Command| {
+            let o = c.output().expect("run user tools");
+            assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        let sudoers = PathBuf::from(format!("/etc/sudoers.d/harrier-test-{tag}"));
+        let u = SudoUser { name: name.clone(), password: password.clone(), sudoers: sudoers.clone() };
+        run(Command::new("useradd").args(["-M", "-d", "/nonexistent", "-s", "/bin/bash", &name]));
+        let mut c = Command::new("chpasswd").stdin(std::process::Stdio::piped()).spawn().expect("chpasswd");
+        std::io::Write::write_all(c.stdin.as_mut().unwrap(), format!("{name}:{password}\n").as_bytes())
+            .unwrap();
+        drop(c.stdin.take());
+        assert!(c.wait().unwrap().success(), "chpasswd");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o440).open(&sudoers).unwrap();
+            std::io::Write::write_all(
+                &mut f,
+                format!("{name} ALL=(root) /bin/true, /usr/bin/true\n").as_bytes(),
+            )
+            .unwrap();
+        }
+        run(Command::new("visudo").args(["-c", "-q", "-f"]).arg(&sudoers));
+        u
+    }
+}
+
+impl Drop for SudoUser {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.sudoers);
+        // the user's shell is gone: its tmux server is dropped first
+        let _ = Command::new("userdel").arg(&self.name).stderr(std::process::Stdio::null()).status();
+        let _ = Command::new("rm").arg("-f").arg(format!("/var/lib/sudo/lectured/{}", self.name)).status();
+    }
+}
+
+/// `sudo -k; sudo true` typed into a real shell of an unprivileged user: the password typed at
+/// sudo's no-echo prompt is accepted by sudo and appears nowhere (audit log, any kernel record of
+/// any process, the logs); the command itself is recorded.
+#[test]
+fn sudo_password_never_recorded() {
+    let logs = captured_logs();
+    let user = SudoUser::create();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Audit::start(dir.path());
+    // setpriv execs the shell in place: the pane's pid is the user's bash
+    let (t, pid) = {
+        let (tmux, pid) = Tmux::start(
+            dir.path(),
+            &[],
+            &[
+                "setpriv",
+                "--reuid",
+                &user.name,
+                "--regid",
+                &user.name,
+                "--init-groups",
+                "--reset-env",
+                "env",
+                "PS1=sudo$ ",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ],
+        );
+        (tmux, pid)
+    };
+    t.line("sudo -k; sudo true");
+    let t0 = Instant::now();
+    while !t.screen().contains("password for") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no sudo prompt:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.line(&user.password);
+    // sudo flushes typed-ahead input when it restores the terminal: wait for the shell's prompt
+    let t0 = Instant::now();
+    while t.screen().lines().rfind(|l| !l.trim().is_empty()).map(str::trim_end) != Some("sudo$") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "sudo did not return:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.line("echo sudo-rc=$?");
+    let t0 = Instant::now();
+    while !t.screen().lines().any(|l| l == "sudo-rc=0") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "sudo did not accept the password:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cmds = a.wait_commands(pid, 2, &t);
+    assert_eq!(cmds, ["sudo -k; sudo true", "echo sudo-rc=$?"]);
+    let uid: u32 = t
+        .query("#{pane_pid}")
+        .parse::<u32>()
+        .map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/status"))
+                .unwrap()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap().parse().unwrap())
+                })
+                .unwrap()
+        })
+        .unwrap();
+    assert_ne!(uid, 0, "the shell runs as the throwaway user");
+    t.line("exit");
+    let t0 = Instant::now();
+    while !a.records().iter().any(|r| r["kind"] == "session_end" && r["pid"] == pid) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no session_end for {pid}");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    drop(t);
+    let raw = std::fs::read_to_string(&a.file).unwrap();
+    let (stats, events) = a.stop();
+    let mine: Vec<Value> =
+        raw.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["pid"] == pid).collect();
+    assert!(mine.iter().any(|r| r["kind"] == "command" && r["user"] == user.name.as_str()));
+    let pw = &user.password;
+    assert!(!raw.contains(pw.as_str()), "the sudo password is in the audit log");
+    // no kernel record of any process carried it, alone or split across records
+    let mut per_pid: std::collections::HashMap<u32, Vec<u8>> = Default::default();
+    for e in &events {
+        if let TermKind::Input(d) | TermKind::Output(d) = &e.kind {
+            per_pid.entry(e.pid).or_default().extend_from_slice(d);
+        }
+    }
+    for (p, bytes) in &per_pid {
+        let s = String::from_utf8_lossy(bytes);
+        assert!(!s.contains(pw.as_str()) && !s.contains(&pw[..12]), "the password left the kernel (pid {p})");
+    }
+    // sudo is not a shell: none of its reads left the kernel at all, not even as a length
+    assert!(events.iter().all(|e| e.comm != "sudo"), "records of sudo itself");
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logs.contains("session audit stopped"), "the logs were captured: {logs}");
+    assert!(!logs.contains(pw.as_str()), "the sudo password is in the logs");
+    assert!(stats.records >= 3);
 }
