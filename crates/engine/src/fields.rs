@@ -949,6 +949,8 @@ field_table! {
     SessionLeader "session.leader" Int64 None [] Session "Pid of the session leader.";
     SessionContainerId "session.container_id" String None [] Session "Container the shell runs in (12-character id), empty on the host.";
     SessionK8sPodUid "session.k8s_pod_uid" String None [] Session "Pod uid from the container's cgroup path, empty elsewhere.";
+    SessionK8sPodName "session.k8s_pod_name" String None [] Session "Pod name from the container runtime's labels (io.kubernetes.pod.name), empty elsewhere.";
+    SessionK8sNsName "session.k8s_ns_name" String None [] Session "Pod namespace from the container runtime's labels (io.kubernetes.pod.namespace), empty elsewhere.";
 }
 
 impl FieldId {

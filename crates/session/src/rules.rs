@@ -68,6 +68,8 @@ impl EventAccessor for RecordAccessor<'_> {
             F::SessionLeader => out.push_int(r.session_leader as i64),
             F::SessionContainerId => out.push_str(&r.container_id),
             F::SessionK8sPodUid => out.push_str(&r.k8s_pod_uid),
+            F::SessionK8sPodName => out.push_str(&r.k8s_pod_name),
+            F::SessionK8sNsName => out.push_str(&r.k8s_ns_name),
             id if id.info().class == FieldClass::Session => return false,
             _ => return false,
         }
@@ -174,5 +176,37 @@ mod tests {
         let mut v = Values::new();
         assert!(acc.extract(&BoundField::new(F::EvtDatetimeS), &mut v));
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn session_rules_see_the_pod_of_a_containers_shell() {
+        let text = r#"
+- rule: Shell typed in a shop pod
+  desc: commands typed in the shop namespace
+  condition: session.kind = command and session.k8s_ns_name = shop and session.k8s_pod_name startswith web-
+  output: "typed in %session.k8s_ns_name/%session.k8s_pod_name (container %session.container_id): %session.command"
+  priority: NOTICE
+  source: session
+"#;
+        let mut sr = SessionRules::new(rules(text), "node1".into(), Redactor::with_defaults());
+        let mut rec = AuditRecord {
+            kind: "command",
+            command: Some("cat /etc/passwd".into()),
+            container_id: "0123456789ab".into(),
+            k8s_pod_name: "web-1".into(),
+            k8s_ns_name: "shop".into(),
+            ..Default::default()
+        };
+        let mut alerts = Vec::new();
+        sr.process(&rec, &mut |a| alerts.push(a));
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].output, "typed in shop/web-1 (container 0123456789ab): cat /etc/passwd");
+        // another namespace, or a host shell (empty pod fields): nothing
+        rec.k8s_ns_name = "kube-system".into();
+        sr.process(&rec, &mut |a| alerts.push(a));
+        rec.k8s_ns_name.clear();
+        rec.k8s_pod_name.clear();
+        sr.process(&rec, &mut |a| alerts.push(a));
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
     }
 }
