@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p harrier-store --bench store` (N = 1,000,000; `HARRIER_BENCH_ALERTS=10000000`
 //! for 10 M; `HARRIER_BENCH_BACKEND=sqlite|postgres` for one backend; `HARRIER_BENCH_KEEP=PATH`
-//! keeps (and reuses) the SQLite file). Both backends run in the same process, PostgreSQL on a
+//! keeps (and reuses) the SQLite file, `HARRIER_BENCH_PG_URL` uses (and reuses) that database). Both backends run in the same process, PostgreSQL on a
 //! private server started by the bench. Alerts are synthetic but shaped like the default rules' (20 rules, 8 priorities,
 //! 50 hosts, 200 containers, realistic output fields).
 
@@ -109,9 +109,19 @@ fn main() {
         run("sqlite", &s, n, &disk);
     }
     if only.is_empty() || only == "postgres" {
-        // A private server with default durability settings (fsync on).
-        let server = harrier_store::pgserver::PgServer::start(&[("shared_buffers", "256MB")]).unwrap();
-        let url = server.new_database().unwrap();
+        // A private server with default durability settings (fsync on), or the database at
+        // HARRIER_BENCH_PG_URL (kept between runs, like HARRIER_BENCH_KEEP for SQLite).
+        let mut _server = None;
+        let url = match std::env::var("HARRIER_BENCH_PG_URL") {
+            Ok(u) => u,
+            Err(_) => {
+                let server =
+                    harrier_store::pgserver::PgServer::start(&[("shared_buffers", "256MB")]).unwrap();
+                let url = server.new_database().unwrap();
+                _server = Some(server);
+                url
+            }
+        };
         let s = PgStore::open(&url).unwrap();
         let disk = || {
             let size = || -> Option<u64> {
@@ -148,6 +158,9 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
         "{name} ingest: {n} alerts in {secs:.1} s = {:.0} alerts/s (batches of {batch}, alert generation included)",
         n as f64 / secs
     );
+    if std::env::var("HARRIER_BENCH_INGEST_ONLY").is_ok() {
+        return;
+    }
     let file = disk();
     println!("{name} size: {file} bytes on disk = {:.0} bytes per stored alert", file as f64 / n as f64);
 

@@ -74,13 +74,46 @@ pub struct Query {
     pub until_ns: Option<u64>,
     /// Only alerts stored after this id (live tail).
     pub after_id: Option<i64>,
+    /// Keyset paging: only alerts older than this position in the newest-first order, i.e. with
+    /// `(time_ns, id) < cursor` (the `next` of the previous [`Page`]). Unlike `offset`, the cost
+    /// of a page does not grow with how deep it is.
+    pub before: Option<Cursor>,
     pub limit: usize,
+    /// Rows to skip (falcosidekick-ui's `page`; prefer `before`).
     pub offset: usize,
+}
+
+/// A position in the newest-first order: (event time, id) of the last alert of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub time_ns: u64,
+    pub id: i64,
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
+}
+
+impl Cursor {
+    /// The opaque form used in URLs: `TIME-ID` in decimal.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.time_ns, self.id)
+    }
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (t, i) = s.trim().split_once('-')?;
+        Some(Cursor { time_ns: t.parse().ok()?, id: i.parse().ok()? })
+    }
 }
 
 impl Query {
     pub const DEFAULT_LIMIT: usize = 100;
     pub const MAX_LIMIT: usize = 10_000;
+    /// Past this many matches a page's total is not counted further: `total` is this number
+    /// and `total_exact` is false (the UI shows "10,000+"). Counting every match of a broad
+    /// filter over millions of alerts is what made pages slow.
+    pub const COUNT_CAP: u64 = 10_000;
 
     pub fn new() -> Query {
         Query { limit: Self::DEFAULT_LIMIT, ..Default::default() }
@@ -106,8 +139,31 @@ pub struct Ack {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Page {
+    /// Matches of the filter (all pages), exact up to [`Query::COUNT_CAP`].
     pub total: u64,
+    /// False when there are more than `total` matches (counting stopped at the cap).
+    pub total_exact: bool,
     pub events: Vec<StoredAlert>,
+    /// Where the next (older) page starts, when this page is full.
+    pub next: Option<Cursor>,
+}
+
+impl Page {
+    /// A page from its events (newest first, at most `limit`), the event time of the last one
+    /// and the count of matches (capped at `COUNT_CAP + 1`).
+    pub(crate) fn build(
+        events: Vec<StoredAlert>,
+        last_time_ns: Option<u64>,
+        limit: usize,
+        capped: u64,
+    ) -> Page {
+        let next = if events.len() >= limit && limit > 0 {
+            events.last().zip(last_time_ns).map(|(e, t)| Cursor { time_ns: t, id: e.id })
+        } else {
+            None
+        };
+        Page { total: capped.min(Query::COUNT_CAP), total_exact: capped <= Query::COUNT_CAP, events, next }
+    }
 }
 
 /// What a count groups by.
@@ -320,9 +376,10 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Store a batch in one transaction. Returns the ids given, in order.
     fn insert(&self, alerts: &[Alert]) -> Result<Vec<i64>>;
-    /// Newest first, `total` is the count of all matches.
+    /// Newest first; `total` counts the matches up to [`Query::COUNT_CAP`] (`total_exact`
+    /// says whether there are more), `next` is the cursor of the following page.
     fn query(&self, q: &Query) -> Result<Page>;
-    /// Count matches without fetching them.
+    /// Count matches without fetching them (exact, however many).
     fn count(&self, q: &Query) -> Result<u64>;
     fn get(&self, id: i64) -> Result<Option<StoredAlert>>;
     /// Matches counted by one attribute, largest first.

@@ -255,6 +255,11 @@ fn where_clause(q: &Query) -> (String, Params) {
     if let Some(a) = q.after_id {
         c.push(format!("id > {}", arg(&mut p, Box::new(a))));
     }
+    if let Some(k) = q.before {
+        let t = arg(&mut p, Box::new(ns(k.time_ns)));
+        let i = arg(&mut p, Box::new(k.id));
+        c.push(format!("(time_ns, id) < ({t}, {i})"));
+    }
     if c.is_empty() {
         (String::new(), p)
     } else {
@@ -394,47 +399,71 @@ impl Store for PgStore {
     }
 
     fn insert(&self, alerts: &[Alert]) -> Result<Vec<i64>> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows: Vec<Row> = alerts.iter().map(Row::from_alert).collect();
+        // One statement per batch: every column travels as an array and `unnest` turns them back
+        // into rows (one round trip instead of one per alert). Tags, being a list per row, travel
+        // as JSON text.
+        let mut cols: (Vec<i64>, Vec<i32>, Vec<i32>, Vec<String>) = Default::default();
+        let mut text: [Vec<String>; 12] = Default::default();
+        for row in &rows {
+            let tags: Vec<String> = row.tags.iter().map(|t| clean(t).into_owned()).collect();
+            let fts = fts_text(row);
+            // What the row costs: the document, the text index and the per-row overhead.
+            cols.0.push(ns(row.time_ns));
+            cols.1.push(row.priority as i32);
+            cols.2.push((row.json.len() + fts.len() + 200).min(i32::MAX as usize) as i32);
+            cols.3.push(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into()));
+            for (i, v) in [
+                &row.rule,
+                &row.source,
+                &row.hostname,
+                &row.container,
+                &row.container_id,
+                &row.image,
+                &row.namespace,
+                &row.pod,
+                &row.user,
+                &row.process,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                text[i].push(clean(v).into_owned());
+            }
+            text[10].push(row.json.clone());
+            text[11].push(fts);
+        }
         let r = self.with(|c| {
             let mut tx = c.transaction()?;
             let st = tx.prepare(
                 "INSERT INTO alerts (time_ns, rule, priority, source, hostname, tags, container, container_id,
                    image, namespace, pod, user_name, process, json, fts, bytes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, to_tsvector('simple', $15), $16)
+                 SELECT r.t, r.rule, r.prio, r.source, r.host,
+                        ARRAY(SELECT jsonb_array_elements_text(r.tags::jsonb)),
+                        r.ctr, r.ctr_id, r.image, r.ns, r.pod, r.usr, r.proc, r.json,
+                        to_tsvector('simple', r.fts), r.bytes
+                 FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                             $13::text[], $14::text[], $15::text[], $16::int[])
+                      WITH ORDINALITY AS r(t, rule, prio, source, host, tags, ctr, ctr_id, image, ns, pod,
+                                           usr, proc, json, fts, bytes, ord)
+                 ORDER BY r.ord
                  RETURNING id",
             )?;
-            let mut ids = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let tags: Vec<String> = row.tags.iter().map(|t| clean(t).into_owned()).collect();
-                let fts = fts_text(row);
-                // What the row costs: the document, the text index and the per-row overhead.
-                let bytes = (row.json.len() + fts.len() + 200).min(i32::MAX as usize) as i32;
-                let id: i64 = tx
-                    .query_one(
-                        &st,
-                        &[
-                            &ns(row.time_ns),
-                            &clean(&row.rule),
-                            &(row.priority as i32),
-                            &clean(&row.source),
-                            &clean(&row.hostname),
-                            &tags,
-                            &clean(&row.container),
-                            &clean(&row.container_id),
-                            &clean(&row.image),
-                            &clean(&row.namespace),
-                            &clean(&row.pod),
-                            &clean(&row.user),
-                            &clean(&row.process),
-                            &row.json,
-                            &fts,
-                            &bytes,
-                        ],
-                    )?
-                    .get(0);
-                ids.push(id);
-            }
+            let out = tx.query(
+                &st,
+                &[
+                    &cols.0, &text[0], &cols.1, &text[1], &text[2], &cols.3, &text[3], &text[4], &text[5],
+                    &text[6], &text[7], &text[8], &text[9], &text[10], &text[11], &cols.2,
+                ],
+            )?;
             tx.commit()?;
+            // Ids come from the sequence in the order of the rows.
+            let mut ids: Vec<i64> = out.iter().map(|r| r.get(0)).collect();
+            ids.sort_unstable();
             Ok(ids)
         });
         self.note(&r);
@@ -442,19 +471,28 @@ impl Store for PgStore {
     }
 
     fn query(&self, q: &Query) -> Result<Page> {
+        let limit = q.limit.min(Query::MAX_LIMIT);
+        // The total counts from the same position as the page's (a cursor does not shrink it);
+        // counting stops one past the cap, so a broad filter never walks millions of rows.
+        let (cw, cp) = where_clause(&Query { before: None, ..q.clone() });
+        let count_sql =
+            format!("SELECT count(*) FROM (SELECT 1 FROM alerts{cw} LIMIT {}) AS m", Query::COUNT_CAP + 1);
         let (w, mut p) = where_clause(q);
-        let total = self.count(q)?;
-        let limit = q.limit.min(Query::MAX_LIMIT) as i64;
         let n = p.len();
-        p.push(Box::new(limit));
+        p.push(Box::new(limit as i64));
         p.push(Box::new(q.offset as i64));
         let sql = format!(
-            "SELECT id, json, ack_by, ack_note, ack_ns FROM alerts{w} ORDER BY time_ns DESC, id DESC LIMIT ${} OFFSET ${}",
+            "SELECT id, json, ack_by, ack_note, ack_ns, time_ns FROM alerts{w} ORDER BY time_ns DESC, id DESC LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
         );
-        let events = self.with(|c| c.query(&sql, &refs(&p)))?.iter().map(stored).collect();
-        Ok(Page { total, events })
+        let (capped, rows) = self.with(|c| {
+            let capped: i64 = c.query_one(&count_sql, &refs(&cp))?.get(0);
+            Ok((capped, c.query(&sql, &refs(&p))?))
+        })?;
+        let last = rows.last().map(|r| r.get::<_, i64>(5) as u64);
+        let events = rows.iter().map(stored).collect();
+        Ok(Page::build(events, last, limit, capped as u64))
     }
 
     fn count(&self, q: &Query) -> Result<u64> {

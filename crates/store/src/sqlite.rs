@@ -196,6 +196,11 @@ fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
         c.push("id > ?");
         p.push(SqlValue::Integer(a));
     }
+    if let Some(k) = q.before {
+        c.push("(time_ns, id) < (?, ?)");
+        p.push(SqlValue::Integer(ns(k.time_ns)));
+        p.push(SqlValue::Integer(k.id));
+    }
     let mut all: Vec<String> = c.into_iter().map(str::to_string).collect();
     all.extend(cl);
     if all.is_empty() {
@@ -400,27 +405,38 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, q: &Query) -> Result<Page> {
-        let (w, p) = where_clause(q);
-        let limit = q.limit.min(Query::MAX_LIMIT) as i64;
+        let limit = q.limit.min(Query::MAX_LIMIT);
+        // The total counts from the same position as the page's (a cursor does not shrink it).
+        let counted = Query { before: None, ..q.clone() };
+        let (cw, cp) = where_clause(&counted);
+        let (w, mut p) = where_clause(q);
         self.with_reader(|c| {
-            let total: i64 =
-                c.query_row(&format!("SELECT count(*) FROM alerts{w}"), params_from_iter(p.iter()), |r| {
-                    r.get(0)
-                })?;
-            let mut p2 = p.clone();
-            p2.push(SqlValue::Integer(limit));
-            p2.push(SqlValue::Integer(q.offset as i64));
+            // Counting stops one past the cap: a broad filter never walks millions of rows.
+            let capped: i64 = c.query_row(
+                &format!("SELECT count(*) FROM (SELECT 1 FROM alerts{cw} LIMIT {})", Query::COUNT_CAP + 1),
+                params_from_iter(cp.iter()),
+                |r| r.get(0),
+            )?;
+            p.push(SqlValue::Integer(limit as i64));
+            p.push(SqlValue::Integer(q.offset as i64));
             // The page is chosen on the small rows; only its documents are read.
             let mut st = c.prepare(&format!(
-                "SELECT a.id, d.json, a.ack_by, a.ack_note, a.ack_ns FROM
+                "SELECT a.id, d.json, a.ack_by, a.ack_note, a.ack_ns, a.time_ns FROM
                    (SELECT id, time_ns, ack_by, ack_note, ack_ns FROM alerts{w}
                     ORDER BY time_ns DESC, id DESC LIMIT ? OFFSET ?) AS a
                  JOIN alert_docs d ON d.id = a.id ORDER BY a.time_ns DESC, a.id DESC"
             ))?;
+            let mut last = None;
             let events = st
-                .query_map(params_from_iter(p2.iter()), stored_from_row)?
+                .query_map(params_from_iter(p.iter()), |r| Ok((stored_from_row(r)?, r.get::<_, i64>(5)?)))?
+                .map(|r| {
+                    r.map(|(e, t)| {
+                        last = Some(t as u64);
+                        e
+                    })
+                })
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page { total: total as u64, events })
+            Ok(Page::build(events, last, limit, capped as u64))
         })
     }
 

@@ -168,15 +168,17 @@ async function pageEvents() {
   const d = await api('/api/v1/events?' + p.toString());
   const body = $('events-body'); clear(body);
   for (const ev of d.events) body.appendChild(eventRow(ev, false));
-  $('count').textContent = d.total + ' events';
+  // Past 10,000 matches the store stops counting: the total is a lower bound.
+  const shown = d.total_exact === false ? d.total.toLocaleString('en-US') + '+' : String(d.total);
+  $('count').textContent = shown + ' events';
   $('count').setAttribute('data-total', String(d.total));
   const exp = currentParams(); exp.delete('limit'); exp.delete('offset');
   exp.set('format', 'jsonl'); $('export-jsonl').setAttribute('href', '/api/v1/export?' + exp.toString());
   exp.set('format', 'csv'); $('export-csv').setAttribute('href', '/api/v1/export?' + exp.toString());
   const nav = (off) => { const q = currentParams(); q.set('offset', String(off)); return '/events?' + q.toString(); };
-  $('page').textContent = d.total ? (offset + 1) + '–' + Math.min(offset + limit, d.total) + ' of ' + d.total : '';
+  $('page').textContent = d.total ? (offset + 1) + '–' + Math.min(offset + limit, d.total) + ' of ' + shown : '';
   if (offset > 0) $('prev').setAttribute('href', nav(Math.max(0, offset - limit))); else $('prev').hidden = true;
-  if (offset + limit < d.total) $('next').setAttribute('href', nav(offset + limit)); else $('next').hidden = true;
+  if (offset + limit < d.total || d.total_exact === false) $('next').setAttribute('href', nav(offset + limit)); else $('next').hidden = true;
 }
 
 async function pageGroups() {

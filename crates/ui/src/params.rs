@@ -89,6 +89,12 @@ pub fn harrier_query(p: &Params, now_ns: u64) -> Result<Query, String> {
     if let Some(v) = nonempty(p, "after") {
         q.after_id = Some(v.parse().map_err(|_| format!("parameter 'after': '{v}' is not an event id"))?);
     }
+    if let Some(v) = nonempty(p, "before") {
+        q.before = Some(
+            harrier_store::Cursor::parse(&v)
+                .ok_or_else(|| format!("parameter 'before': '{v}' is not a page cursor (TIME-ID)"))?,
+        );
+    }
     q.limit = num(p, "limit", Query::DEFAULT_LIMIT, Query::MAX_LIMIT)?;
     q.offset = num(p, "offset", 0, usize::MAX)?;
     Ok(q)
@@ -176,5 +182,14 @@ mod tests {
         assert_eq!(q.text.as_deref(), Some("bash"));
         assert_eq!(q.since_ns, Some(now - 900_000_000_000));
         assert_eq!((q.limit, q.offset), (10, 20));
+    }
+
+    #[test]
+    fn before_is_a_keyset_cursor() {
+        let q = harrier_query(&params(&[("before", "1700000000000000000-42")]), 0).unwrap();
+        assert_eq!(q.before, Some(harrier_store::Cursor { time_ns: 1_700_000_000_000_000_000, id: 42 }));
+        for bad in ["42", "x-1", "1-", "-1-2"] {
+            assert!(harrier_query(&params(&[("before", bad)]), 0).is_err(), "{bad}");
+        }
     }
 }

@@ -504,7 +504,12 @@ async fn events(
     let q = harrier_query(&p, now_ns()).map_err(bad)?;
     let page = blocking(&st, move |s| s.query(&q)).await?.map_err(store_err)?;
     let events: Vec<Value> = page.events.into_iter().map(event_json).collect();
-    Ok(Json(json!({ "total": page.total, "events": events })))
+    Ok(Json(json!({
+        "total": page.total,
+        "total_exact": page.total_exact,
+        "next": page.next.map(|c| c.encode()),
+        "events": events,
+    })))
 }
 
 /// Live tail without polling: server-sent events. Each `alert` event is one alert (the same JSON as
