@@ -20,9 +20,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Writes batches into a [`Store`] on the blocking pool; applies retention every 30 s.
+/// Writes batches into a [`Store`] on the blocking pool; applies retention every 30 s. A
+/// PostgreSQL server that cannot be reached when Harrier starts is connected to on the first
+/// delivery that can (the router queues and spools meanwhile): detection never waits for it.
 pub struct StoreSink {
-    store: Arc<dyn Store>,
+    store: std::sync::OnceLock<Arc<dyn Store>>,
+    url: String,
     retention: Retention,
     last_retention: std::sync::Mutex<Instant>,
     pub stored: AtomicU64,
@@ -30,12 +33,39 @@ pub struct StoreSink {
 
 impl StoreSink {
     pub fn new(store: Arc<dyn Store>, retention: Retention) -> StoreSink {
+        let sink = StoreSink::unopened(String::new(), retention);
+        let _ = sink.store.set(store);
+        sink
+    }
+
+    /// A sink whose store at `url` is opened on first use.
+    pub fn unopened(url: String, retention: Retention) -> StoreSink {
         StoreSink {
-            store,
+            store: std::sync::OnceLock::new(),
+            url,
             retention,
             last_retention: std::sync::Mutex::new(Instant::now()),
             stored: AtomicU64::new(0),
         }
+    }
+
+    /// Whether the store is open (connected and migrated).
+    pub fn is_open(&self) -> bool {
+        self.store.get().is_some()
+    }
+}
+
+/// A store URL without its password, for log lines.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -51,7 +81,30 @@ impl Sink for StoreSink {
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
             let batch: Vec<Alert> = alerts.iter().map(|a| (**a).clone()).collect();
-            let store = self.store.clone();
+            let store = match self.store.get() {
+                Some(s) => s.clone(),
+                None => {
+                    // Not connected yet: try now, off the async threads.
+                    let url = self.url.clone();
+                    let opened = tokio::task::spawn_blocking(move || crate::open(&url))
+                        .await
+                        .map_err(|e| SinkError::transient(format!("store task: {e}")))?;
+                    match opened {
+                        Ok(s) => {
+                            if self.store.set(Arc::from(s)).is_ok() {
+                                tracing::info!("store: connected to {}; queued alerts follow", redact_url(&self.url));
+                            }
+                            self.store.get().expect("set above").clone()
+                        }
+                        Err(e) => {
+                            return Err(SinkError::transient(format!(
+                                "{} not reachable yet: {e}",
+                                redact_url(&self.url)
+                            )))
+                        }
+                    }
+                }
+            };
             let due = {
                 let mut t = self.last_retention.lock().unwrap_or_else(|e| e.into_inner());
                 let due = t.elapsed() >= Duration::from_secs(30);
@@ -142,6 +195,10 @@ fn size_bytes(s: &str) -> Option<u64> {
     n.checked_mul(m)
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 /// Add the `store:` sink of a sinks YAML (if it has one) to `router`. Returns the sink, so the
 /// caller can report what it stored.
 pub fn add_from_config(yaml: &str, router: &mut Router) -> Result<Option<Arc<StoreSink>>, String> {
@@ -169,8 +226,20 @@ pub fn add_from_config(yaml: &str, router: &mut Router) -> Result<Option<Arc<Sto
     let url = b.url.clone();
     let opened = std::thread::scope(|s| s.spawn(|| crate::open(&url)).join())
         .map_err(|_| "store: opening the store failed".to_string())?;
-    let store: Arc<dyn Store> = Arc::from(opened.map_err(|e| format!("store: {e}"))?);
-    let sink = Arc::new(StoreSink::new(store, retention));
+    let sink = match opened {
+        Ok(store) => Arc::new(StoreSink::new(Arc::from(store), retention)),
+        // A database server that is down (or not up yet) must not keep detection from starting:
+        // alerts queue and spool until it answers. Anything else (a bad URL, an unwritable SQLite
+        // path, a failed migration) is a configuration error.
+        Err(e) if is_postgres(&url) && e.contains("cannot connect") => {
+            tracing::warn!(
+                "store: PostgreSQL at {} is not reachable ({e}); alerts are queued and spooled until it is",
+                redact_url(&url)
+            );
+            Arc::new(StoreSink::unopened(url, retention))
+        }
+        Err(e) => return Err(format!("store: {e}")),
+    };
     let mut route = RouteConfig::new(if b.name.is_empty() { "store".to_string() } else { b.name });
     if !b.minimumpriority.is_empty() {
         route.min_priority = crate::parse_priority(&b.minimumpriority)

@@ -505,7 +505,7 @@ fn keyset_paging_and_capped_total(s: &dyn Store, _db: &Db) {
     let mk = |i: u64| {
         // Three alerts share each time; the stored order is not the time order.
         let t = T0 + ((i * 7919) % n) / 3 * 1_000;
-        let rule = if i % 2 == 0 { "Even rule" } else { "Odd rule" };
+        let rule = if i.is_multiple_of(2) { "Even rule" } else { "Odd rule" };
         alert(t, rule, Priority::Notice, json!({"proc.name": "bash"}), &format!("alert number {i}"), &["k"])
     };
     let all: Vec<Alert> = (0..n).map(mk).collect();

@@ -83,11 +83,49 @@ fn config_errors_are_clear() {
     .err()
     .unwrap();
     assert!(e.contains("maxage"), "{e}");
-    let e = harrier_store::sink::add_from_config(
+    let e = harrier_store::sink::add_from_config("store:\n  url: postgres://x/y?sslmode=bogus\n", &mut router)
+        .err()
+        .unwrap();
+    assert!(e.contains("store URL"), "{e}");
+    // An unreachable server is not a configuration error: the sink waits for it (next test).
+    let sink = harrier_store::sink::add_from_config(
         "store:\n  url: postgres:///x?host=/nonexistent-dir&connect_timeout=2\n",
         &mut router,
     )
-    .err()
-    .unwrap();
-    assert!(e.contains("connect"), "{e}");
+    .unwrap()
+    .expect("a store sink");
+    assert!(!sink.is_open());
+}
+
+/// PostgreSQL down when Harrier starts: the sink is created anyway, alerts queue (and spool) in
+/// the router, and all of them reach the database once it is up — in order, none twice.
+#[test]
+fn postgres_down_at_start_then_up_loses_nothing() {
+    let server = harrier_store::pgserver::PgServer::start(&[("fsync", "off")]).unwrap();
+    let url = server.new_database().unwrap();
+    server.stop().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let yaml = format!("spooldir: {}\nstore:\n  url: \"{url}&connect_timeout=2\"\n", spool.path().display());
+    let mut router = Router::with_own_runtime(2).unwrap();
+    let sink = harrier_store::sink::add_from_config(&yaml, &mut router).unwrap().expect("a store sink");
+    assert!(!sink.is_open());
+    let mut a = harrier_sinks::test_alert();
+    for i in 0..300u64 {
+        a.time_ns += 1;
+        a.output = format!("queued alert {i}");
+        router.send(&a);
+    }
+    // Several delivery attempts fail while the server is down.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(sink.stored.load(std::sync::atomic::Ordering::Relaxed), 0);
+    server.restart().unwrap();
+    let stats = router.shutdown_blocking(Duration::from_secs(90));
+    assert_eq!(stats.len(), 1);
+    assert!(sink.is_open());
+    assert_eq!(sink.stored.load(std::sync::atomic::Ordering::Relaxed), 300, "{stats:?}");
+    let store = harrier_store::open(&url).unwrap();
+    assert_eq!(store.count(&Query::new()).unwrap(), 300);
+    let mut q = Query::new();
+    q.text = Some("299".into());
+    assert_eq!(store.count(&q).unwrap(), 1);
 }
