@@ -27,6 +27,9 @@
 //! paths match its rule.
 //!
 //! Environment: `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200).
+//! `HARRIER_LIVE_ONLY=profile` runs only the profile-stage comparison: the open/close loop, the
+//! cargo build and the tar | gzip with Harrier attached, the workload-profile stage off and on
+//! (`profile.enabled`, 1 min learning window), alternating, with Harrier's CPU time over each.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -63,6 +66,11 @@ impl Harrier {
 
     /// With `official`, the official Falco rules are loaded beside `extra_rules`.
     fn start_with(extra_rules: &Path, official: bool) -> Option<Harrier> {
+        Harrier::start_full(extra_rules, official, &[])
+    }
+
+    /// As [`Harrier::start_with`], with more `-o KEY=VALUE` overrides.
+    fn start_full(extra_rules: &Path, official: bool, overrides: &[String]) -> Option<Harrier> {
         let dir = rules_dir();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_harrier"));
         cmd.arg("run");
@@ -72,6 +80,9 @@ impl Harrier {
             }
         }
         cmd.arg("-r").arg(extra_rules).args(["-o", "json_output=true"]);
+        for o in overrides {
+            cmd.arg("-o").arg(o);
+        }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
         let (tx, rx) = mpsc::channel();
         let out = child.stdout.take()?;
@@ -148,7 +159,12 @@ impl Harrier {
     }
 
     /// SIGTERM and wait; returns the stop summary line.
-    fn stop(mut self) -> String {
+    fn stop(self) -> String {
+        self.stop_log().lines().rfind(|l| l.contains("stopped:")).unwrap_or("").to_string()
+    }
+
+    /// SIGTERM and wait; returns everything it wrote to stderr.
+    fn stop_log(mut self) -> String {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
         let t = Instant::now();
         loop {
@@ -165,7 +181,7 @@ impl Harrier {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
-        self.stderr().lines().rfind(|l| l.contains("stopped:")).unwrap_or("").to_string()
+        self.stderr()
     }
 }
 
@@ -506,6 +522,76 @@ fn generate(threads: usize, rate: u64, secs: f64, target: &Path) -> f64 {
     total
 }
 
+/// The profile stage's cost to live detection: the same workloads with Harrier attached, the
+/// stage off and on, alternating; best of `rounds` each, and Harrier's CPU over the workloads.
+fn profile_stage_cost(
+    rounds: usize,
+    rule_file: &Path,
+    tmp: &Path,
+    loop_file: &Path,
+    n_loop: u64,
+    krate: &Path,
+    tree: &Path,
+) {
+    let pfile = tmp.join("profiles.json");
+    let on = vec![
+        "profile.enabled=true".to_string(),
+        format!("profile.file={}", pfile.display()),
+        "profile.learn=1m".to_string(),
+    ];
+    // [off, on] × (loop, cargo, tar, harrier cpu ticks)
+    let mut best = [[f64::MAX; 3]; 2];
+    let mut ticks = [u64::MAX; 2];
+    let mut stage_line = String::new();
+    for round in 0..rounds {
+        for (i, args) in [Vec::new(), on.clone()].iter().enumerate() {
+            eprintln!("profile stage {}: round {}/{rounds}", if i == 0 { "off" } else { "on" }, round + 1);
+            let Some(h) = Harrier::start_full(rule_file, true, args) else { return };
+            std::thread::sleep(Duration::from_millis(300));
+            let t0 = h.cpu_ticks();
+            let l = open_close_loop(n_loop, loop_file).as_secs_f64();
+            let c = cargo_build(krate).map(|d| d.as_secs_f64()).unwrap_or(f64::MAX);
+            let t = tar_gzip(tree).map(|d| d.as_secs_f64()).unwrap_or(f64::MAX);
+            ticks[i] = ticks[i].min(h.cpu_ticks().saturating_sub(t0));
+            for (b, v) in best[i].iter_mut().zip([l, c, t]) {
+                *b = b.min(v);
+            }
+            let log = h.stop_log();
+            if i == 1 {
+                stage_line = log.lines().find(|l| l.contains("profile stage:")).unwrap_or("").to_string();
+            }
+        }
+    }
+    let tck = clock_ticks_per_sec();
+    let pctd = |a: f64, b: f64| (b / a - 1.0) * 100.0;
+    println!("profile stage cost (Harrier attached, official rules; best of {rounds} alternating rounds):");
+    println!(
+        "  open/close loop: stage off {:.0} ns/iter, on {:.0} ns/iter ({:+.1}%)",
+        best[0][0] * 1e9 / n_loop as f64,
+        best[1][0] * 1e9 / n_loop as f64,
+        pctd(best[0][0], best[1][0])
+    );
+    println!(
+        "  cargo build: stage off {:.2} s, on {:.2} s ({:+.1}%)",
+        best[0][1],
+        best[1][1],
+        pctd(best[0][1], best[1][1])
+    );
+    println!(
+        "  tar | gzip: stage off {:.2} s, on {:.2} s ({:+.1}%)",
+        best[0][2],
+        best[1][2],
+        pctd(best[0][2], best[1][2])
+    );
+    println!(
+        "  Harrier CPU over the three workloads: stage off {:.2} s, on {:.2} s ({:+.1}%)",
+        ticks[0] as f64 / tck,
+        ticks[1] as f64 / tck,
+        pctd(ticks[0] as f64, ticks[1] as f64)
+    );
+    println!("  last run with the stage: {}", stage_line.trim());
+}
+
 fn main() {
     if let Ok(mode) = std::env::var(CHILD_ENV) {
         child_main(&mode);
@@ -554,6 +640,11 @@ fn main() {
     open_close_loop(n_loop / 10, &loop_file);
     let _ = cargo_build(&krate);
     let _ = tar_gzip(&tree);
+    if std::env::var("HARRIER_LIVE_ONLY").is_ok_and(|v| v == "profile") {
+        profile_stage_cost(rounds, &rule_file, &tmp, &loop_file, n_loop, &krate, &tree);
+        let _ = std::fs::remove_dir_all(&tmp);
+        return;
+    }
 
     let (mut l0, mut l1) = (Duration::MAX, Duration::MAX);
     // the same loop on CPU 0 with Harrier on the other CPUs: no CPU sharing between them

@@ -215,6 +215,8 @@ pub struct Ops {
     pub reloads_failed: u64,
     /// The hosted plugins' latest metrics (written by their source threads).
     pub plugin_metrics: Option<crate::plugins::PluginMetricsBoard>,
+    /// The workload-profile stage's counters, when `profile:` enables it.
+    pub profile_counters: Option<Arc<harrier_profile::stage::Counters>>,
 }
 
 /// What the file watch did since the last tick.
@@ -291,6 +293,7 @@ impl Ops {
             reloads_ok: 0,
             reloads_failed: 0,
             plugin_metrics: None,
+            profile_counters: None,
         }
     }
 
@@ -394,6 +397,19 @@ impl Ops {
         s.reloads_failed = self.reloads_failed;
         if let Some(board) = &self.plugin_metrics {
             s.plugins = board.lock().map(|b| b.clone()).unwrap_or_default();
+        }
+        if let Some(c) = &self.profile_counters {
+            use std::sync::atomic::Ordering::Relaxed;
+            s.profile = Some(m::ProfileMetrics {
+                events_seen: c.seen.load(Relaxed),
+                queued: c.sent.load(Relaxed),
+                queue_drops: c.dropped.load(Relaxed),
+                scored: c.scored.load(Relaxed),
+                scorer_alerts: c.scorer_alerts.load(Relaxed),
+                workloads_learning: c.learning.load(Relaxed),
+                workloads_enforcing: c.enforcing.load(Relaxed),
+                deviations: c.deviations_by_kind().into_iter().map(|(k, n)| (k.to_string(), n)).collect(),
+            });
         }
         s.sinks = sinks
             .iter()

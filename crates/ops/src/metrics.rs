@@ -73,6 +73,26 @@ pub struct Snapshot {
     pub reloads_failed: u64,
     /// Metrics the hosted plugins report (`get_metrics`).
     pub plugins: Vec<PluginMetric>,
+    /// The workload-profile and learned-scorer stage, when `profile:` enables it.
+    pub profile: Option<ProfileMetrics>,
+}
+
+/// Counters of the workload-profile and learned-scorer stage (`harrier_profile_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileMetrics {
+    /// Events the stage was shown.
+    pub events_seen: u64,
+    /// Observations handed to its worker, and dropped because its queue was full.
+    pub queued: u64,
+    pub queue_drops: u64,
+    /// Events the learned scorer scored, and its alerts.
+    pub scored: u64,
+    pub scorer_alerts: u64,
+    /// Workloads in their learning window, and past it.
+    pub workloads_learning: u64,
+    pub workloads_enforcing: u64,
+    /// Deviations reported, by kind (`exec`, `drift` …).
+    pub deviations: Vec<(String, u64)>,
 }
 
 /// One metric of a hosted plugin.
@@ -260,6 +280,38 @@ pub fn render_prometheus(s: &Snapshot) -> String {
             sink(|k| k.dropped),
         );
         r.counters("harrier_sink_failed", "Alerts a sink gave up on.", sink(|k| k.failed));
+    }
+    if let Some(p) = &s.profile {
+        r.counter(
+            "harrier_profile_events_seen",
+            "Events the workload-profile stage was shown.",
+            p.events_seen,
+        );
+        r.counter(
+            "harrier_profile_observations_queued",
+            "Observations handed to the profile and scorer thread.",
+            p.queued,
+        );
+        r.counter(
+            "harrier_profile_queue_drops",
+            "Observations dropped because the profile and scorer queue was full (detection never waits).",
+            p.queue_drops,
+        );
+        r.counter("harrier_profile_scored_events", "Events the learned scorer scored.", p.scored);
+        r.counter("harrier_profile_scorer_alerts", "Alerts the learned scorer raised.", p.scorer_alerts);
+        r.gauges(
+            "harrier_profile_workloads",
+            "Workloads with a profile, by state (learning: in their learning window; enforcing: past it).",
+            vec![
+                (labels(&[("state", "learning")]), p.workloads_learning as i64),
+                (labels(&[("state", "enforcing")]), p.workloads_enforcing as i64),
+            ],
+        );
+        r.counters(
+            "harrier_profile_deviations",
+            "Workload profile deviations reported, by kind.",
+            p.deviations.iter().map(|(k, n)| (labels(&[("kind", k)]), *n)).collect(),
+        );
     }
     r.counters(
         "harrier_rules_reloads",
@@ -495,6 +547,37 @@ mod tests {
             ("Falco internal: metrics snapshot", "Falco metrics snapshot", "internal")
         );
         assert_eq!(a.priority, harrier_rules::Priority::Informational);
+    }
+
+    #[test]
+    fn profile_families_only_when_the_stage_runs() {
+        assert!(!render_prometheus(&sample()).contains("harrier_profile_"));
+        let mut s = sample();
+        s.profile = Some(ProfileMetrics {
+            events_seen: 1000,
+            queued: 40,
+            queue_drops: 2,
+            scored: 30,
+            scorer_alerts: 1,
+            workloads_learning: 3,
+            workloads_enforcing: 4,
+            deviations: vec![("exec".into(), 5), ("drift".into(), 1)],
+        });
+        let text = render_prometheus(&s);
+        for line in [
+            "# TYPE harrier_profile_events_seen counter",
+            "harrier_profile_events_seen_total 1000",
+            "harrier_profile_observations_queued_total 40",
+            "harrier_profile_queue_drops_total 2",
+            "harrier_profile_scored_events_total 30",
+            "harrier_profile_scorer_alerts_total 1",
+            "harrier_profile_workloads{state=\"learning\"} 3",
+            "harrier_profile_workloads{state=\"enforcing\"} 4",
+            "harrier_profile_deviations_total{kind=\"exec\"} 5",
+            "harrier_profile_deviations_total{kind=\"drift\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+        }
     }
 
     #[test]

@@ -21,5 +21,5 @@ pub mod stage;
 
 pub use obs::{Extractor, Observation};
 pub use profile::{Deviation, Kind, ProfileError, ProfileSet, WorkloadProfile};
-pub use scorer::{Example, Model, ModelError};
+pub use scorer::{Example, Model, ModelError, Scratch};
 pub use stage::{load, LearnedStage, ProfileConfig};

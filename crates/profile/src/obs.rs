@@ -145,13 +145,19 @@ impl Observation {
     /// The text the scorer reads: `field=value` pairs, in [`SNAPSHOT`] order, empty ones left out.
     pub fn text(&self) -> String {
         let mut s = String::with_capacity(256);
+        self.write_text(&mut s);
+        s
+    }
+
+    /// [`Observation::text`] into a reused buffer (cleared first).
+    pub fn write_text(&self, s: &mut String) {
+        s.clear();
         for (name, v) in SNAPSHOT.iter().zip(&self.fields) {
             if v.is_empty() || *name == "evt.res" || *name == "proc.pid" {
                 continue;
             }
             let _ = write!(s, "{name}={v} ");
         }
-        s
     }
 
     /// A test or tool observation from `field=value` pairs.

@@ -185,8 +185,10 @@ impl std::fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
-/// A directory with all-digit components (`/proc/1234/`) and the like generalised, so that pids
-/// and counters do not make every write new.
+/// A directory with its run-to-run noise generalised, so that pids, counters and temporary names
+/// do not make every write new: all-digit components (`/proc/1234`) become `#`, and a random-
+/// looking tail (six or more letters and digits, both present, after the last `-`, `.` or `_`:
+/// `tmp.Xy7Qe3Ab`, `.tmpAbC123`, `pip-build-env-8x2kp1q9`, a 64-hex container id) becomes `*`.
 pub fn generalise_dir(dir: &str) -> String {
     let mut out = String::with_capacity(dir.len());
     for (i, c) in dir.split('/').enumerate() {
@@ -195,11 +197,33 @@ pub fn generalise_dir(dir: &str) -> String {
         }
         if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
             out.push('#');
+            continue;
+        }
+        let cut = c.rfind(['-', '.', '_']).map(|p| p + 1).unwrap_or(0);
+        let tail = &c.as_bytes()[cut..];
+        let random = tail.len() >= 6
+            && tail.iter().all(u8::is_ascii_alphanumeric)
+            && tail.iter().any(u8::is_ascii_digit)
+            && tail.iter().any(u8::is_ascii_alphabetic);
+        if random {
+            out.push_str(&c[..cut]);
+            out.push('*');
         } else {
             out.push_str(c);
         }
     }
     out
+}
+
+/// The port of a destination or a listening socket as a profile item: ports in Linux's default
+/// ephemeral range (32768–60999, `net.ipv4.ip_local_port_range`) are the ones a program gets when
+/// it binds port 0, and differ from run to run: they are one item, `ephemeral`. Fixed service
+/// ports (and the usual attack ports: 4444, 1337, 31337) stay themselves.
+pub fn generalise_port(port: &str) -> &str {
+    match port.parse::<u32>() {
+        Ok(p) if (32768..=60999).contains(&p) => "ephemeral",
+        _ => port,
+    }
 }
 
 /// The syscall family of an event type: the first member of its family (`execveat` → `execve`),
@@ -248,13 +272,14 @@ impl ProfileSet {
                 let (ip, port) = (o.get("fd.sip"), o.get("fd.sport"));
                 let t = o.get("fd.typechar");
                 if !ip.is_empty() && (t == "4" || t == "6") {
+                    let port = generalise_port(port);
                     v.push((Kind::Connect, format!("{ip}:{port}/{}", o.get("fd.l4proto"))));
                 }
             }
             EvClass::Listen => {
                 let port = o.get("fd.sport");
                 if !port.is_empty() && port != "0" {
-                    v.push((Kind::Listen, format!("{port}/{}", o.get("fd.l4proto"))));
+                    v.push((Kind::Listen, format!("{}/{}", generalise_port(port), o.get("fd.l4proto"))));
                 }
             }
             EvClass::Send | EvClass::Other => {}
@@ -296,6 +321,14 @@ impl ProfileSet {
             p.learned_events += 1;
             for (k, i) in &items {
                 p.add(*k, i);
+            }
+            // A host workload that runs programs it wrote itself (a build, a package manager's
+            // maintainer scripts) does so routinely: the paths it does that from while learning
+            // are learned. In a container, drift is never learned (only `accept` takes it).
+            if let Some(d) = &drift {
+                if o.get("container.id").is_empty_or_host() {
+                    p.add(Kind::Drift, d);
+                }
             }
             return out;
         }
@@ -484,6 +517,23 @@ mod tests {
         r.ts = 22 * S;
         assert_eq!(kinds(&p.observe(&r)), [(Kind::Family, "rename")]);
         assert_eq!(generalise_dir("/var/lib/x/0042"), "/var/lib/x/#");
+        assert_eq!(generalise_dir("/tmp/tmp.Xy7Qe3Ab/out"), "/tmp/tmp.*/out");
+        assert_eq!(generalise_dir("/tmp/.tmpAbC123/work"), "/tmp/.*/work");
+        assert_eq!(generalise_dir("/tmp/pip-build-env-8x2kp1q9"), "/tmp/pip-build-env-*");
+        assert_eq!(
+            generalise_dir(&format!("/var/lib/c/{}/userdata", "ab12".repeat(16))),
+            "/var/lib/c/*/userdata"
+        );
+        // Names that are not random stay.
+        for d in
+            ["/usr/lib/python3.11/site-packages", "/usr/lib/x86_64-linux-gnu", "/etc/nginx", "/var/lib/dpkg"]
+        {
+            assert_eq!(generalise_dir(d), d);
+        }
+        assert_eq!(generalise_port("45678"), "ephemeral");
+        assert_eq!(generalise_port("4444"), "4444");
+        assert_eq!(generalise_port("31337"), "31337");
+        assert_eq!(generalise_port("443"), "443");
     }
 
     #[test]
@@ -511,6 +561,34 @@ mod tests {
     }
 
     #[test]
+    fn host_drift_seen_while_learning_is_learned_container_drift_never_is() {
+        let mut p = ProfileSet::new(10 * S);
+        // A build on the host: the program it writes and runs while learning…
+        let h = "exe:/usr/bin/make";
+        p.observe(&exec(S, h, "/usr/bin/make", "/usr/bin/cc"));
+        let mut built = exec(3 * S, h, "/usr/bin/make", "/src/hello");
+        built.exe_ctime = 2 * S + S / 2;
+        assert!(p.observe(&built).is_empty());
+        assert!(p.workloads[h].has(Kind::Drift, "/src/hello"));
+        // …rebuilt and run again after the window: routine, no alert; a new path still alerts.
+        built.ts = 40 * S;
+        built.exe_ctime = 39 * S;
+        assert!(p.observe(&built).is_empty());
+        let mut other = exec(41 * S, h, "/usr/bin/make", "/tmp/x");
+        other.exe_ctime = 40 * S;
+        assert!(kinds(&p.observe(&other)).contains(&(Kind::Drift, "/tmp/x")));
+        // In a container, an upper-layer program run while learning is not learned.
+        let c = "image:bb:latest /bin/sh";
+        let mut up = exec(S, c, "/bin/sh", "/root/dropped");
+        up.fields[crate::obs::slot("proc.is_exe_upper_layer").unwrap()] = "true".into();
+        up.fields[crate::obs::slot("container.id").unwrap()] = "abc".into();
+        assert!(p.observe(&up).is_empty());
+        assert!(!p.workloads[c].has(Kind::Drift, "/root/dropped"));
+        up.ts = 20 * S;
+        assert_eq!(kinds(&p.observe(&up)), [(Kind::Drift, "/root/dropped")]);
+    }
+
+    #[test]
     fn accept_moves_pending_into_the_profile() {
         let mut p = ProfileSet::new(10 * S);
         let w = "exe:/usr/bin/app";
@@ -534,7 +612,7 @@ mod tests {
         let mut p = ProfileSet::new(1_000_000 * S);
         let w = "exe:/usr/bin/crawler";
         for i in 0..MAX_ITEMS + 5 {
-            p.observe(&open_w(S + i as u64, w, &format!("/data/d{i}x")));
+            p.observe(&open_w(S + i as u64, w, &format!("/data/d{i}")));
         }
         assert!(p.workloads[w].saturated.contains(&Kind::WriteDir));
         assert_eq!(p.workloads[w].items[&Kind::WriteDir].len(), MAX_ITEMS);

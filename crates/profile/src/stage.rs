@@ -164,6 +164,15 @@ impl ProfileConfig {
 /// Counters, shared with metrics and tests.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Events the stage was shown (every event the detector processed while it was attached;
+    /// published every few hundred events and when the detector is idle).
+    pub seen: AtomicU64,
+    /// Workloads still in their learning window, and past it (checked), as of the last
+    /// observation (updated by the worker about once a second).
+    pub learning: AtomicU64,
+    pub enforcing: AtomicU64,
+    /// Deviations reported, by [`Kind`] (index in [`Kind::ALL`]).
+    pub deviations: [AtomicU64; 7],
     /// Observations sent to the worker.
     pub sent: AtomicU64,
     /// Observations dropped because the queue was full.
@@ -174,6 +183,13 @@ pub struct Counters {
     pub scorer_alerts: AtomicU64,
 }
 
+impl Counters {
+    /// Deviations reported so far, by kind name (every kind, zeros included).
+    pub fn deviations_by_kind(&self) -> Vec<(&'static str, u64)> {
+        Kind::ALL.iter().zip(&self.deviations).map(|(k, n)| (k.as_str(), n.load(Relaxed))).collect()
+    }
+}
+
 enum Msg {
     Obs(Box<Observation>),
     Flush(SyncSender<()>),
@@ -182,6 +198,8 @@ enum Msg {
 /// The observer the detector calls (see the module documentation).
 pub struct LearnedStage {
     extractor: Extractor,
+    /// Events seen not yet added to `counters.seen` (one shared add per [`SEEN_BATCH`]).
+    seen_local: u64,
     tx: Option<SyncSender<Msg>>,
     alerts: Receiver<Alert>,
     lossless: bool,
@@ -256,6 +274,9 @@ impl LearnedStage {
             file: cfg.file.clone(),
             save_every: cfg.save_every,
             dirty: false,
+            last_ts: 0,
+            scratch: crate::scorer::Scratch::new(),
+            text: String::with_capacity(512),
             counters: counters.clone(),
             out: atx,
         };
@@ -266,6 +287,7 @@ impl LearnedStage {
             .ok();
         LearnedStage {
             extractor,
+            seen_local: 0,
             tx: worker.as_ref().map(|_| tx),
             alerts: arx,
             lossless: cfg.lossless,
@@ -281,6 +303,7 @@ impl LearnedStage {
         let (_atx, arx) = sync_channel::<Alert>(1);
         let s = LearnedStage {
             extractor: Extractor::new(),
+            seen_local: 0,
             tx: Some(tx),
             alerts: arx,
             lossless: false,
@@ -328,6 +351,13 @@ impl LearnedStage {
         }
     }
 
+    fn publish_seen(&mut self) {
+        if self.seen_local > 0 {
+            self.counters.seen.fetch_add(self.seen_local, Relaxed);
+            self.seen_local = 0;
+        }
+    }
+
     fn drain(&mut self, out: &mut dyn FnMut(Alert)) {
         while let Ok(a) = self.alerts.try_recv() {
             out(a);
@@ -342,6 +372,10 @@ impl EventObserver for LearnedStage {
 
     #[inline]
     fn observe(&mut self, ev: &SyscallEvent<'_>, matched: Option<&str>, out: &mut dyn FnMut(Alert)) {
+        self.seen_local += 1;
+        if self.seen_local >= SEEN_BATCH {
+            self.publish_seen();
+        }
         if self.extractor.class_of(ev).is_some() {
             if let Some(o) = self.extractor.observe(ev, matched) {
                 self.send_with(o, out);
@@ -353,10 +387,12 @@ impl EventObserver for LearnedStage {
     }
 
     fn idle(&mut self, out: &mut dyn FnMut(Alert)) {
+        self.publish_seen();
         self.drain(out);
     }
 
     fn flush(&mut self, out: &mut dyn FnMut(Alert)) {
+        self.publish_seen();
         if let Some(tx) = &self.tx {
             let (dtx, drx) = sync_channel(1);
             if tx.send_timeout_compat(Msg::Flush(dtx)) {
@@ -374,8 +410,12 @@ impl EventObserver for LearnedStage {
     }
 }
 
+/// Events counted locally before one shared add to [`Counters::seen`].
+const SEEN_BATCH: u64 = 256;
+
 impl Drop for LearnedStage {
     fn drop(&mut self) {
+        self.publish_seen();
         self.tx = None;
         if let Some(w) = self.worker.take() {
             let _ = w.join();
@@ -416,6 +456,10 @@ struct Worker {
     file: Option<PathBuf>,
     save_every: Duration,
     dirty: bool,
+    /// The latest observation's event time (ns): "now" for the learning gauges.
+    last_ts: u64,
+    scratch: crate::scorer::Scratch,
+    text: String,
     counters: Arc<Counters>,
     out: SyncSender<Alert>,
 }
@@ -423,15 +467,21 @@ struct Worker {
 impl Worker {
     fn run(&mut self, rx: Receiver<Msg>) {
         let mut last_save = std::time::Instant::now();
+        let mut last_gauges = std::time::Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(Msg::Obs(o)) => self.handle(&o),
                 Ok(Msg::Flush(done)) => {
+                    self.update_gauges();
                     self.save();
                     let _ = done.send(());
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if last_gauges.elapsed() >= Duration::from_secs(1) {
+                self.update_gauges();
+                last_gauges = std::time::Instant::now();
             }
             if self.dirty && last_save.elapsed() >= self.save_every {
                 self.save();
@@ -439,6 +489,14 @@ impl Worker {
             }
         }
         self.save();
+    }
+
+    /// Workloads learning and enforcing as of the latest observation's time.
+    fn update_gauges(&mut self) {
+        let Some(p) = &self.profiles else { return };
+        let learning = p.workloads.values().filter(|w| w.learning(self.last_ts)).count() as u64;
+        self.counters.learning.store(learning, Relaxed);
+        self.counters.enforcing.store(p.workloads.len() as u64 - learning, Relaxed);
     }
 
     fn save(&mut self) {
@@ -454,11 +512,15 @@ impl Worker {
     }
 
     fn handle(&mut self, o: &Observation) {
+        self.last_ts = self.last_ts.max(o.ts);
         if let Some(p) = self.profiles.as_mut() {
             self.dirty = true;
             for d in p.observe(o) {
                 if self.checks.contains(&d.kind) {
                     self.counters.profile_alerts.fetch_add(1, Relaxed);
+                    if let Some(i) = Kind::ALL.iter().position(|k| *k == d.kind) {
+                        self.counters.deviations[i].fetch_add(1, Relaxed);
+                    }
                     let _ = self.out.send(profile_alert(o, &d, &self.hostname));
                 }
             }
@@ -471,7 +533,8 @@ impl Worker {
                 return;
             }
             self.counters.scored.fetch_add(1, Relaxed);
-            let (score, nearest) = m.classify(&o.text());
+            o.write_text(&mut self.text);
+            let (score, nearest) = m.classify_with(&self.text, &mut self.scratch);
             if score >= m.threshold {
                 if let Some(a) = scorer_alert(o, score, nearest, &self.rules, &self.hostname) {
                     self.counters.scorer_alerts.fetch_add(1, Relaxed);
@@ -680,6 +743,12 @@ mod tests {
         assert_eq!(a.output_fields["profile.workload"], json!("exe:/usr/sbin/app"));
         assert_eq!(a.output_fields["proc.pid"], json!("42"));
         assert!(a.output.contains("a new executable"), "{}", a.output);
+        let c = &s.counters;
+        assert_eq!(c.sent.load(Relaxed), 3);
+        assert_eq!((c.learning.load(Relaxed), c.enforcing.load(Relaxed)), (0, 1));
+        let by_kind = c.deviations_by_kind();
+        assert!(by_kind.contains(&("exec", 1)) && by_kind.contains(&("spawn", 1)), "{by_kind:?}");
+        assert!(by_kind.contains(&("drift", 0)), "{by_kind:?}");
         let saved = ProfileSet::load(&pf).unwrap();
         assert!(saved.workloads["exe:/usr/sbin/app"].pending[&Kind::Exec].contains_key("/tmp/dropper"));
     }
