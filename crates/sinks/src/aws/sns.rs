@@ -8,6 +8,7 @@
 //! attributes per message and refuses some names and empty values, so Harrier keeps the first
 //! ten valid ones in that order (falcosidekick sends them all and SNS rejects the message).
 //! FIFO topics (`….fifo`) get the group `harrier` and a deduplication id from the content.
+//! Entries of a batch that SNS failed on its side are published again at once (twice at most).
 
 use super::{AwsCreds, ClientOptions};
 use crate::common::CommonConfig;
@@ -171,27 +172,37 @@ impl SnsSink {
         Ok((e, size))
     }
 
+    /// One PublishBatch call; entries SNS failed on its side are published again at once
+    /// (twice at most), so a partial failure does not re-send the whole batch.
     async fn publish(&self, entries: Vec<PublishBatchRequestEntry>) -> Result<(), SinkError> {
-        let out = self
-            .client
-            .publish_batch()
-            .topic_arn(&self.topic)
-            .set_publish_batch_request_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| super::sink_error("sns", e))?;
-        match out.failed().first() {
-            None => Ok(()),
-            Some(f) => {
-                let msg = format!(
-                    "sns: {} of the batch failed: {} {}",
-                    out.failed().len(),
-                    f.code(),
-                    f.message().unwrap_or("")
-                );
-                Err(if f.sender_fault() { SinkError::permanent(msg) } else { SinkError::transient(msg) })
+        let mut pending = entries;
+        for round in 0..3 {
+            let out = self
+                .client
+                .publish_batch()
+                .topic_arn(&self.topic)
+                .set_publish_batch_request_entries(Some(pending.clone()))
+                .send()
+                .await
+                .map_err(|e| super::sink_error("sns", e))?;
+            let failed = out.failed();
+            let Some(f) = failed.first() else { return Ok(()) };
+            let msg = format!(
+                "sns: {} of the batch failed: {} {}",
+                failed.len(),
+                f.code(),
+                f.message().unwrap_or("")
+            );
+            if failed.iter().any(|f| f.sender_fault()) {
+                return Err(SinkError::permanent(msg));
             }
+            if round == 2 {
+                return Err(SinkError::transient(msg));
+            }
+            let ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
+            pending.retain(|e| ids.contains(&e.id()));
         }
+        Ok(())
     }
 }
 
