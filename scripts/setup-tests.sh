@@ -60,7 +60,7 @@ for p in prometheus-alertmanager mosquitto; do have "$p" || need+=("$p"); done
 
 install_needed
 
-# The S3 sink's tests (crates/sinks/src/s3) run a real moto S3 server and read objects back with
+# The AWS sinks' tests (crates/sinks/src/aws: S3, SQS, SNS, CloudWatch Logs) run a real moto server and read back with
 # boto3: PyPI moto[server] + boto3 in a venv of Debian's python (HARRIER_VENV, default /opt/harrier-venv).
 VENV=${HARRIER_VENV:-/opt/harrier-venv}
 if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import boto3, moto' 2>/dev/null; then

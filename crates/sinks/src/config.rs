@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::aws::AwsConfig;
 use crate::discord::DiscordConfig;
 use crate::elasticsearch::ElasticsearchConfig;
 use crate::kafka::KafkaConfig;
@@ -23,7 +24,6 @@ use crate::mattermost::MattermostConfig;
 use crate::nats::NatsConfig;
 use crate::prometheus::PrometheusConfig;
 use crate::redis::RedisConfig;
-use crate::s3::AwsConfig;
 use crate::slack::SlackConfig;
 use crate::smtp::SmtpConfig;
 use crate::syslog::SyslogConfig;
@@ -83,7 +83,8 @@ pub struct Config {
     pub nats: NatsConfig,
     pub kafka: KafkaConfig,
     pub smtp: SmtpConfig,
-    /// falcosidekick's `aws:` block; `aws.s3.bucket` enables the S3 output.
+    /// falcosidekick's `aws:` block: `aws.s3.bucket`, `aws.sqs.url`, `aws.sns.topicarn` and
+    /// `aws.cloudwatchlogs.loggroup` enable those outputs.
     pub aws: AwsConfig,
     pub redis: RedisConfig,
     pub syslog: SyslogConfig,
@@ -266,7 +267,6 @@ impl Config {
             ("nats", &self.nats.common),
             ("kafka", &self.kafka.common),
             ("smtp", &self.smtp.common),
-            ("aws.s3", &self.aws.s3.common),
             ("redis", &self.redis.common),
             ("syslog", &self.syslog.common),
             ("prometheus", &self.prometheus.common),
@@ -276,6 +276,9 @@ impl Config {
             ("pagerduty", &self.pagerduty.common),
             ("splunk", &self.splunk.common),
         ]
+        .into_iter()
+        .chain(self.aws.commons())
+        .collect()
     }
 
     /// Keys of `doc` this configuration does not know (see [`crate::configcheck`]).
@@ -357,7 +360,6 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "nats" => sch::<NatsConfig>(v),
         "kafka" => sch::<KafkaConfig>(v),
         "smtp" => sch::<SmtpConfig>(v),
-        "s3" => sch::<crate::s3::S3Entry>(v),
         "redis" => sch::<RedisConfig>(v),
         "syslog" => sch::<SyslogConfig>(v),
         "prometheus" => sch::<PrometheusConfig>(v),
@@ -366,7 +368,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "otlp_logs" => sch::<OtlpLogsConfig>(v),
         "pagerduty" => sch::<PagerdutyConfig>(v),
         "splunk" => sch::<SplunkConfig>(v),
-        _ => None,
+        other => crate::aws::entry_schema(other, v),
     }
 }
 
@@ -428,7 +430,7 @@ impl Config {
             || !self.kafka.hostport.is_empty()
             || !self.smtp.hostport.is_empty()
             || !self.redis.address.is_empty()
-            || !self.aws.s3.bucket.is_empty()
+            || !self.aws.enabled().is_empty()
             || self.syslog.enabled()
             || self.prometheus.enabled
             || !self.alertmanager.hostport.is_empty()
@@ -553,9 +555,8 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     section!(kafka, "kafka", !cfg.kafka.hostport.is_empty());
     section!(smtp, "smtp", !cfg.smtp.hostport.is_empty());
     section!(redis, "redis", !cfg.redis.address.is_empty());
-    if !cfg.aws.s3.bucket.is_empty() {
-        let s3 = crate::s3::S3Sink::new(&cfg.aws).map_err(|e| format!("s3: {e}"))?;
-        add(Arc::new(s3), route(cfg, "s3", &cfg.aws.s3.common)?)?;
+    for (kind, common) in cfg.aws.enabled() {
+        add(cfg.aws.sink(kind)?, route(cfg, kind, common)?)?;
     }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
@@ -646,10 +647,6 @@ impl Kinds<'_> {
             "nats" => Arc::new(crate::nats::NatsSink::new(&get!(nats, NatsConfig)).map_err(e)?),
             "kafka" => Arc::new(crate::kafka::KafkaSink::new(&get!(kafka, KafkaConfig)).map_err(e)?),
             "smtp" => Arc::new(crate::smtp::SmtpSink::new(&get!(smtp, SmtpConfig)).map_err(e)?),
-            "s3" => {
-                let c: crate::s3::AwsConfig = from_value::<crate::s3::S3Entry>(kind, v)?.into();
-                Arc::new(crate::s3::S3Sink::new(&c).map_err(e)?)
-            }
             "redis" => Arc::new(crate::redis::RedisSink::new(&get!(redis, RedisConfig)).map_err(e)?),
             "syslog" => {
                 let mut s = get!(syslog, SyslogConfig);
@@ -673,7 +670,10 @@ impl Kinds<'_> {
                 Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
             }
             "splunk" => Arc::new(crate::splunk::SplunkSink::new(&get!(splunk, SplunkConfig)).map_err(e)?),
-            other => return Err(format!("unknown output type '{other}'")),
+            other => match crate::aws::entry_sink(other, v) {
+                Some(s) => s?,
+                None => return Err(format!("unknown output type '{other}'")),
+            },
         })
     }
 }

@@ -153,7 +153,7 @@ impl Forwarder {
                 )
             }
             ("GET", "/metrics") => {
-                (200, "text/plain; version=0.0.4", self.metrics.render(&self.router.stats()).into_bytes())
+                (200, crate::metrics::CONTENT_TYPE, self.metrics.render(&self.router.stats()).into_bytes())
             }
             ("GET", "/stats") => {
                 let v: Vec<_> = self

@@ -134,8 +134,9 @@ pub fn ingest(data: &[u8]) {
     for rfc in [3164, 5424] {
         let _ = crate::syslog::message(&arc, rfc, 1, "falco", rfc == 5424, "host");
     }
-    let _ = crate::s3::amz_dates(arc.time_ns);
     let _ = crate::common::facts(&arc);
+    let _ = crate::aws::sns::attributes(&arc);
+    let _ = crate::aws::logs::batches(std::slice::from_ref(&arc), crate::aws::now_ms());
 }
 
 /// A configuration file (falcosidekick keys, or a falco.yaml with output sections): parsed,

@@ -16,6 +16,8 @@ pub mod queue;
 pub mod router;
 pub mod sink;
 
+pub mod aws;
+
 pub mod discord;
 pub mod elasticsearch;
 pub mod kafka;
@@ -24,7 +26,7 @@ pub mod mattermost;
 pub mod nats;
 pub mod prometheus;
 pub mod redis;
-pub mod s3;
+pub use aws::s3;
 pub mod slack;
 pub mod smtp;
 pub mod syslog;

@@ -51,7 +51,7 @@ pub async fn serve_metrics(
         let m = metrics.clone();
         Box::pin(async move {
             if r.method == "GET" && r.path == "/metrics" {
-                (200, "text/plain; version=0.0.4", m.render(&[]).into_bytes())
+                (200, crate::metrics::CONTENT_TYPE, m.render(&[]).into_bytes())
             } else {
                 (404, "text/plain", b"not found\n".to_vec())
             }

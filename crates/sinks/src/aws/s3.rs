@@ -1,0 +1,158 @@
+//! S3 and S3-compatible object storage through `aws-sdk-s3`: each alert is one object (Falco's
+//! JSON), PutObject with falcosidekick's key layout
+//! `<prefix>/YYYY-MM-DD/<RFC 3339 time with nanoseconds>.json` and its `objectcannedacl`
+//! (default `bucket-owner-full-control`).
+//!
+//! The time in the key is the upload time, made strictly increasing per sink so two alerts never
+//! share a key (an alert sent again after a failed attempt is a second object; counted as
+//! redelivered). With `aws.s3.endpoint` (or `aws.endpoint`) requests are path-style
+//! (`endpoint/bucket/key`), as S3-compatible stores expect; without it the SDK addresses AWS.
+//! Checksums are only sent where the API requires them, which S3-compatible stores accept.
+
+use super::{AwsCreds, ClientOptions};
+use crate::common::CommonConfig;
+use crate::sink::{BoxFut, Sink, SinkError};
+use harrier_engine::Alert;
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+
+/// `aws.s3:`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct S3Config {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: String,
+    pub objectcannedacl: String,
+    /// Harrier: a CA certificate (PEM) to trust besides the platform's, for an S3-compatible
+    /// store with its own CA.
+    pub cacertfile: String,
+    /// Harrier (earlier versions): certificate checks can no longer be switched off; `false`
+    /// is refused with a pointer to `cacertfile`.
+    pub checkcert: Option<bool>,
+    #[serde(flatten)]
+    pub common: CommonConfig,
+}
+
+/// The canned ACLs S3 knows.
+const ACLS: [&str; 7] = [
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+pub struct S3Sink {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    pub(crate) acl: String,
+    /// The region in use (the tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) region: String,
+    last_ns: Mutex<u64>,
+}
+
+impl S3Sink {
+    pub fn new(c: &AwsCreds, s3: &S3Config) -> Result<Self, String> {
+        let bucket = s3.bucket.trim();
+        if bucket.is_empty() || bucket.contains('/') {
+            return Err(format!("aws.s3.bucket '{bucket}' is not a bucket name"));
+        }
+        if s3.checkcert == Some(false) {
+            return Err("aws.s3.checkcert: false is not supported: trust the store's CA with aws.s3.cacertfile instead".into());
+        }
+        let acl = if s3.objectcannedacl.trim().is_empty() {
+            "bucket-owner-full-control".to_string()
+        } else {
+            s3.objectcannedacl.trim().to_string()
+        };
+        if !ACLS.contains(&acl.as_str()) {
+            return Err(format!(
+                "aws.s3.objectcannedacl '{acl}' is not a canned ACL (expected one of {})",
+                ACLS.join(", ")
+            ));
+        }
+        let conf = super::sdk_config(
+            c,
+            &ClientOptions {
+                region_hint: None,
+                endpoint: &s3.endpoint,
+                endpoint_key: "aws.s3.endpoint",
+                cacert: &s3.cacertfile,
+            },
+        )?;
+        let custom_endpoint = conf.endpoint_url().is_some();
+        let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
+        let sc = aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(custom_endpoint)
+            .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
+            .build();
+        Ok(S3Sink {
+            client: aws_sdk_s3::Client::from_conf(sc),
+            bucket: bucket.to_string(),
+            prefix: s3.prefix.trim_matches('/').to_string(),
+            acl,
+            region,
+            last_ns: Mutex::new(0),
+        })
+    }
+
+    /// A fresh, strictly increasing upload time.
+    pub(crate) fn now_ns(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut last = self.last_ns.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last + 1).max(now);
+        *last
+    }
+
+    /// `<prefix>/YYYY-MM-DD/YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ.json`.
+    pub fn key(&self, ns: u64) -> String {
+        let (y, mo, d, h, mi, s, nanos) = crate::alert::utc_parts(ns);
+        let day = format!("{y:04}-{mo:02}-{d:02}");
+        let name = format!("{day}/{day}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z.json");
+        if self.prefix.is_empty() {
+            name
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    async fn put(&self, a: &Alert) -> Result<(), SinkError> {
+        let key = self.key(self.now_ns());
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::from(self.acl.as_str()))
+            .body(crate::common::json_bytes(a).into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| super::sink_error("s3", e))
+    }
+}
+
+impl Sink for S3Sink {
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+    /// One object per alert, one alert per attempt: a failure never re-sends alerts that were
+    /// already stored.
+    fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            for a in alerts {
+                self.put(a).await?;
+            }
+            Ok(())
+        })
+    }
+}
