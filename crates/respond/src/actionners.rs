@@ -181,8 +181,27 @@ fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
     opt_strs(p, "wait_period_excluded_namespaces")
 }
 
+/// `duration` (seconds) and `buffer_size` are Talon's `kubernetes:sysdig` names (its `image`
+/// is accepted and unused: nothing is started in the pod); `scope` (container or process),
+/// `directory` and `max_bytes` are Harrier's.
 fn check_capture(p: &Map<String, Json>) -> Result<(), String> {
-    opt_uint(p, "duration")
+    opt_uint(p, "duration")?;
+    if p.get("duration").and_then(Json::as_u64) == Some(0) {
+        return Err("parameter 'duration' must be at least 1 (seconds)".into());
+    }
+    opt_uint(p, "buffer_size")?;
+    opt_uint(p, "max_bytes")?;
+    match p.get("scope").map(|s| s.as_str()) {
+        None | Some(Some("container" | "process")) => {}
+        Some(_) => return Err("parameter 'scope' must be container or process".into()),
+    }
+    if let Some(v) = p.get("directory") {
+        let d = v.as_str().ok_or("parameter 'directory' must be a path")?;
+        if !d.starts_with('/') {
+            return Err("parameter 'directory' must be an absolute path".into());
+        }
+    }
+    Ok(())
 }
 
 const CLOUD: &str =
@@ -324,10 +343,10 @@ pub static ACTIONNERS: &[Info] = &[
     },
     Info {
         name: "kubernetes:sysdig",
-        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        support: Support::Node,
         continue_default: true,
-        description: "Capture syscalls in the pod",
-        check: any,
+        description: "Capture the pod's syscalls: done on the node as node:capture (no job, no image)",
+        check: check_capture,
     },
     Info {
         name: "aws:lambda",
