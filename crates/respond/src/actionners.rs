@@ -154,15 +154,28 @@ fn check_netpol(p: &Map<String, Json>) -> Result<(), String> {
     Ok(())
 }
 
+fn opt_str(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        None | Some(Json::Null) | Some(Json::String(_)) => Ok(()),
+        Some(v) => Err(format!("parameter '{k}' must be a string, not {v}")),
+    }
+}
+
 fn check_exec(p: &Map<String, Json>) -> Result<(), String> {
+    opt_str(p, "shell")?;
+    opt_str(p, "container")?;
     need_str(p, "command")
 }
 
 fn check_kscript(p: &Map<String, Json>) -> Result<(), String> {
-    if p.get("script").and_then(Json::as_str).is_none() && p.get("file").and_then(Json::as_str).is_none() {
-        return Err("parameter 'script' or 'file' is required".into());
+    opt_str(p, "shell")?;
+    opt_str(p, "container")?;
+    let has = |k: &str| p.get(k).and_then(Json::as_str).is_some();
+    match (has("script"), has("file")) {
+        (false, false) => Err("parameter 'script' or 'file' is required".into()),
+        (true, true) => Err("parameters 'script' and 'file' cannot both be set".into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn check_log(p: &Map<String, Json>) -> Result<(), String> {
@@ -170,6 +183,14 @@ fn check_log(p: &Map<String, Json>) -> Result<(), String> {
 }
 
 fn check_download(p: &Map<String, Json>) -> Result<(), String> {
+    opt_str(p, "container")?;
+    opt_uint(p, "max_bytes")?;
+    if let Some(v) = p.get("destination") {
+        let d = v.as_str().ok_or("parameter 'destination' must be a path")?;
+        if !d.starts_with('/') {
+            return Err("parameter 'destination' must be an absolute path".into());
+        }
+    }
     need_str(p, "file")
 }
 
