@@ -197,6 +197,8 @@ fn check_download(p: &Map<String, Json>) -> Result<(), String> {
 fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
     crate::kubernetes::check_min_healthy(p)?;
     opt_uint(p, "max_wait_period")?;
+    opt_uint(p, "wait_period")?;
+    opt_uint(p, "grace_period_seconds")?;
     opt_bool(p, "ignore_daemonsets")?;
     opt_bool(p, "ignore_statefulsets")?;
     opt_strs(p, "wait_period_excluded_namespaces")

@@ -10,7 +10,7 @@
 //! | `log` | GET pod, GET `pods/{name}/log?container=..&tailLines=..`, written to a file |
 //! | `delete` | DELETE the `ka.target.*` resource (k8s audit alerts) |
 //! | `cordon` | GET pod, PATCH node `{"spec":{"unschedulable":true}}` |
-//! | `drain` | cordon, list the node's pods, POST a `policy/v1` Eviction to `pods/{name}/eviction` for each (not DaemonSet, static or protected pods) |
+//! | `drain` | cordon, list the node's pods, POST a `policy/v1` Eviction to `pods/{name}/eviction` for each (not DaemonSet, static or protected pods); with `max_wait_period` (or older Talon's `wait_period`) seconds, list the node's pods again (every fifth of the period, 0.2–5 s) until the evicted ones are gone — those in `wait_period_excluded_namespaces` are not waited for — and fail naming those still there at the end |
 //!
 //! | `exec` | GET pod, then `pods/{name}/exec?command=SHELL&command=-c&command=CMD&container=..&stdout=true&stderr=true` upgraded to a WebSocket (`v5.channel.k8s.io`, else `v4`) |
 //! | `script` | the same with `command=SHELL&stdin=true`: the script goes to the shell's stdin (never on a command line), then stdin is closed |
@@ -134,13 +134,22 @@ impl Kube {
     }
 
     fn block<T: Send + 'static>(&self, f: impl std::future::Future<Output = R<T>> + Send + 'static) -> R<T> {
+        self.block_longer(f, Duration::ZERO)
+    }
+
+    /// [`Kube::block`] for actions that wait on purpose (`extra` longer).
+    fn block_longer<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = R<T>> + Send + 'static,
+        extra: Duration,
+    ) -> R<T> {
         let rt = self.rt.as_ref().ok_or_else(|| failed("the Kubernetes client is shut down"))?;
         let (tx, rx) = mpsc::sync_channel(1);
         rt.spawn(async move {
             let _ = tx.send(f.await);
         });
         // Drain waits for evictions one by one: allow several calls' worth.
-        rx.recv_timeout(self.timeout * 6 + Duration::from_secs(1))
+        rx.recv_timeout(self.timeout * 6 + Duration::from_secs(1) + extra)
             .map_err(|_| failed("the Kubernetes API did not answer in time"))?
     }
 }
@@ -731,8 +740,11 @@ async fn drain(
             }
         }
         // The documented policy/v1 Eviction body (kube's own evict() sends a body without kind).
-        let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+        let mut body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
             "metadata": {"name": pname, "namespace": pns}});
+        if let Some(g) = p.get("grace_period_seconds").and_then(Json::as_u64) {
+            body["deleteOptions"] = json!({"gracePeriodSeconds": g});
+        }
         let r: Result<Json, _> = Api::<Pod>::namespaced(client.clone(), &pns)
             .create_subresource("eviction", &pname, &PostParams::default(), &body)
             .await;
@@ -741,7 +753,61 @@ async fn drain(
             Err(e) => failures.push(format!("{id}: {e}")),
         }
     }
-    let d = format!("node {node} cordoned; evicted {evicted:?}; left {left:?}");
+    let mut d = format!("node {node} cordoned; evicted {evicted:?}; left {left:?}");
+    // Talon's max_wait_period (older Talon: wait_period): wait for the evicted pods to be gone.
+    let wait = p
+        .get("max_wait_period")
+        .and_then(Json::as_u64)
+        .filter(|n| *n > 0)
+        .or_else(|| p.get("wait_period").and_then(Json::as_u64))
+        .unwrap_or(0);
+    let excluded = strs(&p, "wait_period_excluded_namespaces");
+    let mut waiting: Vec<String> = evicted
+        .iter()
+        .filter(|id| !excluded.iter().any(|ns| id.split('/').next() == Some(ns.as_str())))
+        .cloned()
+        .collect();
+    if wait > 0 && !waiting.is_empty() {
+        let period = Duration::from_secs(wait);
+        let every = (period / 5).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let mut polls = 0u32;
+        loop {
+            tokio::time::sleep(every.min(period.saturating_sub(start.elapsed()))).await;
+            polls += 1;
+            match Api::<Pod>::all(client.clone())
+                .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+                .await
+            {
+                Ok(list) => {
+                    let there: std::collections::HashSet<String> = list
+                        .items
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                p.metadata.namespace.as_deref().unwrap_or_default(),
+                                p.metadata.name.as_deref().unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    waiting.retain(|id| there.contains(id));
+                }
+                Err(e) => tracing::warn!("kubernetes:drain: listing the pods of node {node}: {e}"),
+            }
+            if waiting.is_empty() || start.elapsed() >= period {
+                break;
+            }
+        }
+        if waiting.is_empty() {
+            d.push_str(&format!(
+                "; evicted pods gone after {:.1} s ({polls} checks)",
+                start.elapsed().as_secs_f64()
+            ));
+        } else {
+            failures.push(format!("still on the node after max_wait_period ({wait} s): {waiting:?}"));
+        }
+    }
     if failures.is_empty() {
         Ok(d)
     } else {
@@ -808,7 +874,12 @@ impl ClusterActions for Kube {
                     }),
                     "kubernetes:drain" => {
                         let prot = self.protected.clone();
-                        self.block(drain(c, p, ns, name, prot))
+                        let wait = ["max_wait_period", "wait_period"]
+                            .iter()
+                            .filter_map(|k| p.get(*k).and_then(Json::as_u64))
+                            .max()
+                            .unwrap_or(0);
+                        self.block_longer(drain(c, p, ns, name, prot), Duration::from_secs(wait))
                     }
                     other => Err(failed(format!("{other} is not a Kubernetes actionner Harrier runs"))),
                 }

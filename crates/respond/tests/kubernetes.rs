@@ -42,6 +42,11 @@ struct Api {
     refused: Mutex<Vec<String>>,
     /// What exec sessions received on stdin (channel 0), one entry per session.
     stdin: Mutex<Vec<Vec<u8>>>,
+    /// Evicted pods ("ns/name") with the pod lists still showing them (they terminate
+    /// after that many lists); `None` = they never go (a stuck finalizer).
+    evicted: Mutex<BTreeMap<String, Option<u32>>>,
+    /// Lists an evicted pod stays for; 0 = the mock's pods never leave.
+    linger: std::sync::atomic::AtomicU32,
 }
 
 fn pod(ns: &str, name: &str, owner: Option<(&str, &str)>) -> Value {
@@ -154,15 +159,37 @@ async fn handle(
             (StatusCode::OK, [("content-type", "text/plain")], format!("{c}: line one\n{c}: line two\n"))
                 .into_response()
         }
-        ("GET", ["api", "v1", "pods"]) => reply(
-            200,
-            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        ("GET", ["api", "v1", "pods"]) => {
+            let mut ev = api.evicted.lock().unwrap();
+            let items: Vec<Value> = [
                 pod("prod", "web-1", Some(("ReplicaSet", "web-7f9c"))),
                 pod("prod", "agent-1", Some(("DaemonSet", "agent"))),
                 pod("kube-system", "coredns-1", Some(("ReplicaSet", "coredns"))),
-            ]}),
-        ),
-        ("POST", ["api", "v1", "namespaces", _, "pods", _, "eviction"]) => reply(201, status(201, "", "")),
+            ]
+            .into_iter()
+            .filter(|p| {
+                let id = format!(
+                    "{}/{}",
+                    p["metadata"]["namespace"].as_str().unwrap(),
+                    p["metadata"]["name"].as_str().unwrap()
+                );
+                match ev.get_mut(&id) {
+                    None | Some(None) => true,
+                    Some(Some(0)) => false,
+                    Some(Some(n)) => {
+                        *n -= 1;
+                        true
+                    }
+                }
+            })
+            .collect();
+            reply(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}))
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "pods", name, "eviction"]) => {
+            let linger = api.linger.load(std::sync::atomic::Ordering::SeqCst);
+            api.evicted.lock().unwrap().insert(format!("{ns}/{name}"), (linger > 0).then_some(linger));
+            reply(201, status(201, "", ""))
+        }
         ("DELETE", ["api", "v1", "namespaces", _, "secrets", _]) => reply(200, status(200, "", "")),
         _ => {
             api.refused.lock().unwrap().push(format!("unknown: {m} {path}?{query}"));
@@ -791,4 +818,62 @@ fn exec_parameters_are_checked_at_load() {
         let e = load_strs(&[("r.yaml", &rule("R", a, p))]).unwrap_err().to_string();
         assert!(e.contains("parameter"), "{a}: {e}");
     }
+}
+
+#[test]
+fn drain_waits_for_the_evicted_pods_up_to_max_wait_period() {
+    // Mock API server, see the file's header: no real API server can run here. An evicted pod
+    // stays in the node's pod list for two more lists, then is gone.
+    let mock = Mock::start();
+    mock.api.linger.store(2, std::sync::atomic::Ordering::SeqCst);
+    let yaml = rule(
+        "Drain",
+        "kubernetes:drain",
+        "      parameters:\n        max_wait_period: 3\n        grace_period_seconds: 7\n",
+    );
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert!(o.detail.contains("evicted pods gone after"), "{}", o.detail);
+    let c = mock.calls();
+    let lists: Vec<&Call> = c.iter().filter(|c| c.method == "GET" && c.path == "/api/v1/pods").collect();
+    // The first list finds the pods to evict; then the waits: web-1 is in the next two, gone in the third.
+    assert_eq!(
+        lists.len(),
+        4,
+        "{:?}",
+        c.iter().map(|c| format!("{} {}", c.method, c.path)).collect::<Vec<_>>()
+    );
+    assert!(lists.iter().all(|l| l.query.contains("fieldSelector=spec.nodeName%3Dnode-7")));
+    let ev = c.iter().find(|c| c.path.ends_with("/eviction")).unwrap();
+    assert_eq!(ev.body["deleteOptions"]["gracePeriodSeconds"], 7);
+    // Without max_wait_period: no waiting (one list).
+    let o = run_one(&mock, &rule("Drain", "kubernetes:drain", ""), &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert_eq!(mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count(), 1);
+
+    // A pod that never goes: failed at the end of the period, naming it.
+    mock.api.evicted.lock().unwrap().clear();
+    mock.api.linger.store(0, std::sync::atomic::Ordering::SeqCst);
+    let yaml = rule("Drain", "kubernetes:drain", "      parameters:\n        max_wait_period: 1\n");
+    let t = std::time::Instant::now();
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(
+        o.detail.contains("still on the node after max_wait_period (1 s)") && o.detail.contains("prod/web-1"),
+        "{}",
+        o.detail
+    );
+    assert!(t.elapsed() >= Duration::from_secs(1), "waited the period");
+    let polls = mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count();
+    assert!((3..=7).contains(&polls), "polled within the period: {polls}");
+    // Its namespace excluded from the wait (Talon's wait_period_excluded_namespaces): done at once.
+    let yaml = rule(
+        "Drain",
+        "kubernetes:drain",
+        "      parameters:\n        max_wait_period: 5\n        wait_period_excluded_namespaces: [prod]\n",
+    );
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert_eq!(mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count(), 1);
+    mock.assert_clean();
 }
