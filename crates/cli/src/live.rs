@@ -212,6 +212,7 @@ pub fn run(
     det.set_runtime_config(s.runtime.clone());
     let profile_counters = crate::stages::attach_profile(s, &mut det, rs.clone(), hostname.clone(), false);
     ops.profile_counters = profile_counters.clone();
+    crate::stages::attach_capture(&mut det);
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
     if let Some(load) = reload.clone() {

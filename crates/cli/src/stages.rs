@@ -127,6 +127,9 @@ fn build_inner<P: AlertPort>(
                 }
                 let n = set.rules.len();
                 let responder = Arc::new(Responder::new(set, cfg.config.clone()));
+                if !replay {
+                    *CAPTURES.lock().unwrap_or_else(|e| e.into_inner()) = Some(responder.captures().clone());
+                }
                 RESPONDERS
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -142,6 +145,16 @@ fn build_inner<P: AlertPort>(
         stages.push(Box::new(Fold::new(cfg.clone())));
     }
     stages
+}
+
+/// The `node:capture` registry of the last live response stage built, for [`attach_capture`].
+static CAPTURES: Mutex<Option<harrier_respond::node::capture::Captures>> = Mutex::new(None);
+
+/// Let the response stage's `node:capture` actions see the detector's events (live runs).
+pub fn attach_capture<P: AlertPort>(det: &mut harrier_pipeline::Detector<P>) {
+    if let Some(c) = CAPTURES.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        det.add_observer(Box::new(c.tap()));
+    }
 }
 
 /// `profile:` — workload profiles and the learned scorer (`harrier_profile::ProfileConfig`).

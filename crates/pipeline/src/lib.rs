@@ -53,8 +53,8 @@ pub struct Detector<P: AlertPort = Box<dyn AlertPort>> {
     next_rules: RulesSlot,
     /// Where alerts go.
     port: P,
-    /// What sees events after the rules (see [`Detector::set_observer`]).
-    observer: Option<Box<dyn EventObserver>>,
+    /// What sees events after the rules (see [`Detector::set_observer`], [`Detector::add_observer`]).
+    observers: Vec<Box<dyn EventObserver>>,
 }
 
 /// Where another thread or a callback puts a new ruleset for a running [`Detector`]; it takes over
@@ -87,14 +87,21 @@ impl<P: AlertPort> Detector<P> {
             event_buf: harrier_event::EventBuf::new(),
             next_rules: RulesSlot::default(),
             port,
-            observer: None,
+            observers: Vec::new(),
         }
     }
 
     /// An observer of every evaluated event (workload profiles, the learned scorer); its alerts
     /// go through the port.
     pub fn set_observer(&mut self, o: Box<dyn EventObserver>) {
-        self.observer = Some(o);
+        self.observers.clear();
+        self.observers.push(o);
+    }
+
+    /// One more observer (response captures beside the profile stage); each sees every event,
+    /// in the order added.
+    pub fn add_observer(&mut self, o: Box<dyn EventObserver>) {
+        self.observers.push(o);
     }
 
     /// The port alerts leave through.
@@ -167,7 +174,7 @@ impl<P: AlertPort> Detector<P> {
                 self.state.purge_exited_threads();
             }
         }
-        if let Some(o) = self.observer.as_mut() {
+        for o in &mut self.observers {
             let port = &mut self.port;
             o.idle(&mut |a| port.put(a));
         }
@@ -179,7 +186,7 @@ impl<P: AlertPort> Detector<P> {
         self.state.take_answers();
         self.container_events();
         self.held.release(&self.state, true, &mut self.port);
-        if let Some(o) = self.observer.as_mut() {
+        for o in &mut self.observers {
             let port = &mut self.port;
             o.flush(&mut |a| port.put(a));
         }
@@ -300,9 +307,11 @@ impl<P: AlertPort> Detector<P> {
                 port.put(alert);
             }
         });
-        if let Some(o) = self.observer.as_mut() {
+        if !self.observers.is_empty() {
             let name = matched.and_then(|i| rules.rules().get(i)).map(|r| r.name.as_str());
-            o.observe(&acc, name, &mut |a| port.put(a));
+            for o in &mut self.observers {
+                o.observe(&acc, name, &mut |a| port.put(a));
+            }
         }
         self.prev_ts = ev.ts();
         if lookups {

@@ -154,15 +154,28 @@ fn check_netpol(p: &Map<String, Json>) -> Result<(), String> {
     Ok(())
 }
 
+fn opt_str(p: &Map<String, Json>, k: &str) -> Result<(), String> {
+    match p.get(k) {
+        None | Some(Json::Null) | Some(Json::String(_)) => Ok(()),
+        Some(v) => Err(format!("parameter '{k}' must be a string, not {v}")),
+    }
+}
+
 fn check_exec(p: &Map<String, Json>) -> Result<(), String> {
+    opt_str(p, "shell")?;
+    opt_str(p, "container")?;
     need_str(p, "command")
 }
 
 fn check_kscript(p: &Map<String, Json>) -> Result<(), String> {
-    if p.get("script").and_then(Json::as_str).is_none() && p.get("file").and_then(Json::as_str).is_none() {
-        return Err("parameter 'script' or 'file' is required".into());
+    opt_str(p, "shell")?;
+    opt_str(p, "container")?;
+    let has = |k: &str| p.get(k).and_then(Json::as_str).is_some();
+    match (has("script"), has("file")) {
+        (false, false) => Err("parameter 'script' or 'file' is required".into()),
+        (true, true) => Err("parameters 'script' and 'file' cannot both be set".into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn check_log(p: &Map<String, Json>) -> Result<(), String> {
@@ -170,19 +183,48 @@ fn check_log(p: &Map<String, Json>) -> Result<(), String> {
 }
 
 fn check_download(p: &Map<String, Json>) -> Result<(), String> {
+    opt_str(p, "container")?;
+    opt_uint(p, "max_bytes")?;
+    if let Some(v) = p.get("destination") {
+        let d = v.as_str().ok_or("parameter 'destination' must be a path")?;
+        if !d.starts_with('/') {
+            return Err("parameter 'destination' must be an absolute path".into());
+        }
+    }
     need_str(p, "file")
 }
 
 fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
     crate::kubernetes::check_min_healthy(p)?;
     opt_uint(p, "max_wait_period")?;
+    opt_uint(p, "wait_period")?;
+    opt_uint(p, "grace_period_seconds")?;
     opt_bool(p, "ignore_daemonsets")?;
     opt_bool(p, "ignore_statefulsets")?;
     opt_strs(p, "wait_period_excluded_namespaces")
 }
 
+/// `duration` (seconds) and `buffer_size` are Talon's `kubernetes:sysdig` names (its `image`
+/// is accepted and unused: nothing is started in the pod); `scope` (container or process),
+/// `directory` and `max_bytes` are Harrier's.
 fn check_capture(p: &Map<String, Json>) -> Result<(), String> {
-    opt_uint(p, "duration")
+    opt_uint(p, "duration")?;
+    if p.get("duration").and_then(Json::as_u64) == Some(0) {
+        return Err("parameter 'duration' must be at least 1 (seconds)".into());
+    }
+    opt_uint(p, "buffer_size")?;
+    opt_uint(p, "max_bytes")?;
+    match p.get("scope").map(|s| s.as_str()) {
+        None | Some(Some("container" | "process")) => {}
+        Some(_) => return Err("parameter 'scope' must be container or process".into()),
+    }
+    if let Some(v) = p.get("directory") {
+        let d = v.as_str().ok_or("parameter 'directory' must be a path")?;
+        if !d.starts_with('/') {
+            return Err("parameter 'directory' must be an absolute path".into());
+        }
+    }
+    Ok(())
 }
 
 const CLOUD: &str =
@@ -324,10 +366,10 @@ pub static ACTIONNERS: &[Info] = &[
     },
     Info {
         name: "kubernetes:sysdig",
-        support: Support::Unsupported("use node:capture, which records the container's events on the node"),
+        support: Support::Node,
         continue_default: true,
-        description: "Capture syscalls in the pod",
-        check: any,
+        description: "Capture the pod's syscalls: done on the node as node:capture (no job, no image)",
+        check: check_capture,
     },
     Info {
         name: "aws:lambda",

@@ -68,7 +68,9 @@ fn boolean(v: &Json, file: &str, key: &str) -> Result<bool, String> {
 /// (added to the defaults; `protected.replace_defaults: true` starts from pid 1 and Harrier only),
 /// `rate_limit.{per_minute,burst}`, `deduplication.time_window_seconds`, `quarantine_dir`,
 /// `kill_wait_ms`, `max_delay_ms`, `containerd_sockets`, `block_pin_dir`, `block_state_dir`,
-/// `kubeconfig`, `kubernetes_timeout_seconds`, `kubernetes_log_dir`.
+/// `kubeconfig`, `kubernetes_timeout_seconds`, `kubernetes_log_dir`, `capture_dir`,
+/// `capture_max_bytes`, `capture_max_concurrent`, `capture_duration_seconds` (default),
+/// `capture_max_duration_seconds`.
 pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Vec<PathBuf>, String> {
     let Some(m) = v.as_object() else {
         return if v.is_null() { Ok(Vec::new()) } else { Err(err(file, "response", "a map")) };
@@ -165,6 +167,24 @@ pub fn apply_response_block(v: &Json, file: &str, cfg: &mut Config) -> Result<Ve
                 cfg.kube.log_dir = Some(PathBuf::from(
                     v.as_str().ok_or_else(|| err(file, "response.kubernetes_log_dir", "a path"))?,
                 ))
+            }
+            "capture_dir" => {
+                cfg.capture.dir =
+                    PathBuf::from(v.as_str().ok_or_else(|| err(file, "response.capture_dir", "a path"))?)
+            }
+            "capture_max_bytes" => {
+                cfg.capture.max_bytes = uint(v, file, "response.capture_max_bytes")?.max(4096)
+            }
+            "capture_max_concurrent" => {
+                cfg.capture.max_concurrent = uint(v, file, "response.capture_max_concurrent")?.max(1) as usize
+            }
+            "capture_duration_seconds" => {
+                cfg.capture.default_duration =
+                    Duration::from_secs(uint(v, file, "response.capture_duration_seconds")?.max(1))
+            }
+            "capture_max_duration_seconds" => {
+                cfg.capture.max_duration =
+                    Duration::from_secs(uint(v, file, "response.capture_max_duration_seconds")?.max(1))
             }
             other => return Err(format!("{file}: unknown key 'response.{other}'")),
         }

@@ -10,10 +10,17 @@
 //! | `log` | GET pod, GET `pods/{name}/log?container=..&tailLines=..`, written to a file |
 //! | `delete` | DELETE the `ka.target.*` resource (k8s audit alerts) |
 //! | `cordon` | GET pod, PATCH node `{"spec":{"unschedulable":true}}` |
-//! | `drain` | cordon, list the node's pods, POST a `policy/v1` Eviction to `pods/{name}/eviction` for each (not DaemonSet, static or protected pods) |
+//! | `drain` | cordon, list the node's pods, POST a `policy/v1` Eviction to `pods/{name}/eviction` for each (not DaemonSet, static or protected pods); with `max_wait_period` (or older Talon's `wait_period`) seconds, list the node's pods again (every fifth of the period, 0.2–5 s) until the evicted ones are gone — those in `wait_period_excluded_namespaces` are not waited for — and fail naming those still there at the end |
 //!
-//! `exec`, `script` and `download` need the API server's exec stream; they fail with a clear
-//! message in this build (use `node:script`, which runs on the node).
+//! | `exec` | GET pod, then `pods/{name}/exec?command=SHELL&command=-c&command=CMD&container=..&stdout=true&stderr=true` upgraded to a WebSocket (`v5.channel.k8s.io`, else `v4`) |
+//! | `script` | the same with `command=SHELL&stdin=true`: the script goes to the shell's stdin (never on a command line), then stdin is closed |
+//! | `download` | the same with `command=cat&command=FILE`; stdout saved to a file (0600), cut off at a size cap |
+//!
+//! Parameters are Talon's: `shell` (default `/bin/sh`) and `command` for exec; `shell` and
+//! `script` or `file` (a local file whose content is sent) for script; `file` for download,
+//! plus Harrier's `container` (default: the pod's first), `destination` (download directory,
+//! default the log directory) and `max_bytes` (download cap, default 64 MiB). Alert fields are
+//! never put into a command.
 //!
 //! Protected namespaces are never acted on: the pod's (`k8s.ns.name`, checked by the
 //! [`crate::Responder`]), `ka.target.namespace` for `delete`, and every pod a drain would evict.
@@ -30,7 +37,8 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
+    ApiResource, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams,
+    PostParams,
 };
 use kube::Api;
 use serde_json::{json, Map, Value as Json};
@@ -126,13 +134,22 @@ impl Kube {
     }
 
     fn block<T: Send + 'static>(&self, f: impl std::future::Future<Output = R<T>> + Send + 'static) -> R<T> {
+        self.block_longer(f, Duration::ZERO)
+    }
+
+    /// [`Kube::block`] for actions that wait on purpose (`extra` longer).
+    fn block_longer<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = R<T>> + Send + 'static,
+        extra: Duration,
+    ) -> R<T> {
         let rt = self.rt.as_ref().ok_or_else(|| failed("the Kubernetes client is shut down"))?;
         let (tx, rx) = mpsc::sync_channel(1);
         rt.spawn(async move {
             let _ = tx.send(f.await);
         });
         // Drain waits for evictions one by one: allow several calls' worth.
-        rx.recv_timeout(self.timeout * 6 + Duration::from_secs(1))
+        rx.recv_timeout(self.timeout * 6 + Duration::from_secs(1) + extra)
             .map_err(|_| failed("the Kubernetes API did not answer in time"))?
     }
 }
@@ -484,6 +501,194 @@ async fn delete(client: kube::Client, resource: String, ns: String, name: String
     Ok(format!("{what} deleted"))
 }
 
+/// Largest output kept from `kubernetes:exec` / `kubernetes:script` (the detail shows the start).
+const EXEC_OUTPUT_MAX: usize = 1 << 20;
+/// `kubernetes:download`'s default cap.
+pub const DOWNLOAD_MAX: u64 = 64 << 20;
+/// Largest script sent by `kubernetes:script`.
+const SCRIPT_MAX: u64 = 1 << 20;
+
+/// What a command run in a pod left.
+struct ExecOut {
+    container: String,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+async fn read_capped(
+    r: Option<impl tokio::io::AsyncRead + Unpin>,
+    cap: u64,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    use tokio::io::AsyncReadExt;
+    let Some(r) = r else { return Ok((Vec::new(), false)) };
+    let mut out = Vec::new();
+    let mut limited = r.take(cap + 1);
+    limited.read_to_end(&mut out).await?;
+    let over = out.len() as u64 > cap;
+    out.truncate(cap as usize);
+    Ok((out, over))
+}
+
+/// Run `command` in the pod (its `container`, else the first), with `stdin` sent then closed.
+/// Fails when the stream reports a failure status (non-zero exit) or stdout passes `cap`.
+async fn exec_in(
+    client: kube::Client,
+    ns: &str,
+    name: &str,
+    container: Option<String>,
+    command: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    cap: u64,
+) -> R<ExecOut> {
+    use tokio::io::AsyncWriteExt;
+    let container = match container {
+        Some(c) => c,
+        None => {
+            let pod = get_pod(&client, ns, name).await?;
+            pod.spec
+                .and_then(|s| s.containers.into_iter().next().map(|c| c.name))
+                .ok_or_else(|| failed(format!("pod {ns}/{name} has no containers")))?
+        }
+    };
+    let ap =
+        AttachParams::default().container(container.clone()).stdin(stdin.is_some()).stdout(true).stderr(true);
+    let what = format!("exec in {ns}/{name} container {container}");
+    let mut proc =
+        Api::<Pod>::namespaced(client, ns).exec(name, command, &ap).await.map_err(|e| api_err(&what, e))?;
+    let status = proc.take_status();
+    let (out, err) = (proc.stdout(), proc.stderr());
+    let writer = async {
+        if let (Some(data), Some(mut w)) = (stdin, proc.stdin()) {
+            w.write_all(&data).await?;
+            w.shutdown().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    // stderr on its own task: a stdout past the cap stops the session without waiting for it.
+    let err_task = tokio::spawn(read_capped(err, 64 << 10));
+    let (w, o) = tokio::join!(writer, read_capped(out, cap));
+    let (stdout, over) = o.map_err(|e| failed(format!("{what}: reading stdout: {e}")))?;
+    if over {
+        proc.abort();
+        err_task.abort();
+        return Err(failed(format!("{what}: the output passed the {cap}-byte cap; stopped")));
+    }
+    w.map_err(|e| failed(format!("{what}: sending stdin: {e}")))?;
+    let stderr = match err_task.await {
+        Ok(Ok((b, _))) => b,
+        Ok(Err(e)) => return Err(failed(format!("{what}: reading stderr: {e}"))),
+        Err(e) => return Err(failed(format!("{what}: reading stderr: {e}"))),
+    };
+    let st = match status {
+        Some(s) => s.await,
+        None => None,
+    };
+    let _ = proc.join().await;
+    if let Some(st) = st {
+        if st.status.as_deref() == Some("Failure") {
+            let code = st
+                .details
+                .as_ref()
+                .and_then(|d| d.causes.as_ref())
+                .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+                .and_then(|c| c.message.clone());
+            let msg = st.message.unwrap_or_default();
+            return Err(failed(format!(
+                "{what}: {}{msg}; stderr: {}",
+                code.map(|c| format!("exit code {c}: ")).unwrap_or_default(),
+                String::from_utf8_lossy(&stderr).trim()
+            )));
+        }
+    }
+    Ok(ExecOut { container, stdout, stderr })
+}
+
+fn shown(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_end();
+    if s.len() > 2048 {
+        let mut end = 2048;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &s[..end], b.len())
+    } else {
+        s.to_string()
+    }
+}
+
+async fn exec(client: kube::Client, p: Map<String, Json>, ns: String, name: String) -> R<String> {
+    let shell = param_str(&p, "shell").unwrap_or_else(|| "/bin/sh".into());
+    let command = param_str(&p, "command").ok_or_else(|| failed("parameter 'command' is required"))?;
+    let o = exec_in(
+        client,
+        &ns,
+        &name,
+        param_str(&p, "container"),
+        vec![shell, "-c".into(), command],
+        None,
+        EXEC_OUTPUT_MAX as u64,
+    )
+    .await?;
+    Ok(format!(
+        "command run in {ns}/{name} container {}; output: {}{}",
+        o.container,
+        shown(&o.stdout),
+        if o.stderr.is_empty() { String::new() } else { format!("; stderr: {}", shown(&o.stderr)) }
+    ))
+}
+
+async fn script(client: kube::Client, p: Map<String, Json>, ns: String, name: String) -> R<String> {
+    let shell = param_str(&p, "shell").unwrap_or_else(|| "/bin/sh".into());
+    let body = match (param_str(&p, "script"), param_str(&p, "file")) {
+        (Some(s), None) => s.into_bytes(),
+        (None, Some(f)) => {
+            let meta = std::fs::metadata(&f).map_err(|e| failed(format!("script file {f}: {e}")))?;
+            if meta.len() > SCRIPT_MAX {
+                return Err(failed(format!("script file {f} is larger than {SCRIPT_MAX} bytes")));
+            }
+            std::fs::read(&f).map_err(|e| failed(format!("script file {f}: {e}")))?
+        }
+        _ => return Err(failed("exactly one of the parameters 'script' and 'file' is required")),
+    };
+    let o = exec_in(
+        client,
+        &ns,
+        &name,
+        param_str(&p, "container"),
+        vec![shell],
+        Some(body),
+        EXEC_OUTPUT_MAX as u64,
+    )
+    .await?;
+    Ok(format!("script run in {ns}/{name} container {}; output: {}", o.container, shown(&o.stdout)))
+}
+
+async fn download(
+    client: kube::Client,
+    p: Map<String, Json>,
+    ns: String,
+    name: String,
+    dir: PathBuf,
+) -> R<String> {
+    let file = param_str(&p, "file").ok_or_else(|| failed("parameter 'file' is required"))?;
+    let cap = p.get("max_bytes").and_then(Json::as_u64).unwrap_or(DOWNLOAD_MAX);
+    let o =
+        exec_in(client, &ns, &name, param_str(&p, "container"), vec!["cat".into(), file.clone()], None, cap)
+            .await?;
+    let base = Path::new(&file).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+    let out =
+        dir.join(format!("{}_{}_{}_{}", safe_part(&ns), safe_part(&name), crate::now_ns(), safe_part(&base)));
+    write_private(&dir, &out, &o.stdout)
+        .map_err(|e| failed(format!("cannot write {}: {e}", out.display())))?;
+    Ok(format!(
+        "{file} of {ns}/{name} container {} ({} bytes) saved to {}",
+        o.container,
+        o.stdout.len(),
+        out.display()
+    ))
+}
+
 async fn cordon_node(client: &kube::Client, node: &str) -> R<()> {
     let body = json!({"spec": {"unschedulable": true}});
     Api::<Node>::all(client.clone())
@@ -535,8 +740,11 @@ async fn drain(
             }
         }
         // The documented policy/v1 Eviction body (kube's own evict() sends a body without kind).
-        let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+        let mut body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
             "metadata": {"name": pname, "namespace": pns}});
+        if let Some(g) = p.get("grace_period_seconds").and_then(Json::as_u64) {
+            body["deleteOptions"] = json!({"gracePeriodSeconds": g});
+        }
         let r: Result<Json, _> = Api::<Pod>::namespaced(client.clone(), &pns)
             .create_subresource("eviction", &pname, &PostParams::default(), &body)
             .await;
@@ -545,7 +753,61 @@ async fn drain(
             Err(e) => failures.push(format!("{id}: {e}")),
         }
     }
-    let d = format!("node {node} cordoned; evicted {evicted:?}; left {left:?}");
+    let mut d = format!("node {node} cordoned; evicted {evicted:?}; left {left:?}");
+    // Talon's max_wait_period (older Talon: wait_period): wait for the evicted pods to be gone.
+    let wait = p
+        .get("max_wait_period")
+        .and_then(Json::as_u64)
+        .filter(|n| *n > 0)
+        .or_else(|| p.get("wait_period").and_then(Json::as_u64))
+        .unwrap_or(0);
+    let excluded = strs(&p, "wait_period_excluded_namespaces");
+    let mut waiting: Vec<String> = evicted
+        .iter()
+        .filter(|id| !excluded.iter().any(|ns| id.split('/').next() == Some(ns.as_str())))
+        .cloned()
+        .collect();
+    if wait > 0 && !waiting.is_empty() {
+        let period = Duration::from_secs(wait);
+        let every = (period / 5).clamp(Duration::from_millis(200), Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let mut polls = 0u32;
+        loop {
+            tokio::time::sleep(every.min(period.saturating_sub(start.elapsed()))).await;
+            polls += 1;
+            match Api::<Pod>::all(client.clone())
+                .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+                .await
+            {
+                Ok(list) => {
+                    let there: std::collections::HashSet<String> = list
+                        .items
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{}/{}",
+                                p.metadata.namespace.as_deref().unwrap_or_default(),
+                                p.metadata.name.as_deref().unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    waiting.retain(|id| there.contains(id));
+                }
+                Err(e) => tracing::warn!("kubernetes:drain: listing the pods of node {node}: {e}"),
+            }
+            if waiting.is_empty() || start.elapsed() >= period {
+                break;
+            }
+        }
+        if waiting.is_empty() {
+            d.push_str(&format!(
+                "; evicted pods gone after {:.1} s ({polls} checks)",
+                start.elapsed().as_secs_f64()
+            ));
+        } else {
+            failures.push(format!("still on the node after max_wait_period ({wait} s): {waiting:?}"));
+        }
+    }
     if failures.is_empty() {
         Ok(d)
     } else {
@@ -570,15 +832,13 @@ impl ClusterActions for Kube {
                 })?;
                 let name = g("ka.target.name").ok_or_else(|| failed("the alert has no ka.target.name"))?;
                 let ns = g("ka.target.namespace").unwrap_or_default();
-                let ns_target = if resource == "namespaces" { Some(name.as_str()) } else { Some(ns.as_str()) };
+                let ns_target =
+                    if resource == "namespaces" { Some(name.as_str()) } else { Some(ns.as_str()) };
                 if let Some(why) = self.protected.namespace_reason(ns_target) {
                     return Err(ClusterError::Skipped(format!("protected: {why}")));
                 }
                 self.block(delete(c, resource, ns, name))
             }
-            "kubernetes:exec" | "kubernetes:script" | "kubernetes:download" => Err(failed(format!(
-                "{actionner} needs the API server's exec stream, which this build of Harrier does not open; use node:script on the node"
-            ))),
             a => {
                 let (ns, name) = pod_of(alert)?;
                 if let Some(why) = self.protected.namespace_reason(Some(&ns)) {
@@ -597,6 +857,16 @@ impl ClusterActions for Kube {
                             .unwrap_or_else(|| self.log_dir.clone());
                         self.block(log(c, p, ns, name, dir))
                     }
+                    "kubernetes:exec" => self.block(exec(c, p, ns, name)),
+                    "kubernetes:script" => self.block(script(c, p, ns, name)),
+                    "kubernetes:download" => {
+                        let dir = p
+                            .get("destination")
+                            .and_then(Json::as_str)
+                            .map(PathBuf::from)
+                            .unwrap_or_else(|| self.log_dir.clone());
+                        self.block(download(c, p, ns, name, dir))
+                    }
                     "kubernetes:cordon" => self.block(async move {
                         let node = node_of(&c, &ns, &name).await?;
                         cordon_node(&c, &node).await?;
@@ -604,7 +874,12 @@ impl ClusterActions for Kube {
                     }),
                     "kubernetes:drain" => {
                         let prot = self.protected.clone();
-                        self.block(drain(c, p, ns, name, prot))
+                        let wait = ["max_wait_period", "wait_period"]
+                            .iter()
+                            .filter_map(|k| p.get(*k).and_then(Json::as_u64))
+                            .max()
+                            .unwrap_or(0);
+                        self.block_longer(drain(c, p, ns, name, prot), Duration::from_secs(wait))
                     }
                     other => Err(failed(format!("{other} is not a Kubernetes actionner Harrier runs"))),
                 }

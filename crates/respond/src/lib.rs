@@ -61,6 +61,8 @@ pub struct Config {
     pub max_delay: Duration,
     /// The Kubernetes API for `kubernetes:*` actionners (kubeconfig, timeouts, log directory).
     pub kube: kubernetes::KubeSettings,
+    /// `node:capture`: directory, size cap, concurrency, durations.
+    pub capture: node::capture::Settings,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             containerd_sockets: node::containerd::default_sockets(),
             max_delay: Duration::from_millis(2),
             kube: kubernetes::KubeSettings::default(),
+            capture: node::capture::Settings::default(),
         }
     }
 }
@@ -255,6 +258,7 @@ pub struct Responder {
     /// Made at the first rule that needs it (load or reload), kept after.
     cluster: OnceLock<Result<Arc<dyn ClusterActions>, String>>,
     blocker: node::block::Blocker,
+    captures: node::capture::Captures,
 }
 
 enum ActError {
@@ -266,6 +270,7 @@ impl Responder {
     pub fn new(rules: RuleSet, config: Config) -> Self {
         let r = Responder {
             blocker: node::block::Blocker::new(config.block.clone()),
+            captures: node::capture::Captures::new(config.capture.clone()),
             rules: RwLock::new(Arc::new(rules)),
             limiter: Mutex::new(RateLimiter::new(config.rate_per_minute, config.rate_burst)),
             dedup: Mutex::new(Dedup::new(config.dedup_window)),
@@ -336,6 +341,12 @@ impl Responder {
         &self.config
     }
 
+    /// The running `node:capture`s; attach [`node::capture::Captures::tap`] to the detector so
+    /// they see events.
+    pub fn captures(&self) -> &node::capture::Captures {
+        &self.captures
+    }
+
     /// Whether any rule could act on this alert (cheap; for callers that want to skip work).
     pub fn wants(&self, alert: &Alert) -> bool {
         alert.priority <= self.config.min_priority
@@ -386,7 +397,11 @@ impl Responder {
         let f = |k: &str| field_text(alert, k).unwrap_or_default();
         match action.actionner.as_str() {
             "node:kill" => format!("pid={}", f("proc.pid")),
-            "node:kill_container" | "node:pause_container" | "node:block_network" | "node:capture" => {
+            "node:kill_container"
+            | "node:pause_container"
+            | "node:block_network"
+            | "node:capture"
+            | "kubernetes:sysdig" => {
                 format!("container={}", f("container.id"))
             }
             "node:quarantine" => {
@@ -643,6 +658,42 @@ impl Responder {
                     Err(BlockError::Already(w)) => Ok(w),
                     Err(BlockError::Gone(w)) => Err(ActError::Failed(format!("target gone: {w}"))),
                     Err(BlockError::Failed(w)) => Err(ActError::Failed(w)),
+                }
+            }
+            // Talon's kubernetes:sysdig records the pod's syscalls; here the node does it.
+            "node:capture" | "kubernetes:sysdig" => {
+                use node::capture::Target;
+                let cid = field_text(alert, "container.id").unwrap_or_default();
+                let pid = field_text(alert, "proc.pid").and_then(|s| s.parse::<i64>().ok());
+                let scope = p.get("scope").and_then(Json::as_str).unwrap_or("container");
+                let target = if !cid.is_empty() && cid != "host" && scope != "process" {
+                    Target::Container(cid)
+                } else {
+                    match pid {
+                        Some(pid) => Target::Process(pid),
+                        None => {
+                            return Err(ActError::Failed(
+                                "the alert has neither container.id nor proc.pid (add them to the detection rule's output)"
+                                    .into(),
+                            ))
+                        }
+                    }
+                };
+                let duration = p.get("duration").and_then(Json::as_u64).map(Duration::from_secs);
+                let dir = p.get("directory").and_then(Json::as_str).map(PathBuf::from);
+                let max_bytes = p.get("max_bytes").and_then(Json::as_u64);
+                match self.captures.start(target.clone(), &alert.rule, duration, dir.as_deref(), max_bytes) {
+                    Ok(s) => Ok(format!(
+                        "capturing {} s of {}'s events to {} (header: {} threads)",
+                        s.duration.as_secs(),
+                        match &target {
+                            Target::Container(c) => format!("container {c}"),
+                            Target::Process(p) => format!("process {p}"),
+                        },
+                        s.path.display(),
+                        s.header_threads
+                    )),
+                    Err(e) => Err(ActError::Failed(e)),
                 }
             }
             other => Err(ActError::Failed(format!("{other} is not available in this build of Harrier"))),

@@ -40,6 +40,13 @@ struct Api {
     netpols: Mutex<BTreeMap<String, Value>>,
     /// Calls refused: bad token or content type, unknown path.
     refused: Mutex<Vec<String>>,
+    /// What exec sessions received on stdin (channel 0), one entry per session.
+    stdin: Mutex<Vec<Vec<u8>>>,
+    /// Evicted pods ("ns/name") with the pod lists still showing them (they terminate
+    /// after that many lists); `None` = they never go (a stuck finalizer).
+    evicted: Mutex<BTreeMap<String, Option<u32>>>,
+    /// Lists an evicted pod stays for; 0 = the mock's pods never leave.
+    linger: std::sync::atomic::AtomicU32,
 }
 
 fn pod(ns: &str, name: &str, owner: Option<(&str, &str)>) -> Value {
@@ -152,21 +159,152 @@ async fn handle(
             (StatusCode::OK, [("content-type", "text/plain")], format!("{c}: line one\n{c}: line two\n"))
                 .into_response()
         }
-        ("GET", ["api", "v1", "pods"]) => reply(
-            200,
-            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        ("GET", ["api", "v1", "pods"]) => {
+            let mut ev = api.evicted.lock().unwrap();
+            let items: Vec<Value> = [
                 pod("prod", "web-1", Some(("ReplicaSet", "web-7f9c"))),
                 pod("prod", "agent-1", Some(("DaemonSet", "agent"))),
                 pod("kube-system", "coredns-1", Some(("ReplicaSet", "coredns"))),
-            ]}),
-        ),
-        ("POST", ["api", "v1", "namespaces", _, "pods", _, "eviction"]) => reply(201, status(201, "", "")),
+            ]
+            .into_iter()
+            .filter(|p| {
+                let id = format!(
+                    "{}/{}",
+                    p["metadata"]["namespace"].as_str().unwrap(),
+                    p["metadata"]["name"].as_str().unwrap()
+                );
+                match ev.get_mut(&id) {
+                    None | Some(None) => true,
+                    Some(Some(0)) => false,
+                    Some(Some(n)) => {
+                        *n -= 1;
+                        true
+                    }
+                }
+            })
+            .collect();
+            reply(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}))
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "pods", name, "eviction"]) => {
+            let linger = api.linger.load(std::sync::atomic::Ordering::SeqCst);
+            api.evicted.lock().unwrap().insert(format!("{ns}/{name}"), (linger > 0).then_some(linger));
+            reply(201, status(201, "", ""))
+        }
         ("DELETE", ["api", "v1", "namespaces", _, "secrets", _]) => reply(200, status(200, "", "")),
         _ => {
             api.refused.lock().unwrap().push(format!("unknown: {m} {path}?{query}"));
             reply(404, status(404, "NotFound", "no such path in the mock"))
         }
     }
+}
+
+/// The values of `key` in a query string, decoded (`command` repeats, one per argument).
+fn query_values(query: &str, key: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| {
+            let v = v.replace('+', " ");
+            let mut out = Vec::new();
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() {
+                    out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        })
+        .collect()
+}
+
+/// `pods/{name}/exec` as the API server serves it: a WebSocket upgrade with the channel
+/// subprotocol (`v5.channel.k8s.io` preferred, `v4.channel.k8s.io`), each binary message
+/// prefixed with its channel — 0 stdin, 1 stdout, 2 stderr, 3 the final `Status` (JSON), and in
+/// v5, 255 closing a stream (`[255, 0]`: stdin is done).
+async fn exec_ws(
+    State(api): State<Arc<Api>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    use axum::extract::ws::Message;
+    use futures_util::{SinkExt, StreamExt};
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if auth != format!("Bearer {TOKEN}") {
+        api.refused.lock().unwrap().push(format!("no token: exec {path}"));
+        return reply(401, status(401, "Unauthorized", "Unauthorized"));
+    }
+    let protos =
+        headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if !protos.split(',').any(|p| p.trim() == "v5.channel.k8s.io" || p.trim() == "v4.channel.k8s.io") {
+        api.refused.lock().unwrap().push(format!("exec without the channel subprotocol: {protos:?}"));
+        return reply(400, status(400, "BadRequest", "no subprotocol"));
+    }
+    api.calls.lock().unwrap().push(Call {
+        method: format!("{method} (websocket {protos})"),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: String::new(),
+        body: Value::Null,
+    });
+    let command = query_values(&query, "command");
+    let with_stdin = query_values(&query, "stdin") == ["true"];
+    ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]).on_upgrade(move |socket| async move {
+        let (mut tx, mut rx) = socket.split();
+        let send = |ch: u8, data: &[u8]| {
+            let mut m = vec![ch];
+            m.extend_from_slice(data);
+            Message::Binary(m.into())
+        };
+        let ok = json!({"metadata": {}, "status": "Success"});
+        let mut stdin = Vec::new();
+        if with_stdin {
+            // Until the client closes stdin (v5: [255, 0]) or the socket.
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Binary(b) = m {
+                    match b.first() {
+                        Some(0) => stdin.extend_from_slice(&b[1..]),
+                        Some(255) if b.get(1) == Some(&0) => break,
+                        _ => {}
+                    }
+                }
+            }
+            api.stdin.lock().unwrap().push(stdin.clone());
+        }
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let (out, err, st): (Vec<u8>, Vec<u8>, Value) = match args.as_slice() {
+            [_, "-c", "exit 3"] => (
+                vec![],
+                b"boom\n".to_vec(),
+                json!({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                    "message": "command terminated with non-zero exit code: exit status 3",
+                    "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}),
+            ),
+            [_, "-c", cmd] => (format!("ran: {cmd}\n").into_bytes(), vec![], ok),
+            [_] => (format!("script of {} bytes done\n", stdin.len()).into_bytes(), vec![], ok),
+            ["cat", "/var/log/big"] => (vec![b'x'; 5000], vec![], ok),
+            ["cat", f] => (format!("content of {f}\n").into_bytes(), vec![], ok),
+            _ => (vec![], b"unknown command".to_vec(), ok),
+        };
+        // Output in two frames, as a real stream may split it.
+        let half = out.len() / 2;
+        let _ = tx.send(send(1, &out[..half])).await;
+        let _ = tx.send(send(1, &out[half..])).await;
+        if !err.is_empty() {
+            let _ = tx.send(send(2, &err)).await;
+        }
+        let _ = tx.send(send(3, st.to_string().as_bytes())).await;
+        let _ = tx.send(Message::Close(None)).await;
+    })
 }
 
 struct Mock {
@@ -184,7 +322,10 @@ impl Mock {
         let addr = rt.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();
-            let router = axum::Router::new().fallback(handle).with_state(a2);
+            let router = axum::Router::new()
+                .route("/api/v1/namespaces/{ns}/pods/{name}/exec", axum::routing::any(exec_ws))
+                .fallback(handle)
+                .with_state(a2);
             tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
             addr
         });
@@ -553,5 +694,186 @@ fn falco_post_through_serve_terminates_the_pod() {
     assert_eq!(seen.len(), 2);
     assert!(seen.iter().all(|a| a.source == "response"));
     assert_eq!(seen[1].output_fields["response.target"], "pod=prod/web-1");
+    mock.assert_clean();
+}
+
+#[test]
+fn exec_script_download_over_the_exec_stream() {
+    // Mock API server, see the file's header: no real API server can run here. Its exec
+    // endpoint speaks the WebSocket channel subprotocol as the API server documents it.
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let alert = shell_alert("prod", "web-1");
+
+    // exec: Talon's shell + command, in the pod's first container.
+    let o = run_one(
+        &mock,
+        &rule(
+            "Exec",
+            "kubernetes:exec",
+            "      parameters:\n        shell: /bin/bash\n        command: ps aux\n",
+        ),
+        &alert,
+    );
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert!(o.detail.contains("container app") && o.detail.contains("ran: ps aux"), "{}", o.detail);
+    let c = mock.calls();
+    assert_eq!((c[0].method.as_str(), c[0].path.as_str()), ("GET", "/api/v1/namespaces/prod/pods/web-1"));
+    assert!(
+        c[1].method.starts_with("GET (websocket") && c[1].method.contains("v5.channel.k8s.io"),
+        "{}",
+        c[1].method
+    );
+    assert_eq!(c[1].path, "/api/v1/namespaces/prod/pods/web-1/exec");
+    assert_eq!(query_values(&c[1].query, "command"), ["/bin/bash", "-c", "ps aux"]);
+    assert_eq!(query_values(&c[1].query, "container"), ["app"]);
+    assert_eq!(query_values(&c[1].query, "stdout"), ["true"]);
+    assert_eq!(query_values(&c[1].query, "stderr"), ["true"]);
+    assert!(query_values(&c[1].query, "stdin").iter().all(|v| v == "false"), "{}", c[1].query);
+
+    // A failing command: the status on channel 3 makes the outcome failed, with its exit code.
+    let o = run_one(
+        &mock,
+        &rule(
+            "Exec",
+            "kubernetes:exec",
+            "      parameters:\n        command: exit 3\n        container: sidecar\n",
+        ),
+        &alert,
+    );
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(o.detail.contains("exit code 3") && o.detail.contains("boom"), "{}", o.detail);
+    let c = mock.calls();
+    assert_eq!(c.len(), 1, "container given: no pod lookup");
+    assert_eq!(query_values(&c[0].query, "container"), ["sidecar"]);
+
+    // script: the content goes to the shell's stdin, which is then closed; nothing of it is on
+    // the command line. Shell metacharacters in the script stay data.
+    let script_text = "echo \"$(id)\"; rm -rf /tmp/x; `reboot`\n";
+    let yaml = rule(
+        "Script",
+        "kubernetes:script",
+        &format!("      parameters:\n        script: {}\n", serde_json::to_string(script_text).unwrap()),
+    );
+    let o = run_one(&mock, &yaml, &alert);
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    let c = mock.calls();
+    assert_eq!(query_values(&c[1].query, "command"), ["/bin/sh"]);
+    assert_eq!(query_values(&c[1].query, "stdin"), ["true"]);
+    assert_eq!(mock.api.stdin.lock().unwrap().pop().unwrap(), script_text.as_bytes());
+    assert!(o.detail.contains(&format!("script of {} bytes done", script_text.len())), "{}", o.detail);
+    // From a local file (Talon's `file`).
+    let f = dir.path().join("collect.sh");
+    std::fs::write(&f, "uname -a\n").unwrap();
+    let yaml =
+        rule("Script", "kubernetes:script", &format!("      parameters:\n        file: {}\n", f.display()));
+    let o = run_one(&mock, &yaml, &alert);
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert_eq!(mock.api.stdin.lock().unwrap().pop().unwrap(), b"uname -a\n");
+    mock.calls();
+
+    // download: `cat FILE` in the pod, saved 0600 in the destination.
+    let dest = dir.path().join("downloads");
+    let yaml = rule(
+        "Download",
+        "kubernetes:download",
+        &format!("      parameters:\n        file: /etc/shadow\n        destination: {}\n", dest.display()),
+    );
+    let o = run_one(&mock, &yaml, &alert);
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    let c = mock.calls();
+    assert_eq!(query_values(&c[1].query, "command"), ["cat", "/etc/shadow"]);
+    let files: Vec<_> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "content of /etc/shadow\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&files[0]).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(files[0].file_name().unwrap().to_str().unwrap().starts_with("prod_web-1_"));
+    // Past the size cap: failed, nothing written.
+    let yaml = rule(
+        "Download",
+        "kubernetes:download",
+        &format!(
+            "      parameters:\n        file: /var/log/big\n        destination: {}\n        max_bytes: 1000\n",
+            dest.display()
+        ),
+    );
+    let o = run_one(&mock, &yaml, &alert);
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(o.detail.contains("1000-byte cap"), "{}", o.detail);
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 1);
+    mock.assert_clean();
+}
+
+#[test]
+fn exec_parameters_are_checked_at_load() {
+    let bad = [
+        ("kubernetes:exec", "      parameters:\n        shell: /bin/sh\n"),
+        ("kubernetes:script", "      parameters:\n        script: x\n        file: /y\n"),
+        ("kubernetes:script", "      parameters:\n        shell: /bin/sh\n"),
+        ("kubernetes:download", "      parameters:\n        destination: /tmp\n"),
+        ("kubernetes:download", "      parameters:\n        file: /x\n        destination: rel\n"),
+    ];
+    for (a, p) in bad {
+        let e = load_strs(&[("r.yaml", &rule("R", a, p))]).unwrap_err().to_string();
+        assert!(e.contains("parameter"), "{a}: {e}");
+    }
+}
+
+#[test]
+fn drain_waits_for_the_evicted_pods_up_to_max_wait_period() {
+    // Mock API server, see the file's header: no real API server can run here. An evicted pod
+    // stays in the node's pod list for two more lists, then is gone.
+    let mock = Mock::start();
+    mock.api.linger.store(2, std::sync::atomic::Ordering::SeqCst);
+    let yaml = rule(
+        "Drain",
+        "kubernetes:drain",
+        "      parameters:\n        max_wait_period: 3\n        grace_period_seconds: 7\n",
+    );
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert!(o.detail.contains("evicted pods gone after"), "{}", o.detail);
+    let c = mock.calls();
+    let lists: Vec<&Call> = c.iter().filter(|c| c.method == "GET" && c.path == "/api/v1/pods").collect();
+    // The first list finds the pods to evict; then the waits: web-1 is in the next two, gone in the third.
+    assert_eq!(
+        lists.len(),
+        4,
+        "{:?}",
+        c.iter().map(|c| format!("{} {}", c.method, c.path)).collect::<Vec<_>>()
+    );
+    assert!(lists.iter().all(|l| l.query.contains("fieldSelector=spec.nodeName%3Dnode-7")));
+    let ev = c.iter().find(|c| c.path.ends_with("/eviction")).unwrap();
+    assert_eq!(ev.body["deleteOptions"]["gracePeriodSeconds"], 7);
+    // Without max_wait_period: no waiting (one list).
+    let o = run_one(&mock, &rule("Drain", "kubernetes:drain", ""), &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert_eq!(mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count(), 1);
+
+    // A pod that never goes: failed at the end of the period, naming it.
+    mock.api.evicted.lock().unwrap().clear();
+    mock.api.linger.store(0, std::sync::atomic::Ordering::SeqCst);
+    let yaml = rule("Drain", "kubernetes:drain", "      parameters:\n        max_wait_period: 1\n");
+    let t = std::time::Instant::now();
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Failed, "{o:?}");
+    assert!(
+        o.detail.contains("still on the node after max_wait_period (1 s)") && o.detail.contains("prod/web-1"),
+        "{}",
+        o.detail
+    );
+    assert!(t.elapsed() >= Duration::from_secs(1), "waited the period");
+    let polls = mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count();
+    assert!((3..=7).contains(&polls), "polled within the period: {polls}");
+    // Its namespace excluded from the wait (Talon's wait_period_excluded_namespaces): done at once.
+    let yaml = rule(
+        "Drain",
+        "kubernetes:drain",
+        "      parameters:\n        max_wait_period: 5\n        wait_period_excluded_namespaces: [prod]\n",
+    );
+    let o = run_one(&mock, &yaml, &shell_alert("prod", "web-1"));
+    assert_eq!(o.status, Status::Done, "{o:?}");
+    assert_eq!(mock.calls().iter().filter(|c| c.path == "/api/v1/pods").count(), 1);
     mock.assert_clean();
 }
