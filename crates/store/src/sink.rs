@@ -92,7 +92,10 @@ impl Sink for StoreSink {
                     match opened {
                         Ok(s) => {
                             if self.store.set(Arc::from(s)).is_ok() {
-                                tracing::info!("store: connected to {}; queued alerts follow", redact_url(&self.url));
+                                tracing::info!(
+                                    "store: connected to {}; queued alerts follow",
+                                    redact_url(&self.url)
+                                );
                             }
                             self.store.get().expect("set above").clone()
                         }

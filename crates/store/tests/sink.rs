@@ -83,9 +83,10 @@ fn config_errors_are_clear() {
     .err()
     .unwrap();
     assert!(e.contains("maxage"), "{e}");
-    let e = harrier_store::sink::add_from_config("store:\n  url: postgres://x/y?sslmode=bogus\n", &mut router)
-        .err()
-        .unwrap();
+    let e =
+        harrier_store::sink::add_from_config("store:\n  url: postgres://x/y?sslmode=bogus\n", &mut router)
+            .err()
+            .unwrap();
     assert!(e.contains("store URL"), "{e}");
     // An unreachable server is not a configuration error: the sink waits for it (next test).
     let sink = harrier_store::sink::add_from_config(
