@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use harrier_engine::fields::{FieldClass, FieldId as F, Source};
-use harrier_engine::output::{format_time_hms, format_time_iso8601};
+use harrier_engine::fields::{FieldId as F, Source};
+use harrier_engine::gen::GenFields;
 use harrier_engine::{Alert, BoundField, EventAccessor, Ruleset, Values};
 
 use crate::{AuditRecord, Redactor};
@@ -18,12 +18,22 @@ pub struct RecordAccessor<'a> {
     rec: &'a AuditRecord,
     command: Option<String>,
     num: u64,
+    first_ts: u64,
     hostname: &'a str,
 }
 
 impl<'a> RecordAccessor<'a> {
-    pub fn new(rec: &'a AuditRecord, redactor: &Redactor, num: u64, hostname: &'a str) -> Self {
-        RecordAccessor { rec, command: rec.command.as_deref().map(|c| redactor.redact(c)), num, hostname }
+    /// `num` is the record's number and `first_ts` the time of the first record (for
+    /// `evt.num` and `evt.reltime*`).
+    pub fn new(
+        rec: &'a AuditRecord,
+        redactor: &Redactor,
+        num: u64,
+        first_ts: u64,
+        hostname: &'a str,
+    ) -> Self {
+        let command = rec.command.as_deref().map(|c| redactor.redact(c));
+        RecordAccessor { rec, command, num, first_ts, hostname }
     }
 }
 
@@ -34,24 +44,19 @@ impl EventAccessor for RecordAccessor<'_> {
 
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool {
         let r = self.rec;
-        let ts = r.time_ns;
+        let gen = GenFields {
+            ts: r.time_ns,
+            num: self.num,
+            first_ts: self.first_ts,
+            hostname: self.hostname,
+            source: SOURCE,
+            plugin: "",
+        };
+        if let Some(ok) = gen.extract(field, out) {
+            return ok;
+        }
         match field.id {
-            F::EvtNum => out.push_uint(self.num),
-            F::EvtTime => out.push_str(&format_time_hms(ts, 0)),
-            F::EvtTimeS => out.push_str(&format_time_hms(ts, 0)[..8]),
-            F::EvtTimeIso8601 => out.push_str(&format_time_iso8601(ts, 0)),
-            F::EvtDatetime | F::EvtDatetimeS => {
-                let iso = format_time_iso8601(ts, 0);
-                let end = if field.id == F::EvtDatetime { 29 } else { 19 };
-                out.push_str(&format!("{} {}", &iso[..10], &iso[11..end.min(iso.len())]));
-            }
-            F::EvtPluginname | F::EvtPlugininfo | F::EvtAsynctype => out.push_str(""),
-            F::EvtRawtime => out.push_uint(ts),
-            F::EvtRawtimeS => out.push_uint(ts / 1_000_000_000),
-            F::EvtRawtimeNs => out.push_uint(ts % 1_000_000_000),
-            F::EvtSource => out.push_str(SOURCE),
-            F::EvtIsAsync => out.push_bool(false),
-            F::EvtHostname => out.push_str(self.hostname),
+            F::EvtPlugininfo | F::EvtAsynctype => out.push_str(""),
             F::SessionKind => out.push_str(r.kind),
             F::SessionCommand => match &self.command {
                 Some(c) => out.push_str(c),
@@ -70,7 +75,6 @@ impl EventAccessor for RecordAccessor<'_> {
             F::SessionK8sPodUid => out.push_str(&r.k8s_pod_uid),
             F::SessionK8sPodName => out.push_str(&r.k8s_pod_name),
             F::SessionK8sNsName => out.push_str(&r.k8s_ns_name),
-            id if id.info().class == FieldClass::Session => return false,
             _ => return false,
         }
         true
@@ -85,11 +89,13 @@ pub struct SessionRules {
     /// Records evaluated and alerts raised.
     pub records: u64,
     pub alerts: u64,
+    /// Time of the first record evaluated (`evt.reltime*`).
+    first_ts: Option<u64>,
 }
 
 impl SessionRules {
     pub fn new(rules: Arc<Ruleset>, hostname: String, redactor: Redactor) -> Self {
-        SessionRules { rules, hostname, redactor, records: 0, alerts: 0 }
+        SessionRules { rules, hostname, redactor, records: 0, alerts: 0, first_ts: None }
     }
 
     /// Whether any rule of the session source is loaded.
@@ -99,7 +105,8 @@ impl SessionRules {
 
     pub fn process(&mut self, rec: &AuditRecord, on_alert: &mut dyn FnMut(Alert)) {
         self.records += 1;
-        let acc = RecordAccessor::new(rec, &self.redactor, self.records, &self.hostname);
+        let first_ts = *self.first_ts.get_or_insert(rec.time_ns);
+        let acc = RecordAccessor::new(rec, &self.redactor, self.records, first_ts, &self.hostname);
         let rules = self.rules.clone();
         let mut n = 0;
         rules.evaluate_source(Source::Session, &acc, |r| {
@@ -172,7 +179,7 @@ mod tests {
         sr.process(&rec, &mut |a| alerts.push(a));
         assert!(alerts.is_empty());
         assert_eq!((sr.records, sr.alerts), (3, 1));
-        let acc = RecordAccessor::new(&rec, &Redactor::with_defaults(), 1, "h");
+        let acc = RecordAccessor::new(&rec, &Redactor::with_defaults(), 1, rec.time_ns, "h");
         let mut v = Values::new();
         assert!(acc.extract(&BoundField::new(F::EvtDatetimeS), &mut v));
         assert_eq!(v.len(), 1);
