@@ -170,6 +170,19 @@ fn seconds() -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, 86_400.0))
 }
 
+/// [`run`] with the seeds of `target` picked from a crate's `(target, seed)` list (a crate's
+/// `fuzzing::seeds()`); panics when the list has none for it.
+pub fn run_seeded(
+    manifest_dir: &str,
+    target: &str,
+    seeds: Vec<(&str, Vec<u8>)>,
+    f: impl Fn(&[u8]),
+) -> Report {
+    let mine: Vec<Vec<u8>> = seeds.into_iter().filter(|(t, _)| *t == target).map(|(_, s)| s).collect();
+    assert!(!mine.is_empty(), "no seeds for fuzz target {target}");
+    run(manifest_dir, target, &mine, f)
+}
+
 /// Run the fuzz target `target` of the crate at `manifest_dir` (pass `env!("CARGO_MANIFEST_DIR")`)
 /// through `f`: `seeds`, then the corpus kept in the repository, then mutations for
 /// `HARRIER_FUZZ_SECS` seconds. Panics (failing the test) when `f` panics, naming the input saved.

@@ -169,10 +169,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 #[cfg(test)]
 mod brief_fuzz {
     fn run(target: &str, f: fn(&[u8])) {
-        let seeds: Vec<Vec<u8>> =
-            super::seeds().into_iter().filter(|(t, _)| *t == target).map(|(_, s)| s).collect();
-        assert!(!seeds.is_empty());
-        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), target, &seeds, f);
+        harrier_fuzzrun::run_seeded(env!("CARGO_MANIFEST_DIR"), target, super::seeds(), f);
     }
 
     #[test]
