@@ -216,3 +216,77 @@ pub fn build_test_plugin(features: &[&str], dir: &str) -> PathBuf {
     assert!(st.success(), "building the test plugin failed");
     target.join("debug/libharrier_test_plugin.so")
 }
+
+/// A private tmux server (its own socket) giving a test a real pty; killed when dropped. `pid` is
+/// the first pane's process when the server was started by [`Tmux::bash`].
+pub struct Tmux {
+    pub sock: PathBuf,
+    pub pid: u32,
+}
+
+impl Tmux {
+    /// A server at `sock` that the test starts itself.
+    pub fn at(sock: PathBuf) -> Tmux {
+        Tmux { sock, pid: 0 }
+    }
+
+    /// A server running `bash --norc` (prompt `t$ `, history in `dir/hist`), once the prompt shows.
+    pub fn bash(dir: &Path) -> Tmux {
+        let sock = dir.join("tmux.sock");
+        let st = Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40"])
+            .env("HISTFILE", dir.join("hist"))
+            .env("PS1", "t$ ")
+            .args(["--", "bash", "--norc", "--noprofile"])
+            .status()
+            .expect("tmux (scripts/setup-tests.sh installs it)");
+        assert!(st.success());
+        let mut t = Tmux::at(sock);
+        t.pid = t.tmux(&["display-message", "-p", "#{pane_pid}"]).trim().parse().unwrap();
+        let t0 = std::time::Instant::now();
+        while !t.tmux(&["capture-pane", "-p"]).contains("t$") {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(10), "no bash prompt");
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        t
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux").arg("-S").arg(&self.sock).args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Type text literally.
+    pub fn text(&self, s: &str) {
+        self.tmux(&["send-keys", "-l", s]);
+        std::thread::sleep(std::time::Duration::from_millis(60));
+    }
+
+    /// Press keys by tmux name (Enter, BSpace, C-u, Up, Tab…).
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        }
+    }
+
+    /// Type a line and press Enter, then give the shell a moment.
+    pub fn line(&self, s: &str) {
+        self.text(s);
+        self.keys(&["Enter"]);
+        std::thread::sleep(std::time::Duration::from_millis(260));
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.sock)
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

@@ -7,61 +7,8 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-struct Tmux {
-    sock: PathBuf,
-    pid: u32,
-}
-
-impl Tmux {
-    fn bash(dir: &Path) -> Tmux {
-        let sock = dir.join("tmux.sock");
-        let st = Command::new("tmux")
-            .arg("-S")
-            .arg(&sock)
-            .args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40"])
-            .env("HISTFILE", dir.join("hist"))
-            .env("PS1", "t$ ")
-            .args(["--", "bash", "--norc", "--noprofile"])
-            .status()
-            .expect("tmux (scripts/setup-tests.sh installs it)");
-        assert!(st.success());
-        let mut t = Tmux { sock, pid: 0 };
-        t.pid = t.tmux(&["display-message", "-p", "#{pane_pid}"]).trim().parse().unwrap();
-        let t0 = Instant::now();
-        while !t.tmux(&["capture-pane", "-p"]).contains("t$") {
-            assert!(t0.elapsed() < Duration::from_secs(10), "no bash prompt");
-            std::thread::sleep(Duration::from_millis(30));
-        }
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux").arg("-S").arg(&self.sock).args(args).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn line(&self, s: &str) {
-        self.tmux(&["send-keys", "-l", s]);
-        std::thread::sleep(Duration::from_millis(50));
-        self.tmux(&["send-keys", "Enter"]);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
 
 fn records(file: &Path) -> Vec<Value> {
     std::fs::read_to_string(file)

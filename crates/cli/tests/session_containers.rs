@@ -9,42 +9,10 @@ mod common;
 mod support;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{hex_id, unique, Containerd};
-
-struct Tmux {
-    sock: PathBuf,
-}
-
-impl Tmux {
-    fn tmux(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux").arg("-S").arg(&self.sock).args(args).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn text(&self, s: &str) {
-        self.tmux(&["send-keys", "-l", s]);
-        std::thread::sleep(Duration::from_millis(60));
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.sock)
-            .arg("kill-server")
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
 
 fn commands(log: &Path, cid: &str) -> Vec<Value> {
     std::fs::read_to_string(log)
@@ -79,7 +47,7 @@ fn busybox_ash_in_a_container_through_exec_tty() {
     let sock_arg = format!("container_engines.containerd.sockets=[{}]", ctd.socket.display());
     let run = spawn_ready(&["session", "-o", &log_arg, "-o", &sock_arg], "session audit started");
 
-    let t = Tmux { sock: dir.path().join("tmux.sock") };
+    let t = Tmux::at(dir.path().join("tmux.sock"));
     let exec = format!("ctr -a {} -n k8s.io task exec -t --exec-id sh{u} {id} /bin/sh", ctd.socket.display());
     let st = Command::new("tmux")
         .arg("-S")

@@ -49,6 +49,20 @@ fn opt_uint(p: &Map<String, Json>, k: &str) -> Result<(), String> {
     }
 }
 
+/// [`opt_uint`] no greater than `max` (`what` names the unit in the error).
+fn opt_uint_max(p: &Map<String, Json>, k: &str, max: u64, what: &str) -> Result<(), String> {
+    opt_uint(p, k)?;
+    match p.get(k).and_then(Json::as_u64) {
+        Some(v) if v > max => Err(format!("parameter '{k}' must be at most {max} {what}, not {v}")),
+        _ => Ok(()),
+    }
+}
+
+/// The longest a drain waits for its evictions: the response thread is held meanwhile.
+pub const MAX_DRAIN_WAIT_SECONDS: u64 = 600;
+/// The largest file `kubernetes:download` fetches (held in memory before it is written).
+pub const MAX_DOWNLOAD_BYTES: u64 = 1 << 30;
+
 fn opt_bool(p: &Map<String, Json>, k: &str) -> Result<(), String> {
     match p.get(k) {
         None | Some(Json::Null) | Some(Json::Bool(_)) => Ok(()),
@@ -184,7 +198,7 @@ fn check_log(p: &Map<String, Json>) -> Result<(), String> {
 
 fn check_download(p: &Map<String, Json>) -> Result<(), String> {
     opt_str(p, "container")?;
-    opt_uint(p, "max_bytes")?;
+    opt_uint_max(p, "max_bytes", MAX_DOWNLOAD_BYTES, "bytes")?;
     if let Some(v) = p.get("destination") {
         let d = v.as_str().ok_or("parameter 'destination' must be a path")?;
         if !d.starts_with('/') {
@@ -196,8 +210,8 @@ fn check_download(p: &Map<String, Json>) -> Result<(), String> {
 
 fn check_drain(p: &Map<String, Json>) -> Result<(), String> {
     crate::kubernetes::check_min_healthy(p)?;
-    opt_uint(p, "max_wait_period")?;
-    opt_uint(p, "wait_period")?;
+    opt_uint_max(p, "max_wait_period", MAX_DRAIN_WAIT_SECONDS, "seconds")?;
+    opt_uint_max(p, "wait_period", MAX_DRAIN_WAIT_SECONDS, "seconds")?;
     opt_uint(p, "grace_period_seconds")?;
     opt_bool(p, "ignore_daemonsets")?;
     opt_bool(p, "ignore_statefulsets")?;

@@ -149,7 +149,7 @@ impl Kube {
             let _ = tx.send(f.await);
         });
         // Drain waits for evictions one by one: allow several calls' worth.
-        rx.recv_timeout(self.timeout * 6 + Duration::from_secs(1) + extra)
+        rx.recv_timeout((self.timeout * 6).saturating_add(Duration::from_secs(1)).saturating_add(extra))
             .map_err(|_| failed("the Kubernetes API did not answer in time"))?
     }
 }
@@ -522,7 +522,7 @@ async fn read_capped(
     use tokio::io::AsyncReadExt;
     let Some(r) = r else { return Ok((Vec::new(), false)) };
     let mut out = Vec::new();
-    let mut limited = r.take(cap + 1);
+    let mut limited = r.take(cap.saturating_add(1));
     limited.read_to_end(&mut out).await?;
     let over = out.len() as u64 > cap;
     out.truncate(cap as usize);
@@ -583,8 +583,12 @@ async fn exec_in(
         Some(s) => s.await,
         None => None,
     };
-    let _ = proc.join().await;
-    if let Some(st) = st {
+    // A stream that broke before the command's status came is not a success.
+    proc.join().await.map_err(|e| failed(format!("{what}: the exec stream failed: {e}")))?;
+    let Some(st) = st else {
+        return Err(failed(format!("{what}: the exec stream ended without the command's status")));
+    };
+    {
         if st.status.as_deref() == Some("Failure") {
             let code = st
                 .details

@@ -74,7 +74,8 @@ impl Target {
 
     fn file_part(&self) -> String {
         match self {
-            Target::Container(c) => c.clone(),
+            // The id comes from the alert: never let it name another directory.
+            Target::Container(c) => sanitize(c, 64),
             Target::Process(p) => format!("pid{p}"),
         }
     }
