@@ -328,6 +328,17 @@ impl PgStore {
             pool: Pool { cfg, idle: Mutex::new((Vec::new(), 0)), freed: Condvar::new() },
             last_error: Mutex::new(None),
         };
+        // A server that answered and refused (a wrong password, no such database) is a
+        // configuration error; only a server that could not be reached is "cannot connect" (the
+        // store sink waits for that one).
+        s.pool.cfg.connect(NoTls).map_err(|e| match e.as_db_error() {
+            Some(d) => StoreError::Unavailable(format!(
+                "refused by the server: {}: {}",
+                d.code().code(),
+                d.message()
+            )),
+            None => StoreError::Unavailable(format!("cannot connect: {e}")),
+        })?;
         {
             let mut c = s.pool.get().map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
             migrate(&mut c)?;

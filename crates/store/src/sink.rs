@@ -55,9 +55,9 @@ impl StoreSink {
     }
 }
 
-/// A store URL without its password, for log lines.
+/// A store URL without its password (in the user info or a `password=` parameter), for log lines.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let mut out = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
             match userinfo.split_once(':') {
@@ -66,7 +66,12 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    if let Some(p) = out.find("password=") {
+        let end = out[p..].find(['&', ' ']).map_or(out.len(), |e| p + e);
+        out.replace_range(p + "password=".len()..end, "***");
     }
+    out
 }
 
 impl Sink for StoreSink {
@@ -255,4 +260,17 @@ pub fn add_from_config(yaml: &str, router: &mut Router) -> Result<Option<Arc<Sto
     route.queue = q;
     router.add(sink.clone(), route)?;
     Ok(Some(sink))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_url_hides_passwords() {
+        assert_eq!(super::redact_url("postgres://u:s3cret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres:///db?host=/run&password=s3cret&user=u"),
+            "postgres:///db?host=/run&password=***&user=u"
+        );
+        assert_eq!(super::redact_url("sqlite:/var/lib/a.db"), "sqlite:/var/lib/a.db");
+    }
 }

@@ -96,6 +96,12 @@ fn config_errors_are_clear() {
     .unwrap()
     .expect("a store sink");
     assert!(!sink.is_open());
+    // A server that answers and refuses (here: no such database) is a configuration error.
+    let url = harrier_store::pgserver::shared().url("no_such_database");
+    let e = harrier_store::sink::add_from_config(&format!("store:\n  url: \"{url}\"\n"), &mut router)
+        .err()
+        .unwrap();
+    assert!(e.contains("refused by the server") && e.contains("no_such_database"), "{e}");
 }
 
 /// PostgreSQL down when Harrier starts: the sink is created anyway, alerts queue (and spool) in
