@@ -439,3 +439,9 @@ pub(crate) fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+/// A deduplication id for FIFO queues and topics: SHA-256 of the message, hex (64 characters,
+/// within the 128 that SQS and SNS take).
+pub(crate) fn dedup_id(body: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, body).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}

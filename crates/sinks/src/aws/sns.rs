@@ -162,9 +162,10 @@ impl SnsSink {
             e = e.message_attributes(name, v);
         }
         if self.fifo {
-            let h = ring::digest::digest(&ring::digest::SHA256, msg.as_bytes());
-            let h: String = h.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-            e = e.message_group_id("harrier").message_deduplication_id(h);
+            // From the whole alert, not the message: two alerts with the same output text are
+            // two messages, not one deduplicated away.
+            let id = super::dedup_id(&crate::common::json_bytes(a));
+            e = e.message_group_id("harrier").message_deduplication_id(id);
         }
         // SNS refuses an empty message.
         let msg = if msg.is_empty() { a.rule.clone() } else { msg };

@@ -69,16 +69,6 @@ pub(crate) fn url_parts(url: &str) -> Result<(Option<String>, Option<String>), S
     Ok((None, Some(endpoint)))
 }
 
-/// A deduplication id for a FIFO queue: SHA-256 of the message, hex (64 characters, the most
-/// SQS takes in the 128 allowed).
-fn dedup_id(body: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, body.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 impl SqsSink {
     pub fn new(c: &AwsCreds, q: &SqsConfig) -> Result<Self, String> {
         let url = q.url.trim().to_string();
@@ -101,7 +91,7 @@ impl SqsSink {
     fn entry(&self, id: usize, body: String) -> Result<SendMessageBatchRequestEntry, SinkError> {
         let mut e = SendMessageBatchRequestEntry::builder().id(id.to_string());
         if self.fifo {
-            e = e.message_group_id("harrier").message_deduplication_id(dedup_id(&body));
+            e = e.message_group_id("harrier").message_deduplication_id(super::dedup_id(body.as_bytes()));
         }
         e.message_body(body).build().map_err(|e| SinkError::permanent(format!("sqs: {e}")))
     }

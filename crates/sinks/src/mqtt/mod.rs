@@ -80,6 +80,9 @@ pub fn parse_broker(b: &str) -> Result<(String, u16, bool), String> {
 struct Conn {
     client: AsyncClient,
     events: EventLoop,
+    /// When the last delivery ended: the event loop is polled only during deliveries, so no
+    /// keep-alive ping goes out between them.
+    idle_since: std::time::Instant,
 }
 
 pub struct MqttSink {
@@ -199,14 +202,17 @@ impl Sink for MqttSink {
             let mut g = self.conn.lock().await;
             // Taken out for the duration: a failed or cancelled delivery leaves no connection
             // behind with half a batch in flight; the next one starts clean.
+            // A connection idle past the keep-alive may be dropped by the broker without our
+            // knowing (a QoS 0 publish would vanish into it): start a new one instead.
             let mut conn = match g.take() {
-                Some(c) => c,
-                None => {
+                Some(c) if c.idle_since.elapsed() < self.options.keep_alive() => c,
+                _ => {
                     let (client, events) = AsyncClient::new(self.options.clone(), 2 * MAX_BATCH);
-                    Conn { client, events }
+                    Conn { client, events, idle_since: std::time::Instant::now() }
                 }
             };
             self.send(&mut conn, alerts).await?;
+            conn.idle_since = std::time::Instant::now();
             *g = Some(conn);
             Ok(())
         })

@@ -114,7 +114,14 @@ pub struct Settings {
 fn pairs(key: &str, s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for kv in s.split(',').map(str::trim).filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("otlp.logs.{key}: '{kv}' is not key=value"))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            // Only the part before any separator: a mistyped `name:secret` must not reach a log.
+            let shown = match kv.split_once([':', ' ']) {
+                Some((name, _)) => format!("{name}:…"),
+                None => kv.to_string(),
+            };
+            format!("otlp.logs.{key}: '{shown}' is not key=value")
+        })?;
         let k = k.trim();
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
             return Err(format!("otlp.logs.{key}: '{k}' is not a valid name"));
