@@ -111,22 +111,27 @@ fn a_learned_workload_doing_something_new_raises_profile_alerts() {
     }
     // The stage's counters on /metrics (refreshed every second): events it was shown, the
     // workload past its window, the deviations it raised by kind, the queue it never filled.
-    let text = poll(15, || {
-        get(mport, "/metrics").map(|(_, b)| b).filter(|b| {
-            metric(b, "harrier_profile_deviations_total{kind=\"drift\"}").is_some_and(|n| n >= 1.0)
-        })
-    });
-    let log = run.stop_with_stderr();
-    let text =
-        text.unwrap_or_else(|| panic!("no harrier_profile_* families with the drift on /metrics\n{log}"));
-    for (name, min) in [
+    // The families are refreshed at different moments: wait until every one has its value.
+    let wanted = [
+        ("harrier_profile_deviations_total{kind=\"drift\"}", 1.0),
         ("harrier_profile_events_seen_total", 1000.0),
         ("harrier_profile_observations_queued_total", 10.0),
         ("harrier_profile_workloads{state=\"enforcing\"}", 1.0),
         ("harrier_profile_deviations_total{kind=\"exec\"}", 1.0),
         ("harrier_profile_deviations_total{kind=\"write_dir\"}", 1.0),
         ("harrier_profile_deviations_total{kind=\"connect\"}", 1.0),
-    ] {
+    ];
+    let text = poll(15, || {
+        get(mport, "/metrics")
+            .map(|(_, b)| b)
+            .filter(|b| wanted.iter().all(|(name, min)| metric(b, name).is_some_and(|n| n >= *min)))
+    });
+    let log = run.stop_with_stderr();
+    let text = text.unwrap_or_else(|| {
+        let last = get(mport, "/metrics").map(|(_, b)| b).unwrap_or_default();
+        panic!("the harrier_profile_* families never all reached their values on /metrics:\n{last}\n{log}")
+    });
+    for (name, min) in wanted {
         let v = metric(&text, name).unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"));
         assert!(v >= min, "{name} = {v}, expected at least {min}");
     }
