@@ -683,6 +683,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(feature = "kafka", feature = "aws"))]
     fn falcosidekick_keys_and_extensions() {
         let c = Config::parse(
             r#"
@@ -777,6 +778,42 @@ unknownkey: ignored
             });
             assert!(e.as_ref().is_err_and(|e| e.contains(why)), "{bad}: {e:?}");
         }
+    }
+
+    /// A lean build (`--no-default-features`, as scripts/run.sh builds) reads the sections of
+    /// the outputs it left out and refuses each at start, naming the feature to enable; the other
+    /// outputs of the same file still build. (scripts/test.sh runs this without the features.)
+    #[test]
+    #[cfg(not(any(feature = "kafka", feature = "aws")))]
+    fn outputs_left_out_of_the_build_are_refused_naming_the_feature() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for (text, feature) in [
+            ("kafka: {hostport: 'k:9092', topic: falco}", "kafka"),
+            ("sinks: [{type: kafka, hostport: 'k:9092', topic: falco}]", "kafka"),
+            ("aws: {s3: {bucket: b}}", "aws"),
+            ("aws: {sqs: {url: 'https://sqs.eu-west-1.amazonaws.com/1/q'}}", "aws"),
+            ("sinks: [{type: sns, topicarn: 'arn:aws:sns:eu-west-1:1:t'}]", "aws"),
+            ("sinks: [{type: cloudwatchlogs, loggroup: g}]", "aws"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c =
+                Config::parse(&format!("webhook: {{address: 'http://127.0.0.1:1/w'}}\n{text}\n")).unwrap();
+            c.spooldir = dir.path().display().to_string();
+            let mut r = Router::new(rt.handle().clone());
+            let e = build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap_err();
+            assert!(
+                e.contains(&format!("without the `{feature}` feature"))
+                    && e.contains(&format!("--features {feature}")),
+                "{text}: {e}"
+            );
+        }
+        // Without the left-out sections the rest builds.
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::parse("webhook: {address: 'http://127.0.0.1:1/w'}\n").unwrap();
+        c.spooldir = dir.path().display().to_string();
+        let mut r = Router::new(rt.handle().clone());
+        build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
+        assert_eq!(r.stats().len(), 1);
     }
 
     #[test]
