@@ -146,6 +146,15 @@ pub fn check(cx: &Context) -> Vec<Finding> {
         );
         return out;
     }
+    // Outputs this binary was built without (scripts/run.sh's lean build): `harrier run` refuses them.
+    if let Ok(c) = harrier_sinks::Config::parse(&cx.config_text) {
+        for (what, feature) in c.left_out() {
+            out.push(
+                Finding::new("sinks", &what, Status::Fail, harrier_sinks::not_built(feature, &what))
+                    .fix(format!("cargo build --release -p harrier --features {feature}")),
+            );
+        }
+    }
     let sinks = configured(&cx.config);
     if sinks.is_empty() {
         out.push(Finding::new(

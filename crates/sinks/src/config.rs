@@ -441,6 +441,28 @@ impl Config {
             || !self.sinks.is_empty()
     }
 
+    /// The enabled outputs this build left out (see [`crate::not_built`]): (where, feature).
+    /// `harrier doctor` reports them; `harrier run` refuses them when building the sinks.
+    pub fn left_out(&self) -> Vec<(String, &'static str)> {
+        let feature = |kind: &str| match kind {
+            "kafka" if !cfg!(feature = "kafka") => Some("kafka"),
+            k if !cfg!(feature = "aws") && crate::aws::KINDS.iter().any(|(t, _)| *t == k) => Some("aws"),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        if !self.kafka.hostport.is_empty() {
+            out.extend(feature("kafka").map(|f| ("kafka".to_string(), f)));
+        }
+        for (kind, _) in self.aws.enabled() {
+            out.extend(feature(kind).map(|f| (format!("aws.{kind}"), f)));
+        }
+        for (i, v) in self.sinks.iter().enumerate() {
+            let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+            out.extend(feature(kind).map(|f| (format!("sinks[{i}] ({kind})"), f)));
+        }
+        out
+    }
+
     /// The spool directory in effect (`None`: memory only).
     pub fn spool_dir(&self) -> Option<PathBuf> {
         match self.spooldir.trim() {
@@ -746,6 +768,7 @@ unknownkey: ignored
         let mut c = c;
         c.spooldir = dir.path().display().to_string();
         build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
+        assert!(c.left_out().is_empty());
         let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
         assert_eq!(
             names,
@@ -798,6 +821,8 @@ unknownkey: ignored
             let dir = tempfile::tempdir().unwrap();
             let mut c =
                 Config::parse(&format!("webhook: {{address: 'http://127.0.0.1:1/w'}}\n{text}\n")).unwrap();
+            assert_eq!(c.left_out().len(), 1, "{text}");
+            assert_eq!(c.left_out()[0].1, feature, "{text}");
             c.spooldir = dir.path().display().to_string();
             let mut r = Router::new(rt.handle().clone());
             let e = build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap_err();
