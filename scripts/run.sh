@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HARRIER_LEAN=1 scripts/setup.sh
 # A lean build (live detection and every output but Kafka, the AWS outputs, the Kubernetes
-# actionners and the PostgreSQL store — those are refused at start with the feature to enable).
-# HARRIER_FEATURES adds some back, e.g. HARRIER_FEATURES=kafka,aws scripts/run.sh.
-cargo build --release -p harrier --no-default-features ${HARRIER_FEATURES:+--features "$HARRIER_FEATURES"}
-exec target/release/harrier run "$@"
+# actionners, the alert store and its UI — those are refused at start with the feature to enable)
+# in the `quick` profile (release without LTO and debug info). HARRIER_FEATURES adds some back,
+# e.g. HARRIER_FEATURES=kafka,aws scripts/run.sh.
+cargo build --profile quick -p harrier --no-default-features ${HARRIER_FEATURES:+--features "$HARRIER_FEATURES"}
+exec target/quick/harrier run "$@"

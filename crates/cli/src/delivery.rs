@@ -53,10 +53,8 @@ impl Delivery {
                 // The alert store (`store:` block), batched through the same queues: checked here.
                 let text =
                     std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                let before = router.stats().len();
-                harrier_store::sink::add_from_config(&text, &mut router)
+                let has_store = crate::store_glue::add_store_sink(&text, &mut router)
                     .map_err(|e| format!("{}: {e}", p.display()))?;
-                let has_store = router.stats().len() > before;
                 (cfg.has_outputs() || has_store).then_some((cfg, text))
             }
         };
@@ -70,7 +68,7 @@ impl Delivery {
             .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
         let metrics = Arc::new(harrier_sinks::metrics::Metrics::default());
         harrier_sinks::config::build_sinks(&cfg, &mut router, &metrics)?;
-        harrier_store::sink::add_from_config(&text, &mut router)?;
+        crate::store_glue::add_store_sink(&text, &mut router)?;
         if !router.is_empty() {
             tracing::info!(
                 "forwarding alerts to {} sink(s), spool {}",

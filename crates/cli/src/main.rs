@@ -17,6 +17,7 @@ mod rules_cmd;
 mod rules_files;
 mod session_cmd;
 mod stages;
+mod store_glue;
 mod tune_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -180,7 +181,14 @@ enum Cmd {
     /// seen (never wider than the evidence; each proposal says what it silences).
     Tune(tune_cmd::TuneArgs),
     /// The alert store's web UI and API (falcosidekick-ui compatible; port 2802 on 127.0.0.1 by default).
+    #[cfg(feature = "ui")]
     Ui(harrier_ui::cli::UiArgs),
+    /// The alert store's web UI (not in this build: it was built without the `ui` feature).
+    #[cfg(not(feature = "ui"))]
+    Ui {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// List fields (all sources, or one), with types and descriptions.
     Fields {
         /// syscall, k8s_audit, aws_cloudtrail, gcp_auditlog, github, okta or session.
@@ -221,12 +229,18 @@ fn main() -> ExitCode {
         Some(Cmd::Session(c)) => session_cmd::run(c),
         Some(Cmd::Tune(a)) => tune_cmd::run(a),
         Some(Cmd::Profile(c)) => profile_cmd::run(c),
+        #[cfg(feature = "ui")]
         Some(Cmd::Ui(a)) => return harrier_ui::cli::main(a),
+        #[cfg(not(feature = "ui"))]
+        Some(Cmd::Ui { .. }) => {
+            eprintln!("harrier ui: {}", harrier_sinks::not_built("ui", "the web UI"));
+            2
+        }
         Some(Cmd::Forward { config, strict_config }) => {
             // The alert store (`store:` block) is a sink of `harrier forward` too.
             let store = harrier_sinks::forward::ExtraSinks {
                 keys: &["store"],
-                add: &|text, router| harrier_store::sink::add_from_config(text, router).map(|_| ()),
+                add: &|text, router| store_glue::add_store_sink(text, router).map(|_| ()),
             };
             match harrier_sinks::forward::run_forwarder_with(&config, strict_config, Some(&store)) {
                 Ok(()) => 0,

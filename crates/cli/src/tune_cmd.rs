@@ -44,9 +44,17 @@ pub fn run(a: TuneArgs) -> u8 {
 }
 
 /// Most stored alerts read for one tuning run.
+#[cfg(feature = "ui")]
 const STORE_MAX: usize = 1_000_000;
 
+/// Without the store (a build without the `ui` feature): refused naming it.
+#[cfg(not(feature = "ui"))]
+fn tune_store(_: &str, _: Option<&str>, _: usize, _: Option<&Path>, _: bool) -> Result<(), String> {
+    Err(harrier_sinks::not_built("ui", "--store"))
+}
+
 /// Read alerts from the store (newest first, paged), then as [`tune_file`].
+#[cfg(feature = "ui")]
 fn tune_store(
     url: &str,
     since: Option<&str>,
