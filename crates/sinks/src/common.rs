@@ -98,16 +98,125 @@ pub fn facts(a: &Alert) -> Vec<(String, String)> {
     if !a.hostname.is_empty() {
         v.push(("hostname".into(), a.hostname.clone()));
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        v.push(("tags".into(), t.join(", ")));
+    if let Some(t) = sorted_tags(a, ", ") {
+        v.push(("tags".into(), t));
     }
     for (k, val) in &a.output_fields {
         v.push((k.clone(), crate::alert::value_text(val).unwrap_or_else(|| "<NA>".into())));
     }
     v.push(("time".into(), harrier_engine::output::format_time_json(a.time_ns)));
     v
+}
+
+/// The alert's tags sorted and joined with `sep`; `None` when it has none.
+pub fn sorted_tags(a: &Alert, sep: &str) -> Option<String> {
+    if a.tags.is_empty() {
+        return None;
+    }
+    let mut t: Vec<&str> = a.tags.iter().map(String::as_str).collect();
+    t.sort_unstable();
+    Some(t.join(sep))
+}
+
+/// A message template in the subset of Go's `text/template` that falcosidekick's
+/// `messageformat` examples use: `{{ .Rule }}`, `{{ .Priority }}`, `{{ .Output }}`,
+/// `{{ .Source }}`, `{{ .Hostname }}`, `{{ .Time }}`, `{{ .Tags }}` and
+/// `{{ index .OutputFields "name" }}`. Parsed once at start; anything else is refused then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFormat(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Rule,
+    Priority,
+    Output,
+    Source,
+    Hostname,
+    Time,
+    Tags,
+    Field(String),
+}
+
+impl MessageFormat {
+    /// `key` names the setting in errors (`googlechat.messageformat`).
+    pub fn parse(key: &str, text: &str) -> Result<MessageFormat, String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("{{") {
+            if i > 0 {
+                out.push(Piece::Text(rest[..i].to_string()));
+            }
+            let after = &rest[i + 2..];
+            let end = after.find("}}").ok_or_else(|| format!("{key}: '{{{{' without a closing '}}}}'"))?;
+            let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+            out.push(match action {
+                ".Rule" => Piece::Rule,
+                ".Priority" => Piece::Priority,
+                ".Output" => Piece::Output,
+                ".Source" => Piece::Source,
+                ".Hostname" => Piece::Hostname,
+                ".Time" => Piece::Time,
+                ".Tags" => Piece::Tags,
+                a => match a.strip_prefix("index .OutputFields ").map(str::trim) {
+                    Some(q) if q.len() >= 2 && q.starts_with('"') && q.ends_with('"') => {
+                        Piece::Field(q[1..q.len() - 1].to_string())
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{key}: '{{{{ {a} }}}}' is not supported (use .Rule, .Priority, .Output, .Source, .Hostname, .Time, .Tags or index .OutputFields \"name\")"
+                        ))
+                    }
+                },
+            });
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            out.push(Piece::Text(rest.to_string()));
+        }
+        Ok(MessageFormat(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The text for one alert (an absent or null output field gives `<NA>`).
+    pub fn render(&self, a: &Alert) -> String {
+        let mut s = String::new();
+        for p in &self.0 {
+            match p {
+                Piece::Text(t) => s.push_str(t),
+                Piece::Rule => s.push_str(&a.rule),
+                Piece::Priority => s.push_str(a.priority.as_str()),
+                Piece::Output => s.push_str(&a.output),
+                Piece::Source => s.push_str(&a.source),
+                Piece::Hostname => s.push_str(&a.hostname),
+                Piece::Time => s.push_str(&harrier_engine::output::format_time_json(a.time_ns)),
+                Piece::Tags => s.push_str(&sorted_tags(a, " ").unwrap_or_default()),
+                Piece::Field(f) => s.push_str(
+                    &a.output_fields
+                        .get(f)
+                        .and_then(crate::alert::value_text)
+                        .unwrap_or_else(|| "<NA>".into()),
+                ),
+            }
+        }
+        s
+    }
+}
+
+/// The API base URL of a service with a US and an EU site: Harrier's `endpoint` when set
+/// (a proxy, a test server), else the site `region` names (`us`, the default, or `eu`).
+pub fn regional_base(kind: &str, endpoint: &str, region: &str, us: &str, eu: &str) -> Result<String, String> {
+    if !endpoint.trim().is_empty() {
+        return Ok(endpoint.trim().trim_end_matches('/').to_string());
+    }
+    match region.trim().to_ascii_lowercase().as_str() {
+        "" | "us" => Ok(us.to_string()),
+        "eu" => Ok(eu.to_string()),
+        r => Err(format!("{kind}.region must be us or eu, not '{r}'")),
+    }
 }
 
 /// Cut `s` to at most `max` characters (on a char boundary), marking the cut.

@@ -36,6 +36,10 @@ use crate::otlp::{OtlpConfig, OtlpLogsConfig};
 use crate::pagerduty::PagerdutyConfig;
 use crate::splunk::SplunkConfig;
 
+use crate::hooks::{
+    DatadoglogsConfig, GooglechatConfig, KafkarestConfig, OpsgenieConfig, TelegramConfig, WebexConfig,
+};
+
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -95,6 +99,12 @@ pub struct Config {
     pub otlp: OtlpConfig,
     pub pagerduty: PagerdutyConfig,
     pub splunk: SplunkConfig,
+    pub opsgenie: OpsgenieConfig,
+    pub googlechat: GooglechatConfig,
+    pub telegram: TelegramConfig,
+    pub webex: WebexConfig,
+    pub datadoglogs: DatadoglogsConfig,
+    pub kafkarest: KafkarestConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -137,6 +147,12 @@ impl Default for Config {
             otlp: Default::default(),
             pagerduty: Default::default(),
             splunk: Default::default(),
+            opsgenie: Default::default(),
+            googlechat: Default::default(),
+            telegram: Default::default(),
+            webex: Default::default(),
+            datadoglogs: Default::default(),
+            kafkarest: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -278,6 +294,7 @@ impl Config {
         ]
         .into_iter()
         .chain(self.aws.commons())
+        .chain(crate::hooks::sections(self).into_iter().map(|h| (h.kind(), h.common())))
         .collect()
     }
 
@@ -368,7 +385,10 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "otlp_logs" => sch::<OtlpLogsConfig>(v),
         "pagerduty" => sch::<PagerdutyConfig>(v),
         "splunk" => sch::<SplunkConfig>(v),
-        other => crate::aws::entry_schema(other, v),
+        other => match crate::hooks::entry(other, v) {
+            Some(h) => h.ok().and_then(|h| h.schema()),
+            None => crate::aws::entry_schema(other, v),
+        },
     }
 }
 
@@ -438,6 +458,7 @@ impl Config {
             || !self.otlp.logs.endpoint.is_empty()
             || !self.pagerduty.routingkey.is_empty()
             || !self.splunk.host.is_empty()
+            || crate::hooks::sections(self).iter().any(|h| h.enabled())
             || !self.sinks.is_empty()
     }
 
@@ -568,6 +589,9 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
         let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
         add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
     }
+    for h in crate::hooks::sections(cfg).into_iter().filter(|h| h.enabled()) {
+        add(h.sink(mtls)?, route(cfg, h.kind(), h.common())?)?;
+    }
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -670,9 +694,10 @@ impl Kinds<'_> {
                 Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
             }
             "splunk" => Arc::new(crate::splunk::SplunkSink::new(&get!(splunk, SplunkConfig)).map_err(e)?),
-            other => match crate::aws::entry_sink(other, v) {
-                Some(s) => s?,
-                None => return Err(format!("unknown output type '{other}'")),
+            other => match (crate::hooks::entry(other, v), crate::aws::entry_sink(other, v)) {
+                (Some(h), _) => h?.sink(self.mtls)?,
+                (None, Some(s)) => s?,
+                (None, None) => return Err(format!("unknown output type '{other}'")),
             },
         })
     }

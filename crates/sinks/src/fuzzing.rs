@@ -82,8 +82,13 @@ pub fn ingest(data: &[u8]) {
             max_body: 1 << 20,
             count_ingest: true,
         };
-        let req =
-            HttpReq { method: "POST".into(), path: "/".into(), headers: Vec::new(), body: data.to_vec() };
+        let req = HttpReq {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: data.to_vec(),
+        };
         let (code, _, body) = fwd.route(req).await;
         assert!(code == 200 || code == 400, "status {code}");
         assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());

@@ -20,6 +20,7 @@ pub mod aws;
 
 pub mod discord;
 pub mod elasticsearch;
+pub mod hooks;
 pub mod kafka;
 pub mod loki;
 pub mod mattermost;

@@ -63,6 +63,45 @@ pub struct HttpOptions {
     pub timeout: Option<Duration>,
 }
 
+/// The TLS keys of an HTTP output, as falcosidekick reads them: `checkcert` (default true) and
+/// `mutualtls`, which takes `client.crt`, `client.key` and `ca.crt` from `mutualtlsfilespath`
+/// and always checks the server certificate; plus Harrier's explicit `cacert`, `clientcert`,
+/// `clientkey` (empty: not set), which win over the directory's files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsKeys<'a> {
+    pub checkcert: Option<bool>,
+    pub mutualtls: bool,
+    pub cacert: &'a str,
+    pub clientcert: &'a str,
+    pub clientkey: &'a str,
+}
+
+impl TlsKeys<'_> {
+    /// falcosidekick's two keys, no explicit files.
+    pub fn new(checkcert: Option<bool>, mutualtls: bool) -> TlsKeys<'static> {
+        TlsKeys { checkcert, mutualtls, ..Default::default() }
+    }
+
+    pub fn options(&self, mtls_dir: &str) -> HttpOptions {
+        let pick = |explicit: &str, file: &str| -> Option<String> {
+            if !explicit.is_empty() {
+                Some(explicit.to_string())
+            } else if self.mutualtls {
+                Some(format!("{}/{file}", mtls_dir.trim_end_matches('/')))
+            } else {
+                None
+            }
+        };
+        HttpOptions {
+            check_cert: self.mutualtls || self.checkcert.unwrap_or(true),
+            ca_cert: pick(self.cacert, "ca.crt"),
+            client_cert: pick(self.clientcert, "client.crt"),
+            client_key: pick(self.clientkey, "client.key"),
+            timeout: None,
+        }
+    }
+}
+
 /// A reusable HTTP client (rustls; no system TLS library).
 pub fn http_client(o: &HttpOptions) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
@@ -105,6 +144,9 @@ pub struct HttpTarget {
     pub method: reqwest::Method,
     pub headers: Vec<(String, String)>,
     pub basic_auth: Option<(String, String)>,
+    /// The URL as error messages show it (a URL carrying a secret, such as Telegram's bot
+    /// token, is shown without it).
+    pub shown: String,
 }
 
 impl HttpTarget {
@@ -119,6 +161,7 @@ impl HttpTarget {
             method: reqwest::Method::POST,
             headers: Vec::new(),
             basic_auth: None,
+            shown: url.to_string(),
         })
     }
 
@@ -129,6 +172,7 @@ impl HttpTarget {
     }
 
     pub async fn send_to(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        let shown = if url == self.url { self.shown.as_str() } else { url };
         let mut r = self.client.request(self.method.clone(), url).header("content-type", content_type);
         for (k, v) in &self.headers {
             r = r.header(k.as_str(), v.as_str());
@@ -140,14 +184,14 @@ impl HttpTarget {
             .body(body)
             .send()
             .await
-            .map_err(|e| SinkError::transient(format!("{url}: {}", err_chain(&e))))?;
+            .map_err(|e| SinkError::transient(format!("{shown}: {}", err_chain(&e.without_url()))))?;
         let status = resp.status();
         let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         if status.is_success() {
             return Ok(body);
         }
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-        let msg = format!("{url}: HTTP {status}: {text}");
+        let msg = format!("{shown}: HTTP {status}: {text}");
         if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
             Err(SinkError::permanent(msg))
         } else {

@@ -84,15 +84,13 @@ impl PagerdutySink {
         if !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err("pagerduty.routingkey: an integration key is letters and digits only".into());
         }
-        let base = if !c.endpoint.trim().is_empty() {
-            c.endpoint.trim().trim_end_matches('/').to_string()
-        } else {
-            match c.region.trim().to_ascii_lowercase().as_str() {
-                "" | "us" => "https://events.pagerduty.com".into(),
-                "eu" => "https://events.eu.pagerduty.com".into(),
-                r => return Err(format!("pagerduty.region must be us or eu, not '{r}'")),
-            }
-        };
+        let base = crate::common::regional_base(
+            "pagerduty",
+            &c.endpoint,
+            &c.region,
+            "https://events.pagerduty.com",
+            "https://events.eu.pagerduty.com",
+        )?;
         let target = HttpTarget::new(
             &format!("{base}/v2/enqueue"),
             &HttpOptions { check_cert: true, ..Default::default() },
