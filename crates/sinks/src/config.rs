@@ -494,6 +494,7 @@ fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
     }
     if let Some(n) = y.timeout_ms {
         q.timeout = Duration::from_millis(n.max(1));
+        q.timeout_set = true;
     }
     q.spool_dir = cfg.spool_dir();
     let fsync = y.fsync.as_deref().unwrap_or(cfg.spoolfsync.as_str());
@@ -600,7 +601,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
         if common.name.is_empty() {
             r.name = format!("{kind}-{i}");
         }
-        add(kinds.build(kind, v, None)?, r)?;
+        add(kinds.build(kind, v, None).map_err(|e| format!("sinks[{i}]: {e}"))?, r)?;
     }
     Ok(())
 }
@@ -846,6 +847,48 @@ unknownkey: ignored
             let e = Config::parse_checked(bad, "s.yaml", false, true).unwrap_err();
             assert!(e.starts_with(want), "{bad}: {e}");
         }
+    }
+
+    /// Custom headers HTTP does not allow are refused when the outputs are built (start), with
+    /// the output and the key, never at the first delivery; a value is not echoed (a secret).
+    #[test]
+    fn bad_headers_and_timeouts_are_refused_at_start() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let build = |text: &str| {
+            let c = Config::parse(text)?;
+            let mut r = Router::new(rt.handle().clone());
+            build_sinks(&c, &mut r, &Arc::new(Metrics::default()))
+        };
+        for (bad, want) in [
+            (
+                "webhook: {address: 'http://127.0.0.1:9/', customheaders: {'X Bad': v}}",
+                "webhook.customheaders: 'X Bad' is not a valid HTTP header name",
+            ),
+            (
+                "webhook: {address: 'http://127.0.0.1:9/', customheaders: {X-Token: \"s3cret\\nInjected: 1\"}}",
+                "webhook.customheaders: the value of header 'x-token' is not a valid HTTP header value",
+            ),
+            (
+                "alertmanager: {hostport: 'http://127.0.0.1:9', customheaders: 'X(1):v'}",
+                "alertmanager.customheaders: 'X(1)'",
+            ),
+            ("loki: {hostport: 'http://127.0.0.1:9', tenant: \"a\\u0001\"}", "loki.tenant: the value of header"),
+            (
+                "sinks: [{type: splunk, host: 'http://127.0.0.1:9', customheaders: {'Bad:Name': y}}]",
+                "sinks[0]: splunk: splunk.customheaders: 'Bad:Name'",
+            ),
+            (
+                "otlp: {logs: {endpoint: 'http://127.0.0.1:9', timeout: 30000, queue: {timeout_ms: 5000}}}",
+                "sink 'otlp_logs': its timeout (30000 ms) is not below queue.timeout_ms (5000 ms)",
+            ),
+        ] {
+            let e = build(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // The output's own longer timeout alone is fine (the queue's is raised above it).
+        build("otlp: {logs: {endpoint: 'http://127.0.0.1:9', timeout: 30000}}").unwrap();
+        build("webhook: {address: 'http://127.0.0.1:9/', customheaders: {X-Ok: 'a b\tc'}}").unwrap();
     }
 
     #[test]

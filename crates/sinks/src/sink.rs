@@ -48,6 +48,12 @@ pub trait Sink: Send + Sync + 'static {
     fn max_batch(&self) -> usize {
         1
     }
+    /// The output's own time limit for one delivery when its configuration sets one (OTLP's
+    /// `timeout`). The queue's attempt timeout is raised above it, so the setting takes effect
+    /// (see [`crate::Router::add`]).
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// TLS and timeout options of an HTTP sink.
@@ -142,7 +148,8 @@ pub struct HttpTarget {
     pub client: reqwest::Client,
     pub url: String,
     pub method: reqwest::Method,
-    pub headers: Vec<(String, String)>,
+    /// Extra headers, checked when added ([`HttpTarget::add_header`]).
+    pub headers: reqwest::header::HeaderMap,
     pub basic_auth: Option<(String, String)>,
     /// The URL as error messages show it (a URL carrying a secret, such as Telegram's bot
     /// token, is shown without it).
@@ -159,10 +166,30 @@ impl HttpTarget {
             client: http_client(o)?,
             url: url.to_string(),
             method: reqwest::Method::POST,
-            headers: Vec::new(),
+            headers: reqwest::header::HeaderMap::new(),
             basic_auth: None,
             shown: url.to_string(),
         })
+    }
+
+    /// Add a header the configuration asks for; `key` names the setting in the error. A name or
+    /// value HTTP does not allow is refused here, when the output is built at start, not at
+    /// the first delivery. The value is never shown (it is often a secret).
+    pub fn add_header(&mut self, key: &str, name: &str, value: &str) -> Result<(), String> {
+        let n = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("{key}: '{}' is not a valid HTTP header name", name.escape_debug()))?;
+        let v = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+            format!(
+                "{key}: the value of header '{n}' is not a valid HTTP header value (visible ASCII, spaces and tabs only)"
+            )
+        })?;
+        self.headers.append(n, v);
+        Ok(())
+    }
+
+    /// [`HttpTarget::add_header`] for each pair.
+    pub fn add_headers(&mut self, key: &str, pairs: Vec<(String, String)>) -> Result<(), String> {
+        pairs.iter().try_for_each(|(k, v)| self.add_header(key, k, v))
     }
 
     /// Send a body; 2xx is success, 408/429/5xx and transport errors are transient, other 4xx
@@ -174,8 +201,8 @@ impl HttpTarget {
     pub async fn send_to(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
         let shown = if url == self.url { self.shown.as_str() } else { url };
         let mut r = self.client.request(self.method.clone(), url).header("content-type", content_type);
-        for (k, v) in &self.headers {
-            r = r.header(k.as_str(), v.as_str());
+        if !self.headers.is_empty() {
+            r = r.headers(self.headers.clone());
         }
         if let Some((u, p)) = &self.basic_auth {
             r = r.basic_auth(u, Some(p));

@@ -817,3 +817,52 @@ fn sqs_spilled_alerts_survive_a_kill_and_arrive_in_order() {
     assert_eq!(got, (0..40).map(|i| format!("killed {i:03}")).collect::<Vec<_>>(), "all, once, in order");
     drop(rt);
 }
+
+/// SQS's and SNS's batch rule without a server: calls of at most ten entries and 256 KiB, in
+/// order; only the entries the service failed on its side are sent again (twice at most); a
+/// sender-fault entry fails the delivery permanently.
+#[tokio::test]
+async fn batches_split_by_count_and_size_and_resend_only_failed_entries() {
+    use super::{send_in_batches, EntryFailure};
+    let calls: Mutex<Vec<Vec<String>>> = Mutex::default();
+    let fail_once: Mutex<Vec<String>> = Mutex::new(vec!["3".into(), "14".into()]);
+    let entries: Vec<(String, usize)> =
+        (0..25).map(|i| (i.to_string(), if i < 12 { 100 } else { 40 * 1024 })).collect();
+    send_in_batches(
+        "test",
+        entries,
+        |e| e.as_str(),
+        |batch: Vec<String>| {
+            calls.lock().unwrap().push(batch.clone());
+            let mut once = fail_once.lock().unwrap();
+            let failed: Vec<EntryFailure> = batch
+                .iter()
+                .filter(|id| once.contains(id))
+                .map(|id| EntryFailure {
+                    id: id.clone(),
+                    code: "InternalError".into(),
+                    message: String::new(),
+                    sender_fault: false,
+                })
+                .collect();
+            once.retain(|id| !batch.contains(id));
+            async move { Ok(failed) }
+        },
+    )
+    .await
+    .unwrap();
+    let sizes: Vec<usize> = calls.lock().unwrap().iter().map(Vec::len).collect();
+    // 10 small, the resend of "3" alone; 2 small + 6 of 40 KiB (≤ 256 KiB), the resend of "14";
+    // 6 of 40 KiB; the last one.
+    assert_eq!(sizes, [10, 1, 8, 1, 6, 1], "{:?}", calls.lock().unwrap());
+    assert_eq!(calls.lock().unwrap()[1], ["3"]);
+    for (code, sender_fault) in [("InvalidParameterValue", true), ("ServiceUnavailable", false)] {
+        let failure = move |_b: Vec<String>| async move {
+            Ok(vec![EntryFailure { id: "a".into(), code: code.into(), message: "m".into(), sender_fault }])
+        };
+        let e =
+            send_in_batches("test", vec![("a".to_string(), 1)], |e| e.as_str(), failure).await.unwrap_err();
+        assert_eq!(e.permanent, sender_fault, "{e:?}");
+        assert!(e.message.contains(&format!("test: 1 of the batch failed: {code} m")), "{e:?}");
+    }
+}

@@ -65,7 +65,7 @@ impl Hook for DatadoglogsConfig {
         let tls = TlsKeys::new(self.checkcert, self.mutualtls);
         let mut target = HttpTarget::new(&format!("{host}/api/v2/logs"), &tls.options(mtls_dir))
             .map_err(|e| format!("datadoglogs.host: {e}"))?;
-        target.headers.push(("DD-API-KEY".into(), key.to_string()));
+        target.add_header("datadoglogs.apikey", "DD-API-KEY", key)?;
         let service = required("datadoglogs", "service", &self.service).unwrap_or_default().to_string();
         Ok(HookSink::json(
             Self::KIND,

@@ -61,9 +61,11 @@ impl Hook for KafkarestConfig {
         let tls = TlsKeys::new(self.checkcert, self.mutualtls);
         let mut target =
             HttpTarget::new(url, &tls.options(mtls_dir)).map_err(|e| format!("kafkarest.address: {e}"))?;
-        target
-            .headers
-            .push(("Accept".into(), format!("application/vnd.kafka.v{version}+json, application/json")));
+        target.add_header(
+            "kafkarest.version",
+            "Accept",
+            &format!("application/vnd.kafka.v{version}+json, application/json"),
+        )?;
         Ok(HookSink {
             content_type: format!("application/vnd.kafka.binary.v{version}+json"),
             answer: Some(answer),

@@ -94,7 +94,7 @@ impl Hook for OpsgenieConfig {
         let tls = TlsKeys::new(self.checkcert, self.mutualtls);
         let mut target = HttpTarget::new(&format!("{base}/v2/alerts"), &tls.options(mtls_dir))
             .map_err(|e| format!("opsgenie.endpoint: {e}"))?;
-        target.headers.push(("Authorization".into(), format!("GenieKey {key}")));
+        target.add_header("opsgenie.apikey", "Authorization", &format!("GenieKey {key}"))?;
         Ok(HookSink::json(Self::KIND, target, 1, Box::new(|a| body(&a[0]).to_string().into_bytes())))
     }
 }

@@ -50,10 +50,8 @@ pub fn event(a: &Alert, routing_key: &str) -> Value {
     if !a.hostname.is_empty() {
         details.insert("hostname".into(), a.hostname.clone().into());
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        details.insert("tags".into(), t.join(", ").into());
+    if let Some(t) = crate::common::sorted_tags(a, ", ") {
+        details.insert("tags".into(), t.into());
     }
     let summary = if a.output.trim().is_empty() { a.rule.clone() } else { a.output.clone() };
     json!({

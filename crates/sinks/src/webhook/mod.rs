@@ -69,7 +69,7 @@ impl WebhookSink {
             "PUT" => reqwest::Method::PUT,
             m => return Err(format!("webhook.method must be POST or PUT, not '{m}'")),
         };
-        target.headers = c.customheaders.pairs();
+        target.add_headers("webhook.customheaders", c.customheaders.pairs())?;
         Ok(WebhookSink { target })
     }
 }
