@@ -219,6 +219,66 @@ pub fn regional_base(kind: &str, endpoint: &str, region: &str, us: &str, eu: &st
     }
 }
 
+/// Object names for the object-store outputs (S3, GCS, Azure Blob), falcosidekick's layout
+/// `<prefix>/YYYY-MM-DD/YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ.json`. The time is the upload time, made
+/// strictly increasing per sink so two alerts never share a name (an alert sent again after a
+/// failed attempt is a second object; counted as redelivered).
+#[derive(Debug, Default)]
+pub struct ObjectKeys {
+    prefix: String,
+    last_ns: std::sync::Mutex<u64>,
+}
+
+impl ObjectKeys {
+    pub fn new(prefix: &str) -> ObjectKeys {
+        ObjectKeys { prefix: prefix.trim_matches('/').to_string(), last_ns: Default::default() }
+    }
+
+    /// A fresh, strictly increasing upload time.
+    pub fn now_ns(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut last = self.last_ns.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last + 1).max(now);
+        *last
+    }
+
+    /// The name for an upload at `ns`.
+    pub fn key(&self, ns: u64) -> String {
+        let (y, mo, d, h, mi, s, nanos) = crate::alert::utc_parts(ns);
+        let day = format!("{y:04}-{mo:02}-{d:02}");
+        let name = format!("{day}/{day}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z.json");
+        if self.prefix.is_empty() {
+            name
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    /// The name for an upload now.
+    pub fn next(&self) -> String {
+        self.key(self.now_ns())
+    }
+}
+
+/// Deliver `alerts` one at a time through `put`, oldest first, stopping at the first failure
+/// (the object stores: one object per alert).
+pub async fn one_by_one<'a, F, Fut>(
+    alerts: &'a [std::sync::Arc<Alert>],
+    put: F,
+) -> Result<(), crate::SinkError>
+where
+    F: Fn(&'a Alert) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::SinkError>>,
+{
+    for a in alerts {
+        put(a).await?;
+    }
+    Ok(())
+}
+
 /// Cut `s` to at most `max` characters (on a char boundary), marking the cut.
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

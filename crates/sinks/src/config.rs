@@ -99,6 +99,10 @@ pub struct Config {
     pub otlp: OtlpConfig,
     pub pagerduty: PagerdutyConfig,
     pub splunk: SplunkConfig,
+    /// falcosidekick's `gcp:` block; `gcp.storage.bucket` enables the GCS output.
+    pub gcp: crate::cloud::GcpConfig,
+    /// Harrier's `azure:` block; `azure.blob.container` enables the Azure Blob output.
+    pub azure: crate::cloud::AzureConfig,
     pub opsgenie: OpsgenieConfig,
     pub googlechat: GooglechatConfig,
     pub telegram: TelegramConfig,
@@ -147,6 +151,8 @@ impl Default for Config {
             otlp: Default::default(),
             pagerduty: Default::default(),
             splunk: Default::default(),
+            gcp: Default::default(),
+            azure: Default::default(),
             opsgenie: Default::default(),
             googlechat: Default::default(),
             telegram: Default::default(),
@@ -294,6 +300,7 @@ impl Config {
         ]
         .into_iter()
         .chain(self.aws.commons())
+        .chain(crate::cloud::commons(&self.gcp, &self.azure))
         .chain(crate::hooks::sections(self).into_iter().map(|h| (h.kind(), h.common())))
         .collect()
     }
@@ -387,7 +394,7 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "splunk" => sch::<SplunkConfig>(v),
         other => match crate::hooks::entry(other, v) {
             Some(h) => h.ok().and_then(|h| h.schema()),
-            None => crate::aws::entry_schema(other, v),
+            None => crate::aws::entry_schema(other, v).or_else(|| crate::cloud::entry_schema(other, v)),
         },
     }
 }
@@ -459,6 +466,7 @@ impl Config {
             || !self.pagerduty.routingkey.is_empty()
             || !self.splunk.host.is_empty()
             || crate::hooks::sections(self).iter().any(|h| h.enabled())
+            || !crate::cloud::enabled(&self.gcp, &self.azure).is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -580,6 +588,9 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     for (kind, common) in cfg.aws.enabled() {
         add(cfg.aws.sink(kind)?, route(cfg, kind, common)?)?;
     }
+    for (kind, common) in crate::cloud::enabled(&cfg.gcp, &cfg.azure) {
+        add(crate::cloud::section_sink(kind, &cfg.gcp, &cfg.azure)?, route(cfg, kind, common)?)?;
+    }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
@@ -698,7 +709,10 @@ impl Kinds<'_> {
             other => match (crate::hooks::entry(other, v), crate::aws::entry_sink(other, v)) {
                 (Some(h), _) => h?.sink(self.mtls)?,
                 (None, Some(s)) => s?,
-                (None, None) => return Err(format!("unknown output type '{other}'")),
+                (None, None) => match crate::cloud::entry_sink(other, v) {
+                    Some(s) => s?,
+                    None => return Err(format!("unknown output type '{other}'")),
+                },
             },
         })
     }

@@ -4,6 +4,7 @@
 //! falcosidekick-compatible configuration ([`config`]) and the ingest server ([`forward`]).
 
 pub mod alert;
+pub mod cloud;
 pub mod common;
 pub mod config;
 pub mod configcheck;

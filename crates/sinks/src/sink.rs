@@ -199,10 +199,25 @@ impl HttpTarget {
     }
 
     pub async fn send_to(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        self.send_with(url, content_type, reqwest::header::HeaderMap::new(), body).await
+    }
+
+    /// [`HttpTarget::send_to`] with headers of this request only (a signature, a token).
+    pub async fn send_with(
+        &self,
+        url: &str,
+        content_type: &str,
+        extra: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, SinkError> {
         let shown = if url == self.url { self.shown.as_str() } else { url };
+        let shown = shown.split_once('?').map_or(shown, |(p, _)| p);
         let mut r = self.client.request(self.method.clone(), url).header("content-type", content_type);
         if !self.headers.is_empty() {
             r = r.headers(self.headers.clone());
+        }
+        if !extra.is_empty() {
+            r = r.headers(extra);
         }
         if let Some((u, p)) = &self.basic_auth {
             r = r.basic_auth(u, Some(p));

@@ -306,10 +306,14 @@ fn s3_key_layout_and_config() {
         &S3Config { bucket: "logs".into(), prefix: "/falco/".into(), ..Default::default() },
     )
     .unwrap();
-    assert_eq!(s.key(1_470_327_477_881_781_397), "falco/2016-08-04/2016-08-04T16:17:57.881781397Z.json");
+    assert_eq!(s.keys.key(1_470_327_477_881_781_397), "falco/2016-08-04/2016-08-04T16:17:57.881781397Z.json");
     assert_eq!((s.acl.as_str(), s.region.as_str()), ("bucket-owner-full-control", "eu-west-3"));
-    assert!(s.key(0).starts_with("falco/1970-01-01/1970-01-01T00:00:00.000000000Z"), "{}", s.key(0));
-    let (a, b) = (s.now_ns(), s.now_ns());
+    assert!(
+        s.keys.key(0).starts_with("falco/1970-01-01/1970-01-01T00:00:00.000000000Z"),
+        "{}",
+        s.keys.key(0)
+    );
+    let (a, b) = (s.keys.now_ns(), s.keys.now_ns());
     assert!(b > a, "keys never repeat");
     let s3 = |y: &str| serde_yaml::from_str::<S3Config>(y).unwrap();
     for (c, cfg, why) in [
@@ -475,7 +479,7 @@ async fn s3_objects_are_stored_under_the_date_layout_with_the_acl() {
     s.deliver(&alerts[1..]).await.unwrap();
     let objs = m.objects();
     assert_eq!(objs.len(), 2, "{objs:?}");
-    let (y, mo, d, ..) = crate::alert::utc_parts(s.now_ns());
+    let (y, mo, d, ..) = crate::alert::utc_parts(s.keys.now_ns());
     let day = format!("{y:04}-{mo:02}-{d:02}");
     for o in &objs {
         let k = o["key"].as_str().unwrap();
