@@ -54,6 +54,11 @@ pub trait Sink: Send + Sync + 'static {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+    /// Where it sends, as it may be shown (no secret), for `harrier doctor`'s reachability
+    /// checks; `None` when the sink does not say.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// TLS and timeout options of an HTTP sink.

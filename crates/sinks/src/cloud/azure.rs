@@ -134,6 +134,9 @@ impl Sink for AzureBlobSink {
     fn kind(&self) -> &'static str {
         "azureblob"
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.base.clone())
+    }
     /// One blob per alert, one alert per attempt (as S3).
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(crate::common::one_by_one(alerts, |a| self.put(a)))

@@ -228,6 +228,9 @@ impl Sink for GcsSink {
     fn kind(&self) -> &'static str {
         "gcpstorage"
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.shown.split('?').next().unwrap_or_default().to_string())
+    }
     /// One object per alert, one alert per attempt (as S3).
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(crate::common::one_by_one(alerts, |a| self.put(a)))

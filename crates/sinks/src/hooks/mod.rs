@@ -65,6 +65,9 @@ impl Sink for HookSink {
     fn max_batch(&self) -> usize {
         self.batch.max(1)
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.shown.clone())
+    }
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
             if self.batch > 1 {
