@@ -34,7 +34,7 @@ pub fn body(alerts: &[Arc<Alert>]) -> Value {
 }
 
 /// Per-record errors in a 200 answer.
-fn answer(body: &[u8]) -> Result<(), SinkError> {
+pub(crate) fn answer(body: &[u8]) -> Result<(), SinkError> {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Ok(()) };
     for o in v["offsets"].as_array().into_iter().flatten() {
         if let Some(code) = o["error_code"].as_i64() {

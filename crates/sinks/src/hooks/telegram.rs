@@ -74,7 +74,7 @@ pub fn body(a: &Alert, chat_id: &str, thread: &str) -> Value {
 }
 
 /// A 2xx answer says `"ok": true`.
-fn answer(body: &[u8]) -> Result<(), SinkError> {
+pub(crate) fn answer(body: &[u8]) -> Result<(), SinkError> {
     match serde_json::from_slice::<Value>(body).ok().and_then(|v| v["ok"].as_bool()) {
         Some(true) => Ok(()),
         _ => Err(SinkError::transient(format!(

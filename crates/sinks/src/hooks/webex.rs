@@ -25,7 +25,18 @@ pub struct WebexConfig {
 const MAX_BYTES: usize = 7000;
 
 pub fn markdown(a: &Alert) -> String {
-    let mut s = format!("**{}** · **{}**\n\n{}\n\n", a.priority.as_str(), a.rule, clip(&a.output, 3000));
+    // The rule and the output within 4,000 bytes whatever their characters; the facts fill the rest.
+    let mut s = format!("**{}** · **{}**\n\n", a.priority.as_str(), clip(&a.rule, 200));
+    let mut out = String::new();
+    for c in a.output.chars() {
+        if s.len() + out.len() + c.len_utf8() > 4000 {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    s.push_str(&out);
+    s.push_str("\n\n");
     for (k, v) in facts(a).into_iter().filter(|(k, _)| k != "rule" && k != "priority") {
         let line = format!("- **{k}**: {}\n", clip(&v, 300));
         if s.len() + line.len() > MAX_BYTES {
