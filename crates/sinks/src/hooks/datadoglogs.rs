@@ -8,7 +8,7 @@
 //! Datadog answers 202; 408, 429 and 5xx are retried, other 4xx (400, 403 bad key, 413)
 //! counted as failed.
 
-use super::{required, token, Hook, HookMeta, HookSink};
+use super::{token, Hook, HookMeta, HookSink};
 use crate::common::{sorted_tags, CommonConfig};
 use crate::sink::{HttpTarget, TlsKeys};
 use harrier_engine::Alert;
@@ -66,7 +66,7 @@ impl Hook for DatadoglogsConfig {
         let mut target = HttpTarget::new(&format!("{host}/api/v2/logs"), &tls.options(mtls_dir))
             .map_err(|e| format!("datadoglogs.host: {e}"))?;
         target.add_header("datadoglogs.apikey", "DD-API-KEY", key)?;
-        let service = required("datadoglogs", "service", &self.service).unwrap_or_default().to_string();
+        let service = self.service.trim().to_string();
         Ok(HookSink::json(
             Self::KIND,
             target,
