@@ -540,13 +540,19 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     }
     if cfg.http_output.enabled && !cfg.http_output.url.is_empty() {
         let h = &cfg.http_output;
+        // Falco's semantics: the client certificate only with `mtls`, and `insecure` always
+        // honoured (falcosidekick's `mutualtls`, which reads mutualtlsfilespath and forces the
+        // check, is not Falco's key). Falco's default falco.yaml names client files with
+        // `mtls: false`: they are not read then.
+        let (cert, key) =
+            if h.mtls { (h.client_cert.clone(), h.client_key.clone()) } else { Default::default() };
         let w = WebhookConfig {
             address: h.url.clone(),
             checkcert: !h.insecure,
             cacert: h.ca_cert.clone(),
-            mutualtls: h.mtls,
-            clientcert: h.client_cert.clone(),
-            clientkey: h.client_key.clone(),
+            mutualtls: false,
+            clientcert: cert,
+            clientkey: key,
             common: CommonConfig { name: "http_output".into(), ..Default::default() },
             ..Default::default()
         };
@@ -903,6 +909,21 @@ unknownkey: ignored
         // The output's own longer timeout alone is fine (the queue's is raised above it).
         build("otlp: {logs: {endpoint: 'http://127.0.0.1:9', timeout: 30000}}").unwrap();
         build("webhook: {address: 'http://127.0.0.1:9/', customheaders: {X-Ok: 'a b\tc'}}").unwrap();
+    }
+
+    /// Falco's default falco.yaml names client certificate files with `mtls: false`: they are
+    /// not read then (only with `mtls: true`).
+    #[test]
+    fn http_output_reads_client_files_only_with_mtls() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let build = |mtls: bool| {
+            let c = Config::parse(&format!(
+                "http_output: {{enabled: true, url: 'https://127.0.0.1:9/', insecure: true, mtls: {mtls}, client_cert: /nonexistent/client.crt, client_key: /nonexistent/client.key}}"
+            ))?;
+            build_sinks(&c, &mut Router::new(rt.handle().clone()), &Arc::new(Metrics::default()))
+        };
+        build(false).unwrap();
+        assert!(build(true).unwrap_err().contains("cannot read client certificate /nonexistent/client.crt"));
     }
 
     #[test]
