@@ -28,5 +28,8 @@ have protobuf-compiler || need+=(protobuf-compiler)
 # Kafka output (crates/sinks, rdkafka): rdkafka-sys builds librdkafka 2.12 from its bundled sources
 # (Debian's librdkafka 2.0.2 is older than the crate accepts for dynamic linking) with make and
 # perl, against OpenSSL (TLS, SASL SCRAM) found through pkg-config, and zlib.
-for p in make perl pkg-config libssl-dev zlib1g-dev; do have "$p" || need+=("$p"); done
+# scripts/run.sh builds without Kafka (HARRIER_LEAN=1) unless HARRIER_FEATURES names it.
+if [ -z "${HARRIER_LEAN:-}" ] || [[ ",${HARRIER_FEATURES:-}," == *,kafka,* ]]; then
+  for p in make perl pkg-config libssl-dev zlib1g-dev; do have "$p" || need+=("$p"); done
+fi
 install_needed

@@ -10,3 +10,6 @@ if [ ! -d ../shared/reference ]; then
 fi
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
+# The lean build of scripts/run.sh (no default features): what it leaves out is refused clearly.
+cargo test -p harrier-sinks -p harrier-respond -p harrier-store --no-default-features --lib --test lean -- \
+  left_out

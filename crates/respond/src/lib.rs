@@ -317,8 +317,11 @@ impl Responder {
     fn cluster(&self) -> Result<&Arc<dyn ClusterActions>, &String> {
         self.cluster
             .get_or_init(|| {
-                kubernetes::Kube::connect(&self.config.kube, self.config.protected.clone())
-                    .map(|k| Arc::new(k) as Arc<dyn ClusterActions>)
+                #[cfg(feature = "kubernetes")]
+                return kubernetes::Kube::connect(&self.config.kube, self.config.protected.clone())
+                    .map(|k| Arc::new(k) as Arc<dyn ClusterActions>);
+                #[cfg(not(feature = "kubernetes"))]
+                Err(harrier_sinks::not_built("kubernetes", "kubernetes:* actionners"))
             })
             .as_ref()
     }

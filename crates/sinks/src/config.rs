@@ -470,6 +470,33 @@ impl Config {
             || !self.sinks.is_empty()
     }
 
+    /// The enabled outputs this build left out (see [`crate::not_built`]): (where, feature).
+    /// `harrier doctor` reports them; `harrier run` refuses them when building the sinks.
+    pub fn left_out(&self) -> Vec<(String, &'static str)> {
+        let feature = |kind: &str| match kind {
+            "kafka" if !cfg!(feature = "kafka") => Some("kafka"),
+            k if !cfg!(feature = "aws") && crate::aws::KINDS.iter().any(|(t, _)| *t == k) => Some("aws"),
+            "gcpstorage" | "azureblob" if !cfg!(feature = "cloud") => Some("cloud"),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        if !self.kafka.hostport.is_empty() {
+            out.extend(feature("kafka").map(|f| ("kafka".to_string(), f)));
+        }
+        for (kind, _) in self.aws.enabled() {
+            out.extend(feature(kind).map(|f| (format!("aws.{kind}"), f)));
+        }
+        for (kind, _) in crate::cloud::enabled(&self.gcp, &self.azure) {
+            let section = if kind == "gcpstorage" { "gcp.storage" } else { "azure.blob" };
+            out.extend(feature(kind).map(|f| (section.to_string(), f)));
+        }
+        for (i, v) in self.sinks.iter().enumerate() {
+            let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+            out.extend(feature(kind).map(|f| (format!("sinks[{i}] ({kind})"), f)));
+        }
+        out
+    }
+
     /// The spool directory in effect (`None`: memory only).
     pub fn spool_dir(&self) -> Option<PathBuf> {
         match self.spooldir.trim() {
@@ -729,6 +756,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(feature = "kafka", feature = "aws"))]
     fn falcosidekick_keys_and_extensions() {
         let c = Config::parse(
             r#"
@@ -791,6 +819,7 @@ unknownkey: ignored
         let mut c = c;
         c.spooldir = dir.path().display().to_string();
         build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
+        assert!(c.left_out().is_empty());
         let names: Vec<_> = r.stats().into_iter().map(|s| s.name).collect();
         assert_eq!(
             names,
@@ -823,6 +852,47 @@ unknownkey: ignored
             });
             assert!(e.as_ref().is_err_and(|e| e.contains(why)), "{bad}: {e:?}");
         }
+    }
+
+    /// A lean build (`--no-default-features`, as scripts/run.sh builds) reads the sections of
+    /// the outputs it left out and refuses each at start, naming the feature to enable; the other
+    /// outputs of the same file still build. (scripts/test.sh runs this without the features.)
+    #[test]
+    #[cfg(not(any(feature = "kafka", feature = "aws", feature = "cloud")))]
+    fn outputs_left_out_of_the_build_are_refused_naming_the_feature() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for (text, feature) in [
+            ("kafka: {hostport: 'k:9092', topic: falco}", "kafka"),
+            ("sinks: [{type: kafka, hostport: 'k:9092', topic: falco}]", "kafka"),
+            ("aws: {s3: {bucket: b}}", "aws"),
+            ("aws: {sqs: {url: 'https://sqs.eu-west-1.amazonaws.com/1/q'}}", "aws"),
+            ("sinks: [{type: sns, topicarn: 'arn:aws:sns:eu-west-1:1:t'}]", "aws"),
+            ("sinks: [{type: cloudwatchlogs, loggroup: g}]", "aws"),
+            ("gcp: {storage: {bucket: alerts}}", "cloud"),
+            ("azure: {blob: {container: c-1, accountname: a, accountkey: a2V5}}", "cloud"),
+            ("sinks: [{type: gcpstorage, bucket: alerts}]", "cloud"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c =
+                Config::parse(&format!("webhook: {{address: 'http://127.0.0.1:1/w'}}\n{text}\n")).unwrap();
+            assert_eq!(c.left_out().len(), 1, "{text}");
+            assert_eq!(c.left_out()[0].1, feature, "{text}");
+            c.spooldir = dir.path().display().to_string();
+            let mut r = Router::new(rt.handle().clone());
+            let e = build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap_err();
+            assert!(
+                e.contains(&format!("without the `{feature}` feature"))
+                    && e.contains(&format!("--features {feature}")),
+                "{text}: {e}"
+            );
+        }
+        // Without the left-out sections the rest builds.
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::parse("webhook: {address: 'http://127.0.0.1:1/w'}\n").unwrap();
+        c.spooldir = dir.path().display().to_string();
+        let mut r = Router::new(rt.handle().clone());
+        build_sinks(&c, &mut r, &Arc::new(Metrics::default())).unwrap();
+        assert_eq!(r.stats().len(), 1);
     }
 
     #[test]

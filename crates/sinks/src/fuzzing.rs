@@ -140,8 +140,11 @@ pub fn ingest(data: &[u8]) {
         let _ = crate::syslog::message(&arc, rfc, 1, "falco", rfc == 5424, "host");
     }
     let _ = crate::common::facts(&arc);
-    let _ = crate::aws::sns::attributes(&arc);
-    let _ = crate::aws::logs::batches(std::slice::from_ref(&arc), crate::aws::now_ms());
+    #[cfg(feature = "aws")]
+    {
+        let _ = crate::aws::sns::attributes(&arc);
+        let _ = crate::aws::logs::batches(std::slice::from_ref(&arc), crate::aws::now_ms());
+    }
 }
 
 /// A configuration file (falcosidekick keys, or a falco.yaml with output sections): parsed,

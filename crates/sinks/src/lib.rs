@@ -28,6 +28,7 @@ pub mod mattermost;
 pub mod nats;
 pub mod prometheus;
 pub mod redis;
+#[cfg(feature = "aws")]
 pub use aws::s3;
 pub mod slack;
 pub mod smtp;
@@ -55,6 +56,15 @@ pub use router::{Accepted, RouteConfig, Router};
 pub use sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
 
 use harrier_engine::Alert;
+
+/// The error for an output (or other part) whose code this build left out: which cargo feature
+/// brings it back. `scripts/run.sh` builds a lean binary; the container image has every feature.
+pub fn not_built(feature: &str, what: &str) -> String {
+    format!(
+        "{what}: this harrier was built without the `{feature}` feature; rebuild with \
+         `cargo build --release -p harrier --features {feature}` (or use the container image, which has every feature)"
+    )
+}
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;

@@ -13,11 +13,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub mod auth;
+#[cfg(feature = "postgres")]
 pub mod pgserver;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sink;
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
 pub use auth::{hash_token, random_token, Role};
 pub use sqlite::SqliteStore;
@@ -424,7 +427,10 @@ pub fn open(url: &str) -> std::result::Result<Box<dyn Store>, String> {
         return SqliteStore::open(path).map(|s| Box::new(s) as Box<dyn Store>).map_err(|e| e.to_string());
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
         return PgStore::open(url).map(|s| Box::new(s) as Box<dyn Store>).map_err(|e| e.to_string());
+        #[cfg(not(feature = "postgres"))]
+        return Err(harrier_sinks::not_built("postgres", "a PostgreSQL store"));
     }
     if url.contains("://") {
         return Err(format!("unknown store URL '{url}': expected sqlite:PATH or postgres://…"));
@@ -470,5 +476,19 @@ pub fn fts_query(text: &str) -> Option<String> {
         None
     } else {
         Some(words.join(" AND "))
+    }
+}
+
+#[cfg(test)]
+mod lean_tests {
+    /// A lean build (`--no-default-features`, as scripts/run.sh builds) refuses a PostgreSQL URL
+    /// naming the feature; SQLite works. scripts/test.sh runs this without the default features.
+    #[test]
+    #[cfg(not(feature = "postgres"))]
+    fn postgres_left_out_is_refused_naming_the_feature() {
+        let e = super::open("postgres://u@127.0.0.1/alerts").err().unwrap();
+        assert!(e.contains("without the `postgres` feature") && e.contains("--features postgres"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(super::open(&format!("sqlite:{}", dir.path().join("a.db").display())).is_ok());
     }
 }

@@ -8,31 +8,13 @@
 //! events are sorted by time, and an alert whose time is outside what CloudWatch accepts
 //! (a replayed capture) is stamped with the delivery time instead (its JSON keeps the real one).
 
-use super::{AwsCreds, ClientOptions};
-use crate::common::CommonConfig;
+use super::{AwsCreds, ClientOptions, CloudWatchLogsConfig, DEFAULT_STREAM};
 use crate::sink::{BoxFut, Sink, SinkError};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use harrier_engine::Alert;
-use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// `aws.cloudwatchlogs:`.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct CloudWatchLogsConfig {
-    /// The log group; set: the output is enabled.
-    pub loggroup: String,
-    /// The log stream (created when missing); default `falcosidekick-logstream`.
-    pub logstream: String,
-    /// Harrier: a CA certificate (PEM) to trust besides the platform's.
-    pub cacertfile: String,
-    #[serde(flatten)]
-    pub common: CommonConfig,
-}
-
-/// The stream falcosidekick creates when none is configured.
-pub const DEFAULT_STREAM: &str = "falcosidekick-logstream";
 /// Events per call (the API takes 10,000 and 1 MiB; alerts are a few KiB).
 const MAX_EVENTS: usize = 500;
 const MAX_BYTES: usize = 1_000_000;

@@ -9,30 +9,10 @@
 //! (`endpoint/bucket/key`), as S3-compatible stores expect; without it the SDK addresses AWS.
 //! Checksums are only sent where the API requires them, which S3-compatible stores accept.
 
-use super::{AwsCreds, ClientOptions};
-use crate::common::CommonConfig;
+use super::{AwsCreds, ClientOptions, S3Config};
 use crate::sink::{BoxFut, Sink, SinkError};
 use harrier_engine::Alert;
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// `aws.s3:`.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct S3Config {
-    pub bucket: String,
-    pub prefix: String,
-    pub endpoint: String,
-    pub objectcannedacl: String,
-    /// Harrier: a CA certificate (PEM) to trust besides the platform's, for an S3-compatible
-    /// store with its own CA.
-    pub cacertfile: String,
-    /// Harrier (earlier versions): certificate checks can no longer be switched off; `false`
-    /// is refused with a pointer to `cacertfile`.
-    pub checkcert: Option<bool>,
-    #[serde(flatten)]
-    pub common: CommonConfig,
-}
 
 /// The canned ACLs S3 knows.
 const ACLS: [&str; 7] = [

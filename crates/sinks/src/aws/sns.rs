@@ -10,27 +10,11 @@
 //! FIFO topics (`….fifo`) get the group `harrier` and a deduplication id from the content.
 //! Entries of a batch that SNS failed on its side are published again at once (twice at most).
 
-use super::{AwsCreds, ClientOptions};
-use crate::common::CommonConfig;
+use super::{AwsCreds, ClientOptions, SnsConfig};
 use crate::sink::{BoxFut, Sink, SinkError};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use harrier_engine::Alert;
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// `aws.sns:`.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct SnsConfig {
-    /// The topic ARN; set: the output is enabled.
-    pub topicarn: String,
-    /// Send Falco's JSON instead of the output text with attributes.
-    pub rawjson: bool,
-    /// Harrier: a CA certificate (PEM) to trust besides the platform's.
-    pub cacertfile: String,
-    #[serde(flatten)]
-    pub common: CommonConfig,
-}
 
 const MAX_ATTRIBUTES: usize = 10;
 

@@ -9,25 +9,11 @@
 //! The queue URL gives the region when `aws.region` is not set, and, when it is not an AWS host
 //! (LocalStack, moto) and no `aws.endpoint` is set, the endpoint too, as falcosidekick does.
 
-use super::{AwsCreds, ClientOptions};
-use crate::common::CommonConfig;
+use super::{AwsCreds, ClientOptions, SqsConfig};
 use crate::sink::{BoxFut, Sink, SinkError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use harrier_engine::Alert;
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// `aws.sqs:`.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct SqsConfig {
-    /// The queue URL; set: the output is enabled.
-    pub url: String,
-    /// Harrier: a CA certificate (PEM) to trust besides the platform's.
-    pub cacertfile: String,
-    #[serde(flatten)]
-    pub common: CommonConfig,
-}
 
 pub struct SqsSink {
     client: aws_sdk_sqs::Client,

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 use std::time::Instant;
 
 fn venv() -> PathBuf {
@@ -625,13 +626,13 @@ async fn cloudwatch_logs_creates_the_stream_and_keeps_order() {
     };
     // No stream configured: falcosidekick's default name, created at the first delivery.
     let s = LogsSink::new(&m.creds(&m.secret), &cfg("")).unwrap();
-    assert_eq!(s.stream, logs::DEFAULT_STREAM);
-    assert!(m.log_events(logs::DEFAULT_STREAM)["streams"].as_array().unwrap().is_empty());
+    assert_eq!(s.stream, DEFAULT_STREAM);
+    assert!(m.log_events(DEFAULT_STREAM)["streams"].as_array().unwrap().is_empty());
     let alerts = batch(30, "cw");
     s.deliver(&alerts[..25]).await.unwrap();
     s.deliver(&alerts[25..]).await.unwrap();
-    let got = m.log_events(logs::DEFAULT_STREAM);
-    assert_eq!(got["streams"], serde_json::json!([logs::DEFAULT_STREAM]));
+    let got = m.log_events(DEFAULT_STREAM);
+    assert_eq!(got["streams"], serde_json::json!([DEFAULT_STREAM]));
     let ev = got["events"].as_array().unwrap();
     let msgs: Vec<serde_json::Value> =
         ev.iter().map(|e| serde_json::from_str(e["m"].as_str().unwrap()).unwrap()).collect();

@@ -7,8 +7,9 @@
 //! `ring` already linked (GCS: a service account's RS256 JWT exchanged for an OAuth token, or the
 //! metadata server's token; Azure: Shared Key HMAC-SHA256 or a SAS token). `object_store` was
 //! measured and is far heavier for two requests (see ARCHITECTURE.md). The clients are behind
-//! the `cloud` cargo feature (default on); without it the configuration still parses and an
-//! enabled output is refused at start naming the feature.
+//! the `cloud` cargo feature (default on; `harrier`'s feature of the same name); without it the
+//! configuration still parses and an enabled output is refused at start naming the feature
+//! ([`crate::config::Config::left_out`]).
 
 #[cfg(feature = "cloud")]
 pub mod azure;
@@ -105,11 +106,11 @@ fn azure_sink(c: &AzureBlobConfig) -> Result<Arc<dyn Sink>, String> {
 }
 #[cfg(not(feature = "cloud"))]
 fn gcs_sink(_: &str, _: &GcsConfig) -> Result<Arc<dyn Sink>, String> {
-    Err("gcp.storage: this build has no cloud storage outputs (build with the 'cloud' cargo feature of harrier-sinks)".into())
+    Err(crate::not_built("cloud", "gcp.storage"))
 }
 #[cfg(not(feature = "cloud"))]
 fn azure_sink(_: &AzureBlobConfig) -> Result<Arc<dyn Sink>, String> {
-    Err("azure.blob: this build has no cloud storage outputs (build with the 'cloud' cargo feature of harrier-sinks)".into())
+    Err(crate::not_built("cloud", "azure.blob"))
 }
 
 /// The sink of an enabled section (`kind` from [`enabled`]).
