@@ -376,7 +376,8 @@ mod tests {
         let a = find("azure.blob");
         // (Built alone, harrier-doctor's harrier-sinks may lack the `cloud` feature: then the
         // output is refused naming it.)
-        let why = a.detail.contains("set accountkey or sastoken") || a.detail.contains("without the `cloud` feature");
+        let why = a.detail.contains("set accountkey or sastoken")
+            || a.detail.contains("without the `cloud` feature");
         assert!(a.status == Status::Fail && why, "{a:?}");
         let g = find("gcp.storage");
         assert!(g.status == Status::Warn && g.detail.contains("gcp.storage.bucket is empty"), "{g:?}");
