@@ -88,3 +88,18 @@ if ! "$VENV/bin/python" -c 'import helm_sdkpy' 2>/dev/null; then
   echo "setup: installing helm-sdkpy (Helm as a library) into $VENV" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check --ignore-requires-python 'helm-sdkpy==0.1.32' >/dev/null
 fi
+
+# The cloud storage outputs' tests (crates/sinks/src/cloud/tests.rs) run real emulators: Azurite
+# (Microsoft's Azure Storage emulator, npm `azurite`, into HARRIER_NODE_PREFIX, default
+# /opt/harrier-node; it checks Shared Key signatures) and gcp-storage-emulator (PyPI, the GCS JSON
+# API) in the venv above.
+NODE_PREFIX=${HARRIER_NODE_PREFIX:-/opt/harrier-node}
+if [ ! -x "$NODE_PREFIX/bin/azurite-blob" ]; then
+  command -v npm >/dev/null || { need+=(npm); install_needed; }
+  echo "setup: installing azurite into $NODE_PREFIX" >&2
+  npm install -g --silent --no-fund --no-audit --prefix "$NODE_PREFIX" azurite@3.37.0 >/dev/null 2>&1
+fi
+if [ ! -x "$VENV/bin/gcp-storage-emulator" ]; then
+  echo "setup: installing gcp-storage-emulator into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check gcp-storage-emulator >/dev/null
+fi

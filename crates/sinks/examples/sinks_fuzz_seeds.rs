@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn main() {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
-    for target in ["smtp", "ingest", "config"] {
+    for target in ["smtp", "ingest", "config", "hooks"] {
         let d = dir.join(target);
         std::fs::create_dir_all(&d).expect("create the corpus folder");
         for (i, s) in harrier_sinks::fuzzing::seeds(target).iter().enumerate() {

@@ -98,16 +98,185 @@ pub fn facts(a: &Alert) -> Vec<(String, String)> {
     if !a.hostname.is_empty() {
         v.push(("hostname".into(), a.hostname.clone()));
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        v.push(("tags".into(), t.join(", ")));
+    if let Some(t) = sorted_tags(a, ", ") {
+        v.push(("tags".into(), t));
     }
     for (k, val) in &a.output_fields {
         v.push((k.clone(), crate::alert::value_text(val).unwrap_or_else(|| "<NA>".into())));
     }
     v.push(("time".into(), harrier_engine::output::format_time_json(a.time_ns)));
     v
+}
+
+/// The alert's tags sorted and joined with `sep`; `None` when it has none.
+pub fn sorted_tags(a: &Alert, sep: &str) -> Option<String> {
+    if a.tags.is_empty() {
+        return None;
+    }
+    let mut t: Vec<&str> = a.tags.iter().map(String::as_str).collect();
+    t.sort_unstable();
+    Some(t.join(sep))
+}
+
+/// A message template in the subset of Go's `text/template` that falcosidekick's
+/// `messageformat` examples use: `{{ .Rule }}`, `{{ .Priority }}`, `{{ .Output }}`,
+/// `{{ .Source }}`, `{{ .Hostname }}`, `{{ .Time }}`, `{{ .Tags }}` and
+/// `{{ index .OutputFields "name" }}`. Parsed once at start; anything else is refused then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFormat(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Rule,
+    Priority,
+    Output,
+    Source,
+    Hostname,
+    Time,
+    Tags,
+    Field(String),
+}
+
+impl MessageFormat {
+    /// `key` names the setting in errors (`googlechat.messageformat`).
+    pub fn parse(key: &str, text: &str) -> Result<MessageFormat, String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("{{") {
+            if i > 0 {
+                out.push(Piece::Text(rest[..i].to_string()));
+            }
+            let after = &rest[i + 2..];
+            let end = after.find("}}").ok_or_else(|| format!("{key}: '{{{{' without a closing '}}}}'"))?;
+            let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+            out.push(match action {
+                ".Rule" => Piece::Rule,
+                ".Priority" => Piece::Priority,
+                ".Output" => Piece::Output,
+                ".Source" => Piece::Source,
+                ".Hostname" => Piece::Hostname,
+                ".Time" => Piece::Time,
+                ".Tags" => Piece::Tags,
+                a => match a.strip_prefix("index .OutputFields ").map(str::trim) {
+                    Some(q) if q.len() >= 2 && q.starts_with('"') && q.ends_with('"') => {
+                        Piece::Field(q[1..q.len() - 1].to_string())
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{key}: '{{{{ {a} }}}}' is not supported (use .Rule, .Priority, .Output, .Source, .Hostname, .Time, .Tags or index .OutputFields \"name\")"
+                        ))
+                    }
+                },
+            });
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            out.push(Piece::Text(rest.to_string()));
+        }
+        Ok(MessageFormat(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The text for one alert (an absent or null output field gives `<NA>`).
+    pub fn render(&self, a: &Alert) -> String {
+        let mut s = String::new();
+        for p in &self.0 {
+            match p {
+                Piece::Text(t) => s.push_str(t),
+                Piece::Rule => s.push_str(&a.rule),
+                Piece::Priority => s.push_str(a.priority.as_str()),
+                Piece::Output => s.push_str(&a.output),
+                Piece::Source => s.push_str(&a.source),
+                Piece::Hostname => s.push_str(&a.hostname),
+                Piece::Time => s.push_str(&harrier_engine::output::format_time_json(a.time_ns)),
+                Piece::Tags => s.push_str(&sorted_tags(a, " ").unwrap_or_default()),
+                Piece::Field(f) => s.push_str(
+                    &a.output_fields
+                        .get(f)
+                        .and_then(crate::alert::value_text)
+                        .unwrap_or_else(|| "<NA>".into()),
+                ),
+            }
+        }
+        s
+    }
+}
+
+/// The API base URL of a service with a US and an EU site: Harrier's `endpoint` when set
+/// (a proxy, a test server), else the site `region` names (`us`, the default, or `eu`).
+pub fn regional_base(kind: &str, endpoint: &str, region: &str, us: &str, eu: &str) -> Result<String, String> {
+    if !endpoint.trim().is_empty() {
+        return Ok(endpoint.trim().trim_end_matches('/').to_string());
+    }
+    match region.trim().to_ascii_lowercase().as_str() {
+        "" | "us" => Ok(us.to_string()),
+        "eu" => Ok(eu.to_string()),
+        r => Err(format!("{kind}.region must be us or eu, not '{r}'")),
+    }
+}
+
+/// Object names for the object-store outputs (S3, GCS, Azure Blob), falcosidekick's layout
+/// `<prefix>/YYYY-MM-DD/YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ.json`. The time is the upload time, made
+/// strictly increasing per sink so two alerts never share a name (an alert sent again after a
+/// failed attempt is a second object; counted as redelivered).
+#[derive(Debug, Default)]
+pub struct ObjectKeys {
+    prefix: String,
+    last_ns: std::sync::Mutex<u64>,
+}
+
+impl ObjectKeys {
+    pub fn new(prefix: &str) -> ObjectKeys {
+        ObjectKeys { prefix: prefix.trim_matches('/').to_string(), last_ns: Default::default() }
+    }
+
+    /// A fresh, strictly increasing upload time.
+    pub fn now_ns(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut last = self.last_ns.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last + 1).max(now);
+        *last
+    }
+
+    /// The name for an upload at `ns`.
+    pub fn key(&self, ns: u64) -> String {
+        let (y, mo, d, h, mi, s, nanos) = crate::alert::utc_parts(ns);
+        let day = format!("{y:04}-{mo:02}-{d:02}");
+        let name = format!("{day}/{day}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z.json");
+        if self.prefix.is_empty() {
+            name
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    /// The name for an upload now.
+    pub fn next(&self) -> String {
+        self.key(self.now_ns())
+    }
+}
+
+/// Deliver `alerts` one at a time through `put`, oldest first, stopping at the first failure
+/// (the object stores: one object per alert).
+pub async fn one_by_one<'a, F, Fut>(
+    alerts: &'a [std::sync::Arc<Alert>],
+    put: F,
+) -> Result<(), crate::SinkError>
+where
+    F: Fn(&'a Alert) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::SinkError>>,
+{
+    for a in alerts {
+        put(a).await?;
+    }
+    Ok(())
 }
 
 /// Cut `s` to at most `max` characters (on a char boundary), marking the cut.

@@ -36,6 +36,10 @@ use crate::otlp::{OtlpConfig, OtlpLogsConfig};
 use crate::pagerduty::PagerdutyConfig;
 use crate::splunk::SplunkConfig;
 
+use crate::hooks::{
+    DatadoglogsConfig, GooglechatConfig, KafkarestConfig, OpsgenieConfig, TelegramConfig, WebexConfig,
+};
+
 /// Falco's `syslog_output`.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(default)]
@@ -95,6 +99,16 @@ pub struct Config {
     pub otlp: OtlpConfig,
     pub pagerduty: PagerdutyConfig,
     pub splunk: SplunkConfig,
+    /// falcosidekick's `gcp:` block; `gcp.storage.bucket` enables the GCS output.
+    pub gcp: crate::cloud::GcpConfig,
+    /// Harrier's `azure:` block; `azure.blob.container` enables the Azure Blob output.
+    pub azure: crate::cloud::AzureConfig,
+    pub opsgenie: OpsgenieConfig,
+    pub googlechat: GooglechatConfig,
+    pub telegram: TelegramConfig,
+    pub webex: WebexConfig,
+    pub datadoglogs: DatadoglogsConfig,
+    pub kafkarest: KafkarestConfig,
     pub syslog_output: FalcoSyslogOutput,
     pub http_output: FalcoHttpOutput,
     /// Harrier: more outputs, each `type:` plus that output's keys.
@@ -137,6 +151,14 @@ impl Default for Config {
             otlp: Default::default(),
             pagerduty: Default::default(),
             splunk: Default::default(),
+            gcp: Default::default(),
+            azure: Default::default(),
+            opsgenie: Default::default(),
+            googlechat: Default::default(),
+            telegram: Default::default(),
+            webex: Default::default(),
+            datadoglogs: Default::default(),
+            kafkarest: Default::default(),
             syslog_output: Default::default(),
             http_output: Default::default(),
             sinks: Vec::new(),
@@ -278,6 +300,8 @@ impl Config {
         ]
         .into_iter()
         .chain(self.aws.commons())
+        .chain(crate::cloud::commons(&self.gcp, &self.azure))
+        .chain(crate::hooks::sections(self).into_iter().map(|h| (h.kind(), h.common())))
         .collect()
     }
 
@@ -368,7 +392,10 @@ fn entry_schema(kind: &str, v: &Value) -> Option<Value> {
         "otlp_logs" => sch::<OtlpLogsConfig>(v),
         "pagerduty" => sch::<PagerdutyConfig>(v),
         "splunk" => sch::<SplunkConfig>(v),
-        other => crate::aws::entry_schema(other, v),
+        other => match crate::hooks::entry(other, v) {
+            Some(h) => h.ok().and_then(|h| h.schema()),
+            None => crate::aws::entry_schema(other, v).or_else(|| crate::cloud::entry_schema(other, v)),
+        },
     }
 }
 
@@ -438,6 +465,8 @@ impl Config {
             || !self.otlp.logs.endpoint.is_empty()
             || !self.pagerduty.routingkey.is_empty()
             || !self.splunk.host.is_empty()
+            || crate::hooks::sections(self).iter().any(|h| h.enabled())
+            || !crate::cloud::enabled(&self.gcp, &self.azure).is_empty()
             || !self.sinks.is_empty()
     }
 
@@ -447,6 +476,7 @@ impl Config {
         let feature = |kind: &str| match kind {
             "kafka" if !cfg!(feature = "kafka") => Some("kafka"),
             k if !cfg!(feature = "aws") && crate::aws::KINDS.iter().any(|(t, _)| *t == k) => Some("aws"),
+            "gcpstorage" | "azureblob" if !cfg!(feature = "cloud") => Some("cloud"),
             _ => None,
         };
         let mut out = Vec::new();
@@ -455,6 +485,10 @@ impl Config {
         }
         for (kind, _) in self.aws.enabled() {
             out.extend(feature(kind).map(|f| (format!("aws.{kind}"), f)));
+        }
+        for (kind, _) in crate::cloud::enabled(&self.gcp, &self.azure) {
+            let section = if kind == "gcpstorage" { "gcp.storage" } else { "azure.blob" };
+            out.extend(feature(kind).map(|f| (section.to_string(), f)));
         }
         for (i, v) in self.sinks.iter().enumerate() {
             let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
@@ -495,6 +529,7 @@ fn queue_config(cfg: &Config, c: &CommonConfig) -> Result<QueueConfig, String> {
     }
     if let Some(n) = y.timeout_ms {
         q.timeout = Duration::from_millis(n.max(1));
+        q.timeout_set = true;
     }
     q.spool_dir = cfg.spool_dir();
     let fsync = y.fsync.as_deref().unwrap_or(cfg.spoolfsync.as_str());
@@ -532,13 +567,19 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     }
     if cfg.http_output.enabled && !cfg.http_output.url.is_empty() {
         let h = &cfg.http_output;
+        // Falco's semantics: the client certificate only with `mtls`, and `insecure` always
+        // honoured (falcosidekick's `mutualtls`, which reads mutualtlsfilespath and forces the
+        // check, is not Falco's key). Falco's default falco.yaml names client files with
+        // `mtls: false`: they are not read then.
+        let (cert, key) =
+            if h.mtls { (h.client_cert.clone(), h.client_key.clone()) } else { Default::default() };
         let w = WebhookConfig {
             address: h.url.clone(),
             checkcert: !h.insecure,
             cacert: h.ca_cert.clone(),
-            mutualtls: h.mtls,
-            clientcert: h.client_cert.clone(),
-            clientkey: h.client_key.clone(),
+            mutualtls: false,
+            clientcert: cert,
+            clientkey: key,
             common: CommonConfig { name: "http_output".into(), ..Default::default() },
             ..Default::default()
         };
@@ -580,6 +621,9 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     for (kind, common) in cfg.aws.enabled() {
         add(cfg.aws.sink(kind)?, route(cfg, kind, common)?)?;
     }
+    for (kind, common) in crate::cloud::enabled(&cfg.gcp, &cfg.azure) {
+        add(crate::cloud::section_sink(kind, &cfg.gcp, &cfg.azure)?, route(cfg, kind, common)?)?;
+    }
     section!(syslog, "syslog", cfg.syslog.enabled());
     section!(prometheus, "prometheus", cfg.prometheus.enabled);
     section!(alertmanager, "alertmanager", !cfg.alertmanager.hostport.is_empty());
@@ -590,6 +634,9 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
         let s = crate::otlp::OtlpLogsSink::new(&cfg.otlp.logs)?;
         add(Arc::new(s), route(cfg, "otlp_logs", &cfg.otlp.logs.common)?)?;
     }
+    for h in crate::hooks::sections(cfg).into_iter().filter(|h| h.enabled()) {
+        add(h.sink(mtls)?, route(cfg, h.kind(), h.common())?)?;
+    }
     for (i, v) in cfg.sinks.iter().enumerate() {
         let kind =
             v.get("type").and_then(|t| t.as_str()).ok_or_else(|| format!("sinks[{i}]: missing 'type'"))?;
@@ -598,7 +645,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
         if common.name.is_empty() {
             r.name = format!("{kind}-{i}");
         }
-        add(kinds.build(kind, v, None)?, r)?;
+        add(kinds.build(kind, v, None).map_err(|e| format!("sinks[{i}]: {e}"))?, r)?;
     }
     Ok(())
 }
@@ -692,9 +739,13 @@ impl Kinds<'_> {
                 Arc::new(crate::pagerduty::PagerdutySink::new(&get!(pagerduty, PagerdutyConfig)).map_err(e)?)
             }
             "splunk" => Arc::new(crate::splunk::SplunkSink::new(&get!(splunk, SplunkConfig)).map_err(e)?),
-            other => match crate::aws::entry_sink(other, v) {
-                Some(s) => s?,
-                None => return Err(format!("unknown output type '{other}'")),
+            other => match (crate::hooks::entry(other, v), crate::aws::entry_sink(other, v)) {
+                (Some(h), _) => h?.sink(self.mtls)?,
+                (None, Some(s)) => s?,
+                (None, None) => match crate::cloud::entry_sink(other, v) {
+                    Some(s) => s?,
+                    None => return Err(format!("unknown output type '{other}'")),
+                },
             },
         })
     }
@@ -807,7 +858,7 @@ unknownkey: ignored
     /// the outputs it left out and refuses each at start, naming the feature to enable; the other
     /// outputs of the same file still build. (scripts/test.sh runs this without the features.)
     #[test]
-    #[cfg(not(any(feature = "kafka", feature = "aws")))]
+    #[cfg(not(any(feature = "kafka", feature = "aws", feature = "cloud")))]
     fn outputs_left_out_of_the_build_are_refused_naming_the_feature() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         for (text, feature) in [
@@ -817,6 +868,9 @@ unknownkey: ignored
             ("aws: {sqs: {url: 'https://sqs.eu-west-1.amazonaws.com/1/q'}}", "aws"),
             ("sinks: [{type: sns, topicarn: 'arn:aws:sns:eu-west-1:1:t'}]", "aws"),
             ("sinks: [{type: cloudwatchlogs, loggroup: g}]", "aws"),
+            ("gcp: {storage: {bucket: alerts}}", "cloud"),
+            ("azure: {blob: {container: c-1, accountname: a, accountkey: a2V5}}", "cloud"),
+            ("sinks: [{type: gcpstorage, bucket: alerts}]", "cloud"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let mut c =
@@ -883,6 +937,63 @@ unknownkey: ignored
             let e = Config::parse_checked(bad, "s.yaml", false, true).unwrap_err();
             assert!(e.starts_with(want), "{bad}: {e}");
         }
+    }
+
+    /// Custom headers HTTP does not allow are refused when the outputs are built (start), with
+    /// the output and the key, never at the first delivery; a value is not echoed (a secret).
+    #[test]
+    fn bad_headers_and_timeouts_are_refused_at_start() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let build = |text: &str| {
+            let c = Config::parse(text)?;
+            let mut r = Router::new(rt.handle().clone());
+            build_sinks(&c, &mut r, &Arc::new(Metrics::default()))
+        };
+        for (bad, want) in [
+            (
+                "webhook: {address: 'http://127.0.0.1:9/', customheaders: {'X Bad': v}}",
+                "webhook.customheaders: 'X Bad' is not a valid HTTP header name",
+            ),
+            (
+                "webhook: {address: 'http://127.0.0.1:9/', customheaders: {X-Token: \"s3cret\\nInjected: 1\"}}",
+                "webhook.customheaders: the value of header 'x-token' is not a valid HTTP header value",
+            ),
+            (
+                "alertmanager: {hostport: 'http://127.0.0.1:9', customheaders: 'X(1):v'}",
+                "alertmanager.customheaders: 'X(1)'",
+            ),
+            ("loki: {hostport: 'http://127.0.0.1:9', tenant: \"a\\u0001\"}", "loki.tenant: the value of header"),
+            (
+                "sinks: [{type: splunk, host: 'http://127.0.0.1:9', customheaders: {'Bad:Name': y}}]",
+                "sinks[0]: splunk: splunk.customheaders: 'Bad:Name'",
+            ),
+            (
+                "otlp: {logs: {endpoint: 'http://127.0.0.1:9', timeout: 30000, queue: {timeout_ms: 5000}}}",
+                "sink 'otlp_logs': its timeout (30000 ms) is not below queue.timeout_ms (5000 ms)",
+            ),
+        ] {
+            let e = build(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        // The output's own longer timeout alone is fine (the queue's is raised above it).
+        build("otlp: {logs: {endpoint: 'http://127.0.0.1:9', timeout: 30000}}").unwrap();
+        build("webhook: {address: 'http://127.0.0.1:9/', customheaders: {X-Ok: 'a b\tc'}}").unwrap();
+    }
+
+    /// Falco's default falco.yaml names client certificate files with `mtls: false`: they are
+    /// not read then (only with `mtls: true`).
+    #[test]
+    fn http_output_reads_client_files_only_with_mtls() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let build = |mtls: bool| {
+            let c = Config::parse(&format!(
+                "http_output: {{enabled: true, url: 'https://127.0.0.1:9/', insecure: true, mtls: {mtls}, client_cert: /nonexistent/client.crt, client_key: /nonexistent/client.key}}"
+            ))?;
+            build_sinks(&c, &mut Router::new(rt.handle().clone()), &Arc::new(Metrics::default()))
+        };
+        build(false).unwrap();
+        assert!(build(true).unwrap_err().contains("cannot read client certificate /nonexistent/client.crt"));
     }
 
     #[test]

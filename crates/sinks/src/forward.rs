@@ -20,6 +20,8 @@ use std::time::Duration;
 pub struct HttpReq {
     pub method: String,
     pub path: String,
+    /// The query string (without `?`; empty when none).
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -90,6 +92,7 @@ fn err(code: u16, msg: &str) -> HttpResp {
 async fn handle(req: axum::extract::Request, h: &Handler, max_body: usize) -> HttpResp {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -113,7 +116,7 @@ async fn handle(req: axum::extract::Request, h: &Handler, max_body: usize) -> Ht
             return err(400, &format!("cannot read body: {e}"));
         }
     };
-    h(HttpReq { method, path, headers, body }).await
+    h(HttpReq { method, path, query, headers, body }).await
 }
 
 /// The forwarder's state: the router and the metrics.

@@ -82,8 +82,13 @@ pub fn ingest(data: &[u8]) {
             max_body: 1 << 20,
             count_ingest: true,
         };
-        let req =
-            HttpReq { method: "POST".into(), path: "/".into(), headers: Vec::new(), body: data.to_vec() };
+        let req = HttpReq {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: Vec::new(),
+            body: data.to_vec(),
+        };
         let (code, _, body) = fwd.route(req).await;
         assert!(code == 200 || code == 400, "status {code}");
         assert!(serde_json::from_slice::<serde_json::Value>(&body).is_ok());
@@ -163,11 +168,61 @@ pub fn config(data: &[u8]) {
     let _ = p.at("f.yaml", "a.b[0].c");
 }
 
-/// Valid inputs of each target (`smtp`, `ingest`, `config`) to start from.
+/// The webhook-style outputs: what their receivers answer (Telegram's `ok`, Kafka REST's
+/// per-record errors), a `messageformat` template, and alert text in the messages they build.
+/// The first byte picks which. Never panics; a Telegram text keeps every MarkdownV2 character
+/// escaped and within 4,096 characters; a Webex message stays under its byte limit.
+pub fn hooks(data: &[u8]) {
+    use crate::hooks::{googlechat, kafkarest, telegram, webex};
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    match sel % 4 {
+        0 => {
+            let _ = telegram::answer(rest);
+        }
+        1 => {
+            let _ = kafkarest::answer(rest);
+        }
+        2 => {
+            if let Ok(f) = crate::common::MessageFormat::parse("googlechat.messageformat", &text) {
+                let v = googlechat::body(&alerts()[0], false, &f);
+                assert!(v["text"].as_str().is_some_and(|t| t.chars().count() <= 4096));
+            }
+        }
+        _ => {
+            let mut a = (*alerts()[1]).clone();
+            a.output = text.to_string();
+            a.rule = text.chars().take(300).collect();
+            a.output_fields.insert(text.chars().take(50).collect(), text.to_string().into());
+            let t = telegram::text(&a);
+            assert!(t.chars().count() <= 4096, "{}", t.chars().count());
+            let mut it = t.chars();
+            while let Some(c) = it.next() {
+                if c == '\\' {
+                    assert!(it.next().is_some_and(|n| "_*[]()~`>#+-=|{}.!\\".contains(n)), "{t}");
+                } else {
+                    assert!(!"_[]()~`>#+-=|{}.!".contains(c), "unescaped {c:?} in {t}");
+                }
+            }
+            assert!(webex::markdown(&a).len() <= 7000);
+        }
+    }
+}
+
+/// Valid inputs of each target (`smtp`, `ingest`, `config`, `hooks`) to start from.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "smtp" => smtp_seeds(),
         "ingest" => ingest_seeds(),
+        "hooks" => [
+            &b"\x00{\"ok\":true,\"result\":{\"message_id\":1}}"[..],
+            b"\x01{\"offsets\":[{\"partition\":0,\"offset\":1,\"error_code\":null},{\"error_code\":2,\"error\":\"x\"}]}",
+            b"\x02Rule {{ .Rule }} ({{.Priority}}) {{ index .OutputFields \"proc.name\" }} {{ .Bogus",
+            "\x03a_b*c[d](e)~`>#+-=|{}.!\\ \u{e9}\u{65e5}".as_bytes(),
+        ]
+        .iter()
+        .map(|s| s.to_vec())
+        .collect(),
         "config" => [
             "listenport: 2801\nspooldir: /var/lib/harrier/spool\nspoolfsync: interval\nnats:\n  hostport: nats://127.0.0.1:4222\n  spooldir: /x\n  queue: {memory: 0, when_full: block, fsync: always}\n",
             "customfields: {env: prod}\nwebhok: {address: x}\nsinks:\n  - type: slack\n    webhookurl: http://x\n    minimumprority: error\n  - type: s3\n    bucket: b\n",
@@ -241,6 +296,10 @@ mod brief_fuzz {
     #[test]
     fn ingest() {
         harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "ingest", &super::seeds("ingest"), super::ingest);
+    }
+    #[test]
+    fn hooks() {
+        harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "hooks", &super::seeds("hooks"), super::hooks);
     }
     #[test]
     fn config() {

@@ -4,6 +4,7 @@
 //! falcosidekick-compatible configuration ([`config`]) and the ingest server ([`forward`]).
 
 pub mod alert;
+pub mod cloud;
 pub mod common;
 pub mod config;
 pub mod configcheck;
@@ -20,6 +21,7 @@ pub mod aws;
 
 pub mod discord;
 pub mod elasticsearch;
+pub mod hooks;
 pub mod kafka;
 pub mod loki;
 pub mod mattermost;

@@ -91,8 +91,12 @@ pub struct QueueConfig {
     pub when_full: WhenFull,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
-    /// Time limit of one delivery attempt.
+    /// Time limit of one delivery attempt. An output with a longer timeout of its own
+    /// ([`crate::Sink::timeout`]) raises it to that plus a second when the route is added.
     pub timeout: Duration,
+    /// `timeout` was set by the user (`queue.timeout_ms`): an output whose own timeout is longer
+    /// is refused at start instead.
+    pub timeout_set: bool,
     /// When spool writes are synced to disk.
     pub fsync: FsyncPolicy,
 }
@@ -108,6 +112,7 @@ impl Default for QueueConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
+            timeout_set: false,
             fsync: FsyncPolicy::Never,
         }
     }

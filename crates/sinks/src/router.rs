@@ -110,6 +110,24 @@ impl Router {
             _ => None,
         };
         let kind = sink.kind();
+        let mut cfg = cfg;
+        if let Some(own) = sink.timeout() {
+            // The queue cancels an attempt at its timeout: keep it above the output's own, so
+            // the output's setting decides (and reports) a slow receiver.
+            let need = own + Duration::from_secs(1);
+            if cfg.queue.timeout < need {
+                if cfg.queue.timeout_set {
+                    return Err(format!(
+                        "sink '{}': its timeout ({} ms) is not below queue.timeout_ms ({} ms), which would cancel every slow attempt first; raise queue.timeout_ms above {} or lower the output's timeout",
+                        cfg.name,
+                        own.as_millis(),
+                        cfg.queue.timeout.as_millis(),
+                        need.as_millis() - 1
+                    ));
+                }
+                cfg.queue.timeout = need;
+            }
+        }
         let queue = Queue::new(&cfg.name, sink, cfg.queue.clone())
             .map_err(|e| format!("sink '{}': {e}", cfg.name))?;
         let (tx, rx) = mpsc::channel(cfg.queue.channel.max(1));

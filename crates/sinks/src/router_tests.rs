@@ -491,3 +491,65 @@ fn router_chaos_with_kills_loses_nothing_sent() {
     }
     assert_eq!(sent.len(), N, "nothing was refused (spools had room)");
 }
+
+/// A receiver slower than the queue's attempt timeout but within the output's own timeout.
+struct SlowSink {
+    own: Duration,
+    delay: Duration,
+    got: Mutex<Vec<String>>,
+}
+
+impl Sink for SlowSink {
+    fn kind(&self) -> &'static str {
+        "slow"
+    }
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.own)
+    }
+    fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            self.got.lock().unwrap().extend(alerts.iter().map(|a| a.rule.clone()));
+            Ok(())
+        })
+    }
+}
+
+/// An output's own timeout longer than the queue's attempt timeout takes effect: the queue's
+/// is raised above it (a 500 ms answer is delivered once, not cancelled at 300 ms and retried);
+/// when the user set the queue's timeout explicitly, the route is refused with both values.
+#[tokio::test]
+async fn an_outputs_own_timeout_above_the_queues_takes_effect() {
+    let slow = || {
+        Arc::new(SlowSink {
+            own: Duration::from_millis(1500),
+            delay: Duration::from_millis(500),
+            got: Mutex::default(),
+        })
+    };
+    let mut r = Router::new(tokio::runtime::Handle::current());
+    let s = slow();
+    let cfg = q(10, None);
+    assert_eq!(cfg.timeout, Duration::from_millis(300));
+    r.add(s.clone(), RouteConfig { queue: cfg, ..RouteConfig::new("slow") }).unwrap();
+    for i in 0..3 {
+        r.send(&alert(&format!("s{i}"), Priority::Warning));
+    }
+    assert!(wait(|| r.is_idle(), 10).await, "{:?}", r.stats());
+    let st = r.stats()[0].clone();
+    assert_eq!((st.delivered, st.retries, st.redelivered), (3, 0, 0), "{st:?}");
+    assert_eq!(*s.got.lock().unwrap(), ["s0", "s1", "s2"]);
+    let e = r
+        .add(
+            slow(),
+            RouteConfig {
+                queue: QueueConfig { timeout_set: true, ..q(10, None) },
+                ..RouteConfig::new("slow2")
+            },
+        )
+        .unwrap_err();
+    assert!(
+        e.contains("sink 'slow2'") && e.contains("1500 ms") && e.contains("queue.timeout_ms (300 ms)"),
+        "{e}"
+    );
+}

@@ -48,6 +48,17 @@ pub trait Sink: Send + Sync + 'static {
     fn max_batch(&self) -> usize {
         1
     }
+    /// The output's own time limit for one delivery when its configuration sets one (OTLP's
+    /// `timeout`). The queue's attempt timeout is raised above it, so the setting takes effect
+    /// (see [`crate::Router::add`]).
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+    /// Where it sends, as it may be shown (no secret), for `harrier doctor`'s reachability
+    /// checks; `None` when the sink does not say.
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// TLS and timeout options of an HTTP sink.
@@ -61,6 +72,45 @@ pub struct HttpOptions {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub timeout: Option<Duration>,
+}
+
+/// The TLS keys of an HTTP output, as falcosidekick reads them: `checkcert` (default true) and
+/// `mutualtls`, which takes `client.crt`, `client.key` and `ca.crt` from `mutualtlsfilespath`
+/// and always checks the server certificate; plus Harrier's explicit `cacert`, `clientcert`,
+/// `clientkey` (empty: not set), which win over the directory's files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsKeys<'a> {
+    pub checkcert: Option<bool>,
+    pub mutualtls: bool,
+    pub cacert: &'a str,
+    pub clientcert: &'a str,
+    pub clientkey: &'a str,
+}
+
+impl TlsKeys<'_> {
+    /// falcosidekick's two keys, no explicit files.
+    pub fn new(checkcert: Option<bool>, mutualtls: bool) -> TlsKeys<'static> {
+        TlsKeys { checkcert, mutualtls, ..Default::default() }
+    }
+
+    pub fn options(&self, mtls_dir: &str) -> HttpOptions {
+        let pick = |explicit: &str, file: &str| -> Option<String> {
+            if !explicit.is_empty() {
+                Some(explicit.to_string())
+            } else if self.mutualtls {
+                Some(format!("{}/{file}", mtls_dir.trim_end_matches('/')))
+            } else {
+                None
+            }
+        };
+        HttpOptions {
+            check_cert: self.mutualtls || self.checkcert.unwrap_or(true),
+            ca_cert: pick(self.cacert, "ca.crt"),
+            client_cert: pick(self.clientcert, "client.crt"),
+            client_key: pick(self.clientkey, "client.key"),
+            timeout: None,
+        }
+    }
 }
 
 /// A reusable HTTP client (rustls; no system TLS library).
@@ -103,8 +153,12 @@ pub struct HttpTarget {
     pub client: reqwest::Client,
     pub url: String,
     pub method: reqwest::Method,
-    pub headers: Vec<(String, String)>,
+    /// Extra headers, checked when added ([`HttpTarget::add_header`]).
+    pub headers: reqwest::header::HeaderMap,
     pub basic_auth: Option<(String, String)>,
+    /// The URL as error messages show it (a URL carrying a secret, such as Telegram's bot
+    /// token, is shown without it).
+    pub shown: String,
 }
 
 impl HttpTarget {
@@ -117,9 +171,30 @@ impl HttpTarget {
             client: http_client(o)?,
             url: url.to_string(),
             method: reqwest::Method::POST,
-            headers: Vec::new(),
+            headers: reqwest::header::HeaderMap::new(),
             basic_auth: None,
+            shown: url.to_string(),
         })
+    }
+
+    /// Add a header the configuration asks for; `key` names the setting in the error. A name or
+    /// value HTTP does not allow is refused here, when the output is built at start, not at
+    /// the first delivery. The value is never shown (it is often a secret).
+    pub fn add_header(&mut self, key: &str, name: &str, value: &str) -> Result<(), String> {
+        let n = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("{key}: '{}' is not a valid HTTP header name", name.escape_debug()))?;
+        let v = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+            format!(
+                "{key}: the value of header '{n}' is not a valid HTTP header value (visible ASCII, spaces and tabs only)"
+            )
+        })?;
+        self.headers.append(n, v);
+        Ok(())
+    }
+
+    /// [`HttpTarget::add_header`] for each pair.
+    pub fn add_headers(&mut self, key: &str, pairs: Vec<(String, String)>) -> Result<(), String> {
+        pairs.iter().try_for_each(|(k, v)| self.add_header(key, k, v))
     }
 
     /// Send a body; 2xx is success, 408/429/5xx and transport errors are transient, other 4xx
@@ -129,9 +204,25 @@ impl HttpTarget {
     }
 
     pub async fn send_to(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Vec<u8>, SinkError> {
+        self.send_with(url, content_type, reqwest::header::HeaderMap::new(), body).await
+    }
+
+    /// [`HttpTarget::send_to`] with headers of this request only (a signature, a token).
+    pub async fn send_with(
+        &self,
+        url: &str,
+        content_type: &str,
+        extra: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, SinkError> {
+        let shown = if url == self.url { self.shown.as_str() } else { url };
+        let shown = shown.split_once('?').map_or(shown, |(p, _)| p);
         let mut r = self.client.request(self.method.clone(), url).header("content-type", content_type);
-        for (k, v) in &self.headers {
-            r = r.header(k.as_str(), v.as_str());
+        if !self.headers.is_empty() {
+            r = r.headers(self.headers.clone());
+        }
+        if !extra.is_empty() {
+            r = r.headers(extra);
         }
         if let Some((u, p)) = &self.basic_auth {
             r = r.basic_auth(u, Some(p));
@@ -140,14 +231,14 @@ impl HttpTarget {
             .body(body)
             .send()
             .await
-            .map_err(|e| SinkError::transient(format!("{url}: {}", err_chain(&e))))?;
+            .map_err(|e| SinkError::transient(format!("{shown}: {}", err_chain(&e.without_url()))))?;
         let status = resp.status();
         let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         if status.is_success() {
             return Ok(body);
         }
         let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-        let msg = format!("{url}: HTTP {status}: {text}");
+        let msg = format!("{shown}: HTTP {status}: {text}");
         if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
             Err(SinkError::permanent(msg))
         } else {

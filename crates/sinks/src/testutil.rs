@@ -75,6 +75,7 @@ impl Drop for Proc {
 pub struct Req {
     pub method: String,
     pub path: String,
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -146,7 +147,13 @@ impl Recorder {
             let check = check.clone();
             let status = status.clone();
             Box::pin(async move {
-                let r = Req { method: req.method, path: req.path, headers: req.headers, body: req.body };
+                let r = Req {
+                    method: req.method,
+                    path: req.path,
+                    query: req.query,
+                    headers: req.headers,
+                    body: req.body,
+                };
                 let (mut code, body) = check(&r);
                 let forced = status.load(Ordering::Relaxed);
                 if forced != 0 {

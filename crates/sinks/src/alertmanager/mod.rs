@@ -11,7 +11,7 @@
 
 use crate::alert::severity;
 use crate::common::{CommonConfig, KvMap};
-use crate::sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
+use crate::sink::{BoxFut, HttpTarget, Sink, SinkError, TlsKeys};
 use harrier_engine::Alert;
 use harrier_rules::Priority;
 use serde::Deserialize;
@@ -201,10 +201,8 @@ pub fn alert_json(a: &Alert, s: &Shape) -> Value {
     if !a.hostname.is_empty() {
         labels.insert("hostname".into(), a.hostname.clone());
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        labels.insert("tags".into(), t.join(","));
+    if let Some(t) = crate::common::sorted_tags(a, ",") {
+        labels.insert("tags".into(), t);
     }
     labels.insert("priority".into(), priority.as_str().into());
     labels.insert("severity".into(), s.severity.get(&priority).cloned().unwrap_or_default());
@@ -251,21 +249,9 @@ impl AlertmanagerSink {
             return Err(format!("alertmanager.endpoint '{endpoint}' must start with '/'"));
         }
         let url = format!("{}{}", c.hostport.trim_end_matches('/'), endpoint);
-        let dir = mtls_dir.trim_end_matches('/');
-        let o = if c.mutualtls {
-            // As falcosidekick: with mutual TLS the server certificate is always checked.
-            HttpOptions {
-                check_cert: true,
-                ca_cert: Some(format!("{dir}/ca.crt")),
-                client_cert: Some(format!("{dir}/client.crt")),
-                client_key: Some(format!("{dir}/client.key")),
-                timeout: None,
-            }
-        } else {
-            HttpOptions { check_cert: c.checkcert.unwrap_or(true), ..Default::default() }
-        };
+        let o = TlsKeys::new(c.checkcert, c.mutualtls).options(mtls_dir);
         let mut target = HttpTarget::new(&url, &o).map_err(|e| format!("alertmanager.hostport: {e}"))?;
-        target.headers = c.customheaders.pairs();
+        target.add_headers("alertmanager.customheaders", c.customheaders.pairs())?;
         Ok(AlertmanagerSink { target, shape: Shape::new(c)? })
     }
 }

@@ -12,7 +12,7 @@
 use super::{AwsCreds, ClientOptions, S3Config};
 use crate::sink::{BoxFut, Sink, SinkError};
 use harrier_engine::Alert;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The canned ACLs S3 knows.
 const ACLS: [&str; 7] = [
@@ -28,12 +28,11 @@ const ACLS: [&str; 7] = [
 pub struct S3Sink {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
+    pub(crate) keys: crate::common::ObjectKeys,
     pub(crate) acl: String,
     /// The region in use (the tests read it).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) region: String,
-    last_ns: Mutex<u64>,
 }
 
 impl S3Sink {
@@ -75,38 +74,14 @@ impl S3Sink {
         Ok(S3Sink {
             client: aws_sdk_s3::Client::from_conf(sc),
             bucket: bucket.to_string(),
-            prefix: s3.prefix.trim_matches('/').to_string(),
+            keys: crate::common::ObjectKeys::new(&s3.prefix),
             acl,
             region,
-            last_ns: Mutex::new(0),
         })
     }
 
-    /// A fresh, strictly increasing upload time.
-    pub(crate) fn now_ns(&self) -> u64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let mut last = self.last_ns.lock().unwrap_or_else(|e| e.into_inner());
-        *last = (*last + 1).max(now);
-        *last
-    }
-
-    /// `<prefix>/YYYY-MM-DD/YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ.json`.
-    pub fn key(&self, ns: u64) -> String {
-        let (y, mo, d, h, mi, s, nanos) = crate::alert::utc_parts(ns);
-        let day = format!("{y:04}-{mo:02}-{d:02}");
-        let name = format!("{day}/{day}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z.json");
-        if self.prefix.is_empty() {
-            name
-        } else {
-            format!("{}/{name}", self.prefix)
-        }
-    }
-
     async fn put(&self, a: &Alert) -> Result<(), SinkError> {
-        let key = self.key(self.now_ns());
+        let key = self.keys.next();
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -128,11 +103,6 @@ impl Sink for S3Sink {
     /// One object per alert, one alert per attempt: a failure never re-sends alerts that were
     /// already stored.
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
-        Box::pin(async move {
-            for a in alerts {
-                self.put(a).await?;
-            }
-            Ok(())
-        })
+        Box::pin(crate::common::one_by_one(alerts, |a| self.put(a)))
     }
 }

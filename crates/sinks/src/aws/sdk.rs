@@ -263,3 +263,80 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn dedup_id(body: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, body).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Largest batch SendMessageBatch (SQS) and PublishBatch (SNS) take, in entries and in bytes.
+pub(crate) const BATCH_ENTRIES: usize = 10;
+pub(crate) const BATCH_BYTES: usize = 256 * 1024;
+
+/// An entry a batch call did not take: its id, the service's code and message, and whether it
+/// blames the request (then sending it again cannot help).
+pub(crate) struct EntryFailure {
+    pub id: String,
+    pub code: String,
+    pub message: String,
+    pub sender_fault: bool,
+}
+
+/// The [`EntryFailure`]s of a batch answer's `failed()` list (SQS's and SNS's entries have the
+/// same accessors but distinct types).
+macro_rules! entry_failures {
+    ($failed:expr) => {
+        $failed
+            .iter()
+            .map(|f| $crate::aws::EntryFailure {
+                id: f.id().into(),
+                code: f.code().into(),
+                message: f.message().unwrap_or_default().into(),
+                sender_fault: f.sender_fault(),
+            })
+            .collect::<Vec<_>>()
+    };
+}
+pub(crate) use entry_failures;
+
+/// Send `entries` (each with its size in bytes) in calls of at most [`BATCH_ENTRIES`] and
+/// [`BATCH_BYTES`], in order. `call` makes one batch call and returns the entries the service
+/// failed; those it failed on its side are sent again at once (twice at most), so a partial
+/// failure does not re-send the whole batch. An entry refused as the sender's fault makes the
+/// delivery fail permanently; one still failing after the rounds, transiently.
+pub(crate) async fn send_in_batches<E, F, Fut>(
+    kind: &str,
+    entries: Vec<(E, usize)>,
+    id: fn(&E) -> &str,
+    call: F,
+) -> Result<(), SinkError>
+where
+    E: Clone,
+    F: Fn(Vec<E>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<EntryFailure>, SinkError>>,
+{
+    let mut batch: Vec<E> = Vec::new();
+    let mut bytes = 0;
+    let mut it = entries.into_iter().peekable();
+    while let Some((e, size)) = it.next() {
+        bytes += size;
+        batch.push(e);
+        let full = match it.peek() {
+            None => true,
+            Some((_, next)) => batch.len() == BATCH_ENTRIES || bytes + next > BATCH_BYTES,
+        };
+        if !full {
+            continue;
+        }
+        let mut pending = std::mem::take(&mut batch);
+        bytes = 0;
+        for round in 0..3 {
+            let failed = call(pending.clone()).await?;
+            let Some(f) = failed.first() else { break };
+            let msg = format!("{kind}: {} of the batch failed: {} {}", failed.len(), f.code, f.message);
+            if failed.iter().any(|f| f.sender_fault) {
+                return Err(SinkError::permanent(msg));
+            }
+            if round == 2 {
+                return Err(SinkError::transient(msg));
+            }
+            pending.retain(|e| failed.iter().any(|f| f.id == id(e)));
+        }
+    }
+    Ok(())
+}

@@ -16,8 +16,6 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use harrier_engine::Alert;
 use std::sync::Arc;
 
-const MAX_ENTRIES: usize = 10;
-const MAX_BYTES: usize = 256 * 1024;
 const MAX_ATTRIBUTES: usize = 10;
 
 pub struct SnsSink {
@@ -71,6 +69,7 @@ pub fn attributes(a: &Alert) -> Vec<(String, &'static str, String)> {
         ("source".into(), "String", a.source.clone()),
     ];
     if !a.tags.is_empty() {
+        // In the rule's order, as falcosidekick sends them.
         v.push(("tags".into(), "String", a.tags.join(",")));
     }
     if !a.hostname.is_empty() {
@@ -157,37 +156,20 @@ impl SnsSink {
         Ok((e, size))
     }
 
-    /// One PublishBatch call; entries SNS failed on its side are published again at once
-    /// (twice at most), so a partial failure does not re-send the whole batch.
-    async fn publish(&self, entries: Vec<PublishBatchRequestEntry>) -> Result<(), SinkError> {
-        let mut pending = entries;
-        for round in 0..3 {
-            let out = self
-                .client
-                .publish_batch()
-                .topic_arn(&self.topic)
-                .set_publish_batch_request_entries(Some(pending.clone()))
-                .send()
-                .await
-                .map_err(|e| super::sink_error("sns", e))?;
-            let failed = out.failed();
-            let Some(f) = failed.first() else { return Ok(()) };
-            let msg = format!(
-                "sns: {} of the batch failed: {} {}",
-                failed.len(),
-                f.code(),
-                f.message().unwrap_or("")
-            );
-            if failed.iter().any(|f| f.sender_fault()) {
-                return Err(SinkError::permanent(msg));
-            }
-            if round == 2 {
-                return Err(SinkError::transient(msg));
-            }
-            let ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
-            pending.retain(|e| ids.contains(&e.id()));
-        }
-        Ok(())
+    /// One PublishBatch call: the entries SNS failed.
+    async fn publish(
+        &self,
+        entries: Vec<PublishBatchRequestEntry>,
+    ) -> Result<Vec<super::EntryFailure>, SinkError> {
+        let out = self
+            .client
+            .publish_batch()
+            .topic_arn(&self.topic)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| super::sink_error("sns", e))?;
+        Ok(super::entry_failures!(out.failed()))
     }
 }
 
@@ -196,25 +178,13 @@ impl Sink for SnsSink {
         "sns"
     }
     fn max_batch(&self) -> usize {
-        MAX_ENTRIES
+        super::BATCH_ENTRIES
     }
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            for (i, a) in alerts.iter().enumerate() {
-                let (e, size) = self.entry(i, a)?;
-                if !batch.is_empty() && (batch.len() == MAX_ENTRIES || bytes + size > MAX_BYTES) {
-                    self.publish(std::mem::take(&mut batch)).await?;
-                    bytes = 0;
-                }
-                bytes += size;
-                batch.push(e);
-            }
-            if !batch.is_empty() {
-                self.publish(batch).await?;
-            }
-            Ok(())
+            let entries =
+                alerts.iter().enumerate().map(|(i, a)| self.entry(i, a)).collect::<Result<Vec<_>, _>>()?;
+            super::send_in_batches("sns", entries, |e| e.id(), |b| self.publish(b)).await
         })
     }
 }

@@ -15,10 +15,6 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use harrier_engine::Alert;
 use std::sync::Arc;
 
-/// Largest batch SendMessageBatch takes, in entries and in bytes.
-const MAX_ENTRIES: usize = 10;
-const MAX_BYTES: usize = 256 * 1024;
-
 pub struct SqsSink {
     client: aws_sdk_sqs::Client,
     url: String,
@@ -82,44 +78,20 @@ impl SqsSink {
         e.message_body(body).build().map_err(|e| SinkError::permanent(format!("sqs: {e}")))
     }
 
-    /// One SendMessageBatch call; entries SQS failed on its side are retried twice at once.
-    async fn send_batch(&self, bodies: &[(usize, String)]) -> Result<(), SinkError> {
-        let mut pending: Vec<(usize, String)> = bodies.to_vec();
-        for round in 0..3 {
-            let entries =
-                pending.iter().map(|(i, b)| self.entry(*i, b.clone())).collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| super::sink_error("sqs", e))?;
-            let failed = out.failed();
-            if failed.is_empty() {
-                return Ok(());
-            }
-            if let Some(f) = failed.iter().find(|f| f.sender_fault()) {
-                return Err(SinkError::permanent(format!(
-                    "sqs: message refused: {} {}",
-                    f.code(),
-                    f.message().unwrap_or("")
-                )));
-            }
-            let ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
-            pending.retain(|(i, _)| ids.contains(&i.to_string().as_str()));
-            if round == 2 {
-                let f = &failed[0];
-                return Err(SinkError::transient(format!(
-                    "sqs: {} of the batch failed: {} {}",
-                    failed.len(),
-                    f.code(),
-                    f.message().unwrap_or("")
-                )));
-            }
-        }
-        Ok(())
+    /// One SendMessageBatch call: the entries SQS failed.
+    async fn send_batch(
+        &self,
+        entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Result<Vec<super::EntryFailure>, SinkError> {
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| super::sink_error("sqs", e))?;
+        Ok(super::entry_failures!(out.failed()))
     }
 }
 
@@ -128,26 +100,17 @@ impl Sink for SqsSink {
         "sqs"
     }
     fn max_batch(&self) -> usize {
-        MAX_ENTRIES
+        super::BATCH_ENTRIES
     }
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            let mut batch: Vec<(usize, String)> = Vec::new();
-            let mut bytes = 0;
+            let mut entries = Vec::with_capacity(alerts.len());
             for (i, a) in alerts.iter().enumerate() {
                 let body = String::from_utf8_lossy(&crate::common::json_bytes(a)).into_owned();
-                if !batch.is_empty() && (batch.len() == MAX_ENTRIES || bytes + body.len() > MAX_BYTES) {
-                    self.send_batch(&batch).await?;
-                    batch.clear();
-                    bytes = 0;
-                }
-                bytes += body.len();
-                batch.push((i, body));
+                let size = body.len();
+                entries.push((self.entry(i, body)?, size));
             }
-            if !batch.is_empty() {
-                self.send_batch(&batch).await?;
-            }
-            Ok(())
+            super::send_in_batches("sqs", entries, |e| e.id(), |b| self.send_batch(b)).await
         })
     }
 }

@@ -307,10 +307,14 @@ fn s3_key_layout_and_config() {
         &S3Config { bucket: "logs".into(), prefix: "/falco/".into(), ..Default::default() },
     )
     .unwrap();
-    assert_eq!(s.key(1_470_327_477_881_781_397), "falco/2016-08-04/2016-08-04T16:17:57.881781397Z.json");
+    assert_eq!(s.keys.key(1_470_327_477_881_781_397), "falco/2016-08-04/2016-08-04T16:17:57.881781397Z.json");
     assert_eq!((s.acl.as_str(), s.region.as_str()), ("bucket-owner-full-control", "eu-west-3"));
-    assert!(s.key(0).starts_with("falco/1970-01-01/1970-01-01T00:00:00.000000000Z"), "{}", s.key(0));
-    let (a, b) = (s.now_ns(), s.now_ns());
+    assert!(
+        s.keys.key(0).starts_with("falco/1970-01-01/1970-01-01T00:00:00.000000000Z"),
+        "{}",
+        s.keys.key(0)
+    );
+    let (a, b) = (s.keys.now_ns(), s.keys.now_ns());
     assert!(b > a, "keys never repeat");
     let s3 = |y: &str| serde_yaml::from_str::<S3Config>(y).unwrap();
     for (c, cfg, why) in [
@@ -476,7 +480,7 @@ async fn s3_objects_are_stored_under_the_date_layout_with_the_acl() {
     s.deliver(&alerts[1..]).await.unwrap();
     let objs = m.objects();
     assert_eq!(objs.len(), 2, "{objs:?}");
-    let (y, mo, d, ..) = crate::alert::utc_parts(s.now_ns());
+    let (y, mo, d, ..) = crate::alert::utc_parts(s.keys.now_ns());
     let day = format!("{y:04}-{mo:02}-{d:02}");
     for o in &objs {
         let k = o["key"].as_str().unwrap();
@@ -817,4 +821,53 @@ fn sqs_spilled_alerts_survive_a_kill_and_arrive_in_order() {
     let got = rules(&m.messages(&m.fifo));
     assert_eq!(got, (0..40).map(|i| format!("killed {i:03}")).collect::<Vec<_>>(), "all, once, in order");
     drop(rt);
+}
+
+/// SQS's and SNS's batch rule without a server: calls of at most ten entries and 256 KiB, in
+/// order; only the entries the service failed on its side are sent again (twice at most); a
+/// sender-fault entry fails the delivery permanently.
+#[tokio::test]
+async fn batches_split_by_count_and_size_and_resend_only_failed_entries() {
+    use super::{send_in_batches, EntryFailure};
+    let calls: Mutex<Vec<Vec<String>>> = Mutex::default();
+    let fail_once: Mutex<Vec<String>> = Mutex::new(vec!["3".into(), "14".into()]);
+    let entries: Vec<(String, usize)> =
+        (0..25).map(|i| (i.to_string(), if i < 12 { 100 } else { 40 * 1024 })).collect();
+    send_in_batches(
+        "test",
+        entries,
+        |e| e.as_str(),
+        |batch: Vec<String>| {
+            calls.lock().unwrap().push(batch.clone());
+            let mut once = fail_once.lock().unwrap();
+            let failed: Vec<EntryFailure> = batch
+                .iter()
+                .filter(|id| once.contains(id))
+                .map(|id| EntryFailure {
+                    id: id.clone(),
+                    code: "InternalError".into(),
+                    message: String::new(),
+                    sender_fault: false,
+                })
+                .collect();
+            once.retain(|id| !batch.contains(id));
+            async move { Ok(failed) }
+        },
+    )
+    .await
+    .unwrap();
+    let sizes: Vec<usize> = calls.lock().unwrap().iter().map(Vec::len).collect();
+    // 10 small, the resend of "3" alone; 2 small + 6 of 40 KiB (≤ 256 KiB), the resend of "14";
+    // 6 of 40 KiB; the last one.
+    assert_eq!(sizes, [10, 1, 8, 1, 6, 1], "{:?}", calls.lock().unwrap());
+    assert_eq!(calls.lock().unwrap()[1], ["3"]);
+    for (code, sender_fault) in [("InvalidParameterValue", true), ("ServiceUnavailable", false)] {
+        let failure = move |_b: Vec<String>| async move {
+            Ok(vec![EntryFailure { id: "a".into(), code: code.into(), message: "m".into(), sender_fault }])
+        };
+        let e =
+            send_in_batches("test", vec![("a".to_string(), 1)], |e| e.as_str(), failure).await.unwrap_err();
+        assert_eq!(e.permanent, sender_fault, "{e:?}");
+        assert!(e.message.contains(&format!("test: 1 of the batch failed: {code} m")), "{e:?}");
+    }
 }

@@ -74,7 +74,7 @@ impl ElasticsearchSink {
         let url = format!("{}/_bulk", c.hostport.trim_end_matches('/'));
         let o = HttpOptions { check_cert: c.checkcert.unwrap_or(true), ..Default::default() };
         let mut target = HttpTarget::new(&url, &o)?;
-        target.headers = c.customheaders.pairs();
+        target.add_headers("elasticsearch.customheaders", c.customheaders.pairs())?;
         if !c.username.is_empty() {
             target.basic_auth = Some((c.username.clone(), c.password.clone()));
         }

@@ -43,10 +43,8 @@ pub fn labels(a: &Alert, extra: &[String]) -> BTreeMap<String, String> {
     if !a.hostname.is_empty() {
         l.insert("hostname".to_string(), a.hostname.clone());
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        l.insert("tags".to_string(), t.join(","));
+    if let Some(t) = crate::common::sorted_tags(a, ",") {
+        l.insert("tags".to_string(), t);
     }
     for (field, label) in [("k8s.ns.name", "k8s_ns_name"), ("k8s.pod.name", "k8s_pod_name")] {
         if let Some(v) = a.output_fields.get(field).and_then(crate::alert::value_text) {
@@ -84,9 +82,9 @@ impl LokiSink {
         let url = format!("{}{}", c.hostport.trim_end_matches('/'), endpoint);
         let o = HttpOptions { check_cert: c.checkcert.unwrap_or(true), ..Default::default() };
         let mut target = HttpTarget::new(&url, &o)?;
-        target.headers = c.customheaders.pairs();
+        target.add_headers("loki.customheaders", c.customheaders.pairs())?;
         if !c.tenant.is_empty() {
-            target.headers.push(("X-Scope-OrgID".into(), c.tenant.clone()));
+            target.add_header("loki.tenant", "X-Scope-OrgID", &c.tenant)?;
         }
         if !c.user.is_empty() {
             target.basic_auth = Some((c.user.clone(), c.apikey.clone()));

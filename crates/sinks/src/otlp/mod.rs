@@ -294,14 +294,13 @@ fn field_value(v: &Value) -> Option<any_value::Value> {
 }
 
 pub fn record(a: &Alert, observed_ns: u64) -> LogRecord {
-    let mut tags = a.tags.clone();
-    tags.sort();
+    let tags = crate::common::sorted_tags(a, ",").unwrap_or_default();
     let mut attributes = vec![
         kv("priority", s(a.priority.as_str())),
         kv("source", s(&a.source)),
         kv("rule", s(&a.rule)),
         kv("hostname", s(&a.hostname)),
-        kv("tags", s(&tags.join(","))),
+        kv("tags", s(&tags)),
     ];
     for (k, v) in &a.output_fields {
         if let Some(v) = field_value(v) {
@@ -402,7 +401,7 @@ impl OtlpLogsSink {
                     ..Default::default()
                 };
                 let mut t = HttpTarget::new(&st.url, &o).map_err(|e| format!("otlp.logs.endpoint: {e}"))?;
-                t.headers = st.headers.clone();
+                t.add_headers("otlp.logs.headers", st.headers.clone())?;
                 Transport::Http(t)
             }
         };
@@ -420,6 +419,9 @@ impl Sink for OtlpLogsSink {
     }
     fn max_batch(&self) -> usize {
         256
+    }
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.settings.timeout)
     }
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {

@@ -50,10 +50,8 @@ pub fn event(a: &Alert, routing_key: &str) -> Value {
     if !a.hostname.is_empty() {
         details.insert("hostname".into(), a.hostname.clone().into());
     }
-    if !a.tags.is_empty() {
-        let mut t = a.tags.clone();
-        t.sort();
-        details.insert("tags".into(), t.join(", ").into());
+    if let Some(t) = crate::common::sorted_tags(a, ", ") {
+        details.insert("tags".into(), t.into());
     }
     let summary = if a.output.trim().is_empty() { a.rule.clone() } else { a.output.clone() };
     json!({
@@ -84,15 +82,13 @@ impl PagerdutySink {
         if !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err("pagerduty.routingkey: an integration key is letters and digits only".into());
         }
-        let base = if !c.endpoint.trim().is_empty() {
-            c.endpoint.trim().trim_end_matches('/').to_string()
-        } else {
-            match c.region.trim().to_ascii_lowercase().as_str() {
-                "" | "us" => "https://events.pagerduty.com".into(),
-                "eu" => "https://events.eu.pagerduty.com".into(),
-                r => return Err(format!("pagerduty.region must be us or eu, not '{r}'")),
-            }
-        };
+        let base = crate::common::regional_base(
+            "pagerduty",
+            &c.endpoint,
+            &c.region,
+            "https://events.pagerduty.com",
+            "https://events.eu.pagerduty.com",
+        )?;
         let target = HttpTarget::new(
             &format!("{base}/v2/enqueue"),
             &HttpOptions { check_cert: true, ..Default::default() },

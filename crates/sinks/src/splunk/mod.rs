@@ -74,9 +74,9 @@ impl SplunkSink {
         }
         let o = HttpOptions { check_cert: c.checkcert, ..Default::default() };
         let mut target = HttpTarget::new(u.as_str(), &o).map_err(|e| format!("splunk.host: {e}"))?;
-        target.headers = c.customheaders.pairs();
+        target.add_headers("splunk.customheaders", c.customheaders.pairs())?;
         if !c.token.trim().is_empty() {
-            target.headers.push(("Authorization".into(), format!("Splunk {}", c.token.trim())));
+            target.add_header("splunk.token", "Authorization", &format!("Splunk {}", c.token.trim()))?;
         }
         Ok(SplunkSink { target })
     }

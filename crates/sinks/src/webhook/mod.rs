@@ -2,7 +2,7 @@
 //! and TLS (rustls; server CA, client certificate for mutual TLS, `checkcert: false`).
 
 use crate::common::{json_bytes, CommonConfig, KvMap};
-use crate::sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
+use crate::sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError, TlsKeys};
 use harrier_engine::Alert;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -46,22 +46,14 @@ impl WebhookConfig {
     /// TLS options; `mutualtls` takes `client.crt`, `client.key` and `ca.crt` from `mtls_dir`
     /// (falcosidekick's `mutualtlsfilespath`) unless the files are named explicitly.
     pub fn http_options(&self, mtls_dir: &str) -> HttpOptions {
-        let pick = |explicit: &str, file: &str| -> Option<String> {
-            if !explicit.is_empty() {
-                Some(explicit.to_string())
-            } else if self.mutualtls {
-                Some(format!("{}/{file}", mtls_dir.trim_end_matches('/')))
-            } else {
-                None
-            }
-        };
-        HttpOptions {
-            check_cert: self.checkcert,
-            ca_cert: pick(&self.cacert, "ca.crt"),
-            client_cert: pick(&self.clientcert, "client.crt"),
-            client_key: pick(&self.clientkey, "client.key"),
-            timeout: None,
+        TlsKeys {
+            checkcert: Some(self.checkcert),
+            mutualtls: self.mutualtls,
+            cacert: &self.cacert,
+            clientcert: &self.clientcert,
+            clientkey: &self.clientkey,
         }
+        .options(mtls_dir)
     }
 }
 
@@ -77,7 +69,7 @@ impl WebhookSink {
             "PUT" => reqwest::Method::PUT,
             m => return Err(format!("webhook.method must be POST or PUT, not '{m}'")),
         };
-        target.headers = c.customheaders.pairs();
+        target.add_headers("webhook.customheaders", c.customheaders.pairs())?;
         Ok(WebhookSink { target })
     }
 }
