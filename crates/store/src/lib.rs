@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod auth;
 pub mod pgserver;
+pub mod pgtls;
 pub mod postgres;
 pub mod sink;
 pub mod sqlite;
