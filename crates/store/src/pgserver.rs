@@ -162,9 +162,11 @@ impl PgServer {
             use std::os::unix::fs::PermissionsExt;
             let p = s.dir.join(name);
             std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
             if let Some((u, g)) = who {
-                std::os::unix::fs::chown(&p, Some(u), Some(g)).map_err(|e| format!("chown {}: {e}", p.display()))?;
+                std::os::unix::fs::chown(&p, Some(u), Some(g))
+                    .map_err(|e| format!("chown {}: {e}", p.display()))?;
             }
         }
         let mut opts = format!("-c listen_addresses= -k {}", s.dir.display());

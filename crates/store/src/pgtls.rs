@@ -131,6 +131,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// Take the TLS parameters out of a store URL (`postgres://…?sslmode=…` or libpq's
 /// `key=value …` form); the rest goes to tokio-postgres.
 pub fn split_url(url: &str) -> Result<(String, TlsParams), String> {
+    let url = url.trim();
     let mut p = TlsParams::default();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), p)) };
@@ -144,7 +145,7 @@ pub fn split_url(url: &str) -> Result<(String, TlsParams), String> {
             }
         }
         let rest = if keep.is_empty() { base.to_string() } else { format!("{base}?{}", keep.join("&")) };
-        return Ok((rest, p));
+        return Ok((rest.trim().to_string(), p));
     }
     // key=value form: values bare or in single quotes with backslash escapes.
     let b = url.as_bytes();
@@ -258,9 +259,10 @@ impl RustlsConnect {
         };
         let chain = if verify_chain {
             let path = p.root_cert.as_deref().unwrap_or_default();
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(read_roots(path)?), provider.clone())
-                .build()
-                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(read_roots(path)?), provider.clone())
+                    .build()
+                    .map_err(|e| format!("sslrootcert {path}: {e}"))?;
             Some((inner, p.mode == SslMode::VerifyFull))
         } else {
             None
@@ -379,7 +381,10 @@ where
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
             let name = ServerName::try_from(self.host.clone()).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, format!("{:?} is not a host name for TLS", self.host))
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{:?} is not a host name for TLS", self.host),
+                )
             })?;
             let c = tokio_rustls::TlsConnector::from(self.config);
             c.connect(name, stream).await.map(Stream).map_err(|e| {
@@ -443,9 +448,10 @@ mod tests {
 
     #[test]
     fn key_value_form_params_are_taken_out() {
-        let (rest, p) =
-            split_url("host=db user=u sslmode = verify-ca sslrootcert='/a b/c\\'a.pem' password='x y' dbname=d")
-                .unwrap();
+        let (rest, p) = split_url(
+            "host=db user=u sslmode = verify-ca sslrootcert='/a b/c\\'a.pem' password='x y' dbname=d",
+        )
+        .unwrap();
         assert_eq!(rest, "host=db user=u password='x y' dbname=d");
         assert_eq!(p.mode, SslMode::VerifyCa);
         assert_eq!(p.root_cert.as_deref(), Some("/a b/c'a.pem"));

@@ -11,6 +11,7 @@
 //! blocking threads, as the [`Store`] trait says.
 
 use crate::auth::Role;
+use crate::pgtls::{self, RustlsConnect};
 use crate::{
     now_ns, tsquery, words, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store,
     StoreError, StoreStatus, StoredAlert,
@@ -18,7 +19,6 @@ use crate::{
 use harrier_engine::Alert;
 use harrier_rules::Priority;
 use postgres::types::ToSql;
-use crate::pgtls::{self, RustlsConnect};
 use postgres::{Client, Config};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -334,7 +334,8 @@ impl PgStore {
     /// migrations. TLS follows libpq's `sslmode` (`disable`, `prefer` (the default), `require`,
     /// `verify-ca`, `verify-full`) with `sslrootcert`, `sslcert` and `sslkey` ([`pgtls`]).
     pub fn open(url: &str) -> Result<PgStore> {
-        let (url, tls) = pgtls::split_url(url).map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
+        let (url, tls) =
+            pgtls::split_url(url).map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
         let mut cfg: Config = url.parse().map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
         cfg.ssl_mode(tls.pg_mode());
         let tls = RustlsConnect::new(&tls).map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
@@ -369,7 +370,9 @@ impl PgStore {
 
     /// Whether a connection of the pool runs over TLS (the server's `pg_stat_ssl`).
     pub fn connection_uses_tls(&self) -> Result<bool> {
-        self.with(|c| c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.try_get(0))
+        self.with(|c| {
+            c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.try_get(0)
+        })
     }
 
     fn note<T>(&self, r: &Result<T>) {

@@ -82,7 +82,10 @@ impl Fixture {
         let db = self.server.new_database().unwrap();
         let name = db.split('?').next().unwrap().rsplit('/').next().unwrap().to_string();
         let params = params.replace("$CERTS", &self.dir.path().display().to_string());
-        format!("postgres://harrier@{host}:{}/{name}?hostaddr=127.0.0.1&connect_timeout=10&{params}", self.port)
+        format!(
+            "postgres://harrier@{host}:{}/{name}?hostaddr=127.0.0.1&connect_timeout=10&{params}",
+            self.port
+        )
     }
 }
 
