@@ -16,6 +16,8 @@ pub mod auth;
 #[cfg(feature = "postgres")]
 pub mod pgserver;
 #[cfg(feature = "postgres")]
+pub mod pgtls;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sink;
 pub mod sqlite;

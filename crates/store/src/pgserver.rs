@@ -17,6 +17,8 @@ pub struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     run_as: Option<(u32, u32)>,
+    /// The `port` setting, when given (it names the Unix socket too).
+    port: Option<String>,
 }
 
 /// (binaries, directory, user) of every server this process started.
@@ -118,6 +120,12 @@ impl PgServer {
     /// Start a new server. `settings` are extra `-c name=value` options (tests pass
     /// `fsync=off`).
     pub fn start(settings: &[(&str, &str)]) -> Result<PgServer, String> {
+        Self::start_with(settings, &[])
+    }
+
+    /// Start a new server with `files` written into its directory first (owned by the server's
+    /// user, mode 0600: certificates and keys); `$DIR` in a setting's value is that directory.
+    pub fn start_with(settings: &[(&str, &str)], files: &[(&str, &[u8])]) -> Result<PgServer, String> {
         static AT_EXIT: OnceLock<()> = OnceLock::new();
         let bin = bin_dir()?;
         let who = run_as()?;
@@ -139,7 +147,8 @@ impl PgServer {
                 .map_err(|e| format!("chown {}: {e}", dir.display()))?;
         }
         STARTED.lock().unwrap_or_else(|e| e.into_inner()).push((bin.clone(), dir.clone(), who));
-        let s = PgServer { dir, bin, run_as: who };
+        let port = settings.iter().find(|(k, _)| *k == "port").map(|(_, v)| v.to_string());
+        let s = PgServer { dir, bin, run_as: who, port };
         let out = cmd(&s.bin, "initdb", who)
             .arg("-D")
             .arg(s.dir.join("data"))
@@ -149,8 +158,20 @@ impl PgServer {
         if !out.status.success() {
             return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
+        for (name, bytes) in files {
+            use std::os::unix::fs::PermissionsExt;
+            let p = s.dir.join(name);
+            std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            if let Some((u, g)) = who {
+                std::os::unix::fs::chown(&p, Some(u), Some(g))
+                    .map_err(|e| format!("chown {}: {e}", p.display()))?;
+            }
+        }
         let mut opts = format!("-c listen_addresses= -k {}", s.dir.display());
         for (k, v) in settings {
+            let v = v.replace("$DIR", &s.dir.display().to_string());
             opts.push_str(&format!(" -c {k}={v}"));
         }
         std::fs::write(s.dir.join("opts"), &opts).map_err(|e| e.to_string())?;
@@ -198,7 +219,8 @@ impl PgServer {
 
     /// The URL of database `db` on this server.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres:///{db}?host={}&user=harrier", self.dir.display())
+        let port = self.port.as_ref().map(|p| format!("&port={p}")).unwrap_or_default();
+        format!("postgres:///{db}?host={}&user=harrier{port}", self.dir.display())
     }
 
     /// Create a fresh, empty database and return its URL.

@@ -11,6 +11,7 @@
 //! blocking threads, as the [`Store`] trait says.
 
 use crate::auth::Role;
+use crate::pgtls::{self, RustlsConnect};
 use crate::{
     now_ns, tsquery, words, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store,
     StoreError, StoreStatus, StoredAlert,
@@ -18,7 +19,7 @@ use crate::{
 use harrier_engine::Alert;
 use harrier_rules::Priority;
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -73,6 +74,7 @@ const POOL_MAX: usize = 8;
 
 struct Pool {
     cfg: Config,
+    tls: RustlsConnect,
     idle: Mutex<(Vec<Client>, usize)>,
     freed: Condvar,
 }
@@ -143,17 +145,33 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Client> {
-        let mut c = self.cfg.connect(NoTls).map_err(pg_err)?;
+        let mut c = self.cfg.connect(self.tls.clone()).map_err(pg_err)?;
         c.batch_execute("SET statement_timeout = '60s'; SET lock_timeout = '30s'").map_err(pg_err)?;
         Ok(c)
     }
+}
+
+/// An error with its causes ("error performing TLS handshake: TLS handshake with db: invalid peer
+/// certificate: UnknownIssuer …"): tokio-postgres's own text names only the kind.
+fn with_causes(e: &postgres::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 fn pg_err(e: postgres::Error) -> StoreError {
     // Constraint and syntax problems are the caller's; everything else is the database's state.
     let msg = match e.as_db_error() {
         Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
+        None => with_causes(&e),
     };
     StoreError::Unavailable(msg)
 }
@@ -313,10 +331,14 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connect (`postgres://user@host/db`, or libpq's `key=value` form) and apply pending
-    /// migrations. TLS to the server is not built in yet: use a Unix socket, a local server or a
-    /// tunnel.
+    /// migrations. TLS follows libpq's `sslmode` (`disable`, `prefer` (the default), `require`,
+    /// `verify-ca`, `verify-full`) with `sslrootcert`, `sslcert` and `sslkey` ([`pgtls`]).
     pub fn open(url: &str) -> Result<PgStore> {
+        let (url, tls) =
+            pgtls::split_url(url).map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
         let mut cfg: Config = url.parse().map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
+        cfg.ssl_mode(tls.pg_mode());
+        let tls = RustlsConnect::new(&tls).map_err(|e| StoreError::Unavailable(format!("store URL: {e}")))?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(10));
         }
@@ -325,25 +347,32 @@ impl PgStore {
             cfg.application_name("harrier");
         }
         let s = PgStore {
-            pool: Pool { cfg, idle: Mutex::new((Vec::new(), 0)), freed: Condvar::new() },
+            pool: Pool { cfg, tls, idle: Mutex::new((Vec::new(), 0)), freed: Condvar::new() },
             last_error: Mutex::new(None),
         };
         // A server that answered and refused (a wrong password, no such database) is a
         // configuration error; only a server that could not be reached is "cannot connect" (the
         // store sink waits for that one).
-        s.pool.cfg.connect(NoTls).map_err(|e| match e.as_db_error() {
+        s.pool.cfg.connect(s.pool.tls.clone()).map_err(|e| match e.as_db_error() {
             Some(d) => StoreError::Unavailable(format!(
                 "refused by the server: {}: {}",
                 d.code().code(),
                 d.message()
             )),
-            None => StoreError::Unavailable(format!("cannot connect: {e}")),
+            None => StoreError::Unavailable(format!("cannot connect: {}", with_causes(&e))),
         })?;
         {
             let mut c = s.pool.get().map_err(|e| StoreError::Unavailable(format!("cannot connect: {e}")))?;
             migrate(&mut c)?;
         }
         Ok(s)
+    }
+
+    /// Whether a connection of the pool runs over TLS (the server's `pg_stat_ssl`).
+    pub fn connection_uses_tls(&self) -> Result<bool> {
+        self.with(|c| {
+            c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.try_get(0)
+        })
     }
 
     fn note<T>(&self, r: &Result<T>) {

@@ -159,26 +159,54 @@ function drawChart(d) {
   }
 }
 
+// Pages go by the API's keyset cursor (`before=` the `next` of the page shown): a deep page costs
+// what the first one does. The URL keeps `before`, the position of the page's first row (`pos`)
+// for the range text, and the cursors of the pages before it (`back`, newest first, at most
+// BACK_MAX) so "Newer" is a plain link too; past BACK_MAX pages "Newer" leads to the newest page.
+const BACK_MAX = 100;
 async function pageEvents() {
   fillFilters();
   const p = currentParams();
   const limit = parseInt(p.get('limit') || '50', 10);
-  const offset = parseInt(p.get('offset') || '0', 10);
-  p.set('limit', String(limit));
-  const d = await api('/api/v1/events?' + p.toString());
+  const before = p.get('before') || '';
+  const back = (p.get('back') || '').split(',').filter(Boolean);
+  const pos = before ? Math.max(0, parseInt(p.get('pos') || '0', 10) || 0) : 0;
+  const q = currentParams();
+  q.delete('back'); q.delete('pos'); q.delete('offset');
+  q.set('limit', String(limit));
+  const d = await api('/api/v1/events?' + q.toString());
   const body = $('events-body'); clear(body);
   for (const ev of d.events) body.appendChild(eventRow(ev, false));
+  const fmt = (n) => n.toLocaleString('en-US');
   // Past 10,000 matches the store stops counting: the total is a lower bound.
-  const shown = d.total_exact === false ? d.total.toLocaleString('en-US') + '+' : String(d.total);
+  const shown = d.total_exact === false ? fmt(d.total) + '+' : fmt(d.total);
   $('count').textContent = shown + ' events';
   $('count').setAttribute('data-total', String(d.total));
-  const exp = currentParams(); exp.delete('limit'); exp.delete('offset');
+  const exp = currentParams(); for (const k of ['limit', 'offset', 'before', 'back', 'pos']) exp.delete(k);
   exp.set('format', 'jsonl'); $('export-jsonl').setAttribute('href', '/api/v1/export?' + exp.toString());
   exp.set('format', 'csv'); $('export-csv').setAttribute('href', '/api/v1/export?' + exp.toString());
-  const nav = (off) => { const q = currentParams(); q.set('offset', String(off)); return '/events?' + q.toString(); };
-  $('page').textContent = d.total ? (offset + 1) + '–' + Math.min(offset + limit, d.total) + ' of ' + shown : '';
-  if (offset > 0) $('prev').setAttribute('href', nav(Math.max(0, offset - limit))); else $('prev').hidden = true;
-  if (offset + limit < d.total || d.total_exact === false) $('next').setAttribute('href', nav(offset + limit)); else $('next').hidden = true;
+  const nav = (cursor, backList, at) => {
+    const n = currentParams();
+    for (const k of ['before', 'back', 'pos', 'offset']) n.delete(k);
+    if (cursor) { n.set('before', cursor); n.set('pos', String(at)); }
+    if (cursor && backList.length) n.set('back', backList.slice(0, BACK_MAX).join(','));
+    return '/events?' + n.toString();
+  };
+  const from = pos + 1, to = pos + d.events.length;
+  // The range's "of": the count, or past the cap at least the rows already paged through.
+  let of = shown;
+  if (!d.next && d.events.length) of = fmt(to); // the last page: every match has been seen
+  else if (d.total_exact === false || to > d.total) of = fmt(Math.max(d.total, to)) + '+';
+  $('page').textContent = d.events.length ? fmt(from) + '–' + fmt(to) + ' of ' + of : (before ? 'no older events' : '');
+  const prev = $('prev'), next = $('next');
+  if (before) {
+    prev.hidden = false;
+    if (back.length) prev.setAttribute('href', nav(back[0], back.slice(1), Math.max(0, pos - limit)));
+    else if (pos > limit) { prev.setAttribute('href', nav('', [], 0)); prev.textContent = '⇤ Newest'; }
+    else prev.setAttribute('href', nav('', [], 0));
+  } else prev.hidden = true;
+  if (d.next) { next.hidden = false; next.setAttribute('href', nav(d.next, before ? [before, ...back] : [], pos + d.events.length)); }
+  else next.hidden = true;
 }
 
 async function pageGroups() {

@@ -37,6 +37,14 @@ pub fn query(data: &[u8]) {
     let _ = crate::auth::cookie(Some(&s), crate::auth::SESSION_COOKIE);
     let _ = crate::auth::Cidr::parse(&s);
     let _ = crate::params::parse_time_ns(&s, now);
+    // The store URL's TLS parameters (read from the config and `--store`).
+    #[cfg(feature = "postgres")]
+    if let Ok((rest, tls)) = harrier_store::pgtls::split_url(&s) {
+        let _ = tls.pg_mode();
+        // Nothing TLS is left behind for tokio-postgres: splitting again takes nothing more.
+        let again = harrier_store::pgtls::split_url(&rest);
+        assert_eq!(again, Ok((rest.clone(), harrier_store::pgtls::TlsParams::default())), "{s:?}");
+    }
 }
 
 /// Seeds for the corpus.
@@ -45,6 +53,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("ingest", br#"{"event":{"time":"2026-01-01T00:00:00Z","rule":"r","priority":"Notice","output":"o","output_fields":{"proc.name":"bash"},"tags":["a"]},"outputs":["WebUI"]}"#.to_vec()),
         ("ingest", br#"[{"time":"2026-01-01T00:00:00Z","rule":"r","priority":"Warning","output":"o"}]"#.to_vec()),
         ("query", b"priority=warning&rule=x&q=shell%20bash&since=1h&limit=5&tags=a,b".to_vec()),
+        ("query", b"host=db sslmode=verify-full sslrootcert='/a b/\\'c.pem' password=x".to_vec()),
+        ("query", b"postgres://u@h/d?sslmode=verify-ca&sslrootcert=%2Fca.pem&x=1".to_vec()),
         ("query", b"priority=Notice,Error&filter=\"x*\" NEAR(a)&page=2&since=15m".to_vec()),
     ]
 }

@@ -759,10 +759,11 @@ async fn export(
                 out.push('\n');
             }
             written += n;
-            if n < q.limit || written >= EXPORT_MAX {
-                break;
+            // Walk the keyset cursor: each batch costs the same however deep it is.
+            match page.next {
+                Some(c) if written < EXPORT_MAX => q.before = Some(c),
+                _ => break,
             }
-            q.offset += n;
         }
         Ok::<_, harrier_store::StoreError>(out)
     })

@@ -52,6 +52,27 @@ async fn ingest(base: &str, body: &Value) {
     assert_eq!(r.status(), 200);
 }
 
+async fn browser(driver: &Driver, wd: &str) -> fantoccini::Client {
+    let profile = driver.1.path().to_str().unwrap().to_string();
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), json!({"binary": "/usr/bin/chromium", "args": [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", format!("--user-data-dir={profile}")]}));
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(wd)
+        .await
+        .expect("WebDriver session")
+}
+
+async fn wait_ready(c: &fantoccini::Client) {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-ready='1']"))
+        .await
+        .expect("page ready");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ui_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,16 +111,7 @@ async fn the_ui_in_headless_chromium() {
     .await;
 
     let (driver, wd) = start_driver().await;
-    let profile = driver.1.path().to_str().unwrap().to_string();
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), json!({"binary": "/usr/bin/chromium", "args": [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", format!("--user-data-dir={profile}")]}));
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&wd)
-        .await
-        .expect("WebDriver session");
+    let c = browser(&driver, &wd).await;
     let ready = |c: &fantoccini::Client| {
         let c = c.clone();
         async move {
@@ -296,4 +308,148 @@ async fn the_ui_in_headless_chromium() {
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
     c.close().await.unwrap();
+}
+
+/// Paging by the keyset cursor over more alerts than the store counts (12,050 > 10,000): the
+/// links carry `before=`, the range text goes past 10,000, "Older" disappears on the last page,
+/// and "Newer" walks back to the same pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_by_cursor_past_ten_thousand() {
+    const N: u64 = 12_050;
+    const LIMIT: usize = 4_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("p.db").to_str().unwrap()).unwrap());
+    harrier_ui::ensure_admin(store.as_ref(), Some(PASSWORD.into())).unwrap();
+    let t0 = 1_780_000_000_000_000_000u64;
+    let alerts: Vec<harrier_engine::Alert> = (0..N)
+        .map(|i| harrier_engine::Alert {
+            time_ns: t0 + i * 1_000_000,
+            rule: "Paged rule".into(),
+            priority: harrier_rules::Priority::Notice,
+            source: "syscall".into(),
+            tags: vec![],
+            output: format!("alert number {i}"),
+            output_fields: Default::default(),
+            hostname: "node-p".into(),
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for chunk in alerts.chunks(2_000) {
+        ids.extend(store.insert(chunk).unwrap());
+    }
+    // Newest first: row k of the whole list is ids[N-1-k].
+    let row = |k: usize| ids[ids.len() - 1 - k].to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let s: Arc<dyn Store> = store.clone();
+    tokio::spawn(harrier_ui::serve(s, listener, UiConfig::default()));
+
+    let (driver, wd) = start_driver().await;
+    let c = browser(&driver, &wd).await;
+    c.goto(&format!("{base}/login?next=%2Fevents%3Flimit%3D{LIMIT}")).await.unwrap();
+    c.find(Locator::Id("user")).await.unwrap().send_keys("admin").await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    c.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
+    wait_ready(&c).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/events");
+
+    // (range text, first row, whether "Older" is shown) of the page in the browser.
+    let state = || {
+        let c = c.clone();
+        async move {
+            let range = c.find(Locator::Id("page")).await.unwrap().text().await.unwrap();
+            let first = c
+                .find(Locator::Css("#events-body tr"))
+                .await
+                .unwrap()
+                .attr("data-id")
+                .await
+                .unwrap()
+                .unwrap();
+            let rows = c.find_all(Locator::Css("#events-body tr")).await.unwrap().len();
+            let older = c.find(Locator::Id("next")).await.unwrap().is_displayed().await.unwrap();
+            let newer = c.find(Locator::Id("prev")).await.unwrap().is_displayed().await.unwrap();
+            (range, first, rows, older, newer)
+        }
+    };
+
+    assert_eq!(state().await, ("1–4,000 of 10,000+".to_string(), row(0), LIMIT, true, false));
+    let mut seen = vec![];
+    for (page, want) in [(2, "4,001–8,000 of 10,000+"), (3, "8,001–12,000 of 12,000+")] {
+        let href = c.find(Locator::Id("next")).await.unwrap().attr("href").await.unwrap().unwrap();
+        assert!(href.contains("before="), "page {page}: {href}");
+        assert!(!href.contains("offset="), "page {page}: {href}");
+        c.find(Locator::Id("next")).await.unwrap().click().await.unwrap();
+        wait_for_first_row(&c, &row((page - 1) * LIMIT)).await;
+        assert_eq!(
+            state().await,
+            (want.to_string(), row((page - 1) * LIMIT), LIMIT, true, true),
+            "page {page}"
+        );
+        seen.push(c.current_url().await.unwrap());
+    }
+    // The last page: 50 rows, the count now exact, no "Older".
+    c.find(Locator::Id("next")).await.unwrap().click().await.unwrap();
+    wait_for_first_row(&c, &row(3 * LIMIT)).await;
+    assert_eq!(state().await, ("12,001–12,050 of 12,050".to_string(), row(3 * LIMIT), 50, false, true));
+    // And back by the "Newer" links: page 3, 2, 1, the same rows.
+    for page in [3usize, 2, 1] {
+        c.find(Locator::Id("prev")).await.unwrap().click().await.unwrap();
+        wait_for_first_row(&c, &row((page - 1) * LIMIT)).await;
+        let (range, first, rows, older, newer) = state().await;
+        assert_eq!(
+            (first, rows, older, newer),
+            (row((page - 1) * LIMIT), LIMIT, true, page > 1),
+            "page {page}"
+        );
+        assert!(
+            range.starts_with(&format!("{}–", ["1", "4,001", "8,001"][page - 1])),
+            "page {page}: {range}"
+        );
+        if page >= 2 {
+            assert_eq!(c.current_url().await.unwrap(), seen[page - 2], "page {page}");
+        }
+    }
+    // The export link walks the whole filter (not the page), here all 12,050 alerts.
+    let href = c.find(Locator::Id("export-jsonl")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert!(!href.contains("before=") && !href.contains("limit="), "{href}");
+    let cookies = c.get_all_cookies().await.unwrap();
+    let cookie: Vec<String> = cookies.iter().map(|k| format!("{}={}", k.name(), k.value())).collect();
+    let body = reqwest::Client::new()
+        .get(format!("{base}{href}"))
+        .header("cookie", cookie.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), N as usize);
+    assert_eq!(lines[0]["output"], format!("alert number {}", N - 1));
+    assert_eq!(lines[N as usize - 1]["output"], "alert number 0");
+    // falcosidekick-ui's search answers with the same capped total (counting stops at 10,000).
+    let sk: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/events/search?limit=5&page=3"))
+        .header("cookie", cookie.join("; "))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sk["statistics"]["all"], 10_000);
+    assert_eq!(sk["statistics"]["returned"], 5);
+    assert_eq!(sk["results"]["0"]["id"].to_string(), row(10));
+    c.close().await.unwrap();
+}
+
+/// Wait until the events table's first row is alert `id` (the page after a click has loaded).
+async fn wait_for_first_row(c: &fantoccini::Client, id: &str) {
+    let css = format!("body[data-ready='1'] #events-body tr:first-child[data-id='{id}']");
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&css))
+        .await
+        .unwrap_or_else(|e| panic!("row {id}: {e}"));
 }
