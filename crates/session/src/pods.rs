@@ -3,8 +3,9 @@
 //! labels). Asked once per container when its first shell is seen, through the same lookup
 //! service as live detection. Nothing here ever waits: a request is queued and marked pending,
 //! answers are picked up when records are built (as `harrier_state::State::note_container`
-//! does). A lookup that does not answer within `wait` counts as failed and is asked again after
-//! a back-off (5 s, doubling up to 5 min); answers (also "not a pod") are cached.
+//! does). A lookup that does not answer within `wait`, or that no runtime could answer, counts as
+//! failed and is asked again after a back-off (5 s, doubling up to 5 min); answers (also "not a
+//! pod": a container described without pod labels) are cached.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -78,13 +79,23 @@ impl ContainerPods {
 
     fn take_answers(&mut self) {
         let cache = &mut self.cache;
+        let now = Instant::now();
         self.handle.drain(|a| {
             if cache.len() >= CACHE_MAX && !cache.contains_key(&a.full_id) {
                 cache.clear();
             }
-            let pod =
-                a.info.map(|i| Pod { name: i.pod_name, namespace: i.pod_namespace }).unwrap_or_default();
-            cache.insert(a.full_id, Entry::Known(pod));
+            let e = match a.info {
+                Some(i) => Entry::Known(Pod { name: i.pod_name, namespace: i.pod_namespace }),
+                // no runtime described it (or none could be reached): ask again after the back-off
+                None => {
+                    let backoff = match cache.get(&a.full_id) {
+                        Some(Entry::Pending { backoff, .. } | Entry::Failed { backoff, .. }) => *backoff,
+                        _ => BACKOFF_FIRST,
+                    };
+                    Entry::Failed { retry_at: now + backoff, backoff: (backoff * 2).min(BACKOFF_MAX) }
+                }
+            };
+            cache.insert(a.full_id, e);
         });
     }
 

@@ -407,8 +407,10 @@ impl<P: ProcSource> Tracker<P> {
             start.loginuid = ev.loginuid;
             start.pid = ev.pid;
             let (full, rt) = (sh.info.container_full_id.clone(), sh.info.container_runtime);
-            self.sessions
-                .insert(key, Session { id, shells: 1, commands: 0, bytes: 0, dropped: 0, start: start.clone() });
+            self.sessions.insert(
+                key,
+                Session { id, shells: 1, commands: 0, bytes: 0, dropped: 0, start: start.clone() },
+            );
             self.emit(start, &full, rt, out);
         }
         self.shells.insert(ev.pid, sh);
@@ -723,7 +725,8 @@ mod pod_tests {
             std::thread::sleep(Duration::from_millis(5));
             recs.extend(t.tick());
         }
-        let kinds: Vec<_> = recs.iter().map(|r| (r.kind, r.command.clone(), r.k8s_pod_name.clone())).collect();
+        let kinds: Vec<_> =
+            recs.iter().map(|r| (r.kind, r.command.clone(), r.k8s_pod_name.clone())).collect();
         assert_eq!(
             kinds,
             [
