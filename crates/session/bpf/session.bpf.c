@@ -177,6 +177,7 @@ static __always_inline struct ss_rate *seen(__u32 tgid)
  * A flood must not eat the command typed right after it (its bytes arrive in the same window): a
  * line that starts over the budget still gets its first SS_GRACE_BYTES through, for at most
  * SS_GRACE_LINES lines per window, and at most SS_MAX_ENDS lone line ends are sent per window.
+ * (Known gap: a paste of more than SS_GRACE_LINES short lines over the budget spends the grace.)
  * So one process pushes at most budget + SS_GRACE_LINES * SS_GRACE_BYTES bytes and
  * SS_MAX_ENDS extra records a second, whatever the flood. */
 #define SS_GRACE_BYTES 1024
@@ -184,7 +185,8 @@ static __always_inline struct ss_rate *seen(__u32 tgid)
 #define SS_MAX_ENDS 256
 static __always_inline int over_budget(struct ss_rate *s, long nr, const char *buf, __u64 len)
 {
-	__u64 win = bpf_ktime_get_boot_ns() / 1000000000ull;
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 win = now / 1000000000ull;
 	if (s->win != win) {
 		s->win = win;
 		s->bytes = 0;
@@ -362,8 +364,13 @@ int ss_signal(__u64 *ctx)
 		return 0;
 	struct task_struct *t = (struct task_struct *)ctx[2];
 	__u32 tgid = BPF_CORE_READ(t, tgid);
-	if (!bpf_map_lookup_elem(&ss_seen, &tgid))
+	struct ss_rate *s = bpf_map_lookup_elem(&ss_seen, &tgid);
+	if (!s)
 		return 0;
+	/* Ctrl-C abandons the line (a line editor gets SIGINT, not the byte): the next key starts
+	 * a new line for the rate limit's grace, as after Enter */
+	s->line = 0;
+	s->grace = 0;
 	struct ss_rec *r = bpf_ringbuf_reserve(&ss_ring, sizeof(*r), 0);
 	if (!r) {
 		stat_add(SS_STAT_RING_FULL, 1);

@@ -108,23 +108,31 @@ pub fn run(
         "session audit started"
     );
     let mut write_failed = false;
+    let mut emit = |r: &AuditRecord, stats: &mut RunStats, observe: &mut dyn FnMut(Item<'_>)| {
+        if let Err(e) = log.write(r) {
+            if !write_failed {
+                tracing::error!("session audit log: {e}");
+                write_failed = true;
+            }
+        } else {
+            write_failed = false;
+            stats.records += 1;
+        }
+        observe(Item::Record(r));
+    };
     while !stop.load(Ordering::Relaxed) {
-        cap.poll(Duration::from_millis(100), &mut |ev| {
+        // records held for a pending pod lookup are released within a few tens of ms
+        let timeout = Duration::from_millis(if tracker.has_held() { 20 } else { 100 });
+        cap.poll(timeout, &mut |ev| {
             observe(Item::Event(&ev));
             for r in tracker.handle(&ev) {
-                if let Err(e) = log.write(&r) {
-                    if !write_failed {
-                        tracing::error!("session audit log: {e}");
-                        write_failed = true;
-                    }
-                } else {
-                    write_failed = false;
-                    stats.records += 1;
-                }
-                observe(Item::Record(&r));
+                emit(&r, &mut stats, observe);
             }
         })
         .map_err(|e| AuditError(e.to_string()))?;
+        for r in tracker.tick() {
+            emit(&r, &mut stats, observe);
+        }
         if last_report.elapsed() >= Duration::from_secs(60) {
             last_report = Instant::now();
             let k = cap.stats();
@@ -140,6 +148,9 @@ pub fn run(
                 reported_drops = drops;
             }
         }
+    }
+    for r in tracker.flush() {
+        emit(&r, &mut stats, observe);
     }
     stats.kernel = cap.stats();
     stats.tracker = tracker.stats;

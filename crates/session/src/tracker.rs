@@ -1,9 +1,11 @@
 //! Terminal records to audit records: one line editor per shell process, sessions keyed by
 //! (terminal, session leader), start/end records, per-session limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use crate::capture::{tty_name, TermEvent, TermKind};
+use crate::pods::PodLookup;
 use crate::{AuditRecord, LineEditor, LineEvent, ECHO, ICANON};
 
 /// What userspace learns about a process from /proc (or a test double).
@@ -29,6 +31,10 @@ pub trait ProcSource {
     fn info(&self, pid: u32) -> ProcInfo;
     /// The name of `uid` as the process sees it (its root's /etc/passwd), or the number.
     fn user(&self, pid: u32, uid: u32) -> String;
+    /// The pod of a container as known now (never waits; the default knows none).
+    fn pod(&self, _full_id: &str, _runtime: Option<harrier_containers::Runtime>) -> PodLookup {
+        PodLookup::Unknown
+    }
 }
 
 /// Reads /proc.
@@ -92,17 +98,23 @@ impl HostProcs {
 
 impl ProcSource for HostProcs {
     fn info(&self, pid: u32) -> ProcInfo {
-        let mut i = Procfs.info(pid);
-        if let (false, Some(pods)) = (i.container_full_id.is_empty(), &self.pods) {
-            let pod = pods.borrow_mut().pod(&i.container_full_id, i.container_runtime);
-            i.k8s_pod_name = pod.name;
-            i.k8s_ns_name = pod.namespace;
+        let i = Procfs.info(pid);
+        if !i.container_full_id.is_empty() {
+            // queue the lookup now, when the shell's container is first seen
+            self.pod(&i.container_full_id, i.container_runtime);
         }
         i
     }
 
     fn user(&self, pid: u32, uid: u32) -> String {
         Procfs.user(pid, uid)
+    }
+
+    fn pod(&self, full_id: &str, runtime: Option<harrier_containers::Runtime>) -> PodLookup {
+        match &self.pods {
+            Some(p) => p.borrow_mut().pod(full_id, runtime),
+            None => PodLookup::Unknown,
+        }
     }
 }
 
@@ -157,9 +169,23 @@ pub struct TrackerStats {
     pub incomplete: u64,
 }
 
+/// A record waiting (briefly) for its container's pod lookup.
+struct Held {
+    rec: AuditRecord,
+    full_id: String,
+    runtime: Option<harrier_containers::Runtime>,
+    until: Instant,
+}
+
+/// How long a record may wait for a pending pod lookup by default.
+pub const POD_HOLD: Duration = Duration::from_millis(500);
+
 /// Turns [`TermEvent`]s into [`AuditRecord`]s.
 pub struct Tracker<P: ProcSource = Procfs> {
     proc: P,
+    /// Records held while their pod lookup is pending (in order: later records queue behind).
+    held: VecDeque<Held>,
+    pod_hold: Duration,
     limits: Limits,
     shells: HashMap<u32, Shell>,
     sessions: HashMap<(u32, u32), Session>,
@@ -190,6 +216,8 @@ impl<P: ProcSource> Tracker<P> {
     pub fn new(proc: P, limits: Limits) -> Self {
         Tracker {
             proc,
+            held: VecDeque::new(),
+            pod_hold: POD_HOLD,
             limits,
             shells: HashMap::new(),
             sessions: HashMap::new(),
@@ -230,9 +258,81 @@ impl<P: ProcSource> Tracker<P> {
         }
     }
 
-    /// Handle one kernel record; returns the audit records it completes, in order.
+    /// How long a record may wait for its container's pending pod lookup (the capture never
+    /// waits: records are released by [`Tracker::tick`] or the next [`Tracker::handle`]).
+    pub fn set_pod_hold(&mut self, d: Duration) {
+        self.pod_hold = d;
+    }
+
+    /// Records are held for a pending pod lookup (call [`Tracker::tick`] soon).
+    pub fn has_held(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Records whose pod lookup answered or whose hold ran out.
+    pub fn tick(&mut self) -> Vec<AuditRecord> {
+        let mut out = Vec::new();
+        self.release(false, &mut out);
+        out
+    }
+
+    /// Every held record, with whatever is known now (at shutdown).
+    pub fn flush(&mut self) -> Vec<AuditRecord> {
+        let mut out = Vec::new();
+        self.release(true, &mut out);
+        out
+    }
+
+    /// Fill the pod of `r` if known; true while its lookup is pending.
+    fn fill_pod(&self, r: &mut AuditRecord, full_id: &str, rt: Option<harrier_containers::Runtime>) -> bool {
+        if full_id.is_empty() || !r.k8s_pod_name.is_empty() || !r.k8s_ns_name.is_empty() {
+            return false;
+        }
+        match self.proc.pod(full_id, rt) {
+            PodLookup::Known(p) => {
+                r.k8s_pod_name = p.name;
+                r.k8s_ns_name = p.namespace;
+                false
+            }
+            PodLookup::Pending => true,
+            PodLookup::Unknown => false,
+        }
+    }
+
+    fn release(&mut self, force: bool, out: &mut Vec<AuditRecord>) {
+        let now = Instant::now();
+        while let Some(mut h) = self.held.pop_front() {
+            let pending = self.fill_pod(&mut h.rec, &h.full_id, h.runtime);
+            if pending && !force && now < h.until {
+                self.held.push_front(h);
+                break;
+            }
+            out.push(h.rec);
+        }
+    }
+
+    fn emit(
+        &mut self,
+        mut rec: AuditRecord,
+        full_id: &str,
+        rt: Option<harrier_containers::Runtime>,
+        out: &mut Vec<AuditRecord>,
+    ) {
+        let pending = self.fill_pod(&mut rec, full_id, rt);
+        if pending || !self.held.is_empty() {
+            let until = Instant::now() + self.pod_hold;
+            self.held.push_back(Held { rec, full_id: full_id.to_owned(), runtime: rt, until });
+            self.release(false, out);
+        } else {
+            out.push(rec);
+        }
+    }
+
+    /// Handle one kernel record; returns the audit records it completes, in order (never waits;
+    /// a record of a container whose pod lookup is pending may come from a later call).
     pub fn handle(&mut self, ev: &TermEvent) -> Vec<AuditRecord> {
         let mut out = Vec::new();
+        self.release(false, &mut out);
         match &ev.kind {
             TermKind::Exit => self.exit(ev, &mut out),
             TermKind::Interrupt => {
@@ -306,8 +406,12 @@ impl<P: ProcSource> Tracker<P> {
             let mut start = self.base("session_start", ev.ts, &sh, id, ev.tty);
             start.loginuid = ev.loginuid;
             start.pid = ev.pid;
-            out.push(start.clone());
-            self.sessions.insert(key, Session { id, shells: 1, commands: 0, bytes: 0, dropped: 0, start });
+            let (full, rt) = (sh.info.container_full_id.clone(), sh.info.container_runtime);
+            self.sessions.insert(
+                key,
+                Session { id, shells: 1, commands: 0, bytes: 0, dropped: 0, start: start.clone() },
+            );
+            self.emit(start, &full, rt, out);
         }
         self.shells.insert(ev.pid, sh);
         true
@@ -342,7 +446,8 @@ impl<P: ProcSource> Tracker<P> {
         r.truncated = truncated;
         r.loginuid = ev.loginuid;
         r.pid = ev.pid;
-        out.push(r);
+        let (full, rt) = (sh.info.container_full_id.clone(), sh.info.container_runtime);
+        self.emit(r, &full, rt, out);
     }
 
     fn exit(&mut self, ev: &TermEvent, out: &mut Vec<AuditRecord>) {
@@ -360,7 +465,7 @@ impl<P: ProcSource> Tracker<P> {
         end.commands = sess.commands;
         end.dropped = sess.dropped;
         end.pid = ev.pid;
-        out.push(end);
+        self.emit(end, &sh.info.container_full_id, sh.info.container_runtime, out);
     }
 
     /// Shells tracked now.
@@ -463,5 +568,173 @@ mod tests {
         assert_eq!(t.stats.dropped_commands, 1);
         assert!(t.handle(&ev(13, 0, TermKind::Input(b"ls\r".to_vec()))).is_empty(), "max_shells");
         assert_eq!(t.stats.dropped_shells, 1);
+    }
+}
+
+#[cfg(test)]
+mod pod_tests {
+    use super::*;
+    use crate::pods::ContainerPods;
+    use harrier_containers::{ContainerInfo, Lookup, MetadataSource, Runtime, RuntimeConfig};
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    const FULL: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A runtime whose lookups hang until the test releases them.
+    struct Hanging {
+        release: Arc<AtomicBool>,
+        asked: Arc<AtomicU32>,
+    }
+    impl MetadataSource for Hanging {
+        fn runtime(&self) -> Runtime {
+            Runtime::Containerd
+        }
+        fn sockets(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn probe(&mut self, _rt: &tokio::runtime::Runtime) -> bool {
+            true
+        }
+        fn lookup(&mut self, _rt: &tokio::runtime::Runtime, full_id: &str) -> Lookup {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            while !self.release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let mut i = ContainerInfo::from_ids(full_id, Runtime::Containerd, None);
+            i.pod_name = "web-1".into();
+            i.pod_namespace = "shop".into();
+            Lookup::Found(Box::new(i))
+        }
+    }
+
+    struct InContainer(HostProcs);
+    impl ProcSource for InContainer {
+        fn info(&self, _pid: u32) -> ProcInfo {
+            let i = ProcInfo {
+                sid: 20,
+                container_id: FULL[..12].into(),
+                container_full_id: FULL.into(),
+                container_runtime: Some(Runtime::Containerd),
+                ..Default::default()
+            };
+            self.0.pod(FULL, i.container_runtime);
+            i
+        }
+        fn user(&self, _pid: u32, uid: u32) -> String {
+            uid.to_string()
+        }
+        fn pod(&self, full_id: &str, rt: Option<Runtime>) -> PodLookup {
+            self.0.pod(full_id, rt)
+        }
+    }
+
+    fn input(data: &[u8]) -> TermEvent {
+        TermEvent {
+            ts: 1,
+            pid: 20,
+            tid: 20,
+            ppid: 1,
+            uid: 0,
+            loginuid: 0,
+            audit_session: 1,
+            tty: 136 << 20 | 2,
+            lflag: 0,
+            comm: "sh".into(),
+            truncated: false,
+            lost: false,
+            kind: TermKind::Input(data.to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_hanging_pod_lookup_does_not_hold_records_and_later_ones_get_the_pod() {
+        let release = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(AtomicU32::new(0));
+        let src = Hanging { release: release.clone(), asked: asked.clone() };
+        let cfg = RuntimeConfig { log: false, ..Default::default() };
+        let handle = harrier_containers::LookupService::start_with(&cfg, vec![Box::new(src)]).unwrap();
+        // the lookup timeout is long: nothing may wait for it
+        let pods = ContainerPods::with_handle(handle, Duration::from_secs(2));
+        let mut t = Tracker::new(InContainer(HostProcs::new(Some(pods))), Limits::default());
+        t.set_pod_hold(Duration::from_millis(50));
+        let mut recs = t.handle(&input(b"cd /tmp\r"));
+        // the record is held at most the hold, while the lookup still hangs
+        while recs.len() < 2 {
+            assert!(!release.load(Ordering::SeqCst));
+            std::thread::sleep(Duration::from_millis(5));
+            recs.extend(t.tick());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while asked.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the lookup was never asked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once per container");
+        assert_eq!(recs[0].kind, "session_start");
+        assert_eq!(recs[1].command.as_deref(), Some("cd /tmp"));
+        assert_eq!((recs[1].container_id.as_str(), recs[1].k8s_pod_name.as_str()), (&FULL[..12], ""));
+        // more commands while it hangs: out without waiting, still no pod
+        recs = t.handle(&input(b"ls\r"));
+        while recs.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+            recs.extend(t.tick());
+        }
+        assert_eq!(recs[0].command.as_deref(), Some("ls"));
+        assert!(!release.load(Ordering::SeqCst));
+        // the runtime answers: a later command of the same shell carries the pod
+        release.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut r = t.handle(&input(b"pwd\r"));
+            while r.is_empty() {
+                std::thread::sleep(Duration::from_millis(5));
+                r.extend(t.tick());
+            }
+            if r[0].k8s_pod_name == "web-1" {
+                assert_eq!(r[0].k8s_ns_name, "shop");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the pod never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let end = {
+            let mut e = TermEvent { kind: TermKind::Exit, ..input(b"") };
+            e.ts = 2;
+            t.handle(&e)
+        };
+        assert_eq!(end[0].kind, "session_end");
+        assert_eq!(end[0].k8s_pod_name, "web-1", "session_end gets the pod once known");
+    }
+
+    #[test]
+    fn a_record_waits_briefly_for_a_pending_lookup_in_order() {
+        let release = Arc::new(AtomicBool::new(true));
+        let asked = Arc::new(AtomicU32::new(0));
+        let src = Hanging { release, asked };
+        let cfg = RuntimeConfig { log: false, ..Default::default() };
+        let handle = harrier_containers::LookupService::start_with(&cfg, vec![Box::new(src)]).unwrap();
+        let pods = ContainerPods::with_handle(handle, Duration::from_secs(2));
+        let mut t = Tracker::new(InContainer(HostProcs::new(Some(pods))), Limits::default());
+        t.set_pod_hold(Duration::from_secs(30));
+        let mut recs = t.handle(&input(b"cd /tmp\recho a\r"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while recs.len() < 3 {
+            assert!(Instant::now() < deadline, "held past the answer");
+            std::thread::sleep(Duration::from_millis(5));
+            recs.extend(t.tick());
+        }
+        let kinds: Vec<_> =
+            recs.iter().map(|r| (r.kind, r.command.clone(), r.k8s_pod_name.clone())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("session_start", None, "web-1".to_string()),
+                ("command", Some("cd /tmp".to_string()), "web-1".to_string()),
+                ("command", Some("echo a".to_string()), "web-1".to_string()),
+            ]
+        );
+        assert!(t.flush().is_empty());
     }
 }

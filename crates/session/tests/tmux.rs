@@ -494,6 +494,39 @@ fn bash_bad_input() {
     assert!(stats.tracker.incomplete > 0);
 }
 
+/// Ctrl-C over a tiny per-process budget: a line abandoned with Ctrl-C is not merged into the
+/// next command, which is recorded exactly (the kernel's line state is reset by the SIGINT).
+#[test]
+fn bash_ctrl_c_resets_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Audit::start_with(dir.path(), |c| c.capture.rate_bytes_per_sec = 1024);
+    let env =
+        vec![("PS1", "bash$ ".to_string()), ("HISTFILE", dir.path().join("hist").display().to_string())];
+    let (t, pid) = Tmux::start(dir.path(), &env, &["bash", "--norc", "--noprofile"]);
+    t.line("true first");
+    a.wait_commands(pid, 1, &t);
+    t.text("echo abandoned-partial");
+    t.keys(&["C-c"]);
+    std::thread::sleep(Duration::from_millis(200));
+    t.line("echo after-ctrl-c");
+    let c = a.wait_commands(pid, 2, &t);
+    assert_eq!(c[1], "echo after-ctrl-c", "{c:?}");
+    t.line("echo second");
+    a.wait_commands(pid, 3, &t);
+    let raw = std::fs::read_to_string(&a.file).unwrap();
+    let (stats, _) = a.stop();
+    let mine: Vec<Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "command" && r["pid"] == pid)
+        .collect();
+    let cmds: Vec<&str> = mine.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert!(!raw.contains("abandoned-partial"), "the abandoned line was recorded: {cmds:?}");
+    assert_eq!(cmds, ["true first", "echo after-ctrl-c", "echo second"]);
+    assert!(mine.iter().all(|r| r["truncated"] != true), "{cmds:?}");
+    assert!(stats.tracker.abandoned >= 1, "{:?}", stats.tracker);
+}
+
 /// Everything the process logs through `tracing` (all levels), to prove secrets never reach logs.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
