@@ -461,7 +461,7 @@ impl Responder {
             return Some(finish(
                 o,
                 Status::Skipped,
-                format!("duplicate: acted on {target} {} ms ago", age.as_millis()),
+                format!("duplicate: {target} was handled {} ms ago (see that outcome)", age.as_millis()),
             ));
         }
         let rkey = format!("{}\u{1}{}", rule.name, action.name);

@@ -252,11 +252,7 @@ async fn stalled_sink_is_bounded_and_does_not_stall_others() {
     // The stalled sink's attempts time out. (While alerts arrive, "spool is full" can be the
     // last error instead; once they stop, the next attempt's timeout is.)
     assert!(s.retries >= 1, "{s:?}");
-    assert!(
-        wait(|| r.stats()[0].last_error.contains("timed out"), 30).await,
-        "{:?}",
-        r.stats()[0]
-    );
+    assert!(wait(|| r.stats()[0].last_error.contains("timed out"), 30).await, "{:?}", r.stats()[0]);
 }
 
 /// `block`: the producer waits for a slow sink instead of dropping.
