@@ -406,7 +406,7 @@ fn dir_matches(pattern: &str, dir: &str) -> bool {
                 let ok = p
                     .split(['-', '.'])
                     .zip(d.split(['-', '.']))
-                    .all(|(x, y)| x == y || (x == "*" && random_token(y)));
+                    .all(|(x, y)| x == y || (x == RANDOM && random_token(y)));
                 if !ok {
                     return false;
                 }
