@@ -330,7 +330,7 @@ pub fn run(
             c.sent.load(Relaxed),
             c.dropped.load(Relaxed),
             c.scored.load(Relaxed),
-            c.profile_alerts.load(Relaxed),
+            c.profile_alerts(),
             c.scorer_alerts.load(Relaxed)
         );
     }

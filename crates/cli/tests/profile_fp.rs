@@ -8,8 +8,7 @@
 //! workloads is a false positive: the held-out run does nothing its training runs did not.
 //!
 //! The test prints each workload's alerts (the figures in docs/learned-detection.md) and fails
-//! when more than [`MAX_ALERTING_WORKLOADS`] workloads raise any, or any alert is drift or above
-//! Warning.
+//! when any workload raises one.
 
 mod common;
 use common::*;
@@ -17,13 +16,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Workloads allowed to raise a profile alert on their held-out run: run-to-run noise profiles
-/// cannot generalise without losing what they are for. Measured here: 2 of 14 (pip's temporary
-/// directories, named with eight random lowercase letters that cannot be told from a word, and
-/// cargo's incremental-compilation session directory); one more is allowed for a download from a
-/// CDN (pip, npm) being sent to an address it was not sent to in training — which is exactly a new
-/// outbound destination. Drift is never allowed.
-const MAX_ALERTING_WORKLOADS: usize = 3;
+/// Workloads allowed to raise a profile alert on their held-out run: none. The held-out run does
+/// nothing its training runs did not; the run-to-run noise (pids, ephemeral ports, temporary
+/// names such as pip's `pip-unpack-<8 random characters>` and cargo's incremental session
+/// directories) is what profiles generalise: a generated name is learned as a pattern once the
+/// workload drew two of the same shape while learning (`harrier_profile::profile::learned_pattern`).
+const MAX_ALERTING_WORKLOADS: usize = 0;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fp")
@@ -85,6 +83,13 @@ fn profiles_learned_on_the_fp_corpus_raise_nothing_on_a_held_out_run() {
     let c = spawn_ready(&["capture", "-w", held.to_str().unwrap()], "capturing to");
     round(&scripts, &d);
     assert!(c.stop(), "held-out capture stops cleanly");
+    // To study the alerts by hand: keep both captures in this directory.
+    if let Some(keep) = std::env::var_os("HARRIER_PROFILE_FP_KEEP") {
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        std::fs::copy(&train, keep.join("train.scap")).unwrap();
+        std::fs::copy(&held, keep.join("held-out.scap")).unwrap();
+    }
 
     let pfile = d.join("profiles.json");
     let o = harrier(&["profile", "learn", train.to_str().unwrap(), "--file", pfile.to_str().unwrap()]);

@@ -189,6 +189,8 @@ pub struct Extractor {
     table: Vec<Option<(EvClass, &'static str)>>,
     fields: Vec<BoundField>,
     values: Values,
+    /// A reused buffer for the values that decide whether an event is kept.
+    scratch: String,
     /// Keep reads of watched paths (the scorer reads them; profiles do not).
     pub keep_reads: bool,
     /// Keep the calls profiles only count as syscall families (send, rename, unlink, chmod …):
@@ -216,7 +218,14 @@ impl Extractor {
             .iter()
             .map(|n| BoundField::new(FieldId::from_name(n).unwrap_or_else(|| panic!("unknown field {n}"))))
             .collect();
-        Extractor { table, fields, values: Values::default(), keep_reads: true, keep_other: true }
+        Extractor {
+            table,
+            fields,
+            values: Values::default(),
+            scratch: String::new(),
+            keep_reads: true,
+            keep_other: true,
+        }
     }
 
     /// The cheap part, for every event: is it an exit event of a watched type?
@@ -257,6 +266,42 @@ impl Extractor {
         }
     }
 
+    /// Whether an event is kept: `None` for a failed call, and for an open that is a read the
+    /// scorer does not look at. Kept: whether it is an open for writing, and the result text; for
+    /// opens, `buf` holds the file name.
+    fn keep(
+        &mut self,
+        ev: &SyscallEvent<'_>,
+        class: EvClass,
+        matched: Option<&str>,
+        buf: &mut String,
+    ) -> Option<(bool, String)> {
+        let mut write = false;
+        if class == EvClass::Open {
+            buf.clear();
+            self.value(ev, 18, buf);
+            write = *buf == "true";
+            if !write && !self.keep_reads {
+                return None;
+            }
+        }
+        buf.clear();
+        self.value(ev, 19, buf);
+        // Failed calls did nothing (connect in progress on a non-blocking socket did).
+        if buf.starts_with('E') && *buf != "EINPROGRESS" {
+            return None;
+        }
+        let res = buf.clone();
+        if class == EvClass::Open {
+            buf.clear();
+            self.value(ev, 12, buf);
+            if !write && matched.is_none() && !SCORED_PATHS.iter().any(|p| buf.starts_with(p)) {
+                return None;
+            }
+        }
+        Some((write, res))
+    }
+
     /// The kept events' snapshot; `None` for events neither the profiles nor the scorer use
     /// (failed calls, reads of unremarkable files when matched by no rule and not writes).
     pub fn observe(&mut self, ev: &SyscallEvent<'_>, matched: Option<&str>) -> Option<Observation> {
@@ -266,28 +311,17 @@ impl Extractor {
         }
         let res_slot = 19;
         debug_assert_eq!(SNAPSHOT[res_slot], "evt.res");
-        let mut res = String::new();
-        self.value(ev, res_slot, &mut res);
-        // Failed calls did nothing (connect in progress on a non-blocking socket did).
-        if res.starts_with('E') && res != "EINPROGRESS" {
-            return None;
-        }
+        // The checks that drop an event come first and render into one reused buffer: an event
+        // dropped here allocates nothing.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let keep = self.keep(ev, class, matched, &mut scratch);
+        self.scratch = scratch;
+        let (write, res) = keep?;
         let mut fields = vec![String::new(); SNAPSHOT.len()];
         fields[res_slot] = res;
         if class == EvClass::Open {
-            let mut w = String::new();
-            self.value(ev, 18, &mut w);
-            let mut name = String::new();
-            self.value(ev, 12, &mut name);
-            let write = w == "true";
-            if !write
-                && (!self.keep_reads
-                    || (matched.is_none() && !SCORED_PATHS.iter().any(|p| name.starts_with(p))))
-            {
-                return None;
-            }
-            fields[18] = w;
-            fields[12] = name;
+            fields[18] = if write { "true" } else { "false" }.to_string();
+            fields[12] = self.scratch.clone();
         }
         for (i, f) in fields.iter_mut().enumerate() {
             if f.is_empty() {

@@ -53,6 +53,19 @@ impl Kind {
         }
     }
 
+    /// The position of this kind in [`Kind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Exec => 0,
+            Kind::Spawn => 1,
+            Kind::WriteDir => 2,
+            Kind::Connect => 3,
+            Kind::Listen => 4,
+            Kind::Family => 5,
+            Kind::Drift => 6,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -109,7 +122,26 @@ impl WorkloadProfile {
     }
 
     pub fn has(&self, kind: Kind, item: &str) -> bool {
-        self.items.get(&kind).is_some_and(|s| s.contains(item))
+        let Some(set) = self.items.get(&kind) else { return false };
+        if set.contains(item) {
+            return true;
+        }
+        // A directory learned as a pattern (see [`learned_pattern`]).
+        kind == Kind::WriteDir && set.iter().any(|p| p.contains(RANDOM) && dir_matches(p, item))
+    }
+
+    /// Learn a directory written to; when it and one learned before differ only in random-looking
+    /// names (see [`learned_pattern`]), the pattern is learned too.
+    fn add_dir(&mut self, dir: &str) {
+        if !self.add(Kind::WriteDir, dir) {
+            return;
+        }
+        let Some(set) = self.items.get(&Kind::WriteDir) else { return };
+        let found: Vec<String> =
+            set.iter().filter(|d| d.as_str() != dir).filter_map(|d| learned_pattern(d, dir)).collect();
+        for p in found {
+            self.add(Kind::WriteDir, &p);
+        }
     }
 
     fn add(&mut self, kind: Kind, item: &str) -> bool {
@@ -186,33 +218,74 @@ impl std::fmt::Display for ProfileError {
 impl std::error::Error for ProfileError {}
 
 /// A directory with its run-to-run noise generalised, so that pids, counters and temporary names
-/// do not make every write new: all-digit components (`/proc/1234`) become `#`, and a random-
-/// looking tail (six or more letters and digits, both present, after the last `-`, `.` or `_`:
-/// `tmp.Xy7Qe3Ab`, `.tmpAbC123`, `pip-build-env-8x2kp1q9`, a 64-hex container id) becomes `*`.
+/// do not make every write new, while ordinary names stay themselves (`python3`, `overlay2`,
+/// `x86_64-linux-gnu`, `python3.11` are not noise). Per component:
+/// - all digits (`/proc/1234`) becomes `#`;
+/// - a uuid (`8-4-4-4-12` hex) becomes `*`;
+/// - a random-looking part after the last `-`, `.` or `_` (or the whole name) becomes `*`: sixteen
+///   or more hex digits with a digit among them (a container id, a hash), or eight or more letters
+///   and digits with at least two of each, interleaved (at least three letter/digit runs:
+///   `8x2kp1q9`, `Xy7Qe3Ab`; not `ubuntu2204`);
+/// - a temporary-file name shape, `tmp`, `tmp.` or `.tmp` followed by six or more letters, digits
+///   or `_` (what `mktemp`, Python's `tempfile` and Rust's `tempfile` generate), keeps its prefix:
+///   `tmp.*`, `tmp*`, `.tmp*`.
 pub fn generalise_dir(dir: &str) -> String {
     let mut out = String::with_capacity(dir.len());
     for (i, c) in dir.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
-            out.push('#');
-            continue;
-        }
-        let cut = c.rfind(['-', '.', '_']).map(|p| p + 1).unwrap_or(0);
-        let tail = &c.as_bytes()[cut..];
-        let random = tail.len() >= 6
-            && tail.iter().all(u8::is_ascii_alphanumeric)
-            && tail.iter().any(u8::is_ascii_digit)
-            && tail.iter().any(u8::is_ascii_alphabetic);
-        if random {
-            out.push_str(&c[..cut]);
-            out.push('*');
-        } else {
-            out.push_str(c);
-        }
+        out.push_str(&generalise_component(c));
     }
     out
+}
+
+fn generalise_component(c: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
+        return Cow::Borrowed("#");
+    }
+    if is_uuid(c) {
+        return Cow::Borrowed("*");
+    }
+    for prefix in ["tmp.", ".tmp", "tmp"] {
+        if let Some(rest) = c.strip_prefix(prefix) {
+            if rest.len() >= 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Cow::Owned(format!("{prefix}*"));
+            }
+        }
+    }
+    let cut = c.rfind(['-', '.', '_']).map(|p| p + 1).unwrap_or(0);
+    if looks_random(&c.as_bytes()[cut..]) {
+        return Cow::Owned(format!("{}*", &c[..cut]));
+    }
+    Cow::Borrowed(c)
+}
+
+fn is_uuid(c: &str) -> bool {
+    let b = c.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, x)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *x == b'-'
+            } else {
+                x.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// Letters and digits that look generated rather than named (see [`generalise_dir`]).
+fn looks_random(t: &[u8]) -> bool {
+    if !t.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let digits = t.iter().filter(|b| b.is_ascii_digit()).count();
+    if t.len() >= 16 && digits > 0 && t.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    let letters = t.len() - digits;
+    let runs = 1 + t.windows(2).filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit()).count();
+    t.len() >= 8 && digits >= 2 && letters >= 2 && runs >= 3
 }
 
 /// The port of a destination or a listening socket as a profile item: ports in Linux's default
@@ -235,6 +308,112 @@ pub fn family_of(evt: &str) -> &str {
         }
     }
     evt
+}
+
+/// Shortest token that can be a generated name (Python's `tempfile` uses 8 characters, pip's
+/// directories `pip-<what>-<8 characters>`; cargo's incremental session directories
+/// `s-<time>-<random>-working`).
+const MIN_RANDOM_TOKEN: usize = 6;
+
+/// A token of a generated name: letters, digits and `_` only, long enough.
+fn random_token(t: &str) -> bool {
+    t.len() >= MIN_RANDOM_TOKEN && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Two tokens of the same place in two names that look like two draws of one generator: the
+/// same length give or take one (a random number written in base 36 has six or seven digits),
+/// both [`random_token`]s, a digit or `_` in one of them (words have none), and
+/// differing in three positions or more (`install` and `unpack` differ in length, `reports` and
+/// `receipt` have no digit, `build01` and `build02` differ in one position). A time-based part
+/// (cargo's session timestamps) differs in its last few characters only, hence three, not half.
+fn two_draws(a: &str, b: &str) -> bool {
+    let marked = |t: &str| t.bytes().any(|b| b.is_ascii_digit() || b == b'_');
+    let differ = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len());
+    a.len().abs_diff(b.len()) <= 1
+        && random_token(a)
+        && random_token(b)
+        && (marked(a) || marked(b))
+        && differ >= 3
+}
+
+/// The directory pattern two learned directories are instances of, if they differ only in
+/// generated names: the same number of components, and where components differ, the same tokens
+/// (split at `-` and `.`) except tokens that are [`two_draws`] of one generator (or folded `*`),
+/// which become [`RANDOM`]. `/tmp/pip-build-env-kq3jxbnw/lib` and `/tmp/pip-build-env-a8zzpmrt/lib`
+/// give `/tmp/pip-build-env-<random>/lib`. This is how a workload's own temporary-name scheme is learned
+/// (whatever program it is) without folding ordinary names: a name is only generalised after the
+/// workload was seen drawing two different ones of the same shape while learning.
+pub fn learned_pattern(a: &str, b: &str) -> Option<String> {
+    let (ca, cb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    if ca.len() != cb.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(ca.len());
+    let mut generalised = false;
+    for (x, y) in ca.iter().zip(&cb) {
+        if x == y {
+            out.push(x.to_string());
+            continue;
+        }
+        let tx: Vec<&str> = x.split(['-', '.']).collect();
+        let ty: Vec<&str> = y.split(['-', '.']).collect();
+        if tx.len() != ty.len() || separators(x) != separators(y) {
+            return None;
+        }
+        let mut comp = String::with_capacity(x.len());
+        let seps = separators(x);
+        for (i, (p, q)) in tx.iter().zip(&ty).enumerate() {
+            if i > 0 {
+                comp.push(seps[i - 1] as char);
+            }
+            if p == q {
+                comp.push_str(p);
+            } else if [*p, *q].iter().any(|t| *t == "*" || *t == RANDOM) || two_draws(p, q) {
+                comp.push_str(RANDOM);
+                generalised = true;
+            } else {
+                return None;
+            }
+        }
+        out.push(comp);
+    }
+    generalised.then(|| out.join("/"))
+}
+
+/// A learned pattern's placeholder for a generated token (folded names' `*` only ever matches
+/// itself: `/data/cache/*` is not a pattern for `/data/cache/secrets`).
+pub const RANDOM: &str = "<random>";
+
+fn separators(c: &str) -> Vec<u8> {
+    c.bytes().filter(|b| *b == b'-' || *b == b'.').collect()
+}
+
+/// Whether a directory is an instance of a learned pattern: [`RANDOM`] tokens match a generated
+/// token ([`random_token`]), everything else matches itself.
+fn dir_matches(pattern: &str, dir: &str) -> bool {
+    let mut pc = pattern.split('/');
+    let mut dc = dir.split('/');
+    loop {
+        match (pc.next(), dc.next()) {
+            (None, None) => return true,
+            (Some(p), Some(d)) => {
+                if p == d {
+                    continue;
+                }
+                if !p.contains(RANDOM) || separators(p) != separators(d) {
+                    return false;
+                }
+                let ok = p
+                    .split(['-', '.'])
+                    .zip(d.split(['-', '.']))
+                    .all(|(x, y)| x == y || (x == RANDOM && random_token(y)));
+                if !ok {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Host drift: the executable's inode changed this long after the workload was first seen.
@@ -320,7 +499,11 @@ impl ProfileSet {
         if p.learning(o.ts) {
             p.learned_events += 1;
             for (k, i) in &items {
-                p.add(*k, i);
+                if *k == Kind::WriteDir {
+                    p.add_dir(i);
+                } else {
+                    p.add(*k, i);
+                }
             }
             // A host workload that runs programs it wrote itself (a build, a package manager's
             // maintainer scripts) does so routinely: the paths it does that from while learning
@@ -516,24 +699,108 @@ mod tests {
         let mut r = Observation::from_pairs("renameat2", w, &[]);
         r.ts = 22 * S;
         assert_eq!(kinds(&p.observe(&r)), [(Kind::Family, "rename")]);
-        assert_eq!(generalise_dir("/var/lib/x/0042"), "/var/lib/x/#");
-        assert_eq!(generalise_dir("/tmp/tmp.Xy7Qe3Ab/out"), "/tmp/tmp.*/out");
-        assert_eq!(generalise_dir("/tmp/.tmpAbC123/work"), "/tmp/.*/work");
-        assert_eq!(generalise_dir("/tmp/pip-build-env-8x2kp1q9"), "/tmp/pip-build-env-*");
-        assert_eq!(
-            generalise_dir(&format!("/var/lib/c/{}/userdata", "ab12".repeat(16))),
-            "/var/lib/c/*/userdata"
-        );
-        // Names that are not random stay.
-        for d in
-            ["/usr/lib/python3.11/site-packages", "/usr/lib/x86_64-linux-gnu", "/etc/nginx", "/var/lib/dpkg"]
-        {
-            assert_eq!(generalise_dir(d), d);
-        }
         assert_eq!(generalise_port("45678"), "ephemeral");
         assert_eq!(generalise_port("4444"), "4444");
         assert_eq!(generalise_port("31337"), "31337");
         assert_eq!(generalise_port("443"), "443");
+    }
+
+    #[test]
+    fn random_directory_parts_fold_and_names_stay() {
+        let folded = [
+            ("/var/lib/x/0042", "/var/lib/x/#"),
+            ("/tmp/tmp.Xy7Qe3Ab/out", "/tmp/tmp.*/out"),
+            ("/tmp/.tmpAbC123/work", "/tmp/.tmp*/work"),
+            ("/tmp/tmpk2j4l9x_", "/tmp/tmp*"),
+            ("/tmp/tmpabcdefgh", "/tmp/tmp*"),
+            ("/tmp/pip-build-env-8x2kp1q9", "/tmp/pip-build-env-*"),
+            ("/tmp/pip-ab12cd34", "/tmp/pip-*"),
+            ("/run/x/123e4567-e89b-12d3-a456-426614174000/y", "/run/x/*/y"),
+            ("/data/cache/3f9a0c11d2e4b5a6", "/data/cache/*"),
+        ];
+        for (d, want) in folded {
+            assert_eq!(generalise_dir(d), want, "{d}");
+        }
+        assert_eq!(
+            generalise_dir(&format!("/var/lib/c/{}/userdata", "ab12".repeat(16))),
+            "/var/lib/c/*/userdata"
+        );
+        // Ordinary names with digits in them are not noise.
+        for d in [
+            "/usr/lib/python3.11/site-packages",
+            "/usr/lib/python3/dist-packages",
+            "/var/lib/docker/overlay2/l",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/ld-linux-x86-64.so.2",
+            "/etc/nginx",
+            "/var/lib/dpkg",
+            "/usr/share/ubuntu2204",
+            "/sys/fs/cgroup2/k8s.io",
+            "/usr/lib/gcc/x86_64-linux-gnu/13",
+            "/var/cache/deadbeef",
+            "/tmp/tmpfiles.d",
+            "/opt/app-v2.10.3",
+        ] {
+            let want = d.replace("/13", "/#");
+            assert_eq!(generalise_dir(d), want, "{d}");
+        }
+    }
+
+    #[test]
+    fn generated_names_seen_twice_while_learning_become_a_pattern() {
+        // Two draws of one generator: learned as a pattern.
+        assert_eq!(
+            learned_pattern("/tmp/pip-build-env-kq3jxbnw/lib", "/tmp/pip-build-env-a8zzpmrt/lib").as_deref(),
+            Some("/tmp/pip-build-env-<random>/lib")
+        );
+        assert_eq!(
+            learned_pattern("/tmp/pip-unpack-ab_dxqwe", "/tmp/pip-unpack-zzk2l_po").as_deref(),
+            Some("/tmp/pip-unpack-<random>")
+        );
+        assert_eq!(
+            learned_pattern(
+                "/w/target/debug/incremental/hello-0abc/s-h2k3j4l5m6-1x2y3z4-working",
+                "/w/target/debug/incremental/hello-0abc/s-h2k3jaq8w7-p7q6r5-working"
+            )
+            .as_deref(),
+            Some("/w/target/debug/incremental/hello-0abc/s-<random>-<random>-working")
+        );
+        // Ordinary names: not a pattern.
+        for (a, b) in [
+            ("/tmp/pip-install-abcdefgh", "/tmp/pip-unpack-abcdefgh"),
+            ("/var/lib/build01", "/var/lib/build02"),
+            ("/usr/lib/python3.11", "/usr/lib/python3.12"),
+            ("/etc/nginx", "/etc/apache"),
+            ("/srv/data/usual", "/srv/data/new"),
+            ("/srv/reports", "/srv/receipt"),
+            ("/srv/x/abcdefgh", "/srv/x/qwertyui"),
+            ("/opt/ubuntu2204", "/opt/ubuntu2004"),
+            ("/a/b", "/a/b/c"),
+        ] {
+            assert_eq!(learned_pattern(a, b), None, "{a} {b}");
+        }
+        // In a profile: learned while learning, matched after it; other names still alert.
+        let mut p = ProfileSet::new(10 * S);
+        let w = "exe:/usr/bin/pip";
+        p.observe(&open_w(S, w, "/tmp/pip-build-env-kq3jxbnw/overlay"));
+        p.observe(&open_w(2 * S, w, "/tmp/pip-build-env-a8zzpmrt/overlay"));
+        assert!(p.workloads[w].items[&Kind::WriteDir].contains("/tmp/pip-build-env-<random>/overlay"));
+        assert!(p.observe(&open_w(20 * S, w, "/tmp/pip-build-env-ue_3mzqa/overlay")).is_empty());
+        for d in
+            ["/tmp/pip-build-env-x/overlay", "/tmp/pip-build-env-kq3jxbnw/bin", "/tmp/evil-kq3jxbnw/overlay"]
+        {
+            assert_eq!(kinds(&p.observe(&open_w(21 * S, w, d))), [(Kind::WriteDir, d)], "{d}");
+        }
+        // A folded name matches only itself, not any word in its place.
+        let mut p = ProfileSet::new(10 * S);
+        p.observe(&open_w(S, w, "/data/cache/3f9a0c11d2e4b5a6"));
+        assert!(p.observe(&open_w(20 * S, w, "/data/cache/0b1c2d3e4f5a6b7c")).is_empty());
+        assert_eq!(p.observe(&open_w(21 * S, w, "/data/cache/secrets")).len(), 1);
+        // One draw only while learning: nothing generalised.
+        let mut p = ProfileSet::new(10 * S);
+        p.observe(&open_w(S, w, "/tmp/pip-unpack-kq3jxbnw"));
+        assert_eq!(p.workloads[w].items[&Kind::WriteDir].len(), 1);
+        assert_eq!(p.observe(&open_w(20 * S, w, "/tmp/pip-unpack-a8zzpmrt")).len(), 1);
     }
 
     #[test]

@@ -172,14 +172,13 @@ pub struct Counters {
     pub learning: AtomicU64,
     pub enforcing: AtomicU64,
     /// Deviations reported, by [`Kind`] (index in [`Kind::ALL`]).
-    pub deviations: [AtomicU64; 7],
+    pub deviations: [AtomicU64; Kind::ALL.len()],
     /// Observations sent to the worker.
     pub sent: AtomicU64,
     /// Observations dropped because the queue was full.
     pub dropped: AtomicU64,
     /// Observations scored by the learned scorer.
     pub scored: AtomicU64,
-    pub profile_alerts: AtomicU64,
     pub scorer_alerts: AtomicU64,
 }
 
@@ -187,6 +186,12 @@ impl Counters {
     /// Deviations reported so far, by kind name (every kind, zeros included).
     pub fn deviations_by_kind(&self) -> Vec<(&'static str, u64)> {
         Kind::ALL.iter().zip(&self.deviations).map(|(k, n)| (k.as_str(), n.load(Relaxed))).collect()
+    }
+
+    /// Profile alerts raised so far: the sum of the per-kind deviation counters, so the total
+    /// and the breakdown can never disagree.
+    pub fn profile_alerts(&self) -> u64 {
+        self.deviations.iter().map(|n| n.load(Relaxed)).sum()
     }
 }
 
@@ -325,13 +330,15 @@ impl LearnedStage {
     /// As [`LearnedStage::send`]; lossless (replays): wait for room, passing the worker's alerts
     /// to `out` meanwhile (the worker may itself be waiting for them to be taken).
     fn send_with(&mut self, o: Observation, out: &mut dyn FnMut(Alert)) {
-        let Some(tx) = self.tx.clone() else { return };
+        // The sender is taken out while sending (not cloned: no shared count touched per event)
+        // and put back unless the worker is gone.
+        let Some(tx) = self.tx.take() else { return };
         let mut msg = Msg::Obs(Box::new(o));
         loop {
             match tx.try_send(msg) {
                 Ok(()) => {
                     self.counters.sent.fetch_add(1, Relaxed);
-                    return;
+                    break;
                 }
                 Err(TrySendError::Full(back)) if self.lossless => {
                     msg = back;
@@ -340,15 +347,15 @@ impl LearnedStage {
                 }
                 Err(TrySendError::Full(_)) => {
                     self.counters.dropped.fetch_add(1, Relaxed);
-                    return;
+                    break;
                 }
                 Err(TrySendError::Disconnected(_)) => {
                     tracing::error!("the profile thread ended; workload profiles and the scorer are off");
-                    self.tx = None;
                     return;
                 }
             }
         }
+        self.tx = Some(tx);
     }
 
     fn publish_seen(&mut self) {
@@ -517,10 +524,7 @@ impl Worker {
             self.dirty = true;
             for d in p.observe(o) {
                 if self.checks.contains(&d.kind) {
-                    self.counters.profile_alerts.fetch_add(1, Relaxed);
-                    if let Some(i) = Kind::ALL.iter().position(|k| *k == d.kind) {
-                        self.counters.deviations[i].fetch_add(1, Relaxed);
-                    }
+                    self.counters.deviations[d.kind.index()].fetch_add(1, Relaxed);
                     let _ = self.out.send(profile_alert(o, &d, &self.hostname));
                 }
             }
