@@ -58,10 +58,12 @@ pub use sink::{BoxFut, HttpOptions, HttpTarget, Sink, SinkError};
 use harrier_engine::Alert;
 
 /// The error for an output (or other part) whose code this build left out: which cargo feature
-/// brings it back. `scripts/run.sh` builds a lean binary; the container image has every feature.
+/// brings it back (`what` empty: the caller names it). `scripts/run.sh` builds a lean binary; the
+/// container image has every feature.
 pub fn not_built(feature: &str, what: &str) -> String {
+    let what = if what.is_empty() { String::new() } else { format!("{what}: ") };
     format!(
-        "{what}: this harrier was built without the `{feature}` feature; rebuild with \
+        "{what}this harrier was built without the `{feature}` feature; rebuild with \
          `cargo build --release -p harrier --features {feature}` (or use the container image, which has every feature)"
     )
 }

@@ -46,7 +46,8 @@ pub enum KafkaSink {}
 #[cfg(not(feature = "kafka"))]
 impl KafkaSink {
     pub fn new(_c: &KafkaConfig) -> Result<Self, String> {
-        Err(crate::not_built("kafka", "kafka"))
+        // The caller prefixes the section ("kafka: …").
+        Err(crate::not_built("kafka", ""))
     }
 }
 
