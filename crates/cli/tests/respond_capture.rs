@@ -123,7 +123,7 @@ fn container_events_after_the_alert_are_captured_and_replayed() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 50, "few events in the capture:\n{text}");
     // Every event is the container's. A process that exited between the alert and the /proc
-    // read leaves an exit event of a thread the capture's header does not know (`<NA>`): a few
+    // read leaves an exit event of a thread the capture's header does not know (`<NA>`): those
     // are tolerated, never another container's or the host's.
     let foreign: Vec<&&str> =
         lines.iter().filter(|l| !l.starts_with(short) && !l.starts_with("<NA> ")).collect();
@@ -132,8 +132,15 @@ fn container_events_after_the_alert_are_captured_and_replayed() {
         "events of other containers or the host: {:?}",
         &foreign[..foreign.len().min(10)]
     );
-    let unknown = lines.iter().filter(|l| l.starts_with("<NA> ")).count();
-    assert!(unknown <= 5, "{unknown} events of threads the capture does not know:\n{text}");
+    // How many depends on how long the /proc walk takes on a busy machine, so only their kind is
+    // checked: an exit, never anything that did something.
+    let unknown: Vec<&&str> =
+        lines.iter().filter(|l| l.starts_with("<NA> ") && !l.ends_with(" procexit")).collect();
+    assert!(
+        unknown.is_empty(),
+        "events other than exits of threads the capture does not know: {:?}\n{text}",
+        &unknown[..unknown.len().min(10)]
+    );
     let execs: Vec<&&str> = lines.iter().filter(|l| l.ends_with(" execve")).collect();
     println!(
         "{} events, {} execs in the capture, e.g. {:?}",
