@@ -24,13 +24,22 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     tokio::time::timeout(Duration::from_secs(10), sub.next()).await.expect("a message in 10 s").unwrap()
 }
 
+/// A subscription the server has registered: async-nats's flush only writes out its buffer, so the
+/// subscriber's own probe coming back is what proves it (one connection's commands are handled in
+/// order).
+async fn subscribed(client: &async_nats::Client, subject: &str, probe: &str) -> async_nats::Subscriber {
+    let mut sub = client.subscribe(subject.to_string()).await.unwrap();
+    client.publish(probe.to_string(), "probe".into()).await.unwrap();
+    assert_eq!(next(&mut sub).await.subject.as_str(), probe);
+    sub
+}
+
 #[tokio::test]
 async fn core_publish_reaches_a_subscriber() {
     let p = nats_server();
     let url = format!("nats://127.0.0.1:{}", p.port);
     let client = async_nats::connect(&url).await.unwrap();
-    let mut sub = client.subscribe("falco.>").await.unwrap();
-    client.flush().await.unwrap();
+    let mut sub = subscribed(&client, "falco.>", "falco.probe").await;
     let s = NatsSink::new(&NatsConfig { hostport: url, ..Default::default() }).unwrap();
     s.deliver(&[
         Arc::new(alert("Terminal shell in container", Priority::Warning)),
@@ -50,8 +59,7 @@ async fn core_publish_reaches_a_subscriber() {
         ..Default::default()
     })
     .unwrap();
-    let mut sub2 = client.subscribe("alerts.*").await.unwrap();
-    client.flush().await.unwrap();
+    let mut sub2 = subscribed(&client, "alerts.*", "alerts.probe").await;
     s.deliver(&[Arc::new(alert("c", Priority::Notice))]).await.unwrap();
     assert_eq!(next(&mut sub2).await.subject.as_str(), "alerts.notice");
 }
@@ -102,8 +110,7 @@ async fn delivers_again_after_the_server_restarts() {
     assert!(!matches!(r, Ok(Ok(()))), "delivered to a stopped server");
     let _p2 = nats_server_on(port, tempfile::tempdir().unwrap());
     let client = async_nats::connect(&url).await.unwrap();
-    let mut sub = client.subscribe("falco.>").await.unwrap();
-    client.flush().await.unwrap();
+    let mut sub = subscribed(&client, "falco.>", "falco.probe").await;
     // The same sink reconnects by itself and the retried batch arrives.
     let end = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -117,7 +124,7 @@ async fn delivers_again_after_the_server_restarts() {
         }
         assert!(std::time::Instant::now() < end, "no delivery 20 s after the restart: {r:?}");
     }
-    // The subscriber is another connection: on a loaded machine its copy can come well after the
+    // The subscriber is another connection: on a loaded machine its copy can come after the
     // sink's own marker, so it gets its own 10 s (earlier retried copies may come first).
     let mut subjects = Vec::new();
     let end = tokio::time::Instant::now() + Duration::from_secs(10);
