@@ -18,13 +18,15 @@ use std::process::Command;
 
 /// Workloads allowed to raise a profile alert on their held-out run. The goal is none: the
 /// held-out run does nothing its training runs did not; the run-to-run noise (pids, ephemeral
-/// ports, temporary names such as pip's `pip-unpack-<8 random characters>` and cargo's incremental
-/// session directories) is what profiles generalise: a generated name is learned as a pattern once
-/// the workload drew two of the same shape while learning
-/// (`harrier_profile::profile::learned_pattern`). Measured: 2 of 14 workloads (pip, git) with one
-/// alert each (4 alerts before the learned patterns); the bound keeps last session's 3 until the
-/// remaining two are understood (the test prints each alert).
-const MAX_ALERTING_WORKLOADS: usize = 3;
+/// ports, temporary names such as pip's `pip-unpack-<8 random characters>`, cargo's incremental
+/// session directories, git's `objects/<2 hex digits>` fan-out) is what profiles generalise: a
+/// generated name is learned as a pattern once the workload drew two of the same shape while
+/// learning (`harrier_profile::profile::learned_pattern`), and a folded name matches further draws
+/// that have a digit or `_`. Measured: 0 of 14 workloads (2 with 3 alerts before the folded-name
+/// and fan-out rules, 4 alerts before the learned patterns). One is allowed because a held-out
+/// draw of Python's tempfile has no digit or `_` about one time in 17 (`(26/37)^8`), and where the
+/// training runs' draws were both folded such a name is new (the test prints every alert).
+const MAX_ALERTING_WORKLOADS: usize = 1;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fp")

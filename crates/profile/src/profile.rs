@@ -126,8 +126,12 @@ impl WorkloadProfile {
         if set.contains(item) {
             return true;
         }
-        // A directory learned as a pattern (see [`learned_pattern`]).
-        kind == Kind::WriteDir && set.iter().any(|p| p.contains(RANDOM) && dir_matches(p, item))
+        // A directory learned as a pattern (see [`learned_pattern`]), or one with a folded
+        // generated name (see [`dir_matches`]).
+        kind == Kind::WriteDir
+            && set
+                .iter()
+                .any(|p| (p.contains(RANDOM) || p.contains(HEX) || p.contains('*')) && dir_matches(p, item))
     }
 
     /// Learn a directory written to; when it and one learned before differ only in random-looking
@@ -371,6 +375,9 @@ pub fn learned_pattern(a: &str, b: &str) -> Option<String> {
             } else if [*p, *q].iter().any(|t| *t == "*" || *t == RANDOM) || two_draws(p, q) {
                 comp.push_str(RANDOM);
                 generalised = true;
+            } else if tx.len() == 1 && fan_out(p, q) {
+                comp.push_str(HEX);
+                generalised = true;
             } else {
                 return None;
             }
@@ -380,16 +387,48 @@ pub fn learned_pattern(a: &str, b: &str) -> Option<String> {
     generalised.then(|| out.join("/"))
 }
 
-/// A learned pattern's placeholder for a generated token (folded names' `*` only ever matches
-/// itself: `/data/cache/*` is not a pattern for `/data/cache/secrets`).
+/// A learned pattern's placeholder for a generated token (a folded name's `*` matches only tokens
+/// that were [`drawn`] by a generator: `/data/cache/*` is not a pattern for `/data/cache/secrets`).
 pub const RANDOM: &str = "<random>";
+
+/// A learned pattern's placeholder for a hashed fan-out directory: object stores and caches spread
+/// their files over directories named by the first hex digits of a hash (git's `objects/9c`,
+/// ccache's, squid's), so a workload writes to a new one of them every so often.
+pub const HEX: &str = "<hex>";
+
+/// The longest fan-out directory name (most use two hex digits, some one, three or four).
+const MAX_FAN_OUT: usize = 4;
+
+/// A fan-out directory name: 1–4 hex digits (all-digit ones were already folded to `#`).
+fn hex_name(t: &str) -> bool {
+    t == "#" || (t.len() <= MAX_FAN_OUT && !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Two whole directory names that are two buckets of one fan-out: both [`hex_name`]s of the same
+/// length (or one all-digit, folded to `#`), with a digit in one of them so words do not count
+/// (`de` and `ca` in a locale directory stay names).
+fn fan_out(a: &str, b: &str) -> bool {
+    let digit = |t: &str| t == "#" || t.bytes().any(|b| b.is_ascii_digit());
+    hex_name(a) && hex_name(b) && (a.len() == b.len() || a == "#" || b == "#") && (digit(a) || digit(b))
+}
+
+/// A token in the place of a folded generated name (`*`) that was itself drawn by the generator:
+/// letters, digits and `_` only, six or more, with a letter and a digit or `_` (Python's tempfile
+/// names, e.g. pip's `pip-unpack-rgbh1etz`, which has too few digits to be folded itself). Words
+/// (`secrets`) never are.
+fn drawn(t: &str) -> bool {
+    random_token(t)
+        && t.bytes().any(|b| b.is_ascii_alphabetic())
+        && t.bytes().any(|b| b.is_ascii_digit() || b == b'_')
+}
 
 fn separators(c: &str) -> Vec<u8> {
     c.bytes().filter(|b| *b == b'-' || *b == b'.').collect()
 }
 
 /// Whether a directory is an instance of a learned pattern: [`RANDOM`] tokens match a generated
-/// token ([`random_token`]), everything else matches itself.
+/// token ([`random_token`]), a folded `*` a token [`drawn`] by a generator, a [`HEX`] component a
+/// fan-out directory name ([`hex_name`]); everything else matches itself.
 fn dir_matches(pattern: &str, dir: &str) -> bool {
     let mut pc = pattern.split('/');
     let mut dc = dir.split('/');
@@ -400,13 +439,19 @@ fn dir_matches(pattern: &str, dir: &str) -> bool {
                 if p == d {
                     continue;
                 }
-                if !p.contains(RANDOM) || separators(p) != separators(d) {
+                if p == HEX {
+                    if hex_name(d) {
+                        continue;
+                    }
+                    return false;
+                }
+                if separators(p) != separators(d) {
                     return false;
                 }
                 let ok = p
                     .split(['-', '.'])
                     .zip(d.split(['-', '.']))
-                    .all(|(x, y)| x == y || (x == RANDOM && random_token(y)));
+                    .all(|(x, y)| x == y || (x == RANDOM && random_token(y)) || (x == "*" && drawn(y)));
                 if !ok {
                     return false;
                 }
@@ -747,6 +792,36 @@ mod tests {
     }
 
     #[test]
+    fn hashed_fan_out_directories_seen_twice_while_learning_become_a_pattern() {
+        let objects = |d: &str| format!("/home/u/src/.git/objects/{d}");
+        assert_eq!(learned_pattern(&objects("9c"), &objects("ad")), Some(objects("<hex>")));
+        assert_eq!(learned_pattern(&objects("#"), &objects("ad")), Some(objects("<hex>")));
+        assert_eq!(learned_pattern("/var/spool/q/3/f", "/var/spool/q/3/a").as_deref(), None, "no digit");
+        for (a, b) in [
+            ("/usr/share/locale/de", "/usr/share/locale/ca"),
+            ("/srv/a1", "/srv/a1b"),
+            ("/srv/abcde1", "/srv/abcde2"),
+            ("/srv/9c/x", "/srv/ad/y"),
+            ("/srv/9c-x", "/srv/ad-x"),
+        ] {
+            assert_eq!(learned_pattern(a, b), None, "{a} {b}");
+        }
+        let mut p = ProfileSet::new(10 * S);
+        let w = "exe:/usr/bin/git";
+        for d in ["9c", "04", "e1"] {
+            p.observe(&open_w(S, w, &objects(d)));
+        }
+        assert!(p.workloads[w].items[&Kind::WriteDir].contains(&objects("<hex>")));
+        for d in ["ad", "ff", "17", "3b"] {
+            assert!(p.observe(&open_w(20 * S, w, &objects(d))).is_empty(), "{d}");
+        }
+        for d in ["hooks", "abcde", "info", "pack"] {
+            let dir = objects(d);
+            assert_eq!(kinds(&p.observe(&open_w(21 * S, w, &dir))), [(Kind::WriteDir, dir.as_str())], "{d}");
+        }
+    }
+
+    #[test]
     fn generated_names_seen_twice_while_learning_become_a_pattern() {
         // Two draws of one generator: learned as a pattern.
         assert_eq!(
@@ -791,11 +866,23 @@ mod tests {
         {
             assert_eq!(kinds(&p.observe(&open_w(21 * S, w, d))), [(Kind::WriteDir, d)], "{d}");
         }
-        // A folded name matches only itself, not any word in its place.
+        // A folded name matches another draw of its generator (even one with too few digits to
+        // be folded itself), not any word in its place.
         let mut p = ProfileSet::new(10 * S);
         p.observe(&open_w(S, w, "/data/cache/3f9a0c11d2e4b5a6"));
+        p.observe(&open_w(S, w, "/tmp/pip-unpack-x8k2m9qa"));
+        assert!(p.workloads[w].items[&Kind::WriteDir].contains("/tmp/pip-unpack-*"));
         assert!(p.observe(&open_w(20 * S, w, "/data/cache/0b1c2d3e4f5a6b7c")).is_empty());
-        assert_eq!(p.observe(&open_w(21 * S, w, "/data/cache/secrets")).len(), 1);
+        assert!(p.observe(&open_w(20 * S, w, "/tmp/pip-unpack-rgbh1etz")).is_empty());
+        assert!(p.observe(&open_w(20 * S, w, "/tmp/pip-unpack-rg_hqetz")).is_empty());
+        for d in [
+            "/data/cache/secrets",
+            "/tmp/pip-unpack-payloads",
+            "/tmp/pip-unpack-a1",
+            "/tmp/pip-install-rgbh1etz",
+        ] {
+            assert_eq!(kinds(&p.observe(&open_w(21 * S, w, d))), [(Kind::WriteDir, d)], "{d}");
+        }
         // One draw only while learning: nothing generalised.
         let mut p = ProfileSet::new(10 * S);
         p.observe(&open_w(S, w, "/tmp/pip-unpack-kq3jxbnw"));
