@@ -115,6 +115,9 @@ pub struct CaptureStats {
     pub secrets: u64,
     /// Bytes cut from reads longer than 4 KiB.
     pub truncated_bytes: u64,
+    /// Bytes let through over the rate limit because they were the first KiB of a line (a
+    /// command typed or pasted during a flood; not dropped).
+    pub graced_bytes: u64,
 }
 
 impl CaptureStats {
@@ -299,6 +302,7 @@ impl Capture {
         s.rate_limited = sum(2);
         s.secrets = sum(3);
         s.truncated_bytes = sum(4);
+        s.graced_bytes = sum(5);
         s
     }
 }
