@@ -2,7 +2,9 @@
 /*
  * Harrier session audit, kernel side (its own object, separate from crates/probe).
  *
- * tp_btf/sys_exit: for read() and write() only, and only for tasks with a controlling terminal,
+ * tracepoint/syscalls/sys_exit_read and sys_exit_write (only these two syscalls run the program;
+ *   an earlier version on tp_btf/sys_exit ran it at every syscall's exit), and only for tasks
+ *   with a controlling terminal,
  *   looks the fd up (task->files->fdt->fd[fd]->f_inode) and continues only for terminal devices
  *   (char major 4 ttyN/serial, 5 /dev/tty and /dev/console, 136-143 pty slaves; never the pty
  *   master /dev/ptmx). Only processes whose comm is in ss_shells (shells, set by userspace) get
@@ -223,14 +225,18 @@ static __always_inline int over_budget(struct ss_rate *s, long nr, const char *b
 	return r;
 }
 
-SEC("tp_btf/sys_exit")
-int ss_sys_exit(__u64 *ctx)
+/* The syscalls/sys_exit_read and sys_exit_write tracepoints' record (see their format files). */
+struct ss_exit_args {
+	__u64 common;
+	__s32 nr;
+	__s32 pad;
+	long ret;
+};
+
+/* A read (nr 0) or write (nr 1) returned `ret`. Attached to the read and write syscalls' own
+ * tracepoints, not to every syscall's exit: the other syscalls never run this program. */
+static __always_inline int on_exit(long nr, long ret)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	long nr = regs->orig_ax;
-	if (nr != 0 && nr != 1)
-		return 0;
-	long ret = (long)ctx[1];
 	if (ret <= 0)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -240,6 +246,10 @@ int ss_sys_exit(__u64 *ctx)
 		return 0;
 	/* only shells: everything else with a terminal stops here */
 	if (!is_shell(t))
+		return 0;
+	/* the syscall's arguments (fd, buffer) from the registers saved at its entry */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (nr == 1) {
@@ -352,6 +362,18 @@ int ss_sys_exit(__u64 *ctx)
 		bpf_map_update_elem(&ss_tab, &tgid, &one, BPF_ANY);
 	}
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int ss_exit_read(struct ss_exit_args *ctx)
+{
+	return on_exit(0, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int ss_exit_write(struct ss_exit_args *ctx)
+{
+	return on_exit(1, ctx->ret);
 }
 
 SEC("tp_btf/signal_generate")
