@@ -5,6 +5,9 @@
 //!    in a process that has a controlling terminal (the worst case: the kernel program looks the
 //!    fd up before it rejects it) and in one without (rejected at the first check); and `dd`
 //!    through a pipe (bs=1), wall time.
+//!    Also a syscall other than read/write (getppid) by a `bash`-named process with a terminal:
+//!    the capture's program is attached to the read and write syscalls' own tracepoints, so this
+//!    pays only the kernel's syscall-tracepoint path, never the program.
 //! 2. Cost per typed character: 1-byte reads from a pty by a process named `bash`, off vs on.
 //! 3. A terminal flood: a `bash`-named reader of a pty fed as fast as possible; records/s that
 //!    reach userspace before the per-process rate limit, and what the limit dropped.
@@ -165,21 +168,32 @@ fn start(cfg: &CaptureConfig) -> Running {
     Running { stop, records, thread }
 }
 
-/// One sample of each non-terminal figure: [pipe (ctty), /dev/zero (ctty), pipe (no ctty), dd ms].
-fn sample(pty_name: &str) -> [u64; 4] {
+/// ns per getppid() (a syscall other than read/write) over `n` calls.
+fn other_syscalls(n: u64) -> u64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        unsafe { libc::getppid() };
+    }
+    t.elapsed().as_nanos() as u64 / n
+}
+
+/// One sample of each non-terminal figure: [pipe (ctty), /dev/zero (ctty), pipe (no ctty), dd ms,
+/// getppid (ctty)].
+fn sample(pty_name: &str) -> [u64; 5] {
     const N: u64 = 200_000;
     [
         in_child(Some(pty_name), "benchcat", || pipe_reads(N)),
         in_child(Some(pty_name), "benchcat", || zero_reads(N)),
         in_child(None, "benchcat", || pipe_reads(N)),
         dd_pipe_ms(1 << 19),
+        in_child(Some(pty_name), "bash", || other_syscalls(N)),
     ]
 }
 
-fn show(label: &str, v: [u64; 4]) {
+fn show(label: &str, v: [u64; 5]) {
     println!(
-        "  {label:<12} pipe read (ctty) {:>4} ns | /dev/zero read (ctty) {:>4} ns | pipe read (no ctty) {:>4} ns | dd bs=1 512 KiB through a pipe {:>5} ms",
-        v[0], v[1], v[2], v[3]
+        "  {label:<12} pipe read (ctty) {:>4} ns | /dev/zero read (ctty) {:>4} ns | pipe read (no ctty) {:>4} ns | dd bs=1 512 KiB through a pipe {:>5} ms | getppid (a bash with a tty) {:>4} ns",
+        v[0], v[1], v[2], v[3], v[4]
     );
 }
 
@@ -225,18 +239,19 @@ fn main() {
         run.stop.store(true, Ordering::Relaxed);
         drop(run.thread.join().unwrap());
     }
-    let med = |v: &Vec<[u64; 4]>, i: usize| median(v.iter().map(|x| x[i]).collect());
-    let off = [med(&offs, 0), med(&offs, 1), med(&offs, 2), med(&offs, 3)];
-    let on = [med(&ons, 0), med(&ons, 1), med(&ons, 2), med(&ons, 3)];
+    let med = |v: &Vec<[u64; 5]>, i: usize| median(v.iter().map(|x| x[i]).collect());
+    let off = [0, 1, 2, 3, 4].map(|i| med(&offs, i));
+    let on = [0, 1, 2, 3, 4].map(|i| med(&ons, i));
     show("capture off", off);
     show("capture on", on);
     let pct = |a: u64, b: u64| (b as f64 - a as f64) / a.max(1) as f64 * 100.0;
     println!(
-        "  overhead:    pipe (ctty) {:+.1}% | /dev/zero (ctty) {:+.1}% | pipe (no ctty) {:+.1}% | dd {:+.1}%",
+        "  overhead:    pipe (ctty) {:+.1}% | /dev/zero (ctty) {:+.1}% | pipe (no ctty) {:+.1}% | dd {:+.1}% | getppid {:+.1}%",
         pct(off[0], on[0]),
         pct(off[1], on[1]),
         pct(off[2], on[2]),
-        pct(off[3], on[3])
+        pct(off[3], on[3]),
+        pct(off[4], on[4])
     );
 
     println!("typed characters (1-byte pty reads by a process named bash, 20000 reads):");

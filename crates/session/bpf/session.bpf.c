@@ -2,7 +2,9 @@
 /*
  * Harrier session audit, kernel side (its own object, separate from crates/probe).
  *
- * tp_btf/sys_exit: for read() and write() only, and only for tasks with a controlling terminal,
+ * tracepoint/syscalls/sys_exit_read and sys_exit_write (only these two syscalls run the program;
+ *   an earlier version on tp_btf/sys_exit ran it at every syscall's exit), and only for tasks
+ *   with a controlling terminal,
  *   looks the fd up (task->files->fdt->fd[fd]->f_inode) and continues only for terminal devices
  *   (char major 4 ttyN/serial, 5 /dev/tty and /dev/console, 136-143 pty slaves; never the pty
  *   master /dev/ptmx). Only processes whose comm is in ss_shells (shells, set by userspace) get
@@ -14,8 +16,8 @@
  * tp_btf/signal_generate: SIGINT to a recorded shell (Ctrl-C abandons the edited line).
  * tp_btf/sched_process_exit: end of a recorded shell.
  * Bounded: at most SS_MAX_CHUNKS * SS_DATA bytes per read, and ss_rate_bytes per process per
- * second (over that, records are dropped and counted; see over_budget for the grace a new line
- * gets after a flood).
+ * second (over that, records are dropped and counted; see over_budget for the grace every line's
+ * first KiB gets, so a flood does not eat the commands typed or pasted with it).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -74,9 +76,8 @@ struct ss_rate {
 	__u64 bytes;
 	__u64 lost;   /* reads dropped since the last record sent */
 	__u64 line;   /* bytes read since the last line end (Enter, Ctrl-C) */
-	__u32 graced; /* lines let through over the byte budget in this window */
+	__u64 graced; /* bytes let through over the byte budget in this window (line grace) */
 	__u32 ends;   /* line ends sent alone over the budget in this window */
-	__u32 grace;  /* the current line is a graced one */
 	__u32 pad;
 };
 
@@ -174,14 +175,19 @@ static __always_inline struct ss_rate *seen(__u32 tgid)
 /* Over the per-process byte budget of the current second? 0: no. 1: drop the read. 2: send only
  * its last byte (Enter or Ctrl-C), flagged SS_F_LOST, so line boundaries survive a flood: a line
  * that lost input is recorded marked incomplete instead of merging with the next one.
- * A flood must not eat the command typed right after it (its bytes arrive in the same window): a
- * line that starts over the budget still gets its first SS_GRACE_BYTES through, for at most
- * SS_GRACE_LINES lines per window, and at most SS_MAX_ENDS lone line ends are sent per window.
- * (Known gap: a paste of more than SS_GRACE_LINES short lines over the budget spends the grace.)
- * So one process pushes at most budget + SS_GRACE_LINES * SS_GRACE_BYTES bytes and
- * SS_MAX_ENDS extra records a second, whatever the flood. */
+ * Typing and pasting must not be cut by a flood or by each other: over the budget, the first
+ * SS_GRACE_BYTES of every line still get through (the "line grace"), up to SS_GRACE_TOTAL graced
+ * bytes per window, and at most SS_MAX_ENDS lone line ends are sent per window. The grace is by
+ * the line's length, not by whether the line started over the budget: a line that starts under it
+ * and crosses it midway (the budget runs out while the shell reads a pasted block) keeps its
+ * first KiB too, and a paste of many short lines spends grace bytes, not a count of lines. A
+ * shell's completion output (written after a Tab) in a short line is graced the same way.
+ * A flood (a line longer than SS_GRACE_BYTES, terminal answers that never end a line) gets no
+ * grace past its first KiB, so the command typed right after it (its keys arrive in the same
+ * window) still finds grace left. One process pushes at most budget + SS_GRACE_TOTAL bytes and
+ * as many records (a record holds at least one byte), plus SS_MAX_ENDS lone ends, a second. */
 #define SS_GRACE_BYTES 1024
-#define SS_GRACE_LINES 32
+#define SS_GRACE_TOTAL (32 * 1024)
 #define SS_MAX_ENDS 256
 static __always_inline int over_budget(struct ss_rate *s, long nr, const char *buf, __u64 len)
 {
@@ -193,7 +199,6 @@ static __always_inline int over_budget(struct ss_rate *s, long nr, const char *b
 		s->graced = 0;
 		s->ends = 0;
 	}
-	int start = nr == 0 && s->line == 0;
 	if (nr == 0)
 		s->line += len;
 	s->bytes += len;
@@ -203,12 +208,9 @@ static __always_inline int over_budget(struct ss_rate *s, long nr, const char *b
 	int eol = nr == 0 && (last == '\r' || last == '\n' || last == 3);
 	int r = 0;
 	if (s->bytes > ss_rate_bytes) {
-		if (start && s->graced < SS_GRACE_LINES) {
-			s->graced++;
-			s->grace = 1;
-		}
-		if (s->grace && s->line <= SS_GRACE_BYTES) {
-			r = 0;
+		if (s->line <= SS_GRACE_BYTES && s->graced + len <= SS_GRACE_TOTAL) {
+			s->graced += len;
+			stat_add(SS_STAT_GRACED, len);
 		} else {
 			s->lost++;
 			r = 1;
@@ -218,21 +220,23 @@ static __always_inline int over_budget(struct ss_rate *s, long nr, const char *b
 			}
 		}
 	}
-	if (eol) {
+	if (eol)
 		s->line = 0;
-		s->grace = 0;
-	}
 	return r;
 }
 
-SEC("tp_btf/sys_exit")
-int ss_sys_exit(__u64 *ctx)
+/* The syscalls/sys_exit_read and sys_exit_write tracepoints' record (see their format files). */
+struct ss_exit_args {
+	__u64 common;
+	__s32 nr;
+	__s32 pad;
+	long ret;
+};
+
+/* A read (nr 0) or write (nr 1) returned `ret`. Attached to the read and write syscalls' own
+ * tracepoints, not to every syscall's exit: the other syscalls never run this program. */
+static __always_inline int on_exit(long nr, long ret)
 {
-	struct pt_regs *regs = (struct pt_regs *)ctx[0];
-	long nr = regs->orig_ax;
-	if (nr != 0 && nr != 1)
-		return 0;
-	long ret = (long)ctx[1];
 	if (ret <= 0)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -242,6 +246,10 @@ int ss_sys_exit(__u64 *ctx)
 		return 0;
 	/* only shells: everything else with a terminal stops here */
 	if (!is_shell(t))
+		return 0;
+	/* the syscall's arguments (fd, buffer) from the registers saved at its entry */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (!regs)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (nr == 1) {
@@ -356,6 +364,18 @@ int ss_sys_exit(__u64 *ctx)
 	return 0;
 }
 
+SEC("tracepoint/syscalls/sys_exit_read")
+int ss_exit_read(struct ss_exit_args *ctx)
+{
+	return on_exit(0, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int ss_exit_write(struct ss_exit_args *ctx)
+{
+	return on_exit(1, ctx->ret);
+}
+
 SEC("tp_btf/signal_generate")
 int ss_signal(__u64 *ctx)
 {
@@ -370,7 +390,6 @@ int ss_signal(__u64 *ctx)
 	/* Ctrl-C abandons the line (a line editor gets SIGINT, not the byte): the next key starts
 	 * a new line for the rate limit's grace, as after Enter */
 	s->line = 0;
-	s->grace = 0;
 	struct ss_rec *r = bpf_ringbuf_reserve(&ss_ring, sizeof(*r), 0);
 	if (!r) {
 		stat_add(SS_STAT_RING_FULL, 1);

@@ -23,6 +23,7 @@
 #define SS_STAT_RATE 2      /* terminal input over the per-process rate limit */
 #define SS_STAT_SECRET 3    /* secret reads withheld */
 #define SS_STAT_TRUNC 4     /* bytes cut from over-long reads */
+#define SS_STAT_GRACED 5    /* bytes let through over the rate limit (the first KiB of a line) */
 #define SS_NSTATS 8
 
 struct ss_rec {

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::BtfTracePoint;
+use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 static OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/session.bpf.o"));
@@ -115,6 +115,9 @@ pub struct CaptureStats {
     pub secrets: u64,
     /// Bytes cut from reads longer than 4 KiB.
     pub truncated_bytes: u64,
+    /// Bytes let through over the rate limit because they were the first KiB of a line (a
+    /// command typed or pasted during a flood; not dropped).
+    pub graced_bytes: u64,
 }
 
 impl CaptureStats {
@@ -216,9 +219,17 @@ impl Capture {
             .load(OBJ)
             .map_err(|e| err_chain("load session.bpf.o", &e))?;
         let btf = Btf::from_sys_fs().map_err(|e| err_chain("kernel BTF", &e))?;
-        for (prog, tp) in
-            [("ss_sys_exit", "sys_exit"), ("ss_signal", "signal_generate"), ("ss_exit", "sched_process_exit")]
-        {
+        for (prog, tp) in [("ss_exit_read", "sys_exit_read"), ("ss_exit_write", "sys_exit_write")] {
+            let p: &mut TracePoint = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| err_chain(prog, &e))?;
+            p.load().map_err(|e| err_chain(&format!("load tracepoint/syscalls/{tp}"), &e))?;
+            p.attach("syscalls", tp)
+                .map_err(|e| err_chain(&format!("attach tracepoint/syscalls/{tp}"), &e))?;
+        }
+        for (prog, tp) in [("ss_signal", "signal_generate"), ("ss_exit", "sched_process_exit")] {
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(prog)
                 .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
@@ -299,6 +310,7 @@ impl Capture {
         s.rate_limited = sum(2);
         s.secrets = sum(3);
         s.truncated_bytes = sum(4);
+        s.graced_bytes = sum(5);
         s
     }
 }

@@ -48,6 +48,8 @@ pub struct ContainerPods {
     handle: LookupHandle,
     wait: Duration,
     cache: HashMap<String, Entry>,
+    /// The first back-off after a failed lookup (doubles up to `BACKOFF_MAX`).
+    backoff_first: Duration,
     /// Lookups that timed out (each is retried after its back-off).
     pub timeouts: u64,
 }
@@ -69,7 +71,20 @@ impl ContainerPods {
 
     /// Over an existing lookup service; a lookup unanswered after `wait` (at most 2 s) failed.
     pub fn with_handle(handle: LookupHandle, wait: Duration) -> ContainerPods {
-        ContainerPods { handle, wait: wait.min(Duration::from_secs(2)), cache: HashMap::new(), timeouts: 0 }
+        ContainerPods {
+            handle,
+            wait: wait.min(Duration::from_secs(2)),
+            cache: HashMap::new(),
+            backoff_first: BACKOFF_FIRST,
+            timeouts: 0,
+        }
+    }
+
+    /// Use `first` as the first back-off after a failed lookup instead of 5 s (it still doubles
+    /// up to 5 min). For tests, which cannot wait 5 s per retry.
+    pub fn with_backoff(mut self, first: Duration) -> ContainerPods {
+        self.backoff_first = first.min(BACKOFF_MAX);
+        self
     }
 
     /// How long a lookup may stay pending before it counts as failed.
@@ -79,6 +94,7 @@ impl ContainerPods {
 
     fn take_answers(&mut self) {
         let cache = &mut self.cache;
+        let first = self.backoff_first;
         let now = Instant::now();
         self.handle.drain(|a| {
             if cache.len() >= CACHE_MAX && !cache.contains_key(&a.full_id) {
@@ -90,7 +106,7 @@ impl ContainerPods {
                 None => {
                     let backoff = match cache.get(&a.full_id) {
                         Some(Entry::Pending { backoff, .. } | Entry::Failed { backoff, .. }) => *backoff,
-                        _ => BACKOFF_FIRST,
+                        _ => first,
                     };
                     Entry::Failed { retry_at: now + backoff, backoff: (backoff * 2).min(BACKOFF_MAX) }
                 }
@@ -120,7 +136,7 @@ impl ContainerPods {
         match self.cache.get(full_id).cloned() {
             Some(Entry::Known(p)) => PodLookup::Known(p),
             None => {
-                self.ask(full_id, runtime, BACKOFF_FIRST, now);
+                self.ask(full_id, runtime, self.backoff_first, now);
                 self.state(full_id)
             }
             Some(Entry::Pending { since, backoff }) => {

@@ -609,7 +609,7 @@ mod pod_tests {
         }
     }
 
-    struct InContainer(HostProcs);
+    struct InContainer(std::rc::Rc<HostProcs>);
     impl ProcSource for InContainer {
         fn info(&self, _pid: u32) -> ProcInfo {
             let i = ProcInfo {
@@ -657,7 +657,8 @@ mod pod_tests {
         let handle = harrier_containers::LookupService::start_with(&cfg, vec![Box::new(src)]).unwrap();
         // the lookup timeout is long: nothing may wait for it
         let pods = ContainerPods::with_handle(handle, Duration::from_secs(2));
-        let mut t = Tracker::new(InContainer(HostProcs::new(Some(pods))), Limits::default());
+        let mut t =
+            Tracker::new(InContainer(std::rc::Rc::new(HostProcs::new(Some(pods)))), Limits::default());
         t.set_pod_hold(Duration::from_millis(50));
         let mut recs = t.handle(&input(b"cd /tmp\r"));
         // the record is held at most the hold, while the lookup still hangs
@@ -716,7 +717,8 @@ mod pod_tests {
         let cfg = RuntimeConfig { log: false, ..Default::default() };
         let handle = harrier_containers::LookupService::start_with(&cfg, vec![Box::new(src)]).unwrap();
         let pods = ContainerPods::with_handle(handle, Duration::from_secs(2));
-        let mut t = Tracker::new(InContainer(HostProcs::new(Some(pods))), Limits::default());
+        let mut t =
+            Tracker::new(InContainer(std::rc::Rc::new(HostProcs::new(Some(pods)))), Limits::default());
         t.set_pod_hold(Duration::from_secs(30));
         let mut recs = t.handle(&input(b"cd /tmp\recho a\r"));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -736,5 +738,198 @@ mod pod_tests {
             ]
         );
         assert!(t.flush().is_empty());
+    }
+
+    /// What a scripted runtime does for one lookup.
+    enum Step {
+        /// The runtime answers and does not know the container ("no runtime described it").
+        NotFound,
+        /// The runtime cannot be reached ("no runtime answered").
+        Unreachable,
+        /// The lookup hangs until the flag is set, then the runtime does not know the container.
+        HangThenNotFound(Arc<AtomicBool>),
+        /// The runtime describes the container as pod `web-1` in `shop`.
+        Found,
+    }
+
+    /// A runtime that plays `script`, one step per lookup, and notes when each lookup started.
+    /// Its health probe always fails, so the lookup service never asks again by itself: only the
+    /// session's back-off can.
+    struct Scripted {
+        script: Arc<std::sync::Mutex<VecDeque<Step>>>,
+        calls: Arc<std::sync::Mutex<Vec<Instant>>>,
+    }
+    impl MetadataSource for Scripted {
+        fn runtime(&self) -> Runtime {
+            Runtime::Containerd
+        }
+        fn sockets(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn probe(&mut self, _rt: &tokio::runtime::Runtime) -> bool {
+            false
+        }
+        fn lookup(&mut self, _rt: &tokio::runtime::Runtime, full_id: &str) -> Lookup {
+            self.calls.lock().unwrap().push(Instant::now());
+            let step = self.script.lock().unwrap().pop_front().expect("asked more often than scripted");
+            match step {
+                Step::NotFound => Lookup::NotFound,
+                Step::Unreachable => Lookup::Unreachable("connection refused".into()),
+                Step::HangThenNotFound(release) => {
+                    while !release.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Lookup::NotFound
+                }
+                Step::Found => {
+                    let mut i = ContainerInfo::from_ids(full_id, Runtime::Containerd, None);
+                    i.pod_name = "web-1".into();
+                    i.pod_namespace = "shop".into();
+                    Lookup::Found(Box::new(i))
+                }
+            }
+        }
+    }
+
+    struct Retry {
+        t: Tracker<InContainer>,
+        procs: std::rc::Rc<HostProcs>,
+        calls: Arc<std::sync::Mutex<Vec<Instant>>>,
+        stats: Arc<harrier_containers::service::LookupStats>,
+    }
+
+    /// A tracker over a scripted runtime: lookups time out after `wait`, the first back-off is
+    /// `backoff`, records wait at most 20 ms for a pending lookup.
+    fn scripted(script: Vec<Step>, wait: Duration, backoff: Duration) -> Retry {
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let src = Scripted { script: Arc::new(std::sync::Mutex::new(script.into())), calls: calls.clone() };
+        let cfg = RuntimeConfig { log: false, ..Default::default() };
+        let handle = harrier_containers::LookupService::start_with(&cfg, vec![Box::new(src)]).unwrap();
+        let stats = handle.stats.clone();
+        let pods = ContainerPods::with_handle(handle, wait).with_backoff(backoff);
+        let procs = std::rc::Rc::new(HostProcs::new(Some(pods)));
+        let mut t = Tracker::new(InContainer(procs.clone()), Limits::default());
+        t.set_pod_hold(Duration::from_millis(20));
+        Retry { t, procs, calls, stats }
+    }
+
+    impl Retry {
+        /// Type `line` and Enter; the records it gives (after any hold).
+        fn run(&mut self, line: &str) -> Vec<AuditRecord> {
+            let mut recs = self.t.handle(&input(format!("{line}\r").as_bytes()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !recs.iter().any(|r| r.kind == "command") {
+                assert!(Instant::now() < deadline, "no record for {line:?}");
+                std::thread::sleep(Duration::from_millis(2));
+                recs.extend(self.t.tick());
+            }
+            recs
+        }
+
+        fn calls(&self) -> Vec<Instant> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        fn timeouts(&self) -> u64 {
+            self.procs.pods.as_ref().unwrap().borrow().timeouts
+        }
+
+        /// Type commands until one carries the pod; every earlier command has none.
+        fn until_pod(&mut self) -> usize {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            for n in 0.. {
+                let recs = self.run(&format!("echo {n}"));
+                let c = recs.iter().find(|r| r.kind == "command").unwrap();
+                assert_eq!(c.command.as_deref(), Some(format!("echo {n}").as_str()));
+                assert_eq!(c.container_id, &FULL[..12]);
+                if !c.k8s_pod_name.is_empty() {
+                    assert_eq!((c.k8s_pod_name.as_str(), c.k8s_ns_name.as_str()), ("web-1", "shop"));
+                    return n;
+                }
+                assert!(c.k8s_ns_name.is_empty());
+                assert!(Instant::now() < deadline, "the pod never arrived");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            unreachable!()
+        }
+
+        /// The later records (a command and the session's end) carry the pod too.
+        fn later_records_carry_the_pod(&mut self) {
+            let recs = self.run("pwd");
+            let c = recs.iter().find(|r| r.kind == "command").unwrap();
+            assert_eq!((c.k8s_pod_name.as_str(), c.k8s_ns_name.as_str()), ("web-1", "shop"));
+            let mut e = TermEvent { kind: TermKind::Exit, ..input(b"") };
+            e.ts = 2;
+            let end = self.t.handle(&e);
+            assert_eq!(end[0].kind, "session_end");
+            assert_eq!(end[0].k8s_pod_name, "web-1");
+        }
+    }
+
+    fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_lookup_no_runtime_described_is_retried_after_the_backoff() {
+        let backoff = Duration::from_millis(300);
+        let mut r = scripted(vec![Step::NotFound, Step::Found], Duration::from_secs(2), backoff);
+        let first = r.run("cd /tmp");
+        assert_eq!(first[0].kind, "session_start");
+        assert!(first.iter().all(|x| x.k8s_pod_name.is_empty()));
+        let without = r.until_pod();
+        assert!(without >= 1, "the first answer said it knows no such container");
+        let calls = r.calls();
+        // asked twice in all: once at first sight, once after the back-off (not on every record
+        // typed in between)
+        assert_eq!(calls.len(), 2, "asked {} times", calls.len());
+        assert!(calls[1] - calls[0] >= backoff, "asked again {:?} after the first", calls[1] - calls[0]);
+        assert_eq!((load(&r.stats.not_found), load(&r.stats.found)), (1, 1));
+        assert_eq!(r.timeouts(), 0);
+        r.later_records_carry_the_pod();
+        assert_eq!(r.calls().len(), 2, "a known pod is not asked again");
+    }
+
+    #[test]
+    fn a_lookup_no_runtime_answered_is_retried_after_the_backoff() {
+        let backoff = Duration::from_millis(300);
+        let mut r = scripted(vec![Step::Unreachable, Step::Found], Duration::from_secs(2), backoff);
+        r.run("cd /tmp");
+        let without = r.until_pod();
+        assert!(without >= 1, "the runtime could not be reached the first time");
+        let calls = r.calls();
+        assert_eq!(calls.len(), 2, "asked {} times", calls.len());
+        assert!(calls[1] - calls[0] >= backoff, "asked again {:?} after the first", calls[1] - calls[0]);
+        assert_eq!((load(&r.stats.unreachable), load(&r.stats.found)), (1, 1));
+        r.later_records_carry_the_pod();
+        assert_eq!(r.calls().len(), 2);
+    }
+
+    #[test]
+    fn a_lookup_that_times_out_is_retried_after_the_backoff() {
+        let (wait, backoff) = (Duration::from_millis(100), Duration::from_millis(300));
+        let release = Arc::new(AtomicBool::new(false));
+        let mut r = scripted(vec![Step::HangThenNotFound(release.clone()), Step::Found], wait, backoff);
+        let asked = Instant::now();
+        r.run("cd /tmp");
+        // commands while the first lookup hangs, until it counts as timed out
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut n = 0;
+        while r.timeouts() == 0 {
+            assert!(Instant::now() < deadline, "the hanging lookup never timed out");
+            let recs = r.run(&format!("true {n}"));
+            assert!(recs.iter().all(|x| x.k8s_pod_name.is_empty()));
+            n += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(r.calls().len(), 1);
+        // the late "not found" answer arrives; the lookup is asked again after the back-off
+        release.store(true, Ordering::SeqCst);
+        r.until_pod();
+        let calls = r.calls();
+        assert_eq!(calls.len(), 2, "asked {} times", calls.len());
+        assert!(calls[1] - asked >= wait + backoff, "asked again {:?} after the first", calls[1] - asked);
+        assert_eq!(r.timeouts(), 1);
+        r.later_records_carry_the_pod();
     }
 }
