@@ -808,3 +808,62 @@ impl Store for PgStore {
             .map(|rows| rows.iter().map(|r| (r.get(0), role_of(r.get(1)), r.get(2))).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by schema 1 (the previous release) upgrades in place at open: its
+    /// alerts are found, by filter and free text, and the new index is there.
+    #[test]
+    fn schema_1_database_upgrades_in_place_with_its_alerts() {
+        let url = crate::pgserver::shared().new_database().unwrap();
+        let u = url.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&u, postgres::NoTls).unwrap();
+            c.batch_execute(&format!(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL); {}; INSERT INTO schema_version VALUES (1);",
+                MIGRATIONS[0]
+            ))
+            .unwrap();
+            // Rows as schema 1's insert wrote them.
+            for i in 0..12i64 {
+                let mut a = harrier_sinks::test_alert();
+                a.rule = format!("Rule {}", i % 3);
+                a.output = format!("old alert {i} about zebras");
+                let row = Row::from_alert(&a);
+                c.execute(
+                    "INSERT INTO alerts (time_ns, rule, priority, source, hostname, tags, container, container_id,
+                       image, namespace, pod, user_name, process, json, fts, bytes)
+                     VALUES ($1, $2, $3, 'syscall', 'h', '{}', '', '', '', 'ns', '', '', '', $4, to_tsvector('simple', $5), 1)",
+                    &[&(i + 1_700_000_000_000_000_000), &row.rule, &(row.priority as i32), &row.json, &fts_text(&row)],
+                )
+                .unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        let s = PgStore::open(&url).unwrap();
+        assert_eq!(s.count(&Query::new()).unwrap(), 12);
+        let mut q = Query::new();
+        q.text = Some("zebr".into());
+        assert_eq!(s.query(&q).unwrap().total, 12);
+        let mut q = Query::new();
+        q.rule = Some("Rule 1".into());
+        q.namespace = Some("ns".into());
+        let page = s.query(&q).unwrap();
+        assert_eq!((page.total, page.events.len()), (4, 4));
+        let (version, index): (i32, bool) = s
+            .with(|c| {
+                let r = c.query_one(
+                    "SELECT (SELECT max(version) FROM schema_version),
+                            EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'alerts_namespace_rule')",
+                    &[],
+                )?;
+                Ok((r.get(0), r.get(1)))
+            })
+            .unwrap();
+        assert_eq!((version as usize, index), (MIGRATIONS.len(), true));
+        assert_eq!(s.get(1).unwrap().unwrap().alert["output"], "old alert 0 about zebras");
+    }
+}
