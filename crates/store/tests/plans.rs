@@ -25,14 +25,14 @@ fn alert(i: u64) -> Alert {
         "container.id": format!("c{:011x}", i % 40), "container.name": format!("app-{}", i % 40),
         "container.image.repository": format!("registry.local/img{}", i % 7),
         "k8s.ns.name": format!("ns-{}", i % 12), "k8s.pod.name": format!("pod-{}", i % 40),
-        "proc.name": if i % 3 == 0 { "bash" } else { "curl" }, "proc.pname": "containerd-shim",
+        "proc.name": if i.is_multiple_of(3) { "bash" } else { "curl" }, "proc.pname": "containerd-shim",
         "proc.cmdline": format!("run job{i} Widget{}", i % 100), "user.name": "root",
     });
     Alert {
         time_ns: 1_700_000_000_000_000_000 + i * 1_000_000,
         rule: format!("Rule {}", i % 20),
         priority: PRIOS[(i % 8) as usize],
-        source: if i % 10 == 0 { "k8s_audit".into() } else { "syscall".into() },
+        source: if i.is_multiple_of(10) { "k8s_audit".into() } else { "syscall".into() },
         tags: vec!["container".into(), format!("T{}", i % 30)],
         output: format!("Something happened {i} (proc=x container=app-{})", i % 40),
         output_fields: fields.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
