@@ -270,4 +270,30 @@ fn postgres_plans_use_the_indexes() {
     let expect = (0..20_000u64).filter(|i| i % 60 == 3 && i % 8 <= 4).count() as u64;
     assert_eq!(got.total, expect);
     assert!(got.events.iter().all(|e| e.alert["rule"] == "Rule 3"));
+
+    // Free text: a word that starts few longer terms is looked up as exact terms ("bash" is
+    // one; "contain" is "container" or "containerd"), a word starting many stays a prefix
+    // ("job1": job1, job10…job19999); the answers are those of prefixes.
+    let text = |t: &str| q(|q| q.text = Some(t.into()));
+    let (page, _) = s.explain(&text("bash contain job1")).unwrap();
+    // (EXPLAIN shows the tsquery inside a quoted literal: its quotes doubled.)
+    assert!(
+        page.contains("''bash'' & ( ''contain'' | ''container'' | ''containerd'' ) & ''job1'':*"),
+        "{page}"
+    );
+    let n = |t: &str| s.query(&text(t)).unwrap().total;
+    let expect =
+        (0..20_000u64).filter(|i| i.is_multiple_of(3) && i.to_string().starts_with('1')).count() as u64;
+    assert_eq!(n("bash contain job1"), expect);
+    assert_eq!(n("BA"), 6667);
+    assert_eq!(
+        n("widget4"),
+        (0..20_000u64).filter(|i| (i % 100).to_string().starts_with('4')).count() as u64
+    );
+    assert_eq!(n("bash zebra"), 0);
+    // New alerts bring their words into the vocabulary at once.
+    let mut fresh = alert(20_000);
+    fresh.output = "a brand new wordxyz here".into();
+    s.insert(&[fresh]).unwrap();
+    assert_eq!(n("wordx"), 1);
 }
