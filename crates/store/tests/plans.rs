@@ -297,3 +297,26 @@ fn postgres_plans_use_the_indexes() {
     s.insert(&[fresh]).unwrap();
     assert_eq!(n("wordx"), 1);
 }
+
+/// Any-of lists with conditions written after them (free text, time range, cursor): every
+/// value meets its own placeholder (they were bound out of order before schema 3's rework).
+#[test]
+fn any_of_lists_with_text_time_and_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir, 2000);
+    let query = q(|q| {
+        q.any_rules = vec!["Rule 3".into(), "Rule 4".into()];
+        q.priorities = vec![Priority::Critical, Priority::Error, Priority::Warning];
+        q.text = Some("bash".into());
+        q.since_ns = Some(1_700_000_000_000_000_000 + 500 * 1_000_000);
+    });
+    let expect: Vec<i64> = (500..2000u64)
+        .rev()
+        .filter(|i| matches!(i % 20, 3 | 4) && matches!(i % 8, 2..=4) && i.is_multiple_of(3))
+        .map(|i| i as i64 + 1)
+        .collect();
+    assert!(!expect.is_empty());
+    let got = s.query(&query).unwrap();
+    assert_eq!(got.total as usize, expect.len());
+    assert_eq!(got.events.iter().map(|e| e.id).collect::<Vec<_>>(), expect[..expect.len().min(50)]);
+}
