@@ -101,7 +101,9 @@ fn main() {
             Ok(p) => std::path::PathBuf::from(p),
             Err(_) => dir.path().join("bench.db"),
         };
+        let t = Instant::now();
         let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        println!("sqlite open (pending schema migrations included): {:.1} s", t.elapsed().as_secs_f64());
         let disk = || {
             std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
                 + std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0)
@@ -122,7 +124,9 @@ fn main() {
                 url
             }
         };
+        let t = Instant::now();
         let s = PgStore::open(&url).unwrap();
+        println!("postgres open (pending schema migrations included): {:.1} s", t.elapsed().as_secs_f64());
         let disk = || {
             let size = || -> Option<u64> {
                 let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;

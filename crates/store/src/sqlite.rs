@@ -7,8 +7,8 @@
 
 use crate::auth::Role;
 use crate::{
-    fts_query, now_ns, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store, StoreError,
-    StoreStatus, StoredAlert,
+    now_ns, Ack, Bucket, Group, GroupBy, Page, Query, Result, Retention, Row, Store, StoreError, StoreStatus,
+    StoredAlert,
 };
 use harrier_engine::Alert;
 use harrier_rules::Priority;
@@ -70,6 +70,33 @@ const MIGRATIONS: &[&str] = &[
                                                 detail=none, prefix='2 3');
      CREATE INDEX alerts_rule_prio ON alerts(rule, priority, time_ns);
      DROP INDEX alerts_rule;",
+    // 3: the UI's filters answered from indexes alone. Every filter column's index is in time
+    // order and carries the priority, so "this column, this priority or more severe, newest
+    // first" and its capped count read no table row; a rule within a namespace (the pair the UI
+    // filters on most) has an index of its own; free text looks words up in the index's
+    // vocabulary (`plan_text`). The priority's own index goes: the planner took it for "this
+    // priority or more severe" and sorted most of the table by time.
+    "CREATE VIRTUAL TABLE alerts_fts_vocab USING fts5vocab(alerts_fts, row);
+     DROP INDEX alerts_time;
+     DROP INDEX alerts_priority;
+     DROP INDEX alerts_rule_prio;
+     DROP INDEX alerts_source;
+     DROP INDEX alerts_hostname;
+     DROP INDEX alerts_container;
+     DROP INDEX alerts_container_id;
+     DROP INDEX alerts_image;
+     DROP INDEX alerts_namespace;
+     DROP INDEX alerts_pod;
+     CREATE INDEX alerts_time_prio ON alerts(time_ns, priority);
+     CREATE INDEX alerts_rule_time ON alerts(rule, time_ns, priority);
+     CREATE INDEX alerts_source_time ON alerts(source, time_ns, priority);
+     CREATE INDEX alerts_hostname_time ON alerts(hostname, time_ns, priority);
+     CREATE INDEX alerts_container_time ON alerts(container, time_ns, priority);
+     CREATE INDEX alerts_container_id_time ON alerts(container_id, time_ns, priority);
+     CREATE INDEX alerts_image_time ON alerts(image, time_ns, priority);
+     CREATE INDEX alerts_namespace_time ON alerts(namespace, time_ns, priority);
+     CREATE INDEX alerts_pod_time ON alerts(pod, time_ns, priority);
+     CREATE INDEX alerts_namespace_rule_time ON alerts(namespace, rule, time_ns, priority);",
 ];
 
 /// After migration 2: fill the new full-text index from the stored documents.
@@ -128,14 +155,91 @@ impl PriorityIndex for Priority {
     }
 }
 
+/// How a query's free text is matched, planned on the full-text index itself.
+#[derive(Debug, Clone, PartialEq)]
+enum TextMatch {
+    /// No free text.
+    Any,
+    /// No stored alert matches the text.
+    Nothing,
+    /// An FTS5 expression and how many alerts match it (counting stops past
+    /// [`Query::COUNT_CAP`]).
+    Match { expr: String, matches: u64 },
+    /// For a page of many matches: only those at or after `min_time_ns` can be on it, and all of
+    /// those have ids from `min_id` on, so the full-text index is read from there only.
+    Recent { expr: String, min_time_ns: i64, min_id: i64 },
+}
+
+/// A query word that starts at most this many longer indexed terms is looked up as itself and
+/// those terms (an OR of exact terms) instead of as a prefix. FTS5 reads a prefix by merging the
+/// whole doclist of every term it starts into memory first (a word in every alert costs a pass
+/// over millions of entries, every query); exact terms are read lazily and skipped through by
+/// rowid, so an AND of words advances at the pace of its rarest word.
+const MAX_EXPANSION: usize = 64;
+
+fn quoted(t: &str) -> String {
+    format!("\"{}\"", t.replace('"', "\"\""))
+}
+
+/// Free text → [`TextMatch`]: every word must match as a prefix (as [`crate::fts_query`] says).
+/// Each word is expanded through `alerts_fts_vocab` into the longer terms it starts (the range
+/// begins just past the word itself, so the word's own, possibly huge, doclist is not read), then
+/// the matches are counted on the full-text index alone, up to the cap.
+fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> {
+    let Some(text) = text else { return Ok(TextMatch::Any) };
+    let words: Vec<&str> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(16).collect();
+    if words.is_empty() {
+        return Ok(TextMatch::Any);
+    }
+    let mut vocab = c.prepare_cached(&format!(
+        "SELECT term FROM alerts_fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT {}",
+        MAX_EXPANSION + 1
+    ))?;
+    let mut parts: Vec<String> = Vec::new();
+    for w in words {
+        // The index folds case (and, beyond ASCII, diacritics): only ASCII words are expanded
+        // here; others stay prefixes for FTS5 to fold.
+        if !w.is_ascii() {
+            parts.push(format!("{}*", quoted(w)));
+            continue;
+        }
+        let lw = w.to_ascii_lowercase();
+        let longer = vocab
+            .query_map(params![format!("{lw}\u{1}"), format!("{lw}\u{10FFFF}")], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let part = if longer.len() > MAX_EXPANSION {
+            format!("{}*", quoted(&lw))
+        } else if longer.is_empty() {
+            quoted(&lw)
+        } else {
+            let all: Vec<String> =
+                std::iter::once(quoted(&lw)).chain(longer.iter().map(|t| quoted(t))).collect();
+            format!("({})", all.join(" OR "))
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    let expr = parts.join(" AND ");
+    let matches: i64 = c.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {})",
+            Query::COUNT_CAP + 1
+        ),
+        [&expr],
+        |r| r.get(0),
+    )?;
+    Ok(if matches == 0 { TextMatch::Nothing } else { TextMatch::Match { expr, matches: matches as u64 } })
+}
+
 /// WHERE clause (with a leading " WHERE " when not empty) and its parameters.
-fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
-    let mut c: Vec<&str> = Vec::new();
+fn where_clause(q: &Query, tm: &TextMatch) -> (String, Vec<SqlValue>) {
+    let mut c: Vec<String> = Vec::new();
     let mut p: Vec<SqlValue> = Vec::new();
-    let mut cl: Vec<String> = Vec::new();
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     if let Some(pr) = q.min_priority {
-        c.push("priority <= ?");
+        c.push("priority <= ?".into());
         p.push(SqlValue::Integer(pr as i64));
     }
     for (col, val) in [
@@ -149,65 +253,102 @@ fn where_clause(q: &Query) -> (String, Vec<SqlValue>) {
         ("process = ?", &q.process),
     ] {
         if let Some(v) = text(val) {
-            c.push(col);
+            c.push(col.into());
             p.push(SqlValue::Text(v));
         }
     }
     if let Some(v) = text(&q.container) {
-        c.push("(container = ? OR container_id = ?)");
+        c.push("(container = ? OR container_id = ?)".into());
         p.push(SqlValue::Text(v.clone()));
         p.push(SqlValue::Text(v));
     }
     for t in q.tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        c.push("EXISTS (SELECT 1 FROM alert_tags t WHERE t.tag = ? AND t.alert_id = alerts.id)");
+        c.push("EXISTS (SELECT 1 FROM alert_tags t WHERE t.tag = ? AND t.alert_id = alerts.id)".into());
         p.push(SqlValue::Text(t.to_string()));
     }
     let placeholders = |n: usize| vec!["?"; n].join(", ");
     if !q.priorities.is_empty() {
-        cl.push(format!("priority IN ({})", placeholders(q.priorities.len())));
+        c.push(format!("priority IN ({})", placeholders(q.priorities.len())));
         p.extend(q.priorities.iter().map(|x| SqlValue::Integer(*x as i64)));
     }
     for (col, vals) in [("rule", &q.any_rules), ("source", &q.any_sources)] {
         if !vals.is_empty() {
-            cl.push(format!("{col} IN ({})", placeholders(vals.len())));
+            c.push(format!("{col} IN ({})", placeholders(vals.len())));
             p.extend(vals.iter().map(|v| SqlValue::Text(v.clone())));
         }
     }
     if !q.any_tags.is_empty() {
-        cl.push(format!(
+        c.push(format!(
             "EXISTS (SELECT 1 FROM alert_tags t WHERE t.alert_id = alerts.id AND t.tag IN ({}))",
             placeholders(q.any_tags.len())
         ));
         p.extend(q.any_tags.iter().map(|v| SqlValue::Text(v.clone())));
     }
-    if let Some(fq) = q.text.as_deref().and_then(fts_query) {
-        c.push("id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)");
-        p.push(SqlValue::Text(fq));
+    match tm {
+        TextMatch::Any => {}
+        TextMatch::Nothing => c.push("0".into()),
+        // Few matches: the page is read from them (by rowid); many: the other filters' index
+        // (or time order) leads and each row is checked against the matches (`+id` keeps the
+        // planner from looking every match up and sorting them all).
+        TextMatch::Match { expr, matches } => {
+            c.push(
+                if *matches <= Query::COUNT_CAP {
+                    "id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
+                } else {
+                    "+id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
+                }
+                .into(),
+            );
+            p.push(SqlValue::Text(expr.clone()));
+        }
+        // The newest matches only (see `SqliteStore::recent_window`).
+        TextMatch::Recent { expr, min_time_ns, min_id } => {
+            c.push("time_ns >= ?".into());
+            p.push(SqlValue::Integer(*min_time_ns));
+            c.push("id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ? AND rowid >= ?)".into());
+            p.push(SqlValue::Text(expr.clone()));
+            p.push(SqlValue::Integer(*min_id));
+        }
     }
     if let Some(s) = q.since_ns {
-        c.push("time_ns >= ?");
+        c.push("time_ns >= ?".into());
         p.push(SqlValue::Integer(ns(s)));
     }
     if let Some(u) = q.until_ns {
-        c.push("time_ns < ?");
+        c.push("time_ns < ?".into());
         p.push(SqlValue::Integer(ns(u)));
     }
     if let Some(a) = q.after_id {
-        c.push("id > ?");
+        c.push("id > ?".into());
         p.push(SqlValue::Integer(a));
     }
     if let Some(k) = q.before {
-        c.push("(time_ns, id) < (?, ?)");
+        c.push("(time_ns, id) < (?, ?)".into());
         p.push(SqlValue::Integer(ns(k.time_ns)));
         p.push(SqlValue::Integer(k.id));
     }
-    let mut all: Vec<String> = c.into_iter().map(str::to_string).collect();
-    all.extend(cl);
-    if all.is_empty() {
+    // Conditions and parameters were pushed in the same order (each `?` meets its value).
+    if c.is_empty() {
         (String::new(), p)
     } else {
-        (format!(" WHERE {}", all.join(" AND ")), p)
+        (format!(" WHERE {}", c.join(" AND ")), p)
     }
+}
+
+/// A page's capped count: counting stops one past the cap.
+fn count_sql(w: &str) -> String {
+    format!("SELECT count(*) FROM (SELECT 1 FROM alerts{w} LIMIT {})", Query::COUNT_CAP + 1)
+}
+
+/// A page (limit and offset are the last two parameters): chosen on the small rows, then only
+/// its documents are read.
+fn page_sql(w: &str) -> String {
+    format!(
+        "SELECT a.id, d.json, a.ack_by, a.ack_note, a.ack_ns, a.time_ns FROM
+           (SELECT id, time_ns, ack_by, ack_note, ack_ns FROM alerts{w}
+            ORDER BY time_ns DESC, id DESC LIMIT ? OFFSET ?) AS a
+         JOIN alert_docs d ON d.id = a.id ORDER BY a.time_ns DESC, a.id DESC"
+    )
 }
 
 fn role_of(s: &str) -> Role {
@@ -277,6 +418,78 @@ impl SqliteStore {
         f(&mut c).map_err(unavailable)
     }
 
+    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one line per step) for the page and the capped count
+    /// of `q`, as [`Store::query`] runs them: for tests that filters are answered from indexes.
+    pub fn explain(&self, q: &Query) -> Result<(String, String)> {
+        let text = self.plan_text(q)?;
+        let (cw, cp) = where_clause(&Query { before: None, ..q.clone() }, &text);
+        let (w, mut p) = where_clause(q, &self.page_text(q, &text)?);
+        p.push(SqlValue::Integer(q.limit as i64));
+        p.push(SqlValue::Integer(q.offset as i64));
+        self.with_reader(|c| {
+            let plan = |sql: &str, params: &[SqlValue]| -> rusqlite::Result<String> {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let rows = st.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
+            };
+            Ok((plan(&page_sql(&w), &p)?, plan(&count_sql(&cw), &cp)?))
+        })
+    }
+
+    /// The text match a page uses: for a text with more matches than the count cap, the window
+    /// of its newest matches ([`Self::recent_window`]) when one fills the page.
+    fn page_text(&self, q: &Query, text: &TextMatch) -> Result<TextMatch> {
+        let want = q.limit.min(Query::MAX_LIMIT) + q.offset;
+        match text {
+            TextMatch::Match { expr, matches }
+                if *matches > Query::COUNT_CAP && want > 0 && want <= 10_000 =>
+            {
+                Ok(self.recent_window(q, expr, want)?.unwrap_or_else(|| text.clone()))
+            }
+            _ => Ok(text.clone()),
+        }
+    }
+
+    /// For a page of `want` rows of a text with many matches: the newest matches by rowid
+    /// (insertion order, which time order mostly follows) that pass the other filters give a
+    /// time `t` the page cannot go below (`want` matches are at or after it), and the smallest
+    /// id at or after `t` bounds the rowids the full-text index is read from. Exact whatever
+    /// the order of arrival (a late alert with an old time only widens the window). None when
+    /// the newest matches read (a bounded number) do not fill the page: then the plain plan.
+    fn recent_window(&self, q: &Query, expr: &str, want: usize) -> Result<Option<TextMatch>> {
+        let (ow, op) = where_clause(&Query { text: None, ..q.clone() }, &TextMatch::Any);
+        let cond = ow.strip_prefix(" WHERE ").map(|w| format!(" WHERE {w}")).unwrap_or_default();
+        let read = (want * 8).max(2000);
+        let mut params = vec![SqlValue::Text(expr.to_string()), SqlValue::Integer(read as i64)];
+        params.extend(op);
+        params.push(SqlValue::Integer(want as i64 - 1));
+        self.with_reader(|c| {
+            let t: Option<i64> = c
+                .query_row(
+                    &format!(
+                        "SELECT alerts.time_ns FROM
+                           (SELECT rowid AS fid FROM alerts_fts WHERE alerts_fts MATCH ? ORDER BY rowid DESC LIMIT ?) AS f
+                         CROSS JOIN alerts ON alerts.id = f.fid{cond}
+                         ORDER BY alerts.time_ns DESC, alerts.id DESC LIMIT 1 OFFSET ?"
+                    ),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(t) = t else { return Ok(None) };
+            let m: Option<i64> = c.query_row(
+                "SELECT min(id) FROM alerts INDEXED BY alerts_time_prio WHERE time_ns >= ?1",
+                [t],
+                |r| r.get(0),
+            )?;
+            Ok(m.map(|m| TextMatch::Recent { expr: expr.to_string(), min_time_ns: t, min_id: m }))
+        })
+    }
+
+    fn plan_text(&self, q: &Query) -> Result<TextMatch> {
+        self.with_reader(|c| plan_text(c, q.text.as_deref()))
+    }
+
     fn used_bytes(c: &Connection) -> rusqlite::Result<u64> {
         let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
@@ -326,6 +539,10 @@ fn migrate(c: &Connection) -> Result<()> {
                 if n > 0 {
                     tracing::info!(alerts = n, "store: rebuilt the full-text index");
                 }
+            }
+            if i + 1 == 3 {
+                // Statistics for the new indexes, so the planner picks them at once.
+                c.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE alerts;")?;
             }
             c.execute_batch("COMMIT")
         };
@@ -408,24 +625,22 @@ impl Store for SqliteStore {
         let limit = q.limit.min(Query::MAX_LIMIT);
         // The total counts from the same position as the page's (a cursor does not shrink it).
         let counted = Query { before: None, ..q.clone() };
-        let (cw, cp) = where_clause(&counted);
-        let (w, mut p) = where_clause(q);
+        let text = self.plan_text(q)?;
+        let (cw, cp) = where_clause(&counted, &text);
+        let (w, mut p) = where_clause(q, &self.page_text(q, &text)?);
+        let text_only = where_clause(&Query { text: None, ..counted.clone() }, &TextMatch::Any).0.is_empty();
         self.with_reader(|c| {
-            // Counting stops one past the cap: a broad filter never walks millions of rows.
-            let capped: i64 = c.query_row(
-                &format!("SELECT count(*) FROM (SELECT 1 FROM alerts{cw} LIMIT {})", Query::COUNT_CAP + 1),
-                params_from_iter(cp.iter()),
-                |r| r.get(0),
-            )?;
+            // Counting stops one past the cap: a broad filter never walks millions of rows. Text
+            // alone was counted on the full-text index already.
+            let capped: i64 = if let (true, TextMatch::Match { matches, .. }) = (text_only, &text) {
+                *matches as i64
+            } else {
+                c.query_row(&count_sql(&cw), params_from_iter(cp.iter()), |r| r.get(0))?
+            };
             p.push(SqlValue::Integer(limit as i64));
             p.push(SqlValue::Integer(q.offset as i64));
             // The page is chosen on the small rows; only its documents are read.
-            let mut st = c.prepare(&format!(
-                "SELECT a.id, d.json, a.ack_by, a.ack_note, a.ack_ns, a.time_ns FROM
-                   (SELECT id, time_ns, ack_by, ack_note, ack_ns FROM alerts{w}
-                    ORDER BY time_ns DESC, id DESC LIMIT ? OFFSET ?) AS a
-                 JOIN alert_docs d ON d.id = a.id ORDER BY a.time_ns DESC, a.id DESC"
-            ))?;
+            let mut st = c.prepare(&page_sql(&w))?;
             let mut last = None;
             let events = st
                 .query_map(params_from_iter(p.iter()), |r| Ok((stored_from_row(r)?, r.get::<_, i64>(5)?)))?
@@ -441,7 +656,8 @@ impl Store for SqliteStore {
     }
 
     fn count(&self, q: &Query) -> Result<u64> {
-        let (w, p) = where_clause(q);
+        let text = self.plan_text(q)?;
+        let (w, p) = where_clause(q, &text);
         self.with_reader(|c| {
             c.query_row(&format!("SELECT count(*) FROM alerts{w}"), params_from_iter(p.iter()), |r| {
                 r.get::<_, i64>(0)
@@ -463,7 +679,8 @@ impl Store for SqliteStore {
     }
 
     fn count_by(&self, q: &Query, by: GroupBy, limit: usize) -> Result<Vec<(String, u64)>> {
-        let (w, mut p) = where_clause(q);
+        let text = self.plan_text(q)?;
+        let (w, mut p) = where_clause(q, &text);
         p.push(SqlValue::Integer(limit.clamp(1, 1000) as i64));
         let sql = if by == GroupBy::Tags {
             format!(
@@ -495,7 +712,8 @@ impl Store for SqliteStore {
 
     fn histogram(&self, q: &Query, bucket_ns: u64) -> Result<Vec<Bucket>> {
         let b = ns(bucket_ns.max(1));
-        let (w, p) = where_clause(q);
+        let text = self.plan_text(q)?;
+        let (w, p) = where_clause(q, &text);
         let mut all = vec![SqlValue::Integer(b), SqlValue::Integer(b)];
         all.extend(p);
         self.with_reader(|c| {
@@ -514,7 +732,8 @@ impl Store for SqliteStore {
     }
 
     fn groups(&self, q: &Query) -> Result<Vec<Group>> {
-        let (w, mut p) = where_clause(q);
+        let text = self.plan_text(q)?;
+        let (w, mut p) = where_clause(q, &text);
         p.push(SqlValue::Integer(q.limit.clamp(1, Query::MAX_LIMIT) as i64));
         p.push(SqlValue::Integer(q.offset as i64));
         self.with_reader(|c| {
@@ -714,6 +933,73 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database written by schema 2 (the previous release: no vocabulary table, indexes
+    /// without the priority) opens under schema 3 with its alerts, searchable by free text and
+    /// filtered through the new indexes.
+    #[test]
+    fn schema_2_database_upgrades_in_place_with_its_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let alerts: Vec<_> = (0..30u64)
+            .map(|i| {
+                let mut a = harrier_sinks::test_alert();
+                a.time_ns = 1_700_000_000_000_000_000 + i;
+                a.rule = format!("Rule {}", i % 3);
+                a.output = format!("old alert {i} about zebras{}", i % 2);
+                a
+            })
+            .collect();
+        {
+            // Exactly what schema 2's Harrier wrote: its migrations, then its insert statements.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL); BEGIN; {}; INSERT INTO schema_version VALUES (1);
+                 {}; INSERT INTO schema_version VALUES (2); COMMIT;",
+                MIGRATIONS[0], MIGRATIONS[1]
+            ))
+            .unwrap();
+            for a in &alerts {
+                let row = Row::from_alert(a);
+                c.execute(
+                    "INSERT INTO alerts (time_ns, rule, priority, source, hostname, tags, container, container_id,
+                       image, namespace, pod, user_name, process) VALUES (?1, ?2, ?3, 'syscall', 'h', '[]', '', '', '', 'ns', '', '', '')",
+                    params![ns(row.time_ns), row.rule, row.priority as i64],
+                )
+                .unwrap();
+                let id = c.last_insert_rowid();
+                c.execute("INSERT INTO alert_docs (id, json) VALUES (?1, ?2)", params![id, row.json])
+                    .unwrap();
+                c.execute(
+                    "INSERT INTO alerts_fts (rowid, output, fields) VALUES (?1, ?2, ?3)",
+                    params![id, row.output, row.fields_text],
+                )
+                .unwrap();
+            }
+            assert!(c.prepare("SELECT 1 FROM alerts_fts_vocab").is_err(), "schema 2 has no vocabulary");
+        }
+        let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        let version: i64 = s
+            .with_reader(|c| c.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        assert_eq!(s.count(&Query::new()).unwrap(), 30);
+        assert_eq!(s.get(1).unwrap().unwrap().alert["output"], "old alert 0 about zebras0");
+        let mut q = Query::new();
+        q.text = Some("zebras1".into());
+        assert_eq!(s.query(&q).unwrap().total, 15);
+        q.text = Some("zebr".into());
+        assert_eq!(s.query(&q).unwrap().total, 30);
+        let mut q = Query::new();
+        q.rule = Some("Rule 1".into());
+        q.namespace = Some("ns".into());
+        let page = s.query(&q).unwrap();
+        assert_eq!((page.total, page.events.len()), (10, 10));
+        assert!(s.explain(&q).unwrap().0.contains("alerts_namespace_rule_time"));
+        // New alerts go in beside the old ones.
+        s.insert(&alerts[..1]).unwrap();
+        assert_eq!(s.count(&Query::new()).unwrap(), 31);
+    }
 
     /// A database written by schema 1 (JSON in the alerts table, positional full-text index)
     /// opens under the current schema with its alerts and a rebuilt, searchable index.
