@@ -467,7 +467,7 @@ fn reload_rules(
         Ok(rs) => {
             if let Some(f) = filter {
                 let mut watched: Vec<&str> = f.base.clone();
-                watched.extend(needed_events(&rs).unwrap_or_else(|| captured.iter().copied().collect()));
+                watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
                 let failed = failed_opens_wanted(&rs);
                 let p = harrier_probe::Prefilter { watched: &watched, failed_opens_wanted: &failed };
                 if let Err(e) = f.handle.widen(Some(&p)) {

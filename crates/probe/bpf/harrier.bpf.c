@@ -680,25 +680,32 @@ struct {
 /* the timer is pending (every CPU reads and writes it without a lock: a lost update costs one
  * extra or one restarted timer, never a lost wake-up: see submit()) */
 __u32 hr_armed = 0;
+/* hr_armed values: no timer pending, one for an ordinary record, one for an urgent record */
+#define HR_A_NONE 0
+#define HR_A_BATCH 1
+#define HR_A_URGENT 2
 __u32 hr_timer_init = 0;
 /* the wake-up record of the timer: a header with kind HR_K_TICK, nothing else */
 struct hr_hdr hr_tick_rec = {.len = sizeof(struct hr_hdr), .kind = HR_K_TICK};
 
 static int hr_tick(void *map, __u32 *key, struct hr_timer_val *v)
 {
-	/* cleared before the wake-up record: a record that reads hr_armed == 1 after this is
+	/* cleared before the wake-up record: a record that reads a pending timer after this is
 	 * impossible, so any record the consumer misses re-arms the timer itself */
-	hr_armed = 0;
+	hr_armed = HR_A_NONE;
 	hr_last_wake = bpf_ktime_get_boot_ns();
 	bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
-/* Schedule a wake-up within `delay` ns (restart: also when one is pending, e.g. a shorter urgent
- * delay). Returns 0 when the timer is (or was already) armed. */
-static __always_inline long arm(__u64 delay, int restart)
+/* Schedule a wake-up within `delay` ns for a record of wake mode `mode`: an ordinary record arms
+ * the timer when none is pending; an urgent one restarts a pending ordinary timer with the
+ * shorter delay, once (restarting on every record would cost a timer reprogramming per record).
+ * Returns 0 when the timer is (or was already) armed. */
+static __always_inline long arm(__u64 delay, int mode)
 {
-	if (hr_armed && !restart)
+	__u32 want = mode == HR_W_URGENT ? HR_A_URGENT : HR_A_BATCH;
+	if (hr_armed >= want)
 		return 0;
 	__u32 zero = 0;
 	struct hr_timer_val *v = bpf_map_lookup_elem(&hr_timer, &zero);
@@ -710,10 +717,10 @@ static __always_inline long arm(__u64 delay, int restart)
 		bpf_timer_set_callback(&v->t, hr_tick);
 		hr_timer_init = 1;
 	}
-	hr_armed = 1;
+	hr_armed = want;
 	long err = bpf_timer_start(&v->t, delay, 0);
 	if (err)
-		hr_armed = 0;
+		hr_armed = HR_A_NONE;
 	return err;
 }
 
@@ -756,7 +763,7 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 		return;
 	/* after the output: a timer that fired between the check of hr_armed and here has
 	 * cleared it first, so this record either is read by that wake-up or arms a new one */
-	if (arm(mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns, mode == HR_W_URGENT))
+	if (arm(mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns, mode))
 		/* no timer (should not happen): wake now rather than late */
 		bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
 }
