@@ -478,9 +478,10 @@ fn class_loops() -> Vec<ClassLoop> {
         }
     }
     fn cred(_: &Path) {
-        // SAFETY: a no-op setresuid (every id unchanged).
+        // SAFETY: a no-op setresuid (every id unchanged); the raw syscall, since glibc's wrapper
+        // makes every thread of this multithreaded process repeat it
         unsafe {
-            libc::setresuid(u32::MAX, u32::MAX, u32::MAX);
+            libc::syscall(libc::SYS_setresuid, u32::MAX, u32::MAX, u32::MAX);
         }
     }
     fn exec(_: &Path) {
@@ -559,8 +560,9 @@ fn gen_unit(kind: usize, path: &std::ffi::CStr, made: &mut [u64; 4]) {
                 made[1] += 1;
             }
             _ => {
-                // credentials: a no-op setresuid (state; process class)
-                libc::setresuid(u32::MAX, u32::MAX, u32::MAX);
+                // credentials: a no-op setresuid (state; process class), the raw syscall: glibc's
+                // wrapper makes every thread of a multithreaded process repeat it (setxid)
+                libc::syscall(libc::SYS_setresuid, u32::MAX, u32::MAX, u32::MAX);
                 made[0] += 1;
             }
         }
