@@ -64,6 +64,36 @@ pub fn urgent_events(rs: &Ruleset, responses: bool, watched: &[&'static str]) ->
     names
 }
 
+/// Of the urgent open syscalls (`open`, `openat`), those whose urgent rules (CRITICAL or above,
+/// or every rule when responses are loaded) can match neither a read-only nor a failed open: the
+/// probe wakes the reader at once only for their opens with write access.
+pub fn urgent_writes_only(rs: &Ruleset, responses: bool) -> Vec<&'static str> {
+    let mut m = 0u8;
+    for r in rs.rules().iter().filter(|r| r.enabled && r.source == Source::Syscall) {
+        if responses || r.priority <= harrier_rules::Priority::Critical {
+            m |= r.read_opens | r.failed_opens;
+        }
+    }
+    harrier_engine::prefilter::OPEN_FAMILY
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| m & (1 << i) == 0 && matches!(**n, "open" | "openat"))
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+/// Open syscalls whose failures some active rule may match (the others are dropped in the
+/// kernel by the pre-filter; see `harrier_engine::prefilter`).
+pub fn failed_opens_wanted(rs: &Ruleset) -> Vec<&'static str> {
+    let m = rs.failed_open_interest();
+    harrier_engine::prefilter::OPEN_FAMILY
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| m & (1 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
 fn dedicated_events() -> Vec<&'static str> {
     harrier_probe::syscalls::SYSCALLS.iter().map(|s| s.name).collect()
 }
@@ -85,13 +115,17 @@ fn open_live(
     urgent: &[&str],
     with_state_events: bool,
     preset: u32,
+    prefilter: Option<harrier_probe::Prefilter<'_>>,
+    urgent_writes_only: &[&str],
 ) -> Result<LiveSource, String> {
     let cfg = ProbeConfig {
         syscalls: events,
         urgent,
+        urgent_writes_only,
         with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
+        prefilter,
         ..Default::default()
     };
     LiveSource::open(&cfg).map_err(|e| {
@@ -155,7 +189,32 @@ pub fn run(
         );
     }
     let urgent = urgent_events(&rs, s.response.is_some(), &sel.syscalls);
-    let mut src = match open_live(&sel.syscalls, &urgent, sel.with_state_events, s.buf_size_preset) {
+    // The in-kernel pre-filter: off when the profile stage learns from every event.
+    let failed_wanted = failed_opens_wanted(&rs);
+    let prefilter = s
+        .profile
+        .is_none()
+        .then_some(harrier_probe::Prefilter { watched: &sel.syscalls, failed_opens_wanted: &failed_wanted });
+    match &prefilter {
+        Some(_) => tracing::info!(
+            "kernel pre-filter: failed opens dropped{}; failed close/dup/fcntl calls dropped unless a rule watches them",
+            if failed_wanted.is_empty() {
+                String::new()
+            } else {
+                format!(" except {} (a rule may match them)", failed_wanted.join(", "))
+            }
+        ),
+        None => tracing::info!("kernel pre-filter off (the profile stage sees every event)"),
+    }
+    let writes_only = urgent_writes_only(&rs, s.response.is_some());
+    let mut src = match open_live(
+        &sel.syscalls,
+        &urgent,
+        sel.with_state_events,
+        s.buf_size_preset,
+        prefilter,
+        &writes_only,
+    ) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("harrier: {e}");
@@ -172,11 +231,16 @@ pub fn run(
     }
     let (n_rules, n_types) = (rs.rules().iter().filter(|r| r.enabled).count(), src.probe().syscalls().len());
     tracing::info!(
-        "alert latency: {} of {} watched syscalls wake the reader within {:?} (rules at CRITICAL or above{}), the rest within {:?}",
+        "alert latency: {} of {} watched syscalls wake the reader within {:?} (rules at CRITICAL or above{}{}), the rest within {:?}",
         src.probe().urgent_syscalls().len(),
         n_types,
         harrier_probe::DEFAULT_URGENT_WINDOW,
         if s.response.is_some() { ", response rules loaded" } else { "" },
+        if writes_only.is_empty() {
+            String::new()
+        } else {
+            format!("; {} only when opened for writing", writes_only.join(", "))
+        },
         harrier_probe::DEFAULT_BATCH_WINDOW
     );
     let outs = Rc::new(RefCell::new(outs));
@@ -215,9 +279,14 @@ pub fn run(
     crate::stages::attach_capture(&mut det);
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
+    let filter = Arc::new(
+        s.profile
+            .is_none()
+            .then(|| ReloadFilter { handle: src.probe().prefilter_handle(), base: sel.syscalls.clone() }),
+    );
     if let Some(load) = reload.clone() {
-        let (slot, captured) = (slot.clone(), captured.clone());
-        ops.start_watch(move || reload_rules(&load, &slot, &captured));
+        let (slot, captured, filter) = (slot.clone(), captured.clone(), filter.clone());
+        ops.start_watch(move || reload_rules(&load, &slot, &captured, filter.as_ref().as_ref()));
     }
     tracing::info!("live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop");
     ops.health.set_ready(true);
@@ -253,7 +322,7 @@ pub fn run(
             }
             if signalled {
                 if let Some(load) = reload.as_ref() {
-                    match reload_rules(load, &slot, &captured) {
+                    match reload_rules(load, &slot, &captured, filter.as_ref().as_ref()) {
                         Ok(()) => ops.reloaded(),
                         Err(e) => {
                             ops.reloads_failed += 1;
@@ -378,11 +447,35 @@ fn rebuild_outputs(rebuild: &Rebuild, running: &Settings, outs: &Rc<RefCell<Deli
     }
 }
 
+/// The running probe's pre-filter and the event names the first rules and `base_syscalls`
+/// watched: what a rules reload widens.
+pub struct ReloadFilter {
+    handle: harrier_probe::PrefilterHandle,
+    base: Vec<&'static str>,
+}
+
 /// SIGHUP or a changed file: load the rules again and hand them to the running detector. An
-/// error keeps the running rules and comes back (for the alert).
-fn reload_rules(load: &Reload, slot: &harrier_pipeline::RulesSlot, captured: &[&str]) -> Result<(), String> {
+/// error keeps the running rules and comes back (for the alert). The kernel pre-filter is widened
+/// first to what the new rules may match, so nothing they need is dropped once they run.
+fn reload_rules(
+    load: &Reload,
+    slot: &harrier_pipeline::RulesSlot,
+    captured: &[&str],
+    filter: Option<&ReloadFilter>,
+) -> Result<(), String> {
     match load() {
         Ok(rs) => {
+            if let Some(f) = filter {
+                let mut watched: Vec<&str> = f.base.clone();
+                watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
+                let failed = failed_opens_wanted(&rs);
+                let p = harrier_probe::Prefilter { watched: &watched, failed_opens_wanted: &failed };
+                if let Err(e) = f.handle.widen(Some(&p)) {
+                    // Fail safe: let everything through rather than drop what the rules need.
+                    tracing::warn!("kernel pre-filter: {e}; turning it off");
+                    let _ = f.handle.set(None);
+                }
+            }
             let n = rs.rules().iter().filter(|r| r.enabled).count();
             let missing: Vec<&str> = match needed_events(&rs) {
                 Some(names) => names
@@ -481,7 +574,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&dedicated_events(), &[], true, a.buf_size_preset)?;
+    let mut src = open_live(&dedicated_events(), &[], true, a.buf_size_preset, None, &[])?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
@@ -603,4 +696,53 @@ pub fn generate(a: GenerateArgs) -> u8 {
         std::thread::sleep(Duration::from_millis(a.pause_ms));
     }
     u8::from(failed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn official() -> Ruleset {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/falco-rules");
+        let files: Vec<PathBuf> =
+            ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
+                .iter()
+                .map(|f| dir.join(f))
+                .collect();
+        let loaded = crate::rules_files::load(&files);
+        assert!(!loaded.has_errors(), "{}", loaded.to_text());
+        let (rs, errors) = Ruleset::compile(&loaded.rules);
+        assert!(errors.is_empty(), "{errors:?}");
+        rs
+    }
+
+    #[test]
+    fn official_rules_need_no_failed_open_and_their_urgent_opens_are_writes() {
+        let rs = official();
+        // every official open rule tests the descriptor (absent on a failed open)
+        assert_eq!(failed_opens_wanted(&rs), Vec::<&str>::new());
+        assert!(urgent_events(&rs, false, &["openat", "execve"]).contains(&"openat"));
+        // the sandbox file's CRITICAL "Privileged Container Device Access" matches read-only opens
+        // (of block devices, from containers): with it loaded every open is urgent
+        assert!(urgent_writes_only(&rs, false).is_empty());
+        let mut rs = rs;
+        rs.set_enabled_by_name("Privileged Container Device Access", false);
+        // the other CRITICAL open rule (release_agent) needs open_write: reads are batched
+        assert_eq!(urgent_writes_only(&rs, false), ["open", "openat"]);
+        // with response rules every rule is urgent, and many match read-only opens
+        assert!(urgent_writes_only(&rs, true).is_empty());
+    }
+
+    #[test]
+    fn a_rule_on_failed_opens_keeps_them() {
+        let text = "- rule: failed\n  desc: d\n  condition: evt.type = openat and evt.failed = true\n  output: o\n  priority: CRITICAL\n";
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("r.yaml");
+        std::fs::write(&f, text).unwrap();
+        let loaded = crate::rules_files::load(&[f]);
+        let (rs, _) = Ruleset::compile(&loaded.rules);
+        assert_eq!(failed_opens_wanted(&rs), ["openat"]);
+        assert!(!urgent_writes_only(&rs, false).contains(&"openat"));
+    }
 }

@@ -384,6 +384,12 @@ impl Ops {
             ("network".into(), drops.network),
             ("other".into(), drops.other),
         ];
+        s.events_by_class = ["process", "file", "network", "other"]
+            .iter()
+            .zip(drops.sent_by_class)
+            .map(|(c, n)| (c.to_string(), n))
+            .collect();
+        s.n_prefiltered = drops.filtered;
         s.evts_rate_sec = s.n_evts.saturating_sub(evts0) as f64 / secs;
         s.drops_rate_sec = s.n_drops.saturating_sub(drops0) as f64 / secs;
         // CPU time in clock ticks (100 per second on Linux).

@@ -325,3 +325,70 @@ fn sighup_reloads_rules_without_a_gap_and_keeps_them_when_the_new_ones_are_inval
     read();
     assert!(r.wait_alert("after reload", Duration::from_secs(5)).is_some(), "rules kept after a bad reload");
 }
+
+/// The in-kernel pre-filter keeps what a rule can match: with rules that cannot match a failed
+/// open, failed opens are dropped in the kernel (the start-up log says so) and a successful open
+/// still alerts; a reload that adds a rule on failed opens widens the filter, and a failed open
+/// of this test's process then alerts.
+#[test]
+fn prefilter_drops_failed_opens_only_while_no_rule_can_match_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let reader = named_copy(dir.path(), "cat", &format!("pf{u}"));
+    let target = dir.path().join("present");
+    std::fs::write(&target, b"x").unwrap();
+    let missing = dir.path().join("missing");
+    let ok_rule = format!(
+        "- rule: prefilter ok open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = pf{u} and fd.name = {}\n  output: \"ok %fd.name\"\n  priority: WARNING\n",
+        target.display()
+    );
+    let fail_rule = format!(
+        "- rule: prefilter failed open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = pf{u} and evt.failed = true and fs.path.nameraw = {}\n  output: \"failed %fs.path.nameraw\"\n  priority: WARNING\n",
+        missing.display()
+    );
+    let rules = write_rules(dir.path(), "pf.yaml", &ok_rule);
+    let r = Running::start(&rules);
+    let cat = |p: &Path| {
+        let _ = Command::new(&reader).arg(p).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
+    cat(&target);
+    assert!(r.wait_alert("prefilter ok open", Duration::from_secs(5)).is_some(), "successful open alerts");
+
+    // the reload adds a rule on failed opens: the kernel lets them through again
+    std::fs::write(&rules, format!("{ok_rule}{fail_rule}")).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &r.0.child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut fired = false;
+    while Instant::now() < deadline && !fired {
+        cat(&missing);
+        fired = r.wait_alert("prefilter failed open", Duration::from_millis(300)).is_some();
+    }
+    let log = r.0.stop_with_stderr();
+    assert!(fired, "failed open alerts after the reload:\n{log}");
+    assert!(
+        log.contains("kernel pre-filter: failed opens dropped;"),
+        "the first rules cannot match failed opens, so the kernel drops them:\n{log}"
+    );
+}
+
+/// With a rule that can match failed opens from the start, they are not filtered.
+#[test]
+fn prefilter_keeps_failed_opens_a_rule_can_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let reader = named_copy(dir.path(), "cat", &format!("pk{u}"));
+    let missing = dir.path().join("missing");
+    let rules = write_rules(
+        dir.path(),
+        "pk.yaml",
+        &format!(
+            "- rule: failed open from the start\n  desc: d\n  condition: evt.type = openat and proc.name = pk{u} and evt.rawres < 0\n  output: \"failed %evt.res\"\n  priority: WARNING\n"
+        ),
+    );
+    let r = Running::start(&rules);
+    let _ = Command::new(&reader).arg(&missing).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let got = r.wait_alert("failed open from the start", Duration::from_secs(5));
+    let log = r.0.stop_with_stderr();
+    assert!(got.is_some(), "failed open alerts:\n{log}");
+    assert!(log.contains("except openat (a rule may match them)"), "{log}");
+}

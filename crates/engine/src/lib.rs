@@ -12,6 +12,7 @@ pub mod fields;
 pub mod gen;
 pub mod glob;
 pub mod output;
+pub mod prefilter;
 pub mod ruleset;
 pub mod sets;
 pub mod testing;

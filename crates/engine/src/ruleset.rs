@@ -45,6 +45,11 @@ pub struct CompiledRule {
     /// Syscalls without an event of their own that the condition names (`evt.type = madvise`):
     /// reported as generic events, which a live source must be asked for by name.
     pub generic_syscalls: Vec<String>,
+    /// Bit `i`: the condition may match a failed `prefilter::OPEN_FAMILY[i]` (see
+    /// [`crate::prefilter`]); the live probe drops failed opens no rule may match.
+    pub failed_opens: u8,
+    /// Bit `i`: the condition may match a successful read-only `prefilter::OPEN_FAMILY[i]`.
+    pub read_opens: u8,
 }
 
 impl CompiledRule {
@@ -228,6 +233,16 @@ impl Ruleset {
                 } else {
                     Vec::new()
                 },
+                failed_opens: if source.has_event_types() {
+                    crate::prefilter::failed_open_mask(&r.condition)
+                } else {
+                    0
+                },
+                read_opens: if source.has_event_types() {
+                    crate::prefilter::read_open_mask(&r.condition)
+                } else {
+                    0
+                },
             });
         }
         let mut rs = Ruleset {
@@ -274,6 +289,14 @@ impl Ruleset {
             }
         }
         self.index = index;
+    }
+
+    /// Bit `i`: some active syscall rule may match a failed `prefilter::OPEN_FAMILY[i]`.
+    pub fn failed_open_interest(&self) -> u8 {
+        self.rules
+            .iter()
+            .filter(|r| r.enabled && r.priority <= self.min_priority && r.source == Source::Syscall)
+            .fold(0, |m, r| m | r.failed_opens)
     }
 
     pub fn rules(&self) -> &[CompiledRule] {

@@ -56,6 +56,10 @@ pub struct Snapshot {
     pub n_evts: u64,
     pub n_drops: u64,
     pub drops_by_class: Vec<(String, u64)>,
+    /// Records the kernel submitted, by class.
+    pub events_by_class: Vec<(String, u64)>,
+    /// Records the in-kernel pre-filter dropped on purpose (no loaded rule or state uses them).
+    pub n_prefiltered: u64,
     /// Events per second and drops per second since the previous snapshot.
     pub evts_rate_sec: f64,
     pub drops_rate_sec: f64,
@@ -256,6 +260,14 @@ pub fn render_prometheus(s: &Snapshot) -> String {
     let drops: Vec<(Labels, u64)> =
         s.drops_by_class.iter().map(|(c, n)| (labels(&[("class", c)]), *n)).collect();
     r.counters("harrier_kernel_drops", "Events lost in the kernel ring buffer, by event class.", drops);
+    let sent: Vec<(Labels, u64)> =
+        s.events_by_class.iter().map(|(c, n)| (labels(&[("class", c)]), *n)).collect();
+    r.counters("harrier_kernel_events", "Events the kernel put on the ring buffer, by event class.", sent);
+    r.counters(
+        "harrier_kernel_prefiltered",
+        "Events the in-kernel pre-filter dropped because no loaded rule or state tracking uses them.",
+        vec![(Labels::new(), s.n_prefiltered)],
+    );
     let sink = |f: fn(&SinkCounters) -> u64| -> Vec<(Labels, u64)> {
         s.sinks.iter().map(|k| (labels(&[("sink", &k.name), ("kind", &k.kind)]), f(k))).collect()
     };

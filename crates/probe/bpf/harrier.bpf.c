@@ -22,11 +22,10 @@ char LICENSE[] SEC("license") = "GPL";
 /* set at load time by userspace */
 const volatile __u32 hr_excl_tgid = 0;
 const volatile __u64 hr_wake_bytes = 1 << 20;
-/* Latency bounds of the wake-up: a record wakes the consumer when the last forced wake-up is at
- * least this old (hr_urgent_ns for syscalls marked HR_S_URGENT, hr_batch_ns for the rest). The
- * consumer, after a drain that found records, comes back within hr_batch_ns by itself, so a
- * record that did not wake it waits at most about that long; when records flow, wake-ups are at
- * most one per window, so the cost stays that of batching. */
+/* Latency bounds of the wake-up (see submit()): an urgent record (HR_S_URGENT) wakes the
+ * consumer at once unless the last wake-up is younger than hr_urgent_ns (then the timer wakes it
+ * that much later); an ordinary record is read within hr_batch_ns by the batch timer's wake-up,
+ * so records that keep coming cost one wake-up per window and an idle ring none. */
 const volatile __u64 hr_batch_ns = 2000000;
 const volatile __u64 hr_urgent_ns = 200000;
 /* Records of the process-exit tracepoint wake by time (1) or only by bytes (0: no rule
@@ -40,8 +39,8 @@ struct hr_scratch {
 	__u8 d[HR_SCRATCH];
 };
 
-/* The last forced wake-up (boot ns). Every CPU writes it without a lock: a lost update costs
- * one extra wake-up, nothing else. */
+/* The last forced wake-up of an urgent record or the timer (boot ns). Every CPU writes it
+ * without a lock: a lost update costs one extra wake-up, nothing else. */
 __u64 hr_last_wake = 0;
 
 struct {
@@ -56,6 +55,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct hr_scratch);
 } hr_buf SEC(".maps");
+
+/* The pre-filter (HR_D_* bits by syscall number): records no loaded rule can match and state
+ * tracking ignores are dropped before they are built. Written by userspace at load and when the
+ * rules are reloaded; looked up only for syscalls marked HR_S_FILTERABLE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HR_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u32);
+} hr_drop SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -654,39 +663,109 @@ __noinline __u32 put_exeinfo(struct hr_scratch *b, __u32 off)
 #define HR_W_BATCH 1  /* within hr_batch_ns */
 #define HR_W_URGENT 2 /* within hr_urgent_ns */
 
+/* The batch timer: the first ordinary record after the consumer was woken arms it; when it
+ * fires, it wakes the consumer once for every record submitted meanwhile. So a steady trickle of
+ * watched records costs one wake-up per batch window, and an idle ring none. */
+struct hr_timer_val {
+	struct bpf_timer t;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hr_timer_val);
+} hr_timer SEC(".maps");
+
+/* the timer is pending (every CPU reads and writes it without a lock: a lost update costs one
+ * extra or one restarted timer, never a lost wake-up: see submit()) */
+__u32 hr_armed = 0;
+/* hr_armed values: no timer pending, one for an ordinary record, one for an urgent record */
+#define HR_A_NONE 0
+#define HR_A_BATCH 1
+#define HR_A_URGENT 2
+__u32 hr_timer_init = 0;
+/* the wake-up record of the timer: a header with kind HR_K_TICK, nothing else */
+struct hr_hdr hr_tick_rec = {.len = sizeof(struct hr_hdr), .kind = HR_K_TICK};
+
+static int hr_tick(void *map, __u32 *key, struct hr_timer_val *v)
+{
+	/* cleared before the wake-up record: a record that reads a pending timer after this is
+	 * impossible, so any record the consumer misses re-arms the timer itself */
+	hr_armed = HR_A_NONE;
+	hr_last_wake = bpf_ktime_get_boot_ns();
+	bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/* Schedule a wake-up within `delay` ns for a record of wake mode `mode`: an ordinary record arms
+ * the timer when none is pending; an urgent one restarts a pending ordinary timer with the
+ * shorter delay, once (restarting on every record would cost a timer reprogramming per record).
+ * Returns 0 when the timer is (or was already) armed. */
+static __always_inline long arm(__u64 delay, int mode)
+{
+	__u32 want = mode == HR_W_URGENT ? HR_A_URGENT : HR_A_BATCH;
+	if (hr_armed >= want)
+		return 0;
+	__u32 zero = 0;
+	struct hr_timer_val *v = bpf_map_lookup_elem(&hr_timer, &zero);
+	if (!v)
+		return -1;
+	if (!hr_timer_init) {
+		/* -EBUSY when another CPU initialised it first: fine */
+		bpf_timer_init(&v->t, &hr_timer, 1 /* CLOCK_MONOTONIC */);
+		bpf_timer_set_callback(&v->t, hr_tick);
+		hr_timer_init = 1;
+	}
+	hr_armed = want;
+	long err = bpf_timer_start(&v->t, delay, 0);
+	if (err)
+		hr_armed = HR_A_NONE;
+	return err;
+}
+
 static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class, int mode)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->len = len;
 	if (len > HR_HALF + HR_STR_MAX)
 		return;
-	/* Wake the consumer when pending data crosses a multiple of hr_wake_bytes (one wake-up per
-	 * hr_wake_bytes under a flood, not one per record: each is an irq_work self-IPI plus a
-	 * cross-CPU wake), or when the last wake-up is older than the record's latency bound.
-	 * State-only records (HR_W_LAZY) have no latency bound: they are read with the next
-	 * watched record, so a machine busy with syscalls no rule looks at costs no wake-ups.
-	 * Only wake-ups of watched records move hr_last_wake: the consumer, having read such a
-	 * record, comes back by itself one batch window later (records that did not wake it). */
+	/* Wake the consumer at once for an urgent record (at most once per hr_urgent_ns; one that
+	 * comes sooner arms the timer for hr_urgent_ns), or when pending data crosses a multiple of
+	 * hr_wake_bytes (one wake-up per hr_wake_bytes under a flood: each is an irq_work self-IPI
+	 * plus a cross-CPU wake). An ordinary record arms the batch timer (hr_batch_ns) after it is
+	 * in the ring: the timer's wake-up reads it. State-only records (HR_W_LAZY) neither wake nor
+	 * arm: they are read with the next watched record, so syscalls no rule looks at cost no
+	 * wake-ups. */
 	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
 	__u64 wake = hr_wake_bytes;
-	__s64 gap = mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns;
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (mode != HR_W_LAZY && (__s64)(h->ts - hr_last_wake) >= gap) {
+	int woken = 0;
+	if (mode == HR_W_URGENT && (__s64)(h->ts - hr_last_wake) >= (__s64)hr_urgent_ns) {
 		flags = BPF_RB_FORCE_WAKEUP;
+		woken = 1;
 		hr_last_wake = h->ts;
 	} else if (avail / wake != (avail + len) / wake) {
 		flags = BPF_RB_FORCE_WAKEUP;
-		if (mode != HR_W_LAZY)
-			hr_last_wake = h->ts;
+		woken = 1;
 	}
 	/* the empty asm keeps clang from dropping the mask (it knows the bound from the check
 	 * above), which would leave the verifier without one */
 	__u32 n = len;
 	asm volatile("" : "+r"(n));
-	if (bpf_ringbuf_output(&hr_ring, b, n & (HR_SCRATCH - 1), flags))
+	if (bpf_ringbuf_output(&hr_ring, b, n & (HR_SCRATCH - 1), flags)) {
 		stat_add(class & 3);
-	else
-		stat_add(HR_STAT_SENT);
+		return;
+	}
+	stat_add(HR_STAT_SENT);
+	stat_add(HR_STAT_SENT_C0 + (class & 3));
+	if (woken || mode == HR_W_LAZY)
+		return;
+	/* after the output: a timer that fired between the check of hr_armed and here has
+	 * cleared it first, so this record either is read by that wake-up or arms a new one */
+	if (arm(mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns, mode))
+		/* no timer (should not happen): wake now rather than late */
+		bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id)
@@ -716,6 +795,18 @@ int hr_sys_exit(__u64 *ctx)
 	if (!spec)
 		return 0;
 	long ret = (long)ctx[1];
+	if (spec & HR_S_FILTERABLE) {
+		__u32 k = nr;
+		__u32 *d = bpf_map_lookup_elem(&hr_drop, &k);
+		if (d && *d) {
+			__u64 cmd = regs->si;
+			if (((*d & HR_D_FAILED) && ret < 0) ||
+			    ((*d & HR_D_FCNTL_NODUP) && cmd != 0 /* F_DUPFD */ && cmd != 1030 /* F_DUPFD_CLOEXEC */)) {
+				stat_add(HR_STAT_FILTERED);
+				return 0;
+			}
+		}
+	}
 	__u64 id = bpf_get_current_pid_tgid();
 	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
 		return 0;
@@ -805,8 +896,14 @@ int hr_sys_exit(__u64 *ctx)
 			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
 		off = put_cgroups(b, off, task);
 	}
-	submit(b, off, class,
-	       (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH);
+	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
+	if (mode == HR_W_URGENT && (spec & HR_S_URGENT_WRITES)) {
+		/* the urgent rules cannot match a read-only or failed open: batch those */
+		__u64 fl = nr == 2 /* open */ ? a[1] : a[2];
+		if (ret < 0 || (fl & 3 /* O_ACCMODE */) == 0 /* O_RDONLY */)
+			mode = HR_W_BATCH;
+	}
+	submit(b, off, class, mode);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #define HR_K_SYSCALL 1 /* one syscall exit, with what the spec asked for */
 #define HR_K_EXIT 2    /* sched_process_exit */
 #define HR_K_EXEC 3    /* sched_process_exec: filename, exe path, old tid */
+#define HR_K_TICK 4    /* header only: the batch timer's wake-up (carries nothing) */
 
 /* item tags */
 #define HR_T_STR0 1 /* 1..6: NUL-terminated user string read from argument 0..5 */
@@ -61,6 +62,9 @@
 #define HR_S_PROT_EXEC (1u << 22) /* only when arg2 (prot) has PROT_EXEC */
 #define HR_S_URGENT (1u << 23)    /* wake the consumer within hr_urgent_ns */
 #define HR_S_LAZY (1u << 24)      /* state only (no rule watches it): no wake-up by time */
+#define HR_S_URGENT_WRITES (1u << 26) /* with HR_S_URGENT (open, openat): urgent only when it
+					  * succeeded with write access; else an ordinary record */
+#define HR_S_FILTERABLE (1u << 25) /* the hr_drop map may drop some of its records (pre-filter) */
 #define HR_S_CLASS_SHIFT 28       /* bits 28..31: drop-counter class */
 
 /* drop/stat counter slots (hr_stats per-CPU array) */
@@ -71,7 +75,14 @@
 #define HR_NCLASS 4
 #define HR_STAT_SENT 4      /* records submitted */
 #define HR_STAT_TRUNC 5     /* records cut short (scratch full) */
-#define HR_NSTATS 8
+#define HR_STAT_FILTERED 6  /* records the pre-filter dropped (no rule or state uses them) */
+#define HR_STAT_SENT_C0 8   /* 8..11: records submitted, by class (HR_C_*) */
+#define HR_NSTATS 16
+
+/* hr_drop values (per syscall number, set by userspace, changed on a rules reload): what of a
+ * HR_S_FILTERABLE syscall's records no loaded rule can match and state tracking ignores */
+#define HR_D_FAILED (1u << 0)     /* the call failed (result < 0) */
+#define HR_D_FCNTL_NODUP (1u << 1) /* fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC */
 
 #define HR_MAX_SYSCALLS 512
 #define HR_SCRATCH 65536

@@ -6,6 +6,8 @@
 pub const K_SYSCALL: u16 = 1;
 pub const K_EXIT: u16 = 2;
 pub const K_EXEC: u16 = 3;
+/// The batch timer's wake-up record (a header, nothing else).
+pub const K_TICK: u16 = 4;
 
 pub const T_STR0: u16 = 1;
 pub const T_FILE: u16 = 10;
@@ -63,6 +65,10 @@ pub mod spec {
     pub const URGENT: u32 = 1 << 23;
     /// State only (no rule watches it): its records never wake the consumer by time.
     pub const LAZY: u32 = 1 << 24;
+    /// With `URGENT` (open, openat): urgent only when the call succeeded with write access.
+    pub const URGENT_WRITES: u32 = 1 << 26;
+    /// The `hr_drop` map may drop some of its records (pre-filter).
+    pub const FILTERABLE: u32 = 1 << 25;
     pub const CLASS_SHIFT: u32 = 28;
 }
 
@@ -73,8 +79,20 @@ pub const C_NET: u32 = 2;
 pub const C_OTHER: u32 = 3;
 pub const STAT_SENT: u32 = 4;
 pub const STAT_TRUNC: u32 = 5;
-pub const NSTATS: u32 = 8;
+/// Records the pre-filter dropped.
+pub const STAT_FILTERED: u32 = 6;
+/// 8..11: records submitted, by class (`C_*`).
+pub const STAT_SENT_C0: u32 = 8;
+pub const NSTATS: u32 = 16;
 pub const MAX_SYSCALLS: u32 = 512;
+
+/// `hr_drop` map values: what of a [`spec::FILTERABLE`] syscall's records the kernel drops.
+pub mod prefilter {
+    /// The call failed (result < 0).
+    pub const FAILED: u32 = 1 << 0;
+    /// fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC.
+    pub const FCNTL_NODUP: u32 = 1 << 1;
+}
 
 pub const HDR_LEN: usize = 88;
 /// Offsets in the record header (`struct hr_hdr`): kind (u16) and syscall number (u16).

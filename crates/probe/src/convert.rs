@@ -116,6 +116,8 @@ impl Converter {
                     self.stats.malformed += 1;
                 }
             }
+            // the batch timer's wake-up: not one of the kernel's event records
+            abi::K_TICK => self.stats.records -= 1,
             _ => self.stats.malformed += 1,
         }
     }

@@ -19,12 +19,13 @@ pub mod procfs;
 pub mod syscalls;
 pub mod sysnr;
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use harrier_event::Event;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use convert::{ConvertStats, Converter};
 
@@ -77,12 +78,63 @@ pub struct ProbeConfig<'a> {
     /// Event names whose records wake the consumer within `urgent_window` (rules with a high
     /// priority or a response); the others within `batch_window`.
     pub urgent: &'a [&'a str],
+    /// Of `urgent`, the open syscalls (`open`, `openat`) whose records are urgent only when the
+    /// call succeeded with write access (the urgent rules cannot match read-only or failed
+    /// opens); the others are ordinary records.
+    pub urgent_writes_only: &'a [&'a str],
     /// Latency bound of ordinary records: a record wakes the consumer when the last wake-up is
     /// this old, and a consumer that found records comes back this soon by itself. Wake-ups
     /// stay at most one per window while records flow (batching), and none when idle.
     pub batch_window: Duration,
     /// Latency bound of `urgent` records.
     pub urgent_window: Duration,
+    /// Drop in the kernel what no loaded rule can match and state tracking ignores (`None`:
+    /// every record of the captured syscalls reaches the ring, e.g. for `harrier capture`).
+    pub prefilter: Option<Prefilter<'a>>,
+}
+
+/// What the loaded rules can use, for the in-kernel pre-filter ([`ProbeConfig::prefilter`],
+/// [`Probe::set_prefilter`]). Dropped are only records that change no state and that no rule
+/// could match:
+/// * failed opens ([`syscalls::OPEN_FAMILY`]) not named in `failed_opens_wanted`;
+/// * failed `close`/`dup`/`dup2`/`dup3`/`fcntl` calls and `fcntl` commands other than
+///   `F_DUPFD`/`F_DUPFD_CLOEXEC`, when those syscalls are captured for state only (not in
+///   `watched`).
+#[derive(Debug, Clone, Copy)]
+pub struct Prefilter<'a> {
+    /// Event names the rules watch.
+    pub watched: &'a [&'a str],
+    /// Open syscalls whose failures some rule may match (the engine decides this from the
+    /// conditions: `harrier_engine::Ruleset::failed_open_interest`).
+    pub failed_opens_wanted: &'a [&'a str],
+}
+
+/// The pre-filter's `hr_drop` words (syscall number, `abi::prefilter` bits) for the captured
+/// syscalls: every stateless-failure syscall gets an entry (0 = keep everything).
+pub fn prefilter_words(captured: &[&str], p: Option<&Prefilter<'_>>) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for name in captured {
+        if !syscalls::STATELESS_FAILURES.contains(name) {
+            continue;
+        }
+        let Some(s) = syscalls::by_name(name) else { continue };
+        let mut bits = 0;
+        if let Some(p) = p {
+            let watched = p.watched.contains(name);
+            if syscalls::OPEN_FAMILY.contains(name) {
+                if !p.failed_opens_wanted.contains(name) {
+                    bits |= abi::prefilter::FAILED;
+                }
+            } else if !watched {
+                bits |= abi::prefilter::FAILED;
+                if *name == "fcntl" {
+                    bits |= abi::prefilter::FCNTL_NODUP;
+                }
+            }
+        }
+        out.push((s.nr, bits));
+    }
+    out
 }
 
 impl Default for ProbeConfig<'_> {
@@ -94,8 +146,10 @@ impl Default for ProbeConfig<'_> {
             exclude_pid: None,
             wakeup_bytes: 1 << 20,
             urgent: &[],
+            urgent_writes_only: &[],
             batch_window: DEFAULT_BATCH_WINDOW,
             urgent_window: DEFAULT_URGENT_WINDOW,
+            prefilter: None,
         }
     }
 }
@@ -170,6 +224,10 @@ pub struct DropCounters {
     pub other: u64,
     /// Records the kernel submitted.
     pub sent: u64,
+    /// Records the pre-filter dropped on purpose (no rule or state uses them; not losses).
+    pub filtered: u64,
+    /// Records submitted by class: process, file, network, other.
+    pub sent_by_class: [u64; 4],
 }
 
 impl DropCounters {
@@ -193,30 +251,82 @@ pub struct Probe {
     /// Edge-triggered epoll on the ring: returns on a kernel wake-up (or the timeout), not
     /// whenever one record is pending, so records are consumed in batches.
     epoll: OwnedFd,
-    /// The last drain emptied the ring: wait for a wake-up before the next one.
+    /// The last drain emptied the ring: wait for a wake-up before the next one. Every watched
+    /// record is followed by a wake-up within its window (at once, or by the kernel's batch
+    /// timer), so the consumer never needs to come back by itself.
     wait_first: bool,
-    /// A drain found a watched (non-lazy) record: watched records submitted up to one batch
-    /// window after it may not have woken us (the kernel wakes at most once per window), so a
-    /// drain must happen at this instant or later; waits end there at the latest. Drains that
-    /// find only lazy records set nothing: an idle-for-rules machine is read once per timeout.
-    follow_until: Option<Instant>,
-    follow_up: Duration,
-    /// By syscall number: its records wake the consumer by time (not lazy).
-    hot: Vec<bool>,
-    /// Process-exit records wake by time.
-    exit_hot: bool,
     urgent: Vec<&'static str>,
     conv: Converter,
     syscalls: Vec<&'static str>,
+    prefilter: PrefilterHandle,
 }
 
-/// Whether a record wakes the consumer by time (kind and syscall number of its header).
-fn is_hot(hot: &[bool], exit_hot: bool, rec: &[u8]) -> bool {
-    let u16_at = |o: usize| rec.get(o..o + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-    match u16_at(abi::HDR_KIND_OFF) {
-        abi::K_SYSCALL => hot.get(usize::from(u16_at(abi::HDR_NR_OFF))).copied().unwrap_or(true),
-        abi::K_EXIT => exit_hot,
-        _ => false,
+/// Changes the pre-filter of a running probe, from any thread (a rules reload).
+#[derive(Clone)]
+pub struct PrefilterHandle {
+    inner: Arc<Mutex<PrefilterState>>,
+}
+
+struct PrefilterState {
+    map: Array<MapData, u32>,
+    captured: Vec<&'static str>,
+    /// What the filter lets through now (`None`: everything).
+    current: Option<(Vec<String>, Vec<String>)>,
+}
+
+impl PrefilterState {
+    fn write(&mut self, p: Option<(Vec<String>, Vec<String>)>) -> Result<(), ProbeError> {
+        let (w, f): (Vec<&str>, Vec<&str>) = match &p {
+            Some((w, f)) => (w.iter().map(String::as_str).collect(), f.iter().map(String::as_str).collect()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let pf = Prefilter { watched: &w, failed_opens_wanted: &f };
+        for (nr, bits) in prefilter_words(&self.captured, p.as_ref().map(|_| &pf)) {
+            self.map.set(nr, bits, 0).map_err(|e| ProbeError::Other(format!("hr_drop[{nr}]: {e}")))?;
+        }
+        self.current = p;
+        Ok(())
+    }
+}
+
+fn owned(p: Option<&Prefilter<'_>>) -> Option<(Vec<String>, Vec<String>)> {
+    p.map(|p| {
+        (
+            p.watched.iter().map(|s| s.to_string()).collect(),
+            p.failed_opens_wanted.iter().map(|s| s.to_string()).collect(),
+        )
+    })
+}
+
+impl PrefilterHandle {
+    /// Let through exactly what `p` needs (`None`: everything).
+    pub fn set(&self, p: Option<&Prefilter<'_>>) -> Result<(), ProbeError> {
+        let mut g = self.inner.lock().map_err(|_| ProbeError::Other("pre-filter lock poisoned".into()))?;
+        g.write(owned(p))
+    }
+
+    /// Let through, from now on, also what `p` needs, and never less than before: reloaded rules
+    /// are swapped in by the detector a moment later, and the earlier ones run until then (a
+    /// narrower filter takes effect at the next start).
+    pub fn widen(&self, p: Option<&Prefilter<'_>>) -> Result<(), ProbeError> {
+        let mut g = self.inner.lock().map_err(|_| ProbeError::Other("pre-filter lock poisoned".into()))?;
+        let merged = match (g.current.clone(), owned(p)) {
+            (Some((mut w, mut f)), Some((w2, f2))) => {
+                for x in w2 {
+                    if !w.contains(&x) {
+                        w.push(x);
+                    }
+                }
+                for x in f2 {
+                    if !f.contains(&x) {
+                        f.push(x);
+                    }
+                }
+                Some((w, f))
+            }
+            _ => None,
+        };
+        g.write(merged)
     }
 }
 
@@ -256,16 +366,18 @@ impl Probe {
                 *w = s.spec_word();
                 if urgent.iter().any(|u| u.nr == s.nr) {
                     *w |= abi::spec::URGENT;
+                    if matches!(s.name, "open" | "openat") && cfg.urgent_writes_only.contains(&s.name) {
+                        *w |= abi::spec::URGENT_WRITES;
+                    }
                 } else if !named.iter().any(|n| n.nr == s.nr) {
                     *w |= abi::spec::LAZY;
+                }
+                if syscalls::STATELESS_FAILURES.contains(&s.name) {
+                    *w |= abi::spec::FILTERABLE;
                 }
             }
         }
         let exit_wakes = u32::from(!cfg.with_state_events || cfg.syscalls.contains(&"procexit"));
-        let mut hot = vec![false; abi::MAX_SYSCALLS as usize];
-        for (h, w) in hot.iter_mut().zip(spec.iter()) {
-            *h = *w != 0 && *w & abi::spec::LAZY == 0;
-        }
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
         let batch_ns = ns(cfg.batch_window);
         let urgent_ns = ns(cfg.urgent_window).min(batch_ns);
@@ -299,6 +411,13 @@ impl Probe {
             p.load(tp, &btf).map_err(|e| load_err_chain(&format!("tp_btf/{tp}"), &e))?;
             p.attach().map_err(|e| load_err_chain(&format!("attach tp_btf/{tp}"), &e))?;
         }
+        let captured: Vec<&'static str> = wanted.iter().map(|s| s.name).collect();
+        let drop_map = Array::try_from(
+            ebpf.take_map("hr_drop").ok_or_else(|| ProbeError::Other("map hr_drop missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        let mut pf = PrefilterState { map: drop_map, captured: captured.clone(), current: None };
+        pf.write(owned(cfg.prefilter.as_ref()))?;
         let ring = RingBuf::try_from(
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
         )
@@ -320,14 +439,21 @@ impl Probe {
             ring,
             epoll,
             wait_first: false,
-            follow_until: None,
-            follow_up: Duration::from_nanos(batch_ns),
-            hot,
-            exit_hot: exit_wakes != 0,
             urgent: wanted.iter().filter(|s| urgent.iter().any(|u| u.nr == s.nr)).map(|s| s.name).collect(),
             conv: Converter::new(),
-            syscalls: wanted.iter().map(|s| s.name).collect(),
+            syscalls: captured,
+            prefilter: PrefilterHandle { inner: Arc::new(Mutex::new(pf)) },
         })
+    }
+
+    /// Replace the pre-filter; `None` lets every record through.
+    pub fn set_prefilter(&self, p: Option<&Prefilter<'_>>) -> Result<(), ProbeError> {
+        self.prefilter.set(p)
+    }
+
+    /// A handle that changes the pre-filter from another thread (rules reloads).
+    pub fn prefilter_handle(&self) -> PrefilterHandle {
+        self.prefilter.clone()
     }
 
     /// The syscalls the kernel filter lets through.
@@ -342,11 +468,10 @@ impl Probe {
 
     /// Drain the ring buffer and call `f` with each event, in ring order. Records are consumed
     /// in batches: when the previous call emptied the ring (or nothing is pending), this first
-    /// waits for the kernel's wake-up, up to `timeout` when the ring was quiet, and up to the
-    /// batch window after a drain that found records (the kernel wakes at most once per window,
-    /// so records right after a wake-up are fetched this way). A record waits at most about the
-    /// batch window (the urgent window for urgent syscalls) before it is delivered, and an idle
-    /// ring costs one wake-up per `timeout`.
+    /// waits for the kernel's wake-up, up to `timeout`. The kernel wakes the consumer for an
+    /// urgent record at once and for ordinary ones by its batch timer, one wake-up per batch
+    /// window while they keep coming; state-only records wake nobody and come with the next
+    /// wake-up (or after `timeout`). An idle ring costs one wake-up per `timeout`.
     pub fn poll(
         &mut self,
         timeout: Duration,
@@ -355,19 +480,13 @@ impl Probe {
         let before = self.conv.stats;
         let mut waited = false;
         if self.wait_first {
-            self.wait(self.wait_for(timeout))?;
+            self.wait(timeout)?;
             waited = true;
         }
-        let (mut got, mut hot) = self.drain(f);
+        let mut got = self.drain(f);
         if got == 0 && !waited {
-            self.wait(self.wait_for(timeout))?;
-            (got, hot) = self.drain(f);
-        }
-        let now = Instant::now();
-        if hot {
-            self.follow_until = Some(now + self.follow_up);
-        } else if self.follow_until.is_some_and(|t| now >= t) {
-            self.follow_until = None;
+            self.wait(timeout)?;
+            got = self.drain(f);
         }
         self.wait_first = got < DRAIN_MAX;
         let after = self.conv.stats;
@@ -376,14 +495,6 @@ impl Probe {
             events: after.events - before.events,
             malformed: after.malformed - before.malformed,
         })
-    }
-
-    /// How long the next wait may last: `timeout`, or less when a follow-up drain is due.
-    fn wait_for(&self, timeout: Duration) -> Duration {
-        match self.follow_until {
-            Some(t) => timeout.min(t.saturating_duration_since(Instant::now())),
-            None => timeout,
-        }
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), ProbeError> {
@@ -401,17 +512,15 @@ impl Probe {
         Ok(())
     }
 
-    /// Records consumed, and whether one of them was watched (not lazy).
-    fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> (u64, bool) {
+    /// Records consumed.
+    fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> u64 {
         let mut n = 0;
-        let mut hot = false;
         while n < DRAIN_MAX {
             let Some(item) = self.ring.next() else { break };
-            hot = hot || is_hot(&self.hot, self.exit_hot, &item);
             self.conv.convert(&item, f);
             n += 1;
         }
-        (n, hot)
+        n
     }
 
     /// Counters of the kernel side, summed over CPUs.
@@ -425,6 +534,10 @@ impl Probe {
         d.network = sum(abi::C_NET);
         d.other = sum(abi::C_OTHER);
         d.sent = sum(abi::STAT_SENT);
+        d.filtered = sum(abi::STAT_FILTERED);
+        for (i, v) in d.sent_by_class.iter_mut().enumerate() {
+            *v = sum(abi::STAT_SENT_C0 + i as u32);
+        }
         d
     }
 

@@ -163,6 +163,14 @@ pub const STATE_EVENTS: &[&str] = &[
     "bpf",
 ];
 
+/// The open syscalls: a failed one creates no descriptor and changes no state.
+pub const OPEN_FAMILY: &[&str] = &["open", "openat", "openat2", "creat"];
+
+/// Syscalls whose failed calls state tracking ignores (no descriptor created, closed or
+/// copied): the pre-filter may drop their failures when no rule can match them.
+pub const STATELESS_FAILURES: &[&str] =
+    &["open", "openat", "openat2", "creat", "close", "dup", "dup2", "dup3", "fcntl"];
+
 /// Index into [`SYSCALLS`] by syscall number (`u8::MAX`: not supported).
 const BY_NR: [u8; crate::abi::MAX_SYSCALLS as usize] = {
     let mut t = [u8::MAX; crate::abi::MAX_SYSCALLS as usize];

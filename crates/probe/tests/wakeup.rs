@@ -1,6 +1,6 @@
 //! The probe's wake-ups are bounded in time (root, real kernel): a record reaches a reader that
-//! waits with a long poll timeout within the batch window (the urgent window for urgent
-//! syscalls), including records that follow a wake-up too closely to cause one of their own.
+//! waits with a long poll timeout within the batch window (the kernel's batch timer; at once for
+//! urgent syscalls), including records that come while a wake-up is already scheduled.
 //! Without the time bound, the reader would sleep until the 1 MiB byte threshold or its timeout.
 
 mod common;
@@ -80,8 +80,8 @@ fn an_ordinary_record_wakes_the_reader_within_the_batch_window() {
 
 #[test]
 fn records_right_after_a_wake_up_are_fetched_too() {
-    // 200 mkdirs back to back: most come within the window of an earlier wake-up and cause none;
-    // the reader's short follow-up wait after each non-empty drain fetches them.
+    // 200 mkdirs back to back: most come while the batch timer is pending and arm nothing; its
+    // wake-up (or the next one they arm) fetches them.
     let mut probe = load(&[]);
     let took = mkdirs_delivered(&mut probe, 200);
     assert!(took < Duration::from_secs(10), "delivered after {took:?}: records waited for the timeout");
