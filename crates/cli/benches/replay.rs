@@ -11,7 +11,7 @@
 //!
 //! * the same filter in both tools, as a user runs them: `harrier replay FILE --filter F -p
 //!   %evt.num` and `sysdig -r FILE -p %evt.num F`, median of 5 alternating runs, with each one's
-//!   peak RSS (from wait4's rusage) and a check that both select the same number of events.
+//!   peak RSS (GNU time's `%M`; 0 when `/usr/bin/time` is missing) and a check that both select the same number of events.
 //!
 //! Figures are printed; nothing is asserted (machines are shared and noisy).
 
@@ -33,21 +33,36 @@ fn rss_kib() -> u64 {
 }
 
 /// Run a command, counting its stdout lines; its wall time in seconds, peak RSS (KiB) and lines.
+///
+/// The peak comes from GNU time (`/usr/bin/time -f %M`), which forks the command from its own small
+/// process: a child forked straight from this bench would report the bench's own high-water mark
+/// (Linux carries the forked copy's peak across exec into the child's `ru_maxrss`, and the bench
+/// holds the capture in memory). Without GNU time the peak is 0 (not measured).
 fn timed_rss(cmd: &mut Command) -> Option<(f64, u64, usize)> {
     use std::io::Read;
+    let gnu_time = Path::new("/usr/bin/time");
+    let peak_file = std::env::temp_dir().join(format!("harrier-bench-peak-{}", std::process::id()));
+    let mut run = if gnu_time.exists() {
+        let mut w = Command::new(gnu_time);
+        w.args(["-f", "%M", "-o"]).arg(&peak_file).arg(cmd.get_program()).args(cmd.get_args());
+        w
+    } else {
+        let mut w = Command::new(cmd.get_program());
+        w.args(cmd.get_args());
+        w
+    };
     let t = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+    let mut child = run.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
     let mut out = Vec::new();
     child.stdout.take()?.read_to_end(&mut out).ok()?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers for the call's duration; reaps the child (no later wait on it).
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let ok = child.wait().ok()?.success();
     let el = t.elapsed().as_secs_f64();
-    (rc == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
-        .then(|| (el, ru.ru_maxrss.max(0) as u64, out.iter().filter(|b| **b == b'\n').count()))
+    let peak = std::fs::read_to_string(&peak_file)
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(0);
+    let _ = std::fs::remove_file(&peak_file);
+    ok.then(|| (el, peak, out.iter().filter(|b| **b == b'\n').count()))
 }
 
 fn median(v: &mut [f64]) -> f64 {
