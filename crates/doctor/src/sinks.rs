@@ -424,7 +424,9 @@ mod tests {
                     "{k}: run says '{run}', doctor {mine:?}"
                 );
             } else {
-                assert!(mine.iter().all(|x| x.status == Status::Ok), "{k}: {mine:?}");
+                // It builds: doctor goes on to its endpoint (here: AWS's regional host, which
+                // may not resolve on a test machine), never refuses it.
+                assert!(mine.iter().all(|x| !x.detail.contains("cannot start")), "{k}: {mine:?}");
             }
         }
         assert_eq!(run_accepts, harrier_sinks::entries::ENTRY_TYPES.len());
