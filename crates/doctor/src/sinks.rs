@@ -113,15 +113,32 @@ pub fn configured(cfg: &Value) -> Vec<Configured> {
         static S3: SinkKind = SinkKind { kind: "s3", key: "endpoint", form: Form::Url("https"), post: false };
         out.push(("s3".into(), &S3, ep.map(|e| vec![e])));
     }
+    // `sinks:` entries: the types `harrier run` builds are the sinks crate's list. An entry of a
+    // kind with a destination form here is probed through it; the others are built by the sinks
+    // crate (`described`); one whose feature this build lacks is reported by `Config::left_out`.
     if let Some(Value::Sequence(items)) = get_path(cfg, "sinks") {
         for (i, item) in items.iter().enumerate() {
-            let Some(t) = s(item, "type") else { continue };
+            let Some(t) = s(item, "type") else {
+                out.push((format!("sinks[{i}]"), &SINK_KINDS[0], Err("missing 'type'".into())));
+                continue;
+            };
             let name = s(item, "name").unwrap_or_else(|| format!("{t}-{i}"));
-            match SINK_KINDS.iter().find(|k| k.kind == t) {
-                Some(k) => out.push((format!("{name} (sinks[{i}])"), k, endpoints(k, item))),
-                None if self_described(&t) => {}
-                None => {
-                    out.push((format!("sinks[{i}]"), &SINK_KINDS[0], Err(format!("unknown sink type '{t}'"))))
+            match harrier_sinks::entries::entry_type(&t) {
+                None => out.push((
+                    format!("sinks[{i}]"),
+                    &SINK_KINDS[0],
+                    Err(harrier_sinks::entries::unknown(&t)),
+                )),
+                Some(et) if !et.built() || self_described(&t) => {}
+                Some(_) => {
+                    let k = SINK_KINDS.iter().find(|k| k.kind == t).expect("not self-described");
+                    // Without its destination key: the reason `harrier run` gives (building it
+                    // then fails before any network access).
+                    let eps = match endpoints(k, item) {
+                        Ok(v) if v.is_empty() => harrier_sinks::entries::entry_sink(item, "").map(|_| v),
+                        r => r,
+                    };
+                    out.push((format!("{name} (sinks[{i}])"), k, eps))
                 }
             }
         }
@@ -129,20 +146,10 @@ pub fn configured(cfg: &Value) -> Vec<Configured> {
     out
 }
 
-/// The outputs that describe themselves through the sinks crate (the webhook-style ones and
-/// the cloud object stores): the kind names of `sinks:` entries.
+/// A `sinks:` entry type doctor has no destination form for: the sinks crate builds it and says
+/// where it sends ([`described`]).
 fn self_described(kind: &str) -> bool {
-    matches!(
-        kind,
-        "opsgenie"
-            | "googlechat"
-            | "telegram"
-            | "webex"
-            | "datadoglogs"
-            | "kafkarest"
-            | "gcpstorage"
-            | "azureblob"
-    )
+    !SINK_KINDS.iter().any(|k| k.kind == kind)
 }
 
 /// A self-described output: reported as `subject`; its endpoints, or why it cannot start; and
@@ -187,17 +194,20 @@ pub fn described(cfg: &Value, c: &harrier_sinks::Config) -> Vec<Described> {
     }
     if let Some(Value::Sequence(items)) = get_path(cfg, "sinks") {
         for (i, item) in items.iter().enumerate() {
-            let Some(t) = s(item, "type").filter(|t| self_described(t)) else { continue };
+            let Some(t) = s(item, "type") else { continue };
+            let known = harrier_sinks::entries::entry_type(&t);
+            if !known.is_some_and(|k| k.built() && self_described(k.kind)) {
+                continue; // unknown (`configured`), left out (`left_out`), or probed by its form
+            }
             let name = s(item, "name").unwrap_or_else(|| format!("{t}-{i}"));
-            let result = match harrier_sinks::hooks::entry(&t, item) {
-                Some(h) => ep(h.and_then(|h| h.sink(mtls))),
-                None => ep(harrier_sinks::cloud::entry_sink(&t, item).unwrap_or_else(|| Err(t.clone()))),
-            };
+            let result = ep(harrier_sinks::entries::entry_sink(item, mtls));
             out.push(Described { subject: format!("{name} (sinks[{i}])"), off: false, result });
         }
     }
     out
 }
+
+const NOTHING_TO_PROBE: &str = "the output builds as harrier run builds it (it names no endpoint to probe)";
 
 pub fn check(cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -253,6 +263,9 @@ pub fn check(cx: &Context) -> Vec<Finding> {
                 Finding::new("sinks", d.subject, Status::Fail, format!("the output cannot start: {e}"))
                     .fix("set or correct the key named above (harrier run refuses this configuration)"),
             ),
+            Ok(eps) if eps.is_empty() => {
+                out.push(Finding::new("sinks", d.subject, Status::Ok, NOTHING_TO_PROBE))
+            }
             Ok(eps) => {
                 for ep in &eps {
                     out.extend(check_endpoint("sinks", &d.subject, ep, cx.opts.timeout));
@@ -264,10 +277,19 @@ pub fn check(cx: &Context) -> Vec<Finding> {
         let eps = match eps {
             Ok(e) => e,
             Err(e) => {
-                out.push(Finding::new("sinks", subject, Status::Fail, e).fix("fix the sink's address"));
+                let fix = if e.starts_with("unknown output type") || e == "missing 'type'" {
+                    "set the entry's type to one of the known types (harrier run refuses this entry)"
+                } else {
+                    "fix the sink's address or the key named above (harrier run refuses this configuration)"
+                };
+                out.push(Finding::new("sinks", subject, Status::Fail, e).fix(fix));
                 continue;
             }
         };
+        if eps.is_empty() {
+            out.push(Finding::new("sinks", subject, Status::Ok, NOTHING_TO_PROBE));
+            continue;
+        }
         let mut reachable = true;
         for ep in &eps {
             let f = check_endpoint("sinks", &subject, ep, cx.opts.timeout);
@@ -342,6 +364,77 @@ mod tests {
         assert!(c[4].2.is_err());
     }
 
+    /// Every `type:` of a `sinks:` entry that `harrier run` builds (the sinks crate's constructor,
+    /// tried on each listed type and on names it does not know) is known to doctor: doctor
+    /// reports the entry under its own name, never as unknown, and refuses it exactly when the
+    /// run does — a missing key with the run's message, a feature this build lacks as "built
+    /// without the `X` feature". An unknown type fails naming it and the known ones. Runs in the
+    /// full build (`cargo test --workspace`) and the lean one (scripts/test.sh, `-- left_out`).
+    #[test]
+    fn every_entry_type_run_accepts_is_known_to_doctor_or_left_out() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _g = rt.enter();
+        let mut kinds: Vec<&str> = harrier_sinks::entries::ENTRY_TYPES.iter().map(|t| t.kind).collect();
+        kinds.extend(["bogus", "webui", "http_output", "aws", "falco"]);
+        let mut text = String::from("sinks:\n");
+        for k in &kinds {
+            text += &format!("  - {{type: {k}, name: e-{k}}}\n");
+        }
+        text += "  - {name: no-type}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidekick.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let cx = crate::Context::new(crate::Options {
+            config: Some(path),
+            timeout: std::time::Duration::from_secs(2),
+            ..Default::default()
+        });
+        let f = check(&cx);
+        let mut run_accepts = 0;
+        for (i, k) in kinds.iter().enumerate() {
+            let entry: Value = serde_yaml::from_str(&format!("{{type: {k}, name: e-{k}}}")).unwrap();
+            let run = harrier_sinks::entries::entry_sink(&entry, "").err().unwrap_or_default();
+            let mine: Vec<_> = f
+                .iter()
+                .filter(|x| {
+                    x.subject == format!("e-{k} (sinks[{i}])")
+                        || x.subject.starts_with(&format!("sinks[{i}]"))
+                })
+                .collect();
+            assert!(!mine.is_empty(), "no finding for {k}: {f:?}");
+            if run.starts_with("unknown output type") {
+                let d = &mine[0].detail;
+                assert_eq!(mine[0].status, Status::Fail, "{k}: {d}");
+                assert!(d.starts_with(&format!("unknown output type '{k}' (known types: webhook,")), "{d}");
+                continue;
+            }
+            run_accepts += 1;
+            assert!(mine.iter().all(|x| !x.detail.contains("unknown")), "{k}: {mine:?}");
+            if let Some(feature) = run.split("without the `").nth(1).and_then(|r| r.split('`').next()) {
+                assert!(
+                    mine.iter().any(|x| x.status == Status::Fail
+                        && x.detail.contains(&format!("without the `{feature}` feature"))),
+                    "{k}: {mine:?}"
+                );
+            } else if !run.is_empty() {
+                // The run's own reason (a required key), not a second opinion.
+                assert!(
+                    mine.iter().any(|x| x.status == Status::Fail
+                        && run.contains(x.detail.trim_start_matches("the output cannot start: "))),
+                    "{k}: run says '{run}', doctor {mine:?}"
+                );
+            } else {
+                // It builds: doctor goes on to its endpoint (here: AWS's regional host, which
+                // may not resolve on a test machine), never refuses it.
+                assert!(mine.iter().all(|x| !x.detail.contains("cannot start")), "{k}: {mine:?}");
+            }
+        }
+        assert_eq!(run_accepts, harrier_sinks::entries::ENTRY_TYPES.len());
+        let n = kinds.len();
+        let none = f.iter().find(|x| x.subject == format!("sinks[{n}]")).unwrap();
+        assert!(none.status == Status::Fail && none.detail == "missing 'type'", "{none:?}");
+    }
+
     /// The self-described outputs (webhook-style, cloud stores): a missing or invalid required
     /// key fails (or warns when it leaves the block off), a host that does not resolve fails,
     /// a secret in a key never appears in a finding.
@@ -389,6 +482,6 @@ mod tests {
         let s = find("telegram-1 (sinks[1])");
         assert!(s.status == Status::Fail && s.detail.contains("telegram.token"), "{s:?}");
         assert!(f.iter().all(|x| !x.detail.contains("s3cr3t") && !x.detail.contains("sec/ret")), "{f:?}");
-        assert!(f.iter().all(|x| !x.detail.contains("unknown sink type")), "{f:?}");
+        assert!(f.iter().all(|x| !x.detail.contains("unknown output type")), "{f:?}");
     }
 }

@@ -473,12 +473,8 @@ impl Config {
     /// The enabled outputs this build left out (see [`crate::not_built`]): (where, feature).
     /// `harrier doctor` reports them; `harrier run` refuses them when building the sinks.
     pub fn left_out(&self) -> Vec<(String, &'static str)> {
-        let feature = |kind: &str| match kind {
-            "kafka" if !cfg!(feature = "kafka") => Some("kafka"),
-            k if !cfg!(feature = "aws") && crate::aws::KINDS.iter().any(|(t, _)| *t == k) => Some("aws"),
-            "gcpstorage" | "azureblob" if !cfg!(feature = "cloud") => Some("cloud"),
-            _ => None,
-        };
+        let feature =
+            |kind: &str| crate::entries::entry_type(kind).filter(|t| !t.built()).and_then(|t| t.feature);
         let mut out = Vec::new();
         if !self.kafka.hostport.is_empty() {
             out.extend(feature("kafka").map(|f| ("kafka".to_string(), f)));
@@ -650,6 +646,17 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
     Ok(())
 }
 
+/// The sink of one `sinks:` entry of type `kind` (see [`crate::entries::entry_sink`]).
+pub(crate) fn build_entry(
+    kind: &str,
+    v: &serde_yaml::Value,
+    mtls: &str,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn Sink>, String> {
+    let cfg = Config::default();
+    Kinds { cfg: &cfg, mtls, metrics }.build(kind, v, None)
+}
+
 #[allow(non_camel_case_types)]
 enum Section<'a> {
     slack(&'a SlackConfig),
@@ -696,6 +703,9 @@ impl Kinds<'_> {
                     _ => from_value::<$ty>(kind, v)?,
                 }
             };
+        }
+        if sec.is_none() && crate::entries::entry_type(kind).is_none() {
+            return Err(crate::entries::unknown(kind));
         }
         let e = |m: String| format!("{kind}: {m}");
         Ok(match kind {
@@ -744,7 +754,7 @@ impl Kinds<'_> {
                 (None, Some(s)) => s?,
                 (None, None) => match crate::cloud::entry_sink(other, v) {
                     Some(s) => s?,
-                    None => return Err(format!("unknown output type '{other}'")),
+                    None => return Err(crate::entries::unknown(other)),
                 },
             },
         })

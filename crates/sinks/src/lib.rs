@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod common;
 pub mod config;
 pub mod configcheck;
+pub mod entries;
 pub mod filter;
 pub mod forward;
 #[doc(hidden)]

@@ -27,6 +27,7 @@ pub struct LogsSink {
     group: String,
     pub(crate) stream: String,
     stream_ready: AtomicBool,
+    endpoint: String,
 }
 
 /// The timestamp (ms) CloudWatch gets for an alert at `time_ns`, seen at `now_ms`.
@@ -97,6 +98,7 @@ impl LogsSink {
             group,
             stream,
             stream_ready: AtomicBool::new(false),
+            endpoint: super::sdk::shown_endpoint(&conf, "logs"),
         })
     }
 
@@ -177,6 +179,9 @@ impl LogsSink {
 impl Sink for LogsSink {
     fn kind(&self) -> &'static str {
         "cloudwatchlogs"
+    }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.clone())
     }
     fn max_batch(&self) -> usize {
         MAX_EVENTS

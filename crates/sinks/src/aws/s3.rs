@@ -33,6 +33,7 @@ pub struct S3Sink {
     /// The region in use (the tests read it).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) region: String,
+    endpoint: String,
 }
 
 impl S3Sink {
@@ -77,6 +78,7 @@ impl S3Sink {
             keys: crate::common::ObjectKeys::new(&s3.prefix),
             acl,
             region,
+            endpoint: super::sdk::shown_endpoint(&conf, "s3"),
         })
     }
 
@@ -99,6 +101,9 @@ impl S3Sink {
 impl Sink for S3Sink {
     fn kind(&self) -> &'static str {
         "s3"
+    }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.clone())
     }
     /// One object per alert, one alert per attempt: a failure never re-sends alerts that were
     /// already stored.

@@ -123,6 +123,18 @@ pub(crate) fn sdk_config(c: &AwsCreds, o: &ClientOptions<'_>) -> Result<SdkConfi
     Ok(b.build())
 }
 
+/// Where an output of `service` sends, as `harrier doctor` shows and probes it: the custom
+/// endpoint, or AWS's regional one.
+pub(crate) fn shown_endpoint(conf: &SdkConfig, service: &str) -> String {
+    match conf.endpoint_url() {
+        Some(e) => e.to_string(),
+        None => {
+            let region = conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+            format!("https://{service}.{region}.amazonaws.com")
+        }
+    }
+}
+
 fn base_builder(region: aws_config::Region, http: SharedHttpClient) -> aws_types::sdk_config::Builder {
     let mut b = SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())

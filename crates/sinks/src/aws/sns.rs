@@ -26,6 +26,7 @@ pub struct SnsSink {
     /// The region in use (the tests read it).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) region: String,
+    endpoint: String,
 }
 
 /// The region of a topic ARN (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`).
@@ -119,6 +120,7 @@ impl SnsSink {
             topic,
             raw: s.rawjson,
             region,
+            endpoint: super::sdk::shown_endpoint(&conf, "sns"),
         })
     }
 
@@ -176,6 +178,9 @@ impl SnsSink {
 impl Sink for SnsSink {
     fn kind(&self) -> &'static str {
         "sns"
+    }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.clone())
     }
     fn max_batch(&self) -> usize {
         super::BATCH_ENTRIES

@@ -22,6 +22,7 @@ pub struct SqsSink {
     /// The region in use (the tests read it).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) region: String,
+    endpoint: String,
 }
 
 /// (region, endpoint) a queue URL implies.
@@ -67,7 +68,14 @@ impl SqsSink {
             },
         )?;
         let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
-        Ok(SqsSink { client: aws_sdk_sqs::Client::new(&conf), fifo: url.ends_with(".fifo"), url, region })
+        let endpoint = super::sdk::shown_endpoint(&conf, "sqs");
+        Ok(SqsSink {
+            client: aws_sdk_sqs::Client::new(&conf),
+            fifo: url.ends_with(".fifo"),
+            url,
+            region,
+            endpoint,
+        })
     }
 
     fn entry(&self, id: usize, body: String) -> Result<SendMessageBatchRequestEntry, SinkError> {
@@ -98,6 +106,9 @@ impl SqsSink {
 impl Sink for SqsSink {
     fn kind(&self) -> &'static str {
         "sqs"
+    }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.endpoint.clone())
     }
     fn max_batch(&self) -> usize {
         super::BATCH_ENTRIES

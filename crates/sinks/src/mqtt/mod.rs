@@ -194,6 +194,12 @@ impl Sink for MqttSink {
     fn kind(&self) -> &'static str {
         "mqtt"
     }
+    fn endpoint(&self) -> Option<String> {
+        let (host, port) = self.options.broker_address();
+        let tls = matches!(self.options.transport(), rumqttc::Transport::Tls(_));
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        Some(format!("{}://{host}:{port}", if tls { "tls" } else { "tcp" }))
+    }
     fn max_batch(&self) -> usize {
         MAX_BATCH
     }

@@ -417,6 +417,9 @@ impl Sink for OtlpLogsSink {
     fn kind(&self) -> &'static str {
         "otlp_logs"
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.settings.url.clone())
+    }
     fn max_batch(&self) -> usize {
         256
     }

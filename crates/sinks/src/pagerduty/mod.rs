@@ -102,6 +102,9 @@ impl Sink for PagerdutySink {
     fn kind(&self) -> &'static str {
         "pagerduty"
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.shown.clone())
+    }
     fn deliver<'a>(&'a self, alerts: &'a [Arc<Alert>]) -> BoxFut<'a, Result<(), SinkError>> {
         Box::pin(async move {
             for a in alerts {

@@ -86,6 +86,9 @@ impl Sink for SplunkSink {
     fn kind(&self) -> &'static str {
         "splunk"
     }
+    fn endpoint(&self) -> Option<String> {
+        Some(self.target.shown.clone())
+    }
     fn max_batch(&self) -> usize {
         100
     }
