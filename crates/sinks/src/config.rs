@@ -178,16 +178,6 @@ pub struct Loaded {
 }
 
 impl Config {
-    /// Load a falcosidekick-style file (`harrier forward -c`); unknown keys are printed as
-    /// warnings on stderr.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        let l = Config::load_checked(path, false, true)?;
-        for w in &l.warnings {
-            eprintln!("harrier: warning: {w}");
-        }
-        Ok(l.config)
-    }
-
     /// Load and check a file. `strict`: unknown keys are an error (`--strict-config`).
     /// `whole_file`: the file is only a sidekick config, so its top-level keys are checked
     /// too; otherwise (a `falco.yaml` that also carries outputs) only the output sections
