@@ -230,6 +230,8 @@ impl std::error::Error for ProfileError {}
 ///   or more hex digits with a digit among them (a container id, a hash), or eight or more letters
 ///   and digits with at least two of each, interleaved (at least three letter/digit runs:
 ///   `8x2kp1q9`, `Xy7Qe3Ab`; not `ubuntu2204`);
+/// - a name ending in eight or more digits keeps the rest: `metacopy-check*` (see
+///   [`MIN_DECIMAL_DRAW`]);
 /// - a temporary-file name shape, `tmp`, `tmp.` or `.tmp` followed by six or more letters, digits
 ///   or `_` (what `mktemp`, Python's `tempfile` and Rust's `tempfile` generate), keeps its prefix:
 ///   `tmp.*`, `tmp*`, `.tmp*`.
@@ -263,8 +265,19 @@ fn generalise_component(c: &str) -> std::borrow::Cow<'_, str> {
     if looks_random(&c.as_bytes()[cut..]) {
         return Cow::Owned(format!("{}*", &c[..cut]));
     }
+    let digits = c.bytes().rev().take_while(u8::is_ascii_digit).count();
+    if digits >= MIN_DECIMAL_DRAW {
+        return Cow::Owned(format!("{}*", &c[..c.len() - digits]));
+    }
     Cow::Borrowed(c)
 }
+
+/// Shortest trailing run of digits folded as a random number: Go's `os.MkdirTemp` and
+/// `os.CreateTemp` append a random 32-bit number in decimal (up to ten digits, eight or more in
+/// all but 1 in 250 draws) to their pattern, e.g. the container runtimes' overlay check
+/// `metacopy-check2555800505`. Version numbers and years are shorter; a date (`20240101`) folds
+/// too, which is what a profile wants of a daily directory.
+const MIN_DECIMAL_DRAW: usize = 8;
 
 fn is_uuid(c: &str) -> bool {
     let b = c.as_bytes();
@@ -427,8 +440,9 @@ fn separators(c: &str) -> Vec<u8> {
 }
 
 /// Whether a directory is an instance of a learned pattern: [`RANDOM`] tokens match a generated
-/// token ([`random_token`]), a folded `*` a token [`drawn`] by a generator, a [`HEX`] component a
-/// fan-out directory name ([`hex_name`]); everything else matches itself.
+/// token ([`random_token`]) or a folded one (`*`: a draw with enough digits to be folded, where the
+/// draws seen while learning had too few), a folded `*` a token [`drawn`] by a generator, a [`HEX`]
+/// component a fan-out directory name ([`hex_name`]); everything else matches itself.
 fn dir_matches(pattern: &str, dir: &str) -> bool {
     let mut pc = pattern.split('/');
     let mut dc = dir.split('/');
@@ -448,10 +462,9 @@ fn dir_matches(pattern: &str, dir: &str) -> bool {
                 if separators(p) != separators(d) {
                     return false;
                 }
-                let ok = p
-                    .split(['-', '.'])
-                    .zip(d.split(['-', '.']))
-                    .all(|(x, y)| x == y || (x == RANDOM && random_token(y)) || (x == "*" && drawn(y)));
+                let ok = p.split(['-', '.']).zip(d.split(['-', '.'])).all(|(x, y)| {
+                    x == y || (x == RANDOM && (random_token(y) || y == "*")) || (x == "*" && drawn(y))
+                });
                 if !ok {
                     return false;
                 }
@@ -762,6 +775,8 @@ mod tests {
             ("/tmp/pip-ab12cd34", "/tmp/pip-*"),
             ("/run/x/123e4567-e89b-12d3-a456-426614174000/y", "/run/x/*/y"),
             ("/data/cache/3f9a0c11d2e4b5a6", "/data/cache/*"),
+            ("/tmp/o/metacopy-check2555800505/l1", "/tmp/o/metacopy-check*/l1"),
+            ("/tmp/o/metacopy-check25558005", "/tmp/o/metacopy-check*"),
         ];
         for (d, want) in folded {
             assert_eq!(generalise_dir(d), want, "{d}");
@@ -785,6 +800,7 @@ mod tests {
             "/var/cache/deadbeef",
             "/tmp/tmpfiles.d",
             "/opt/app-v2.10.3",
+            "/tmp/o/metacopy-check2555800",
         ] {
             let want = d.replace("/13", "/#");
             assert_eq!(generalise_dir(d), want, "{d}");
@@ -883,6 +899,14 @@ mod tests {
         ] {
             assert_eq!(kinds(&p.observe(&open_w(21 * S, w, d))), [(Kind::WriteDir, d)], "{d}");
         }
+        // Draws with too few digits to be folded, learned as a pattern, match a later draw that
+        // had enough to be folded.
+        let mut p = ProfileSet::new(10 * S);
+        p.observe(&open_w(S, w, "/tmp/pip-unpack-rgbhketz"));
+        p.observe(&open_w(S, w, "/tmp/pip-unpack-ab1dxqwe"));
+        assert!(p.workloads[w].items[&Kind::WriteDir].contains("/tmp/pip-unpack-<random>"));
+        assert!(p.observe(&open_w(20 * S, w, "/tmp/pip-unpack-x8k2m9qa")).is_empty());
+        assert_eq!(p.observe(&open_w(20 * S, w, "/tmp/pip-install-x8k2m9qa")).len(), 1);
         // One draw only while learning: nothing generalised.
         let mut p = ProfileSet::new(10 * S);
         p.observe(&open_w(S, w, "/tmp/pip-unpack-kq3jxbnw"));
