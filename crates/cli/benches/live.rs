@@ -34,8 +34,10 @@
 //! `HARRIER_LIVE_CARGO=0` leaves out the cargo build workload, `HARRIER_LIVE_ONLY` runs only the
 //! parts named (comma-separated): `workloads` (loop, cargo build, tar | gzip), `breakdown`,
 //! `latency`, `costs`, `curve`, `idle`, and `profile` (not run by default): the open/close loop,
-//! the cargo build and the tar | gzip with Harrier attached, the workload-profile stage off and
-//! on (`profile.enabled`, 1 min learning window), alternating, with Harrier's CPU time over each.
+//! the cargo build and the tar | gzip with Harrier attached, the workload-profile stage off, on
+//! (`profile.enabled`, 1 min learning window) and on with the learned scorer (a model
+//! `harrier profile train` makes from tests/captures' attacks and the reference captures),
+//! alternating, with Harrier's CPU time over each.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -669,8 +671,44 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
     best
 }
 
+/// A scorer model for the profile part: `harrier profile train` on this repository's attack
+/// captures (crates/cli/tests/captures, the default rules' hits are the positives) and the
+/// reference captures as normal activity.
+fn train_scorer(tmp: &Path) -> Option<PathBuf> {
+    let caps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures");
+    let mut attack: Vec<PathBuf> = std::fs::read_dir(&caps)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".scap.gz"))
+        .collect();
+    attack.sort();
+    let benign: Vec<PathBuf> = std::fs::read_dir(rules_dir().join("../scap"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "scap"))
+        .collect();
+    let model = tmp.join("scorer.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harrier"))
+        .args(["profile", "train", "-o"])
+        .arg(&model)
+        .arg("--attack")
+        .args(&attack)
+        .arg("--benign")
+        .args(&benign)
+        .output()
+        .ok()?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        eprintln!("profile train failed: {said}");
+        return None;
+    }
+    println!("  scorer model: {}", said.trim().trim_start_matches("harrier profile: "));
+    Some(model)
+}
+
 /// The profile stage's cost to live detection: the same workloads with Harrier attached, the
-/// stage off and on, alternating; best of `rounds` each, and Harrier's CPU over the workloads.
+/// stage off, on (profiles only) and on with the learned scorer, alternating; best of `rounds`
+/// each, and Harrier's CPU over the workloads.
 fn profile_stage_cost(
     rounds: usize,
     rule_file: &Path,
@@ -680,19 +718,26 @@ fn profile_stage_cost(
     krate: &Path,
     tree: &Path,
 ) {
+    println!("profile stage cost (Harrier attached, official rules; best of {rounds} alternating rounds):");
     let pfile = tmp.join("profiles.json");
     let on = vec![
         "profile.enabled=true".to_string(),
         format!("profile.file={}", pfile.display()),
         "profile.learn=1m".to_string(),
     ];
-    // [off, on] × (loop, cargo, tar, harrier cpu ticks)
-    let mut best = [[f64::MAX; 3]; 2];
-    let mut ticks = [u64::MAX; 2];
-    let mut stage_line = String::new();
+    let mut variants = vec![("off", Vec::new()), ("profiles", on.clone())];
+    if let Some(model) = train_scorer(tmp) {
+        let mut scored = on.clone();
+        scored.push(format!("profile.scorer.model={}", model.display()));
+        variants.push(("profiles+scorer", scored));
+    }
+    // per variant: (loop, cargo, tar) and Harrier's cpu ticks
+    let mut best = vec![[f64::MAX; 3]; variants.len()];
+    let mut ticks = vec![u64::MAX; variants.len()];
+    let mut stage_lines = vec![String::new(); variants.len()];
     for round in 0..rounds {
-        for (i, args) in [Vec::new(), on.clone()].iter().enumerate() {
-            eprintln!("profile stage {}: round {}/{rounds}", if i == 0 { "off" } else { "on" }, round + 1);
+        for (i, (name, args)) in variants.iter().enumerate() {
+            eprintln!("profile stage {name}: round {}/{rounds}", round + 1);
             let Some(h) = Harrier::start_full(rule_file, true, args) else { return };
             std::thread::sleep(Duration::from_millis(300));
             let t0 = h.cpu_ticks();
@@ -704,39 +749,33 @@ fn profile_stage_cost(
                 *b = b.min(v);
             }
             let log = h.stop_log();
-            if i == 1 {
-                stage_line = log.lines().find(|l| l.contains("profile stage:")).unwrap_or("").to_string();
-            }
+            stage_lines[i] = log.lines().find(|l| l.contains("profile stage:")).unwrap_or("").to_string();
         }
     }
     let tck = clock_ticks_per_sec();
     let pctd = |a: f64, b: f64| (b / a - 1.0) * 100.0;
-    println!("profile stage cost (Harrier attached, official rules; best of {rounds} alternating rounds):");
+    let others = |f: &dyn Fn(usize) -> f64, unit: &str| {
+        (1..variants.len())
+            .map(|i| format!("{} {:.2}{unit} ({:+.1}%)", variants[i].0, f(i), pctd(f(0), f(i))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ns = |i: usize| best[i][0] * 1e9 / n_loop as f64;
+    println!("  open/close loop: off {:.0} ns/iter, {}", ns(0), others(&ns, " ns/iter"));
+    let cargo = |i: usize| best[i][1];
+    println!("  cargo build: off {:.2} s, {}", cargo(0), others(&cargo, " s"));
+    let tar = |i: usize| best[i][2];
+    println!("  tar | gzip: off {:.2} s, {}", tar(0), others(&tar, " s"));
+    let cpu = |i: usize| ticks[i] as f64 / tck;
     println!(
-        "  open/close loop: stage off {:.0} ns/iter, on {:.0} ns/iter ({:+.1}%)",
-        best[0][0] * 1e9 / n_loop as f64,
-        best[1][0] * 1e9 / n_loop as f64,
-        pctd(best[0][0], best[1][0])
+        "  Harrier CPU over the three workloads: off {:.2} s, {} {}",
+        cpu(0),
+        others(&cpu, " s"),
+        load()
     );
-    println!(
-        "  cargo build: stage off {:.2} s, on {:.2} s ({:+.1}%)",
-        best[0][1],
-        best[1][1],
-        pctd(best[0][1], best[1][1])
-    );
-    println!(
-        "  tar | gzip: stage off {:.2} s, on {:.2} s ({:+.1}%)",
-        best[0][2],
-        best[1][2],
-        pctd(best[0][2], best[1][2])
-    );
-    println!(
-        "  Harrier CPU over the three workloads: stage off {:.2} s, on {:.2} s ({:+.1}%)",
-        ticks[0] as f64 / tck,
-        ticks[1] as f64 / tck,
-        pctd(ticks[0] as f64, ticks[1] as f64)
-    );
-    println!("  last run with the stage: {}", stage_line.trim());
+    for (i, line) in stage_lines.iter().enumerate().skip(1) {
+        println!("  last run, {}: {}", variants[i].0, line.trim());
+    }
 }
 
 fn main() {

@@ -63,11 +63,12 @@ pub enum ProfileCmd {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Captures of attacks (their rule hits are the positives); repeatable.
-    #[arg(long, required = true)]
+    /// Captures of attacks (their rule hits are the positives): one or more after the flag, and
+    /// the flag repeatable.
+    #[arg(long, required = true, num_args = 1..)]
     attack: Vec<PathBuf>,
-    /// Captures of normal activity (negatives); repeatable.
-    #[arg(long, required = true)]
+    /// Captures of normal activity (negatives): one or more after the flag, and the flag repeatable.
+    #[arg(long, required = true, num_args = 1..)]
     benign: Vec<PathBuf>,
     /// Where the model goes.
     #[arg(short = 'o', long, default_value = "harrier-scorer.json")]
