@@ -36,8 +36,8 @@
 //! `latency`, `costs`, `curve`, `idle`, and `profile` (not run by default): the open/close loop,
 //! the cargo build and the tar | gzip with Harrier attached, the workload-profile stage off, on
 //! (`profile.enabled`, 1 min learning window) and on with the learned scorer (a model
-//! `harrier profile train` makes from tests/captures' attacks and the reference captures),
-//! alternating, with Harrier's CPU time over each.
+//! `harrier profile train` makes from tests/captures' attacks, the reference captures and a
+//! capture of the machine during one cargo build and tar | gzip), alternating, with Harrier's CPU time over each.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -672,9 +672,10 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
 }
 
 /// A scorer model for the profile part: `harrier profile train` on this repository's attack
-/// captures (crates/cli/tests/captures, the default rules' hits are the positives) and the
-/// reference captures as normal activity.
-fn train_scorer(tmp: &Path) -> Option<PathBuf> {
+/// captures (crates/cli/tests/captures, the default rules' hits are the positives) and, as normal
+/// activity, the reference captures and a capture of this machine while the bench's cargo build
+/// and tar | gzip run once (so the model has seen what it is then asked to score).
+fn train_scorer(tmp: &Path, krate: &Path, tree: &Path) -> Option<PathBuf> {
     let caps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures");
     let mut attack: Vec<PathBuf> = std::fs::read_dir(&caps)
         .ok()?
@@ -682,11 +683,25 @@ fn train_scorer(tmp: &Path) -> Option<PathBuf> {
         .filter(|p| p.to_string_lossy().ends_with(".scap.gz"))
         .collect();
     attack.sort();
-    let benign: Vec<PathBuf> = std::fs::read_dir(rules_dir().join("../scap"))
+    let mut benign: Vec<PathBuf> = std::fs::read_dir(rules_dir().join("../scap"))
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "scap"))
         .collect();
+    let normal = tmp.join("normal.scap");
+    let mut cap = Command::new(env!("CARGO_BIN_EXE_harrier"))
+        .arg("capture")
+        .arg("-w")
+        .arg(&normal)
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = cargo_build(krate);
+    let _ = tar_gzip(tree);
+    let _ = Command::new("kill").arg("-INT").arg(cap.id().to_string()).status();
+    let _ = cap.wait();
+    benign.push(normal);
     let model = tmp.join("scorer.json");
     let out = Command::new(env!("CARGO_BIN_EXE_harrier"))
         .args(["profile", "train", "-o"])
@@ -726,7 +741,7 @@ fn profile_stage_cost(
         "profile.learn=1m".to_string(),
     ];
     let mut variants = vec![("off", Vec::new()), ("profiles", on.clone())];
-    if let Some(model) = train_scorer(tmp) {
+    if let Some(model) = train_scorer(tmp, krate, tree) {
         let mut scored = on.clone();
         scored.push(format!("profile.scorer.model={}", model.display()));
         variants.push(("profiles+scorer", scored));

@@ -189,30 +189,28 @@ pub fn run(
         );
     }
     let urgent = urgent_events(&rs, s.response.is_some(), &sel.syscalls);
-    // The in-kernel pre-filter: off when the profile stage learns from every event.
+    // The in-kernel pre-filter, with or without the profile stage: what it drops (failed opens no
+    // rule can match, failed close/dup/fcntl calls captured for state only) gives a profile no
+    // item (no executable, directory written, destination or port), and the syscall family of
+    // such a call is the one its successful calls give; it drops them while a profile learns and
+    // after alike, so it cannot make a deviation.
     let failed_wanted = failed_opens_wanted(&rs);
-    let prefilter = s
-        .profile
-        .is_none()
-        .then_some(harrier_probe::Prefilter { watched: &sel.syscalls, failed_opens_wanted: &failed_wanted });
-    match &prefilter {
-        Some(_) => tracing::info!(
-            "kernel pre-filter: failed opens dropped{}; failed close/dup/fcntl calls dropped unless a rule watches them",
-            if failed_wanted.is_empty() {
-                String::new()
-            } else {
-                format!(" except {} (a rule may match them)", failed_wanted.join(", "))
-            }
-        ),
-        None => tracing::info!("kernel pre-filter off (the profile stage sees every event)"),
-    }
+    let prefilter = harrier_probe::Prefilter { watched: &sel.syscalls, failed_opens_wanted: &failed_wanted };
+    tracing::info!(
+        "kernel pre-filter: failed opens dropped{}; failed close/dup/fcntl calls dropped unless a rule watches them",
+        if failed_wanted.is_empty() {
+            String::new()
+        } else {
+            format!(" except {} (a rule may match them)", failed_wanted.join(", "))
+        }
+    );
     let writes_only = urgent_writes_only(&rs, s.response.is_some());
     let mut src = match open_live(
         &sel.syscalls,
         &urgent,
         sel.with_state_events,
         s.buf_size_preset,
-        prefilter,
+        Some(prefilter),
         &writes_only,
     ) {
         Ok(x) => x,
@@ -279,14 +277,11 @@ pub fn run(
     crate::stages::attach_capture(&mut det);
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
-    let filter = Arc::new(
-        s.profile
-            .is_none()
-            .then(|| ReloadFilter { handle: src.probe().prefilter_handle(), base: sel.syscalls.clone() }),
-    );
+    let filter =
+        Arc::new(ReloadFilter { handle: src.probe().prefilter_handle(), base: sel.syscalls.clone() });
     if let Some(load) = reload.clone() {
         let (slot, captured, filter) = (slot.clone(), captured.clone(), filter.clone());
-        ops.start_watch(move || reload_rules(&load, &slot, &captured, filter.as_ref().as_ref()));
+        ops.start_watch(move || reload_rules(&load, &slot, &captured, &filter));
     }
     tracing::info!("live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop");
     ops.health.set_ready(true);
@@ -322,7 +317,7 @@ pub fn run(
             }
             if signalled {
                 if let Some(load) = reload.as_ref() {
-                    match reload_rules(load, &slot, &captured, filter.as_ref().as_ref()) {
+                    match reload_rules(load, &slot, &captured, &filter) {
                         Ok(()) => ops.reloaded(),
                         Err(e) => {
                             ops.reloads_failed += 1;
@@ -461,20 +456,18 @@ fn reload_rules(
     load: &Reload,
     slot: &harrier_pipeline::RulesSlot,
     captured: &[&str],
-    filter: Option<&ReloadFilter>,
+    f: &ReloadFilter,
 ) -> Result<(), String> {
     match load() {
         Ok(rs) => {
-            if let Some(f) = filter {
-                let mut watched: Vec<&str> = f.base.clone();
-                watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
-                let failed = failed_opens_wanted(&rs);
-                let p = harrier_probe::Prefilter { watched: &watched, failed_opens_wanted: &failed };
-                if let Err(e) = f.handle.widen(Some(&p)) {
-                    // Fail safe: let everything through rather than drop what the rules need.
-                    tracing::warn!("kernel pre-filter: {e}; turning it off");
-                    let _ = f.handle.set(None);
-                }
+            let mut watched: Vec<&str> = f.base.clone();
+            watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
+            let failed = failed_opens_wanted(&rs);
+            let p = harrier_probe::Prefilter { watched: &watched, failed_opens_wanted: &failed };
+            if let Err(e) = f.handle.widen(Some(&p)) {
+                // Fail safe: let everything through rather than drop what the rules need.
+                tracing::warn!("kernel pre-filter: {e}; turning it off");
+                let _ = f.handle.set(None);
             }
             let n = rs.rules().iter().filter(|r| r.enabled).count();
             let missing: Vec<&str> = match needed_events(&rs) {

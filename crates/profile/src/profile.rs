@@ -474,6 +474,20 @@ fn dir_matches(pattern: &str, dir: &str) -> bool {
     }
 }
 
+/// A spawn pair's parent when it is the container runtime (see [`container_runtime`]).
+pub const RUNTIME: &str = "<container runtime>";
+
+/// An executable of the container runtime, which starts a container's first process and the
+/// processes exec'd into it: which of its processes is the parent at that exec is a race (runc's
+/// `create` may have exited and the shim adopted `runc init`, or not yet), so a spawn pair names
+/// the runtime, not the binary.
+fn container_runtime(exe: &str) -> bool {
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    base.starts_with("containerd-shim")
+        || matches!(base, "runc" | "crun" | "conmon" | "youki" | "runsc" | "docker-init")
+        || exe.starts_with("/memfd:runc")
+}
+
 /// Host drift: the executable's inode changed this long after the workload was first seen.
 const DRIFT_SLACK_NS: u64 = 1_000_000_000;
 
@@ -493,6 +507,7 @@ impl ProfileSet {
                     v.push((Kind::Exec, exe.to_string()));
                     let pexe = o.get("proc.pexepath");
                     if !pexe.is_empty() {
+                        let pexe = if container_runtime(pexe) { RUNTIME } else { pexe };
                         v.push((Kind::Spawn, format!("{pexe} -> {exe}")));
                     }
                 }
@@ -912,6 +927,21 @@ mod tests {
         p.observe(&open_w(S, w, "/tmp/pip-unpack-kq3jxbnw"));
         assert_eq!(p.workloads[w].items[&Kind::WriteDir].len(), 1);
         assert_eq!(p.observe(&open_w(20 * S, w, "/tmp/pip-unpack-a8zzpmrt")).len(), 1);
+    }
+
+    #[test]
+    fn the_container_runtime_as_parent_is_one_parent_whichever_of_its_binaries() {
+        let mut p = ProfileSet::new(10 * S);
+        let w = "image:bb:latest /bin/busybox";
+        p.observe(&exec(S, w, "/usr/bin/runc", "/bin/busybox"));
+        assert!(p.workloads[w].items[&Kind::Spawn].contains("<container runtime> -> /bin/busybox"));
+        // runc create exited before the exec and the shim adopted the process; crun, conmon.
+        for parent in ["/usr/bin/containerd-shim-runc-v2", "/usr/bin/crun", "/usr/libexec/podman/conmon"] {
+            assert!(p.observe(&exec(20 * S, w, parent, "/bin/busybox")).is_empty(), "{parent}");
+        }
+        // Any other parent is still itself.
+        let got = p.observe(&exec(20 * S, w, "/usr/bin/python3", "/bin/busybox"));
+        assert_eq!(kinds(&got), [(Kind::Spawn, "/usr/bin/python3 -> /bin/busybox")]);
     }
 
     #[test]
