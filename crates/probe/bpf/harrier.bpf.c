@@ -66,6 +66,21 @@ struct {
 	__type(value, __u32);
 } hr_drop SEC(".maps");
 
+/* Path prefixes of the opens urgent rules may match (HR_S_URGENT_PATH), written by userspace at
+ * load. A wrong answer costs latency only: every record is submitted either way. */
+struct hr_prefix_key {
+	__u32 prefixlen; /* bits */
+	__u8 data[HR_PREFIX_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, HR_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hr_prefix_key);
+	__type(value, __u8);
+} hr_urgent_paths SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, HR_NSTATS);
@@ -695,6 +710,7 @@ static int hr_tick(void *map, __u32 *key, struct hr_timer_val *v)
 	hr_armed = HR_A_NONE;
 	hr_last_wake = bpf_ktime_get_boot_ns();
 	bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
+	stat_add(HR_STAT_WAKEUPS);
 	return 0;
 }
 
@@ -759,6 +775,10 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 	}
 	stat_add(HR_STAT_SENT);
 	stat_add(HR_STAT_SENT_C0 + (class & 3));
+	if (mode == HR_W_URGENT)
+		stat_add(HR_STAT_URGENT);
+	if (woken)
+		stat_add(HR_STAT_WAKEUPS);
 	if (woken || mode == HR_W_LAZY)
 		return;
 	/* after the output: a timer that fired between the check of hr_armed and here has
@@ -766,6 +786,26 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 	if (arm(mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns, mode))
 		/* no timer (should not happen): wake now rather than late */
 		bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
+}
+
+/* An open's path (the record's first item: the user string of its path argument) may be one an
+ * urgent rule matches: relative (resolved against a directory the probe does not look at), or
+ * starting with a prefix in hr_urgent_paths. Bytes after the string's NUL never match a prefix
+ * (prefixes hold no NUL), so the key needs no clearing. */
+static __always_inline int urgent_path(struct hr_scratch *b, __u32 off)
+{
+	const __u32 at = sizeof(struct hr_hdr);
+	if (off <= at + 4)
+		return 1;
+	__u16 tag = *(__u16 *)&b->d[at];
+	if (tag != HR_T_STR0 && tag != HR_T_STR0 + 1)
+		return 1;
+	if (b->d[at + 4] != '/')
+		return 1;
+	struct hr_prefix_key k;
+	k.prefixlen = HR_PREFIX_MAX * 8;
+	__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
+	return bpf_map_lookup_elem(&hr_urgent_paths, &k) != 0;
 }
 
 static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id)
@@ -897,12 +937,22 @@ int hr_sys_exit(__u64 *ctx)
 		off = put_cgroups(b, off, task);
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
-	if (mode == HR_W_URGENT && (spec & HR_S_URGENT_WRITES)) {
-		/* the urgent rules cannot match a read-only or failed open: batch those */
+	if (mode == HR_W_URGENT && (spec & (HR_S_URGENT_WRITES | HR_S_URGENT_PATH))) {
+		/* the urgent rules match only successful opens with write access (HR_S_URGENT_WRITES)
+		 * or of paths under some prefixes (HR_S_URGENT_PATH): batch the others */
 		__u64 fl = nr == 2 /* open */ ? a[1] : a[2];
-		if (ret < 0 || (fl & 3 /* O_ACCMODE */) == 0 /* O_RDONLY */)
+		int u = 0;
+		if (ret >= 0) {
+			if ((spec & HR_S_URGENT_WRITES) && (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */)
+				u = 1;
+			else if (spec & HR_S_URGENT_PATH)
+				u = urgent_path(b, off);
+		}
+		if (!u)
 			mode = HR_W_BATCH;
 	}
+	if (mode == HR_W_URGENT)
+		h->flags = HR_F_URGENT;
 	submit(b, off, class, mode);
 	return 0;
 }
