@@ -54,6 +54,12 @@ fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
+/// The binary under test: `HARRIER_LIVE_BIN` (e.g. an earlier build, for a before/after run of
+/// this same bench), else the one cargo built with this bench.
+fn harrier_bin() -> PathBuf {
+    std::env::var_os("HARRIER_LIVE_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_harrier").into())
+}
+
 /// The 1-minute load average now, printed next to each figure (the machine is shared).
 fn load() -> String {
     let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -86,7 +92,7 @@ impl Harrier {
     /// As [`Harrier::start_with`], with more `-o KEY=VALUE` overrides.
     fn start_full(extra_rules: &Path, official: bool, overrides: &[String]) -> Option<Harrier> {
         let dir = rules_dir();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harrier"));
+        let mut cmd = Command::new(harrier_bin());
         cmd.arg("run");
         if official {
             for f in ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"] {
@@ -183,6 +189,10 @@ impl Harrier {
                 }
             } else if name.starts_with("harrier_kernel_prefiltered_total") {
                 k.prefiltered = v as u64;
+            } else if name.starts_with("harrier_kernel_urgent_total") {
+                k.urgent = Some(v as u64);
+            } else if name.starts_with("harrier_kernel_wakeups_total") {
+                k.wakeups = Some(v as u64);
             }
         }
         Some(k)
@@ -529,6 +539,23 @@ struct KernelCounters {
     sent: [u64; 4],
     dropped: [u64; 4],
     prefiltered: u64,
+    /// Records submitted as urgent and the kernel's wake-ups of the reader (`None`: a build
+    /// without these counters).
+    urgent: Option<u64>,
+    wakeups: Option<u64>,
+}
+
+/// "; N wake-ups/s, M urgent records/s" between two counter readings `secs` apart.
+fn wake_rates(a: &Option<KernelCounters>, b: &Option<KernelCounters>, secs: f64) -> String {
+    let (Some(a), Some(b)) = (a, b) else { return String::new() };
+    match (a.wakeups, b.wakeups, a.urgent, b.urgent) {
+        (Some(w0), Some(w1), Some(u0), Some(u1)) => format!(
+            "; kernel wake-ups of Harrier {:.0}/s, urgent records {:.0}/s",
+            w1.saturating_sub(w0) as f64 / secs,
+            u1.saturating_sub(u0) as f64 / secs
+        ),
+        _ => String::new(),
+    }
 }
 
 /// One generator unit of the given kind (raw syscalls, no allocation); adds the records it
@@ -748,6 +775,7 @@ fn main() {
     let lat_n = env_num("HARRIER_LIVE_LAT_N", 200);
     let up = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("live benchmark (harrier run + official Falco rules); machine load average: {}", up.trim());
+    println!("  binary under test: {}", harrier_bin().display());
     println!("  figures only, no assertions: this machine is shared and noisy; best of {rounds} alternating rounds");
 
     let tmp = std::env::temp_dir().join(format!("hbench-live-{}", std::process::id()));
@@ -901,18 +929,21 @@ fn main() {
         if std::fs::write(stats_path, "1").is_ok() {
             let (rt0, rc0) = bpf_prog_stats(h.pid());
             let cpu0 = h.cpu_ticks();
+            let k0 = h.kernel_counters();
             let d = open_close_loop(n_loop, &loop_file);
+            let k1 = h.kernel_counters();
             let (rt1, rc1) = bpf_prog_stats(h.pid());
             let cpu1 = h.cpu_ticks();
             let _ = std::fs::write(stats_path, stats_before.trim());
             let runs = rc1.saturating_sub(rc0).max(1);
             let tck = clock_ticks_per_sec();
             println!(
-                "  probe in the kernel: {:.0} ns per program run ({} runs, ~2 per loop iteration: {:.0} ns per iteration); Harrier user space: {:.0}% of a core during the loop {}",
+                "  probe in the kernel: {:.0} ns per program run ({} runs, ~2 per loop iteration: {:.0} ns per iteration); Harrier user space: {:.0}% of a core during the loop{} {}",
                 rt1.saturating_sub(rt0) as f64 / runs as f64,
                 runs,
                 rt1.saturating_sub(rt0) as f64 / n_loop as f64,
                 (cpu1 - cpu0) as f64 / tck / d.as_secs_f64() * 100.0,
+                wake_rates(&k0, &k1, d.as_secs_f64()),
                 load()
             );
         }
@@ -982,6 +1013,7 @@ fn main() {
         let k1 = h.kernel_counters();
         let el = t.elapsed().as_secs_f64();
         let cpu = (c_b - c_a) as f64 / tck / el * 100.0;
+        let wakes = wake_rates(&k0, &k1, el);
         let bg = match (k0, k1) {
             (Some(a), Some(b)) => format!(
                 "; meanwhile other processes' records: {:.0}/s reached the ring, {:.0}/s dropped by the pre-filter",
@@ -991,7 +1023,7 @@ fn main() {
             _ => String::new(),
         };
         println!(
-            "Harrier CPU with this bench idle, over {el:.0} s: {cpu:.2}% of a core (goal < 0.5%){bg} {}",
+            "Harrier CPU with this bench idle, over {el:.0} s: {cpu:.2}% of a core (goal < 0.5%){bg}{wakes} {}",
             load()
         );
     }
