@@ -270,6 +270,15 @@ fn bpf_prog_stats(pid: u32) -> (u64, u64) {
 }
 
 /// Clock ticks per second of /proc/PID/stat CPU times.
+/// This process's CPU time (user + system, all threads) in clock ticks.
+fn self_cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
 fn clock_ticks_per_sec() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -349,11 +358,13 @@ fn cargo_build(c: &Path) -> Option<Duration> {
     )
 }
 
+/// `TAR_REPEAT` runs of `tar | gzip` of the tree back to back (one run is ~0.3 s here, too short
+/// to see a few percent through the machine's noise).
+const TAR_REPEAT: usize = 5;
+
 fn tar_gzip(src: &Path) -> Option<Duration> {
-    timed(Command::new("sh").arg("-c").arg(format!(
-        "tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null",
-        src.display()
-    )))
+    let one = format!("tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null", src.display());
+    timed(Command::new("sh").arg("-c").arg(vec![one; TAR_REPEAT].join(" && ")))
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -550,8 +561,10 @@ fn wake_rates(a: &Option<KernelCounters>, b: &Option<KernelCounters>, secs: f64)
     let (Some(a), Some(b)) = (a, b) else { return String::new() };
     match (a.wakeups, b.wakeups, a.urgent, b.urgent) {
         (Some(w0), Some(w1), Some(u0), Some(u1)) => format!(
-            "; kernel wake-ups of Harrier {:.0}/s, urgent records {:.0}/s",
+            "; kernel wake-ups of Harrier {} ({:.0}/s), urgent records {} ({:.0}/s)",
+            w1.saturating_sub(w0),
             w1.saturating_sub(w0) as f64 / secs,
+            u1.saturating_sub(u0),
             u1.saturating_sub(u0) as f64 / secs
         ),
         _ => String::new(),
@@ -659,9 +672,20 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
             println!("  (no /metrics from Harrier: cannot measure)");
             return best;
         };
+        let (h0, g0) = (h.cpu_ticks(), self_cpu_ticks());
         let (made, el) = generate(threads, rate, secs, target);
+        let g1 = self_cpu_ticks();
         std::thread::sleep(Duration::from_millis(2200));
         let Some(k1) = h.kernel_counters() else { return best };
+        // Harrier's CPU over the step and its drain afterwards, per second of generation; the
+        // generator's (this process) during the step: which side is the bound
+        let h1 = h.cpu_ticks();
+        let tck = clock_ticks_per_sec();
+        let cpus = format!(
+            "; CPU (% of a core): Harrier {:.0}, generator {:.0}",
+            h1.saturating_sub(h0) as f64 / tck / el * 100.0,
+            g1.saturating_sub(g0) as f64 / tck / el * 100.0
+        );
         let offered: u64 = made.iter().sum();
         let dropped: u64 = (0..4).map(|i| k1.dropped[i] - k0.dropped[i]).sum();
         let mut parts = Vec::new();
@@ -678,7 +702,7 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
         }
         let what = if rate == 0 { "unpaced".to_string() } else { format!("target {rate}/s") };
         println!(
-            "  {what:>16}: offered {:>9.0}/s, dropped {:>8.0}/s ({:.2}%); {} {}",
+            "  {what:>16}: offered {:>9.0}/s, dropped {:>8.0}/s ({:.2}%); {}{cpus} {}",
             offered as f64 / el,
             dropped as f64 / el,
             dropped as f64 * 100.0 / (offered as f64).max(1.0),
@@ -901,7 +925,7 @@ fn main() {
             );
         }
         println!(
-            "tar | gzip of the source tree: detached {:.2} s, attached {:.2} s, overhead {:+.1}% (goal <= 3%) {loads}",
+            "tar | gzip of the source tree ({TAR_REPEAT} runs): detached {:.2} s, attached {:.2} s, overhead {:+.1}% (goal <= 3%) {loads}",
             t0.as_secs_f64(),
             t1.as_secs_f64(),
             (ratio(t0, t1) - 1.0) * 100.0
@@ -929,8 +953,11 @@ fn main() {
         if std::fs::write(stats_path, "1").is_ok() {
             let (rt0, rc0) = bpf_prog_stats(h.pid());
             let cpu0 = h.cpu_ticks();
+            // /metrics is a once-a-second snapshot: wait for one on each side of the loop
+            std::thread::sleep(Duration::from_millis(1100));
             let k0 = h.kernel_counters();
             let d = open_close_loop(n_loop, &loop_file);
+            std::thread::sleep(Duration::from_millis(1100));
             let k1 = h.kernel_counters();
             let (rt1, rc1) = bpf_prog_stats(h.pid());
             let cpu1 = h.cpu_ticks();

@@ -773,7 +773,7 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 		stat_add(class & 3);
 		return;
 	}
-	stat_add(HR_STAT_SENT);
+	/* (the total is the sum of the classes: one counter update per record) */
 	stat_add(HR_STAT_SENT_C0 + (class & 3));
 	if (mode == HR_W_URGENT)
 		stat_add(HR_STAT_URGENT);

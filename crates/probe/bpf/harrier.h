@@ -76,7 +76,7 @@
 #define HR_C_NET 2
 #define HR_C_OTHER 3
 #define HR_NCLASS 4
-#define HR_STAT_SENT 4      /* records submitted */
+#define HR_STAT_SENT 4      /* unused (records submitted: the sum of HR_STAT_SENT_C0..) */
 #define HR_STAT_TRUNC 5     /* records cut short (scratch full) */
 #define HR_STAT_FILTERED 6  /* records the pre-filter dropped (no rule or state uses them) */
 #define HR_STAT_SENT_C0 8   /* 8..11: records submitted, by class (HR_C_*) */

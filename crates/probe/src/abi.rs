@@ -81,6 +81,7 @@ pub const C_PROC: u32 = 0;
 pub const C_FILE: u32 = 1;
 pub const C_NET: u32 = 2;
 pub const C_OTHER: u32 = 3;
+/// Unused: records submitted are the sum of the `STAT_SENT_C0..` class counters.
 pub const STAT_SENT: u32 = 4;
 pub const STAT_TRUNC: u32 = 5;
 /// Records the pre-filter dropped.

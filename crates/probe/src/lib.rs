@@ -621,11 +621,11 @@ impl Probe {
         d.file = sum(abi::C_FILE);
         d.network = sum(abi::C_NET);
         d.other = sum(abi::C_OTHER);
-        d.sent = sum(abi::STAT_SENT);
         d.filtered = sum(abi::STAT_FILTERED);
         for (i, v) in d.sent_by_class.iter_mut().enumerate() {
             *v = sum(abi::STAT_SENT_C0 + i as u32);
         }
+        d.sent = d.sent_by_class.iter().sum();
         d.urgent = sum(abi::STAT_URGENT);
         d.wakeups = sum(abi::STAT_WAKEUPS);
         d
