@@ -57,7 +57,9 @@ fn now_ns() -> u128 {
 /// The binary under test: `HARRIER_LIVE_BIN` (e.g. an earlier build, for a before/after run of
 /// this same bench), else the one cargo built with this bench.
 fn harrier_bin() -> PathBuf {
-    std::env::var_os("HARRIER_LIVE_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_harrier").into())
+    std::env::var_os("HARRIER_LIVE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_harrier").into())
 }
 
 /// The 1-minute load average now, printed next to each figure (the machine is shared).
@@ -363,7 +365,8 @@ fn cargo_build(c: &Path) -> Option<Duration> {
 const TAR_REPEAT: usize = 5;
 
 fn tar_gzip(src: &Path) -> Option<Duration> {
-    let one = format!("tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null", src.display());
+    let one =
+        format!("tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null", src.display());
     timed(Command::new("sh").arg("-c").arg(vec![one; TAR_REPEAT].join(" && ")))
 }
 

@@ -100,7 +100,7 @@ fn open_urgency_text(o: &harrier_engine::prefilter::OpenUrgency) -> String {
     if !o.by_path.is_empty() {
         let shown: Vec<&str> = o.prefixes.iter().take(8).map(String::as_str).collect();
         t += &format!(
-            "; {} urgent when the path is relative or starts with {}{}",
+            "; {} urgent when the path starts with {}{}",
             o.by_path.join(", "),
             shown.join(" "),
             if o.prefixes.len() > shown.len() {

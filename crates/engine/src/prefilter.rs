@@ -359,7 +359,8 @@ pub struct UrgentOpenRule<'a> {
 /// Which opens the probe must deliver at once. An open syscall not named in `writes` nor
 /// `by_path` is urgent whenever an urgent rule watches it (the probe's default); one named is
 /// urgent only when the call succeeded and (`writes`) it opened for writing, or (`by_path`) its
-/// path is relative or starts with one of `prefixes`.
+/// path starts with one of `prefixes` (a relative one: the opened file's top-level directory is
+/// a prefix's first component).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OpenUrgency {
     pub writes: Vec<&'static str>,

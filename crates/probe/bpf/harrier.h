@@ -65,8 +65,9 @@
 #define HR_S_URGENT_WRITES (1u << 26) /* with HR_S_URGENT (open, openat): urgent only when it
 					  * succeeded with write access; else an ordinary record */
 #define HR_S_URGENT_PATH (1u << 27) /* with HR_S_URGENT (open family): urgent only when it
-					* succeeded and its path is relative or starts with a prefix in
-					* hr_urgent_paths (or, with HR_S_URGENT_WRITES, opened for writing) */
+					* succeeded and its path starts with a prefix in hr_urgent_paths
+					* (relative: its file's top directory is in hr_urgent_tops), or,
+					* with HR_S_URGENT_WRITES, it opened for writing */
 #define HR_S_FILTERABLE (1u << 25) /* the hr_drop map may drop some of its records (pre-filter) */
 #define HR_S_CLASS_SHIFT 28       /* bits 28..31: drop-counter class */
 

@@ -67,9 +67,9 @@ pub mod spec {
     pub const LAZY: u32 = 1 << 24;
     /// With `URGENT` (open, openat): urgent only when the call succeeded with write access.
     pub const URGENT_WRITES: u32 = 1 << 26;
-    /// With `URGENT` (open family): urgent only when the call succeeded and its path is relative
-    /// or starts with a prefix of the `hr_urgent_paths` map (or, with `URGENT_WRITES`, it opened
-    /// for writing).
+    /// With `URGENT` (open family): urgent only when the call succeeded and its path starts with
+    /// a prefix of the `hr_urgent_paths` map (a relative path: the opened file's top-level
+    /// directory is in `hr_urgent_tops`), or, with `URGENT_WRITES`, it opened for writing.
     pub const URGENT_PATH: u32 = 1 << 27;
     /// The `hr_drop` map may drop some of its records (pre-filter).
     pub const FILTERABLE: u32 = 1 << 25;

@@ -84,8 +84,9 @@ pub struct ProbeConfig<'a> {
     /// opens); the others are ordinary records.
     pub urgent_writes_only: &'a [&'a str],
     /// Of `urgent`, the open syscalls ([`syscalls::OPEN_FAMILY`]) whose records are urgent only
-    /// when the call succeeded and its path (as passed) is relative or starts with one of
-    /// `urgent_path_prefixes` (or, when also in `urgent_writes_only`, it opened for writing);
+    /// when the call succeeded and its path (as passed) starts with one of `urgent_path_prefixes`
+    /// (a relative path: when the opened file's top-level directory is the first component of
+    /// one) (or, when also in `urgent_writes_only`, it opened for writing);
     /// the others are ordinary records. Prefixes are cut to [`abi::PREFIX_MAX`] bytes; with more
     /// than [`abi::PREFIXES_MAX`], these opens stay urgent whatever the path.
     pub urgent_by_path: &'a [&'a str],
@@ -372,6 +373,29 @@ fn urgent_prefix_keys(prefixes: &[&str]) -> Option<Vec<(u32, [u8; abi::PREFIX_MA
     (keys.len() <= abi::PREFIXES_MAX).then_some(keys)
 }
 
+/// `hr_urgent_tops` keys: each prefix cut after its first component (`/dev/sd` → `/dev/`; one
+/// without a second `/` whole). The kernel looks up `/NAME/` for the top-level directory of a file
+/// opened by a relative path. A prefix not starting with `/` (a relative `fd.nameraw`) makes every
+/// relative open urgent (an empty prefix).
+fn top_keys(keys: &[(u32, [u8; abi::PREFIX_MAX])]) -> Vec<(u32, [u8; abi::PREFIX_MAX])> {
+    let mut out: Vec<(u32, [u8; abi::PREFIX_MAX])> = Vec::new();
+    for (bits, data) in keys {
+        let len = (*bits / 8) as usize;
+        let p = &data[..len];
+        let cut = match p.first() {
+            Some(b'/') => p[1..].iter().position(|&c| c == b'/').map_or(len, |i| i + 2),
+            _ => 0,
+        };
+        let mut d = [0u8; abi::PREFIX_MAX];
+        d[..cut].copy_from_slice(&p[..cut]);
+        let k = (cut as u32 * 8, d);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
 /// Records consumed by one drain at most, so a flood cannot starve the caller.
 const DRAIN_MAX: u64 = 65536;
 
@@ -470,6 +494,15 @@ impl Probe {
             for (bits, data) in keys {
                 trie.insert(&LpmKey::new(*bits, *data), 1u8, 0)
                     .map_err(|e| ProbeError::Other(format!("hr_urgent_paths: {e}")))?;
+            }
+            let mut tops: LpmTrie<_, [u8; abi::PREFIX_MAX], u8> = LpmTrie::try_from(
+                ebpf.map_mut("hr_urgent_tops")
+                    .ok_or_else(|| ProbeError::Other("map hr_urgent_tops missing".into()))?,
+            )
+            .map_err(|e| ProbeError::Other(e.to_string()))?;
+            for (bits, data) in top_keys(keys) {
+                tops.insert(&LpmKey::new(bits, data), 1u8, 0)
+                    .map_err(|e| ProbeError::Other(format!("hr_urgent_tops: {e}")))?;
             }
         }
         let captured: Vec<&'static str> = wanted.iter().map(|s| s.name).collect();
@@ -634,5 +667,29 @@ impl Probe {
     /// Userspace conversion counters (records, events, malformed records skipped).
     pub fn convert_stats(&self) -> ConvertStats {
         self.conv.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> (u32, [u8; abi::PREFIX_MAX]) {
+        let mut d = [0u8; abi::PREFIX_MAX];
+        d[..s.len()].copy_from_slice(s.as_bytes());
+        (s.len() as u32 * 8, d)
+    }
+
+    #[test]
+    fn top_level_keys_of_prefixes() {
+        let keys = urgent_prefix_keys(&["/dev/sd", "/dev/nvme", "/etc/shadow", "/de", "/"]).unwrap();
+        assert_eq!(top_keys(&keys), vec![key("/dev/"), key("/etc/"), key("/de"), key("/")]);
+        // a relative prefix (fd.nameraw) makes every relative open urgent
+        let keys = urgent_prefix_keys(&["/dev/sd", "sd"]).unwrap();
+        assert_eq!(top_keys(&keys), vec![key("/dev/"), key("")]);
+        assert!(urgent_prefix_keys(&vec!["/x"; 1]).is_some());
+        let many: Vec<String> = (0..=abi::PREFIXES_MAX).map(|i| format!("/p{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(urgent_prefix_keys(&many).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! Opens are urgent by path (root, real kernel): with `urgent_by_path`, only the opens whose
-//! path starts with one of the urgent prefixes (or is relative: the probe does not resolve it)
-//! wake the reader at once; the others are batched, and every one of them is still delivered.
+//! path starts with one of the urgent prefixes (a relative one: whose file's top-level directory
+//! is a prefix's first component) wake the reader at once; the others are batched, and every one
+//! of them is still delivered.
 //! Asserted on the kernel's per-record urgency (counted for the child only), not on timings.
 
 mod common;
@@ -12,11 +13,13 @@ use std::time::{Duration, Instant};
 const DEV: usize = 5;
 const ORDINARY: usize = 40;
 const RELATIVE: usize = 3;
+const REL_DEV: usize = 4;
 
 /// A child opens /dev/null `DEV` times, a file under a temp dir by its absolute path
-/// `ORDINARY` times and by a relative path `RELATIVE` times (all read-only). Returns the urgency
-/// of the child's records and how many of its opens (by path kind) were delivered.
-fn run(probe: &mut Probe) -> (UrgencyCounts, [usize; 3]) {
+/// `ORDINARY` times and by a relative path `RELATIVE` times, then /dev/null by the relative path
+/// `null` from /dev `REL_DEV` times (all read-only). Returns the urgency of the child's records and
+/// how many of its opens (by path kind) were delivered.
+fn run(probe: &mut Probe) -> (UrgencyCounts, [usize; 4]) {
     for _ in 0..3 {
         probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
     }
@@ -27,6 +30,8 @@ fn run(probe: &mut Probe) -> (UrgencyCounts, [usize; 3]) {
     let abs = CString::new(dir.join("f").to_string_lossy().as_bytes()).unwrap();
     let cdir = CString::new(dir.to_string_lossy().as_bytes()).unwrap();
     let rel = CString::new("f").unwrap();
+    let devdir = CString::new("/dev").unwrap();
+    let null = CString::new("null").unwrap();
     let pid = common::run_child(|| {
         // SAFETY: valid C strings; the fds are closed right away.
         unsafe {
@@ -40,14 +45,20 @@ fn run(probe: &mut Probe) -> (UrgencyCounts, [usize; 3]) {
             for _ in 0..RELATIVE {
                 libc::close(libc::openat(libc::AT_FDCWD, rel.as_ptr(), libc::O_RDONLY));
             }
+            libc::chdir(devdir.as_ptr());
+            for _ in 0..REL_DEV {
+                libc::close(libc::openat(libc::AT_FDCWD, null.as_ptr(), libc::O_RDONLY));
+            }
         }
     });
     // the child's records wait in the ring: count them as they are read
     probe.tap_urgency(Some(pid as u32));
     let abs_s = abs.to_string_lossy().into_owned();
-    let mut seen = [0usize; 3];
+    let mut seen = [0usize; 4];
     let t = Instant::now();
-    while seen.iter().sum::<usize>() < DEV + ORDINARY + RELATIVE && t.elapsed() < Duration::from_secs(10) {
+    while seen.iter().sum::<usize>() < DEV + ORDINARY + RELATIVE + REL_DEV
+        && t.elapsed() < Duration::from_secs(10)
+    {
         probe
             .poll(Duration::from_millis(50), &mut |e| {
                 if e.tid() != pid as u64 || !e.info().name.starts_with("open") {
@@ -57,6 +68,7 @@ fn run(probe: &mut Probe) -> (UrgencyCounts, [usize; 3]) {
                 match name.as_str() {
                     "/dev/null" => seen[0] += 1,
                     "f" => seen[2] += 1,
+                    "null" => seen[3] += 1,
                     n if n == abs_s => seen[1] += 1,
                     _ => {}
                 }
@@ -83,11 +95,18 @@ fn only_opens_under_an_urgent_prefix_are_urgent() {
     let before = probe.drops();
     let (counts, seen) = run(&mut probe);
     // every open is delivered, urgent or not
-    assert_eq!(seen, [DEV, ORDINARY, RELATIVE], "delivered opens (/dev, absolute, relative)");
-    // the /dev/null opens and the relative ones were urgent, the ordinary absolute ones batched
-    assert_eq!(counts, UrgencyCounts { urgent: (DEV + RELATIVE) as u64, ordinary: ORDINARY as u64 });
+    assert_eq!(
+        seen,
+        [DEV, ORDINARY, RELATIVE, REL_DEV],
+        "delivered opens (/dev, absolute, relative, relative in /dev)"
+    );
+    // the /dev/null opens (by absolute and by relative path) were urgent, the others batched
+    assert_eq!(
+        counts,
+        UrgencyCounts { urgent: (DEV + REL_DEV) as u64, ordinary: (ORDINARY + RELATIVE) as u64 }
+    );
     let after = probe.drops();
-    assert!(after.urgent >= before.urgent + (DEV + RELATIVE) as u64, "{before:?} -> {after:?}");
+    assert!(after.urgent >= before.urgent + (DEV + REL_DEV) as u64, "{before:?} -> {after:?}");
 }
 
 #[test]
@@ -100,8 +119,8 @@ fn without_path_prefixes_every_urgent_open_stays_urgent() {
     };
     let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
     let (counts, seen) = run(&mut probe);
-    assert_eq!(seen, [DEV, ORDINARY, RELATIVE]);
-    assert_eq!(counts, UrgencyCounts { urgent: (DEV + ORDINARY + RELATIVE) as u64, ordinary: 0 });
+    assert_eq!(seen, [DEV, ORDINARY, RELATIVE, REL_DEV]);
+    assert_eq!(counts, UrgencyCounts { urgent: (DEV + ORDINARY + RELATIVE + REL_DEV) as u64, ordinary: 0 });
 }
 
 #[test]
@@ -109,6 +128,6 @@ fn not_urgent_at_all_means_no_urgent_record() {
     let cfg = ProbeConfig { syscalls: &["open", "openat"], with_state_events: false, ..Default::default() };
     let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
     let (counts, seen) = run(&mut probe);
-    assert_eq!(seen, [DEV, ORDINARY, RELATIVE]);
-    assert_eq!(counts, UrgencyCounts { urgent: 0, ordinary: (DEV + ORDINARY + RELATIVE) as u64 });
+    assert_eq!(seen, [DEV, ORDINARY, RELATIVE, REL_DEV]);
+    assert_eq!(counts, UrgencyCounts { urgent: 0, ordinary: (DEV + ORDINARY + RELATIVE + REL_DEV) as u64 });
 }
