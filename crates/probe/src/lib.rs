@@ -687,9 +687,13 @@ mod tests {
         // a relative prefix (fd.nameraw) makes every relative open urgent
         let keys = urgent_prefix_keys(&["/dev/sd", "sd"]).unwrap();
         assert_eq!(top_keys(&keys), vec![key("/dev/"), key("")]);
-        assert!(urgent_prefix_keys(&vec!["/x"; 1]).is_some());
+        // as many as the map holds, and no more
         let many: Vec<String> = (0..=abi::PREFIXES_MAX).map(|i| format!("/p{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(urgent_prefix_keys(&many[..abi::PREFIXES_MAX]).map(|k| k.len()), Some(abi::PREFIXES_MAX));
         assert!(urgent_prefix_keys(&many).is_none());
+        // cut to the key size
+        let long = format!("/{}", "a".repeat(100));
+        assert_eq!(urgent_prefix_keys(&[long.as_str()]).unwrap()[0].0, abi::PREFIX_MAX as u32 * 8);
     }
 }
