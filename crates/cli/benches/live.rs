@@ -30,7 +30,9 @@
 //! asserted (machines are shared and noisy). Detached and attached runs alternate and the best
 //! of each is kept. Only this bench's own processes and paths match its rule.
 //!
-//! Environment: `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200),
+//! Environment: `HARRIER_LIVE_BIN` (the `harrier` binary to measure, e.g. an earlier build for a
+//! before/after comparison run alternately with this same bench; default: the one cargo built),
+//! `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200),
 //! `HARRIER_LIVE_CARGO=0` leaves out the cargo build workload, `HARRIER_LIVE_ONLY` runs only the
 //! parts named (comma-separated): `workloads` (loop, cargo build, tar | gzip), `breakdown`,
 //! `latency`, `costs`, `curve`, `idle`, and `profile` (not run by default): the open/close loop,
