@@ -30,7 +30,9 @@
 //! asserted (machines are shared and noisy). Detached and attached runs alternate and the best
 //! of each is kept. Only this bench's own processes and paths match its rule.
 //!
-//! Environment: `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200),
+//! Environment: `HARRIER_LIVE_BIN` (the `harrier` binary to measure, e.g. an earlier build for a
+//! before/after comparison run alternately with this same bench; default: the one cargo built),
+//! `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200),
 //! `HARRIER_LIVE_CARGO=0` leaves out the cargo build workload, `HARRIER_LIVE_ONLY` runs only the
 //! parts named (comma-separated): `workloads` (loop, cargo build, tar | gzip), `breakdown`,
 //! `latency`, `costs`, `curve`, `idle`, and `profile` (not run by default): the open/close loop,
@@ -54,6 +56,14 @@ fn rules_dir() -> PathBuf {
 
 fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The binary under test: `HARRIER_LIVE_BIN` (e.g. an earlier build, for a before/after run of
+/// this same bench), else the one cargo built with this bench.
+fn harrier_bin() -> PathBuf {
+    std::env::var_os("HARRIER_LIVE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_harrier").into())
 }
 
 /// The 1-minute load average now, printed next to each figure (the machine is shared).
@@ -88,7 +98,7 @@ impl Harrier {
     /// As [`Harrier::start_with`], with more `-o KEY=VALUE` overrides.
     fn start_full(extra_rules: &Path, official: bool, overrides: &[String]) -> Option<Harrier> {
         let dir = rules_dir();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harrier"));
+        let mut cmd = Command::new(harrier_bin());
         cmd.arg("run");
         if official {
             for f in ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"] {
@@ -185,6 +195,10 @@ impl Harrier {
                 }
             } else if name.starts_with("harrier_kernel_prefiltered_total") {
                 k.prefiltered = v as u64;
+            } else if name.starts_with("harrier_kernel_urgent_total") {
+                k.urgent = Some(v as u64);
+            } else if name.starts_with("harrier_kernel_wakeups_total") {
+                k.wakeups = Some(v as u64);
             }
         }
         Some(k)
@@ -262,6 +276,15 @@ fn bpf_prog_stats(pid: u32) -> (u64, u64) {
 }
 
 /// Clock ticks per second of /proc/PID/stat CPU times.
+/// This process's CPU time (user + system, all threads) in clock ticks.
+fn self_cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
 fn clock_ticks_per_sec() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
@@ -341,11 +364,14 @@ fn cargo_build(c: &Path) -> Option<Duration> {
     )
 }
 
+/// `TAR_REPEAT` runs of `tar | gzip` of the tree back to back (one run is ~0.3 s here, too short
+/// to see a few percent through the machine's noise).
+const TAR_REPEAT: usize = 5;
+
 fn tar_gzip(src: &Path) -> Option<Duration> {
-    timed(Command::new("sh").arg("-c").arg(format!(
-        "tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null",
-        src.display()
-    )))
+    let one =
+        format!("tar -C '{}' --exclude=target --exclude=.git -cf - . | gzip -6 > /dev/null", src.display());
+    timed(Command::new("sh").arg("-c").arg(vec![one; TAR_REPEAT].join(" && ")))
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -531,6 +557,25 @@ struct KernelCounters {
     sent: [u64; 4],
     dropped: [u64; 4],
     prefiltered: u64,
+    /// Records submitted as urgent and the kernel's wake-ups of the reader (`None`: a build
+    /// without these counters).
+    urgent: Option<u64>,
+    wakeups: Option<u64>,
+}
+
+/// "; N wake-ups/s, M urgent records/s" between two counter readings `secs` apart.
+fn wake_rates(a: &Option<KernelCounters>, b: &Option<KernelCounters>, secs: f64) -> String {
+    let (Some(a), Some(b)) = (a, b) else { return String::new() };
+    match (a.wakeups, b.wakeups, a.urgent, b.urgent) {
+        (Some(w0), Some(w1), Some(u0), Some(u1)) => format!(
+            "; kernel wake-ups of Harrier {} ({:.0}/s), urgent records {} ({:.0}/s)",
+            w1.saturating_sub(w0),
+            w1.saturating_sub(w0) as f64 / secs,
+            u1.saturating_sub(u0),
+            u1.saturating_sub(u0) as f64 / secs
+        ),
+        _ => String::new(),
+    }
 }
 
 /// One generator unit of the given kind (raw syscalls, no allocation); adds the records it
@@ -634,9 +679,20 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
             println!("  (no /metrics from Harrier: cannot measure)");
             return best;
         };
+        let (h0, g0) = (h.cpu_ticks(), self_cpu_ticks());
         let (made, el) = generate(threads, rate, secs, target);
+        let g1 = self_cpu_ticks();
         std::thread::sleep(Duration::from_millis(2200));
         let Some(k1) = h.kernel_counters() else { return best };
+        // Harrier's CPU over the step and its drain afterwards, per second of generation; the
+        // generator's (this process) during the step: which side is the bound
+        let h1 = h.cpu_ticks();
+        let tck = clock_ticks_per_sec();
+        let cpus = format!(
+            "; CPU (% of a core): Harrier {:.0}, generator {:.0}",
+            h1.saturating_sub(h0) as f64 / tck / el * 100.0,
+            g1.saturating_sub(g0) as f64 / tck / el * 100.0
+        );
         let offered: u64 = made.iter().sum();
         let dropped: u64 = (0..4).map(|i| k1.dropped[i] - k0.dropped[i]).sum();
         let mut parts = Vec::new();
@@ -653,7 +709,7 @@ fn drop_curve(h: &Harrier, threads: usize, target: &Path) -> f64 {
         }
         let what = if rate == 0 { "unpaced".to_string() } else { format!("target {rate}/s") };
         println!(
-            "  {what:>16}: offered {:>9.0}/s, dropped {:>8.0}/s ({:.2}%); {} {}",
+            "  {what:>16}: offered {:>9.0}/s, dropped {:>8.0}/s ({:.2}%); {}{cpus} {}",
             offered as f64 / el,
             dropped as f64 / el,
             dropped as f64 * 100.0 / (offered as f64).max(1.0),
@@ -802,6 +858,7 @@ fn main() {
     let lat_n = env_num("HARRIER_LIVE_LAT_N", 200);
     let up = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("live benchmark (harrier run + official Falco rules); machine load average: {}", up.trim());
+    println!("  binary under test: {}", harrier_bin().display());
     println!("  figures only, no assertions: this machine is shared and noisy; best of {rounds} alternating rounds");
 
     let tmp = std::env::temp_dir().join(format!("hbench-live-{}", std::process::id()));
@@ -927,7 +984,7 @@ fn main() {
             );
         }
         println!(
-            "tar | gzip of the source tree: detached {:.2} s, attached {:.2} s, overhead {:+.1}% (goal <= 3%) {loads}",
+            "tar | gzip of the source tree ({TAR_REPEAT} runs): detached {:.2} s, attached {:.2} s, overhead {:+.1}% (goal <= 3%) {loads}",
             t0.as_secs_f64(),
             t1.as_secs_f64(),
             (ratio(t0, t1) - 1.0) * 100.0
@@ -955,18 +1012,24 @@ fn main() {
         if std::fs::write(stats_path, "1").is_ok() {
             let (rt0, rc0) = bpf_prog_stats(h.pid());
             let cpu0 = h.cpu_ticks();
+            // /metrics is a once-a-second snapshot: wait for one on each side of the loop
+            std::thread::sleep(Duration::from_millis(1100));
+            let k0 = h.kernel_counters();
             let d = open_close_loop(n_loop, &loop_file);
+            std::thread::sleep(Duration::from_millis(1100));
+            let k1 = h.kernel_counters();
             let (rt1, rc1) = bpf_prog_stats(h.pid());
             let cpu1 = h.cpu_ticks();
             let _ = std::fs::write(stats_path, stats_before.trim());
             let runs = rc1.saturating_sub(rc0).max(1);
             let tck = clock_ticks_per_sec();
             println!(
-                "  probe in the kernel: {:.0} ns per program run ({} runs, ~2 per loop iteration: {:.0} ns per iteration); Harrier user space: {:.0}% of a core during the loop {}",
+                "  probe in the kernel: {:.0} ns per program run ({} runs, ~2 per loop iteration: {:.0} ns per iteration); Harrier user space: {:.0}% of a core during the loop{} {}",
                 rt1.saturating_sub(rt0) as f64 / runs as f64,
                 runs,
                 rt1.saturating_sub(rt0) as f64 / n_loop as f64,
                 (cpu1 - cpu0) as f64 / tck / d.as_secs_f64() * 100.0,
+                wake_rates(&k0, &k1, d.as_secs_f64()),
                 load()
             );
         }
@@ -1036,6 +1099,7 @@ fn main() {
         let k1 = h.kernel_counters();
         let el = t.elapsed().as_secs_f64();
         let cpu = (c_b - c_a) as f64 / tck / el * 100.0;
+        let wakes = wake_rates(&k0, &k1, el);
         let bg = match (k0, k1) {
             (Some(a), Some(b)) => format!(
                 "; meanwhile other processes' records: {:.0}/s reached the ring, {:.0}/s dropped by the pre-filter",
@@ -1045,7 +1109,7 @@ fn main() {
             _ => String::new(),
         };
         println!(
-            "Harrier CPU with this bench idle, over {el:.0} s: {cpu:.2}% of a core (goal < 0.5%){bg} {}",
+            "Harrier CPU with this bench idle, over {el:.0} s: {cpu:.2}% of a core (goal < 0.5%){bg}{wakes} {}",
             load()
         );
     }

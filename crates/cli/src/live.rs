@@ -64,22 +64,53 @@ pub fn urgent_events(rs: &Ruleset, responses: bool, watched: &[&'static str]) ->
     names
 }
 
-/// Of the urgent open syscalls (`open`, `openat`), those whose urgent rules (CRITICAL or above,
-/// or every rule when responses are loaded) can match neither a read-only nor a failed open: the
-/// probe wakes the reader at once only for their opens with write access.
-pub fn urgent_writes_only(rs: &Ruleset, responses: bool) -> Vec<&'static str> {
-    let mut m = 0u8;
-    for r in rs.rules().iter().filter(|r| r.enabled && r.source == Source::Syscall) {
-        if responses || r.priority <= harrier_rules::Priority::Critical {
-            m |= r.read_opens | r.failed_opens;
-        }
+/// Which urgent opens the probe may batch: the urgent rules (CRITICAL or above, or every rule
+/// when responses are loaded) that watch an open syscall tell, from their conditions, whether
+/// they can match only opens with write access, or only paths under some prefixes (the sandbox
+/// file's device rule: `/dev/sd`, `/dev/nvme`, …). One urgent rule with neither bound keeps every
+/// open of its syscalls urgent. Latency only: every open still reaches the rules.
+pub fn open_urgency(rs: &Ruleset, responses: bool) -> harrier_engine::prefilter::OpenUrgency {
+    let family = harrier_engine::prefilter::OPEN_FAMILY;
+    let ids: Vec<&'static [u16]> = family.iter().map(|n| harrier_engine::event_codes_for_name(n)).collect();
+    harrier_engine::prefilter::open_urgency(
+        rs.rules()
+            .iter()
+            .filter(|r| r.enabled && r.source == Source::Syscall)
+            .filter(|r| responses || r.priority <= harrier_rules::Priority::Critical)
+            .map(|r| harrier_engine::prefilter::UrgentOpenRule {
+                opens: ids.iter().enumerate().fold(0u8, |m, (i, codes)| {
+                    if r.evttypes.is_all() || codes.iter().any(|c| r.evttypes.contains(*c)) {
+                        m | (1 << i)
+                    } else {
+                        m
+                    }
+                }),
+                read_or_failed: r.read_opens | r.failed_opens,
+                prefixes: r.open_prefixes.as_deref(),
+            }),
+    )
+}
+
+/// The start-up log's words for `o` (empty when every watched open is urgent or none is).
+fn open_urgency_text(o: &harrier_engine::prefilter::OpenUrgency) -> String {
+    let mut t = String::new();
+    if !o.writes.is_empty() {
+        t += &format!("; {} urgent when opened for writing", o.writes.join(", "));
     }
-    harrier_engine::prefilter::OPEN_FAMILY
-        .iter()
-        .enumerate()
-        .filter(|(i, n)| m & (1 << i) == 0 && matches!(**n, "open" | "openat"))
-        .map(|(_, n)| *n)
-        .collect()
+    if !o.by_path.is_empty() {
+        let shown: Vec<&str> = o.prefixes.iter().take(8).map(String::as_str).collect();
+        t += &format!(
+            "; {} urgent when the path starts with {}{}",
+            o.by_path.join(", "),
+            shown.join(" "),
+            if o.prefixes.len() > shown.len() {
+                format!(" (and {} more)", o.prefixes.len() - shown.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    t
 }
 
 /// Open syscalls whose failures some active rule may match (the others are dropped in the
@@ -116,12 +147,15 @@ fn open_live(
     with_state_events: bool,
     preset: u32,
     prefilter: Option<harrier_probe::Prefilter<'_>>,
-    urgent_writes_only: &[&str],
+    opens: &harrier_engine::prefilter::OpenUrgency,
 ) -> Result<LiveSource, String> {
+    let prefixes: Vec<&str> = opens.prefixes.iter().map(String::as_str).collect();
     let cfg = ProbeConfig {
         syscalls: events,
         urgent,
-        urgent_writes_only,
+        urgent_writes_only: &opens.writes,
+        urgent_by_path: &opens.by_path,
+        urgent_path_prefixes: &prefixes,
         with_state_events,
         ring_bytes: harrier_probe::ring_bytes_for_preset(preset),
         exclude_pid: Some(std::process::id()),
@@ -204,14 +238,14 @@ pub fn run(
             format!(" except {} (a rule may match them)", failed_wanted.join(", "))
         }
     );
-    let writes_only = urgent_writes_only(&rs, s.response.is_some());
+    let opens = open_urgency(&rs, s.response.is_some());
     let mut src = match open_live(
         &sel.syscalls,
         &urgent,
         sel.with_state_events,
         s.buf_size_preset,
         Some(prefilter),
-        &writes_only,
+        &opens,
     ) {
         Ok(x) => x,
         Err(e) => {
@@ -234,11 +268,7 @@ pub fn run(
         n_types,
         harrier_probe::DEFAULT_URGENT_WINDOW,
         if s.response.is_some() { ", response rules loaded" } else { "" },
-        if writes_only.is_empty() {
-            String::new()
-        } else {
-            format!("; {} only when opened for writing", writes_only.join(", "))
-        },
+        open_urgency_text(&opens),
         harrier_probe::DEFAULT_BATCH_WINDOW
     );
     let outs = Rc::new(RefCell::new(outs));
@@ -567,7 +597,7 @@ fn capture_inner(a: CaptureArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let mut src = open_live(&dedicated_events(), &[], true, a.buf_size_preset, None, &[])?;
+    let mut src = open_live(&dedicated_events(), &[], true, a.buf_size_preset, None, &Default::default())?;
     let stop = src.stop_flag();
     let hup = Arc::new(AtomicBool::new(false));
     signals(&stop, &hup);
@@ -711,20 +741,28 @@ mod tests {
     }
 
     #[test]
-    fn official_rules_need_no_failed_open_and_their_urgent_opens_are_writes() {
+    fn official_rules_need_no_failed_open_and_their_urgent_opens_are_writes_or_devices() {
         let rs = official();
         // every official open rule tests the descriptor (absent on a failed open)
         assert_eq!(failed_opens_wanted(&rs), Vec::<&str>::new());
         assert!(urgent_events(&rs, false, &["openat", "execve"]).contains(&"openat"));
         // the sandbox file's CRITICAL "Privileged Container Device Access" matches read-only opens
-        // (of block devices, from containers): with it loaded every open is urgent
-        assert!(urgent_writes_only(&rs, false).is_empty());
+        // of block devices: those paths only are urgent; the other CRITICAL open rule
+        // (release_agent) needs open_write
+        let o = open_urgency(&rs, false);
+        assert_eq!(o.writes, ["open", "openat"]);
+        // (openat2 stays urgent: its access mode is not checked in the kernel, and release_agent's
+        // rule watches it too)
+        assert_eq!(o.by_path, ["open", "openat"]);
+        assert_eq!(o.prefixes, ["/dev/kmem", "/dev/mem", "/dev/nvme", "/dev/sd", "/dev/vd", "/dev/xvd"]);
         let mut rs = rs;
         rs.set_enabled_by_name("Privileged Container Device Access", false);
-        // the other CRITICAL open rule (release_agent) needs open_write: reads are batched
-        assert_eq!(urgent_writes_only(&rs, false), ["open", "openat"]);
-        // with response rules every rule is urgent, and many match read-only opens
-        assert!(urgent_writes_only(&rs, true).is_empty());
+        let o = open_urgency(&rs, false);
+        assert_eq!(o.writes, ["open", "openat"]);
+        assert!(o.by_path.is_empty() && o.prefixes.is_empty());
+        // with response rules every rule is urgent, and many match any read-only open
+        let o = open_urgency(&rs, true);
+        assert!(o.writes.is_empty() && !o.by_path.iter().any(|n| n.starts_with("open")), "{o:?}");
     }
 
     #[test]
@@ -736,6 +774,6 @@ mod tests {
         let loaded = crate::rules_files::load(&[f]);
         let (rs, _) = Ruleset::compile(&loaded.rules);
         assert_eq!(failed_opens_wanted(&rs), ["openat"]);
-        assert!(!urgent_writes_only(&rs, false).contains(&"openat"));
+        assert_eq!(open_urgency(&rs, false), Default::default());
     }
 }

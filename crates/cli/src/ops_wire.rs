@@ -390,6 +390,8 @@ impl Ops {
             .map(|(c, n)| (c.to_string(), n))
             .collect();
         s.n_prefiltered = drops.filtered;
+        s.n_urgent = drops.urgent;
+        s.n_wakeups = drops.wakeups;
         s.evts_rate_sec = s.n_evts.saturating_sub(evts0) as f64 / secs;
         s.drops_rate_sec = s.n_drops.saturating_sub(drops0) as f64 / secs;
         // CPU time in clock ticks (100 per second on Linux).

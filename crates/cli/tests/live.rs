@@ -392,3 +392,34 @@ fn prefilter_keeps_failed_opens_a_rule_can_match() {
     assert!(got.is_some(), "failed open alerts:\n{log}");
     assert!(log.contains("except openat (a rule may match them)"), "{log}");
 }
+
+/// A CRITICAL rule bounded to device paths makes only those opens urgent: the start-up log says
+/// so, and both the device open (urgent) and an ordinary open (batched, matched by a WARNING
+/// rule) alert; per-record urgency is asserted in harrier-probe's `urgent_paths` test.
+#[test]
+fn urgent_opens_by_path_prefix_still_alert_for_every_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let reader = named_copy(dir.path(), "cat", &format!("ud{u}"));
+    let ordinary = dir.path().join("ordinary");
+    std::fs::write(&ordinary, b"x").unwrap();
+    let rules = write_rules(
+        dir.path(),
+        "ud.yaml",
+        &format!(
+            "- rule: device open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = ud{u} and fd.name startswith /dev/nu\n  output: \"device %fd.name\"\n  priority: CRITICAL\n\
+             - rule: ordinary open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = ud{u} and fd.name = {}\n  output: \"ordinary %fd.name\"\n  priority: WARNING\n",
+            ordinary.display()
+        ),
+    );
+    let r = Running::start(&rules);
+    for p in [Path::new("/dev/null"), ordinary.as_path()] {
+        let _ = Command::new(&reader).arg(p).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+    let dev = r.wait_alert("device open", Duration::from_secs(5));
+    let ord = r.wait_alert("ordinary open", Duration::from_secs(5));
+    let log = r.0.stop_with_stderr();
+    assert_eq!(dev.map(|(_, v)| v["output_fields"]["fd.name"].clone()), Some("/dev/null".into()), "{log}");
+    assert!(ord.is_some(), "the batched ordinary open alerts too:\n{log}");
+    assert!(log.contains("open, openat, openat2 urgent when the path starts with /dev/nu"), "{log}");
+}

@@ -18,6 +18,13 @@
 //! Every other check is unknown; `and`/`or`/`not` combine as in Kleene logic. A rule "may match"
 //! unless its condition evaluates to false. The assumptions about absent fields are checked
 //! against the real field extraction in `harrier-state`'s tests (`failed_open_fields_are_absent`).
+//!
+//! A third analysis bounds **the paths of the opens a rule may match** ([`open_path_prefixes`]):
+//! from `fd.name`/`fd.nameraw`/`fd.directory` checks (`=`, `in`, `startswith`, `pmatch`, and the
+//! literal head of a `glob`), the prefixes one of which the opened path must start with. The
+//! probe wakes the reader at once only for opens whose path starts with a prefix of an urgent rule
+//! ([`open_urgency`]). This decides latency only, never delivery: every record still reaches the
+//! rules, within the batch window at worst.
 
 use harrier_condition::{Expr, Op, Operand, Rhs};
 
@@ -61,6 +68,8 @@ impl T {
 /// What is known of the event a condition is evaluated against.
 #[derive(Clone, Copy)]
 enum Assume {
+    /// Only the event type (checks on `evt.type` are decided, nothing else).
+    TypeOnly,
     /// A failed open (negative result, no descriptor).
     Failed,
     /// A successful open with access mode `O_RDONLY`.
@@ -131,6 +140,9 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
                 return T::Unknown;
             }
             let name = f.name.as_str();
+            if matches!(a, Assume::TypeOnly) && name != "evt.type" {
+                return T::Unknown;
+            }
             if matches!(a, Assume::Failed) && FD_ABSENT.contains(&name) {
                 // An absent left side makes the check false, whatever the operator.
                 return T::False;
@@ -190,6 +202,213 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
     }
 }
 
+/// Longest path prefix the probe compares, in bytes (a longer one is cut: more opens urgent,
+/// never fewer).
+pub const PATH_PREFIX_MAX: usize = 64;
+
+/// At most this many prefixes go to the kernel; with more, the opens stay urgent whatever the path.
+pub const PATH_PREFIXES_MAX: usize = 256;
+
+/// The path prefixes of the opens ([`OPEN_FAMILY`], successful or failed) the condition may
+/// match: the condition can match an open only if the opened file's name (`fd.name`) starts with
+/// one of them. `None`: no bound (some open of any path may match). `Some(vec![])`: the condition
+/// matches no open. A bounded condition tests a descriptor field on every path to a match, so
+/// it never matches a failed open (those fields are absent there).
+pub fn open_path_prefixes(cond: &Expr) -> Option<Vec<String>> {
+    let mut all = Vec::new();
+    for name in OPEN_FAMILY {
+        all = union(all, bound(cond, name, 0)?)?;
+    }
+    Some(all)
+}
+
+/// Prefixes (one of which the path must start with) under which `e` may hold for an open `evt`.
+fn bound(e: &Expr, evt: &str, depth: usize) -> Option<Vec<String>> {
+    if depth > 2000 {
+        return None;
+    }
+    if eval(e, evt, Assume::TypeOnly, depth) == T::False {
+        return Some(Vec::new());
+    }
+    match e {
+        Expr::And(cs, _) => {
+            let mut acc: Option<Vec<String>> = None;
+            for c in cs {
+                if let Some(b) = bound(c, evt, depth + 1) {
+                    acc = Some(match acc {
+                        None => b,
+                        Some(a) => intersect(&a, &b),
+                    });
+                }
+            }
+            acc
+        }
+        Expr::Or(cs, _) => {
+            let mut acc = Vec::new();
+            for c in cs {
+                acc = union(acc, bound(c, evt, depth + 1)?)?;
+            }
+            Some(acc)
+        }
+        Expr::Compare(c) => compare_bound(c),
+        _ => None,
+    }
+}
+
+fn compare_bound(c: &harrier_condition::Compare) -> Option<Vec<String>> {
+    let Operand::Field(f) = &c.left else { return None };
+    if f.arg.is_some() || c.modifier.is_some() {
+        return None;
+    }
+    let dir = match f.name.as_str() {
+        "fd.name" | "fd.nameraw" => false,
+        "fd.directory" => true,
+        _ => return None,
+    };
+    let values: Vec<&str> = match &c.right {
+        Rhs::Value(v, _) => vec![v.as_str()],
+        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
+        _ => return None,
+    };
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        let p = match c.op {
+            // the directory `/dev` holds the names under `/dev/`
+            Op::Eq | Op::Eq2 | Op::In if dir && !v.ends_with('/') => format!("{v}/"),
+            Op::Eq | Op::Eq2 | Op::In | Op::StartsWith => v.to_string(),
+            // `pmatch /etc/` also matches `/etc` itself
+            Op::PMatch if v.len() > 1 => v.trim_end_matches('/').to_string(),
+            Op::PMatch => v.to_string(),
+            Op::Glob => {
+                let head = &v[..v.find(['*', '?', '[', '\\', '{']).unwrap_or(v.len())];
+                if head.is_empty() {
+                    return None;
+                }
+                head.to_string()
+            }
+            _ => return None,
+        };
+        out.push(cut(p));
+    }
+    Some(minimal(out))
+}
+
+/// `p` cut to [`PATH_PREFIX_MAX`] bytes (at a character boundary) and at a NUL (a kernel path
+/// never holds one).
+fn cut(mut p: String) -> String {
+    if let Some(i) = p.find('\0') {
+        p.truncate(i);
+    }
+    if p.len() > PATH_PREFIX_MAX {
+        let mut i = PATH_PREFIX_MAX;
+        while !p.is_char_boundary(i) {
+            i -= 1;
+        }
+        p.truncate(i);
+    }
+    p
+}
+
+/// Paths starting with one of `a` and one of `b`.
+fn intersect(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in a {
+        for q in b {
+            if p.starts_with(q.as_str()) {
+                out.push(p.clone());
+            } else if q.starts_with(p.as_str()) {
+                out.push(q.clone());
+            }
+        }
+    }
+    minimal(out)
+}
+
+/// `a` and `b` together; `None` past [`PATH_PREFIXES_MAX`] prefixes (no bound worth keeping).
+fn union(mut a: Vec<String>, b: Vec<String>) -> Option<Vec<String>> {
+    a.extend(b);
+    let a = minimal(a);
+    (a.len() <= PATH_PREFIXES_MAX).then_some(a)
+}
+
+/// Sorted, without duplicates and without prefixes covered by a shorter one.
+fn minimal(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for p in v {
+        // sorted: a covering prefix sorts before everything it covers
+        if !out.last().is_some_and(|q| p.starts_with(q.as_str())) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// What an urgent rule (high priority, or any rule when responses are loaded) tells the probe
+/// about opens: which [`OPEN_FAMILY`] syscalls its event types hold (bit `i`), which of them it
+/// may match read-only or failed (`Ruleset` rules' `read_opens | failed_opens`), and the path
+/// prefixes of the opens it may match ([`open_path_prefixes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UrgentOpenRule<'a> {
+    pub opens: u8,
+    pub read_or_failed: u8,
+    pub prefixes: Option<&'a [String]>,
+}
+
+/// Which opens the probe must deliver at once. An open syscall not named in `writes` nor
+/// `by_path` is urgent whenever an urgent rule watches it (the probe's default); one named is
+/// urgent only when the call succeeded and (`writes`) it opened for writing, or (`by_path`) its
+/// path starts with one of `prefixes` (a relative one: the opened file's top-level directory is
+/// a prefix's first component).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OpenUrgency {
+    pub writes: Vec<&'static str>,
+    pub by_path: Vec<&'static str>,
+    pub prefixes: Vec<String>,
+}
+
+/// The probe's open urgency for the urgent rules given.
+pub fn open_urgency<'a>(rules: impl IntoIterator<Item = UrgentOpenRule<'a>>) -> OpenUrgency {
+    // per syscall: some rule needs every open urgent / some rule is bounded by writes / by path
+    let mut full = [false; 4];
+    let mut writes = [false; 4];
+    let mut by_path = [false; 4];
+    let mut prefixes = Vec::new();
+    for r in rules {
+        for i in 0..OPEN_FAMILY.len() {
+            if r.opens & (1 << i) == 0 {
+                continue;
+            }
+            match r.prefixes {
+                Some([]) => {}
+                Some(p) => {
+                    by_path[i] = true;
+                    prefixes.extend(p.iter().cloned());
+                }
+                // the probe checks the access mode of open and openat only
+                None if i < 2 && r.read_or_failed & (1 << i) == 0 => writes[i] = true,
+                None => full[i] = true,
+            }
+        }
+    }
+    let prefixes = minimal(prefixes);
+    if prefixes.len() > PATH_PREFIXES_MAX {
+        for i in 0..OPEN_FAMILY.len() {
+            full[i] |= by_path[i];
+        }
+    }
+    let pick = |m: &[bool; 4]| -> Vec<&'static str> {
+        (0..OPEN_FAMILY.len()).filter(|&i| m[i] && !full[i]).map(|i| OPEN_FAMILY[i]).collect()
+    };
+    let by_path = pick(&by_path);
+    OpenUrgency {
+        writes: pick(&writes),
+        prefixes: if by_path.is_empty() { Vec::new() } else { prefixes },
+        by_path,
+    }
+}
+
 /// A single `true`/`false` literal (other spellings are left undecided).
 fn bool_lit(values: &[&str]) -> Option<bool> {
     match values {
@@ -242,6 +461,90 @@ mod tests {
         assert_eq!(m("evt.type=openat and fd.name startswith /etc"), 0b0010);
         assert_eq!(m("evt.type=openat and not evt.is_open_write=true"), 0b0010);
         assert_eq!(m("evt.type=execve"), 0);
+    }
+
+    fn prefixes(cond: &str) -> Option<Vec<String>> {
+        open_path_prefixes(&harrier_condition::parse(cond).expect("parses"))
+    }
+
+    fn v(xs: &[&str]) -> Option<Vec<String>> {
+        Some(xs.iter().map(|x| x.to_string()).collect())
+    }
+
+    #[test]
+    fn path_prefixes_of_open_rules() {
+        assert_eq!(prefixes("evt.type=openat and fd.name startswith /dev/"), v(&["/dev/"]));
+        // the official sandbox device rule's shape
+        let device = "(evt.type in (open,openat,openat2) and evt.is_open_read=true and fd.typechar='f' and fd.num>=0) \
+             and container.id != host and (fd.name startswith /dev/sd or fd.name startswith /dev/nvme \
+             or fd.name = /dev/mem or fd.name = /dev/kmem) and not proc.name=dd";
+        assert_eq!(prefixes(device), v(&["/dev/kmem", "/dev/mem", "/dev/nvme", "/dev/sd"]));
+        assert_eq!(
+            prefixes("evt.type=open and fd.name in (/etc/shadow, /etc/sudoers)"),
+            v(&["/etc/shadow", "/etc/sudoers"])
+        );
+        assert_eq!(prefixes("evt.type=open and fd.directory in (/etc, /root/)"), v(&["/etc/", "/root/"]));
+        assert_eq!(prefixes("evt.type=open and fd.name pmatch (/etc/, /var/run)"), v(&["/etc", "/var/run"]));
+        assert_eq!(prefixes("evt.type=open and fd.name glob '/proc/*/mem'"), v(&["/proc/"]));
+        // a shorter prefix covers a longer one; both sides of an `and` narrow
+        assert_eq!(
+            prefixes("evt.type=open and fd.name startswith /dev or fd.name startswith /dev/sd"),
+            v(&["/dev"])
+        );
+        assert_eq!(prefixes("fd.name startswith /dev and fd.name startswith /dev/sd"), v(&["/dev/sd"]));
+        assert_eq!(prefixes("fd.name startswith /dev and fd.name startswith /etc"), v(&[]));
+        // a branch for another syscall does not widen the opens'
+        assert_eq!(
+            prefixes("(evt.type=openat and fd.name startswith /dev/) or evt.type=execve"),
+            v(&["/dev/"])
+        );
+        // long prefixes are cut (more urgent opens, never fewer)
+        let long = format!("/{}", "a".repeat(100));
+        assert_eq!(prefixes(&format!("fd.name startswith {long}")).unwrap()[0].len(), PATH_PREFIX_MAX);
+        // not about opens at all
+        assert_eq!(prefixes("evt.type=execve and proc.name=sh"), v(&[]));
+    }
+
+    #[test]
+    fn rules_without_a_path_bound_have_none() {
+        assert_eq!(prefixes("evt.type=openat"), None);
+        assert_eq!(prefixes("evt.type=openat and proc.name=cat"), None);
+        assert_eq!(prefixes("evt.type=openat and fd.name endswith release_agent"), None);
+        assert_eq!(prefixes("evt.type=openat and fd.name contains /dev/"), None);
+        assert_eq!(prefixes("evt.type=openat and not fd.name startswith /dev/"), None);
+        assert_eq!(prefixes("evt.type=openat and (fd.name startswith /dev/ or proc.name=cat)"), None);
+        assert_eq!(prefixes("evt.type=openat and fd.name glob '*.so'"), None);
+        assert_eq!(prefixes("evt.type=openat and tolower(fd.name) startswith /dev/"), None);
+        assert_eq!(prefixes("evt.type=openat and fd.name icontains /dev/"), None);
+        assert_eq!(prefixes("some_macro and fd.name startswith /dev/"), v(&["/dev/"]));
+        assert_eq!(prefixes("some_macro"), None);
+    }
+
+    #[test]
+    fn urgency_of_opens() {
+        let dev = vec!["/dev/".to_string()];
+        let openat = 0b0010;
+        let rule = |opens, read_or_failed, prefixes| UrgentOpenRule { opens, read_or_failed, prefixes };
+        // a path-bounded urgent rule: openat urgent only by path
+        let u = open_urgency([rule(openat, openat, Some(dev.as_slice()))]);
+        assert_eq!(u, OpenUrgency { writes: vec![], by_path: vec!["openat"], prefixes: dev.clone() });
+        // with a writes-only urgent rule beside it: by path or by write access
+        let u = open_urgency([rule(openat, openat, Some(dev.as_slice())), rule(0b0011, 0, None)]);
+        assert_eq!(u.writes, ["open", "openat"]);
+        assert_eq!(u.by_path, ["openat"]);
+        // an urgent rule on opens without a path bound keeps every open urgent (today's behaviour)
+        let u = open_urgency([rule(openat, openat, Some(dev.as_slice())), rule(openat, openat, None)]);
+        assert_eq!(u, OpenUrgency::default());
+        // writes-only cannot be checked on openat2 and creat: they stay urgent
+        let u = open_urgency([rule(0b1100, 0, None)]);
+        assert_eq!(u, OpenUrgency::default());
+        // a rule that cannot match an open changes nothing
+        let none: Vec<String> = Vec::new();
+        let u = open_urgency([
+            rule(openat, 0, Some(none.as_slice())),
+            rule(openat, openat, Some(dev.as_slice())),
+        ]);
+        assert_eq!(u.by_path, ["openat"]);
     }
 
     #[test]

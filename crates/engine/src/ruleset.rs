@@ -50,6 +50,10 @@ pub struct CompiledRule {
     pub failed_opens: u8,
     /// Bit `i`: the condition may match a successful read-only `prefilter::OPEN_FAMILY[i]`.
     pub read_opens: u8,
+    /// The path prefixes of the opens the condition may match (`None`: any path; see
+    /// [`crate::prefilter::open_path_prefixes`]): the live probe wakes the reader at once only
+    /// for opens an urgent rule may match.
+    pub open_prefixes: Option<Vec<String>>,
 }
 
 impl CompiledRule {
@@ -242,6 +246,11 @@ impl Ruleset {
                     crate::prefilter::read_open_mask(&r.condition)
                 } else {
                     0
+                },
+                open_prefixes: if source.has_event_types() {
+                    crate::prefilter::open_path_prefixes(&r.condition)
+                } else {
+                    Some(Vec::new())
                 },
             });
         }

@@ -60,6 +60,9 @@ pub struct Snapshot {
     pub events_by_class: Vec<(String, u64)>,
     /// Records the in-kernel pre-filter dropped on purpose (no loaded rule or state uses them).
     pub n_prefiltered: u64,
+    /// Records the kernel submitted as urgent, and its forced wake-ups of the reader.
+    pub n_urgent: u64,
+    pub n_wakeups: u64,
     /// Events per second and drops per second since the previous snapshot.
     pub evts_rate_sec: f64,
     pub drops_rate_sec: f64,
@@ -267,6 +270,16 @@ pub fn render_prometheus(s: &Snapshot) -> String {
         "harrier_kernel_prefiltered",
         "Events the in-kernel pre-filter dropped because no loaded rule or state tracking uses them.",
         vec![(Labels::new(), s.n_prefiltered)],
+    );
+    r.counters(
+        "harrier_kernel_urgent",
+        "Events the kernel submitted as urgent (woke the reader within the urgent window).",
+        vec![(Labels::new(), s.n_urgent)],
+    );
+    r.counters(
+        "harrier_kernel_wakeups",
+        "Times the kernel woke the reader (urgent events, the batch timer, the byte threshold).",
+        vec![(Labels::new(), s.n_wakeups)],
     );
     let sink = |f: fn(&SinkCounters) -> u64| -> Vec<(Labels, u64)> {
         s.sinks.iter().map(|k| (labels(&[("sink", &k.name), ("kind", &k.kind)]), f(k))).collect()

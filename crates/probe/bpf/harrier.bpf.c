@@ -66,6 +66,31 @@ struct {
 	__type(value, __u32);
 } hr_drop SEC(".maps");
 
+/* Path prefixes of the opens urgent rules may match (HR_S_URGENT_PATH), written by userspace at
+ * load. A wrong answer costs latency only: every record is submitted either way. */
+struct hr_prefix_key {
+	__u32 prefixlen; /* bits */
+	__u8 data[HR_PREFIX_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, HR_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hr_prefix_key);
+	__type(value, __u8);
+} hr_urgent_paths SEC(".maps");
+
+/* The first components ("/dev/") of those prefixes (or the whole prefix when it has no second
+ * '/'): a relative open is urgent only when its file's top-level directory is one of them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, HR_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hr_prefix_key);
+	__type(value, __u8);
+} hr_urgent_tops SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, HR_NSTATS);
@@ -187,6 +212,7 @@ struct hr_walk {
 	struct vfsmount *root_m;
 	struct kernfs_node *kn;
 	struct task_struct *task;
+	struct dentry *top; /* top_step: the last component below the root seen so far */
 };
 
 struct {
@@ -695,6 +721,7 @@ static int hr_tick(void *map, __u32 *key, struct hr_timer_val *v)
 	hr_armed = HR_A_NONE;
 	hr_last_wake = bpf_ktime_get_boot_ns();
 	bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
+	stat_add(HR_STAT_WAKEUPS);
 	return 0;
 }
 
@@ -757,8 +784,12 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 		stat_add(class & 3);
 		return;
 	}
-	stat_add(HR_STAT_SENT);
+	/* (the total is the sum of the classes: one counter update per record) */
 	stat_add(HR_STAT_SENT_C0 + (class & 3));
+	if (mode == HR_W_URGENT)
+		stat_add(HR_STAT_URGENT);
+	if (woken)
+		stat_add(HR_STAT_WAKEUPS);
 	if (woken || mode == HR_W_LAZY)
 		return;
 	/* after the output: a timer that fired between the check of hr_armed and here has
@@ -766,6 +797,99 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 	if (arm(mode == HR_W_URGENT ? hr_urgent_ns : hr_batch_ns, mode))
 		/* no timer (should not happen): wake now rather than late */
 		bpf_ringbuf_output(&hr_ring, &hr_tick_rec, sizeof(struct hr_hdr), BPF_RB_FORCE_WAKEUP);
+}
+
+/* One step of the walk from a file up to the task's root (mounts crossed) that only remembers
+ * the last component seen: at the root, w->top is the top-level directory (or the file itself). */
+static __always_inline long top_step(struct hr_walk *w)
+{
+	struct dentry *d = w->d;
+	if (!d || (d == w->root_d && w->vm == w->root_m))
+		return 1;
+	/* locals: a CO-RE read through w's fields would relocate against struct hr_walk */
+	struct vfsmount *vm = w->vm;
+	struct mount *mnt = w->mnt;
+	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
+	if (d == mroot) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (!mp || mp == mnt) {
+			w->top = 0;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vm = &mp->mnt;
+		return 0;
+	}
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d) {
+		/* not under the task's root (a pseudo file, another namespace): unknown */
+		w->top = 0;
+		return 1;
+	}
+	w->top = d;
+	w->d = parent;
+	return 0;
+}
+
+/* The file of fd `fd` of the current task may have a path an urgent rule matches: its top-level
+ * directory under the task's root is in hr_urgent_tops (or the walk could not tell). For opens
+ * by a relative path, whose full path the probe does not build. */
+__noinline int urgent_rel(__s64 fd)
+{
+	struct file *f = cur_fd_file(fd);
+	if (!f)
+		return 1;
+	__u32 zero = 0;
+	struct hr_walk *w = bpf_map_lookup_elem(&hr_walk_map, &zero);
+	if (!w)
+		return 1;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	w->d = BPF_CORE_READ(f, f_path.dentry);
+	w->vm = BPF_CORE_READ(f, f_path.mnt);
+	w->mnt = container_of(w->vm, struct mount, mnt);
+	w->root_d = BPF_CORE_READ(task, fs, root.dentry);
+	w->root_m = BPF_CORE_READ(task, fs, root.mnt);
+	w->top = 0;
+	int done = 0;
+	for (int i = 0; i < HR_PATH_DEPTH; i++)
+		if (top_step(w)) {
+			done = 1;
+			break;
+		}
+	if (!done || !w->top)
+		return 1;
+	struct hr_prefix_key k = {};
+	k.data[0] = '/';
+	struct dentry *top = w->top;
+	const unsigned char *name = BPF_CORE_READ(top, d_name.name);
+	long n = bpf_probe_read_kernel_str(&k.data[1], HR_PREFIX_MAX - 2, name);
+	if (n <= 0)
+		return 1;
+	/* "/name/": n counts the NUL, which the '/' replaces */
+	k.data[n & (HR_PREFIX_MAX - 1)] = '/';
+	k.prefixlen = HR_PREFIX_MAX * 8;
+	return bpf_map_lookup_elem(&hr_urgent_tops, &k) != 0;
+}
+
+/* An open's path (the record's first item: the user string of its path argument) may be one an
+ * urgent rule matches: starting with a prefix in hr_urgent_paths, or relative with the opened
+ * file's top-level directory among hr_urgent_tops (urgent_rel). Bytes after the string's NUL never match a prefix
+ * (prefixes hold no NUL), so the key needs no clearing. */
+static __always_inline int urgent_path(struct hr_scratch *b, __u32 off, __s64 ret)
+{
+	const __u32 at = sizeof(struct hr_hdr);
+	if (off <= at + 4)
+		return 1;
+	__u16 tag = *(__u16 *)&b->d[at];
+	if (tag != HR_T_STR0 && tag != HR_T_STR0 + 1)
+		return 1;
+	if (b->d[at + 4] != '/')
+		return urgent_rel(ret);
+	struct hr_prefix_key k;
+	k.prefixlen = HR_PREFIX_MAX * 8;
+	__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
+	return bpf_map_lookup_elem(&hr_urgent_paths, &k) != 0;
 }
 
 static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id)
@@ -897,12 +1021,22 @@ int hr_sys_exit(__u64 *ctx)
 		off = put_cgroups(b, off, task);
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
-	if (mode == HR_W_URGENT && (spec & HR_S_URGENT_WRITES)) {
-		/* the urgent rules cannot match a read-only or failed open: batch those */
+	if (mode == HR_W_URGENT && (spec & (HR_S_URGENT_WRITES | HR_S_URGENT_PATH))) {
+		/* the urgent rules match only successful opens with write access (HR_S_URGENT_WRITES)
+		 * or of paths under some prefixes (HR_S_URGENT_PATH): batch the others */
 		__u64 fl = nr == 2 /* open */ ? a[1] : a[2];
-		if (ret < 0 || (fl & 3 /* O_ACCMODE */) == 0 /* O_RDONLY */)
+		int u = 0;
+		if (ret >= 0) {
+			if ((spec & HR_S_URGENT_WRITES) && (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */)
+				u = 1;
+			else if (spec & HR_S_URGENT_PATH)
+				u = urgent_path(b, off, ret);
+		}
+		if (!u)
 			mode = HR_W_BATCH;
 	}
+	if (mode == HR_W_URGENT)
+		h->flags = HR_F_URGENT;
 	submit(b, off, class, mode);
 	return 0;
 }

@@ -64,6 +64,10 @@
 #define HR_S_LAZY (1u << 24)      /* state only (no rule watches it): no wake-up by time */
 #define HR_S_URGENT_WRITES (1u << 26) /* with HR_S_URGENT (open, openat): urgent only when it
 					  * succeeded with write access; else an ordinary record */
+#define HR_S_URGENT_PATH (1u << 27) /* with HR_S_URGENT (open family): urgent only when it
+					* succeeded and its path starts with a prefix in hr_urgent_paths
+					* (relative: its file's top directory is in hr_urgent_tops), or,
+					* with HR_S_URGENT_WRITES, it opened for writing */
 #define HR_S_FILTERABLE (1u << 25) /* the hr_drop map may drop some of its records (pre-filter) */
 #define HR_S_CLASS_SHIFT 28       /* bits 28..31: drop-counter class */
 
@@ -73,16 +77,25 @@
 #define HR_C_NET 2
 #define HR_C_OTHER 3
 #define HR_NCLASS 4
-#define HR_STAT_SENT 4      /* records submitted */
+#define HR_STAT_SENT 4      /* unused (records submitted: the sum of HR_STAT_SENT_C0..) */
 #define HR_STAT_TRUNC 5     /* records cut short (scratch full) */
 #define HR_STAT_FILTERED 6  /* records the pre-filter dropped (no rule or state uses them) */
 #define HR_STAT_SENT_C0 8   /* 8..11: records submitted, by class (HR_C_*) */
+#define HR_STAT_URGENT 12   /* records submitted as urgent */
+#define HR_STAT_WAKEUPS 13  /* forced wake-ups of the consumer (urgent, bytes, timer) */
 #define HR_NSTATS 16
 
 /* hr_drop values (per syscall number, set by userspace, changed on a rules reload): what of a
  * HR_S_FILTERABLE syscall's records no loaded rule can match and state tracking ignores */
 #define HR_D_FAILED (1u << 0)     /* the call failed (result < 0) */
 #define HR_D_FCNTL_NODUP (1u << 1) /* fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC */
+
+/* hr_hdr.flags of a HR_K_SYSCALL record */
+#define HR_F_URGENT (1u << 31) /* submitted as urgent */
+
+/* hr_urgent_paths: LPM trie keys (prefixlen in bits, then path bytes) */
+#define HR_PREFIX_MAX 64
+#define HR_PREFIXES_MAX 256
 
 #define HR_MAX_SYSCALLS 512
 #define HR_SCRATCH 65536

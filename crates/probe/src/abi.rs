@@ -67,6 +67,10 @@ pub mod spec {
     pub const LAZY: u32 = 1 << 24;
     /// With `URGENT` (open, openat): urgent only when the call succeeded with write access.
     pub const URGENT_WRITES: u32 = 1 << 26;
+    /// With `URGENT` (open family): urgent only when the call succeeded and its path starts with
+    /// a prefix of the `hr_urgent_paths` map (a relative path: the opened file's top-level
+    /// directory is in `hr_urgent_tops`), or, with `URGENT_WRITES`, it opened for writing.
+    pub const URGENT_PATH: u32 = 1 << 27;
     /// The `hr_drop` map may drop some of its records (pre-filter).
     pub const FILTERABLE: u32 = 1 << 25;
     pub const CLASS_SHIFT: u32 = 28;
@@ -77,12 +81,22 @@ pub const C_PROC: u32 = 0;
 pub const C_FILE: u32 = 1;
 pub const C_NET: u32 = 2;
 pub const C_OTHER: u32 = 3;
+/// Unused: records submitted are the sum of the `STAT_SENT_C0..` class counters.
 pub const STAT_SENT: u32 = 4;
 pub const STAT_TRUNC: u32 = 5;
 /// Records the pre-filter dropped.
 pub const STAT_FILTERED: u32 = 6;
 /// 8..11: records submitted, by class (`C_*`).
 pub const STAT_SENT_C0: u32 = 8;
+/// Records submitted as urgent.
+pub const STAT_URGENT: u32 = 12;
+/// Forced wake-ups of the consumer (an urgent record, the byte threshold, the batch timer).
+pub const STAT_WAKEUPS: u32 = 13;
+/// `hr_hdr.flags` of a syscall record: it was submitted as urgent.
+pub const F_URGENT: u32 = 1 << 31;
+/// Longest prefix in `hr_urgent_paths` (bytes), and how many it holds.
+pub const PREFIX_MAX: usize = 64;
+pub const PREFIXES_MAX: usize = 256;
 pub const NSTATS: u32 = 16;
 pub const MAX_SYSCALLS: u32 = 512;
 

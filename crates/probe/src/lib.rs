@@ -19,6 +19,7 @@ pub mod procfs;
 pub mod syscalls;
 pub mod sysnr;
 
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
@@ -82,6 +83,14 @@ pub struct ProbeConfig<'a> {
     /// call succeeded with write access (the urgent rules cannot match read-only or failed
     /// opens); the others are ordinary records.
     pub urgent_writes_only: &'a [&'a str],
+    /// Of `urgent`, the open syscalls ([`syscalls::OPEN_FAMILY`]) whose records are urgent only
+    /// when the call succeeded and its path (as passed) starts with one of `urgent_path_prefixes`
+    /// (a relative path: when the opened file's top-level directory is the first component of
+    /// one) (or, when also in `urgent_writes_only`, it opened for writing);
+    /// the others are ordinary records. Prefixes are cut to [`abi::PREFIX_MAX`] bytes; with more
+    /// than [`abi::PREFIXES_MAX`], these opens stay urgent whatever the path.
+    pub urgent_by_path: &'a [&'a str],
+    pub urgent_path_prefixes: &'a [&'a str],
     /// Latency bound of ordinary records: a record wakes the consumer when the last wake-up is
     /// this old, and a consumer that found records comes back this soon by itself. Wake-ups
     /// stay at most one per window while records flow (batching), and none when idle.
@@ -147,6 +156,8 @@ impl Default for ProbeConfig<'_> {
             wakeup_bytes: 1 << 20,
             urgent: &[],
             urgent_writes_only: &[],
+            urgent_by_path: &[],
+            urgent_path_prefixes: &[],
             batch_window: DEFAULT_BATCH_WINDOW,
             urgent_window: DEFAULT_URGENT_WINDOW,
             prefilter: None,
@@ -228,6 +239,10 @@ pub struct DropCounters {
     pub filtered: u64,
     /// Records submitted by class: process, file, network, other.
     pub sent_by_class: [u64; 4],
+    /// Records submitted as urgent (woke the consumer within the urgent window).
+    pub urgent: u64,
+    /// Forced wake-ups of the consumer (urgent records, the byte threshold, the batch timer).
+    pub wakeups: u64,
 }
 
 impl DropCounters {
@@ -259,6 +274,16 @@ pub struct Probe {
     conv: Converter,
     syscalls: Vec<&'static str>,
     prefilter: PrefilterHandle,
+    /// Count the urgency of this process's syscall records ([`Probe::tap_urgency`]).
+    tap: Option<u32>,
+    tap_counts: UrgencyCounts,
+}
+
+/// Syscall records of one process read by the consumer, by how the kernel submitted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrgencyCounts {
+    pub urgent: u64,
+    pub ordinary: u64,
 }
 
 /// Changes the pre-filter of a running probe, from any thread (a rules reload).
@@ -330,6 +355,47 @@ impl PrefilterHandle {
     }
 }
 
+/// `hr_urgent_paths` keys (prefix length in bits, bytes) of `prefixes`, each cut to
+/// [`abi::PREFIX_MAX`] bytes; `None` when there are more than [`abi::PREFIXES_MAX`] (or
+/// none: then no open is urgent by path, and the caller marks none).
+fn urgent_prefix_keys(prefixes: &[&str]) -> Option<Vec<(u32, [u8; abi::PREFIX_MAX])>> {
+    let mut keys: Vec<(u32, [u8; abi::PREFIX_MAX])> = Vec::new();
+    for p in prefixes {
+        let b = p.as_bytes();
+        let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len()).min(abi::PREFIX_MAX)];
+        let mut data = [0u8; abi::PREFIX_MAX];
+        data[..b.len()].copy_from_slice(b);
+        let k = (b.len() as u32 * 8, data);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    (keys.len() <= abi::PREFIXES_MAX).then_some(keys)
+}
+
+/// `hr_urgent_tops` keys: each prefix cut after its first component (`/dev/sd` → `/dev/`; one
+/// without a second `/` whole). The kernel looks up `/NAME/` for the top-level directory of a file
+/// opened by a relative path. A prefix not starting with `/` (a relative `fd.nameraw`) makes every
+/// relative open urgent (an empty prefix).
+fn top_keys(keys: &[(u32, [u8; abi::PREFIX_MAX])]) -> Vec<(u32, [u8; abi::PREFIX_MAX])> {
+    let mut out: Vec<(u32, [u8; abi::PREFIX_MAX])> = Vec::new();
+    for (bits, data) in keys {
+        let len = (*bits / 8) as usize;
+        let p = &data[..len];
+        let cut = match p.first() {
+            Some(b'/') => p[1..].iter().position(|&c| c == b'/').map_or(len, |i| i + 2),
+            _ => 0,
+        };
+        let mut d = [0u8; abi::PREFIX_MAX];
+        d[..cut].copy_from_slice(&p[..cut]);
+        let k = (cut as u32 * 8, d);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
 /// Records consumed by one drain at most, so a flood cannot starve the caller.
 const DRAIN_MAX: u64 = 65536;
 
@@ -360,6 +426,7 @@ impl Probe {
         let excl = cfg.exclude_pid.unwrap_or(0);
         let wake = cfg.wakeup_bytes.min(u64::from(ring / 4)).max(1);
         let (urgent, _) = syscalls::resolve(cfg.urgent);
+        let prefixes = urgent_prefix_keys(cfg.urgent_path_prefixes);
         let mut spec = [0u32; abi::MAX_SYSCALLS as usize];
         for s in &wanted {
             if let Some(w) = spec.get_mut(s.nr as usize) {
@@ -368,6 +435,13 @@ impl Probe {
                     *w |= abi::spec::URGENT;
                     if matches!(s.name, "open" | "openat") && cfg.urgent_writes_only.contains(&s.name) {
                         *w |= abi::spec::URGENT_WRITES;
+                    }
+                    if syscalls::OPEN_FAMILY.contains(&s.name) && cfg.urgent_by_path.contains(&s.name) {
+                        match &prefixes {
+                            Some(_) => *w |= abi::spec::URGENT_PATH,
+                            // too many prefixes: every open of it stays urgent
+                            None => *w &= !abi::spec::URGENT_WRITES,
+                        }
                     }
                 } else if !named.iter().any(|n| n.nr == s.nr) {
                     *w |= abi::spec::LAZY;
@@ -411,6 +485,26 @@ impl Probe {
             p.load(tp, &btf).map_err(|e| load_err_chain(&format!("tp_btf/{tp}"), &e))?;
             p.attach().map_err(|e| load_err_chain(&format!("attach tp_btf/{tp}"), &e))?;
         }
+        if let Some(keys) = &prefixes {
+            let mut trie: LpmTrie<_, [u8; abi::PREFIX_MAX], u8> = LpmTrie::try_from(
+                ebpf.map_mut("hr_urgent_paths")
+                    .ok_or_else(|| ProbeError::Other("map hr_urgent_paths missing".into()))?,
+            )
+            .map_err(|e| ProbeError::Other(e.to_string()))?;
+            for (bits, data) in keys {
+                trie.insert(&LpmKey::new(*bits, *data), 1u8, 0)
+                    .map_err(|e| ProbeError::Other(format!("hr_urgent_paths: {e}")))?;
+            }
+            let mut tops: LpmTrie<_, [u8; abi::PREFIX_MAX], u8> = LpmTrie::try_from(
+                ebpf.map_mut("hr_urgent_tops")
+                    .ok_or_else(|| ProbeError::Other("map hr_urgent_tops missing".into()))?,
+            )
+            .map_err(|e| ProbeError::Other(e.to_string()))?;
+            for (bits, data) in top_keys(keys) {
+                tops.insert(&LpmKey::new(bits, data), 1u8, 0)
+                    .map_err(|e| ProbeError::Other(format!("hr_urgent_tops: {e}")))?;
+            }
+        }
         let captured: Vec<&'static str> = wanted.iter().map(|s| s.name).collect();
         let drop_map = Array::try_from(
             ebpf.take_map("hr_drop").ok_or_else(|| ProbeError::Other("map hr_drop missing".into()))?,
@@ -443,6 +537,8 @@ impl Probe {
             conv: Converter::new(),
             syscalls: captured,
             prefilter: PrefilterHandle { inner: Arc::new(Mutex::new(pf)) },
+            tap: None,
+            tap_counts: UrgencyCounts::default(),
         })
     }
 
@@ -512,11 +608,36 @@ impl Probe {
         Ok(())
     }
 
+    /// From now on, count how the kernel submitted the syscall records of process `tgid` (urgent
+    /// or ordinary) as they are read; `None` stops. For tests and diagnostics: the kernel's own
+    /// counters ([`Probe::drops`]) are machine-wide.
+    pub fn tap_urgency(&mut self, tgid: Option<u32>) {
+        self.tap = tgid;
+        self.tap_counts = UrgencyCounts::default();
+    }
+
+    /// What [`Probe::tap_urgency`] counted.
+    pub fn urgency_counts(&self) -> UrgencyCounts {
+        self.tap_counts
+    }
+
     /// Records consumed.
     fn drain(&mut self, f: &mut dyn FnMut(&Event<'_>)) -> u64 {
         let mut n = 0;
         while n < DRAIN_MAX {
             let Some(item) = self.ring.next() else { break };
+            if let Some(t) = self.tap {
+                let at = |o: usize| item.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                if let (Some(pid), Some(kind_nr), Some(flags)) = (at(12), at(abi::HDR_KIND_OFF), at(84)) {
+                    if pid == t && kind_nr as u16 == abi::K_SYSCALL {
+                        if flags & abi::F_URGENT != 0 {
+                            self.tap_counts.urgent += 1;
+                        } else {
+                            self.tap_counts.ordinary += 1;
+                        }
+                    }
+                }
+            }
             self.conv.convert(&item, f);
             n += 1;
         }
@@ -533,16 +654,46 @@ impl Probe {
         d.file = sum(abi::C_FILE);
         d.network = sum(abi::C_NET);
         d.other = sum(abi::C_OTHER);
-        d.sent = sum(abi::STAT_SENT);
         d.filtered = sum(abi::STAT_FILTERED);
         for (i, v) in d.sent_by_class.iter_mut().enumerate() {
             *v = sum(abi::STAT_SENT_C0 + i as u32);
         }
+        d.sent = d.sent_by_class.iter().sum();
+        d.urgent = sum(abi::STAT_URGENT);
+        d.wakeups = sum(abi::STAT_WAKEUPS);
         d
     }
 
     /// Userspace conversion counters (records, events, malformed records skipped).
     pub fn convert_stats(&self) -> ConvertStats {
         self.conv.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> (u32, [u8; abi::PREFIX_MAX]) {
+        let mut d = [0u8; abi::PREFIX_MAX];
+        d[..s.len()].copy_from_slice(s.as_bytes());
+        (s.len() as u32 * 8, d)
+    }
+
+    #[test]
+    fn top_level_keys_of_prefixes() {
+        let keys = urgent_prefix_keys(&["/dev/sd", "/dev/nvme", "/etc/shadow", "/de", "/"]).unwrap();
+        assert_eq!(top_keys(&keys), vec![key("/dev/"), key("/etc/"), key("/de"), key("/")]);
+        // a relative prefix (fd.nameraw) makes every relative open urgent
+        let keys = urgent_prefix_keys(&["/dev/sd", "sd"]).unwrap();
+        assert_eq!(top_keys(&keys), vec![key("/dev/"), key("")]);
+        // as many as the map holds, and no more
+        let many: Vec<String> = (0..=abi::PREFIXES_MAX).map(|i| format!("/p{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(urgent_prefix_keys(&many[..abi::PREFIXES_MAX]).map(|k| k.len()), Some(abi::PREFIXES_MAX));
+        assert!(urgent_prefix_keys(&many).is_none());
+        // cut to the key size
+        let long = format!("/{}", "a".repeat(100));
+        assert_eq!(urgent_prefix_keys(&[long.as_str()]).unwrap()[0].0, abi::PREFIX_MAX as u32 * 8);
     }
 }
