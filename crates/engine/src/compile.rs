@@ -985,12 +985,16 @@ struct Check {
     fast: bool,
     /// Cache slot of the left-hand field ([`NO_SLOT`] when not cached).
     slot: u32,
+    /// For `evttype` checks: the event codes whose name is in the list, so that the check is a
+    /// bit test on the event code instead of a string-set lookup of the name (generic events,
+    /// whose name comes from a parameter, and sources without event codes take the string path).
+    codes: Option<Box<crate::evttype::EvtTypeSet>>,
 }
 
 impl Check {
     fn new(lhs: Operand, pred: Pred, negate: bool, all: bool, evttype: bool) -> Check {
         let fast = matches!(lhs, Operand::Field(_)) && !all && !matches!(pred, Pred::Dynamic(..));
-        Check { lhs, pred, negate, all, evttype, fast, slot: NO_SLOT }
+        Check { lhs, pred, negate, all, evttype, fast, slot: NO_SLOT, codes: None }
     }
 
     /// Rough relative cost, to evaluate cheap checks first.
@@ -1045,6 +1049,11 @@ impl Check {
 
     #[inline(always)]
     fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values], cache: &mut FieldCache) -> bool {
+        if let Some(codes) = &self.codes {
+            if let Some(code) = ev.event_type().filter(|c| !is_generic_code(*c)) {
+                return codes.contains(code) != self.negate;
+            }
+        }
         // hot path: a plain field tested once, borrowed without copying
         if self.fast && self.slot == NO_SLOT {
             if let Operand::Field(f) = &self.lhs {
@@ -1635,7 +1644,21 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
             Rhs::List(vs, _) => vs.iter().all(|v| fields::is_event_name(v)),
             _ => false,
         };
-    Ok(Check::new(lhs, pred, negate, all, evttype))
+    let mut check = Check::new(lhs, pred, negate, all, evttype);
+    if evttype {
+        let names = match &c.right {
+            Rhs::Value(v, _) => std::slice::from_ref(v),
+            Rhs::List(vs, _) => vs.as_slice(),
+            _ => &[],
+        };
+        check.codes = Some(Box::new(crate::evttype::EvtTypeSet::from_names(names)));
+    }
+    Ok(check)
+}
+
+/// The generic syscall events, whose `evt.type` is the name of the syscall in their parameter.
+fn is_generic_code(code: u16) -> bool {
+    code == harrier_event::ids::PPME_GENERIC_E || code == harrier_event::ids::PPME_GENERIC_X
 }
 
 fn dynamic_pred(

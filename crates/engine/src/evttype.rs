@@ -62,7 +62,7 @@ impl EvtTypeSet {
     pub fn codes(&self) -> impl Iterator<Item = u16> + '_ {
         (0..EVENT_CODE_COUNT).filter(move |c| self.contains(*c))
     }
-    fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> EvtTypeSet {
+    pub(crate) fn from_names<'a>(names: impl IntoIterator<Item = &'a String>) -> EvtTypeSet {
         let mut s = EvtTypeSet::empty();
         for n in names {
             for &c in event_codes_for_name(n) {
@@ -239,5 +239,28 @@ mod family_tests {
         assert_eq!(partial_families(&set(&["execve"])), vec![(vec!["execve"], vec!["execveat"])]);
         assert!(partial_families(&EvtTypeSet::all()).is_empty());
         assert!(partial_families(&set(&["read"])).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `evt.type` checks over known names are compiled to a bit test on the event code: the set
+    /// of a name must hold exactly the codes whose event has that name (what the string test saw).
+    #[test]
+    fn codes_of_a_name_are_exactly_the_events_of_that_name() {
+        let mut tested = 0;
+        for code in 0..EVENT_CODE_COUNT {
+            let Some(info) = harrier_event::event_info(code) else { continue };
+            let set = EvtTypeSet::from_names([&info.name.to_string()]);
+            assert!(set.contains(code), "{} ({code}) missing from its own name's set", info.name);
+            for other in set.codes() {
+                let o = harrier_event::event_info(other).map(|i| i.name);
+                assert_eq!(o, Some(info.name), "code {other} in the set of {}", info.name);
+            }
+            tested += 1;
+        }
+        assert!(tested > 100, "only {tested} event codes in the schema");
     }
 }

@@ -515,10 +515,16 @@ impl EventAccessor for SyscallEvent<'_> {
     }
 
     /// Borrowed values for the string fields rules test most (no copy into the value buffer).
-    /// Must agree with [`EventAccessor::extract`]; sysdig-compatibility mode always falls back.
+    /// Must agree with [`EventAccessor::extract`]; sysdig-compatibility mode falls back for the
+    /// fields whose extraction depends on it (the fd and container fields).
     #[inline]
     fn extract_one(&self, field: &BoundField) -> One<'_> {
-        if self.state.sysdig029 || field.arg != FieldArg::None {
+        if field.arg != FieldArg::None {
+            return One::Fallback;
+        }
+        if self.state.sysdig029
+            && !matches!(field.id, F::EvtType | F::ProcName | F::ProcExe | F::ProcExepath | F::ProcPname)
+        {
             return One::Fallback;
         }
         match field.id {
