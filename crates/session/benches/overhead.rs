@@ -443,7 +443,7 @@ fn main() {
         );
     }
 
-    println!("typed characters (1-byte pty reads by a process named bash, 20000 reads):");
+    println!("typed characters (1-byte pty reads by a process named hbsh, a recorded shell name, 20000 reads):");
     let t_off = median((0..3).map(|_| typed_chars(20_000)).collect());
     // keep the rate limit out of the way for the per-character cost
     let run = start(&CaptureConfig { rate_bytes_per_sec: u64::MAX / 2, ..bench_cfg() });
@@ -461,7 +461,7 @@ fn main() {
     );
     drop(cap);
 
-    println!("terminal flood (a bash-named reader of a pty fed as fast as possible, 2 s):");
+    println!("terminal flood (an hbsh-named reader of a pty fed as fast as possible, 2 s):");
     for rate in [64 * 1024u64, u64::MAX / 2] {
         let run = start(&CaptureConfig { rate_bytes_per_sec: rate, ..bench_cfg() });
         let sh = TermShell::start();
