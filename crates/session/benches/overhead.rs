@@ -443,7 +443,9 @@ fn main() {
         );
     }
 
-    println!("typed characters (1-byte pty reads by a process named hbsh, a recorded shell name, 20000 reads):");
+    println!(
+        "typed characters (1-byte pty reads by a process named hbsh, a recorded shell name, 20000 reads):"
+    );
     let t_off = median((0..3).map(|_| typed_chars(20_000)).collect());
     // keep the rate limit out of the way for the per-character cost
     let run = start(&CaptureConfig { rate_bytes_per_sec: u64::MAX / 2, ..bench_cfg() });
