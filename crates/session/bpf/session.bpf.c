@@ -14,7 +14,12 @@
  *     kernel: the bytes are never copied anywhere.
  *   - write: only the first write after a read that ended in a Tab (the shell's completion).
  * tp_btf/signal_generate: SIGINT to a recorded shell (Ctrl-C abandons the edited line).
- * tp_btf/sched_process_exit: end of a recorded shell.
+ * tp_btf/sched_process_exit: end of a recorded or tracked shell.
+ * tp_btf/sched_process_exec: a shell with a controlling terminal starts (SS_K_SHELL), or a tracked
+ *   one execs something else (SS_K_GONE). Userspace attaches the read/write tracepoints only while
+ *   at least one such shell exists: an attached syscall tracepoint puts every task on the kernel's
+ *   slower syscall path, so with no terminal shell the capture costs nothing per read or write.
+ *   The exec, exit and signal hooks stay attached (they run per exec/exit/signal, not per syscall).
  * Bounded: at most SS_MAX_CHUNKS * SS_DATA bytes per read, and ss_rate_bytes per process per
  * second (over that, records are dropped and counted; see over_budget for the grace every line's
  * first KiB gets, so a flood does not eat the commands typed or pasted with it).
@@ -89,6 +94,14 @@ struct {
 	__type(value, struct ss_rate);
 } ss_seen SEC(".maps");
 
+/* shells with a controlling terminal seen at exec (or by userspace's /proc scan at start) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} ss_tracked SEC(".maps");
+
 /* processes whose last read ended in a Tab: their next terminal write is the completion */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -159,6 +172,19 @@ static __always_inline void emit_small(struct task_struct *t, __u16 kind, __u32 
 	r->len = len > 0xffff ? 0xffff : len;
 	bpf_ringbuf_submit(r, wake_flags());
 	stat_add(SS_STAT_SENT, 1);
+}
+
+/* A control record for the attach logic: woken at once (the shell's first keys wait on it). */
+static __always_inline void emit_ctl(struct task_struct *t, __u16 kind, __u32 tgid)
+{
+	struct ss_rec *r = bpf_ringbuf_reserve(&ss_ring, sizeof(*r), 0);
+	if (!r) {
+		stat_add(SS_STAT_RING_FULL, 1);
+		return;
+	}
+	fill_hdr(r, t, kind, 0, 0);
+	r->tgid = tgid;
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
 /* The process's rate state (created on its first terminal read). */
@@ -403,6 +429,25 @@ int ss_signal(__u64 *ctx)
 	return 0;
 }
 
+SEC("tp_btf/sched_process_exec")
+int ss_exec(__u64 *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct signal_struct *sig = t->signal;
+	if (sig && sig->tty && is_shell(t)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&ss_tracked, &tgid, &one, BPF_ANY);
+		emit_ctl(t, SS_K_SHELL, tgid);
+		return 0;
+	}
+	if (bpf_map_lookup_elem(&ss_tracked, &tgid)) {
+		bpf_map_delete_elem(&ss_tracked, &tgid);
+		emit_ctl(t, SS_K_GONE, tgid);
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int ss_exit(__u64 *ctx)
 {
@@ -411,8 +456,14 @@ int ss_exit(__u64 *ctx)
 	if ((__u32)id != (__u32)(id >> 32)) /* the group leader's exit ends the process */
 		return 0;
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&ss_seen, &tgid))
+	int tracked = bpf_map_lookup_elem(&ss_tracked, &tgid) != 0;
+	if (tracked)
+		bpf_map_delete_elem(&ss_tracked, &tgid);
+	if (!bpf_map_lookup_elem(&ss_seen, &tgid)) {
+		if (tracked)
+			emit_ctl(t, SS_K_GONE, tgid);
 		return 0;
+	}
 	bpf_map_delete_elem(&ss_seen, &tgid);
 	bpf_map_delete_elem(&ss_tab, &tgid);
 	emit_small(t, SS_K_EXIT, 0, 0, 0);

@@ -12,6 +12,8 @@
 #define SS_K_OUTPUT 3  /* what a shell wrote right after reading a Tab (its completion) */
 #define SS_K_SIGINT 4  /* SIGINT sent to a shell (Ctrl-C abandons the line) */
 #define SS_K_EXIT 5    /* a shell that read its terminal exited */
+#define SS_K_SHELL 6   /* a shell with a controlling terminal started (exec); for the attach logic */
+#define SS_K_GONE 7    /* a tracked shell that never read its terminal exited or exec'd a non-shell */
 
 /* flags */
 #define SS_F_TRUNC 1   /* the read returned more than SS_MAX_CHUNKS * SS_DATA bytes */

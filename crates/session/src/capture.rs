@@ -1,10 +1,12 @@
 //! The kernel side: loads `bpf/session.bpf.c` (its own object) and turns its ring buffer records
 //! into [`TermEvent`]s. See the object's header comment for what is captured and what never is.
 
+use std::collections::HashSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -20,6 +22,8 @@ const K_SECRET: u16 = 2;
 const K_OUTPUT: u16 = 3;
 const K_SIGINT: u16 = 4;
 const K_EXIT: u16 = 5;
+const K_SHELL: u16 = 6;
+const K_GONE: u16 = 7;
 const HDR: usize = 8 + 8 * 4 + 4 * 2 + 16;
 const REC: usize = HDR + SS_DATA;
 
@@ -118,6 +122,16 @@ pub struct CaptureStats {
     /// Bytes let through over the rate limit because they were the first KiB of a line (a
     /// command typed or pasted during a flood; not dropped).
     pub graced_bytes: u64,
+    /// Times the read/write tracepoints were attached (a shell with a terminal appeared while
+    /// none was tracked).
+    pub attaches: u64,
+    /// Times they were detached (no shell with a terminal left for [`CaptureConfig::detach_after`]).
+    pub detaches: u64,
+    /// Shells with a terminal tracked now (at the time of the call).
+    pub tracked_shells: u64,
+    /// Longest time from a shell's exec to the tracepoints attached for it (microseconds): keys
+    /// that shell read and returned from within this time were not seen.
+    pub attach_latency_max_us: u64,
 }
 
 impl CaptureStats {
@@ -136,6 +150,9 @@ pub struct CaptureConfig {
     pub rate_bytes_per_sec: u64,
     /// Ring buffer size in bytes (rounded up to a power of two).
     pub ring_bytes: u32,
+    /// How long the read/write tracepoints stay attached after the last shell with a terminal
+    /// is gone (so shells started and ended in a loop do not attach and detach each time).
+    pub detach_after: Duration,
 }
 
 impl Default for CaptureConfig {
@@ -144,6 +161,7 @@ impl Default for CaptureConfig {
             shells: DEFAULT_SHELLS.iter().map(|s| s.to_string()).collect(),
             rate_bytes_per_sec: 64 * 1024,
             ring_bytes: 4 << 20,
+            detach_after: Duration::from_secs(2),
         }
     }
 }
@@ -194,12 +212,42 @@ fn shell_table(names: &[String]) -> Result<([u64; MAX_SHELLS * 2], u32), Capture
     Ok((t, names.len() as u32))
 }
 
+/// The read and write tracepoints: attached only while a shell with a terminal exists.
+const RW: [(&str, &str); 2] = [("ss_exit_read", "sys_exit_read"), ("ss_exit_write", "sys_exit_write")];
+
+/// How often tracked shells are checked for still being alive (a shell the kernel could not
+/// track, or one that ended between the start-up /proc scan and its entry in the kernel map).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// The loaded and attached programs. Dropping it detaches them.
+///
+/// The exec, exit and signal hooks are attached for the capture's whole life; the read and
+/// write tracepoints only while at least one shell (a `shells` name) with a controlling terminal
+/// exists, found by a /proc scan at [`Capture::open`] and by the exec hook afterwards, and for
+/// [`CaptureConfig::detach_after`] after the last one is gone. An attached syscall tracepoint
+/// makes every task on the host take the kernel's slower syscall path; with no terminal shell,
+/// reads and writes pay nothing. A new shell's exec record wakes the consumer at once and the
+/// tracepoints are attached before it returns to polling: a read the shell is already blocked in
+/// when they attach is still seen at its exit (its arguments come from the registers saved at
+/// entry), so everything typed at or after the shell's first prompt is recorded. What is not:
+/// keys typed ahead before the shell started that it reads before the attach completes (the
+/// window is [`CaptureStats::attach_latency_max_us`] after its exec; a shell that reads rc files
+/// usually takes longer than that to reach its first read). Only the first shell after an idle
+/// period has the window: while any terminal shell exists the tracepoints stay attached.
 pub struct Capture {
     ebpf: Ebpf,
     ring: RingBuf<MapData>,
     epoll: OwnedFd,
     malformed: u64,
+    shells: Vec<String>,
+    tracked: HashSet<u32>,
+    links: Vec<TracePointLinkId>,
+    empty_since: Option<Instant>,
+    detach_after: Duration,
+    last_sweep: Instant,
+    attaches: u64,
+    detaches: u64,
+    attach_latency_max_us: u64,
 }
 
 impl Capture {
@@ -219,17 +267,19 @@ impl Capture {
             .load(OBJ)
             .map_err(|e| err_chain("load session.bpf.o", &e))?;
         let btf = Btf::from_sys_fs().map_err(|e| err_chain("kernel BTF", &e))?;
-        for (prog, tp) in [("ss_exit_read", "sys_exit_read"), ("ss_exit_write", "sys_exit_write")] {
+        for (prog, tp) in RW {
             let p: &mut TracePoint = ebpf
                 .program_mut(prog)
                 .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
                 .try_into()
                 .map_err(|e: aya::programs::ProgramError| err_chain(prog, &e))?;
             p.load().map_err(|e| err_chain(&format!("load tracepoint/syscalls/{tp}"), &e))?;
-            p.attach("syscalls", tp)
-                .map_err(|e| err_chain(&format!("attach tracepoint/syscalls/{tp}"), &e))?;
         }
-        for (prog, tp) in [("ss_signal", "signal_generate"), ("ss_exit", "sched_process_exit")] {
+        for (prog, tp) in [
+            ("ss_signal", "signal_generate"),
+            ("ss_exit", "sched_process_exit"),
+            ("ss_exec", "sched_process_exec"),
+        ] {
             let p: &mut BtfTracePoint = ebpf
                 .program_mut(prog)
                 .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
@@ -254,12 +304,128 @@ impl Capture {
         if unsafe { libc::epoll_ctl(efd, libc::EPOLL_CTL_ADD, ring.as_raw_fd(), &mut ev) } < 0 {
             return Err(CaptureError(format!("epoll_ctl: {}", std::io::Error::last_os_error())));
         }
-        Ok(Capture { ebpf, ring, epoll, malformed: 0 })
+        let mut cap = Capture {
+            ebpf,
+            ring,
+            epoll,
+            malformed: 0,
+            shells: cfg.shells.clone(),
+            tracked: HashSet::new(),
+            links: Vec::new(),
+            empty_since: None,
+            detach_after: cfg.detach_after,
+            last_sweep: Instant::now(),
+            attaches: 0,
+            detaches: 0,
+            attach_latency_max_us: 0,
+        };
+        // the exec hook is attached: a shell started from now on is reported by it; the ones
+        // already running are found here (one found by both is tracked once)
+        for pid in terminal_shells(&cap.shells) {
+            cap.track(pid);
+        }
+        cap.settle()?;
+        Ok(cap)
+    }
+
+    /// Whether the read/write tracepoints are attached now.
+    pub fn attached(&self) -> bool {
+        !self.links.is_empty()
+    }
+
+    /// Whether `pid` is tracked as a shell with a terminal.
+    pub fn tracks(&self, pid: u32) -> bool {
+        self.tracked.contains(&pid)
+    }
+
+    fn track(&mut self, pid: u32) {
+        if self.tracked.insert(pid) {
+            if let Some(m) = self.ebpf.map_mut("ss_tracked") {
+                if let Ok(mut m) = BpfHashMap::<_, u32, u8>::try_from(m) {
+                    // full map: the sweep still finds its end
+                    let _ = m.insert(pid, 1, 0);
+                }
+            }
+        }
+    }
+
+    fn untrack(&mut self, pid: u32) {
+        self.tracked.remove(&pid);
+    }
+
+    /// Attach when a shell is tracked; detach once none has been for `detach_after`.
+    fn settle(&mut self) -> Result<(), CaptureError> {
+        if !self.tracked.is_empty() {
+            self.empty_since = None;
+            if self.links.is_empty() {
+                for (prog, tp) in RW {
+                    let p: &mut TracePoint = self
+                        .ebpf
+                        .program_mut(prog)
+                        .ok_or_else(|| CaptureError(format!("program {prog} missing")))?
+                        .try_into()
+                        .map_err(|e: aya::programs::ProgramError| err_chain(prog, &e))?;
+                    let link = p
+                        .attach("syscalls", tp)
+                        .map_err(|e| err_chain(&format!("attach tracepoint/syscalls/{tp}"), &e))?;
+                    self.links.push(link);
+                }
+                self.attaches += 1;
+                tracing::debug!(
+                    shells = self.tracked.len(),
+                    "session capture: read/write tracepoints attached"
+                );
+            }
+            return Ok(());
+        }
+        if self.links.is_empty() {
+            return Ok(());
+        }
+        let since = *self.empty_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < self.detach_after {
+            return Ok(());
+        }
+        for (i, link) in std::mem::take(&mut self.links).into_iter().enumerate() {
+            let prog = RW[i].0;
+            if let Some(Ok(p)) = self.ebpf.program_mut(prog).map(<&mut TracePoint>::try_from) {
+                if let Err(e) = p.detach(link) {
+                    tracing::warn!("session capture: detach {prog}: {e}");
+                }
+            }
+        }
+        self.detaches += 1;
+        self.empty_since = None;
+        tracing::debug!("session capture: no shell with a terminal left; read/write tracepoints detached");
+        Ok(())
+    }
+
+    /// Forget tracked shells that are gone without an exit record (see [`SWEEP_EVERY`]).
+    fn sweep(&mut self) {
+        if self.last_sweep.elapsed() < SWEEP_EVERY || self.tracked.is_empty() {
+            return;
+        }
+        self.last_sweep = Instant::now();
+        let gone: Vec<u32> = self
+            .tracked
+            .iter()
+            .copied()
+            .filter(|&p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            .collect();
+        for p in gone {
+            self.untrack(p);
+            if let Some(m) = self.ebpf.map_mut("ss_tracked") {
+                if let Ok(mut m) = BpfHashMap::<_, u32, u8>::try_from(m) {
+                    let _ = m.remove(&p);
+                }
+            }
+        }
     }
 
     /// Wait up to `timeout` for records, then hand every pending one to `f`. Returns how many.
+    /// Also attaches or detaches the read/write tracepoints as shells with a terminal come and
+    /// go (see [`Capture`]).
     pub fn poll(&mut self, timeout: Duration, f: &mut dyn FnMut(TermEvent)) -> Result<usize, CaptureError> {
-        let mut n = self.drain(f);
+        let mut n = self.drain(f)?;
         if n == 0 {
             let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
@@ -271,27 +437,57 @@ impl Capture {
                     return Err(CaptureError(format!("epoll_wait: {e}")));
                 }
             }
-            n = self.drain(f);
+            n = self.drain(f)?;
         }
+        self.sweep();
+        self.settle()?;
         Ok(n)
     }
 
-    fn drain(&mut self, f: &mut dyn FnMut(TermEvent)) -> usize {
+    fn drain(&mut self, f: &mut dyn FnMut(TermEvent)) -> Result<usize, CaptureError> {
         let mut n = 0;
-        while let Some(item) = self.ring.next() {
-            match decode(&item) {
-                Some(ev) => {
-                    drop(item);
+        loop {
+            // (control kind, pid, decoded record), taken out of the ring before acting on it
+            let (ctl, pid, ts, ev) = {
+                let Some(item) = self.ring.next() else { break };
+                if item.len() < REC {
+                    (0, 0, 0, None)
+                } else {
+                    let kind = u16::from_ne_bytes([item[40], item[41]]);
+                    let pid = u32::from_ne_bytes(item[8..12].try_into().unwrap());
+                    let ts = u64::from_ne_bytes(item[0..8].try_into().unwrap());
+                    match kind {
+                        K_SHELL | K_GONE => (kind, pid, ts, None),
+                        _ => (kind, pid, ts, decode(&item)),
+                    }
+                }
+            };
+            match (ctl, ev) {
+                (K_SHELL, _) => {
+                    self.track(pid);
+                    // at once: the shell's first keys must not be read before this
+                    let was = self.attached();
+                    self.settle()?;
+                    if !was && self.attached() {
+                        let us = boottime_ns().saturating_sub(ts) / 1000;
+                        self.attach_latency_max_us = self.attach_latency_max_us.max(us);
+                    }
+                }
+                (K_GONE, _) => self.untrack(pid),
+                (_, Some(ev)) => {
+                    if ctl == K_EXIT {
+                        self.untrack(pid);
+                    }
                     f(ev);
                     n += 1;
                 }
-                None => self.malformed += 1,
+                (_, None) => self.malformed += 1,
             }
             if n >= 4096 {
                 break;
             }
         }
-        n
+        Ok(n)
     }
 
     /// Records that did not decode (never expected; counted, not fatal).
@@ -311,8 +507,47 @@ impl Capture {
         s.secrets = sum(3);
         s.truncated_bytes = sum(4);
         s.graced_bytes = sum(5);
+        s.attaches = self.attaches;
+        s.detaches = self.detaches;
+        s.tracked_shells = self.tracked.len() as u64;
+        s.attach_latency_max_us = self.attach_latency_max_us;
         s
     }
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the records' clock).
+fn boottime_ns() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// Processes running now whose name is one of `shells` and that have a controlling terminal
+/// (`/proc/PID/stat`'s tty_nr), as the exec hook would have found them.
+fn terminal_shells(shells: &[String]) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        if let Some((comm, tty)) = parse_stat(&stat) {
+            if tty != 0 && shells.iter().any(|s| s == comm) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// `(comm, tty_nr)` from a `/proc/PID/stat` line (the comm may hold spaces and parentheses).
+fn parse_stat(stat: &str) -> Option<(&str, i64)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?;
+    // after ") ": state ppid pgrp session tty_nr
+    let tty = stat.get(close + 1..)?.split_whitespace().nth(4)?.parse().ok()?;
+    Some((comm, tty))
 }
 
 /// `pts/3`, `tty1`, `ttyS0`, `console` for a `major << 20 | minor` device.
@@ -341,6 +576,15 @@ mod tests {
         assert_eq!(t[1], 0);
         assert!(shell_table(&["a-very-long-shell-name".into()]).is_err());
         assert!(shell_table(&vec!["sh".to_string(); 17]).is_err());
+    }
+
+    #[test]
+    fn stat_lines() {
+        let l = "4242 (ba sh) S 1 4242 4242 34816 4242 4194560 0 0";
+        assert_eq!(parse_stat(l), Some(("ba sh", 34816)));
+        assert_eq!(parse_stat("7 (a) b)) S 1 7 7 0 -1"), Some(("a) b)", 0)));
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) S"), None);
     }
 
     #[test]

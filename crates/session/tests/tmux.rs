@@ -743,3 +743,68 @@ fn sudo_password_never_recorded() {
     assert!(!logs.contains(pw.as_str()), "the sudo password is in the logs");
     assert!(stats.records >= 3);
 }
+
+/// The read/write tracepoints are attached only while a shell with a terminal exists. The audit
+/// here records one shell name no other process on the machine has (a symlink to bash), so it
+/// starts detached; the shell's first command, typed the moment its first prompt shows, is
+/// recorded exactly (the attach happens within the shell's start-up); after the shell
+/// exits the tracepoints are detached, and shells started and ended in quick succession within
+/// the detach delay do not attach again.
+#[test]
+fn tracepoints_attach_while_a_terminal_shell_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("hsh{}", std::process::id() % 1_000_000);
+    let shell = dir.path().join(&name);
+    std::os::unix::fs::symlink("/bin/bash", &shell).unwrap();
+    let a = Audit::start_with(dir.path(), |c| {
+        c.capture.shells = vec![name.clone()];
+        c.capture.detach_after = Duration::from_millis(1500);
+    });
+    let env = vec![("PS1", "hsh$ ".to_string()), ("HISTFILE", dir.path().join("hist").display().to_string())];
+    let start = |n: u32, typed: &str| -> (Tmux, u32) {
+        let sock = dir.path().join(format!("tmux{n}.sock"));
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&sock).args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "50"]);
+        c.env_clear().env("PATH", "/usr/bin:/bin").env("TERM", "xterm").env("HOME", dir.path());
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.arg("--").arg(&shell).args(["--norc", "--noprofile"]);
+        assert!(c.status().unwrap().success(), "tmux new-session");
+        let t = Tmux { sock };
+        // typed as soon as the prompt shows (a read the shell is already blocked in when the
+        // tracepoints attach is still seen)
+        let t0 = Instant::now();
+        while !t.screen().contains("hsh$") {
+            assert!(t0.elapsed() < Duration::from_secs(10), "no prompt");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t.tmux(&["send-keys", "-l", typed]);
+        t.tmux(&["send-keys", "Enter"]);
+        let pid: u32 = t.query("#{pane_pid}").parse().expect("pane pid");
+        (t, pid)
+    };
+    let (t, pid) = start(0, "echo first-at-prompt");
+    let c = a.wait_commands(pid, 1, &t);
+    assert_eq!(c, ["echo first-at-prompt"], "the first command of a new shell was lost");
+    t.line("echo second");
+    a.wait_commands(pid, 2, &t);
+    drop(t); // kills the server and its shell
+             // wait for the detach (1.5 s after the exit record)
+    std::thread::sleep(Duration::from_millis(3500));
+    // a loop of short shells inside the detach delay: one attach for all of them
+    for i in 1..=3 {
+        let (t, pid) = start(i, &format!("echo loop-{i}"));
+        let c = a.wait_commands(pid, 1, &t);
+        assert_eq!(c, [format!("echo loop-{i}")]);
+        drop(t);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(3500));
+    let (stats, _) = a.stop();
+    let k = stats.kernel;
+    assert_eq!((k.attaches, k.detaches), (2, 2), "{k:?}");
+    assert_eq!(k.tracked_shells, 0, "{k:?}");
+    assert!(k.attach_latency_max_us > 0, "{k:?}");
+    println!("exec to attached: at most {} us", k.attach_latency_max_us);
+}
