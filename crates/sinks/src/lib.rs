@@ -5,7 +5,8 @@
 
 /// An output whose client this build left out (its cargo feature is off): the type exists so
 /// the constructor can refuse the section by name ("built without the `X` feature"); no value
-/// of it can be made.
+/// of it can be made. (Unused in a build with every feature.)
+#[allow(unused_macros)]
 macro_rules! left_out_sink {
     ($sink:ident, $config:ty, $feature:literal) => {
         pub enum $sink {}
