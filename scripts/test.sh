@@ -14,6 +14,6 @@ cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 cargo test -p harrier-sinks -p harrier-respond -p harrier-store --no-default-features --lib --test lean -- \
   left_out
 cargo test -p harrier --no-default-features --bin harrier -- left_out
-# harrier-doctor alone gets harrier-sinks without kafka/aws/cloud: doctor reports those sinks:
-# entry types as left out of the build.
+# harrier-doctor alone gets harrier-sinks without kafka/aws/cloud/nats/redis/smtp/mqtt: doctor
+# reports those sinks: entry types as left out of the build.
 cargo test -p harrier-doctor --lib -- left_out

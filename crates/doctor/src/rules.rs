@@ -115,6 +115,18 @@ pub fn output_floor(cx: &Context) -> Option<(Priority, String)> {
             best = Some((p, name));
         }
     };
+    // Every output `harrier run` would start (the sinks crate's own list: top-level sections,
+    // the webhook family, AWS, OTLP, MQTT, PagerDuty… and `sinks:` entries) with its route's
+    // minimumpriority. When the outputs cannot all be built, the sink check reports why; the
+    // floor then falls back to the blocks doctor can read.
+    if let Some(outs) = crate::sinks::enabled(cx) {
+        for o in outs {
+            if best.as_ref().is_none_or(|(b, _)| o.route.min_priority > *b) {
+                best = Some((o.route.min_priority, o.route.name.clone()));
+            }
+        }
+        return best;
+    }
     for (name, kind, _) in crate::sinks::configured(&cx.config) {
         let block = if name.contains("(sinks[") {
             let i: usize =

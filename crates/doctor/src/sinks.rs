@@ -207,6 +207,45 @@ pub fn described(cfg: &Value, c: &harrier_sinks::Config) -> Vec<Described> {
     out
 }
 
+/// Every output `harrier run` would start from the `-c` config, built as the run builds it (no
+/// network); `None` when the config does not parse or an output cannot be built (the checks
+/// below say which and why).
+pub fn enabled(cx: &Context) -> Option<Vec<harrier_sinks::EnabledOutput>> {
+    build_outputs(cx)?.ok()
+}
+
+/// [`enabled`], with the run's error when an output cannot be built.
+fn build_outputs(cx: &Context) -> Option<Result<Vec<harrier_sinks::EnabledOutput>, String>> {
+    if cx.opts.config.is_none() || cx.config_error.is_some() {
+        return None;
+    }
+    let c = harrier_sinks::Config::parse(&cx.config_text).ok()?;
+    // Some clients spawn their connection task when built: a runtime that is dropped (with
+    // them) before any of it runs.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let _g = rt.enter();
+    Some(harrier_sinks::enabled_outputs(&c))
+}
+
+/// The top-level sections no other part of this check probes (the blocks of [`SINK_KINDS`],
+/// `http_output`, S3, the webhook family and GCS/Azure are): SQS, SNS, CloudWatch Logs,
+/// PagerDuty, Splunk, OTLP logs, MQTT and Prometheus, each at the endpoint its sink names.
+fn top_level_rest(cx: &Context, parsed: &harrier_sinks::Config) -> Vec<Described> {
+    let mut covered: Vec<&str> = SINK_KINDS.iter().map(|k| k.kind).collect();
+    covered.extend(["s3", "gcpstorage", "azureblob"]);
+    let hooks = harrier_sinks::hooks::sections(parsed);
+    covered.extend(hooks.iter().map(|h| h.kind()));
+    let Some(outs) = enabled(cx) else { return Vec::new() };
+    outs.into_iter()
+        .filter(|o| o.entry.is_none() && !covered.contains(&o.kind))
+        .map(|o| Described {
+            subject: if o.kind == "otlp_logs" { "otlp.logs".into() } else { o.route.name.clone() },
+            result: o.sink.endpoint().map(|u| Endpoint::from_url(&u, "https")).into_iter().collect(),
+            off: false,
+        })
+        .collect()
+}
+
 const NOTHING_TO_PROBE: &str = "the output builds as harrier run builds it (it names no endpoint to probe)";
 
 pub fn check(cx: &Context) -> Vec<Finding> {
@@ -238,8 +277,9 @@ pub fn check(cx: &Context) -> Vec<Finding> {
     }
     let sinks = configured(&cx.config);
     let parsed = harrier_sinks::Config::parse(&cx.config_text).unwrap_or_default();
-    let described = described(&cx.config, &parsed);
-    if sinks.is_empty() && described.is_empty() {
+    let mut described = described(&cx.config, &parsed);
+    described.extend(top_level_rest(cx, &parsed));
+    if sinks.is_empty() && described.is_empty() && !matches!(build_outputs(cx), Some(Err(_))) {
         out.push(Finding::new(
             "sinks",
             "sinks",
@@ -302,6 +342,20 @@ pub fn check(cx: &Context) -> Vec<Finding> {
             }
         }
     }
+    // An output `harrier run` cannot build that no finding above explains.
+    if let Some(Err(e)) = build_outputs(cx) {
+        if !out.iter().any(|f| f.status == Status::Fail) {
+            out.push(
+                Finding::new(
+                    "sinks",
+                    "outputs",
+                    Status::Fail,
+                    format!("harrier run refuses the outputs: {e}"),
+                )
+                .fix("set or correct the key named above"),
+            );
+        }
+    }
     out
 }
 
@@ -351,7 +405,7 @@ mod tests {
         let cfg: Value = serde_yaml::from_str(
             "loki: {hostport: 'http://loki:3100'}\nkafka: {hostport: 'a:1,b'}\nslack: {webhookurl: ''}\n\
              syslog: {host: logs, port: 1514, protocol: tcp}\n\
-             sinks:\n  - {type: nats, hostport: 'nats://n:4222', name: n1}\n  - {type: bogus}\n",
+             sinks:\n  - {type: elasticsearch, hostport: 'http://n:9200', name: n1}\n  - {type: bogus}\n",
         )
         .unwrap();
         let c = configured(&cfg);
@@ -483,5 +537,90 @@ mod tests {
         assert!(s.status == Status::Fail && s.detail.contains("telegram.token"), "{s:?}");
         assert!(f.iter().all(|x| !x.detail.contains("s3cr3t") && !x.detail.contains("sec/ret")), "{f:?}");
         assert!(f.iter().all(|x| !x.detail.contains("unknown output type")), "{f:?}");
+    }
+    fn cx_of(dir: &tempfile::TempDir, text: &str) -> crate::Context {
+        let path = dir.path().join("harrier.yaml");
+        std::fs::write(&path, text).unwrap();
+        crate::Context::new(crate::Options {
+            config: Some(path),
+            timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        })
+    }
+
+    /// The top-level PagerDuty, Splunk, OTLP logs and MQTT sections (and SQS where the build has
+    /// the `aws` feature) are probed at the endpoint their sink names, as `harrier run` builds them.
+    #[test]
+    fn top_level_sections_are_probed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from(
+            "pagerduty: {routingkey: rksecret42, endpoint: 'https://pd.example.invalid/v2/enqueue'}\n\
+             splunk: {host: 'https://splunk.example.invalid:8088', token: t}\n\
+             otlp: {logs: {endpoint: 'http://otel.example.invalid:4318'}}\n",
+        );
+        let mut subjects = vec!["pagerduty", "splunk", "otlp.logs"];
+        // (harrier-doctor built alone gets harrier-sinks without the `mqtt` feature.)
+        if harrier_sinks::entries::feature_built("mqtt") {
+            text += "mqtt: {broker: 'mqtt.example.invalid:1883'}\n";
+            subjects.push("mqtt");
+        }
+        let cx = cx_of(&dir, &text);
+        match build_outputs(&cx) {
+            Some(Ok(v)) => assert_eq!(
+                v.len(),
+                subjects.len(),
+                "{:?}",
+                v.iter().map(|o| &o.route.name).collect::<Vec<_>>()
+            ),
+            Some(Err(e)) => panic!("the outputs do not build: {e}"),
+            None => panic!("no config"),
+        }
+        let f = check(&cx);
+        for subject in subjects {
+            let x = f
+                .iter()
+                .find(|x| x.subject == subject)
+                .unwrap_or_else(|| panic!("no finding for {subject}: {f:?}"));
+            assert_eq!(x.status, Status::Fail, "{x:?}");
+            assert!(x.detail.contains(".example.invalid does not resolve"), "{x:?}");
+        }
+        assert!(f.iter().all(|x| !x.detail.contains("rksecret42")), "{f:?}");
+        if harrier_sinks::entries::feature_built("aws") {
+            let cx = cx_of(
+                &dir,
+                "aws: {region: eu-west-1, sqs: {url: 'https://sqs.example.invalid/123456789012/falco'}}\n",
+            );
+            let f = check(&cx);
+            let x = f.iter().find(|x| x.subject == "sqs").unwrap_or_else(|| panic!("no sqs finding: {f:?}"));
+            assert!(
+                x.status == Status::Fail && x.detail.contains("sqs.example.invalid does not resolve"),
+                "{x:?}"
+            );
+        }
+    }
+
+    /// The output floor counts every output `harrier run` starts: a PagerDuty section taking
+    /// `critical` and a webhook-family `sinks:` entry taking `error`, no local output.
+    #[test]
+    fn output_floor_counts_every_output_the_run_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let cx = cx_of(
+            &dir,
+            "stdout_output: {enabled: false}\n\
+             pagerduty: {routingkey: rk, minimumpriority: critical}\n",
+        );
+        let (p, who) = crate::rules::output_floor(&cx).expect("pagerduty is an output");
+        assert_eq!((p, who.as_str()), (harrier_rules::Priority::Critical, "pagerduty"));
+        let cx = cx_of(
+            &dir,
+            "stdout_output: {enabled: false}\n\
+             pagerduty: {routingkey: rk, minimumpriority: critical}\n\
+             sinks:\n  - {type: opsgenie, name: og, apikey: k, minimumpriority: error}\n",
+        );
+        let (p, who) = crate::rules::output_floor(&cx).expect("two outputs");
+        assert_eq!((p, who.as_str()), (harrier_rules::Priority::Error, "og"));
+        // No output at all: the floor says so (alerts go nowhere).
+        let cx = cx_of(&dir, "stdout_output: {enabled: false}\n");
+        assert_eq!(crate::rules::output_floor(&cx), None);
     }
 }

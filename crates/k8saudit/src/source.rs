@@ -96,12 +96,12 @@ impl AuditSource {
 
     /// Prometheus text for the counters (`harrier_k8saudit_*`), as `GET /metrics` serves it.
     pub fn metrics_text(&self) -> String {
-        let mut s = crate::webhook::metrics_text(&self.counters, self.queue_len(), self.queue.capacity());
-        s.push_str(&format!(
-            "# TYPE harrier_k8saudit_lines_too_long_total counter\nharrier_k8saudit_lines_too_long_total {}\n",
-            self.lines_too_long()
-        ));
-        s
+        crate::webhook::metrics_text_with(
+            &self.counters,
+            self.queue_len(),
+            self.queue.capacity(),
+            &[("lines_too_long", self.lines_too_long())],
+        )
     }
 }
 

@@ -239,24 +239,63 @@ async fn serve(
             .await;
 }
 
-/// Prometheus text of the counters and the queue.
-pub fn metrics_text(counters: &Counters, queue_len: usize, queue_capacity: usize) -> String {
-    let mut s = String::new();
-    for (k, v) in counters.snapshot() {
-        s.push_str(&format!("# TYPE harrier_k8saudit_{k}_total counter\nharrier_k8saudit_{k}_total {v}\n"));
+/// The content type of [`metrics_text`] (OpenMetrics text, which Prometheus reads).
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn help(key: &str) -> &'static str {
+    match key {
+        "accepted" => "Audit events accepted into the queue.",
+        "bad_json" => "Request bodies that were not JSON.",
+        "not_audit" => "JSON bodies that were not audit events or lists of them.",
+        "too_large" => "Requests refused for their body size.",
+        "bad_timestamp" => "Audit events whose timestamp did not parse.",
+        "rejected_busy" => "Requests refused with 503 because the queue was full.",
+        "rejected_request" => "Requests refused (method, path, content type or token).",
+        "lines_too_long" => "Audit log lines over the line limit (file input).",
+        _ => "Kubernetes audit source counter.",
     }
-    s.push_str(&format!(
-        "# TYPE harrier_k8saudit_queue_events gauge\nharrier_k8saudit_queue_events {queue_len}\n"
-    ));
-    s.push_str(&format!(
-        "# TYPE harrier_k8saudit_queue_capacity_events gauge\nharrier_k8saudit_queue_capacity_events {queue_capacity}\n"
-    ));
+}
+
+/// The counters (`harrier_k8saudit_*_total`), the queue gauges and any `extra` counters as
+/// OpenMetrics text, encoded by `prometheus-client` as the main `/metrics` is.
+pub fn metrics_text_with(
+    counters: &Counters,
+    queue_len: usize,
+    queue_capacity: usize,
+    extra: &[(&'static str, u64)],
+) -> String {
+    use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+    let mut reg = prometheus_client::registry::Registry::default();
+    for (k, v) in counters.snapshot().into_iter().chain(extra.iter().copied()) {
+        let c: Counter = Counter::default();
+        c.inc_by(v);
+        // The library appends `_total` to a counter's name.
+        reg.register(format!("harrier_k8saudit_{k}"), help(k), c);
+    }
+    let gauge = |v: usize| {
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    reg.register("harrier_k8saudit_queue_events", "Audit events waiting in the queue.", gauge(queue_len));
+    reg.register(
+        "harrier_k8saudit_queue_capacity_events",
+        "The queue's capacity in audit events.",
+        gauge(queue_capacity),
+    );
+    let mut s = String::new();
+    prometheus_client::encoding::text::encode(&mut s, &reg).expect("writing to a String cannot fail");
     s
+}
+
+/// The webhook's `/metrics` text: [`metrics_text_with`] without extra counters.
+pub fn metrics_text(counters: &Counters, queue_len: usize, queue_capacity: usize) -> String {
+    metrics_text_with(counters, queue_len, queue_capacity, &[])
 }
 
 async fn metrics(State(h): State<Arc<Hook>>) -> Response {
     let body = metrics_text(&h.counters, h.queue.len(), h.queue.capacity());
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], body).into_response()
 }
 
 fn text(code: StatusCode, msg: impl Into<String>) -> Response {

@@ -75,12 +75,25 @@ fn status_codes_and_limits() {
     assert_eq!(k.too_large.load(Ordering::Relaxed), 1);
     assert_eq!(k.accepted.load(Ordering::Relaxed), 4);
     assert_eq!(k.rejected_request.load(Ordering::Relaxed), 4);
-    assert!(src.metrics_text().contains("harrier_k8saudit_too_large_total 1"));
-    let m = c.get(url.replace("/k8s-audit", "/metrics")).send().unwrap().text().unwrap();
+    let t = src.metrics_text();
+    assert!(t.contains("\nharrier_k8saudit_too_large_total 1\n"), "{t}");
     assert!(
-        m.contains("harrier_k8saudit_accepted_total 4") && m.contains("harrier_k8saudit_not_audit_total 1"),
+        t.contains(
+            "# TYPE harrier_k8saudit_lines_too_long counter\nharrier_k8saudit_lines_too_long_total 0\n"
+        ),
+        "{t}"
+    );
+    let r = c.get(url.replace("/k8s-audit", "/metrics")).send().unwrap();
+    assert_eq!(r.headers()["content-type"], harrier_k8saudit::webhook::METRICS_CONTENT_TYPE);
+    let m = r.text().unwrap();
+    assert!(
+        m.contains("\nharrier_k8saudit_accepted_total 4\n")
+            && m.contains("\nharrier_k8saudit_not_audit_total 1\n"),
         "{m}"
     );
+    assert!(m.contains("# TYPE harrier_k8saudit_queue_events gauge\n"), "{m}");
+    assert!(m.contains("\nharrier_k8saudit_queue_capacity_events "), "{m}");
+    assert!(m.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF: {m}");
 }
 
 #[test]

@@ -88,12 +88,44 @@ async fn healthz() -> Response {
     json_resp(StatusCode::OK, json!({"status": "ok"}))
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
-    let mut s = String::new();
-    for (k, v) in st.responder.metrics().snapshot() {
-        s.push_str(&format!("# TYPE {k} counter\n{k} {v}\n"));
+/// The content type of [`metrics_text`] (OpenMetrics text, which Prometheus reads).
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn help(name: &str) -> &'static str {
+    match name.strip_prefix("harrier_response_").unwrap_or(name) {
+        "alerts" => "Alerts the responder received.",
+        "below_priority" => "Alerts below the responder's minimum priority.",
+        "matched" => "Alerts a response rule matched.",
+        "done" => "Actions carried out.",
+        "dry_run" => "Actions reported but not carried out (dry run).",
+        "skipped" => "Actions skipped (no target, or not applicable).",
+        "failed" => "Actions that failed.",
+        "rate_limited" => "Actions refused by the rate limit.",
+        "deduplicated" => "Actions suppressed as duplicates.",
+        "protected" => "Actions refused because the target is protected.",
+        _ => "Response counter.",
     }
-    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], s).into_response()
+}
+
+/// The response counters (`harrier_response_*_total`) as OpenMetrics text, encoded by
+/// `prometheus-client` as the main `/metrics` is.
+pub fn metrics_text(responder: &Responder) -> String {
+    use prometheus_client::metrics::counter::Counter;
+    let mut reg = prometheus_client::registry::Registry::default();
+    for (name, value) in responder.metrics().snapshot() {
+        let c: Counter = Counter::default();
+        c.inc_by(value);
+        // The library appends `_total` to a counter's name.
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        reg.register(base, help(base), c);
+    }
+    let mut s = String::new();
+    prometheus_client::encoding::text::encode(&mut s, &reg).expect("writing to a String cannot fail");
+    s
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (StatusCode::OK, [("content-type", METRICS_CONTENT_TYPE)], metrics_text(&st.responder)).into_response()
 }
 
 /// The HTTP app (routes and limits), without a socket. With `token`, `POST /` needs

@@ -60,9 +60,14 @@ async fn falco_posts_run_the_rules() {
 
     let r = c.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"status": "ok"}));
-    let m = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(m.contains("harrier_response_done_total 1"), "{m}");
-    assert!(m.contains("harrier_response_alerts_total 2"), "{m}");
+    let r = c.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], harrier_respond::serve::METRICS_CONTENT_TYPE);
+    let m = r.text().await.unwrap();
+    assert!(m.contains("# TYPE harrier_response_done counter\n"), "{m}");
+    assert!(m.contains("\nharrier_response_done_total 1\n"), "{m}");
+    assert!(m.contains("\nharrier_response_alerts_total 2\n"), "{m}");
+    assert!(m.contains("\nharrier_response_failed_total 0\n"), "{m}");
+    assert!(m.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF: {m}");
 
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();

@@ -466,8 +466,16 @@ impl Config {
         let feature =
             |kind: &str| crate::entries::entry_type(kind).filter(|t| !t.built()).and_then(|t| t.feature);
         let mut out = Vec::new();
-        if !self.kafka.hostport.is_empty() {
-            out.extend(feature("kafka").map(|f| ("kafka".to_string(), f)));
+        for (kind, on) in [
+            ("kafka", !self.kafka.hostport.is_empty()),
+            ("nats", !self.nats.hostport.is_empty()),
+            ("smtp", !self.smtp.hostport.is_empty()),
+            ("redis", !self.redis.address.is_empty()),
+            ("mqtt", !self.mqtt.broker.is_empty()),
+        ] {
+            if on {
+                out.extend(feature(kind).map(|f| (kind.to_string(), f)));
+            }
         }
         for (kind, _) in self.aws.enabled() {
             out.extend(feature(kind).map(|f| (format!("aws.{kind}"), f)));
@@ -545,8 +553,43 @@ fn from_value<T: serde::de::DeserializeOwned>(kind: &str, v: &serde_yaml::Value)
 /// Build every enabled output of `cfg` into `router`.
 pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) -> Result<(), String> {
     router.custom_fields = cfg.customfields.pairs().into_iter().collect();
+    each_output(cfg, metrics, &mut |s, r, _| router.add(s, r))
+}
+
+/// One output `harrier run` starts from a configuration: its kind, its route (name,
+/// `minimumpriority`, filter, queue) and its sink, built as the run builds it.
+pub struct EnabledOutput {
+    pub kind: &'static str,
+    pub route: RouteConfig,
+    pub sink: Arc<dyn Sink>,
+    /// The index of its `sinks:` entry; `None` for a top-level section (or Falco's
+    /// `http_output`/`syslog_output`).
+    pub entry: Option<usize>,
+}
+
+/// Every output `harrier run` would start from `cfg` (the same constructor and the same
+/// conditions as [`build_sinks`]; no network access, but some clients spawn their connection
+/// task, so a Tokio runtime must be entered). The first output that cannot be built is the
+/// error the run gives.
+pub fn enabled_outputs(cfg: &Config) -> Result<Vec<EnabledOutput>, String> {
+    let metrics = Arc::new(Metrics::default());
+    let mut out: Vec<EnabledOutput> = Vec::new();
+    each_output(cfg, &metrics, &mut |sink, route, entry| {
+        if out.iter().any(|o| o.route.name == route.name) {
+            return Err(format!("two sinks are named '{}'", route.name));
+        }
+        out.push(EnabledOutput { kind: sink.kind(), route, sink, entry });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+type Add<'a> = dyn FnMut(Arc<dyn Sink>, RouteConfig, Option<usize>) -> Result<(), String> + 'a;
+
+/// Build every enabled output of `cfg` and hand each to `f` with its route.
+fn each_output(cfg: &Config, metrics: &Arc<Metrics>, f: &mut Add<'_>) -> Result<(), String> {
     let mtls = cfg.mutualtlsfilespath.as_str();
-    let mut add = |s: Arc<dyn Sink>, r: RouteConfig| router.add(s, r);
+    let mut add = |s: Arc<dyn Sink>, r: RouteConfig| f(s, r, None);
     let kinds = Kinds { cfg, mtls, metrics };
     if cfg.webhook.enabled() {
         add(kinds.webhook(&cfg.webhook)?, route(cfg, "webhook", &cfg.webhook.common)?)?;
@@ -631,7 +674,7 @@ pub fn build_sinks(cfg: &Config, router: &mut Router, metrics: &Arc<Metrics>) ->
         if common.name.is_empty() {
             r.name = format!("{kind}-{i}");
         }
-        add(kinds.build(kind, v, None).map_err(|e| format!("sinks[{i}]: {e}"))?, r)?;
+        f(kinds.build(kind, v, None).map_err(|e| format!("sinks[{i}]: {e}"))?, r, Some(i))?;
     }
     Ok(())
 }
@@ -756,7 +799,7 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg(all(feature = "kafka", feature = "aws"))]
+    #[cfg(all(feature = "kafka", feature = "aws", feature = "nats", feature = "smtp"))]
     fn falcosidekick_keys_and_extensions() {
         let c = Config::parse(
             r#"
@@ -858,7 +901,15 @@ unknownkey: ignored
     /// the outputs it left out and refuses each at start, naming the feature to enable; the other
     /// outputs of the same file still build. (scripts/test.sh runs this without the features.)
     #[test]
-    #[cfg(not(any(feature = "kafka", feature = "aws", feature = "cloud")))]
+    #[cfg(not(any(
+        feature = "kafka",
+        feature = "aws",
+        feature = "cloud",
+        feature = "nats",
+        feature = "redis",
+        feature = "smtp",
+        feature = "mqtt"
+    )))]
     fn outputs_left_out_of_the_build_are_refused_naming_the_feature() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         for (text, feature) in [
@@ -871,6 +922,12 @@ unknownkey: ignored
             ("gcp: {storage: {bucket: alerts}}", "cloud"),
             ("azure: {blob: {container: c-1, accountname: a, accountkey: a2V5}}", "cloud"),
             ("sinks: [{type: gcpstorage, bucket: alerts}]", "cloud"),
+            ("nats: {hostport: 'nats://n:4222'}", "nats"),
+            ("sinks: [{type: nats, hostport: 'nats://n:4222'}]", "nats"),
+            ("redis: {address: 'r:6379'}", "redis"),
+            ("smtp: {hostport: 'm:25', from: 'a@b', to: 'c@d'}", "smtp"),
+            ("mqtt: {broker: 'tcp://q:1883'}", "mqtt"),
+            ("sinks: [{type: mqtt, broker: 'tcp://q:1883'}]", "mqtt"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let mut c =

@@ -44,14 +44,14 @@ pub const ENTRY_TYPES: &[EntryType] = &[
     always("mattermost"),
     always("loki"),
     always("elasticsearch"),
-    always("nats"),
+    with("nats", "nats"),
     with("kafka", "kafka"),
-    always("smtp"),
-    always("redis"),
+    with("smtp", "smtp"),
+    with("redis", "redis"),
     always("syslog"),
     always("prometheus"),
     always("alertmanager"),
-    always("mqtt"),
+    with("mqtt", "mqtt"),
     always("otlp_logs"),
     always("pagerduty"),
     always("splunk"),
@@ -71,8 +71,12 @@ pub const ENTRY_TYPES: &[EntryType] = &[
 
 /// Whether this build has a feature of this crate.
 pub fn feature_built(feature: &str) -> bool {
-    const BUILT: [(&str, bool); 3] = [
+    const BUILT: [(&str, bool); 7] = [
         ("kafka", cfg!(feature = "kafka")),
+        ("nats", cfg!(feature = "nats")),
+        ("redis", cfg!(feature = "redis")),
+        ("smtp", cfg!(feature = "smtp")),
+        ("mqtt", cfg!(feature = "mqtt")),
         ("aws", cfg!(feature = "aws")),
         ("cloud", cfg!(feature = "cloud")),
     ];

@@ -7,6 +7,7 @@ use crate::alert::alert_from_json;
 use crate::forward::{Forwarder, HttpReq};
 use crate::metrics::Metrics;
 use crate::router::Router;
+#[cfg(feature = "smtp")]
 use crate::smtp::{SmtpConfig, SmtpSink};
 use crate::{AlertFilter, AlertFormat};
 use harrier_engine::Alert;
@@ -33,6 +34,7 @@ fn alerts() -> &'static [Arc<Alert>] {
     })
 }
 
+#[cfg(feature = "smtp")]
 /// SMTP (lettre speaks the protocol): the message built for an alert whose rule and output come
 /// from `data` (the first byte picks html or text and splits rule from output). It must build,
 /// stay 7-bit, and keep the alert text out of the headers.
@@ -276,6 +278,7 @@ mod tests {
 
     #[test]
     fn seeds_go_deep() {
+        #[cfg(feature = "smtp")]
         for s in seeds("smtp") {
             smtp(&s);
         }
@@ -290,6 +293,7 @@ mod tests {
 #[cfg(test)]
 mod brief_fuzz {
     #[test]
+    #[cfg(feature = "smtp")]
     fn smtp() {
         harrier_fuzzrun::run(env!("CARGO_MANIFEST_DIR"), "smtp", &super::seeds("smtp"), super::smtp);
     }

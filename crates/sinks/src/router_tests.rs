@@ -365,6 +365,7 @@ async fn accept_reports_a_full_spool_and_fsync_always_works() {
 /// arrives at both sinks at least once; memory stays within its bound. (The same under the real
 /// binary: `crates/cli/tests/chaos.rs`.)
 #[test]
+#[cfg(feature = "redis")]
 fn router_chaos_with_kills_loses_nothing_sent() {
     use crate::testutil::{free_port, need, Proc, Recorder};
     let dir = tempfile::tempdir().unwrap();
