@@ -39,27 +39,6 @@ pub struct KafkaConfig {
     pub common: CommonConfig,
 }
 
-/// Without the `kafka` feature: the section is read and refused; no value of this type exists.
+// Without the `kafka` feature: the section is read and refused; no value of this type exists.
 #[cfg(not(feature = "kafka"))]
-pub enum KafkaSink {}
-
-#[cfg(not(feature = "kafka"))]
-impl KafkaSink {
-    pub fn new(_c: &KafkaConfig) -> Result<Self, String> {
-        // The caller prefixes the section ("kafka: …").
-        Err(crate::not_built("kafka", ""))
-    }
-}
-
-#[cfg(not(feature = "kafka"))]
-impl crate::sink::Sink for KafkaSink {
-    fn kind(&self) -> &'static str {
-        match *self {}
-    }
-    fn deliver<'a>(
-        &'a self,
-        _alerts: &'a [std::sync::Arc<harrier_engine::Alert>],
-    ) -> crate::sink::BoxFut<'a, Result<(), crate::sink::SinkError>> {
-        match *self {}
-    }
-}
+crate::left_out_sink!(KafkaSink, KafkaConfig, "kafka");
