@@ -569,14 +569,14 @@ fn keyset_paging_and_capped_total(s: &dyn Store, _db: &Db) {
 /// computed here from what was inserted — with out-of-order times, an early id carrying the
 /// newest time, other filters beside the text, offsets deep enough to widen, and cursors.
 fn dense_text_pages_are_the_unwindowed_answer(s: &dyn Store, _db: &Db) {
-    let n = Query::COUNT_CAP as u64 + 20_000;
+    let n = Query::COUNT_CAP + 20_000;
     let time = |i: u64| match i {
         5 => T0 + 1_000_000_000_000, // a node whose clock is ahead: newest of all, early id
-        _ if i % 7 == 0 => T0 + i * 1_000 - 50_000, // late arrivals
+        _ if i.is_multiple_of(7) => T0 + i * 1_000 - 50_000, // late arrivals
         _ => T0 + i * 1_000,
     };
     let mk = |i: u64| {
-        let word = if i % 3 == 0 { "alpha" } else { "beta" };
+        let word = if i.is_multiple_of(3) { "alpha" } else { "beta" };
         alert(
             time(i),
             &format!("r{}", i % 5),
@@ -594,7 +594,7 @@ fn dense_text_pages_are_the_unwindowed_answer(s: &dyn Store, _db: &Db) {
     // (time, id, rule, words) newest first.
     let mut rows: Vec<(u64, i64, String)> =
         (0..n).map(|i| (time(i), ids[i as usize], format!("r{}", i % 5))).collect();
-    rows.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));
     let expect = |rule: Option<&str>, before: Option<(u64, i64)>, offset: usize, limit: usize| -> Vec<i64> {
         rows.iter()
             .filter(|r| rule.is_none_or(|x| r.2 == x))
