@@ -479,21 +479,42 @@ impl PgStore {
         Ok(n.unwrap_or(0) as u64)
     }
 
+    /// Delete the oldest `n` alerts (older than `before` when given), and the words of the
+    /// full-text vocabulary (`alert_terms`) that no remaining alert holds.
     fn delete_oldest(
         c: &mut Client,
         before: Option<i64>,
         n: i64,
     ) -> std::result::Result<u64, postgres::Error> {
-        match before {
-            Some(t) => c.execute(
-                "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE time_ns < $1 ORDER BY time_ns, id LIMIT $2)",
+        let mut tx = c.transaction()?;
+        let gone = |sel: &str| {
+            format!(
+                "WITH d AS (DELETE FROM alerts WHERE id IN ({sel}) RETURNING fts)
+                 SELECT (SELECT count(*) FROM d),
+                        ARRAY(SELECT DISTINCT w FROM d, unnest(tsvector_to_array(d.fts)) AS w ORDER BY 1)"
+            )
+        };
+        let row = match before {
+            Some(t) => tx.query_one(
+                &gone("SELECT id FROM alerts WHERE time_ns < $1 ORDER BY time_ns, id LIMIT $2"),
                 &[&t, &n],
-            ),
-            None => c.execute(
-                "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts ORDER BY time_ns, id LIMIT $1)",
-                &[&n],
-            ),
+            )?,
+            None => tx.query_one(&gone("SELECT id FROM alerts ORDER BY time_ns, id LIMIT $1"), &[&n])?,
+        };
+        let removed: i64 = row.get(0);
+        let terms: Vec<String> = row.get(1);
+        if !terms.is_empty() {
+            // Each word is probed through the full-text index as an exact lexeme (quoted, with
+            // backslash and quote escaped: tsquery input syntax, no normalisation).
+            tx.execute(
+                r#"DELETE FROM alert_terms t WHERE t.term = ANY($1) AND NOT EXISTS (
+                     SELECT 1 FROM alerts WHERE fts @@
+                       ('''' || replace(replace(t.term, E'\\', E'\\\\'), '''', E'\\''') || '''')::tsquery)"#,
+                &[&terms],
+            )?;
         }
+        tx.commit()?;
+        Ok(removed as u64)
     }
 }
 
@@ -611,14 +632,41 @@ impl Store for PgStore {
         let tsq = self.plan_tsquery(q)?;
         let (cw, cp) = where_clause(&Query { before: None, ..q.clone() }, tsq.as_deref());
         let count_sql = count_sql(&cw);
-        let (w, mut p) = where_clause(q, tsq.as_deref());
-        let n = p.len();
-        p.push(Box::new(limit as i64));
-        p.push(Box::new(q.offset as i64));
-        let sql = page_sql(&w, n);
+        let want = limit + q.offset;
         let (capped, rows) = self.with(|c| {
             let capped: i64 = c.query_one(&count_sql, &refs(&cp))?.get(0);
-            Ok((capped, c.query(&sql, &refs(&p))?))
+            // Text with more matches than the cap: GIN hands every match over at once and the
+            // page would sort them all. The newest slice of alerts is searched first (its lower
+            // time read from the time index), widened tenfold while the page is short; a full
+            // page from a slice is exact (every alert outside it is older than all of the page).
+            let windowed = tsq.is_some() && capped as u64 > Query::COUNT_CAP && want > 0 && want <= 10_000;
+            let slices: &[i64] = if windowed { &[10_000, 100_000, 1_000_000] } else { &[] };
+            for &slice in slices {
+                let Some(t) = c
+                    .query_opt(
+                        "SELECT time_ns FROM alerts ORDER BY time_ns DESC, id DESC OFFSET $1 LIMIT 1",
+                        &[&(slice - 1)],
+                    )?
+                    .map(|r| r.get::<_, i64>(0))
+                else {
+                    break; // fewer alerts than the slice: the whole table
+                };
+                let (w, mut p) = where_clause(q, tsq.as_deref());
+                p.push(Box::new(t));
+                let w = format!("{w} AND time_ns >= ${}", p.len());
+                let n = p.len();
+                p.push(Box::new(limit as i64));
+                p.push(Box::new(q.offset as i64));
+                let rows = c.query(&page_sql(&w, n), &refs(&p))?;
+                if rows.len() == limit {
+                    return Ok((capped, rows));
+                }
+            }
+            let (w, mut p) = where_clause(q, tsq.as_deref());
+            let n = p.len();
+            p.push(Box::new(limit as i64));
+            p.push(Box::new(q.offset as i64));
+            Ok((capped, c.query(&page_sql(&w, n), &refs(&p))?))
         })?;
         let last = rows.last().map(|r| r.get::<_, i64>(5) as u64);
         let events = rows.iter().map(stored).collect();

@@ -392,6 +392,13 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Give the writer a page cache of `mib` MiB (SQLite's default is 2 MiB). Bulk loading with
+    /// a large cache keeps the filter indexes' hot pages in memory; what is written is the same.
+    pub fn set_writer_cache_mib(&self, mib: u64) -> Result<()> {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.execute_batch(&format!("PRAGMA cache_size = -{};", mib * 1024)).map_err(unavailable)
+    }
+
     /// Cap the database at `pages` pages (SQLite's `max_page_count`): writes past it fail with
     /// "database or disk is full", exactly as on a full disk. For operators who want a hard cap
     /// beside retention, and for tests of the full-disk path.
@@ -632,10 +639,38 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             // Counting stops one past the cap: a broad filter never walks millions of rows. Text
             // alone was counted on the full-text index already.
-            let capped: i64 = if let (true, TextMatch::Match { matches, .. }) = (text_only, &text) {
-                *matches as i64
-            } else {
-                c.query_row(&count_sql(&cw), params_from_iter(cp.iter()), |r| r.get(0))?
+            let capped: i64 = match (text_only, &text) {
+                (true, TextMatch::Match { matches, .. }) => *matches as i64,
+                // Common text and another filter: the text's matches are collected before the
+                // other filter's index is walked. The newest ids' matches first (a slice of
+                // them past the cap proves the whole is too), widened tenfold, then all.
+                (false, TextMatch::Match { expr, matches }) if *matches > Query::COUNT_CAP => {
+                    let top: i64 =
+                        c.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?;
+                    let mut capped = None;
+                    for slice in [20_000i64, 200_000, 2_000_000] {
+                        if top <= slice {
+                            break;
+                        }
+                        let recent = TextMatch::Recent {
+                            expr: expr.clone(),
+                            min_time_ns: i64::MIN,
+                            min_id: top - slice,
+                        };
+                        let (sw, sp) = where_clause(&counted, &recent);
+                        let n: i64 =
+                            c.query_row(&count_sql(&sw), params_from_iter(sp.iter()), |r| r.get(0))?;
+                        if n > Query::COUNT_CAP as i64 {
+                            capped = Some(n);
+                            break;
+                        }
+                    }
+                    match capped {
+                        Some(n) => n,
+                        None => c.query_row(&count_sql(&cw), params_from_iter(cp.iter()), |r| r.get(0))?,
+                    }
+                }
+                _ => c.query_row(&count_sql(&cw), params_from_iter(cp.iter()), |r| r.get(0))?,
             };
             p.push(SqlValue::Integer(limit as i64));
             p.push(SqlValue::Integer(q.offset as i64));

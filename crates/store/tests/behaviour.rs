@@ -120,6 +120,7 @@ both!(
     several_writers_at_once,
     odd_text_is_kept,
     keyset_paging_and_capped_total,
+    dense_text_pages_are_the_unwindowed_answer,
 );
 
 fn rules(p: &harrier_store::Page) -> Vec<String> {
@@ -561,4 +562,168 @@ fn keyset_paging_and_capped_total(s: &dyn Store, _db: &Db) {
     q.rule = Some("Even rule".into());
     q.limit = 500;
     assert_eq!(walk(q).len() as u64, n / 2);
+}
+
+/// A text with more matches than the count cap is paged from a slice of the newest alerts
+/// (widened while the page is short): every page must be the one the whole table gives —
+/// computed here from what was inserted — with out-of-order times, an early id carrying the
+/// newest time, other filters beside the text, offsets deep enough to widen, and cursors.
+fn dense_text_pages_are_the_unwindowed_answer(s: &dyn Store, _db: &Db) {
+    let n = Query::COUNT_CAP + 20_000;
+    let time = |i: u64| match i {
+        5 => T0 + 1_000_000_000_000, // a node whose clock is ahead: newest of all, early id
+        _ if i.is_multiple_of(7) => T0 + i * 1_000 - 50_000, // late arrivals
+        _ => T0 + i * 1_000,
+    };
+    let mk = |i: u64| {
+        let word = if i.is_multiple_of(3) { "alpha" } else { "beta" };
+        alert(
+            time(i),
+            &format!("r{}", i % 5),
+            Priority::Notice,
+            json!({"proc.name": "sh"}),
+            &format!("common {word} {i}"),
+            &[],
+        )
+    };
+    let mut ids = Vec::new();
+    let all: Vec<Alert> = (0..n).map(mk).collect();
+    for b in all.chunks(2_000) {
+        ids.extend(s.insert(b).unwrap());
+    }
+    // (time, id, rule, words) newest first.
+    let mut rows: Vec<(u64, i64, String)> =
+        (0..n).map(|i| (time(i), ids[i as usize], format!("r{}", i % 5))).collect();
+    rows.sort_by_key(|r| std::cmp::Reverse((r.0, r.1)));
+    let expect = |rule: Option<&str>, before: Option<(u64, i64)>, offset: usize, limit: usize| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| rule.is_none_or(|x| r.2 == x))
+            .filter(|r| before.is_none_or(|k| (r.0, r.1) < k))
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.1)
+            .collect()
+    };
+    for (rule, offset, limit) in [
+        (None, 0, 50),
+        (None, 200, 50),
+        (Some("r3"), 0, 50),
+        (None, 9_000, 100),
+        (Some("r3"), 2_000, 50),
+        (Some("r1"), 5_960, 50),
+    ] {
+        let mut q = Query::new();
+        q.text = Some("common".into());
+        q.rule = rule.map(str::to_string);
+        q.offset = offset;
+        q.limit = limit;
+        let p = s.query(&q).unwrap();
+        let got: Vec<i64> = p.events.iter().map(|e| e.id).collect();
+        assert_eq!(got, expect(rule, None, offset, limit), "{rule:?} offset {offset}");
+        match rule {
+            None => assert_eq!((p.total, p.total_exact), (Query::COUNT_CAP, false)),
+            Some(_) => assert_eq!((p.total, p.total_exact), (n / 5, true)),
+        }
+        // The next page through the cursor.
+        if let Some(c) = p.next {
+            let mut q2 = q.clone();
+            q2.offset = 0;
+            q2.before = Some(c);
+            let got: Vec<i64> = s.query(&q2).unwrap().events.iter().map(|e| e.id).collect();
+            let last = rows.iter().find(|r| r.1 == *p.events.last().map(|e| &e.id).unwrap()).unwrap();
+            assert_eq!(got, expect(rule, Some((last.0, last.1)), 0, limit), "{rule:?} after offset {offset}");
+        }
+    }
+    assert_eq!(
+        s.query(&Query { text: Some("common".into()), limit: 1, ..Query::new() }).unwrap().events[0].id,
+        ids[5]
+    );
+    // Common text beside a filter most alerts pass: the total stops at the cap (counted from
+    // the newest matches); beside a filter none passes: zero, counted over all of them.
+    let mut q = Query::new();
+    q.text = Some("common".into());
+    q.hostname = Some("node-a".into());
+    let p = s.query(&q).unwrap();
+    assert_eq!((p.total, p.total_exact), (Query::COUNT_CAP, false));
+    assert_eq!(p.events.iter().map(|e| e.id).collect::<Vec<_>>(), expect(None, None, 0, q.limit));
+    q.hostname = Some("node-b".into());
+    let p = s.query(&q).unwrap();
+    assert_eq!((p.total, p.total_exact, p.events.len()), (0, true, 0));
+    q.hostname = None;
+    q.text = Some("common alpha".into());
+    q.rule = Some("r2".into());
+    assert_eq!(s.query(&q).unwrap().total, (0..n).filter(|i| i % 3 == 0 && i % 5 == 2).count() as u64);
+}
+
+/// PostgreSQL's vocabulary of full-text words (`alert_terms`, used to expand a word to the
+/// longer words it starts) loses the words of alerts removed by retention, by age and by size,
+/// and keeps the words remaining alerts still hold.
+#[test]
+fn postgres_alert_terms_pruned_with_their_alerts() {
+    let db = Db::new("postgres");
+    let s = db.open();
+    let now = harrier_store::now_ns();
+    let day = 86_400_000_000_000u64;
+    let old: Vec<Alert> = (0..30u64)
+        .map(|i| {
+            alert(
+                now - 10 * day + i,
+                "r",
+                Priority::Notice,
+                json!({"fd.name": format!("/srv/ancientfile{i}")}),
+                &format!("shared ancientword{i}"),
+                &[],
+            )
+        })
+        .collect();
+    let new: Vec<Alert> = (0..20u64)
+        .map(|i| {
+            alert(
+                now - 1_000 + i,
+                "r",
+                Priority::Notice,
+                json!({"fd.name": "/srv/kept"}),
+                &format!("shared freshword{i}"),
+                &[],
+            )
+        })
+        .collect();
+    s.insert(&old).unwrap();
+    s.insert(&new).unwrap();
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let terms = |c: &mut postgres::Client, like: &str| -> i64 {
+        c.query_one("SELECT count(*) FROM alert_terms WHERE term LIKE $1", &[&like]).unwrap().get(0)
+    };
+    assert_eq!(terms(&mut c, "ancient%"), 60);
+    let removed = s.enforce_retention(&Retention { max_age_ns: Some(7 * day), max_bytes: None }).unwrap();
+    assert_eq!(removed, 30);
+    assert_eq!(terms(&mut c, "ancient%"), 0, "the removed alerts' words are gone");
+    assert_eq!(terms(&mut c, "fresh%"), 20);
+    assert_eq!(terms(&mut c, "shared"), 1, "a word remaining alerts hold stays");
+    assert_eq!(terms(&mut c, "kept"), 1);
+    // No word is left that no alert holds, and every alert's word is there.
+    let stale: i64 = c
+        .query_one(
+            "SELECT count(*) FROM alert_terms t WHERE NOT EXISTS
+               (SELECT 1 FROM alerts, unnest(tsvector_to_array(fts)) AS w WHERE w = t.term)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stale, 0);
+    // By size: everything but the newest goes, and so do their words.
+    let used = s.status().bytes;
+    let removed = s.enforce_retention(&Retention { max_age_ns: None, max_bytes: Some(used / 10) }).unwrap();
+    assert!(removed > 0);
+    let left = s.count(&Query::new()).unwrap();
+    assert_eq!(terms(&mut c, "fresh%"), left as i64, "one freshword per remaining alert");
+    let missing: i64 = c
+        .query_one(
+            "SELECT count(*) FROM alerts, unnest(tsvector_to_array(fts)) AS w
+             WHERE NOT EXISTS (SELECT 1 FROM alert_terms t WHERE t.term = w)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(missing, 0);
 }
