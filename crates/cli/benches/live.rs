@@ -6,7 +6,8 @@
 //! * the slowdown of an open/close loop with Harrier attached vs not (goal <= 1.3x), also with
 //!   the loop and Harrier pinned to different CPUs (what remains is the probe's kernel time), and
 //!   its breakdown: the probe's time in the kernel per syscall (kernel.bpf_stats_enabled) and
-//!   Harrier's user-space CPU during the loop;
+//!   Harrier's user-space CPU during the loop; and the floor: the loop and the tar | gzip with
+//!   only an empty program on the probe's tracepoint (what any probe on sys_exit costs);
 //! * the slowdown of realistic workloads (a `cargo build` of a generated dependency-free crate of
 //!   ~1,300 functions made in a temp dir, and a `tar | gzip` of the workspace's crates/) with Harrier attached vs not (goal <= 3%);
 //! * Harrier's resident memory after the load, and its peak since start (VmHWM, start-up
@@ -928,6 +929,7 @@ fn main() {
         let (mut p0, mut p1) = (Duration::MAX, Duration::MAX);
         let (mut c0, mut c1) = (Duration::MAX, Duration::MAX);
         let (mut t0, mut t1) = (Duration::MAX, Duration::MAX);
+        let (mut lf, mut tf) = (Duration::MAX, Duration::MAX);
         let mut loads = Vec::new();
         for round in 0..rounds {
             eprintln!("round {}/{rounds}", round + 1);
@@ -940,6 +942,16 @@ fn main() {
                 c0 = c0.min(cargo_build(&krate).unwrap_or(Duration::MAX));
             }
             t0 = t0.min(tar_gzip(&tree).unwrap_or(Duration::MAX));
+            // the floor: an empty program alone on the probe's tracepoint
+            match harrier_probe::Floor::attach() {
+                Ok(f) => {
+                    lf = lf.min(open_close_loop(n_loop, &loop_file));
+                    tf = tf.min(tar_gzip(&tree).unwrap_or(Duration::MAX));
+                    drop(f);
+                }
+                Err(e) if round == 0 => eprintln!("floor program not attached: {e}"),
+                Err(_) => {}
+            }
             let Some(h) = Harrier::start(&rule_file) else { return };
             std::thread::sleep(Duration::from_millis(300));
             l1 = l1.min(open_close_loop(n_loop, &loop_file));
@@ -973,6 +985,14 @@ fn main() {
                 p0.as_nanos() as f64 / n_loop as f64,
                 p1.as_nanos() as f64 / n_loop as f64,
                 ratio(p0, p1)
+            );
+        }
+        if lf < Duration::MAX {
+            println!(
+                "  floor, an empty program alone on sys_exit (what any probe there costs): loop {:.0} ns/iter, slowdown {:.2}x; tar | gzip {:+.1}%",
+                lf.as_nanos() as f64 / n_loop as f64,
+                ratio(l0, lf),
+                (ratio(t0, tf) - 1.0) * 100.0
             );
         }
         if cargo_too {

@@ -6,11 +6,20 @@
 //! same directories are polled instead, with one log line saying so. Changes are debounced and
 //! then confirmed by content (sha256), so a touch or an unrelated file in the same directory does
 //! not reload anything.
+//!
+//! The inotify watch is set up with the `inotify` crate rather than `notify`'s own backend: that
+//! one always asks for `IN_OPEN`, so every open of any file in a watched directory (`/etc`, when a
+//! rule or config file lives there: each exec opens `/etc/ld.so.cache`) would queue a kernel
+//! event and wake Harrier. Only the changes a reload cares about are asked for here. The polling
+//! fallback is `notify`'s.
 
+use inotify::{Inotify, WatchMask, Watches};
 use notify::{RecursiveMode, Watcher};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How files are being watched.
@@ -23,8 +32,101 @@ pub enum WatchMode {
 /// A running watch; dropping it stops it.
 pub struct FileWatch {
     pub mode: WatchMode,
-    _watcher: Box<dyn Watcher + Send>,
+    _backend: Backend,
+    events: Arc<AtomicU64>,
     _debounce: std::thread::JoinHandle<()>,
+}
+
+impl FileWatch {
+    /// Events the watch has received from the kernel (or the poller) so far.
+    pub fn events_seen(&self) -> u64 {
+        self.events.load(Ordering::SeqCst)
+    }
+}
+
+/// Held for its `Drop`, which stops the watch.
+#[allow(dead_code)]
+enum Backend {
+    Inotify(InotifyWatch),
+    Poll(Box<dyn Watcher + Send>),
+}
+
+/// The directories' inotify watches and the thread reading them. Dropping it removes the
+/// watches; the kernel's `IN_IGNORED` for each wakes the reader, which then sees `stop` and ends.
+struct InotifyWatch {
+    watches: Watches,
+    wds: Vec<inotify::WatchDescriptor>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for InotifyWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for wd in self.wds.drain(..) {
+            let _ = self.watches.remove(wd);
+        }
+    }
+}
+
+/// What a reload cares about in a watched directory: a file written, created, deleted, renamed
+/// in or out, its attributes (a ConfigMap's symlink swap), or the directory itself going away.
+/// Not opens, reads or closes without writing.
+fn change_mask() -> WatchMask {
+    WatchMask::CLOSE_WRITE
+        | WatchMask::MODIFY
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::MOVED_FROM
+        | WatchMask::MOVED_TO
+        | WatchMask::ATTRIB
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+        | WatchMask::ONLYDIR
+}
+
+/// Watch `dirs` with inotify; each event batch sends one message on `tx`.
+fn inotify_watch(
+    dirs: &[PathBuf],
+    tx: mpsc::Sender<()>,
+    events: Arc<AtomicU64>,
+) -> Result<InotifyWatch, String> {
+    let mut ino = Inotify::init().map_err(|e| format!("inotify is not available ({e})"))?;
+    let mut watches = ino.watches();
+    let mut wds = Vec::new();
+    for d in dirs {
+        match watches.add(d, change_mask()) {
+            Ok(wd) => wds.push(wd),
+            Err(e) => {
+                for wd in wds {
+                    let _ = watches.remove(wd);
+                }
+                return Err(format!("cannot watch {} with inotify ({e})", d.display()));
+            }
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    std::thread::Builder::new()
+        .name("harrier-inotify".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stop2.load(Ordering::SeqCst) {
+                let n = match ino.read_events_blocking(&mut buf) {
+                    Ok(evs) => evs.filter(|e| !e.mask.contains(inotify::EventMask::IGNORED)).count(),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::warn!("watch_config_files: reading inotify events failed ({e}); changes to the configuration and rule files are no longer noticed");
+                        return;
+                    }
+                };
+                if n > 0 && !stop2.load(Ordering::SeqCst) {
+                    events.fetch_add(n as u64, Ordering::SeqCst);
+                    let _ = tx.send(());
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the inotify thread: {e}"))?;
+    Ok(InotifyWatch { watches, wds, stop })
 }
 
 /// Content fingerprints of a set of files.
@@ -87,40 +189,24 @@ pub fn watch_files(
     on_change: impl Fn() + Send + 'static,
 ) -> Result<FileWatch, String> {
     let (tx, rx) = mpsc::channel::<()>();
-    let handler = move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if !matches!(ev.kind, notify::EventKind::Access(_)) {
-                let _ = tx.send(());
-            }
-        }
-    };
+    let events = Arc::new(AtomicU64::new(0));
     let dirs = dirs_of(files);
-    let (mut watcher, mode): (Box<dyn Watcher + Send>, WatchMode) = match force_poll {
-        false => match notify::RecommendedWatcher::new(handler.clone(), notify::Config::default()) {
-            Ok(w) => (Box::new(w), WatchMode::Inotify),
+    let (backend, mode) = if force_poll {
+        (Backend::Poll(poll_watch(&dirs, tx, events.clone(), poll_every)?), WatchMode::Polling)
+    } else {
+        match inotify_watch(&dirs, tx.clone(), events.clone()) {
+            Ok(w) => (Backend::Inotify(w), WatchMode::Inotify),
             Err(e) => {
+                // No inotify instance (`fs.inotify.max_user_instances` exhausted) or out of
+                // watches (`fs.inotify.max_user_watches`): tell, and poll instead.
                 tracing::warn!(
-                    "watch_config_files: inotify is not available ({e}); polling the configuration and rule files every {} ms instead (raise fs.inotify.max_user_instances to use inotify)",
+                    "watch_config_files: {e}; polling the configuration and rule files every {} ms instead (raise fs.inotify.max_user_instances / max_user_watches to use inotify)",
                     poll_every.as_millis()
                 );
-                (poll_watcher(handler, poll_every)?, WatchMode::Polling)
+                (Backend::Poll(poll_watch(&dirs, tx, events.clone(), poll_every)?), WatchMode::Polling)
             }
-        },
-        true => (poll_watcher(handler, poll_every)?, WatchMode::Polling),
-    };
-    for d in &dirs {
-        if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
-            if mode == WatchMode::Inotify {
-                // Out of watches (fs.inotify.max_user_watches): tell, and poll instead.
-                tracing::warn!(
-                    "watch_config_files: cannot watch {} with inotify ({e}); polling instead",
-                    d.display()
-                );
-                return watch_files(files, debounce, poll_every, true, on_change);
-            }
-            return Err(format!("watch_config_files: cannot watch {}: {e}", d.display()));
         }
-    }
+    };
     let debounce_thread = std::thread::Builder::new()
         .name("harrier-watch".into())
         .spawn(move || {
@@ -131,17 +217,32 @@ pub fn watch_files(
             }
         })
         .map_err(|e| format!("watch_config_files: cannot start its thread: {e}"))?;
-    Ok(FileWatch { mode, _watcher: watcher, _debounce: debounce_thread })
+    Ok(FileWatch { mode, _backend: backend, events, _debounce: debounce_thread })
 }
 
-fn poll_watcher(
-    handler: impl notify::EventHandler,
+/// Poll `dirs` (the fallback when inotify cannot be used).
+fn poll_watch(
+    dirs: &[PathBuf],
+    tx: mpsc::Sender<()>,
+    events: Arc<AtomicU64>,
     every: Duration,
 ) -> Result<Box<dyn Watcher + Send>, String> {
+    let handler = move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+                events.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send(());
+            }
+        }
+    };
     let cfg = notify::Config::default().with_poll_interval(every).with_compare_contents(true);
-    notify::PollWatcher::new(handler, cfg)
-        .map(|w| Box::new(w) as Box<dyn Watcher + Send>)
-        .map_err(|e| format!("watch_config_files: cannot poll: {e}"))
+    let mut w = notify::PollWatcher::new(handler, cfg)
+        .map_err(|e| format!("watch_config_files: cannot poll: {e}"))?;
+    for d in dirs {
+        w.watch(d, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("watch_config_files: cannot watch {}: {e}", d.display()))?;
+    }
+    Ok(Box::new(w))
 }
 
 #[cfg(test)]
@@ -197,5 +298,41 @@ mod tests {
     #[test]
     fn polling_sees_it_too() {
         check(true);
+    }
+
+    #[test]
+    fn opens_and_reads_in_the_watched_directory_queue_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        let other = dir.path().join("passwd");
+        std::fs::write(&f, "a").unwrap();
+        std::fs::write(&other, "x").unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let n2 = n.clone();
+        let w = watch_files(
+            std::slice::from_ref(&f),
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            false,
+            move || {
+                n2.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .unwrap();
+        assert_eq!(w.mode, WatchMode::Inotify);
+        // What every process on the node does to files in a directory like /etc.
+        for _ in 0..200 {
+            let _ = std::fs::read(&other).unwrap();
+            let _ = std::fs::read(&f).unwrap();
+            let _ = std::fs::metadata(&other).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(w.events_seen(), 0, "reads and opens reached the watch");
+        assert_eq!(n.load(Ordering::SeqCst), 0);
+        // The watch is live: a write in place is seen.
+        std::fs::write(&f, "b").unwrap();
+        assert!(wait_for(&n, 1), "the write was seen");
+        assert!(w.events_seen() > 0);
+        drop(w);
     }
 }

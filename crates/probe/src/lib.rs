@@ -279,6 +279,33 @@ pub struct Probe {
     tap_counts: UrgencyCounts,
 }
 
+/// An empty program attached alone to the tracepoint the probe uses (`sys_exit`): what any
+/// program there costs every syscall before it does anything. For benchmarks, which compare a
+/// workload under it with the workload under Harrier; detached when dropped.
+pub struct Floor {
+    _ebpf: Ebpf,
+}
+
+impl Floor {
+    pub fn attach() -> Result<Floor, ProbeError> {
+        std::fs::metadata("/sys/kernel/btf/vmlinux")
+            .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("hr_ring", 4096)
+            .load(OBJ)
+            .map_err(|e| load_err_chain("load object", &e))?;
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut("hr_floor")
+            .ok_or_else(|| ProbeError::Other("program hr_floor missing".into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
+        p.load("sys_exit", &btf).map_err(|e| load_err_chain("tp_btf/sys_exit", &e))?;
+        p.attach().map_err(|e| load_err_chain("attach tp_btf/sys_exit", &e))?;
+        Ok(Floor { _ebpf: ebpf })
+    }
+}
+
 /// Syscall records of one process read by the consumer, by how the kernel submitted them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UrgencyCounts {
