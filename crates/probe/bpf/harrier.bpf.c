@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* set at load time by userspace */
 const volatile __u32 hr_excl_tgid = 0;
+/* per scratch slot (two per CPU): the wake-up threshold divided among the slots */
 const volatile __u64 hr_wake_bytes = 1 << 20;
 /* Latency bounds of the wake-up (see submit()): an urgent record (HR_S_URGENT) wakes the
  * consumer at once unless the last wake-up is younger than hr_urgent_ns (then the timer wakes it
@@ -37,6 +38,8 @@ const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
 
 struct hr_scratch {
 	__u8 d[HR_SCRATCH];
+	/* bytes this slot put on the ring since it last forced a wake-up (see submit()) */
+	__u64 pending;
 };
 
 /* The last forced wake-up of an urgent record or the timer (boot ns). Every CPU writes it
@@ -758,21 +761,22 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 	if (len > HR_HALF + HR_STR_MAX)
 		return;
 	/* Wake the consumer at once for an urgent record (at most once per hr_urgent_ns; one that
-	 * comes sooner arms the timer for hr_urgent_ns), or when pending data crosses a multiple of
-	 * hr_wake_bytes (one wake-up per hr_wake_bytes under a flood: each is an irq_work self-IPI
-	 * plus a cross-CPU wake). An ordinary record arms the batch timer (hr_batch_ns) after it is
-	 * in the ring: the timer's wake-up reads it. State-only records (HR_W_LAZY) neither wake nor
-	 * arm: they are read with the next watched record, so syscalls no rule looks at cost no
-	 * wake-ups. */
-	__u64 avail = bpf_ringbuf_query(&hr_ring, BPF_RB_AVAIL_DATA);
-	__u64 wake = hr_wake_bytes;
+	 * comes sooner arms the timer for hr_urgent_ns), or when this slot has put hr_wake_bytes on
+	 * the ring since it last woke it (under a flood, one wake-up per hr_wake_bytes and slot:
+	 * each is an irq_work self-IPI plus a cross-CPU wake; the pending data never exceeds the
+	 * slots' thresholds summed). The count is the slot's own, not the ring's fill level: asking
+	 * the ring (bpf_ringbuf_query) reads the consumer's position, a cache line the consumer
+	 * writes from another CPU, on every record. An ordinary record arms the batch timer
+	 * (hr_batch_ns) after it is in the ring: the timer's wake-up reads it. State-only records
+	 * (HR_W_LAZY) neither wake nor arm: they are read with the next watched record, so syscalls
+	 * no rule looks at cost no wake-ups. */
 	__u64 flags = BPF_RB_NO_WAKEUP;
 	int woken = 0;
 	if (mode == HR_W_URGENT && (__s64)(h->ts - hr_last_wake) >= (__s64)hr_urgent_ns) {
 		flags = BPF_RB_FORCE_WAKEUP;
 		woken = 1;
 		hr_last_wake = h->ts;
-	} else if (avail / wake != (avail + len) / wake) {
+	} else if (b->pending + len >= hr_wake_bytes) {
 		flags = BPF_RB_FORCE_WAKEUP;
 		woken = 1;
 	}
@@ -784,6 +788,7 @@ static __always_inline void submit(struct hr_scratch *b, __u32 len, __u32 class,
 		stat_add(class & 3);
 		return;
 	}
+	b->pending = woken ? 0 : b->pending + len;
 	/* (the total is the sum of the classes: one counter update per record) */
 	stat_add(HR_STAT_SENT_C0 + (class & 3));
 	if (mode == HR_W_URGENT)

@@ -451,7 +451,9 @@ impl Probe {
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
         let ncpu = aya::util::nr_cpus().map_err(|(p, e)| ProbeError::Other(format!("{p}: {e}")))? as u32;
         let excl = cfg.exclude_pid.unwrap_or(0);
-        let wake = cfg.wakeup_bytes.min(u64::from(ring / 4)).max(1);
+        // The kernel counts pending bytes per scratch slot (two per CPU), not the ring's fill
+        // level: each slot's share of the threshold.
+        let wake = (cfg.wakeup_bytes.min(u64::from(ring / 4)) / u64::from(ncpu * 2)).max(1);
         let (urgent, _) = syscalls::resolve(cfg.urgent);
         let prefixes = urgent_prefix_keys(cfg.urgent_path_prefixes);
         let mut spec = [0u32; abi::MAX_SYSCALLS as usize];

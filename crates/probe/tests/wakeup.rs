@@ -129,3 +129,47 @@ fn state_only_records_come_with_the_next_watched_record_in_order() {
         "delivered after {took:?}: the watched record did not wake the reader"
     );
 }
+
+#[test]
+fn a_flood_wakes_the_reader_by_bytes_before_the_batch_window() {
+    // The batch timer is far off (2 min): only the byte threshold can wake the reader, once the
+    // child's records put more than a slot's share of 16 KiB on the ring.
+    let cfg = ProbeConfig {
+        syscalls: &["mkdir", "mkdirat"],
+        with_state_events: false,
+        batch_window: Duration::from_secs(120),
+        wakeup_bytes: 16 << 10,
+        ..Default::default()
+    };
+    let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..3 {
+        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
+    }
+    let dir = std::env::temp_dir().join(format!("harrier-wakeup-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let paths: Vec<CString> = (0..2000)
+        .map(|i| CString::new(dir.join(format!("d{i}")).to_string_lossy().as_bytes()).unwrap())
+        .collect();
+    let t = Instant::now();
+    let pid = common::run_child(|| {
+        for p in &paths {
+            // SAFETY: a valid C string.
+            unsafe { libc::mkdir(p.as_ptr(), 0o700) };
+        }
+    });
+    let mut seen = 0;
+    probe
+        .poll(LONG, &mut |e| {
+            if e.tid() == pid as u64 && e.info().name.starts_with("mkdir") {
+                seen += 1;
+            }
+        })
+        .expect("poll");
+    let took = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(seen > 0, "the first wake-up brought none of the child's records (after {took:?})");
+    assert!(
+        took < Duration::from_secs(10),
+        "woken after {took:?}: the byte threshold did not wake the reader"
+    );
+}
