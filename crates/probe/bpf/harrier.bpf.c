@@ -32,6 +32,10 @@ const volatile __u64 hr_urgent_ns = 200000;
 /* Records of the process-exit tracepoint wake by time (1) or only by bytes (0: no rule
  * watches procexit; the record is state only and waits for the next watched record). */
 const volatile __u32 hr_exit_wakes = 1;
+/* Every urgent path prefix names device files under /dev (set by userspace): a relative open is
+ * then judged by the opened file's type (a character or block device) instead of walking its
+ * dentries up to the root, which costs a deep path hundreds of ns. */
+const volatile __u32 hr_urgent_dev_only = 0;
 /* per-syscall capture spec (HR_S_*), 0 = not wanted; read-only after load, so the check is a
  * plain load from the frozen .rodata, no map lookup */
 const volatile __u32 hr_spec[HR_MAX_SYSCALLS] = {};
@@ -881,7 +885,16 @@ __noinline int urgent_rel(__s64 fd)
  * urgent rule matches: starting with a prefix in hr_urgent_paths, or relative with the opened
  * file's top-level directory among hr_urgent_tops (urgent_rel). Bytes after the string's NUL never match a prefix
  * (prefixes hold no NUL), so the key needs no clearing. */
-static __always_inline int urgent_path(struct hr_scratch *b, __u32 off, __s64 ret)
+static __always_inline int file_is_dev(struct hr_scratch *b, __u32 file_at)
+{
+	if (!file_at)
+		return 1;
+	struct hr_file *f = (struct hr_file *)&b->d[M(file_at + 4)];
+	__u32 t = f->i_mode & 0170000 /* S_IFMT */;
+	return t == 0020000 /* S_IFCHR */ || t == 0060000 /* S_IFBLK */;
+}
+
+static __always_inline int urgent_path(struct hr_scratch *b, __u32 off, __s64 ret, __u32 file_at)
 {
 	const __u32 at = sizeof(struct hr_hdr);
 	if (off <= at + 4)
@@ -890,7 +903,7 @@ static __always_inline int urgent_path(struct hr_scratch *b, __u32 off, __s64 re
 	if (tag != HR_T_STR0 && tag != HR_T_STR0 + 1)
 		return 1;
 	if (b->d[at + 4] != '/')
-		return urgent_rel(ret);
+		return hr_urgent_dev_only ? file_is_dev(b, file_at) : urgent_rel(ret);
 	struct hr_prefix_key k;
 	k.prefixlen = HR_PREFIX_MAX * 8;
 	__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
@@ -972,8 +985,13 @@ int hr_sys_exit(__u64 *ctx)
 	}
 	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
-	if ((spec & HR_S_FILE_RET) && ret >= 0)
+	__u32 file_at = 0;
+	if ((spec & HR_S_FILE_RET) && ret >= 0) {
+		__u32 at = off;
 		off = put_file(b, off, ret);
+		if (off != at)
+			file_at = at;
+	}
 	if (spec & HR_S_SOCK_A0)
 		off = put_sock(b, off, task, (__s64)(int)a[0]);
 	if ((spec & HR_S_SOCK_RET) && ret >= 0)
@@ -1035,7 +1053,7 @@ int hr_sys_exit(__u64 *ctx)
 			if ((spec & HR_S_URGENT_WRITES) && (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */)
 				u = 1;
 			else if (spec & HR_S_URGENT_PATH)
-				u = urgent_path(b, off, ret);
+				u = urgent_path(b, off, ret, file_at);
 		}
 		if (!u)
 			mode = HR_W_BATCH;

@@ -400,6 +400,20 @@ fn urgent_prefix_keys(prefixes: &[&str]) -> Option<Vec<(u32, [u8; abi::PREFIX_MA
     (keys.len() <= abi::PREFIXES_MAX).then_some(keys)
 }
 
+/// Every prefix names device files under /dev (`/dev/sd`, `/dev/mem`; not `/dev/` itself, nor
+/// the directories and links there that lead to regular files: shm, mqueue, fd, std*, hugepages,
+/// core): the kernel then judges a relative open by the file's type, with no walk to the root.
+fn device_only_prefixes(prefixes: &[&str]) -> bool {
+    const NOT_DEVICES: [&str; 8] = ["shm", "mqueue", "fd", "stdin", "stdout", "stderr", "hugepages", "core"];
+    !prefixes.is_empty()
+        && prefixes.iter().all(|p| match p.strip_prefix("/dev/") {
+            Some(rest) if !rest.is_empty() => {
+                !NOT_DEVICES.iter().any(|n| n.starts_with(rest) || rest.starts_with(n))
+            }
+            _ => false,
+        })
+}
+
 /// `hr_urgent_tops` keys: each prefix cut after its first component (`/dev/sd` → `/dev/`; one
 /// without a second `/` whole). The kernel looks up `/NAME/` for the top-level directory of a file
 /// opened by a relative path. A prefix not starting with `/` (a relative `fd.nameraw`) makes every
@@ -456,6 +470,7 @@ impl Probe {
         let wake = (cfg.wakeup_bytes.min(u64::from(ring / 4)) / u64::from(ncpu * 2)).max(1);
         let (urgent, _) = syscalls::resolve(cfg.urgent);
         let prefixes = urgent_prefix_keys(cfg.urgent_path_prefixes);
+        let dev_only = u32::from(device_only_prefixes(cfg.urgent_path_prefixes));
         let mut spec = [0u32; abi::MAX_SYSCALLS as usize];
         for s in &wanted {
             if let Some(w) = spec.get_mut(s.nr as usize) {
@@ -498,6 +513,7 @@ impl Probe {
             .override_global("hr_urgent_ns", &urgent_ns, true)
             .override_global("hr_spec", &spec, true)
             .override_global("hr_exit_wakes", &exit_wakes, true)
+            .override_global("hr_urgent_dev_only", &dev_only, true)
             .load(OBJ)
             .map_err(|e| load_err_chain("load object", &e))?;
         let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
@@ -707,6 +723,29 @@ mod tests {
         let mut d = [0u8; abi::PREFIX_MAX];
         d[..s.len()].copy_from_slice(s.as_bytes());
         (s.len() as u32 * 8, d)
+    }
+
+    #[test]
+    fn device_only_prefix_sets() {
+        // the official rules' urgent opens
+        assert!(device_only_prefixes(&[
+            "/dev/sd",
+            "/dev/nvme",
+            "/dev/vd",
+            "/dev/xvd",
+            "/dev/mem",
+            "/dev/kmem"
+        ]));
+        assert!(device_only_prefixes(&["/dev/nu"]));
+        // regular files can be under these
+        for p in
+            ["/dev/", "/dev/s", "/dev/shm/x", "/dev/mq", "/dev/fd/3", "/dev/stdout", "/dev/hugepages", "/dev"]
+        {
+            assert!(!device_only_prefixes(&["/dev/sd", p]), "{p}");
+        }
+        assert!(!device_only_prefixes(&["/dev/sd", "/etc/shadow"]));
+        assert!(!device_only_prefixes(&["sd"]));
+        assert!(!device_only_prefixes(&[]));
     }
 
     #[test]

@@ -131,3 +131,68 @@ fn not_urgent_at_all_means_no_urgent_record() {
     assert_eq!(seen, [DEV, ORDINARY, RELATIVE, REL_DEV]);
     assert_eq!(counts, UrgencyCounts { urgent: 0, ordinary: (DEV + ORDINARY + RELATIVE + REL_DEV) as u64 });
 }
+
+#[test]
+fn with_device_prefixes_a_relative_open_is_judged_by_the_file_type() {
+    // Every prefix names device files: a relative open is urgent when it opens a character or
+    // block device (here a copy of /dev/null's node in a temp dir: the kernel does not walk up to
+    // see that it is not under /dev, a wrong guess that costs a wake-up, never a record), and a
+    // regular file opened by a relative path is not.
+    let cfg = ProbeConfig {
+        syscalls: &["open", "openat"],
+        with_state_events: false,
+        urgent: &["open", "openat"],
+        urgent_by_path: &["open", "openat"],
+        urgent_path_prefixes: &["/dev/nu"],
+        ..Default::default()
+    };
+    let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let (counts, seen) = run(&mut probe);
+    assert_eq!(seen, [DEV, ORDINARY, RELATIVE, REL_DEV]);
+    assert_eq!(
+        counts,
+        UrgencyCounts { urgent: (DEV + REL_DEV) as u64, ordinary: (ORDINARY + RELATIVE) as u64 }
+    );
+
+    let dir = std::env::temp_dir().join(format!("harrier-urgent-node-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cdir = CString::new(dir.to_string_lossy().as_bytes()).unwrap();
+    let node = CString::new("nullnode").unwrap();
+    // SAFETY: valid C strings (root: mknod of a character device, 1:3 as /dev/null).
+    let made = unsafe {
+        libc::mknod(
+            CString::new(dir.join("nullnode").to_string_lossy().as_bytes()).unwrap().as_ptr(),
+            libc::S_IFCHR | 0o600,
+            libc::makedev(1, 3),
+        )
+    };
+    assert_eq!(made, 0, "mknod: {}", std::io::Error::last_os_error());
+    for _ in 0..3 {
+        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
+    }
+    let pid = common::run_child(|| {
+        // SAFETY: valid C strings; the fds are closed right away.
+        unsafe {
+            libc::chdir(cdir.as_ptr());
+            for _ in 0..REL_DEV {
+                libc::close(libc::openat(libc::AT_FDCWD, node.as_ptr(), libc::O_RDONLY));
+            }
+        }
+    });
+    probe.tap_urgency(Some(pid as u32));
+    let mut n = 0;
+    let t = Instant::now();
+    while n < REL_DEV && t.elapsed() < Duration::from_secs(10) {
+        probe
+            .poll(Duration::from_millis(50), &mut |e| {
+                if e.tid() == pid as u64 && e.info().name.starts_with("open") {
+                    n += 1;
+                }
+            })
+            .expect("poll");
+    }
+    let counts = probe.urgency_counts();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(n, REL_DEV);
+    assert_eq!(counts, UrgencyCounts { urgent: REL_DEV as u64, ordinary: 0 });
+}
