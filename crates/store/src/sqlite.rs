@@ -163,8 +163,9 @@ enum TextMatch {
     /// No stored alert matches the text.
     Nothing,
     /// An FTS5 expression and how many alerts match it (counting stops past
-    /// [`Query::COUNT_CAP`]).
-    Match { expr: String, matches: u64 },
+    /// [`Query::COUNT_CAP`]); when they are at most the cap, `ids` are those alerts (found while
+    /// counting, so a page does not run the full-text search a second time).
+    Match { expr: String, matches: u64, ids: Vec<i64> },
     /// For a page of many matches: only those at or after `min_time_ns` can be on it, and all of
     /// those have ids from `min_id` on, so the full-text index is read from there only.
     Recent { expr: String, min_time_ns: i64, min_id: i64 },
@@ -181,10 +182,17 @@ fn quoted(t: &str) -> String {
     format!("\"{}\"", t.replace('"', "\"\""))
 }
 
+/// The index's terms one by one, without reading their doclists: an `fts5vocab` table of the
+/// `instance` kind on the reader's own connection (created at open, in `temp`; the `row` kind of
+/// schema 3 counts every term's documents as it returns it, a pass over millions of entries for a
+/// word such as `shim` that is in every alert).
+const TERMS_TABLE: &str =
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.alerts_fts_terms USING fts5vocab(main, alerts_fts, instance)";
+
 /// Free text → [`TextMatch`]: every word must match as a prefix (as [`crate::fts_query`] says).
-/// Each word is expanded through `alerts_fts_vocab` into the longer terms it starts (the range
-/// begins just past the word itself, so the word's own, possibly huge, doclist is not read), then
-/// the matches are counted on the full-text index alone, up to the cap.
+/// Each word is expanded into the longer terms it starts (stepping through the vocabulary from
+/// just past the word itself, one term per lookup, at most [`MAX_EXPANSION`] + 1 of them), then
+/// the matches are collected from the full-text index alone, up to the cap.
 fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> {
     let Some(text) = text else { return Ok(TextMatch::Any) };
     let words: Vec<&str> =
@@ -192,10 +200,8 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
     if words.is_empty() {
         return Ok(TextMatch::Any);
     }
-    let mut vocab = c.prepare_cached(&format!(
-        "SELECT term FROM alerts_fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT {}",
-        MAX_EXPANSION + 1
-    ))?;
+    let mut next_term =
+        c.prepare_cached("SELECT term FROM temp.alerts_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT 1")?;
     let mut parts: Vec<String> = Vec::new();
     for w in words {
         // The index folds case (and, beyond ASCII, diacritics): only ASCII words are expanded
@@ -205,9 +211,17 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
             continue;
         }
         let lw = w.to_ascii_lowercase();
-        let longer = vocab
-            .query_map(params![format!("{lw}\u{1}"), format!("{lw}\u{10FFFF}")], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let end = format!("{lw}\u{10FFFF}");
+        let mut from = format!("{lw}\u{1}");
+        let mut longer: Vec<String> = Vec::new();
+        while longer.len() <= MAX_EXPANSION {
+            let Some(t) = next_term.query_row(params![from, end], |r| r.get::<_, String>(0)).optional()? else {
+                break;
+            };
+            // Terms are made of letters and digits: nothing lies between `t` and `t` + U+0001.
+            from = format!("{t}\u{1}");
+            longer.push(t);
+        }
         let part = if longer.len() > MAX_EXPANSION {
             format!("{}*", quoted(&lw))
         } else if longer.is_empty() {
@@ -222,15 +236,19 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
         }
     }
     let expr = parts.join(" AND ");
-    let matches: i64 = c.query_row(
-        &format!(
-            "SELECT count(*) FROM (SELECT 1 FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {})",
+    let mut ids: Vec<i64> = {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {}",
             Query::COUNT_CAP + 1
-        ),
-        [&expr],
-        |r| r.get(0),
-    )?;
-    Ok(if matches == 0 { TextMatch::Nothing } else { TextMatch::Match { expr, matches: matches as u64 } })
+        ))?;
+        let found = st.query_map([&expr], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        found
+    };
+    let matches = ids.len() as u64;
+    if matches > Query::COUNT_CAP {
+        ids = Vec::new();
+    }
+    Ok(if matches == 0 { TextMatch::Nothing } else { TextMatch::Match { expr, matches, ids } })
 }
 
 /// WHERE clause (with a leading " WHERE " when not empty) and its parameters.
@@ -290,15 +308,13 @@ fn where_clause(q: &Query, tm: &TextMatch) -> (String, Vec<SqlValue>) {
         // Few matches: the page is read from them (by rowid); many: the other filters' index
         // (or time order) leads and each row is checked against the matches (`+id` keeps the
         // planner from looking every match up and sorting them all).
-        TextMatch::Match { expr, matches } => {
-            c.push(
-                if *matches <= Query::COUNT_CAP {
-                    "id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
-                } else {
-                    "+id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
-                }
-                .into(),
-            );
+        // The matches found while counting are integers from the index, written into the SQL.
+        TextMatch::Match { matches, ids, .. } if *matches <= Query::COUNT_CAP => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            c.push(format!("id IN ({})", list.join(",")));
+        }
+        TextMatch::Match { expr, .. } => {
+            c.push("+id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)".into());
             p.push(SqlValue::Text(expr.clone()));
         }
         // The newest matches only (see `SqliteStore::recent_window`).
@@ -380,6 +396,7 @@ impl SqliteStore {
             "PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
         )
         .map_err(unavailable)?;
+        r.execute_batch(TERMS_TABLE).map_err(unavailable)?;
         Ok(SqliteStore {
             path: path.to_string(),
             writer: Mutex::new(w),
@@ -448,7 +465,7 @@ impl SqliteStore {
     fn page_text(&self, q: &Query, text: &TextMatch) -> Result<TextMatch> {
         let want = q.limit.min(Query::MAX_LIMIT) + q.offset;
         match text {
-            TextMatch::Match { expr, matches }
+            TextMatch::Match { expr, matches, .. }
                 if *matches > Query::COUNT_CAP && want > 0 && want <= 10_000 =>
             {
                 Ok(self.recent_window(q, expr, want)?.unwrap_or_else(|| text.clone()))
@@ -644,7 +661,7 @@ impl Store for SqliteStore {
                 // Common text and another filter: the text's matches are collected before the
                 // other filter's index is walked. The newest ids' matches first (a slice of
                 // them past the cap proves the whole is too), widened tenfold, then all.
-                (false, TextMatch::Match { expr, matches }) if *matches > Query::COUNT_CAP => {
+                (false, TextMatch::Match { expr, matches, .. }) if *matches > Query::COUNT_CAP => {
                     let top: i64 =
                         c.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?;
                     let mut capped = None;
