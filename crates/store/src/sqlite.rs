@@ -14,7 +14,9 @@ use harrier_engine::Alert;
 use harrier_rules::Priority;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Migrations, applied in order; `schema_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -145,8 +147,14 @@ pub struct SqliteStore {
     path: String,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// When the current read began (ms since `epoch`, 0: none), for the reader's deadline.
+    read_started: Arc<AtomicU64>,
+    epoch: Instant,
     last_error: Mutex<Option<String>>,
 }
+
+/// Longest a single read may run (the UI's requests time out at 30 s).
+const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -414,16 +422,34 @@ impl SqliteStore {
         let r = Connection::open_with_flags(path, flags)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
         r.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
-        // Readers map the file (no read syscall per page) and keep 64 MiB of pages.
-        r.execute_batch(
-            "PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
-        )
-        .map_err(unavailable)?;
+        // The reader keeps 64 MiB of pages and maps at most 256 MiB of the file (mapped pages count
+        // in the process's RSS: a 4 GiB map let `harrier ui` reach 2 GiB of RSS on a 10 M-alert
+        // store). Sorts and groupings too big for the cache spill to temporary files, not to
+        // memory (grouping 10 M alerts sorts them all: ~1 GiB of RAM under `temp_store = MEMORY`).
+        r.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")
+            .map_err(unavailable)?;
+        // A read that runs past READ_DEADLINE is interrupted, so one huge query (a grouping over
+        // every alert of a 10 M store) cannot hold the reader for minutes after its HTTP request
+        // has timed out.
+        let started = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        {
+            let started = started.clone();
+            r.progress_handler(
+                100_000,
+                Some(move || {
+                    let s = started.load(Ordering::Relaxed);
+                    s != 0 && (epoch.elapsed().as_millis() as u64).saturating_sub(s) > READ_DEADLINE.as_millis() as u64
+                }),
+            );
+        }
         r.execute_batch(TERMS_TABLE).map_err(unavailable)?;
         Ok(SqliteStore {
             path: path.to_string(),
             writer: Mutex::new(w),
             reader: Mutex::new(r),
+            read_started: started,
+            epoch,
             last_error: Mutex::new(None),
         })
     }
@@ -457,7 +483,15 @@ impl SqliteStore {
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        f(&c).map_err(unavailable)
+        self.read_started.store((self.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
+        let r = f(&c).map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
+                StoreError::Unavailable(format!("the query ran longer than {} s and was stopped", READ_DEADLINE.as_secs()))
+            }
+            e => unavailable(e),
+        });
+        self.read_started.store(0, Ordering::Relaxed);
+        r
     }
 
     fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
