@@ -115,7 +115,11 @@ fn main() {
         };
         let t = Instant::now();
         let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
-        println!("sqlite open (pending schema migrations included): {:.1} s {}", t.elapsed().as_secs_f64(), load());
+        println!(
+            "sqlite open (pending schema migrations included): {:.1} s {}",
+            t.elapsed().as_secs_f64(),
+            load()
+        );
         // HARRIER_BENCH_WRITER_CACHE_MIB: the writer's page cache while generating (default:
         // the store's own, 2 MiB). Only the speed of generation changes, not the database.
         if let Some(mib) = std::env::var("HARRIER_BENCH_WRITER_CACHE_MIB").ok().and_then(|s| s.parse().ok()) {

@@ -247,7 +247,8 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
         let mut from = format!("{lw}\u{1}");
         let mut longer: Vec<String> = Vec::new();
         while longer.len() <= MAX_EXPANSION {
-            let Some(t) = next_term.query_row(params![from, end], |r| r.get::<_, String>(0)).optional()? else {
+            let Some(t) = next_term.query_row(params![from, end], |r| r.get::<_, String>(0)).optional()?
+            else {
                 break;
             };
             // Terms are made of letters and digits: nothing lies between `t` and `t` + U+0001.
@@ -426,8 +427,10 @@ impl SqliteStore {
         // in the process's RSS: a 4 GiB map let `harrier ui` reach 2 GiB of RSS on a 10 M-alert
         // store). Sorts and groupings too big for the cache spill to temporary files, not to
         // memory (grouping 10 M alerts sorts them all: ~1 GiB of RAM under `temp_store = MEMORY`).
-        r.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;")
-            .map_err(unavailable)?;
+        r.execute_batch(
+            "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;",
+        )
+        .map_err(unavailable)?;
         // A read that runs past READ_DEADLINE is interrupted, so one huge query (a grouping over
         // every alert of a 10 M store) cannot hold the reader for minutes after its HTTP request
         // has timed out.
@@ -439,7 +442,9 @@ impl SqliteStore {
                 100_000,
                 Some(move || {
                     let s = started.load(Ordering::Relaxed);
-                    s != 0 && (epoch.elapsed().as_millis() as u64).saturating_sub(s) > READ_DEADLINE.as_millis() as u64
+                    s != 0
+                        && (epoch.elapsed().as_millis() as u64).saturating_sub(s)
+                            > READ_DEADLINE.as_millis() as u64
                 }),
             );
         }
@@ -486,7 +491,10 @@ impl SqliteStore {
         self.read_started.store((self.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
         let r = f(&c).map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
-                StoreError::Unavailable(format!("the query ran longer than {} s and was stopped", READ_DEADLINE.as_secs()))
+                StoreError::Unavailable(format!(
+                    "the query ran longer than {} s and was stopped",
+                    READ_DEADLINE.as_secs()
+                ))
             }
             e => unavailable(e),
         });
@@ -1046,8 +1054,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let stat = |s: &SqliteStore, idx: &str| -> String {
-            s.with_reader(|c| c.query_row("SELECT stat FROM sqlite_stat1 WHERE idx = ?1", [idx], |r| r.get(0)))
-                .unwrap()
+            s.with_reader(|c| {
+                c.query_row("SELECT stat FROM sqlite_stat1 WHERE idx = ?1", [idx], |r| r.get(0))
+            })
+            .unwrap()
         };
         {
             let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
@@ -1063,9 +1073,7 @@ mod tests {
         assert_eq!(stat(&s, "alerts_time_prio"), "10000000 1 1");
         assert_eq!(stat(&s, "alerts_rule_time"), "10000000 1000 1 1");
         // The reader plans with them: a rule's page comes from the rule's index.
-        let (page, _) = s
-            .explain(&Query { rule: Some("R".into()), limit: 50, ..Query::new() })
-            .unwrap();
+        let (page, _) = s.explain(&Query { rule: Some("R".into()), limit: 50, ..Query::new() }).unwrap();
         assert!(page.contains("alerts_rule_time"), "{page}");
     }
 

@@ -733,7 +733,8 @@ async fn export(
     })
     .await?
     .map_err(store_err)?;
-    let header_line = csv.then(|| "id,time,priority,rule,source,hostname,tags,output,output_fields\n".to_string());
+    let header_line =
+        csv.then(|| "id,time,priority,rule,source,hostname,tags,output,output_fields\n".to_string());
     let state = Some((st, q, Some(first), 0usize, header_line));
     let body = futures_util::stream::unfold(state, move |state| async move {
         let (st, mut q, page, written, head) = state?;

@@ -499,8 +499,10 @@ async fn export_streams_every_alert_across_batches() {
     let t = ui.token(Role::Admin);
     let all: Vec<Value> = (0..12345)
         .map(|i| {
-            let mut a = falco("Many", if i % 2 == 0 { "Warning" } else { "Notice" }, &format!("n {i}"), json!({}));
-            a["time"] = json!(format!("2026-12-04T{:02}:{:02}:{:02}.000000001Z", i / 3600, i / 60 % 60, i % 60));
+            let mut a =
+                falco("Many", if i % 2 == 0 { "Warning" } else { "Notice" }, &format!("n {i}"), json!({}));
+            a["time"] =
+                json!(format!("2026-12-04T{:02}:{:02}:{:02}.000000001Z", i / 3600, i / 60 % 60, i % 60));
             a["hostname"] = json!(format!("h{}", i / 3600));
             a
         })
@@ -508,12 +510,19 @@ async fn export_streams_every_alert_across_batches() {
     for chunk in all.chunks(2000) {
         assert_eq!(ui.post("/", &json!(chunk), Some(&t)).await.status(), 200);
     }
-    let r = ui.http.get(format!("{}/api/v1/export?format=jsonl&since=100000d", ui.base)).bearer_auth(&t).send().await.unwrap();
+    let r = ui
+        .http
+        .get(format!("{}/api/v1/export?format=jsonl&since=100000d", ui.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 12345);
-    let outputs: std::collections::HashSet<&str> = lines.iter().map(|l| l["output"].as_str().unwrap()).collect();
+    let outputs: std::collections::HashSet<&str> =
+        lines.iter().map(|l| l["output"].as_str().unwrap()).collect();
     assert_eq!(outputs.len(), 12345, "every alert exactly once");
     let times: Vec<&str> = lines.iter().map(|l| l["time"].as_str().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
