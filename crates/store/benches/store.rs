@@ -5,7 +5,11 @@
 //! for 10 M; `HARRIER_BENCH_BACKEND=sqlite|postgres` for one backend; `HARRIER_BENCH_KEEP=PATH`
 //! keeps (and reuses) the SQLite file, `HARRIER_BENCH_PG_URL` uses (and reuses) that database;
 //! `HARRIER_BENCH_BATCH` alerts per insert and `HARRIER_BENCH_WRITER_CACHE_MIB` fill big databases
-//! faster through the same insert path). Both backends run in the same process, PostgreSQL on a
+//! faster through the same insert path; `HARRIER_BENCH_PG_SETTINGS=max_wal_size=8GB,…` adds server
+//! settings to the private PostgreSQL server). With `HARRIER_BENCH_KEEP` (or `HARRIER_BENCH_PG_URL`)
+//! naming a database that already holds N alerts, nothing is inserted and only the queries run, so
+//! a 10 M database is filled once and queried again after each change; every figure line ends
+//! with the machine's load average at that moment. Both backends run in the same process, PostgreSQL on a
 //! private server started by the bench. Alerts are synthetic but shaped like the default rules' (20 rules, 8 priorities,
 //! 50 hosts, 200 containers, realistic output fields).
 
@@ -94,6 +98,12 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The load average (1, 5, 15 min) now, printed beside each figure: the machine is shared.
+fn load() -> String {
+    let l = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!("(load {})", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
 fn main() {
     let n: u64 = std::env::var("HARRIER_BENCH_ALERTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let only = std::env::var("HARRIER_BENCH_BACKEND").unwrap_or_default();
@@ -105,7 +115,11 @@ fn main() {
         };
         let t = Instant::now();
         let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
-        println!("sqlite open (pending schema migrations included): {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "sqlite open (pending schema migrations included): {:.1} s {}",
+            t.elapsed().as_secs_f64(),
+            load()
+        );
         // HARRIER_BENCH_WRITER_CACHE_MIB: the writer's page cache while generating (default:
         // the store's own, 2 MiB). Only the speed of generation changes, not the database.
         if let Some(mib) = std::env::var("HARRIER_BENCH_WRITER_CACHE_MIB").ok().and_then(|s| s.parse().ok()) {
@@ -124,8 +138,10 @@ fn main() {
         let url = match std::env::var("HARRIER_BENCH_PG_URL") {
             Ok(u) => u,
             Err(_) => {
-                let server =
-                    harrier_store::pgserver::PgServer::start(&[("shared_buffers", "256MB")]).unwrap();
+                let extra = std::env::var("HARRIER_BENCH_PG_SETTINGS").unwrap_or_default();
+                let mut settings: Vec<(&str, &str)> = vec![("shared_buffers", "256MB")];
+                settings.extend(extra.split(',').filter_map(|kv| kv.split_once('=')));
+                let server = harrier_store::pgserver::PgServer::start(&settings).unwrap();
                 let url = server.new_database().unwrap();
                 _server = Some(server);
                 url
@@ -156,7 +172,8 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
     // fast generator for big databases (the rows, indexes and full-text index are the store's own).
     let batch: u64 = std::env::var("HARRIER_BENCH_BATCH").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let start = Instant::now();
-    let mut i = s.count(&Query::new()).unwrap();
+    let first = s.count(&Query::new()).unwrap();
+    let mut i = first;
     let mut last_report = Instant::now();
     while i < n {
         let b: Vec<Alert> = (i..(i + batch).min(n)).map(|k| alert(k, t0)).collect();
@@ -169,8 +186,10 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "{name} ingest: {n} alerts in {secs:.1} s = {:.0} alerts/s (batches of {batch}, alert generation included)",
-        n as f64 / secs
+        "{name} ingest: {} alerts in {secs:.1} s = {:.0} alerts/s (batches of {batch}, alert generation included) {}",
+        i - first,
+        (i - first) as f64 / secs,
+        load()
     );
     if std::env::var("HARRIER_BENCH_INGEST_ONLY").is_ok() {
         return;
@@ -217,7 +236,7 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
         tags.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let line = |what: &str, v: &mut Vec<f64>| {
-        println!("{name} {what} at {n}: p50 {:.1} ms, p99 {:.1} ms", pct(v, 0.5), pct(v, 0.99));
+        println!("{name} {what} at {n}: p50 {:.1} ms, p99 {:.1} ms {}", pct(v, 0.5), pct(v, 0.99), load());
     };
     line("filtered query (priority>=Warning, rule, namespace; page of 50 + total)", &mut filtered);
     line("free-text query (three words, page of 50 + total)", &mut text);

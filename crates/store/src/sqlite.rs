@@ -14,7 +14,9 @@ use harrier_engine::Alert;
 use harrier_rules::Priority;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Migrations, applied in order; `schema_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -97,6 +99,30 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX alerts_namespace_time ON alerts(namespace, time_ns, priority);
      CREATE INDEX alerts_pod_time ON alerts(pod, time_ns, priority);
      CREATE INDEX alerts_namespace_rule_time ON alerts(namespace, rule, time_ns, priority);",
+    // 4: fixed planner statistics instead of gathering them at open. `ANALYZE` counts every
+    // index entry exactly (and every row of a table without an index: the documents), even under
+    // `analysis_limit`, so the first open of a freshly filled 10 M-alert file read every page of
+    // the indexes and of the documents' table: 34 s (the statistics of migration 3 stay overwritten). The figures are those ANALYZE gives a big store (alerts in time order, up to
+    // a thousand alerts per filter value); the plans they give are the ones tested
+    // (`tests/plans.rs`), the same on an empty store as on a full one. `ANALYZE sqlite_schema`
+    // creates the statistics table if needed and makes the connection read the new figures.
+    "ANALYZE sqlite_schema;
+     DELETE FROM sqlite_stat1 WHERE tbl IN ('alerts', 'alert_tags', 'alert_docs');
+     INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+       ('alerts', 'alerts_time_prio', '10000000 1 1'),
+       ('alerts', 'alerts_rule_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_source_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_hostname_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_container_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_container_id_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_image_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_namespace_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_pod_time', '10000000 1000 1 1'),
+       ('alerts', 'alerts_namespace_rule_time', '10000000 1000 1000 1 1'),
+       ('alert_tags', 'alert_tags', '30000000 1000 1'),
+       ('alert_tags', 'alert_tags_alert', '30000000 3'),
+       ('alert_docs', NULL, '10000000');
+     ANALYZE sqlite_schema;",
 ];
 
 /// After migration 2: fill the new full-text index from the stored documents.
@@ -121,8 +147,14 @@ pub struct SqliteStore {
     path: String,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// When the current read began (ms since `epoch`, 0: none), for the reader's deadline.
+    read_started: Arc<AtomicU64>,
+    epoch: Instant,
     last_error: Mutex<Option<String>>,
 }
+
+/// Longest a single read may run (the UI's requests time out at 30 s).
+const READ_DEADLINE: Duration = Duration::from_secs(30);
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -163,8 +195,9 @@ enum TextMatch {
     /// No stored alert matches the text.
     Nothing,
     /// An FTS5 expression and how many alerts match it (counting stops past
-    /// [`Query::COUNT_CAP`]).
-    Match { expr: String, matches: u64 },
+    /// [`Query::COUNT_CAP`]); when they are at most the cap, `ids` are those alerts (found while
+    /// counting, so a page does not run the full-text search a second time).
+    Match { expr: String, matches: u64, ids: Vec<i64> },
     /// For a page of many matches: only those at or after `min_time_ns` can be on it, and all of
     /// those have ids from `min_id` on, so the full-text index is read from there only.
     Recent { expr: String, min_time_ns: i64, min_id: i64 },
@@ -181,10 +214,17 @@ fn quoted(t: &str) -> String {
     format!("\"{}\"", t.replace('"', "\"\""))
 }
 
+/// The index's terms one by one, without reading their doclists: an `fts5vocab` table of the
+/// `instance` kind on the reader's own connection (created at open, in `temp`; the `row` kind of
+/// schema 3 counts every term's documents as it returns it, a pass over millions of entries for a
+/// word such as `shim` that is in every alert).
+const TERMS_TABLE: &str =
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.alerts_fts_terms USING fts5vocab(main, alerts_fts, instance)";
+
 /// Free text → [`TextMatch`]: every word must match as a prefix (as [`crate::fts_query`] says).
-/// Each word is expanded through `alerts_fts_vocab` into the longer terms it starts (the range
-/// begins just past the word itself, so the word's own, possibly huge, doclist is not read), then
-/// the matches are counted on the full-text index alone, up to the cap.
+/// Each word is expanded into the longer terms it starts (stepping through the vocabulary from
+/// just past the word itself, one term per lookup, at most [`MAX_EXPANSION`] + 1 of them), then
+/// the matches are collected from the full-text index alone, up to the cap.
 fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> {
     let Some(text) = text else { return Ok(TextMatch::Any) };
     let words: Vec<&str> =
@@ -192,10 +232,8 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
     if words.is_empty() {
         return Ok(TextMatch::Any);
     }
-    let mut vocab = c.prepare_cached(&format!(
-        "SELECT term FROM alerts_fts_vocab WHERE term >= ?1 AND term < ?2 LIMIT {}",
-        MAX_EXPANSION + 1
-    ))?;
+    let mut next_term =
+        c.prepare_cached("SELECT term FROM temp.alerts_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT 1")?;
     let mut parts: Vec<String> = Vec::new();
     for w in words {
         // The index folds case (and, beyond ASCII, diacritics): only ASCII words are expanded
@@ -205,9 +243,18 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
             continue;
         }
         let lw = w.to_ascii_lowercase();
-        let longer = vocab
-            .query_map(params![format!("{lw}\u{1}"), format!("{lw}\u{10FFFF}")], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let end = format!("{lw}\u{10FFFF}");
+        let mut from = format!("{lw}\u{1}");
+        let mut longer: Vec<String> = Vec::new();
+        while longer.len() <= MAX_EXPANSION {
+            let Some(t) = next_term.query_row(params![from, end], |r| r.get::<_, String>(0)).optional()?
+            else {
+                break;
+            };
+            // Terms are made of letters and digits: nothing lies between `t` and `t` + U+0001.
+            from = format!("{t}\u{1}");
+            longer.push(t);
+        }
         let part = if longer.len() > MAX_EXPANSION {
             format!("{}*", quoted(&lw))
         } else if longer.is_empty() {
@@ -222,15 +269,19 @@ fn plan_text(c: &Connection, text: Option<&str>) -> rusqlite::Result<TextMatch> 
         }
     }
     let expr = parts.join(" AND ");
-    let matches: i64 = c.query_row(
-        &format!(
-            "SELECT count(*) FROM (SELECT 1 FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {})",
+    let mut ids: Vec<i64> = {
+        let mut st = c.prepare_cached(&format!(
+            "SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?1 LIMIT {}",
             Query::COUNT_CAP + 1
-        ),
-        [&expr],
-        |r| r.get(0),
-    )?;
-    Ok(if matches == 0 { TextMatch::Nothing } else { TextMatch::Match { expr, matches: matches as u64 } })
+        ))?;
+        let found = st.query_map([&expr], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        found
+    };
+    let matches = ids.len() as u64;
+    if matches > Query::COUNT_CAP {
+        ids = Vec::new();
+    }
+    Ok(if matches == 0 { TextMatch::Nothing } else { TextMatch::Match { expr, matches, ids } })
 }
 
 /// WHERE clause (with a leading " WHERE " when not empty) and its parameters.
@@ -290,15 +341,13 @@ fn where_clause(q: &Query, tm: &TextMatch) -> (String, Vec<SqlValue>) {
         // Few matches: the page is read from them (by rowid); many: the other filters' index
         // (or time order) leads and each row is checked against the matches (`+id` keeps the
         // planner from looking every match up and sorting them all).
-        TextMatch::Match { expr, matches } => {
-            c.push(
-                if *matches <= Query::COUNT_CAP {
-                    "id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
-                } else {
-                    "+id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)"
-                }
-                .into(),
-            );
+        // The matches found while counting are integers from the index, written into the SQL.
+        TextMatch::Match { matches, ids, .. } if *matches <= Query::COUNT_CAP => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            c.push(format!("id IN ({})", list.join(",")));
+        }
+        TextMatch::Match { expr, .. } => {
+            c.push("+id IN (SELECT rowid FROM alerts_fts WHERE alerts_fts MATCH ?)".into());
             p.push(SqlValue::Text(expr.clone()));
         }
         // The newest matches only (see `SqliteStore::recent_window`).
@@ -369,21 +418,43 @@ impl SqliteStore {
         w.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(unavailable)?;
         w.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         w.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;").map_err(unavailable)?;
+        // Planner statistics are fixed (migration 4): nothing is analysed at open.
         migrate(&w)?;
-        // Planner statistics (cheap: analysis_limit bounds the rows it reads per index).
-        w.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;").map_err(unavailable)?;
         let r = Connection::open_with_flags(path, flags)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
         r.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
-        // Readers map the file (no read syscall per page) and keep 64 MiB of pages.
+        // The reader keeps 64 MiB of pages and maps at most 256 MiB of the file (mapped pages count
+        // in the process's RSS: a 4 GiB map let `harrier ui` reach 2 GiB of RSS on a 10 M-alert
+        // store). Sorts and groupings too big for the cache spill to temporary files, not to
+        // memory (grouping 10 M alerts sorts them all: ~1 GiB of RAM under `temp_store = MEMORY`).
         r.execute_batch(
-            "PRAGMA mmap_size = 4294967296; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+            "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;",
         )
         .map_err(unavailable)?;
+        // A read that runs past READ_DEADLINE is interrupted, so one huge query (a grouping over
+        // every alert of a 10 M store) cannot hold the reader for minutes after its HTTP request
+        // has timed out.
+        let started = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        {
+            let started = started.clone();
+            r.progress_handler(
+                100_000,
+                Some(move || {
+                    let s = started.load(Ordering::Relaxed);
+                    s != 0
+                        && (epoch.elapsed().as_millis() as u64).saturating_sub(s)
+                            > READ_DEADLINE.as_millis() as u64
+                }),
+            );
+        }
+        r.execute_batch(TERMS_TABLE).map_err(unavailable)?;
         Ok(SqliteStore {
             path: path.to_string(),
             writer: Mutex::new(w),
             reader: Mutex::new(r),
+            read_started: started,
+            epoch,
             last_error: Mutex::new(None),
         })
     }
@@ -417,7 +488,18 @@ impl SqliteStore {
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        f(&c).map_err(unavailable)
+        self.read_started.store((self.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
+        let r = f(&c).map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
+                StoreError::Unavailable(format!(
+                    "the query ran longer than {} s and was stopped",
+                    READ_DEADLINE.as_secs()
+                ))
+            }
+            e => unavailable(e),
+        });
+        self.read_started.store(0, Ordering::Relaxed);
+        r
     }
 
     fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -448,7 +530,7 @@ impl SqliteStore {
     fn page_text(&self, q: &Query, text: &TextMatch) -> Result<TextMatch> {
         let want = q.limit.min(Query::MAX_LIMIT) + q.offset;
         match text {
-            TextMatch::Match { expr, matches }
+            TextMatch::Match { expr, matches, .. }
                 if *matches > Query::COUNT_CAP && want > 0 && want <= 10_000 =>
             {
                 Ok(self.recent_window(q, expr, want)?.unwrap_or_else(|| text.clone()))
@@ -547,10 +629,6 @@ fn migrate(c: &Connection) -> Result<()> {
                     tracing::info!(alerts = n, "store: rebuilt the full-text index");
                 }
             }
-            if i + 1 == 3 {
-                // Statistics for the new indexes, so the planner picks them at once.
-                c.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE alerts;")?;
-            }
             c.execute_batch("COMMIT")
         };
         if let Err(e) = step() {
@@ -644,7 +722,7 @@ impl Store for SqliteStore {
                 // Common text and another filter: the text's matches are collected before the
                 // other filter's index is walked. The newest ids' matches first (a slice of
                 // them past the cap proves the whole is too), widened tenfold, then all.
-                (false, TextMatch::Match { expr, matches }) if *matches > Query::COUNT_CAP => {
+                (false, TextMatch::Match { expr, matches, .. }) if *matches > Query::COUNT_CAP => {
                     let top: i64 =
                         c.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?;
                     let mut capped = None;
@@ -968,6 +1046,36 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The planner's statistics are the fixed ones of migration 4, loaded by both connections,
+    /// and reopening a store analyses nothing (the figures stay as written, whatever it holds).
+    #[test]
+    fn planner_statistics_are_fixed_and_nothing_is_analysed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let stat = |s: &SqliteStore, idx: &str| -> String {
+            s.with_reader(|c| {
+                c.query_row("SELECT stat FROM sqlite_stat1 WHERE idx = ?1", [idx], |r| r.get(0))
+            })
+            .unwrap()
+        };
+        {
+            let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+            assert_eq!(stat(&s, "alerts_namespace_rule_time"), "10000000 1000 1000 1 1");
+            let a = crate::parse_alert(&serde_json::json!({
+                "time": "2026-01-01T00:00:00Z", "rule": "R", "priority": "Warning", "output": "o",
+                "output_fields": {}, "source": "syscall", "hostname": "h", "tags": []
+            }))
+            .unwrap();
+            s.insert(&vec![a; 3000]).unwrap();
+        }
+        let s = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(stat(&s, "alerts_time_prio"), "10000000 1 1");
+        assert_eq!(stat(&s, "alerts_rule_time"), "10000000 1000 1 1");
+        // The reader plans with them: a rule's page comes from the rule's index.
+        let (page, _) = s.explain(&Query { rule: Some("R".into()), limit: 50, ..Query::new() }).unwrap();
+        assert!(page.contains("alerts_rule_time"), "{page}");
+    }
 
     /// A database written by schema 2 (the previous release: no vocabulary table, indexes
     /// without the priority) opens under schema 3 with its alerts, searchable by free text and

@@ -707,6 +707,9 @@ fn csv_cell(s: &str) -> String {
 }
 
 const EXPORT_MAX: usize = 200_000;
+/// Alerts per store call while exporting: the response is streamed a batch at a time, so the
+/// memory an export holds is one batch, whatever its size.
+const EXPORT_BATCH: usize = 5_000;
 
 async fn export(
     State(st): State<S>,
@@ -720,55 +723,60 @@ async fn export(
     }
     let mut q = harrier_query(&p, now_ns()).map_err(bad)?;
     let csv = format == "csv";
-    let body = blocking(&st, move |s| {
-        let mut out = String::new();
-        if csv {
-            out.push_str("id,time,priority,rule,source,hostname,tags,output,output_fields\n");
-        }
-        q.limit = Query::MAX_LIMIT;
-        q.offset = 0;
-        let mut written = 0;
-        loop {
-            let page = s.query(&q)?;
-            let n = page.events.len();
-            for e in page.events {
-                if csv {
-                    let a = &e.alert;
-                    let g = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    let tags: Vec<&str> = a
-                        .get("tags")
-                        .and_then(Value::as_array)
-                        .map(|t| t.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let fields = a.get("output_fields").map(Value::to_string).unwrap_or_default();
-                    let cells = [
-                        e.id.to_string(),
-                        g("time"),
-                        g("priority"),
-                        g("rule"),
-                        g("source"),
-                        g("hostname"),
-                        tags.join(","),
-                        g("output"),
-                        fields,
-                    ];
-                    out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
-                } else {
-                    out.push_str(&e.alert.to_string());
-                }
-                out.push('\n');
-            }
-            written += n;
-            // Walk the keyset cursor: each batch costs the same however deep it is.
-            match page.next {
-                Some(c) if written < EXPORT_MAX => q.before = Some(c),
-                _ => break,
-            }
-        }
-        Ok::<_, harrier_store::StoreError>(out)
+    q.limit = EXPORT_BATCH;
+    q.offset = 0;
+    // The first batch is read before the answer starts, so a failing store is still a clean error
+    // status; later batches follow as the client reads (a store failure then ends the body early).
+    let first = blocking(&st, {
+        let q = q.clone();
+        move |s| s.query(&q)
     })
     .await?
     .map_err(store_err)?;
+    let header_line =
+        csv.then(|| "id,time,priority,rule,source,hostname,tags,output,output_fields\n".to_string());
+    let state = Some((st, q, Some(first), 0usize, header_line));
+    let body = futures_util::stream::unfold(state, move |state| async move {
+        let (st, mut q, page, written, head) = state?;
+        let page = match page {
+            Some(p) => p,
+            None => match blocking(&st, {
+                let q = q.clone();
+                move |s| s.query(&q)
+            })
+            .await
+            {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "ui: export stopped: the store failed");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
+                Err(_) => return None,
+            },
+        };
+        let mut out = head.unwrap_or_default();
+        let n = page.events.len();
+        for e in page.events {
+            if csv {
+                out.push_str(&csv_row(&e));
+            } else {
+                out.push_str(&e.alert.to_string());
+            }
+            out.push('\n');
+        }
+        let written = written + n;
+        let next = match page.next {
+            Some(c) if written < EXPORT_MAX && n > 0 => {
+                q.before = Some(c);
+                Some((st, q, None, written, None))
+            }
+            _ => None,
+        };
+        if out.is_empty() {
+            return None;
+        }
+        Some((Ok::<_, std::io::Error>(Bytes::from(out)), next))
+    });
     let (ct, name) = if csv {
         ("text/csv; charset=utf-8", "alerts.csv")
     } else {
@@ -779,9 +787,33 @@ async fn export(
             (header::CONTENT_TYPE, ct.to_string()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
-        body,
+        axum::body::Body::from_stream(body),
     )
         .into_response())
+}
+
+/// One CSV line (without its newline) for an exported alert.
+fn csv_row(e: &StoredAlert) -> String {
+    let a = &e.alert;
+    let g = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let tags: Vec<&str> = a
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let fields = a.get("output_fields").map(Value::to_string).unwrap_or_default();
+    let cells = [
+        e.id.to_string(),
+        g("time"),
+        g("priority"),
+        g("rule"),
+        g("source"),
+        g("hostname"),
+        tags.join(","),
+        g("output"),
+        fields,
+    ];
+    cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
 }
 
 // ---------- pages and login ----------
