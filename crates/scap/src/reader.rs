@@ -19,8 +19,6 @@ use crate::parse;
 pub type RawEventRef<'a> = Event<'a>;
 
 const INITIAL_BUF: usize = 1 << 20;
-/// Most bytes asked of the input per read.
-const READ_CHUNK: usize = 128 << 10;
 const MAX_WARNINGS: usize = 64;
 
 /// Counters kept while reading.
@@ -215,10 +213,7 @@ impl Reader {
                 let want = (self.buf.len() * 2).min((self.pos + n).next_power_of_two()).max(self.end + 1);
                 self.buf.resize(want, 0);
             }
-            // Read in chunks the size of a core's cache: the events are parsed while the bytes
-            // the kernel just copied are still there (one 1 MiB read leaves its start evicted).
-            let stop = self.buf.len().min(self.end + READ_CHUNK);
-            match self.src.read(&mut self.buf[self.end..stop]) {
+            match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

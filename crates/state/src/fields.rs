@@ -560,6 +560,12 @@ impl EventAccessor for SyscallEvent<'_> {
         Some(self.ev.etype())
     }
 
+    /// Read only for generic events (as `Event::type_name` reads it).
+    #[inline]
+    fn generic_syscall(&self) -> Option<u16> {
+        Some(self.ev.param_u16(0).unwrap_or(u16::MAX))
+    }
+
     /// Borrowed values for the string fields rules test most (no copy into the value buffer).
     /// Must agree with [`EventAccessor::extract`]; sysdig-compatibility mode falls back for the
     /// fields whose extraction depends on it (the fd and container fields).

@@ -566,7 +566,10 @@ impl State {
                 } else {
                     -1
                 };
-                self.thread_mut(tid).last_enter_fd = fd;
+                match self.threads.get_mut(tid) {
+                    Some(t) => t.last_enter_fd = fd,
+                    None => self.thread_mut(tid).last_enter_fd = fd,
+                }
             }
             return;
         }
