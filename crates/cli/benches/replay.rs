@@ -13,7 +13,8 @@
 //!   %evt.num` and `sysdig -r FILE -p %evt.num F`, median of 5 alternating runs, with each one's
 //!   peak RSS (GNU time's `%M`; 0 when `/usr/bin/time` is missing) and a check that both select the same number of events.
 //!
-//! Figures are printed; nothing is asserted (machines are shared and noisy).
+//! Figures are printed; nothing is asserted (machines are shared and noisy). `HARRIER_REPLAY_BIN`
+//! points the whole-binary figures at another `harrier` (an earlier build, for before/after).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,6 +87,13 @@ const SYSDIG_FILTER: &str = "(evt.type in (open, openat, execve, connect, accept
     or (evt.type = setuid and user.name != root) \
     or (fd.sip in (10.0.0.1, 192.168.1.1) and fd.sport in (22, 4444, 1337))";
 
+/// The binary under test: `HARRIER_REPLAY_BIN`, else the one built with this bench.
+fn harrier_bin() -> PathBuf {
+    std::env::var_os("HARRIER_REPLAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_harrier").into())
+}
+
 fn main() {
     let repeats: usize = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(260);
     let src_path = reference().join("scap/run_as_user_0_container.scap");
@@ -122,7 +130,7 @@ fn main() {
         .collect();
 
     // 1. The binary, as a user runs it.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harrier"));
+    let mut cmd = Command::new(harrier_bin());
     for r in &rules {
         cmd.arg("-r").arg(r);
     }
@@ -199,7 +207,7 @@ fn main() {
         println!("harrier hot loop vs sysdig: {:.2}×", best_s / best);
 
         // 4. The same filter in both tools, as a user runs them.
-        let mut h = Command::new(env!("CARGO_BIN_EXE_harrier"));
+        let mut h = Command::new(harrier_bin());
         h.arg("replay").arg(&cap).args(["--quiet", "--filter", SYSDIG_FILTER, "-p", "%evt.num"]);
         let (mut th, mut ts) = (Vec::new(), Vec::new());
         let (mut rh, mut rs_) = (0u64, 0u64);

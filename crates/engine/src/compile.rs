@@ -986,9 +986,10 @@ struct Check {
     /// Cache slot of the left-hand field ([`NO_SLOT`] when not cached).
     slot: u32,
     /// For `evttype` checks: the event codes whose name is in the list, so that the check is a
-    /// bit test on the event code instead of a string-set lookup of the name (generic events,
-    /// whose name comes from a parameter, and sources without event codes take the string path).
-    codes: Option<Box<crate::evttype::EvtTypeSet>>,
+    /// bit test on the event code instead of a string-set lookup of the name; generic events,
+    /// whose name comes from their syscall code, test that code when the accessor gives it
+    /// ([`EventAccessor::generic_syscall`]); sources without event codes take the string path.
+    codes: Option<Box<crate::evttype::TypeCodes>>,
 }
 
 impl Check {
@@ -1050,8 +1051,13 @@ impl Check {
     #[inline(always)]
     fn eval<E: EventAccessor + ?Sized>(&self, ev: &E, stack: &mut [Values], cache: &mut FieldCache) -> bool {
         if let Some(codes) = &self.codes {
-            if let Some(code) = ev.event_type().filter(|c| !is_generic_code(*c)) {
-                return codes.contains(code) != self.negate;
+            if let Some(code) = ev.event_type() {
+                if !is_generic_code(code) {
+                    return codes.events.contains(code) != self.negate;
+                }
+                if let Some(sc) = ev.generic_syscall() {
+                    return codes.generic_contains(sc) != self.negate;
+                }
             }
         }
         // hot path: a plain field tested once, borrowed without copying
@@ -1651,7 +1657,7 @@ fn compile_compare(ctx: &mut Ctx<'_>, c: &ast::Compare, depth: usize) -> Result<
             Rhs::List(vs, _) => vs.as_slice(),
             _ => &[],
         };
-        check.codes = Some(Box::new(crate::evttype::EvtTypeSet::from_names(names)));
+        check.codes = Some(Box::new(crate::evttype::TypeCodes::from_names(names)));
     }
     Ok(check)
 }

@@ -73,6 +73,51 @@ impl EvtTypeSet {
     }
 }
 
+/// An `evt.type` check over event names as code tests: the event codes of those names, and for
+/// the generic syscall events (`evt.type` named after the syscall code in their first
+/// parameter, or the generic events' own name when the code has none) the syscall codes whose
+/// name is in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeCodes {
+    pub events: EvtTypeSet,
+    generic: Box<[u64]>,
+    /// Whether a generic event whose syscall code has no name (outside the code table) matches.
+    generic_unnamed: bool,
+}
+
+impl TypeCodes {
+    pub(crate) fn from_names(names: &[String]) -> TypeCodes {
+        let n = harrier_event::ppm_sc::PPM_SC_NAMES.len();
+        let mut generic = vec![0u64; n.div_ceil(64)].into_boxed_slice();
+        let unnamed = event_info_name(harrier_event::ids::PPME_GENERIC_E);
+        let generic_unnamed = names.iter().any(|x| x == unnamed);
+        // Codes past the table inside the last word have no name either.
+        for code in 0..generic.len() * 64 {
+            let hit = match harrier_event::ppm_sc_name(code as u16) {
+                Some(name) => names.iter().any(|x| x == name),
+                None => generic_unnamed,
+            };
+            if hit {
+                generic[code / 64] |= 1 << (code % 64);
+            }
+        }
+        TypeCodes { events: EvtTypeSet::from_names(names), generic, generic_unnamed }
+    }
+
+    /// Whether a generic event of syscall code `sc` is named in the list.
+    #[inline]
+    pub(crate) fn generic_contains(&self, sc: u16) -> bool {
+        match self.generic.get(sc as usize / 64) {
+            Some(w) => w & (1 << (sc % 64)) != 0,
+            None => self.generic_unnamed,
+        }
+    }
+}
+
+fn event_info_name(id: u16) -> &'static str {
+    harrier_event::event_info(id).map_or("syscall", |i| i.name)
+}
+
 /// Names compared with `evt.type` (`=`, `in`) that have no event of their own: syscalls reported
 /// as generic events (`madvise`). A live source must collect them for the rule to see them.
 pub fn generic_names_of(expr: &Expr) -> Vec<String> {

@@ -234,6 +234,13 @@ pub trait EventAccessor {
     /// PPM event code of a syscall event (used by the evt.type index); `None` for sources without
     /// event types.
     fn event_type(&self) -> Option<u16>;
+    /// For a generic syscall event (`PPME_GENERIC_E`/`_X`, whose `evt.type` is the name of the
+    /// syscall code in its first parameter): that code (PPM_SC), `u16::MAX` when the event has
+    /// none. `None` (the default): not known here, `evt.type` checks extract the name instead.
+    #[inline]
+    fn generic_syscall(&self) -> Option<u16> {
+        None
+    }
     /// Append the values of `field` into `out` (cleared by the caller). Return `false` when the
     /// field is absent for this event: every check on it is then false, except `exists`.
     ///

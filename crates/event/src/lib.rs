@@ -19,7 +19,7 @@ pub use event::{Event, EventError, FdList, SockAddr, SockTuple, HEADER_LEN, LEGA
 pub use normalize::{NormalizeMode, NormalizeStats, Normalizer};
 pub use ppm_sc::ppm_sc_name;
 pub use schema::{
-    all_events, cat, ef, event_info, ids_by_name, newest_enter_id, newest_exit_id, param_index, Direction,
-    EventInfo, ParamInfo, ParamType, PrintFormat,
+    all_events, cat, ef, event_info, fd_param_index, ids_by_name, newest_enter_id, newest_exit_id,
+    param_index, Direction, EventInfo, ParamInfo, ParamType, PrintFormat,
 };
 pub use table::{ids, EVENT_MAX};

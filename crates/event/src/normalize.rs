@@ -97,6 +97,9 @@ pub struct Normalizer {
     /// parameters), in which case their enter events need not be stored. Sticky once an exit of
     /// the type needed conversion.
     exit_seen: Vec<ExitSeen>,
+    /// Per (newest) exit id: whether the consumer wants this syscall normalised (see
+    /// [`Normalizer::only_for`]); `None`: every syscall.
+    wanted: Option<Box<[bool]>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,33 @@ impl Normalizer {
             max_threads: DEFAULT_MAX_THREADS,
             stats: NormalizeStats::default(),
             exit_seen: vec![ExitSeen::Unknown; crate::table::EVENT_MAX as usize],
+            wanted: None,
+        }
+    }
+
+    /// Normalise only the syscalls whose newest exit id `wanted` accepts. The others pass
+    /// through as recorded (their exits are not converted, their enter events not stored): for a
+    /// consumer that reads the parameters of some syscalls only, such as the state in selection
+    /// mode (`harrier replay --filter`), which needs no more than the thread id of a `read`.
+    /// Enter events are stored and matched per thread exactly as before for the wanted ones.
+    pub fn only_for(mut self, wanted: impl Fn(u16) -> bool) -> Self {
+        self.wanted = Some((0..crate::table::EVENT_MAX).map(wanted).collect());
+        self
+    }
+
+    #[inline]
+    fn is_wanted(&self, exit_id: u16) -> bool {
+        self.wanted.as_ref().is_none_or(|w| w.get(exit_id as usize).copied().unwrap_or(true))
+    }
+
+    /// Drop the stored enter event of `tid` (what storing another syscall's enter, or an exit,
+    /// would have done to it).
+    #[inline]
+    fn forget(&mut self, tid: u64) {
+        if !self.stash.is_empty() {
+            if let Some(s) = self.stash.remove(&tid) {
+                self.pool.push(s.bytes);
+            }
         }
     }
 
@@ -174,7 +204,9 @@ impl Normalizer {
                 if let Some(exit_id) = info.newest_exit {
                     // Captures whose exit events already carry every parameter (all captures
                     // written by current drivers) do not need the enter event: skip the copy.
-                    if self.exit_seen.get(exit_id as usize) != Some(&ExitSeen::Complete) {
+                    if !self.is_wanted(exit_id) {
+                        self.forget(ev.tid());
+                    } else if self.exit_seen.get(exit_id as usize) != Some(&ExitSeen::Complete) {
                         self.store(&ev);
                     }
                     if keep_enter || self.mode == NormalizeMode::WithEnter {
@@ -197,7 +229,15 @@ impl Normalizer {
                 Some(ev)
             }
             Direction::Exit => {
-                let stored = match self.stash.remove(&ev.tid()) {
+                let target = info.newest_exit.unwrap_or(info.id);
+                if !self.is_wanted(target) {
+                    self.forget(ev.tid());
+                    self.stats.passed += 1;
+                    return Some(ev);
+                }
+                // No stored enters at all (captures whose exits arrive complete): no hash probe.
+                let stash = if self.stash.is_empty() { None } else { self.stash.remove(&ev.tid()) };
+                let stored = match stash {
                     Some(s) if event_info(s.etype).is_some_and(|e| e.name == info.name) => Some(s),
                     Some(s) => {
                         self.pool.push(s.bytes);
@@ -205,7 +245,6 @@ impl Normalizer {
                     }
                     None => None,
                 };
-                let target = info.newest_exit.unwrap_or(info.id);
                 let complete = target == info.id && ev.nparams() == info.params.len();
                 if let Some(seen) = self.exit_seen.get_mut(target as usize) {
                     if !complete {

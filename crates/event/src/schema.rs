@@ -169,9 +169,17 @@ impl EventInfo {
         self.category & cat::SYSCALL != 0
     }
     /// Index of the parameter called `name`.
+    #[inline]
     pub fn param_index(&self, name: &str) -> Option<usize> {
-        self.params.iter().position(|p| p.name == name)
+        // Names are short: compared inline, without a call to `memcmp` per parameter (this runs
+        // per event on the replay path).
+        self.params.iter().position(|p| short_eq(p.name.as_bytes(), name.as_bytes()))
     }
+}
+
+#[inline(always)]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Event flags (`EF_*`).
@@ -263,6 +271,20 @@ pub fn newest_exit_id(name: &str) -> Option<u16> {
 /// The current enter event id for `name`.
 pub fn newest_enter_id(name: &str) -> Option<u16> {
     ids_by_name(name).iter().find_map(|&id| EVENTS[id as usize].newest_enter)
+}
+
+/// Index of the `fd` parameter of event `id` (looked up per event on hot paths: computed once
+/// for the whole table).
+#[inline]
+pub fn fd_param_index(id: u16) -> Option<usize> {
+    static TABLE: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        EVENTS
+            .iter()
+            .map(|e| e.param_index("fd").and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX))
+            .collect()
+    });
+    t.get(id as usize).copied().filter(|i| *i != u8::MAX).map(usize::from)
 }
 
 /// Index of parameter `name` in event `id`.

@@ -97,6 +97,24 @@ fn main() {
     let (filter, _) = compile_condition(Source::Syscall, &harrier_condition::parse(FILTER).expect("filter"))
         .expect("compile");
     let tmpl = OutputTemplate::compile(Source::Syscall, "%evt.num").expect("template");
+    // Profiling aid: `HARRIER_SELECT_ONLY=filter` runs only the filter case, N times (under `perf`).
+    if let Ok(only) = std::env::var("HARRIER_SELECT_ONLY") {
+        let times: usize =
+            only.strip_prefix("filter").and_then(|n| n.trim_start_matches(':').parse().ok()).unwrap_or(10);
+        let mut n = 0;
+        for _ in 0..times {
+            let mut src = Recorded(harrier_scap::Reader::open(&cap).expect("open"));
+            let mut out = std::io::BufWriter::new(std::io::sink());
+            filter_source(&mut src, Some(&filter), &mut |acc| {
+                n += 1;
+                let _ = writeln!(out, "{}", tmpl.render(acc));
+            })
+            .expect("run");
+        }
+        println!("{n} selected over {times} runs");
+        let _ = std::fs::remove_file(&cap);
+        return;
+    }
     best("read only", events, thread_cpu, || {
         let mut r = harrier_scap::Reader::open(&cap).expect("open");
         let mut n = 0;

@@ -29,6 +29,9 @@ impl<E: EventAccessor + ?Sized> EventAccessor for Recorder<'_, E> {
     fn event_type(&self) -> Option<u16> {
         self.inner.event_type()
     }
+    fn generic_syscall(&self) -> Option<u16> {
+        self.inner.generic_syscall()
+    }
     fn extract(&self, field: &BoundField, out: &mut Values) -> bool {
         let ok = self.inner.extract(field, out);
         let mut rec = self.rec.borrow_mut();

@@ -359,7 +359,10 @@ pub fn filter_source(
     let mut state = State::new();
     state.sysdig029 = true;
     src.seed(&mut state);
-    let mut normalizer = harrier_event::Normalizer::new(harrier_event::NormalizeMode::KeepEnter);
+    // The state reads the parameters of the syscalls that change it only: the others (reads,
+    // writes, polls…) are neither converted nor paired with their enter events.
+    let mut normalizer = harrier_event::Normalizer::new(harrier_event::NormalizeMode::KeepEnter)
+        .only_for(harrier_state::tracker::changes_state);
     let mut scratch = Scratch::new();
     scratch.ensure(filter.map(|f| f.depth()).unwrap_or(1));
     let mut prev_ts = 0;
@@ -381,6 +384,16 @@ pub fn filter_source(
 
 /// Whether `sysdig -r` would ever print this event (see [`filter_source`]).
 fn sysdig_shows(num: u64, ev: &Event<'_>) -> bool {
-    let info = ev.info();
-    num != 0 && info.category & harrier_event::cat::INTERNAL == 0 && info.name != "container"
+    static HIDDEN: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let hidden = HIDDEN.get_or_init(|| {
+        let mut t = vec![true; harrier_event::EVENT_MAX as usize];
+        for info in harrier_event::all_events() {
+            if let Some(h) = t.get_mut(info.id as usize) {
+                *h = info.category & harrier_event::cat::INTERNAL != 0 || info.name == "container";
+            }
+        }
+        t
+    });
+    // Ids outside the table: the schema's unknown entry (not internal, not a container event).
+    num != 0 && !hidden.get(ev.etype() as usize).copied().unwrap_or(false)
 }

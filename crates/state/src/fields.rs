@@ -58,6 +58,11 @@ impl<'a> SyscallEvent<'a> {
         self.ev.param_i64(self.pi(name)?)
     }
 
+    /// The `fd` parameter (its index looked up once per event type).
+    fn p_fd(&self) -> Option<i64> {
+        self.ev.param_i64(harrier_event::fd_param_index(self.ev.etype())?)
+    }
+
     fn p_str(&self, name: &str) -> Option<&'a str> {
         self.ev.param_str(self.pi(name)?)
     }
@@ -70,7 +75,7 @@ impl<'a> SyscallEvent<'a> {
         self.p_i64("res").or_else(|| {
             let info = self.ev.info();
             if info.has_flag(ef::CREATES_FD) {
-                self.p_i64("fd")
+                self.p_fd()
             } else {
                 None
             }
@@ -91,10 +96,10 @@ impl<'a> SyscallEvent<'a> {
             if matches!(first.ptype, ParamType::Fd | ParamType::Errno | ParamType::Int64) {
                 return self.ev.param_i64(0).filter(|v| *v >= 0);
             }
-            return self.p_i64("fd").filter(|v| *v >= 0);
+            return self.p_fd().filter(|v| *v >= 0);
         }
         if info.has_flag(ef::USES_FD) {
-            return self.p_i64("fd").filter(|v| *v >= 0);
+            return self.p_fd().filter(|v| *v >= 0);
         }
         None
     }
@@ -114,40 +119,40 @@ impl<'a> SyscallEvent<'a> {
     /// The fd of this event as sysdig 0.29 sees it (see `State::sysdig029`).
     fn fd_view(&self) -> Option<FdView<'a>> {
         let info = self.ev.info();
-        if matches!(info.name, "mmap" | "mmap2") {
+        let shape = fd_shape(info.id);
+        if shape.none {
             return None;
         }
-        let creates = info.has_flag(ef::CREATES_FD);
-        let uses = info.has_flag(ef::USES_FD);
         let lookup = |n: i64, exit: bool| match self.state.fd(self.tid(), n).filter(|_| n >= 0) {
             Some(f) => FdView::Known(n, f),
             None => FdView::Unknown(n, exit),
         };
         if !self.is_exit() {
-            if uses {
-                if let Some(n) = self.p_i64("fd") {
+            if shape.uses {
+                if let Some(n) = shape.fd_param.and_then(|i| self.ev.param_i64(i)) {
                     return Some(lookup(n, false));
                 }
             }
-            return creates.then(|| FdView::Creator(creator_typechar(info.name)));
+            return shape.creates.then_some(FdView::Creator(shape.typechar));
         }
-        if creates {
-            let n = match info.name {
-                "pipe" | "pipe2" | "socketpair" => self.p_i64("fd2"),
-                _ => self.ev.param_i64(0).filter(|_| {
-                    matches!(info.params.first().map(|p| p.ptype), Some(ParamType::Fd | ParamType::Errno))
-                }),
-            }?;
+        if shape.creates {
+            let n = shape.new_fd_param.and_then(|i| self.ev.param_i64(i))?;
             return match self.state.fd(self.tid(), n).filter(|_| n >= 0) {
                 Some(f) => Some(FdView::Known(n, f)),
                 // A failed open: the file it tried to open.
-                None if n < 0 && creator_typechar(info.name) == b'f' => Some(FdView::FailedOpen),
+                None if n < 0 && shape.typechar == b'f' => Some(FdView::FailedOpen),
                 None => None,
             };
         }
-        if uses {
-            let n = self.thread().map(|t| t.last_enter_fd).unwrap_or(0);
-            return Some(lookup(n, true));
+        if shape.uses {
+            // One thread lookup for both the enter fd and the fd table (`State::fd` again).
+            let t = self.thread();
+            let n = t.map(|t| t.last_enter_fd).unwrap_or(0);
+            let f = t.filter(|_| n >= 0).and_then(|t| self.state.threads.process_of_thread(t).fds.get(n));
+            return Some(match f {
+                Some(f) => FdView::Known(n, f),
+                None => FdView::Unknown(n, true),
+            });
         }
         None
     }
@@ -449,6 +454,47 @@ enum FdView<'a> {
 }
 
 /// `fd.typechar` sysdig 0.29 shows on the enter event of an fd-creating syscall.
+/// What [`SyscallEvent::fd_view`] needs of an event type, computed once per id from the schema
+/// (names compared once, not per event).
+#[derive(Clone, Copy, Default)]
+struct FdShape {
+    /// No fd whatever the flags (`mmap`: its fd parameter is not the event's fd for sysdig).
+    none: bool,
+    creates: bool,
+    uses: bool,
+    /// The `fd` parameter.
+    fd_param: Option<usize>,
+    /// Exit events of fd creators: the parameter holding the new fd (`fd2` for pairs, else the
+    /// first parameter when it is an fd or errno).
+    new_fd_param: Option<usize>,
+    typechar: u8,
+}
+
+fn fd_shape(id: u16) -> FdShape {
+    static TABLE: std::sync::OnceLock<Box<[FdShape]>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        harrier_event::all_events()
+            .iter()
+            .map(|info| FdShape {
+                none: matches!(info.name, "mmap" | "mmap2"),
+                creates: info.has_flag(ef::CREATES_FD),
+                uses: info.has_flag(ef::USES_FD),
+                fd_param: info.param_index("fd"),
+                new_fd_param: match info.name {
+                    "pipe" | "pipe2" | "socketpair" => info.param_index("fd2"),
+                    _ => {
+                        matches!(info.params.first().map(|p| p.ptype), Some(ParamType::Fd | ParamType::Errno))
+                            .then_some(0)
+                    }
+                },
+                typechar: creator_typechar(info.name),
+            })
+            .collect()
+    });
+    // Ids outside the table: the schema's unknown entry has no flags.
+    t.get(id as usize).copied().unwrap_or_default()
+}
+
 fn creator_typechar(name: &str) -> u8 {
     match name {
         "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => b'f',
@@ -512,6 +558,12 @@ fn one_str(s: Option<&str>) -> One<'_> {
 impl EventAccessor for SyscallEvent<'_> {
     fn event_type(&self) -> Option<u16> {
         Some(self.ev.etype())
+    }
+
+    /// Read only for generic events (as `Event::type_name` reads it).
+    #[inline]
+    fn generic_syscall(&self) -> Option<u16> {
+        Some(self.ev.param_u16(0).unwrap_or(u16::MAX))
     }
 
     /// Borrowed values for the string fields rules test most (no copy into the value buffer).

@@ -276,10 +276,16 @@ impl ThreadTable {
     /// main thread is unknown).
     pub fn process_of(&self, tid: i64) -> Option<&ThreadInfo> {
         let t = self.threads.get(&tid)?;
+        Some(self.process_of_thread(t))
+    }
+
+    /// The process (main thread) of a thread already looked up (see [`ThreadTable::process_of`]).
+    #[inline]
+    pub fn process_of_thread<'t>(&'t self, t: &'t ThreadInfo) -> &'t ThreadInfo {
         if t.tid == t.pid {
-            return Some(t);
+            return t;
         }
-        self.threads.get(&t.pid).or(Some(t))
+        self.threads.get(&t.pid).unwrap_or(t)
     }
 
     /// The pid of the main thread holding `tid`'s fd table.

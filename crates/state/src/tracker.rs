@@ -121,8 +121,9 @@ fn id_flag(cell: &'static std::sync::OnceLock<Vec<bool>>, id: u16, pred: fn(&str
     t.get(id as usize).copied().unwrap_or(false)
 }
 
-/// Whether events of this id change the tables.
-fn changes_state(id: u16) -> bool {
+/// Whether events of this id change the tables ([`State::apply`] needs no more than the thread
+/// id of the others: it may be given them as recorded, not normalised).
+pub fn changes_state(id: u16) -> bool {
     static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     id_flag(&TABLE, id, |n| STATE_EVENTS.contains(&n))
 }
@@ -321,10 +322,10 @@ impl State {
         if self.threads.get(tid).is_none() {
             self.stats.unknown_threads += 1;
             self.threads.insert(ThreadInfo::unknown(tid));
-        }
-        if self.threads.get(tid).is_none() {
-            // The table is full: make room (counted as an eviction).
-            self.threads.force_insert(ThreadInfo::unknown(tid));
+            if self.threads.get(tid).is_none() {
+                // The table is full: make room (counted as an eviction).
+                self.threads.force_insert(ThreadInfo::unknown(tid));
+            }
         }
         self.threads.get_mut(tid).expect("force_insert always inserts")
     }
@@ -561,11 +562,14 @@ impl State {
             // thread's last enter fd: their parameters arrive again, merged, with the exit event.
             if info.is_syscall() {
                 let fd = if info.has_flag(harrier_event::ef::USES_FD) {
-                    ev.param_index("fd").and_then(|i| ev.param_i64(i)).unwrap_or(-1)
+                    harrier_event::fd_param_index(info.id).and_then(|i| ev.param_i64(i)).unwrap_or(-1)
                 } else {
                     -1
                 };
-                self.thread_mut(tid).last_enter_fd = fd;
+                match self.threads.get_mut(tid) {
+                    Some(t) => t.last_enter_fd = fd,
+                    None => self.thread_mut(tid).last_enter_fd = fd,
+                }
             }
             return;
         }
