@@ -262,14 +262,12 @@ mod tests {
         false
     }
 
-    fn check(force_poll: bool) {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("rules.yaml");
-        std::fs::write(&f, "a").unwrap();
+    /// A watch of `f` counting its change callbacks.
+    fn counting_watch(f: &Path, force_poll: bool) -> (FileWatch, Arc<AtomicUsize>) {
         let n = Arc::new(AtomicUsize::new(0));
         let n2 = n.clone();
         let w = watch_files(
-            std::slice::from_ref(&f),
+            &[f.to_path_buf()],
             Duration::from_millis(50),
             Duration::from_millis(100),
             force_poll,
@@ -278,6 +276,14 @@ mod tests {
             },
         )
         .unwrap();
+        (w, n)
+    }
+
+    fn check(force_poll: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rules.yaml");
+        std::fs::write(&f, "a").unwrap();
+        let (w, n) = counting_watch(&f, force_poll);
         assert_eq!(w.mode, if force_poll { WatchMode::Polling } else { WatchMode::Inotify });
         let mut fp = Fingerprints::new(std::slice::from_ref(&f));
         std::thread::sleep(Duration::from_millis(150));
@@ -307,18 +313,7 @@ mod tests {
         let other = dir.path().join("passwd");
         std::fs::write(&f, "a").unwrap();
         std::fs::write(&other, "x").unwrap();
-        let n = Arc::new(AtomicUsize::new(0));
-        let n2 = n.clone();
-        let w = watch_files(
-            std::slice::from_ref(&f),
-            Duration::from_millis(50),
-            Duration::from_millis(100),
-            false,
-            move || {
-                n2.fetch_add(1, Ordering::SeqCst);
-            },
-        )
-        .unwrap();
+        let (w, n) = counting_watch(&f, false);
         assert_eq!(w.mode, WatchMode::Inotify);
         // What every process on the node does to files in a directory like /etc.
         for _ in 0..200 {

@@ -22,13 +22,8 @@ fn load(urgent: &[&str]) -> Probe {
     Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Make `n` directories under a fresh temp dir in a child, back to back; then poll with the long
-/// timeout until the child's `n` mkdir events are in. Returns how long that took.
-fn mkdirs_delivered(probe: &mut Probe, n: usize) -> Duration {
-    // Empty the ring of what came before (other processes' mkdirs, procexits).
-    for _ in 0..3 {
-        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
-    }
+/// A child makes `n` directories back to back under a fresh temp dir; its pid and the dir.
+fn mkdirs_in_child(n: usize) -> (i32, std::path::PathBuf) {
     static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "harrier-wakeup-{}-{}",
@@ -39,13 +34,24 @@ fn mkdirs_delivered(probe: &mut Probe, n: usize) -> Duration {
     let paths: Vec<CString> = (0..n)
         .map(|i| CString::new(dir.join(format!("d{i}")).to_string_lossy().as_bytes()).unwrap())
         .collect();
-    let t = Instant::now();
     let pid = common::run_child(|| {
         for p in &paths {
             // SAFETY: a valid C string.
             unsafe { libc::mkdir(p.as_ptr(), 0o700) };
         }
     });
+    (pid, dir)
+}
+
+/// Make `n` directories under a fresh temp dir in a child, back to back; then poll with the long
+/// timeout until the child's `n` mkdir events are in. Returns how long that took.
+fn mkdirs_delivered(probe: &mut Probe, n: usize) -> Duration {
+    // Empty the ring of what came before (other processes' mkdirs, procexits).
+    for _ in 0..3 {
+        probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
+    }
+    let t = Instant::now();
+    let (pid, dir) = mkdirs_in_child(n);
     let mut seen = 0;
     while seen < n && t.elapsed() < Duration::from_secs(60) {
         probe
@@ -145,18 +151,8 @@ fn a_flood_wakes_the_reader_by_bytes_before_the_batch_window() {
     for _ in 0..3 {
         probe.poll(Duration::from_millis(5), &mut |_| {}).expect("poll");
     }
-    let dir = std::env::temp_dir().join(format!("harrier-wakeup-flood-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let paths: Vec<CString> = (0..2000)
-        .map(|i| CString::new(dir.join(format!("d{i}")).to_string_lossy().as_bytes()).unwrap())
-        .collect();
     let t = Instant::now();
-    let pid = common::run_child(|| {
-        for p in &paths {
-            // SAFETY: a valid C string.
-            unsafe { libc::mkdir(p.as_ptr(), 0o700) };
-        }
-    });
+    let (pid, dir) = mkdirs_in_child(2000);
     let mut seen = 0;
     probe
         .poll(LONG, &mut |e| {
