@@ -191,6 +191,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn numbers_read_back_to_the_same_value() {
+        // Found by the fuzzer: without correctly rounded float parsing, an integer beyond u64 and
+        // its shortest printed form parsed one ULP apart, so a stored payload did not read back.
+        for text in
+            ["193526390034347645780", "18446744073709551616", "1.7976931348623157e308", "0.1", "-2.5e-300"]
+        {
+            let j = Json::parse(format!("{{\"n\":{text}}}").as_bytes()).unwrap();
+            let back = Json::parse(j.to_compact().as_bytes()).unwrap();
+            assert_eq!(back, j, "{text}");
+        }
+    }
+
+    #[test]
     fn keeps_key_order_and_prints_like_go() {
         let j = Json::parse(br#" {"b": 1, "a": {"z": [1, "x", null], "y": {}}, "c": []} "#).unwrap();
         assert_eq!(j.to_compact(), r#"{"b":1,"a":{"z":[1,"x",null],"y":{}},"c":[]}"#);
