@@ -743,8 +743,18 @@ mod tests {
     #[test]
     fn official_rules_need_no_failed_open_and_their_urgent_opens_are_writes_or_devices() {
         let rs = official();
-        // every official open rule tests the descriptor (absent on a failed open)
-        assert_eq!(failed_opens_wanted(&rs), Vec::<&str>::new());
+        // As in Falco, two official rules can match a failed open: "Directory traversal monitored
+        // file read" (fd.typechar 'f' and fd.num -1: openat and openat2; a failed open's
+        // fd.typechar is 'o') and the incubating "Create files below dev" (fd.directory of the
+        // path tried, any open with O_CREAT); every other official open rule tests the descriptor.
+        let rule_of =
+            |i: usize| rs.rules().iter().filter(|r| r.enabled && r.failed_opens & (1 << i) != 0).count();
+        assert_eq!(failed_opens_wanted(&rs), ["open", "openat", "openat2", "creat"]);
+        assert_eq!((rule_of(0), rule_of(1), rule_of(2), rule_of(3)), (1, 2, 2, 1));
+        let mut without = official();
+        without.set_enabled_by_name("Directory traversal monitored file read", false);
+        without.set_enabled_by_name("Create files below dev", false);
+        assert_eq!(failed_opens_wanted(&without), Vec::<&str>::new());
         assert!(urgent_events(&rs, false, &["openat", "execve"]).contains(&"openat"));
         // the sandbox file's CRITICAL "Privileged Container Device Access" matches read-only opens
         // of block devices: those paths only are urgent; the other CRITICAL open rule

@@ -393,6 +393,44 @@ fn prefilter_keeps_failed_opens_a_rule_can_match() {
     assert!(log.contains("except openat (a rule may match them)"), "{log}");
 }
 
+/// Falco's default "Directory traversal monitored file read" also fires on a failed open (its
+/// `open_file_failed` macro: `fd.typechar='f'` and `fd.num=-1`, which Falco gives a failed
+/// openat): with the official rules loaded, the kernel keeps failed openat calls (the start-up
+/// log says so) and a failed open of `/etc/../etc/../etc/<missing>` alerts with the path tried.
+#[test]
+fn official_directory_traversal_rule_fires_on_a_failed_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let name = format!("dt{u}");
+    let reader = named_copy(dir.path(), "cat", &name);
+    let h = Running(spawn_ready(
+        &["run", "-r", official("falco_rules.yaml").to_str().unwrap(), "-o", "json_output=true"],
+        "live detection started",
+    ));
+    let missing = format!("harrier-missing-{u}");
+    let tried = format!("/etc/../etc/../etc/{missing}");
+    let st = Command::new(&reader).arg(&tried).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(!st.success(), "{tried} does not exist");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = None;
+    while got.is_none() && Instant::now() < deadline {
+        let Some((_, a)) =
+            h.wait_alert("Directory traversal monitored file read", Duration::from_millis(500))
+        else {
+            continue;
+        };
+        if a["output_fields"]["proc.name"] == name.as_str() {
+            got = Some(a);
+        }
+    }
+    let log = h.0.stop_with_stderr();
+    let a = got.unwrap_or_else(|| panic!("no directory traversal alert for the failed open:\n{log}"));
+    assert_eq!(a["output_fields"]["fd.name"], format!("/etc/{missing}").as_str(), "{a}");
+    assert_eq!(a["output_fields"]["fd.nameraw"], tried.as_str(), "{a}");
+    assert_eq!(a["output_fields"]["evt.type"], "openat", "{a}");
+    assert!(log.contains("except openat, openat2 (a rule may match them)"), "{log}");
+}
+
 /// A CRITICAL rule bounded to device paths makes only those opens urgent: the start-up log says
 /// so, and both the device open (urgent) and an ordinary open (batched, matched by a WARNING
 /// rule) alert; per-record urgency is asserted in harrier-probe's `urgent_paths` test.

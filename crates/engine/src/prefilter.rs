@@ -6,8 +6,11 @@
 //! three-valued logic under what is known of every such event:
 //!
 //! * `evt.type` is the open syscall's name (checks on it are decided);
-//! * the event's descriptor does not exist, so every `fd.*` field listed in [`FD_ABSENT`] is
-//!   absent, and the engine evaluates any check on an absent field to false (`!=` too);
+//! * the event's descriptor does not exist: as in Falco, `fd.num` is -1, `fd.typechar` comes
+//!   from the event type (`f`, or `o` for `open`), `fd.name`/`fd.nameraw`/`fd.directory` and the
+//!   container forms are read from the path argument (present, value unknown here), and every
+//!   other `fd.*` field listed in [`FD_ABSENT`] is absent, which the engine evaluates to false in
+//!   any check (`!=` too);
 //! * `evt.rawres` is negative, `evt.failed` is true, `evt.res` is not `SUCCESS`.
 //!
 //! A second class decides how soon records must reach the rules: **successful read-only opens**
@@ -31,22 +34,32 @@ use harrier_condition::{Expr, Op, Operand, Rhs};
 /// The syscalls whose failures [`failed_open_mask`] decides, in bit order.
 pub const OPEN_FAMILY: [&str; 4] = ["open", "openat", "openat2", "creat"];
 
-/// Fields that are absent on a failed open's exit event (no descriptor was created).
-pub const FD_ABSENT: &[&str] = &[
+/// Fields that are absent on a failed open's exit event (no descriptor was created; the fields
+/// Falco reads from the event instead are in [`FD_FROM_EVENT`]).
+pub const FD_ABSENT: &[&str] =
+    &["fd.type", "fd.filename", "fd.dev", "fd.dev.major", "fd.dev.minor", "fd.ino"];
+
+/// Descriptor fields a failed open still has, read from the event: `fd.num` (-1), `fd.typechar`
+/// ([`failed_open_typechar`]) and the path forms.
+pub const FD_FROM_EVENT: &[&str] = &[
     "fd.num",
-    "fd.type",
     "fd.typechar",
     "fd.name",
     "fd.nameraw",
     "fd.directory",
-    "fd.filename",
     "fd.containername",
     "fd.containerdirectory",
-    "fd.dev",
-    "fd.dev.major",
-    "fd.dev.minor",
-    "fd.ino",
 ];
+
+/// `fd.typechar` of a failed open of syscall `name`: libsinsp's table of fd creators gives `f`
+/// for `openat`, `openat2` and `creat` and leaves `open` out (`o`, unknown).
+pub fn failed_open_typechar(name: &str) -> char {
+    if name == "open" {
+        'o'
+    } else {
+        'f'
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum T {
@@ -165,6 +178,31 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
                     }
                 }
                 "evt.rawres" | "evt.failed" | "evt.res" if matches!(a, Assume::ReadOnly) => T::Unknown,
+                // -1 on a failed open
+                "fd.num" if matches!(a, Assume::Failed) => {
+                    let nums: Option<Vec<i64>> = values.iter().map(|v| v.trim().parse().ok()).collect();
+                    let Some(nums) = nums else { return T::Unknown };
+                    let any = |p: &dyn Fn(i64) -> bool| nums.iter().any(|n| p(*n));
+                    match (c.op, nums.as_slice()) {
+                        (Op::Eq | Op::Eq2 | Op::In, _) => bool_t(any(&|n| n == -1)),
+                        (Op::Ne, [n]) => bool_t(*n != -1),
+                        (Op::Lt, [n]) => bool_t(-1 < *n),
+                        (Op::Le, [n]) => bool_t(-1 <= *n),
+                        (Op::Gt, [n]) => bool_t(-1 > *n),
+                        (Op::Ge, [n]) => bool_t(-1 >= *n),
+                        _ => T::Unknown,
+                    }
+                }
+                "fd.typechar" if matches!(a, Assume::Failed) => {
+                    let mut buf = [0u8; 4];
+                    let ch = &*failed_open_typechar(evt).encode_utf8(&mut buf);
+                    let hit = values.contains(&ch);
+                    match c.op {
+                        Op::Eq | Op::Eq2 | Op::In => bool_t(hit),
+                        Op::Ne => bool_t(!hit),
+                        _ => T::Unknown,
+                    }
+                }
                 // the field is false on a read-only open
                 "evt.is_open_write" if matches!(a, Assume::ReadOnly) => match (c.op, bool_lit(&values)) {
                     (Op::Eq | Op::Eq2, Some(b)) => bool_t(!b),
@@ -212,8 +250,7 @@ pub const PATH_PREFIXES_MAX: usize = 256;
 /// The path prefixes of the opens ([`OPEN_FAMILY`], successful or failed) the condition may
 /// match: the condition can match an open only if the opened file's name (`fd.name`) starts with
 /// one of them. `None`: no bound (some open of any path may match). `Some(vec![])`: the condition
-/// matches no open. A bounded condition tests a descriptor field on every path to a match, so
-/// it never matches a failed open (those fields are absent there).
+/// matches no open. The bound holds for failed opens too: their `fd.name` is the path they tried.
 pub fn open_path_prefixes(cond: &Expr) -> Option<Vec<String>> {
     let mut all = Vec::new();
     for name in OPEN_FAMILY {
@@ -440,12 +477,20 @@ mod tests {
             "evt.type in (open,openat,openat2) and evt.is_open_read=true and fd.typechar='f' and fd.num>=0";
         assert_eq!(mask(open_read), 0);
         assert_eq!(mask(&format!("({open_read}) and fd.name startswith /etc")), 0);
-        // the official "failed open" macro needs fd.num=-1, absent on a failed open here
+        // the official "failed open" macro: fd.num is -1 and fd.typechar 'f' there, except 'o'
+        // for open (as in Falco)
         assert_eq!(
             mask("evt.type in (open,openat,openat2) and fd.typechar='f' and fd.num=-1 and evt.res startswith E"),
-            0
+            0b0110
         );
-        assert_eq!(mask("evt.type=openat and not fd.name startswith /tmp and fd.name exists"), 0);
+        assert_eq!(mask("evt.type in (open,openat,creat) and fd.typechar in (o, d) and fd.num < 0"), 0b0001);
+        assert_eq!(mask("evt.type=openat and (fd.num > -1 or fd.num != -1 or fd.num in (0, 1))"), 0);
+        assert_eq!(mask("evt.type=openat and fd.num <= -1 and fd.typechar != o"), 0b0010);
+        // the path forms are present (read from the event), their values unknown
+        assert_eq!(mask("evt.type=openat and not fd.name startswith /tmp and fd.name exists"), 0b0010);
+        assert_eq!(mask("evt.type=openat and fd.nameraw contains '../'"), 0b0010);
+        // no descriptor behind it: its type, file name, device and inode are absent
+        assert_eq!(mask("evt.type=openat and (fd.type=file or fd.filename exists or fd.ino > 0)"), 0);
         assert_eq!(mask("evt.type=openat and evt.rawres >= 0"), 0);
         assert_eq!(mask("evt.type=creat and evt.failed=false"), 0);
     }

@@ -518,36 +518,42 @@ __noinline __u32 put_file(struct hr_scratch *b, __u32 off, __s64 fd)
 	return off;
 }
 
-__noinline __u32 put_sock(struct hr_scratch *b, __u32 off, __u64 utask, __s64 fd)
+/* The socket of fd `fd` of the current task: the file and the sock's common part are each read
+ * with one helper call (PEEK) and fields picked out of them; the fd table walk is plain loads
+ * from the BTF task (cur_fd_file). */
+__noinline __u32 put_sock(struct hr_scratch *b, __u32 off, __s64 fd)
 {
-	struct task_struct *task = (struct task_struct *)utask;
 	if (!b || off > HR_LIMIT)
 		return off;
-	struct file *f = fd_file(task, fd);
-	if (!f)
+	struct file *f = cur_fd_file(fd);
+	if (!f || peek(b, 0, f))
 		return off;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct socket *sock = (struct socket *)PEEK(b, 0, f, struct file, private_data, __u64);
+	struct inode *ino = (struct inode *)PEEK(b, 0, f, struct file, f_inode, __u64);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
+	if (!sk || peek(b, 1, sk))
 		return off;
 	struct hr_sock *h = (struct hr_sock *)&b->d[M(off + 4)];
 	__builtin_memset(h, 0, sizeof(*h));
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = PEEK(b, 1, sk, struct sock, __sk_common.skc_family, __u16);
 	h->family = fam;
 	h->type = BPF_CORE_READ(sk, sk_type);
 	h->proto = BPF_CORE_READ(sk, sk_protocol);
 	h->sk = (__u64)sk;
-	h->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	h->ino = BPF_CORE_READ(ino, i_ino);
 	if (fam == 2 /* AF_INET */) {
-		BPF_CORE_READ_INTO((__u32 *)h->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)h->raddr, sk, __sk_common.skc_daddr);
-		h->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		h->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		*(__u32 *)h->laddr = PEEK(b, 1, sk, struct sock, __sk_common.skc_rcv_saddr, __u32);
+		*(__u32 *)h->raddr = PEEK(b, 1, sk, struct sock, __sk_common.skc_daddr, __u32);
+		h->lport = PEEK(b, 1, sk, struct sock, __sk_common.skc_num, __u16);
+		h->rport = bpf_ntohs(PEEK(b, 1, sk, struct sock, __sk_common.skc_dport, __u16));
 	} else if (fam == 10 /* AF_INET6 */) {
-		BPF_CORE_READ_INTO(&h->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&h->raddr, sk, __sk_common.skc_v6_daddr);
-		h->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-		h->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		/* 16 bytes each, as two 8-byte picks */
+		((__u64 *)h->laddr)[0] = PEEK(b, 1, sk, struct sock, __sk_common.skc_v6_rcv_saddr, __u64);
+		((__u64 *)h->laddr)[1] = PEEK(b, 1, sk, struct sock, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[2], __u64);
+		((__u64 *)h->raddr)[0] = PEEK(b, 1, sk, struct sock, __sk_common.skc_v6_daddr, __u64);
+		((__u64 *)h->raddr)[1] = PEEK(b, 1, sk, struct sock, __sk_common.skc_v6_daddr.in6_u.u6_addr32[2], __u64);
+		h->lport = PEEK(b, 1, sk, struct sock, __sk_common.skc_num, __u16);
+		h->rport = bpf_ntohs(PEEK(b, 1, sk, struct sock, __sk_common.skc_dport, __u16));
 	} else if (fam == 1 /* AF_UNIX */) {
 		struct unix_sock *us = (struct unix_sock *)sk;
 		struct sock *peer = BPF_CORE_READ(us, peer);
@@ -571,24 +577,27 @@ __noinline __u32 put_sock(struct hr_scratch *b, __u32 off, __u64 utask, __s64 fd
 	return off;
 }
 
-__noinline __u32 put_creds(struct hr_scratch *b, __u32 off, __u64 utask)
+/* The current task's credentials: plain loads from the BTF task, no helper calls. */
+__noinline __u32 put_creds(struct hr_scratch *b, __u32 off)
 {
-	struct task_struct *task = (struct task_struct *)utask;
 	if (!b || off > HR_LIMIT)
 		return off;
+	struct task_struct *t = bpf_get_current_task_btf();
+	const struct cred *cred = t->cred;
+	if (!cred)
+		return off;
 	struct hr_creds *c = (struct hr_creds *)&b->d[M(off + 4)];
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	c->uid = BPF_CORE_READ(cred, uid.val);
-	c->gid = BPF_CORE_READ(cred, gid.val);
-	c->euid = BPF_CORE_READ(cred, euid.val);
-	c->egid = BPF_CORE_READ(cred, egid.val);
-	c->suid = BPF_CORE_READ(cred, suid.val);
-	c->sgid = BPF_CORE_READ(cred, sgid.val);
-	c->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	c->fsgid = BPF_CORE_READ(cred, fsgid.val);
-	c->cap_inh = BPF_CORE_READ(cred, cap_inheritable.val);
-	c->cap_perm = BPF_CORE_READ(cred, cap_permitted.val);
-	c->cap_eff = BPF_CORE_READ(cred, cap_effective.val);
+	c->uid = cred->uid.val;
+	c->gid = cred->gid.val;
+	c->euid = cred->euid.val;
+	c->egid = cred->egid.val;
+	c->suid = cred->suid.val;
+	c->sgid = cred->sgid.val;
+	c->fsuid = cred->fsuid.val;
+	c->fsgid = cred->fsgid.val;
+	c->cap_inh = cred->cap_inheritable.val;
+	c->cap_perm = cred->cap_permitted.val;
+	c->cap_eff = cred->cap_effective.val;
 	item_close(b, &off, HR_T_CREDS, sizeof(struct hr_creds));
 	return off;
 }
@@ -993,9 +1002,9 @@ int hr_sys_exit(__u64 *ctx)
 			file_at = at;
 	}
 	if (spec & HR_S_SOCK_A0)
-		off = put_sock(b, off, task, (__s64)(int)a[0]);
+		off = put_sock(b, off, (__s64)(int)a[0]);
 	if ((spec & HR_S_SOCK_RET) && ret >= 0)
-		off = put_sock(b, off, task, ret);
+		off = put_sock(b, off, ret);
 	if (spec & HR_S_SADDR_A1)
 		off = put_user(b, off, HR_T_SOCKADDR, a[1], a[2] > 128 ? 128 : a[2]);
 	if ((spec & HR_S_SADDR_A4) && a[5])
@@ -1008,7 +1017,7 @@ int hr_sys_exit(__u64 *ctx)
 		if (spec & HR_S_FDPAIR_A3) {
 			int fd0 = -1;
 			bpf_probe_read_user(&fd0, sizeof(fd0), (void *)p);
-			off = put_sock(b, off, task, fd0);
+			off = put_sock(b, off, fd0);
 		}
 	}
 	if (spec & HR_S_OPENHOW)
@@ -1016,7 +1025,7 @@ int hr_sys_exit(__u64 *ctx)
 	if (spec & HR_S_CLONE3)
 		off = put_user(b, off, HR_T_CLONEARGS, a[0], 8);
 	if (spec & HR_S_CREDS)
-		off = put_creds(b, off, task);
+		off = put_creds(b, off);
 	if (spec & HR_S_PROC) {
 		off = put_proc(b, off, task);
 		struct mm_struct *mm = BPF_CORE_READ((struct task_struct *)task, mm);

@@ -110,3 +110,32 @@ fn fd_and_path_syscalls() {
     assert_eq!((un.i64("res"), un.u32("flags")), (0, 1 << 7));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// capset: the credentials item (read from the BTF task's cred) carries the sets after the call:
+/// the child drops CAP_NET_RAW from its effective set and keeps the rest.
+#[test]
+fn capset_reports_the_new_capability_sets() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cap = |key: &str| {
+        let v = status.lines().find_map(|l| l.strip_prefix(key)).unwrap().trim_start_matches(':').trim();
+        u64::from_str_radix(v, 16).unwrap()
+    };
+    let (eff, perm, inh) = (cap("CapEff"), cap("CapPrm"), cap("CapInh"));
+    const NET_RAW: u64 = 1 << 13;
+    assert!(eff & NET_RAW != 0, "this test needs CAP_NET_RAW (root)");
+    let mut probe = load(&["capset"]);
+    let pid = run_child(|| unsafe {
+        // _LINUX_CAPABILITY_VERSION_3: two 32-bit halves of each set
+        let mut hdr = [0x2008_0522u32, 0];
+        let mut data = [0u32; 6];
+        libc::syscall(libc::SYS_capget, hdr.as_mut_ptr(), data.as_mut_ptr());
+        data[0] &= !(NET_RAW as u32);
+        libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr());
+    });
+    let evs = events_of(&mut probe, pid);
+    let c = find(&evs, "capset");
+    assert_eq!(c.i64("res"), 0);
+    assert_eq!(c.u64("cap_effective"), eff & !NET_RAW);
+    assert_eq!(c.u64("cap_permitted"), perm);
+    assert_eq!(c.u64("cap_inheritable"), inh);
+}

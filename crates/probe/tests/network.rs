@@ -14,6 +14,65 @@ fn tuple_v4(e: &Ev) -> ([u8; 4], u16, [u8; 4], u16) {
     )
 }
 
+fn tuple_v6(e: &Ev) -> ([u8; 16], u16, [u8; 16], u16) {
+    let b = e.bytes("tuple");
+    assert_eq!(b[0], 10, "AF_INET6 tuple");
+    (
+        b[1..17].try_into().unwrap(),
+        u16::from_le_bytes([b[17], b[18]]),
+        b[19..35].try_into().unwrap(),
+        u16::from_le_bytes([b[35], b[36]]),
+    )
+}
+
+/// IPv6: the socket item's 16-byte addresses and ports (read from the sock in two 8-byte halves)
+/// on connect, accept and send; a non-loopback peer address (`::ffff:127.0.0.1` mapped) keeps
+/// both halves apart.
+#[test]
+fn tcp6_connect_accept_send_with_addresses() {
+    let listener = TcpListener::bind("[::]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut probe = load(&["sendto"]);
+    let lfd = {
+        use std::os::fd::AsRawFd;
+        listener.as_raw_fd()
+    };
+    let mk = |ip: std::net::Ipv6Addr| {
+        let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sa.sin6_family = libc::AF_INET6 as u16;
+        sa.sin6_port = port.to_be();
+        sa.sin6_addr.s6_addr = ip.octets();
+        sa
+    };
+    let lo = std::net::Ipv6Addr::LOCALHOST;
+    let mapped = std::net::Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped();
+    let (sa_lo, sa_mapped) = (mk(lo), mk(mapped));
+    let n = std::mem::size_of::<libc::sockaddr_in6>() as u32;
+    let pid = run_child(|| unsafe {
+        for sa in [&sa_lo, &sa_mapped] {
+            let s = libc::socket(libc::AF_INET6, libc::SOCK_STREAM, 0);
+            libc::connect(s, sa as *const _ as *const libc::sockaddr, n);
+            let a = libc::accept4(lfd, std::ptr::null_mut(), std::ptr::null_mut(), 0);
+            libc::sendto(s, b"v6".as_ptr() as *const _, 2, 0, std::ptr::null(), 0);
+            libc::close(a);
+            libc::close(s);
+        }
+    });
+    let evs = events_of(&mut probe, pid);
+    let conns: Vec<&Ev> = evs.iter().filter(|e| e.name() == "connect").collect();
+    let accs: Vec<&Ev> = evs.iter().filter(|e| e.name() == "accept4").collect();
+    let sends: Vec<&Ev> = evs.iter().filter(|e| e.name() == "sendto").collect();
+    assert_eq!((conns.len(), accs.len(), sends.len()), (2, 2, 2));
+    for (i, ip) in [lo, mapped].iter().enumerate() {
+        assert_eq!(conns[i].i64("res"), 0);
+        let (sip, sport, dip, dport) = tuple_v6(conns[i]);
+        assert_eq!((sip, dip, dport), (ip.octets(), ip.octets(), port), "connect to {ip}");
+        assert_ne!(sport, 0);
+        assert_eq!(tuple_v6(accs[i]), (ip.octets(), sport, ip.octets(), port), "accept from {ip}");
+        assert_eq!(tuple_v6(sends[i]), (ip.octets(), sport, ip.octets(), port), "send to {ip}");
+    }
+}
+
 #[test]
 fn tcp_connect_accept_and_failed_connect() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

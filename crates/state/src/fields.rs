@@ -116,6 +116,51 @@ impl<'a> SyscallEvent<'a> {
         self.state.fd(self.tid(), fd)
     }
 
+    /// `Some(fd.typechar)` on the exit of an open that failed (`open`, `openat`, `openat2`,
+    /// `creat` with a negative result). Falco has no descriptor then and reads `fd.name`,
+    /// `fd.nameraw` and `fd.directory` from the path argument, and `fd.typechar` from the event
+    /// type: `f`, except `o` for `open`, which libsinsp's table of creators leaves out.
+    fn failed_open(&self) -> Option<u8> {
+        let shape = fd_shape(self.ev.etype());
+        // (sysdig 0.29 compatibility has its own view of it: `fd_view`)
+        if shape.failed_open == 0 || !self.is_exit() || self.state.sysdig029 {
+            return None;
+        }
+        let n = self.ev.param_i64(shape.new_fd_param?)?;
+        (n < 0).then_some(shape.failed_open)
+    }
+
+    /// `fd.num` when the state has none: -1 on the exit of an fd-creating syscall that failed
+    /// (libsinsp's last-event fd, never set by a failed creator).
+    fn failed_creator_num(&self) -> Option<i64> {
+        let shape = fd_shape(self.ev.etype());
+        if !shape.creates || shape.new_fd_param != Some(0) || !self.is_exit() || self.state.sysdig029 {
+            return None;
+        }
+        (self.ev.param_i64(0)? < 0).then_some(-1)
+    }
+
+    /// `fd.name` (`raw`: `fd.nameraw`) of a failed open: the path it tried, resolved against the
+    /// cwd or dirfd. `fd.nameraw` is the argument as written for `openat`/`openat2` and the
+    /// resolved path for `open`/`creat` (libsinsp reads their path parameter resolved either
+    /// way), with repeated separators collapsed.
+    fn failed_open_name(&self, raw: bool) -> Option<String> {
+        self.failed_open()?;
+        let (resolved, written) = self.path_param(PathRole::Name)?;
+        if !raw {
+            return Some(resolved);
+        }
+        let name =
+            if matches!(self.ev.info().name, "openat" | "openat2") { written } else { resolved.as_str() };
+        let mut out = String::with_capacity(name.len());
+        for c in name.chars() {
+            if !(c == '/' && out.ends_with('/')) {
+                out.push(c);
+            }
+        }
+        Some(out)
+    }
+
     /// The fd of this event as sysdig 0.29 sees it (see `State::sysdig029`).
     fn fd_view(&self) -> Option<FdView<'a>> {
         let info = self.ev.info();
@@ -468,6 +513,9 @@ struct FdShape {
     /// first parameter when it is an fd or errno).
     new_fd_param: Option<usize>,
     typechar: u8,
+    /// Of a failed open (Falco's view, see [`SyscallEvent::failed_open`]): its `fd.typechar`,
+    /// 0 for every other event.
+    failed_open: u8,
 }
 
 fn fd_shape(id: u16) -> FdShape {
@@ -488,6 +536,11 @@ fn fd_shape(id: u16) -> FdShape {
                     }
                 },
                 typechar: creator_typechar(info.name),
+                failed_open: match info.name {
+                    "open" => b'o',
+                    "openat" | "openat2" | "creat" => b'f',
+                    _ => 0,
+                },
             })
             .collect()
     });
@@ -507,6 +560,17 @@ fn creator_typechar(name: &str) -> u8 {
         "inotify_init" | "inotify_init1" => b'i',
         "epoll_create" | "epoll_create1" => b'l',
         _ => 0,
+    }
+}
+
+/// `fd.directory` of a path with no descriptor behind it, as libsinsp cuts it: up to the last
+/// `/` (the path itself when that is its last character; `/` when there is none or only the
+/// leading one).
+fn falco_dirname(name: &str) -> &str {
+    match name.rfind('/') {
+        None | Some(0) => "/",
+        Some(i) if i + 1 < name.len() => &name[..i],
+        Some(_) => name,
     }
 }
 
@@ -585,13 +649,23 @@ impl EventAccessor for SyscallEvent<'_> {
             F::ProcExe => one_str(self.thread().map(|t| t.exe.as_str())),
             F::ProcExepath => one_str(self.thread().map(|t| t.exepath.as_str())),
             F::ProcPname => one_str(self.pname_parent().map(|t| t.comm.as_str())),
-            F::FdName => one_str(self.fd().map(|f| f.name.as_str())),
-            F::FdDirectory => one_str(self.fd().and_then(|f| f.directory())),
-            F::FdFilename => one_str(self.fd().and_then(|f| f.filename())),
-            F::FdTypechar => match self.fd() {
-                Some(f) => One::Value(Value::Str(type_char_str(f.kind.type_char()))),
-                None => One::Absent,
-            },
+            F::FdName | F::FdDirectory | F::FdFilename | F::FdTypechar => {
+                let Some(f) = self.fd() else {
+                    // a failed open has some of them: its type from the event, the path forms
+                    // built from the path argument by the full extraction
+                    return match (self.failed_open(), field.id) {
+                        (None, _) | (_, F::FdFilename) => One::Absent,
+                        (Some(c), F::FdTypechar) => One::Value(Value::Str(type_char_str(c))),
+                        (Some(_), _) => One::Fallback,
+                    };
+                };
+                match field.id {
+                    F::FdName => One::Value(Value::Str(f.name.as_bytes())),
+                    F::FdDirectory => one_str(f.directory()),
+                    F::FdFilename => one_str(f.filename()),
+                    _ => One::Value(Value::Str(type_char_str(f.kind.type_char()))),
+                }
+            }
             F::ContainerId => one_str(self.container_id()),
             _ => One::Fallback,
         }
@@ -996,7 +1070,9 @@ impl EventAccessor for SyscallEvent<'_> {
             }
 
             // ---- fd ----
-            F::FdNum => return self.fd_num().map(|n| out.push_int(n)).is_some(),
+            F::FdNum => {
+                return self.fd_num().or_else(|| self.failed_creator_num()).map(|n| out.push_int(n)).is_some()
+            }
             F::FdTypechar | F::FdName | F::FdDirectory if self.state.sysdig029 => {
                 match (self.fd_view(), field.id) {
                     (Some(FdView::Unknown(_, _)), F::FdTypechar) => out.push_str("o"),
@@ -1021,30 +1097,45 @@ impl EventAccessor for SyscallEvent<'_> {
                 })
             }
             F::FdType => return self.fd().map(|f| out.push_str(f.kind.type_name())).is_some(),
-            F::FdTypechar => return self.fd().map(|f| out.push_str_bytes(&[f.kind.type_char()])).is_some(),
-            F::FdName => return self.fd().map(|f| out.push_str(&f.name)).is_some(),
-            F::FdNameraw => {
-                let Some(f) = self.fd() else { return false };
-                out.push_str(if f.name_raw.is_empty() { &f.name } else { &f.name_raw })
-            }
-            F::FdDirectory => return push_opt_str(out, self.fd().and_then(|f| f.directory())),
+            F::FdTypechar => match (self.fd(), self.failed_open()) {
+                (Some(f), _) => out.push_str_bytes(&[f.kind.type_char()]),
+                (None, Some(c)) => out.push_str_bytes(&[c]),
+                (None, None) => return false,
+            },
+            F::FdName => match self.fd() {
+                Some(f) => out.push_str(&f.name),
+                None => return push_opt_str(out, self.failed_open_name(false).as_deref()),
+            },
+            F::FdNameraw => match self.fd() {
+                Some(f) => out.push_str(if f.name_raw.is_empty() { &f.name } else { &f.name_raw }),
+                None => return push_opt_str(out, self.failed_open_name(true).as_deref()),
+            },
+            F::FdDirectory => match self.fd() {
+                Some(f) => return push_opt_str(out, f.directory()),
+                None => return push_opt_str(out, self.failed_open_name(false).as_deref().map(falco_dirname)),
+            },
             F::FdFilename => return push_opt_str(out, self.fd().and_then(|f| f.filename())),
-            F::FdContainername => {
-                let (Some(f), Some(c)) = (self.fd(), self.container_id()) else { return false };
-                out.push_str_with(|b| {
-                    b.extend_from_slice(c.as_bytes());
-                    b.push(b':');
-                    b.extend_from_slice(f.name.as_bytes());
-                })
-            }
-            F::FdContainerdirectory => {
-                let (Some(d), Some(c)) = (self.fd().and_then(|f| f.directory()), self.container_id()) else {
-                    return false;
+            F::FdContainername | F::FdContainerdirectory => {
+                let Some(c) = self.container_id() else { return false };
+                let failed;
+                let name = match (self.fd(), field.id) {
+                    (Some(f), F::FdContainername) => Some(f.name.as_str()),
+                    (Some(f), _) => f.directory(),
+                    (None, id) => {
+                        failed = self.failed_open_name(false);
+                        let n = failed.as_deref();
+                        if id == F::FdContainername {
+                            n
+                        } else {
+                            n.map(falco_dirname)
+                        }
+                    }
                 };
+                let Some(name) = name else { return false };
                 out.push_str_with(|b| {
                     b.extend_from_slice(c.as_bytes());
                     b.push(b':');
-                    b.extend_from_slice(d.as_bytes());
+                    b.extend_from_slice(name.as_bytes());
                 })
             }
             F::FdIp | F::FdNet => {

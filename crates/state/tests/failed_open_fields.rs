@@ -1,11 +1,13 @@
 //! The live probe's in-kernel pre-filter drops failed opens that no rule can match; which rules
-//! can is decided by `harrier_engine::prefilter` on the assumption that the descriptor fields it
-//! lists are absent on a failed open (and that a failed open changes no state). Both are checked
-//! here against the real state tracking and field extraction on the reference captures: every
-//! failed open lacks those fields, and the events after it find the same descriptors and cwd
-//! whether the failed opens were applied or not.
+//! can is decided by `harrier_engine::prefilter` on what it assumes of a failed open's
+//! descriptor fields (Falco's view: `fd.num` -1, `fd.typechar` from the event type, the path
+//! forms read from the event, the rest absent) and on a failed open changing no state. Both are
+//! checked here against the real state tracking and field extraction on the reference captures
+//! and synthetic events: every failed open has exactly those fields (both extraction paths), and
+//! the events after it find the same descriptors and cwd whether the failed opens were applied
+//! or not.
 
-use harrier_engine::prefilter::{FD_ABSENT, OPEN_FAMILY};
+use harrier_engine::prefilter::{failed_open_typechar, FD_ABSENT, FD_FROM_EVENT, OPEN_FAMILY};
 use harrier_engine::values::One;
 use harrier_engine::{BoundField, EventAccessor, FieldId, Values};
 use harrier_event::{Event, EventBuf, NormalizeMode, Normalizer};
@@ -21,7 +23,24 @@ struct Check {
     failed: u64,
     compared: u64,
     fields: Vec<BoundField>,
+    from_event: Vec<BoundField>,
     vals: Values,
+    /// (fd.name, fd.nameraw, fd.directory) of each failed open, in order
+    names: Vec<(String, String, String)>,
+}
+
+fn bound(names: &[&str]) -> Vec<BoundField> {
+    names
+        .iter()
+        .map(|n| BoundField::new(FieldId::from_name(n).unwrap_or_else(|| panic!("{n} is a field"))))
+        .collect()
+}
+
+fn text(v: Option<harrier_engine::Value<'_>>) -> String {
+    match v {
+        Some(harrier_engine::Value::Str(b)) => String::from_utf8_lossy(b).into_owned(),
+        other => panic!("a string, not {other:?}"),
+    }
 }
 
 impl Check {
@@ -32,11 +51,10 @@ impl Check {
             touched: Vec::new(),
             failed: 0,
             compared: 0,
-            fields: FD_ABSENT
-                .iter()
-                .map(|n| BoundField::new(FieldId::from_name(n).unwrap_or_else(|| panic!("{n} is a field"))))
-                .collect(),
+            fields: bound(FD_ABSENT),
+            from_event: bound(FD_FROM_EVENT),
             vals: Values::new(),
+            names: Vec::new(),
         }
     }
 
@@ -67,6 +85,36 @@ impl Check {
             self.vals.clear();
             assert!(!acc.extract(bf, &mut self.vals), "{what}: {bf:?} present on a failed open");
             assert!(!matches!(acc.extract_one(bf), One::Value(_)), "{what}: {bf:?} (fast path)");
+        }
+        let has_path = ev.param_index("name").and_then(|i| ev.param_str(i)).is_some();
+        let mut got = Vec::new();
+        for bf in &self.from_event {
+            self.vals.clear();
+            let name = bf.info().name;
+            let present = acc.extract(bf, &mut self.vals);
+            if name.starts_with("fd.name") || name.contains("directory") || name == "fd.containername" {
+                assert_eq!(present, has_path, "{what}: {name} on a failed open (path argument: {has_path})");
+            } else {
+                assert!(present, "{what}: {name} absent on a failed open");
+            }
+            // the fast path agrees (it may hand over to the full extraction)
+            if let One::Value(v) = acc.extract_one(bf) {
+                assert_eq!(Some(v), self.vals.get(0), "{what}: {name} fast path");
+            }
+            match name {
+                "fd.num" => assert_eq!(self.vals.get(0), Some(harrier_engine::Value::Int(-1)), "{what}"),
+                "fd.typechar" => assert_eq!(
+                    text(self.vals.get(0)),
+                    failed_open_typechar(ev.info().name).to_string(),
+                    "{what}: {}",
+                    ev.info().name
+                ),
+                "fd.name" | "fd.nameraw" | "fd.directory" if present => got.push(text(self.vals.get(0))),
+                _ => {}
+            }
+        }
+        if let [n, r, d] = got.as_slice() {
+            self.names.push((n.clone(), r.clone(), d.clone()));
         }
         self.failed += 1;
     }
@@ -190,6 +238,24 @@ fn failed_opens_between_descriptor_changes() {
     }
     assert_eq!(c.failed, 5);
     assert_eq!(c.compared, 6);
+    // Falco's values: the path tried, resolved through the cwd or dirfd (fd.nameraw: as written
+    // for openat/openat2, resolved for open/creat); the directory cut at the last '/'
+    let cwd_x = c.full.resolve_at(t as i64, -100, "x");
+    let want = [
+        ("/etc/shadow-missing", "shadow-missing", "/etc"),
+        ("/root/x", "/root/x", "/root"),
+        (
+            cwd_x.as_str(),
+            cwd_x.as_str(),
+            cwd_x.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }),
+        ),
+        ("/ro/y", "/ro/y", "/ro"),
+        // (its dirfd was closed before: the path stays as written, as for a successful open)
+        ("nope", "nope", "/"),
+    ];
+    let got: Vec<(&str, &str, &str)> =
+        c.names.iter().map(|(a, b, d)| (a.as_str(), b.as_str(), d.as_str())).collect();
+    assert_eq!(got, want);
     // the relative opens resolved through the directory fd in both states
     assert_eq!(c.filtered.fd(t as i64, 4).map(|f| f.name.as_str()), Some("/etc/group"));
 }
