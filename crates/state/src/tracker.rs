@@ -238,6 +238,17 @@ pub fn resolve_path(base: &str, path: &str) -> String {
     // One allocation per call: this runs for every open by a relative path.
     let joined_base = if path.starts_with('/') { "" } else { base };
     let mut out = String::with_capacity(joined_base.len() + path.len() + 1);
+    // A base already in resolved form (the cwd, a directory fd's name: absolute, no empty, "."
+    // or ".." component) is copied whole instead of component by component.
+    let trimmed = joined_base.trim_end_matches('/');
+    let clean =
+        trimmed.starts_with('/') && trimmed[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    let joined_base = if clean {
+        out.push_str(trimmed);
+        ""
+    } else {
+        joined_base
+    };
     for comp in joined_base.split('/').chain(path.split('/')) {
         match comp {
             "" | "." => {}
@@ -1415,7 +1426,12 @@ mod tests {
             }
             words = next;
         }
-        for base in words.iter().step_by(53) {
+        // and bases in resolved form, which take the copy-whole path
+        let resolved: Vec<String> = ["/", "/a", "/a/bb", "/a/bb/", "/a.b/.../a", "/..a/b.", "rel/a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for base in words.iter().step_by(53).chain(&resolved) {
             for path in &words {
                 assert_eq!(resolve_path(base, path), folded(base, path), "{base:?} + {path:?}");
                 n += 1;
