@@ -597,23 +597,26 @@ impl EventSource for SysdigNumbered {
     ) -> Result<(), harrier_pipeline::SourceError> {
         let mut num = 0u64;
         let mut n = 0u64;
-        while let Some(ev) =
-            self.reader.next_event().map_err(|e| harrier_pipeline::SourceError(e.to_string()))?
-        {
-            n += 1;
-            let counted = harrier_scap::sysdig029_counts(ev.etype());
-            if counted {
-                num += 1;
-            }
-            if f(if counted { num } else { 0 }, &ev) == harrier_pipeline::Flow::Stop {
-                break;
-            }
-            if n.is_multiple_of(65536) {
-                if let Some(p) = self.progress.as_mut() {
-                    p(self.reader.progress());
+        let handle = self.reader.progress();
+        let progress = &mut self.progress;
+        self.reader
+            .for_each_event(|ev| {
+                n += 1;
+                let counted = harrier_scap::sysdig029_counts(ev.etype());
+                if counted {
+                    num += 1;
                 }
-            }
-        }
+                if f(if counted { num } else { 0 }, &ev) == harrier_pipeline::Flow::Stop {
+                    return false;
+                }
+                if n.is_multiple_of(65536) {
+                    if let Some(p) = progress.as_mut() {
+                        p(handle.clone());
+                    }
+                }
+                true
+            })
+            .map_err(|e| harrier_pipeline::SourceError(e.to_string()))?;
         if let Some(p) = self.progress.as_mut() {
             p(self.reader.progress());
         }

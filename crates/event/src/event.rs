@@ -98,6 +98,7 @@ impl PartialEq for Event<'_> {
 
 impl<'a> Event<'a> {
     /// Validate `raw` (exactly one V2 event: `raw.len()` must equal the header `len`).
+    #[inline]
     pub fn new(raw: &'a [u8], cpu: u16, flags: u32) -> Result<Self, EventError> {
         if raw.len() < HEADER_LEN {
             return Err(EventError::TooShort { have: raw.len() });

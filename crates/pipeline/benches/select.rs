@@ -32,14 +32,13 @@ impl EventSource for Recorded {
     }
     fn run(&mut self, f: &mut dyn FnMut(u64, &harrier_event::Event<'_>) -> Flow) -> Result<(), SourceError> {
         let mut num = 0;
-        while let Some(ev) = self.0.next_event().map_err(|e| SourceError(e.to_string()))? {
-            let counted = harrier_scap::sysdig029_counts(ev.etype());
-            num += counted as u64;
-            if f(if counted { num } else { 0 }, &ev) == Flow::Stop {
-                break;
-            }
-        }
-        Ok(())
+        self.0
+            .for_each_event(|ev| {
+                let counted = harrier_scap::sysdig029_counts(ev.etype());
+                num += counted as u64;
+                f(if counted { num } else { 0 }, &ev) != Flow::Stop
+            })
+            .map_err(|e| SourceError(e.to_string()))
     }
 }
 

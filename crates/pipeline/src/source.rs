@@ -123,20 +123,27 @@ impl EventSource for ScapSource {
     }
 
     fn run(&mut self, f: &mut dyn FnMut(u64, &Event<'_>) -> Flow) -> Result<(), SourceError> {
+        // Every event the reader hands out is numbered by one more (`Reader::event_index`).
         let mut n: u64 = 0;
-        while let Some((num, ev)) = self.reader.next_numbered().map_err(|e| SourceError(e.to_string()))? {
-            n += 1;
-            if let Some(out) = self.normalizer.push(ev) {
-                if f(num, &out) == Flow::Stop {
-                    break;
+        let handle = self.reader.progress();
+        let every = self.progress_every.max(1);
+        let (normalizer, progress) = (&mut self.normalizer, &mut self.progress);
+        self.reader
+            .for_each_event(|ev| {
+                n += 1;
+                if let Some(out) = normalizer.push(ev) {
+                    if f(n, &out) == Flow::Stop {
+                        return false;
+                    }
                 }
-            }
-            if n.is_multiple_of(self.progress_every.max(1)) {
-                if let Some(p) = self.progress.as_mut() {
-                    p(self.reader.progress());
+                if n.is_multiple_of(every) {
+                    if let Some(p) = progress.as_mut() {
+                        p(handle.clone());
+                    }
                 }
-            }
-        }
+                true
+            })
+            .map_err(|e| SourceError(e.to_string()))?;
         if let Some(p) = self.progress.as_mut() {
             p(self.reader.progress());
         }

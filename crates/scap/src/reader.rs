@@ -19,6 +19,8 @@ use crate::parse;
 pub type RawEventRef<'a> = Event<'a>;
 
 const INITIAL_BUF: usize = 1 << 20;
+/// Largest single read into the buffer (a fraction of a core's L2 cache).
+const READ_CHUNK: usize = 256 << 10;
 const MAX_WARNINGS: usize = 64;
 
 /// Counters kept while reading.
@@ -213,7 +215,10 @@ impl Reader {
                 let want = (self.buf.len() * 2).min((self.pos + n).next_power_of_two()).max(self.end + 1);
                 self.buf.resize(want, 0);
             }
-            match self.src.read(&mut self.buf[self.end..]) {
+            // Reads of at most `READ_CHUNK`: the bytes just copied are decoded while they are
+            // still in the CPU's cache.
+            let lim = self.buf.len().min(self.end + READ_CHUNK);
+            match self.src.read(&mut self.buf[self.end..lim]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -369,6 +374,75 @@ impl Reader {
         Ok(self.next_event()?.map(|e| (idx, e)))
     }
 
+    /// Hand every remaining event to `f` (until it returns `false`), the way a loop over
+    /// [`Reader::next_event`] would, with the same events, numbering, counters and errors.
+    ///
+    /// The common case (a V2 event block already in the buffer, whose lengths check out) is decoded
+    /// inline in this loop, without the `Result<Option<_>>` of a call per event; anything else
+    /// (refills, legacy blocks, skipped or malformed blocks, the end) goes through
+    /// [`Reader::next_event`] itself, so both paths agree by construction.
+    pub fn for_each_event(&mut self, mut f: impl FnMut(RawEventRef<'_>) -> bool) -> Result<(), ScapError> {
+        loop {
+            if let Some((a, b, cpu, flags, next)) = self.buffered_v2() {
+                if let Ok(ev) = Event::new(&self.buf[a..b], cpu, flags) {
+                    self.pos = next;
+                    self.event_index += 1;
+                    self.stats.events += 1;
+                    if !f(ev) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+            match self.next_event()? {
+                Some(ev) => {
+                    if !f(ev) {
+                        return Ok(());
+                    }
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The next block when it is a whole, buffered V2 event block with a known event type and
+    /// consistent lengths: (event start, event end, cpu, flags, position after the block). Reads
+    /// nothing and changes nothing; `None` leaves every other case to [`Reader::next_event`].
+    #[inline(always)]
+    fn buffered_v2(&self) -> Option<(usize, usize, u16, u32, usize)> {
+        let (pos, end) = (self.pos, self.end);
+        if end - pos < 8 {
+            return None;
+        }
+        let b = &self.buf[..end];
+        let t = rd_u32(b, pos);
+        let blen = rd_u32(b, pos + 4) as usize;
+        let has_flags = match t {
+            EV_V2 | EV_V2_LARGE => false,
+            EVF_V2 | EVF_V2_LARGE => true,
+            _ => return None,
+        };
+        let hdr = if has_flags { 6 } else { 2 };
+        // Block header (8), cpu/flags, event header, trailer (4): all inside the block.
+        if blen < 8 + hdr + HEADER_LEN + 4 || blen > MAX_BLOCK_LEN as usize || end - pos < blen {
+            return None;
+        }
+        if rd_u32(b, pos + blen - 4) as usize != blen {
+            return None;
+        }
+        let body_a = pos + 8;
+        let body_b = pos + blen - 4;
+        let cpu = rd_u16(b, body_a);
+        let flags = if has_flags { rd_u32(b, body_a + 2) } else { 0 };
+        let ev_a = body_a + hdr;
+        let len = rd_u32(b, ev_a + 16) as usize;
+        let etype = rd_u16(b, ev_a + 20);
+        if len < HEADER_LEN || len > body_b - ev_a || etype >= EVENT_MAX {
+            return None;
+        }
+        Some((ev_a, ev_a + len, cpu, flags, pos + blen))
+    }
+
     /// The next event, or `None` at the end of the capture.
     #[allow(clippy::should_implement_trait)]
     pub fn next_event(&mut self) -> Result<Option<RawEventRef<'_>>, ScapError> {
@@ -483,6 +557,7 @@ fn infer_nparams(ev: &[u8], etype: u16) -> Option<usize> {
 pub const SYSDIG029_EVENT_MAX: u16 = 336;
 
 /// Whether sysdig 0.29 counts an event of this type in `evt.num`.
+#[inline]
 pub fn sysdig029_counts(etype: u16) -> bool {
     etype < SYSDIG029_EVENT_MAX
 }

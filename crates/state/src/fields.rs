@@ -638,6 +638,23 @@ impl EventAccessor for SyscallEvent<'_> {
         if field.arg != FieldArg::None {
             return One::Fallback;
         }
+        // The client/server/local/remote address and port: one value each, read as `extract`
+        // reads them (the same `ip_side`), in both modes.
+        let ip = match field.id {
+            F::FdCip | F::FdCport => Some(Side::Client),
+            F::FdSip | F::FdSport => Some(Side::Server),
+            F::FdLip | F::FdLport => Some(Side::Local),
+            F::FdRip | F::FdRport => Some(Side::Remote),
+            _ => None,
+        };
+        if let Some(side) = ip {
+            let port = matches!(field.id, F::FdCport | F::FdSport | F::FdLport | F::FdRport);
+            return match self.ip_side(side) {
+                Some((_, p)) if port => One::Value(Value::Uint(p as u64)),
+                Some((a, _)) => One::Value(Value::Ip(a)),
+                None => One::Absent,
+            };
+        }
         if self.state.sysdig029
             && !matches!(field.id, F::EvtType | F::ProcName | F::ProcExe | F::ProcExepath | F::ProcPname)
         {
