@@ -182,9 +182,8 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
                 "fd.num" if matches!(a, Assume::Failed) => {
                     let nums: Option<Vec<i64>> = values.iter().map(|v| v.trim().parse().ok()).collect();
                     let Some(nums) = nums else { return T::Unknown };
-                    let any = |p: &dyn Fn(i64) -> bool| nums.iter().any(|n| p(*n));
                     match (c.op, nums.as_slice()) {
-                        (Op::Eq | Op::Eq2 | Op::In, _) => bool_t(any(&|n| n == -1)),
+                        (Op::Eq | Op::Eq2 | Op::In, _) => bool_t(nums.contains(&-1)),
                         (Op::Ne, [n]) => bool_t(*n != -1),
                         (Op::Lt, [n]) => bool_t(-1 < *n),
                         (Op::Le, [n]) => bool_t(-1 <= *n),

@@ -9,6 +9,7 @@ use crate::names;
 use crate::thread::ThreadInfo;
 use crate::tracker::{ContainerInfo, State};
 use harrier_engine::output::{format_time_hms, format_time_iso8601};
+use harrier_engine::prefilter::{failed_open_typechar, OPEN_FAMILY};
 use harrier_engine::values::One;
 use harrier_engine::{BoundField, EventAccessor, FieldArg, FieldId as F, Value, Values};
 use harrier_event::{ef, Direction, Event, ParamType, SockAddr, SockTuple};
@@ -536,10 +537,10 @@ fn fd_shape(id: u16) -> FdShape {
                     }
                 },
                 typechar: creator_typechar(info.name),
-                failed_open: match info.name {
-                    "open" => b'o',
-                    "openat" | "openat2" | "creat" => b'f',
-                    _ => 0,
+                failed_open: if OPEN_FAMILY.contains(&info.name) {
+                    failed_open_typechar(info.name) as u8
+                } else {
+                    0
                 },
             })
             .collect()
@@ -1114,10 +1115,9 @@ impl EventAccessor for SyscallEvent<'_> {
                 })
             }
             F::FdType => return self.fd().map(|f| out.push_str(f.kind.type_name())).is_some(),
-            F::FdTypechar => match (self.fd(), self.failed_open()) {
-                (Some(f), _) => out.push_str_bytes(&[f.kind.type_char()]),
-                (None, Some(c)) => out.push_str_bytes(&[c]),
-                (None, None) => return false,
+            F::FdTypechar => match self.fd() {
+                Some(f) => out.push_str_bytes(&[f.kind.type_char()]),
+                None => return self.failed_open().map(|c| out.push_str_bytes(&[c])).is_some(),
             },
             F::FdName => match self.fd() {
                 Some(f) => out.push_str(&f.name),

@@ -2,6 +2,7 @@
 //! captures, for every field it serves (a failed open's `fd.name` and `fd.directory`, built from
 //! its path argument, are handed to `extract`).
 
+use harrier_engine::prefilter::OPEN_FAMILY;
 use harrier_engine::values::One;
 use harrier_engine::{BoundField, EventAccessor, FieldId, Value, Values};
 use harrier_event::{NormalizeMode, Normalizer};
@@ -13,43 +14,29 @@ use std::path::Path;
 fn fast_path_matches_copy_path_on_reference_captures() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/scap");
     assert!(dir.is_dir(), "reference captures missing at {}", dir.display());
-    let fields = [
-        FieldId::EvtType,
-        FieldId::ProcName,
-        FieldId::ProcExe,
-        FieldId::ProcExepath,
-        FieldId::ProcPname,
+    let process =
+        [FieldId::EvtType, FieldId::ProcName, FieldId::ProcExe, FieldId::ProcExepath, FieldId::ProcPname];
+    let ip = [
+        FieldId::FdCip,
+        FieldId::FdSip,
+        FieldId::FdLip,
+        FieldId::FdRip,
+        FieldId::FdCport,
+        FieldId::FdSport,
+        FieldId::FdLport,
+        FieldId::FdRport,
+    ];
+    let names = [
         FieldId::FdName,
         FieldId::FdDirectory,
         FieldId::FdFilename,
         FieldId::FdTypechar,
         FieldId::ContainerId,
-        FieldId::FdCip,
-        FieldId::FdSip,
-        FieldId::FdLip,
-        FieldId::FdRip,
-        FieldId::FdCport,
-        FieldId::FdSport,
-        FieldId::FdLport,
-        FieldId::FdRport,
     ];
+    let fields: Vec<FieldId> = process.iter().chain(&names).chain(&ip).copied().collect();
     // With sysdig 0.29 compatibility (selection mode) the fd names and container fields are
     // extracted differently and always take the copying path; the others keep the fast path.
-    let compat_fields = [
-        FieldId::EvtType,
-        FieldId::ProcName,
-        FieldId::ProcExe,
-        FieldId::ProcExepath,
-        FieldId::ProcPname,
-        FieldId::FdCip,
-        FieldId::FdSip,
-        FieldId::FdLip,
-        FieldId::FdRip,
-        FieldId::FdCport,
-        FieldId::FdSport,
-        FieldId::FdLport,
-        FieldId::FdRport,
-    ];
+    let compat_fields: Vec<FieldId> = process.iter().chain(&ip).copied().collect();
     // Events on which an address or port field is present, per mode (the captures hold sockets).
     let mut ip_present = [0u64; 2];
     let mut checked = 0u64;
@@ -70,12 +57,12 @@ fn fast_path_matches_copy_path_on_reference_captures() {
             let Some(ev) = norm.push(ev) else { continue };
             state.apply(&ev);
             let acc = SyscallEvent::new(&state, ev, num);
-            for id in fields {
+            let failed_open =
+                OPEN_FAMILY.contains(&ev.info().name) && ev.param_i64(0).is_some_and(|fd| fd < 0);
+            for &id in &fields {
                 let bf = BoundField::new(id);
                 vals.clear();
                 let present = acc.extract(&bf, &mut vals);
-                let failed_open = ["open", "openat", "openat2", "creat"].contains(&ev.info().name)
-                    && ev.param_i64(0).is_some_and(|fd| fd < 0);
                 match acc.extract_one(&bf) {
                     One::Fallback if sysdig029 && !compat_fields.contains(&id) => continue,
                     // a failed open's path forms are built from its path argument (Falco's view)
