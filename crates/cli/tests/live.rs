@@ -327,7 +327,8 @@ fn sighup_reloads_rules_without_a_gap_and_keeps_them_when_the_new_ones_are_inval
 }
 
 /// The in-kernel pre-filter keeps what a rule can match: with rules that cannot match a failed
-/// open, failed opens are dropped in the kernel (the start-up log says so) and a successful open
+/// open (`fd.type` is absent on a failed open, as in Falco, while `fd.name` is the path tried and
+/// alone would let failed opens of that path through), failed opens are dropped in the kernel (the start-up log says so) and a successful open
 /// still alerts; a reload that adds a rule on failed opens widens the filter, and a failed open
 /// of this test's process then alerts.
 #[test]
@@ -339,7 +340,7 @@ fn prefilter_drops_failed_opens_only_while_no_rule_can_match_them() {
     std::fs::write(&target, b"x").unwrap();
     let missing = dir.path().join("missing");
     let ok_rule = format!(
-        "- rule: prefilter ok open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = pf{u} and fd.name = {}\n  output: \"ok %fd.name\"\n  priority: WARNING\n",
+        "- rule: prefilter ok open\n  desc: d\n  condition: evt.type in (open, openat, openat2) and proc.name = pf{u} and fd.type = file and fd.name = {}\n  output: \"ok %fd.name\"\n  priority: WARNING\n",
         target.display()
     );
     let fail_rule = format!(
