@@ -19,6 +19,7 @@ pub mod pgserver;
 pub mod pgtls;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rollup;
 pub mod sink;
 pub mod sqlite;
 
@@ -72,7 +73,9 @@ pub struct Query {
     pub pod: Option<String>,
     pub user: Option<String>,
     pub process: Option<String>,
-    /// Free text over the output and the output fields (every word must match, as a prefix).
+    /// Free text over the output and the output fields: every word must match, as a prefix
+    /// (`kube` finds `kubectl`), except a number, which matches only itself (`37` is not `370`:
+    /// pids, ports, uids and address parts are looked up whole; see [`whole_word`]).
     pub text: Option<String>,
     /// Event time bounds, ns since the epoch (since inclusive, until exclusive).
     pub since_ns: Option<u64>,
@@ -454,10 +457,20 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase())
 }
 
-/// Free text → a PostgreSQL `to_tsquery('simple', …)` argument: every word as a prefix, all
-/// required. Words hold only letters and digits, so no tsquery operator can come from input.
+/// Whether a word of free text matches only itself rather than as a prefix: a number (ASCII
+/// digits only). A number is an identifier (a pid, a port, a uid, a part of an address) that
+/// people look up whole, and as a prefix it would start a vocabulary that grows with the store
+/// (`3` starts every number from 3 to 3999999…), which no index reads fast.
+pub fn whole_word(w: &str) -> bool {
+    !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Free text → a PostgreSQL `to_tsquery('simple', …)` argument: every word as a prefix (a
+/// number as itself, [`whole_word`]), all required. Words hold only letters and digits, so no
+/// tsquery operator can come from input.
 pub fn tsquery(text: &str) -> Option<String> {
-    let w: Vec<String> = words(text).take(16).map(|w| format!("{w}:*")).collect();
+    let w: Vec<String> =
+        words(text).take(16).map(|w| if whole_word(&w) { w } else { format!("{w}:*") }).collect();
     if w.is_empty() {
         None
     } else {
@@ -465,14 +478,21 @@ pub fn tsquery(text: &str) -> Option<String> {
     }
 }
 
-/// Free text → a safe FTS5 query: every word quoted (quotes doubled) as a prefix, all required.
-/// Returns None when the text has no word.
+/// Free text → a safe FTS5 query: every word quoted (quotes doubled) as a prefix (a number as
+/// itself, [`whole_word`]), all required. Returns None when the text has no word.
 pub fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .map(|w| {
+            let q = format!("\"{}\"", w.replace('"', "\"\""));
+            if whole_word(w) {
+                q
+            } else {
+                q + "*"
+            }
+        })
         .collect();
     if words.is_empty() {
         None

@@ -121,6 +121,7 @@ both!(
     odd_text_is_kept,
     keyset_paging_and_capped_total,
     dense_text_pages_are_the_unwindowed_answer,
+    counts_per_minute_answer_as_the_alerts_do,
 );
 
 fn rules(p: &harrier_store::Page) -> Vec<String> {
@@ -208,6 +209,12 @@ fn free_text_over_output_and_fields(s: &dyn Store, _db: &Db) {
     assert_eq!(count("spawned"), 2);
     assert_eq!(count("nginx"), 1); // only in the fields
     assert_eq!(count("spawn"), 2); // prefix
+                                   // A number matches only itself ("1.25", "web-1"): "2" is not a prefix of "25"; a word with
+                                   // letters stays a prefix ("abc" finds "abc123").
+    assert_eq!(count("25"), 1);
+    assert_eq!(count("2"), 0);
+    assert_eq!(count("1"), 2);
+    assert_eq!(count("abc"), 2);
     assert_eq!(count("shell root"), 2); // every word
     assert_eq!(count("shell alice"), 0);
     assert_eq!(count("/etc/passwd"), 1);
@@ -439,7 +446,7 @@ fn several_writers_at_once(s: &dyn Store, db: &Db) {
     assert!(by_host.iter().all(|(_, n)| *n == 500), "{by_host:?}");
     let mut q = Query::new();
     q.text = Some("writer 3 batch 24".into());
-    // Every word as a prefix: batch 24 of writer 3, and alert 3 of batch 24 of the others.
+    // Every word (numbers whole): batch 24 of writer 3, and alert 3 of batch 24 of the others.
     assert_eq!(s.count(&q).unwrap(), 23);
     q.hostname = Some("node-3".into());
     assert_eq!(s.count(&q).unwrap(), 20);
@@ -726,4 +733,132 @@ fn postgres_alert_terms_pruned_with_their_alerts() {
         .unwrap()
         .get(0);
     assert_eq!(missing, 0);
+}
+
+/// The same query answered from the alerts alone: `id > 0` holds for every alert, and an id
+/// bound is not a column of the per-minute counts.
+fn from_alerts(q: &Query) -> Query {
+    Query { after_id: Some(0), ..q.clone() }
+}
+
+/// Every count the dashboard, the groups and falcosidekick-ui's counts make, from the per-minute
+/// counts (whole minutes) plus the alerts (the partial minutes at a range's ends), equals the
+/// same count over the alerts alone: after batches, a late batch into old minutes, a second
+/// writer, retention by age cutting into a minute, and retention by size.
+fn counts_per_minute_answer_as_the_alerts_do(s: &dyn Store, db: &Db) {
+    const MIN: u64 = 60_000_000_000;
+    let now = harrier_store::now_ns();
+    let base = now - now % MIN - 90 * MIN; // 90 minutes ago, on a minute boundary
+    let mk = |i: u64, t: u64| {
+        let mut a = alert(
+            t,
+            &format!("Rule {}", i % 5),
+            [Priority::Critical, Priority::Error, Priority::Warning, Priority::Notice, Priority::Debug]
+                [((i + i / 5) % 5) as usize],
+            json!({"container.id": format!("c{}", i % 4), "container.name": format!("app{}", i % 4),
+                   "k8s.ns.name": format!("ns{}", i % 3), "container.image.repository": format!("img{}", i % 2),
+                   "proc.name": "p"}),
+            &format!("alert {i}"),
+            &[["a", "b"], ["b", "c"], ["c", "a"]][(i % 3) as usize],
+        );
+        a.hostname = format!("node-{}", i % 3);
+        a
+    };
+    // ≈ 1.7 s apart: 3000 alerts over 85 minutes, in batches of uneven sizes.
+    let all: Vec<Alert> = (0..3000u64).map(|i| mk(i, base + i * 1_700_000_000 + i % 7)).collect();
+    let mut rest = &all[..];
+    let mut k = 1;
+    while !rest.is_empty() {
+        let n = (k * 37 % 400).max(1).min(rest.len());
+        s.insert(&rest[..n]).unwrap();
+        rest = &rest[n..];
+        k += 1;
+    }
+    // Late alerts into minutes already counted, from a second writer.
+    let other = db.open();
+    let late: Vec<Alert> = (0..50u64).map(|i| mk(i * 7, base + 10 * MIN + i * 997_000_000)).collect();
+    other.insert(&late).unwrap();
+    // A burst of one key across the minute that retention by age cuts into (below).
+    let burst: Vec<Alert> = (0..200u64).map(|j| mk(5, base + 40 * MIN + j * 250_000_000)).collect();
+    s.insert(&burst).unwrap();
+
+    let check = |stage: &str| {
+        let ranges: [(Option<u64>, Option<u64>); 6] = [
+            (None, None),
+            (Some(base + 7 * MIN + 12_345), None),
+            (None, Some(base + 50 * MIN + 999)),
+            (Some(base + 3 * MIN + 1), Some(base + 61 * MIN - 1)),
+            (Some(base + 20 * MIN), Some(base + 40 * MIN)),
+            (Some(base + 30 * MIN + 5), Some(base + 30 * MIN + 50_000_000_000)),
+        ];
+        let filters: Vec<Query> = vec![
+            Query::new(),
+            Query { min_priority: Some(Priority::Warning), ..Query::new() },
+            Query { rule: Some("Rule 3".into()), ..Query::new() },
+            Query { container: Some("c1".into()), ..Query::new() },
+            Query { container: Some("app2".into()), hostname: Some("node-2".into()), ..Query::new() },
+            Query { namespace: Some("ns1".into()), image: Some("img0".into()), ..Query::new() },
+            Query {
+                priorities: vec![Priority::Error, Priority::Debug],
+                any_rules: vec!["Rule 1".into(), "Rule 2".into()],
+                ..Query::new()
+            },
+        ];
+        for f in &filters {
+            for (since, until) in ranges {
+                let q = Query { since_ns: since, until_ns: until, limit: 7, ..f.clone() };
+                let raw = from_alerts(&q);
+                let what = format!("{stage}: {q:?}");
+                assert_eq!(s.count(&q).unwrap(), s.count(&raw).unwrap(), "count, {what}");
+                for by in [
+                    GroupBy::Rule,
+                    GroupBy::Priority,
+                    GroupBy::Source,
+                    GroupBy::Hostname,
+                    GroupBy::Namespace,
+                    GroupBy::Image,
+                    GroupBy::Container,
+                    GroupBy::Tags,
+                ] {
+                    assert_eq!(
+                        s.count_by(&q, by, 3).unwrap(),
+                        s.count_by(&raw, by, 3).unwrap(),
+                        "{by:?}, {what}"
+                    );
+                }
+                for b in [MIN, 7 * MIN] {
+                    assert_eq!(
+                        s.histogram(&q, b).unwrap(),
+                        s.histogram(&raw, b).unwrap(),
+                        "histogram {b}, {what}"
+                    );
+                }
+                for offset in [0, 3] {
+                    let q = Query { offset, ..q.clone() };
+                    assert_eq!(s.groups(&q).unwrap(), s.groups(&from_alerts(&q)).unwrap(), "groups, {what}");
+                }
+            }
+        }
+        assert_eq!(s.status().alerts, s.count(&from_alerts(&Query::new())).unwrap(), "{stage}: status");
+    };
+    check("inserted");
+    assert_eq!(s.count(&Query::new()).unwrap(), 3250);
+
+    // Retention by age, cutting into a minute (the cutoff is 40.5 minutes after `base`).
+    let age = harrier_store::now_ns() - (base + 40 * MIN + MIN / 2);
+    let removed = s.enforce_retention(&Retention { max_age_ns: Some(age), max_bytes: None }).unwrap();
+    assert!(removed > 1000, "{removed}");
+    check("after retention by age");
+    let g = s.groups(&Query { limit: 1000, ..Query::new() }).unwrap();
+    assert!(
+        g.iter().all(|g| g.first_ns >= base + 40 * MIN + MIN / 2 - 1_000_000_000),
+        "first times recomputed"
+    );
+
+    // Retention by size.
+    let before = s.status();
+    let removed =
+        s.enforce_retention(&Retention { max_age_ns: None, max_bytes: Some(before.bytes / 2) }).unwrap();
+    assert!(removed > 0);
+    check("after retention by size");
 }

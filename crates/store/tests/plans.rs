@@ -291,6 +291,9 @@ fn postgres_plans_use_the_indexes() {
         (0..20_000u64).filter(|i| (i % 100).to_string().starts_with('4')).count() as u64
     );
     assert_eq!(n("bash zebra"), 0);
+    // A number is looked up as itself, never as a prefix (which would start every longer number).
+    let (page, _) = s.explain(&text("bash 1999")).unwrap();
+    assert!(page.contains("''bash'' & ''1999''") && !page.contains("''1999'':*"), "{page}");
     // New alerts bring their words into the vocabulary at once.
     let mut fresh = alert(20_000);
     fresh.output = "a brand new wordxyz here".into();
