@@ -242,11 +242,45 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
     line("free-text query (three words, page of 50 + total)", &mut text);
     line("free-text query (one common word, 1/16 of alerts; page of 50 + total)", &mut word);
     line("tag + host query (page of 50 + total)", &mut tags);
+    // The dashboard (`harrier ui`'s /api/v1/dashboard: total, histogram in ≈48 buckets, seven
+    // top-10 counts, the store's state) and the groups of repeats, over every stored alert.
+    let all = Query::new();
     let t = Instant::now();
-    let by = s.count_by(&Query::new(), harrier_store::GroupBy::Rule, 10).unwrap();
+    let by = s.count_by(&all, harrier_store::GroupBy::Rule, 10).unwrap();
     println!(
-        "{name} dashboard top rules over all {n}: {:.0} ms ({} rules)",
+        "{name} dashboard top rules over all {n}: {:.0} ms ({} rules) {}",
         t.elapsed().as_secs_f64() * 1e3,
-        by.len()
+        by.len(),
+        load()
     );
+    for round in 0..2 {
+        let t = Instant::now();
+        let total = s.count(&all).unwrap();
+        let span = (n * 1_000_000).max(60_000_000_000);
+        let bucket = (span / 48).div_ceil(60_000_000_000) * 60_000_000_000;
+        let hist = s.histogram(&all, bucket).unwrap();
+        for g in [
+            harrier_store::GroupBy::Priority,
+            harrier_store::GroupBy::Rule,
+            harrier_store::GroupBy::Source,
+            harrier_store::GroupBy::Hostname,
+            harrier_store::GroupBy::Namespace,
+            harrier_store::GroupBy::Image,
+            harrier_store::GroupBy::Tags,
+        ] {
+            std::hint::black_box(s.count_by(&all, g, 10).unwrap());
+        }
+        let st = s.status();
+        let dash = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let groups = s.groups(&Query { limit: 50, ..Query::new() }).unwrap();
+        let g = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{name} whole dashboard over all {n} (round {round}): {dash:.0} ms (total {total}, {} histogram bars, status {} alerts); groups page: {g:.0} ms ({} groups) {}",
+            hist.len(),
+            st.alerts,
+            groups.len(),
+            load()
+        );
+    }
 }

@@ -28,8 +28,17 @@ pub fn query(data: &[u8]) {
         assert!(q.limit <= harrier_store::Query::MAX_LIMIT);
         if let Some(t) = &q.text {
             if let Some(f) = harrier_store::fts_query(t) {
-                // Every term is quoted: no bare FTS5 syntax survives.
-                assert!(f.split(" AND ").all(|w| w.starts_with('"') && w.ends_with("\"*")));
+                // Every term is quoted (a prefix, or a number as itself): no bare FTS5 syntax
+                // survives.
+                let quoted_number = |w: &str| {
+                    w.len() > 2
+                        && w.ends_with('"')
+                        && w[1..w.len() - 1].bytes().all(|b| b.is_ascii_digit())
+                };
+                assert!(
+                    f.split(" AND ").all(|w| w.starts_with('"') && (w.ends_with("\"*") || quoted_number(w))),
+                    "{f}"
+                );
             }
         }
     }

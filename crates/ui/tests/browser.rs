@@ -42,8 +42,16 @@ async fn start_driver() -> (Driver, String) {
     (Driver(child, tempfile::tempdir().unwrap()), url)
 }
 
+/// The alerts' event time: an hour before the test started (the dashboard shows the last 24 h).
+fn event_time() -> &'static str {
+    static T: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    })
+}
+
 fn alert(rule: &str, prio: &str, output: &str, fields: Value) -> Value {
-    json!({"event": {"time": "2026-12-04T03:00:00.5Z", "rule": rule, "priority": prio, "source": "syscall",
+    json!({"event": {"time": event_time(), "rule": rule, "priority": prio, "source": "syscall",
         "tags": ["t1"], "output": output, "output_fields": fields, "hostname": "node-b"}, "outputs": ["WebUI"]})
 }
 
