@@ -669,7 +669,7 @@ fn migrate(c: &mut Client) -> Result<()> {
         let m = if i + 1 == 4 {
             counts = format!(
                 "{}; {}; {}; ANALYZE alert_rollup; ANALYZE alert_tag_rollup;",
-                rollup::SCHEMA,
+                rollup::schema(false),
                 rollup::add_sql("true", "sum(bytes)"),
                 rollup::add_tags_sql(TAGS_FROM, "true")
             );
@@ -850,7 +850,7 @@ impl Store for PgStore {
             GroupKey::Priority(i) => priority_name(i as i32),
             GroupKey::Text(s) => s,
         };
-        let Some(sp) = rollup::split(q).filter(|_| rollup::groups_by(by)) else {
+        let Some(sp) = rollup::split(q).filter(|sp| rollup::groups_by(sp, by)) else {
             return Ok(self
                 .count_by_alerts(q, by, Some(limit))?
                 .into_iter()

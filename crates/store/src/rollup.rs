@@ -3,7 +3,7 @@
 //!
 //! `alert_rollup` holds, per minute and per (priority, rule, source, hostname, namespace, image,
 //! container id, container name), how many alerts there are, their first and last event time and
-//! the newest id; `alert_tag_rollup` the same key plus a tag, with a count. Both backends keep
+//! the newest id; `alert_tag_rollup` per minute, priority and tag, a count. Both backends keep
 //! them in the same transaction as the alerts: an insert adds the batch's counts (one upsert per
 //! key, in key order so concurrent writers lock rows in the same order), retention subtracts the
 //! removed alerts' counts, drops keys that reach zero and recomputes the times of the minutes it
@@ -30,19 +30,23 @@ const KEY_OF_ALERT: &str =
     "(time_ns / 60000000000) * 60000000000 AS minute, priority, rule, source, hostname, namespace, \
      image, container_id, container";
 
-/// Table definitions (the same on both backends: BIGINT is SQLite's INTEGER).
-pub(crate) const SCHEMA: &str = "CREATE TABLE alert_rollup (
-        minute BIGINT NOT NULL, priority INTEGER NOT NULL, rule TEXT NOT NULL, source TEXT NOT NULL,
-        hostname TEXT NOT NULL, namespace TEXT NOT NULL, image TEXT NOT NULL,
-        container_id TEXT NOT NULL, container TEXT NOT NULL,
-        n BIGINT NOT NULL, bytes BIGINT NOT NULL, min_t BIGINT NOT NULL, max_t BIGINT NOT NULL,
-        max_id BIGINT NOT NULL,
-        PRIMARY KEY (minute, priority, rule, source, hostname, namespace, image, container_id, container));
-     CREATE TABLE alert_tag_rollup (
-        minute BIGINT NOT NULL, priority INTEGER NOT NULL, rule TEXT NOT NULL, source TEXT NOT NULL,
-        hostname TEXT NOT NULL, namespace TEXT NOT NULL, image TEXT NOT NULL,
-        container_id TEXT NOT NULL, container TEXT NOT NULL, tag TEXT NOT NULL, n BIGINT NOT NULL,
-        PRIMARY KEY (minute, priority, rule, source, hostname, namespace, image, container_id, container, tag))";
+/// Table definitions (the same on both backends: BIGINT is SQLite's INTEGER; SQLite's tables are
+/// `WITHOUT ROWID`, clustered on their key, so an upsert writes one b-tree, not two).
+pub(crate) fn schema(sqlite: bool) -> String {
+    let clustered = if sqlite { " WITHOUT ROWID" } else { "" };
+    format!(
+        "CREATE TABLE alert_rollup (
+            minute BIGINT NOT NULL, priority INTEGER NOT NULL, rule TEXT NOT NULL, source TEXT NOT NULL,
+            hostname TEXT NOT NULL, namespace TEXT NOT NULL, image TEXT NOT NULL,
+            container_id TEXT NOT NULL, container TEXT NOT NULL,
+            n BIGINT NOT NULL, bytes BIGINT NOT NULL, min_t BIGINT NOT NULL, max_t BIGINT NOT NULL,
+            max_id BIGINT NOT NULL,
+            PRIMARY KEY ({KEY})){clustered};
+         CREATE TABLE alert_tag_rollup (
+            minute BIGINT NOT NULL, priority INTEGER NOT NULL, tag TEXT NOT NULL, n BIGINT NOT NULL,
+            PRIMARY KEY (minute, priority, tag)){clustered}"
+    )
+}
 
 /// Add the alerts matching `cond` (a condition over `alerts`) to the counts; `bytes` is what
 /// they cost as an aggregate (`sum(bytes)` on PostgreSQL, which caps its size by that; `0` on
@@ -64,12 +68,15 @@ pub(crate) fn add_sql(cond: &str, bytes: &str) -> String {
 /// on SQLite).
 pub(crate) fn add_tags_sql(tags_from: &str, cond: &str) -> String {
     format!(
-        "INSERT INTO alert_tag_rollup ({KEY}, tag, n)
-         SELECT {KEY_OF_ALERT}, tag, count(*) FROM {tags_from} WHERE {cond}
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-         ON CONFLICT ({KEY}, tag) DO UPDATE SET n = alert_tag_rollup.n + excluded.n"
+        "INSERT INTO alert_tag_rollup (minute, priority, tag, n)
+         SELECT {TAG_KEY_OF_ALERT}, count(*) FROM {tags_from} WHERE {cond}
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+         ON CONFLICT (minute, priority, tag) DO UPDATE SET n = alert_tag_rollup.n + excluded.n"
     )
 }
+
+/// The tag rollup's key computed from a row of `alerts` joined to its tags.
+const TAG_KEY_OF_ALERT: &str = "(time_ns / 60000000000) * 60000000000 AS minute, priority, tag";
 
 fn key_match(a: &str, b: &str) -> String {
     KEY.split(", ").map(|k| format!("{a}.{k} = {b}.{k}")).collect::<Vec<_>>().join(" AND ")
@@ -88,9 +95,8 @@ pub(crate) fn subtract_sql(tags_from: &str, cond: &str, bytes: &str) -> [String;
         ),
         format!(
             "UPDATE alert_tag_rollup AS r SET n = r.n - d.n FROM
-               (SELECT {KEY_OF_ALERT}, tag, count(*) AS n FROM {tags_from} WHERE {cond} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) AS d
-             WHERE {} AND r.tag = d.tag",
-            key_match("r", "d")
+               (SELECT {TAG_KEY_OF_ALERT}, count(*) AS n FROM {tags_from} WHERE {cond} GROUP BY 1, 2, 3) AS d
+             WHERE r.minute = d.minute AND r.priority = d.priority AND r.tag = d.tag"
         ),
     ]
 }
@@ -151,9 +157,19 @@ fn set(v: &Option<String>) -> bool {
     v.as_deref().is_some_and(|s| !s.trim().is_empty())
 }
 
-/// Whether `by` is a column of the counts.
-pub(crate) fn groups_by(by: GroupBy) -> bool {
-    !matches!(by, GroupBy::Pod | GroupBy::User | GroupBy::Process)
+/// Whether the counts can count `split`'s filter by `by`: a column of `alert_rollup`, or tags
+/// when the filter is at most on priority (`alert_tag_rollup`'s key).
+pub(crate) fn groups_by(split: &Split, by: GroupBy) -> bool {
+    match by {
+        GroupBy::Pod | GroupBy::User | GroupBy::Process => false,
+        GroupBy::Tags => {
+            let f = &split.filter;
+            [&f.rule, &f.source, &f.hostname, &f.namespace, &f.image, &f.container].iter().all(|v| !set(v))
+                && f.any_rules.is_empty()
+                && f.any_sources.is_empty()
+        }
+        _ => true,
+    }
 }
 
 /// How `q` splits between the counts and the alerts, or None when it needs the alerts alone.
@@ -330,6 +346,22 @@ mod tests {
             },
         ] {
             assert!(split(&q).is_some(), "{q:?}");
+        }
+    }
+
+    #[test]
+    fn tags_are_counted_per_minute_and_priority_only() {
+        let q = Query { min_priority: Some(harrier_rules::Priority::Error), ..Query::new() };
+        let sp = split(&q).unwrap();
+        assert!(groups_by(&sp, GroupBy::Tags) && groups_by(&sp, GroupBy::Rule));
+        assert!(!groups_by(&sp, GroupBy::Pod) && !groups_by(&sp, GroupBy::User));
+        for q in [
+            Query { rule: Some("r".into()), ..q.clone() },
+            Query { container: Some("c".into()), ..q.clone() },
+            Query { any_sources: vec!["s".into()], ..q.clone() },
+        ] {
+            let sp = split(&q).unwrap();
+            assert!(!groups_by(&sp, GroupBy::Tags) && groups_by(&sp, GroupBy::Hostname), "{q:?}");
         }
     }
 

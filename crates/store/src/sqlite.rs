@@ -720,7 +720,13 @@ fn migrate(c: &Connection) -> Result<()> {
     }
     for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
         let step = || -> rusqlite::Result<()> {
-            let m = if i + 1 == 5 { rollup::SCHEMA } else { m };
+            let counts;
+            let m = if i + 1 == 5 {
+                counts = rollup::schema(true);
+                counts.as_str()
+            } else {
+                m
+            };
             c.execute_batch(&format!(
                 "BEGIN IMMEDIATE; {m}; INSERT INTO schema_version (version) VALUES ({});",
                 i + 1
@@ -945,7 +951,7 @@ impl Store for SqliteStore {
             GroupKey::Priority(i) => priority_name(i),
             GroupKey::Text(s) => s,
         };
-        let Some(sp) = rollup::split(q).filter(|_| rollup::groups_by(by)) else {
+        let Some(sp) = rollup::split(q).filter(|sp| rollup::groups_by(sp, by)) else {
             return Ok(self
                 .count_by_alerts(q, by, Some(limit))?
                 .into_iter()
