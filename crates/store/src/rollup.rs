@@ -14,14 +14,15 @@
 //! namespace, image, container; no free text, tags, pod, user, process or id bounds) is answered
 //! from the counts for the whole minutes of its time range and from the alerts for the partial
 //! minutes at its ends ([`split`]), and the parts are added up ([`merge_top`], [`merge_buckets`],
-//! [`merge_groups`]). Anything else reads the alerts as before.
+//! [`merge_groups`]); counts by tag only when the filter is at most on priority ([`groups_by`]).
+//! Anything else reads the alerts as before.
 
 use crate::{GroupBy, Query};
 use std::collections::HashMap;
 
 pub(crate) const MINUTE_NS: i64 = 60_000_000_000;
 
-/// The key columns of `alert_rollup` (and, with `tag`, of `alert_tag_rollup`).
+/// The key columns of `alert_rollup`.
 pub(crate) const KEY: &str =
     "minute, priority, rule, source, hostname, namespace, image, container_id, container";
 
