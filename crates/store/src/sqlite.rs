@@ -150,12 +150,57 @@ fn reindex_fts(c: &Connection) -> rusqlite::Result<u64> {
     Ok(n)
 }
 
+/// Read connections: WAL lets each read its own snapshot while the writer writes, so this many
+/// UI requests are answered at once (one slow search no longer holds up every other reader).
+const READERS: usize = 3;
+
+/// One read connection and when its current read began (ms since the store's `epoch`, 0: none),
+/// for its deadline.
+struct Reader {
+    conn: Mutex<Connection>,
+    started: Arc<AtomicU64>,
+}
+
+impl Reader {
+    fn open(path: &str, flags: OpenFlags, epoch: Instant) -> Result<Reader> {
+        let r = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
+        r.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
+        // Each reader keeps 32 MiB of pages and maps at most 256 MiB of the file (mapped pages
+        // count in the process's RSS: a 4 GiB map let `harrier ui` reach 2 GiB of RSS on a
+        // 10 M-alert store). Sorts and groupings too big for the cache spill to temporary files,
+        // not to memory (grouping 10 M alerts sorts them all: ~1 GiB of RAM under
+        // `temp_store = MEMORY`).
+        r.execute_batch(
+            "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768; PRAGMA temp_store = FILE;",
+        )
+        .map_err(unavailable)?;
+        // A read that runs past READ_DEADLINE is interrupted, so one huge query cannot hold a
+        // reader for minutes after its HTTP request has timed out.
+        let started = Arc::new(AtomicU64::new(0));
+        {
+            let started = started.clone();
+            r.progress_handler(
+                100_000,
+                Some(move || {
+                    let s = started.load(Ordering::Relaxed);
+                    s != 0
+                        && (epoch.elapsed().as_millis() as u64).saturating_sub(s)
+                            > READ_DEADLINE.as_millis() as u64
+                }),
+            );
+        }
+        r.execute_batch(TERMS_TABLE).map_err(unavailable)?;
+        Ok(Reader { conn: Mutex::new(r), started })
+    }
+}
+
 pub struct SqliteStore {
     path: String,
     writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
-    /// When the current read began (ms since `epoch`, 0: none), for the reader's deadline.
-    read_started: Arc<AtomicU64>,
+    readers: Vec<Reader>,
+    /// Round-robin start for picking a free reader.
+    next_reader: AtomicU64,
     epoch: Instant,
     last_error: Mutex<Option<String>>,
 }
@@ -435,40 +480,13 @@ impl SqliteStore {
         w.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;").map_err(unavailable)?;
         // Planner statistics are fixed (migration 4): nothing is analysed at open.
         migrate(&w)?;
-        let r = Connection::open_with_flags(path, flags)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {path}: {e}")))?;
-        r.busy_timeout(std::time::Duration::from_secs(5)).map_err(unavailable)?;
-        // The reader keeps 64 MiB of pages and maps at most 256 MiB of the file (mapped pages count
-        // in the process's RSS: a 4 GiB map let `harrier ui` reach 2 GiB of RSS on a 10 M-alert
-        // store). Sorts and groupings too big for the cache spill to temporary files, not to
-        // memory (grouping 10 M alerts sorts them all: ~1 GiB of RAM under `temp_store = MEMORY`).
-        r.execute_batch(
-            "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536; PRAGMA temp_store = FILE;",
-        )
-        .map_err(unavailable)?;
-        // A read that runs past READ_DEADLINE is interrupted, so one huge query (a grouping over
-        // every alert of a 10 M store) cannot hold the reader for minutes after its HTTP request
-        // has timed out.
-        let started = Arc::new(AtomicU64::new(0));
         let epoch = Instant::now();
-        {
-            let started = started.clone();
-            r.progress_handler(
-                100_000,
-                Some(move || {
-                    let s = started.load(Ordering::Relaxed);
-                    s != 0
-                        && (epoch.elapsed().as_millis() as u64).saturating_sub(s)
-                            > READ_DEADLINE.as_millis() as u64
-                }),
-            );
-        }
-        r.execute_batch(TERMS_TABLE).map_err(unavailable)?;
+        let readers = (0..READERS).map(|_| Reader::open(path, flags, epoch)).collect::<Result<Vec<_>>>()?;
         Ok(SqliteStore {
             path: path.to_string(),
             writer: Mutex::new(w),
-            reader: Mutex::new(r),
-            read_started: started,
+            readers,
+            next_reader: AtomicU64::new(0),
             epoch,
             last_error: Mutex::new(None),
         })
@@ -502,8 +520,18 @@ impl SqliteStore {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        self.read_started.store((self.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
+        // A free reader if there is one (starting at the next in turn), else wait for that one.
+        let first = self.next_reader.fetch_add(1, Ordering::Relaxed) as usize;
+        let order = (0..self.readers.len()).map(|i| &self.readers[(first + i) % self.readers.len()]);
+        let free = order.clone().find_map(|r| r.conn.try_lock().ok().map(|c| (r, c)));
+        let (reader, c) = match free {
+            Some(rc) => rc,
+            None => {
+                let r = &self.readers[first % self.readers.len()];
+                (r, r.conn.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+        };
+        reader.started.store((self.epoch.elapsed().as_millis() as u64).max(1), Ordering::Relaxed);
         let r = f(&c).map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted => {
                 StoreError::Unavailable(format!(
@@ -513,7 +541,7 @@ impl SqliteStore {
             }
             e => unavailable(e),
         });
-        self.read_started.store(0, Ordering::Relaxed);
+        reader.started.store(0, Ordering::Relaxed);
         r
     }
 
@@ -1220,6 +1248,42 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read that takes long (here: held open) leaves the other readers free: counts from other
+    /// threads complete meanwhile, on every reader but the busy one, and again after it is done.
+    #[test]
+    fn a_slow_read_does_not_hold_up_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(SqliteStore::open(dir.path().join("a.db").to_str().unwrap()).unwrap());
+        let (busy_tx, busy_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let slow = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                s.with_reader(|_| {
+                    busy_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+            })
+        };
+        busy_rx.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    s.count(&Query::new()).unwrap();
+                }
+                done_tx.send(()).unwrap();
+            });
+        }
+        let answered = done_rx.recv_timeout(Duration::from_secs(20));
+        release_tx.send(()).unwrap();
+        slow.join().unwrap().unwrap();
+        assert!(answered.is_ok(), "reads waited for the slow one");
+        assert_eq!(s.count(&Query::new()).unwrap(), 0);
+    }
 
     /// The planner's statistics are the fixed ones of migration 4, loaded by both connections,
     /// and reopening a store analyses nothing (the figures stay as written, whatever it holds).
