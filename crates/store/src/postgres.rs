@@ -806,7 +806,19 @@ impl Store for PgStore {
                 let n = p.len();
                 p.push(Box::new(limit as i64));
                 p.push(Box::new(q.offset as i64));
-                let rows = c.query(&page_sql(&w, n), &refs(&p))?;
+                // The first, small slice is read in time order, each row's text checked as it
+                // comes (≈ 30 ms for 10 k rows): through the full-text index, even a slice costs a
+                // whole pass over the postings of every word (≈ 180 ms for a word in 1 of 200
+                // alerts at 10 M). Wider slices are cheaper through the index.
+                let rows = if slice <= 10_000 {
+                    let mut tx = c.transaction()?;
+                    tx.batch_execute("SET LOCAL enable_bitmapscan = off")?;
+                    let rows = tx.query(&page_sql(&w, n), &refs(&p))?;
+                    tx.commit()?;
+                    rows
+                } else {
+                    c.query(&page_sql(&w, n), &refs(&p))?
+                };
                 if rows.len() == limit {
                     return Ok((capped, rows));
                 }
