@@ -170,3 +170,21 @@ fn harrier_run_session_audit_links_commands_to_execs() {
     let tty_nr = exec["output_fields"]["proc.tty"].as_u64().unwrap();
     assert_eq!(tty_nr, (136 << 8) | pts, "exec tty {tty_nr} vs audited pts/{pts}");
 }
+
+/// On a host without tracefs mounted (a fresh VM of the CI's kind had none), `harrier session`
+/// mounts it itself and starts. Run in a private mount namespace (`unshare -m`), where tracefs is
+/// unmounted first, so the host's mounts are not touched.
+#[test]
+fn harrier_session_mounts_tracefs_when_the_host_has_none() {
+    let script = "umount /sys/kernel/debug/tracing 2>/dev/null; umount /sys/kernel/tracing 2>/dev/null; \
+                  test -d /sys/kernel/tracing/events && { echo 'tracefs still mounted' >&2; exit 3; }; \
+                  exec timeout -s INT 4 \"$0\" session";
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script, env!("CARGO_BIN_EXE_harrier")])
+        .output()
+        .expect("unshare (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("tracefs still mounted"), "{err}");
+    assert!(err.contains("mounted tracefs at /sys/kernel/tracing"), "{err}");
+    assert!(err.contains("session audit started"), "{err}");
+}

@@ -250,6 +250,31 @@ pub struct Capture {
     attach_latency_max_us: u64,
 }
 
+/// The per-syscall tracepoints (`tracepoint/syscalls/*`) are attached through tracefs, which
+/// some hosts do not mount (a fresh VM of the CI's kind had none): mount it at its usual place
+/// when neither it nor the debugfs path is there. Root (or CAP_SYS_ADMIN) can; otherwise the
+/// error says how.
+fn ensure_tracefs() -> Result<(), CaptureError> {
+    let mounted = |p: &str| std::path::Path::new(p).join("events").is_dir();
+    if mounted("/sys/kernel/tracing") || mounted("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    let (src, target, fstype) = (c"nodev", c"/sys/kernel/tracing", c"tracefs");
+    // SAFETY: three NUL-terminated strings that outlive the call, no data argument.
+    let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if r != 0 {
+        return Err(CaptureError(format!(
+            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({}); mount it \
+             with `mount -t tracefs nodev /sys/kernel/tracing`",
+            std::io::Error::last_os_error()
+        )));
+    }
+    tracing::info!(
+        "mounted tracefs at /sys/kernel/tracing (the session audit's syscall tracepoints need it)"
+    );
+    Ok(())
+}
+
 impl Capture {
     /// Load, verify and attach (needs root or CAP_BPF + CAP_PERFMON, and kernel BTF).
     pub fn open(cfg: &CaptureConfig) -> Result<Capture, CaptureError> {
@@ -267,6 +292,7 @@ impl Capture {
             .load(OBJ)
             .map_err(|e| err_chain("load session.bpf.o", &e))?;
         let btf = Btf::from_sys_fs().map_err(|e| err_chain("kernel BTF", &e))?;
+        ensure_tracefs()?;
         for (prog, tp) in RW {
             let p: &mut TracePoint = ebpf
                 .program_mut(prog)

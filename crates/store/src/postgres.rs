@@ -933,15 +933,9 @@ impl Store for PgStore {
         };
         Ok(parts
             .into_iter()
-            .map(|g| Group {
-                rule: g.rule,
-                priority: priority_name(g.priority as i32),
-                container: g.container,
-                hostname: g.hostname,
-                count: g.count,
-                first_ns: g.first_ns as u64,
-                last_ns: g.last_ns as u64,
-                last_id: g.last_id,
+            .map(|g| {
+                let p = priority_name(g.priority as i32);
+                g.into_group(p)
             })
             .collect())
     }

@@ -259,6 +259,22 @@ pub(crate) struct GroupPart {
     pub last_id: i64,
 }
 
+impl GroupPart {
+    /// The group as the store answers it, with its priority's name.
+    pub(crate) fn into_group(self, priority: String) -> crate::Group {
+        crate::Group {
+            rule: self.rule,
+            priority,
+            container: self.container,
+            hostname: self.hostname,
+            count: self.count,
+            first_ns: self.first_ns as u64,
+            last_ns: self.last_ns as u64,
+            last_id: self.last_id,
+        }
+    }
+}
+
 /// Groups from several parts added up, most recent first, then `offset` and `limit`.
 pub(crate) fn merge_groups(
     parts: impl IntoIterator<Item = GroupPart>,

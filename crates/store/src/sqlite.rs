@@ -1057,15 +1057,9 @@ impl Store for SqliteStore {
         };
         Ok(parts
             .into_iter()
-            .map(|g| Group {
-                rule: g.rule,
-                priority: priority_name(g.priority),
-                container: g.container,
-                hostname: g.hostname,
-                count: g.count,
-                first_ns: g.first_ns as u64,
-                last_ns: g.last_ns as u64,
-                last_id: g.last_id,
+            .map(|g| {
+                let p = priority_name(g.priority);
+                g.into_group(p)
             })
             .collect())
     }

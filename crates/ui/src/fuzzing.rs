@@ -31,9 +31,7 @@ pub fn query(data: &[u8]) {
                 // Every term is quoted (a prefix, or a number as itself): no bare FTS5 syntax
                 // survives.
                 let quoted_number = |w: &str| {
-                    w.len() > 2
-                        && w.ends_with('"')
-                        && w[1..w.len() - 1].bytes().all(|b| b.is_ascii_digit())
+                    w.len() > 2 && w.ends_with('"') && w[1..w.len() - 1].bytes().all(|b| b.is_ascii_digit())
                 };
                 assert!(
                     f.split(" AND ").all(|w| w.starts_with('"') && (w.ends_with("\"*") || quoted_number(w))),
