@@ -875,11 +875,9 @@ impl Store for PgStore {
             if by == GroupBy::Tags { ("tag", "alert_tag_rollup") } else { (by.column(), "alert_rollup") };
         let sql = format!("SELECT {col}, sum(n)::bigint FROM {table}{w}{mc} GROUP BY {col}");
         let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
-        let mut parts: Vec<(GroupKey, u64)> =
+        let parts: Vec<(GroupKey, u64)> =
             rows.iter().map(|r| (group_key(r, by), r.get::<_, i64>(1) as u64)).collect();
-        for e in &sp.edges {
-            parts.extend(self.count_by_alerts(e, by, None)?);
-        }
+        let parts = sp.with_edges(parts, |e| self.count_by_alerts(e, by, None))?;
         Ok(rollup::merge_top(parts, limit, name))
     }
 
@@ -895,14 +893,11 @@ impl Store for PgStore {
                     sp.minute_cond(!w.is_empty())
                 );
                 let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
-                let mut parts: Vec<(i64, i64, u64)> = rows
+                let parts: Vec<(i64, i64, u64)> = rows
                     .iter()
                     .map(|r| (r.get::<_, i64>(0), r.get::<_, i32>(1) as i64, r.get::<_, i64>(2) as u64))
                     .collect();
-                for e in &sp.edges {
-                    parts.extend(self.histogram_alerts(e, b)?);
-                }
-                parts
+                sp.with_edges(parts, |e| self.histogram_alerts(e, b))?
             }
         };
         Ok(rollup::merge_buckets(parts)
@@ -924,10 +919,8 @@ impl Store for PgStore {
                     sp.minute_cond(!w.is_empty())
                 );
                 let rows = self.with(|c| c.query(&sql, &refs(&p)))?;
-                let mut parts: Vec<GroupPart> = rows.iter().map(group_part).collect();
-                for e in &sp.edges {
-                    parts.extend(self.groups_alerts(e, None)?);
-                }
+                let parts: Vec<GroupPart> = rows.iter().map(group_part).collect();
+                let parts = sp.with_edges(parts, |e| self.groups_alerts(e, None))?;
                 rollup::merge_groups(parts, q.offset, limit)
             }
         };

@@ -136,6 +136,18 @@ pub(crate) struct Split {
 }
 
 impl Split {
+    /// `parts` (from the counts) followed by `f`'s answer for each partial minute at the ends.
+    pub fn with_edges<T>(
+        &self,
+        mut parts: Vec<T>,
+        mut f: impl FnMut(&Query) -> crate::Result<Vec<T>>,
+    ) -> crate::Result<Vec<T>> {
+        for e in &self.edges {
+            parts.extend(f(e)?);
+        }
+        Ok(parts)
+    }
+
     /// The time range as a condition on `minute` (integers only), with " AND " before it when
     /// `more` (other conditions come first), or " WHERE " when not.
     pub fn minute_cond(&self, more: bool) -> String {

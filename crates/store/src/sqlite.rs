@@ -522,8 +522,9 @@ impl SqliteStore {
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         // A free reader if there is one (starting at the next in turn), else wait for that one.
         let first = self.next_reader.fetch_add(1, Ordering::Relaxed) as usize;
-        let order = (0..self.readers.len()).map(|i| &self.readers[(first + i) % self.readers.len()]);
-        let free = order.clone().find_map(|r| r.conn.try_lock().ok().map(|c| (r, c)));
+        let free = (0..self.readers.len())
+            .map(|i| &self.readers[(first + i) % self.readers.len()])
+            .find_map(|r| r.conn.try_lock().ok().map(|c| (r, c)));
         let (reader, c) = match free {
             Some(rc) => rc,
             None => {
@@ -991,16 +992,14 @@ impl Store for SqliteStore {
         let (col, table) =
             if by == GroupBy::Tags { ("tag", "alert_tag_rollup") } else { (by.column(), "alert_rollup") };
         let sql = format!("SELECT {col}, sum(n) FROM {table}{w}{mc} GROUP BY {col}");
-        let mut parts = self.with_reader(|c| {
+        let parts = self.with_reader(|c| {
             let mut st = c.prepare(&sql)?;
             let rows = st.query_map(params_from_iter(p.iter()), |r| {
                 Ok((group_key(r.get(0)?, by), r.get::<_, i64>(1)? as u64))
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        for e in &sp.edges {
-            parts.extend(self.count_by_alerts(e, by, None)?);
-        }
+        let parts = sp.with_edges(parts, |e| self.count_by_alerts(e, by, None))?;
         Ok(rollup::merge_top(parts, limit, name))
     }
 
@@ -1014,17 +1013,14 @@ impl Store for SqliteStore {
                     "SELECT (minute / {b}) * {b} AS start, priority, sum(n) FROM alert_rollup{w}{} GROUP BY start, priority",
                     sp.minute_cond(!w.is_empty())
                 );
-                let mut parts = self.with_reader(|c| {
+                let parts = self.with_reader(|c| {
                     let mut st = c.prepare(&sql)?;
                     let rows = st.query_map(params_from_iter(p.iter()), |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)? as u64))
                     })?;
                     rows.collect::<rusqlite::Result<Vec<_>>>()
                 })?;
-                for e in &sp.edges {
-                    parts.extend(self.histogram_alerts(e, b)?);
-                }
-                parts
+                sp.with_edges(parts, |e| self.histogram_alerts(e, b))?
             }
         };
         Ok(rollup::merge_buckets(parts)
@@ -1044,14 +1040,12 @@ impl Store for SqliteStore {
                      FROM alert_rollup{w}{} GROUP BY rule, container_id, container, hostname",
                     sp.minute_cond(!w.is_empty())
                 );
-                let mut parts = self.with_reader(|c| {
+                let parts = self.with_reader(|c| {
                     let mut st = c.prepare(&sql)?;
                     let rows = st.query_map(params_from_iter(p.iter()), group_part)?;
                     rows.collect::<rusqlite::Result<Vec<_>>>()
                 })?;
-                for e in &sp.edges {
-                    parts.extend(self.groups_alerts(e, None)?);
-                }
+                let parts = sp.with_edges(parts, |e| self.groups_alerts(e, None))?;
                 rollup::merge_groups(parts, q.offset, limit)
             }
         };
