@@ -235,15 +235,24 @@ fn smtp_counts(out: &Path) -> HashMap<u64, u32> {
     m
 }
 
+/// `harrier forward -c CFG`; its stderr is appended to `CFG.log` (kept across restarts) so a
+/// failing test can say why the process did what it did.
 fn harrier_forward(cfg: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(cfg.with_extension("log")).unwrap();
     Proc(
         Command::new(env!("CARGO_BIN_EXE_harrier"))
             .args(["forward", "-c", cfg.to_str().unwrap()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     )
+}
+
+/// What `harrier forward -c CFG` wrote to stderr so far, and whether it has exited.
+fn forward_story(cfg: &Path, h: &mut Proc) -> String {
+    let log = std::fs::read_to_string(cfg.with_extension("log")).unwrap_or_default();
+    format!("exit status: {:?}; stderr:\n{log}", h.0.try_wait())
 }
 
 /// POST one alert; the status code, or `None` when the connection failed (Harrier down).
@@ -538,17 +547,18 @@ fn a_torn_spool_file_is_recovered_on_start() {
     .unwrap();
     let seen: Seen = Default::default();
     let hook = webhook(seen.clone(), Arc::new(AtomicBool::new(false)));
-    let listen = free_port();
+    // No port of its own: the spool is delivered whether or not anything is posted (a port picked
+    // in advance could be taken by the other tests' connections before forward binds it).
     let cfg = dir.path().join("sidekick.yaml");
     std::fs::write(
         &cfg,
-        format!("listenaddress: 127.0.0.1\nlistenport: {listen}\nspooldir: {}\nwebhook:\n  address: http://127.0.0.1:{hook}/\n", spool.display()),
+        format!("listenaddress: 127.0.0.1\nlistenport: 0\nspooldir: {}\nwebhook:\n  address: http://127.0.0.1:{hook}/\n", spool.display()),
     )
     .unwrap();
-    let _h = harrier_forward(&cfg);
-    let end = Instant::now() + Duration::from_secs(15);
+    let mut h = harrier_forward(&cfg);
+    let end = Instant::now() + Duration::from_secs(30);
     while seen.lock().unwrap().len() < 3 {
-        assert!(Instant::now() < end, "{:?}", seen.lock().unwrap());
+        assert!(Instant::now() < end, "seen {:?}; {}", seen.lock().unwrap(), forward_story(&cfg, &mut h));
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
