@@ -6,7 +6,8 @@
 //! keeps (and reuses) the SQLite file, `HARRIER_BENCH_PG_URL` uses (and reuses) that database;
 //! `HARRIER_BENCH_BATCH` alerts per insert and `HARRIER_BENCH_WRITER_CACHE_MIB` fill big databases
 //! faster through the same insert path; `HARRIER_BENCH_PG_SETTINGS=max_wal_size=8GB,…` adds server
-//! settings to the private PostgreSQL server). With `HARRIER_BENCH_KEEP` (or `HARRIER_BENCH_PG_URL`)
+//! settings to the private PostgreSQL server; `HARRIER_BENCH_SLOW_MS=200` prints each three-word
+//! query that took at least that long, with its total). With `HARRIER_BENCH_KEEP` (or `HARRIER_BENCH_PG_URL`)
 //! naming a database that already holds N alerts, nothing is inserted and only the queries run, so
 //! a 10 M database is filled once and queried again after each change; every figure line ends
 //! with the machine's load average at that moment. Both backends run in the same process, PostgreSQL on a
@@ -198,6 +199,8 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
     println!("{name} size: {file} bytes on disk = {:.0} bytes per stored alert", file as f64 / n as f64);
 
     let runs = 200;
+    // HARRIER_BENCH_SLOW_MS: print each three-word query that took at least that long.
+    let slow: Option<f64> = std::env::var("HARRIER_BENCH_SLOW_MS").ok().and_then(|s| s.parse().ok());
     let mut filtered = Vec::new();
     let mut text = Vec::new();
     let mut tags = Vec::new();
@@ -217,8 +220,17 @@ fn run(name: &str, s: &dyn Store, n: u64, disk: &dyn Fn() -> u64) {
         q.text = Some(format!("{} something {}", WORDS[r % 16], (r * 37) % 1000));
         q.limit = 50;
         let t = Instant::now();
-        s.query(&q).unwrap();
+        let p = s.query(&q).unwrap();
         text.push(t.elapsed().as_secs_f64() * 1e3);
+        if slow.is_some_and(|ms| text[r] >= ms) {
+            println!(
+                "{name} slow free text {:?}: {:.0} ms (total {}{})",
+                q.text.as_deref().unwrap_or(""),
+                text[r],
+                p.total,
+                if p.total_exact { "" } else { "+" }
+            );
+        }
 
         let mut q = Query::new();
         q.text = Some(WORDS[(r + 3) % 16].to_string());

@@ -314,6 +314,53 @@ fn count_sql(w: &str) -> String {
     format!("SELECT count(*) FROM (SELECT 1 FROM alerts{w} LIMIT {}) AS m", Query::COUNT_CAP + 1)
 }
 
+/// The most of the newest alerts [`dense_count`] reads in time order (≈ 1 µs each when cached).
+const PROBE_MAX_ROWS: f64 = 300_000.0;
+
+/// How many of the newest alerts to read in time order to settle that a text has more matches
+/// than the cap, from the planner's estimate of its matches (`est`) among `all` alerts; `None`
+/// when the index is the cheaper way. Through the index, GIN hands over every match before the
+/// first is counted (≈ 1 µs each at 10 M when a dense word is ANDed with others); in time order
+/// the count stops at the cap, after about `cap / density` rows. The window allows for the
+/// estimate being 30 % high, and is never longer than the matches the index would produce.
+fn probe_rows(est: f64, all: f64) -> Option<i64> {
+    if !(est.is_finite() && all.is_finite() && est > Query::COUNT_CAP as f64 && all > 0.0) {
+        return None;
+    }
+    let density = (est / all).min(1.0);
+    let rows = 1.3 * (Query::COUNT_CAP + 1) as f64 / density;
+    (rows <= PROBE_MAX_ROWS && rows < est).then_some(rows.ceil() as i64)
+}
+
+/// The planner's row estimate from the first line of an `EXPLAIN` (`… rows=N width=…`).
+fn plan_rows(line: &str) -> Option<f64> {
+    let at = line.find(" rows=")? + " rows=".len();
+    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// A free text's capped count when the planner expects it to match a large share of the alerts:
+/// the matches among the newest alerts, read in time order and counted up to one past the cap.
+/// `Some` only when that proved the cap is passed (the same capped value the index would give);
+/// `None` sends the caller to the index (`count_sql`).
+fn dense_count(c: &mut Client, w: &str, p: &Params) -> std::result::Result<Option<i64>, postgres::Error> {
+    let plan: String = match c.query(&format!("EXPLAIN SELECT 1 FROM alerts{w}"), &refs(p))?.first() {
+        Some(r) => r.get(0),
+        None => return Ok(None),
+    };
+    let all: f64 =
+        c.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = 'alerts'::regclass", &[])?.get(0);
+    let Some(rows) = plan_rows(&plan).and_then(|est| probe_rows(est, all)) else {
+        return Ok(None);
+    };
+    // The window's LIMIT keeps the filter out of it: the filter applies to those rows only.
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM alerts ORDER BY time_ns DESC, id DESC LIMIT {rows}) AS a{w} LIMIT {}) AS m",
+        Query::COUNT_CAP + 1
+    );
+    let n: i64 = c.query_one(&sql, &refs(p))?.get(0);
+    Ok((n as u64 > Query::COUNT_CAP).then_some(n))
+}
+
 /// A page; limit and offset are parameters `n + 1` and `n + 2`.
 fn page_sql(w: &str, n: usize) -> String {
     format!(
@@ -783,7 +830,14 @@ impl Store for PgStore {
         let count_sql = count_sql(&cw);
         let want = limit + q.offset;
         let (capped, rows) = self.with(|c| {
-            let capped: i64 = c.query_one(&count_sql, &refs(&cp))?.get(0);
+            let dense = match tsq {
+                Some(_) => dense_count(c, &cw, &cp)?,
+                None => None,
+            };
+            let capped: i64 = match dense {
+                Some(n) => n,
+                None => c.query_one(&count_sql, &refs(&cp))?.get(0),
+            };
             // Text with more matches than the cap: GIN hands every match over at once and the
             // page would sort them all. The newest slice of alerts is searched first (its lower
             // time read from the time index), widened tenfold while the page is short; a full
@@ -1159,5 +1213,71 @@ mod tests {
             .get(0);
         assert!(opts.contains(&"autovacuum_vacuum_insert_threshold=50000".to_string()), "{opts:?}");
         assert_eq!(s.get(1).unwrap().unwrap().alert["output"], "old alert 0 about zebras");
+    }
+
+    #[test]
+    fn probe_rows_only_where_time_order_is_cheaper() {
+        let cap = (Query::COUNT_CAP + 1) as f64;
+        // Every alert matches: about 1.3 × the cap of the newest.
+        assert_eq!(probe_rows(10e6, 10e6), Some((1.3 * cap).ceil() as i64));
+        // One in ten: ten times as many rows.
+        assert_eq!(probe_rows(1e6, 10e6), Some((13.0 * cap).ceil() as i64));
+        // One in a hundred: past the window; the index is cheaper.
+        assert_eq!(probe_rows(1e5, 10e6), None);
+        // At most the cap expected, no statistics yet, an estimate past the table: no probe, or a
+        // window of the whole of a small table.
+        assert_eq!(probe_rows(cap - 1.0, 10e6), None);
+        assert_eq!(probe_rows(5e4, -1.0), None);
+        assert_eq!(probe_rows(f64::NAN, 1e6), None);
+        assert_eq!(probe_rows(3e4, 2e4), Some((1.3 * cap).ceil() as i64));
+        // A window no shorter than the matches the index would hand over: the index.
+        assert_eq!(probe_rows(1.2e4, 1.2e4), None);
+        assert_eq!(
+            plan_rows("Bitmap Heap Scan on alerts  (cost=1.00..2.00 rows=66258 width=4)"),
+            Some(66258.0)
+        );
+        assert_eq!(plan_rows("Result  (cost=0.00..0.01 rows=1 width=4)"), Some(1.0));
+        assert_eq!(plan_rows("no estimate"), None);
+    }
+
+    /// A text the planner expects to match most alerts is counted in time order over the newest
+    /// ones; that settles the total only when they hold more than the cap. A word in most old
+    /// alerts and in none of the newest (the planner cannot know) falls back to the index and
+    /// still counts past the cap; a dense word beside a filter nothing passes counts zero.
+    #[test]
+    fn dense_text_is_counted_in_time_order_only_when_that_settles_it() {
+        let url = crate::pgserver::shared().new_database().unwrap();
+        let s = PgStore::open(&url).unwrap();
+        let n = 40_000u64;
+        let all: Vec<Alert> = (0..n)
+            .map(|i| {
+                let mut a = harrier_sinks::test_alert();
+                a.time_ns = 1_700_000_000_000_000_000 + i * 1_000_000;
+                let era = if i < 24_000 { "olden" } else { "recent" };
+                a.output = format!("everywhere {era} {}", if i % 4 == 0 { "quarter" } else { "rest" });
+                a.hostname = "node-a".into();
+                a
+            })
+            .collect();
+        for b in all.chunks(5_000) {
+            s.insert(b).unwrap();
+        }
+        s.with(|c| c.batch_execute("ANALYZE alerts")).unwrap();
+        let dense = |text: &str, host: &str| {
+            let q = Query { text: Some(text.into()), hostname: Some(host.into()), ..Query::new() };
+            let tsq = s.plan_tsquery(&q).unwrap();
+            let (w, p) = where_clause(&q, tsq.as_deref());
+            let probed = s.with(|c| dense_count(c, &w, &p)).unwrap();
+            let page = s.query(&q).unwrap();
+            (probed, page.total, page.total_exact)
+        };
+        let past = Query::COUNT_CAP as i64 + 1;
+        assert_eq!(dense("everywhere", "node-a"), (Some(past), Query::COUNT_CAP, false));
+        // 24,000 old ones: dense enough to try the newest ≈ 21,700 alerts, which hold only
+        // 5,700 of them, so the index counts them.
+        assert_eq!(dense("olden", "node-a"), (None, Query::COUNT_CAP, false));
+        // 10,000 exactly: at the cap, counted exactly through the index.
+        assert_eq!(dense("quarter", "node-a"), (None, 10_000, true));
+        assert_eq!(dense("everywhere", "node-b").1, 0);
     }
 }
