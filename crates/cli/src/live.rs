@@ -313,6 +313,11 @@ pub fn run(
         let (slot, captured, filter) = (slot.clone(), captured.clone(), filter.clone());
         ops.start_watch(move || reload_rules(&load, &slot, &captured, &filter));
     }
+    // The container runtimes are probed (and containerd's event stream subscribed) before
+    // detection is announced and ready, so containers started from then on are described.
+    if src.live_containers() {
+        det.start_runtime_lookup();
+    }
     tracing::info!("live detection started ({n_rules} rules, {n_types} event types watched); Ctrl-C to stop");
     ops.health.set_ready(true);
     // Set when the drop policy's `exit` action fires.

@@ -78,7 +78,7 @@ fn podman_tty_shell_alert_has_the_true_container_metadata() {
     );
     let mut log = String::new();
     assert!(
-        h.wait_log("container metadata from podman", Duration::from_secs(10), &mut log),
+        h.logged("container metadata from podman", Duration::from_secs(10), &mut log),
         "no start-up line naming podman:\n{log}"
     );
     assert!(log.contains(&pm.socket.display().to_string()), "the start-up line names the socket:\n{log}");

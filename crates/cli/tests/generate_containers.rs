@@ -44,7 +44,7 @@ fn every_container_action_raises_its_rule_with_container_metadata() {
     let h = Harrier::start(&["-o", "rule_matching=all"], &env);
     let mut log = String::new();
     assert!(
-        h.wait_log("container metadata from containerd", Duration::from_secs(10), &mut log),
+        h.logged("container metadata from containerd", Duration::from_secs(10), &mut log),
         "harrier run does not see the test's containerd:\n{log}"
     );
 

@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tonic::transport::Channel;
 
+/// How long a lookup of a container containerd no longer knows waits for the event stream, which
+/// may still be describing it (a container that lived for a moment).
+const GONE_GRACE: Duration = Duration::from_millis(300);
+
 pub struct Containerd {
     sockets: Vec<PathBuf>,
     namespaces: Vec<String>,
@@ -249,7 +253,10 @@ impl MetadataSource for Containerd {
         let r = rt.block_on(self.lookup_on(&socket, full_id));
         match r {
             Ok(Some(info)) => Lookup::Found(Box::new(info)),
-            Ok(None) => Lookup::NotFound,
+            Ok(None) => match self.prefetch.as_ref().and_then(|p| p.take_within(full_id, GONE_GRACE)) {
+                Some(info) => Lookup::Found(Box::new(info)),
+                None => Lookup::NotFound,
+            },
             Err(CallError::Unreachable(e)) => {
                 self.current = None;
                 self.channel = None;

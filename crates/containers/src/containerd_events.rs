@@ -5,14 +5,14 @@
 //! moment (`ctr run --rm`, a Job's short step) is often gone before Harrier's lookup runs; with the
 //! event it is described all the same. The stream is re-subscribed after a second when it breaks.
 
-use crate::containerd::Containerd;
+use crate::containerd::{list_namespaces, Containerd};
 use crate::grpc;
 use crate::ContainerInfo;
 use containerd_client::events::{ContainerCreate, TaskCreate};
 use containerd_client::services::v1::events_client::EventsClient;
 use containerd_client::services::v1::SubscribeRequest;
 use prost::Message;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +25,8 @@ const KEEP: usize = 1024;
 struct Cache {
     map: HashMap<String, ContainerInfo>,
     order: VecDeque<String>,
+    /// Containers whose create event came and whose description is being fetched.
+    fetching: HashSet<String>,
 }
 
 impl Cache {
@@ -70,6 +72,24 @@ impl Prefetch {
         c.order.retain(|i| i != full_id);
         Some(info)
     }
+
+    /// [`Prefetch::take`], waiting up to `within` while the stream is still describing it: a
+    /// container that is already gone when its first lookup runs may have been fetched from its
+    /// create event (published before its first process ran) a moment later. Containers the
+    /// stream is not fetching are answered at once.
+    pub fn take_within(&self, full_id: &str, within: Duration) -> Option<ContainerInfo> {
+        let until = std::time::Instant::now() + within;
+        loop {
+            if let Some(info) = self.take(full_id) {
+                return Some(info);
+            }
+            let fetching = self.cache.lock().is_ok_and(|c| c.fetching.contains(full_id));
+            if !fetching || std::time::Instant::now() >= until || self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 impl Drop for Prefetch {
@@ -104,26 +124,42 @@ fn watch(
             let calls = grpc::channel(socket, timeout).await.map_err(|e| e.to_string())?;
             // Every topic (a few events per container), the create ones picked below.
             let req = SubscribeRequest { filters: vec![] };
-            // containerd may answer the subscription's headers only with its first event: wait for
-            // them in short steps (looking at `stop`), and count the request as subscribed once it
-            // has been in flight for a moment.
+            // containerd answers the subscription's headers only with its first event, so its
+            // being in place is inferred: a call sent after it on the same connection has been
+            // answered (the server reads a connection's requests in order and registers the
+            // subscription as its handler starts) and it has been in flight for a moment. Waited
+            // for in short steps, looking at `stop`.
             let mut client = EventsClient::new(ch.clone());
             let sub = client.subscribe(req);
             tokio::pin!(sub);
+            let early = tokio::time::timeout(Duration::from_millis(20), &mut sub).await;
+            let ordered = Arc::new(AtomicBool::new(false));
+            if early.is_err() {
+                let (ch, ordered) = (ch.clone(), ordered.clone());
+                tokio::spawn(async move {
+                    if let Ok(Ok(_)) = tokio::time::timeout(timeout, list_namespaces(&ch)).await {
+                        ordered.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
             let mut waited = 0;
-            let mut stream = loop {
-                tokio::select! {
-                    r = &mut sub => break r.map_err(|s| s.message().to_string())?.into_inner(),
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                        waited += 1;
-                        if waited == 2 {
-                            let _ = subscribed.send(());
-                        }
-                        if stop.load(Ordering::Relaxed) {
-                            return Ok(());
+            let mut stream = match early {
+                Ok(r) => r.map_err(|s| s.message().to_string())?.into_inner(),
+                Err(_) => loop {
+                    tokio::select! {
+                        r = &mut sub => break r.map_err(|s| s.message().to_string())?.into_inner(),
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                            waited += 1;
+                            // At least 150 ms in flight, and the later call answered (or 2 s).
+                            if (waited >= 3 && ordered.load(Ordering::Relaxed)) || waited == 40 {
+                                let _ = subscribed.send(());
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
                         }
                     }
-                }
+                },
             };
             let _ = subscribed.send(());
             while !stop.load(Ordering::Relaxed) {
@@ -133,11 +169,19 @@ fn watch(
                 };
                 let Some(env) = next else { return Ok(()) };
                 let Some(id) = env.event.as_ref().and_then(|any| created(&env.topic, any)) else { continue };
-                if cache.lock().is_ok_and(|c| c.map.contains_key(&id)) {
-                    continue;
-                }
-                if let Ok(Some(info)) = Containerd::lookup_in(&calls, &[env.namespace], &id).await {
-                    if let Ok(mut c) = cache.lock() {
+                match cache.lock() {
+                    Ok(mut c) if !c.map.contains_key(&id) => c.fetching.insert(id.clone()),
+                    _ => continue,
+                };
+                let info = Containerd::lookup_in(&calls, &[env.namespace], &id).await;
+                tracing::debug!(
+                    "containerd event {} for {id}: described: {}",
+                    env.topic,
+                    matches!(info, Ok(Some(_)))
+                );
+                if let Ok(mut c) = cache.lock() {
+                    c.fetching.remove(&id);
+                    if let Ok(Some(info)) = info {
                         c.put(id, info);
                     }
                 }
@@ -181,5 +225,43 @@ mod tests {
         let id = format!("{:064}", KEEP + 9);
         assert!(p.take(&id).is_some());
         assert!(p.take(&id).is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_gone_container_waits_only_while_the_stream_fetches_it() {
+        let p = Arc::new(Prefetch {
+            socket: PathBuf::new(),
+            cache: Arc::new(Mutex::new(Cache::default())),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+        });
+        let t = std::time::Instant::now();
+        assert!(p.take_within("unknown", Duration::from_secs(5)).is_none());
+        assert!(t.elapsed() < Duration::from_secs(4), "not fetched: answered at once");
+
+        p.cache.lock().unwrap().fetching.insert("brief".into());
+        let q = p.clone();
+        let fetcher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut c = q.cache.lock().unwrap();
+            c.fetching.remove("brief");
+            c.put("brief".into(), ContainerInfo::from_ids("brief", Runtime::Containerd, None));
+        });
+        assert_eq!(
+            p.take_within("brief", Duration::from_secs(5)).map(|i| i.full_id),
+            Some("brief".to_string())
+        );
+        fetcher.join().unwrap();
+
+        p.cache.lock().unwrap().fetching.insert("failed".into());
+        let q = p.clone();
+        let fetcher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            q.cache.lock().unwrap().fetching.remove("failed");
+        });
+        let t = std::time::Instant::now();
+        assert!(p.take_within("failed", Duration::from_secs(5)).is_none());
+        assert!(t.elapsed() < Duration::from_secs(4), "a failed fetch ends the wait");
+        fetcher.join().unwrap();
     }
 }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const RETRY_MAX: usize = 4096;
 /// How often unreachable runtimes are probed again.
 const REPROBE_EVERY: Duration = Duration::from_secs(1);
+/// Longest [`LookupService::start_with`] waits for the first probe of the runtimes.
+const STARTUP_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// One lookup request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +127,17 @@ impl LookupService {
             retry: Vec::new(),
             log: cfg.log,
         };
-        std::thread::Builder::new().name("harrier-containers".into()).spawn(move || worker.run(rx))?;
+        // The first probe (and containerd's event subscription, which describes containers that
+        // live for a moment) is waited for, so containers started once `start` returns are seen;
+        // bounded, so a runtime that hangs cannot hold detection back.
+        let (probed_tx, probed) = mpsc::channel::<()>();
+        std::thread::Builder::new().name("harrier-containers".into()).spawn(move || {
+            worker.startup_probe();
+            let _ = probed_tx.send(());
+            worker.run(rx)
+        })?;
+        let bound = cfg.lookup_timeout.saturating_mul(2).clamp(Duration::from_millis(500), STARTUP_WAIT_MAX);
+        let _ = probed.recv_timeout(bound);
         Ok(LookupHandle { tx, answers: Mutex::new(arx), ready, stats, alert_wait: cfg.alert_wait })
     }
 }
@@ -148,7 +160,6 @@ fn socket_list(s: &dyn MetadataSource) -> String {
 
 impl Worker {
     fn run(&mut self, rx: Receiver<Request>) {
-        self.startup_probe();
         let mut last_probe = Instant::now();
         loop {
             match rx.recv_timeout(REPROBE_EVERY) {
@@ -253,6 +264,17 @@ impl Worker {
                 Lookup::Unreachable(why) => self.set_up(i, false, &why),
             }
         }
+        tracing::debug!(
+            "container {}: {}",
+            req.full_id,
+            if info.is_some() {
+                "described"
+            } else if answered {
+                "unknown to every runtime"
+            } else {
+                "no runtime reachable"
+            }
+        );
         let counter = match (&info, answered) {
             (Some(_), _) => &self.stats.found,
             (None, true) => &self.stats.not_found,

@@ -326,7 +326,9 @@ impl<P: AlertPort> Detector<P> {
     pub fn run(&mut self, src: &mut dyn EventSource) -> Result<(), SourceError> {
         src.seed(&mut self.state);
         if src.live_containers() {
+            // Started already (before detection was announced): the seeded threads' containers.
             self.start_runtime_lookup();
+            self.state.note_all_containers();
         }
         let res = src.run_idle(&mut |x| {
             match x {

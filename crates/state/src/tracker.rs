@@ -380,6 +380,11 @@ impl State {
     /// threads already known are requested at once.
     pub fn enable_runtime_lookup(&mut self, handle: LookupHandle) {
         self.lookup = Some(handle);
+        self.note_all_containers();
+    }
+
+    /// Ask about every known thread's container not asked about yet (after a /proc seed).
+    pub fn note_all_containers(&mut self) {
         let tids: Vec<i64> = self.threads.iter().map(|t| t.tid).collect();
         for tid in tids {
             self.note_container(tid);

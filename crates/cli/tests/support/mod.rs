@@ -17,6 +17,8 @@ pub struct Harrier {
     child: Child,
     alerts: mpsc::Receiver<serde_json::Value>,
     log: mpsc::Receiver<String>,
+    /// stderr up to "live detection started".
+    pub startup: String,
 }
 
 impl Harrier {
@@ -46,11 +48,19 @@ impl Harrier {
                 let _ = ltx.send(l);
             }
         });
-        let h = Harrier { child, alerts, log };
+        let mut h = Harrier { child, alerts, log, startup: String::new() };
         let mut seen = String::new();
         let started = h.wait_log("live detection started", Duration::from_secs(60), &mut seen);
         assert!(started, "harrier run did not start (eBPF must load here; run as root):\n{seen}");
+        h.startup = seen;
         h
+    }
+
+    /// Whether stderr said `text`, at start-up or within `within` after; what was read is
+    /// appended to `seen` (start-up included).
+    pub fn logged(&self, text: &str, within: Duration, seen: &mut String) -> bool {
+        seen.push_str(&self.startup);
+        self.startup.contains(text) || self.wait_log(text, within, seen)
     }
 
     /// Wait for a stderr line containing `text`; everything read is appended to `seen`.
