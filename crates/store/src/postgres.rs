@@ -263,6 +263,9 @@ struct TextQuery {
 /// only words in nearly every alert, which rule out almost none of the rows the others find (a
 /// word in a quarter of them, moved out, made the rare word's every match a heap visit: 3 s).
 const COMMON_SHARE: f64 = 0.9;
+/// Term → share of the alerts holding it.
+type TermShares = std::sync::Arc<HashMap<String, f64>>;
+
 /// How long the index's term statistics are reused before being read again.
 const TERM_SHARES_TTL: Duration = Duration::from_secs(300);
 
@@ -477,7 +480,7 @@ pub struct PgStore {
     last_error: Mutex<Option<String>>,
     /// The full-text index's most common terms and the share of alerts holding each (from
     /// `pg_stats`), with when they were read; see [`split_text`].
-    term_shares: Mutex<Option<(std::time::Instant, std::sync::Arc<HashMap<String, f64>>)>>,
+    term_shares: Mutex<Option<(std::time::Instant, TermShares)>>,
 }
 
 impl PgStore {
@@ -592,7 +595,7 @@ impl PgStore {
     /// The share of alerts holding each of the full-text index's most common terms, from the
     /// column's statistics (`most_common_elems`, kept by `ANALYZE` and autovacuum); empty
     /// before the first `ANALYZE`. Read again after [`TERM_SHARES_TTL`].
-    fn term_shares(&self) -> Result<std::sync::Arc<HashMap<String, f64>>> {
+    fn term_shares(&self) -> Result<TermShares> {
         if let Ok(g) = self.term_shares.lock() {
             if let Some((_, m)) = g.as_ref().filter(|(at, _)| at.elapsed() < TERM_SHARES_TTL) {
                 return Ok(m.clone());
@@ -1379,7 +1382,10 @@ mod tests {
         // Every word common (or every word rare): all through the index.
         let all = TextQuery { index: "(sh | shell | shim) & something".into(), filter: None };
         assert_eq!(split_text(&[sh.clone(), some.clone()], &shares), all);
-        assert_eq!(split_text(&[n.clone()], &shares), TextQuery { index: "405".into(), filter: None });
+        assert_eq!(
+            split_text(std::slice::from_ref(&n), &shares),
+            TextQuery { index: "405".into(), filter: None }
+        );
         // A group is as common as its terms together: 0.25 + 0.05 stays with the index, 0.5 +
         // 0.45 does not; an open prefix is treated as common; no statistics yet: nothing is split.
         let group = part("(sh | shell)", &["sh", "shell"], false);
