@@ -163,6 +163,11 @@ pub fn split_url(url: &str) -> Result<(String, TlsParams), String> {
             i += 1;
         }
         let key = &url[start..i];
+        // libpq's keywords are letters, digits and underscores (a URL after key=value pairs
+        // is not one, and would be split again as a URL).
+        if key.is_empty() || !key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            return Err(format!("store URL: {key:?} is not a connection keyword"));
+        }
         while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
@@ -457,6 +462,9 @@ mod tests {
         assert_eq!(p.root_cert.as_deref(), Some("/a b/c'a.pem"));
         assert!(split_url("host=db sslrootcert='unterminated").is_err());
         assert!(split_url("host").is_err());
+        // A URL after key=value pairs (found by the fuzzer: it was kept, then split as a URL).
+        let e = split_url("sslmode=require postgres://u@h/d?sslrootcert=%2Fca.pem").unwrap_err();
+        assert!(e.contains("not a connection keyword"), "{e}");
     }
 
     #[test]
