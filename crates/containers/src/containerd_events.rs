@@ -30,6 +30,12 @@ struct Cache {
 }
 
 impl Cache {
+    fn take(&mut self, full_id: &str) -> Option<ContainerInfo> {
+        let info = self.map.remove(full_id)?;
+        self.order.retain(|i| i != full_id);
+        Some(info)
+    }
+
     fn put(&mut self, id: String, info: ContainerInfo) {
         if self.map.insert(id.clone(), info).is_none() {
             self.order.push_back(id);
@@ -67,10 +73,7 @@ impl Prefetch {
 
     /// The metadata fetched when container `full_id` was created, if any (taken: asked once).
     pub fn take(&self, full_id: &str) -> Option<ContainerInfo> {
-        let mut c = self.cache.lock().ok()?;
-        let info = c.map.remove(full_id)?;
-        c.order.retain(|i| i != full_id);
-        Some(info)
+        self.cache.lock().ok()?.take(full_id)
     }
 
     /// [`Prefetch::take`], waiting up to `within` while the stream is still describing it: a
@@ -80,10 +83,13 @@ impl Prefetch {
     pub fn take_within(&self, full_id: &str, within: Duration) -> Option<ContainerInfo> {
         let until = std::time::Instant::now() + within;
         loop {
-            if let Some(info) = self.take(full_id) {
-                return Some(info);
-            }
-            let fetching = self.cache.lock().is_ok_and(|c| c.fetching.contains(full_id));
+            let fetching = {
+                let mut c = self.cache.lock().ok()?;
+                if let Some(info) = c.take(full_id) {
+                    return Some(info);
+                }
+                c.fetching.contains(full_id)
+            };
             if !fetching || std::time::Instant::now() >= until || self.stop.load(Ordering::Relaxed) {
                 return None;
             }
