@@ -7,7 +7,9 @@
 //!   the loop and Harrier pinned to different CPUs (what remains is the probe's kernel time), and
 //!   its breakdown: the probe's time in the kernel per syscall (kernel.bpf_stats_enabled) and
 //!   Harrier's user-space CPU during the loop; and the floor: the loop and the tar | gzip with
-//!   only an empty program on the probe's tracepoint (what any probe on sys_exit costs);
+//!   only an empty program on the probe's tracepoint (what any probe on sys_exit costs), and the
+//!   bound: the loop with only a header-only record per open/close put on the ring and drained
+//!   (what any probe that reports these syscalls at all costs, before it reads a path or a file);
 //! * the slowdown of realistic workloads (a `cargo build` of a generated dependency-free crate of
 //!   ~1,300 functions made in a temp dir, and a `tar | gzip` of the workspace's crates/) with Harrier attached vs not (goal <= 3%);
 //! * Harrier's resident memory after the load, and its peak since start (VmHWM, start-up
@@ -1011,6 +1013,7 @@ fn main() {
         let (mut c0, mut c1) = (Duration::MAX, Duration::MAX);
         let (mut t0, mut t1) = (Duration::MAX, Duration::MAX);
         let (mut lf, mut tf) = (Duration::MAX, Duration::MAX);
+        let mut lb = Duration::MAX;
         let mut loads = Vec::new();
         for round in 0..rounds {
             eprintln!("round {}/{rounds}", round + 1);
@@ -1031,6 +1034,15 @@ fn main() {
                     drop(f);
                 }
                 Err(e) if round == 0 => eprintln!("floor program not attached: {e}"),
+                Err(_) => {}
+            }
+            // the bound: a header-only record per open/close, drained, nothing else
+            match harrier_probe::Bare::attach() {
+                Ok(b) => {
+                    lb = lb.min(open_close_loop(n_loop, &loop_file));
+                    drop(b);
+                }
+                Err(e) if round == 0 => eprintln!("bare-record program not attached: {e}"),
                 Err(_) => {}
             }
             let Some(h) = Harrier::start(&rule_file) else { return };
@@ -1074,6 +1086,13 @@ fn main() {
                 lf.as_nanos() as f64 / n_loop as f64,
                 ratio(l0, lf),
                 (ratio(t0, tf) - 1.0) * 100.0
+            );
+        }
+        if lb < Duration::MAX {
+            println!(
+                "  bound, a header-only record per open/close (timestamp, ids, arguments; no path, no file item) and nothing else: loop {:.0} ns/iter, slowdown {:.2}x",
+                lb.as_nanos() as f64 / n_loop as f64,
+                ratio(l0, lb)
             );
         }
         if cargo_too {

@@ -1082,6 +1082,34 @@ int hr_floor(__u64 *ctx)
 	return 0;
 }
 
+/* Never attached by Harrier either: the least any record-producing probe does for open, openat
+ * and close — a header (timestamp, ids, arguments) put on the ring, no strings, no file item, no
+ * counters. The benchmarks attach it alone (harrier_probe::Bare, which drains the ring) to measure
+ * what two bare records per open/close cost above the floor. */
+SEC("tp_btf/sys_exit")
+int hr_bare(__u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long nr = regs->orig_ax;
+	if (nr != 2 && nr != 3 && nr != 257)
+		return 0;
+	__u32 key = scratch_key(0);
+	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
+	if (!b)
+		return 0;
+	__u32 off = begin(b, HR_K_SYSCALL, nr, (long)ctx[1], bpf_get_current_pid_tgid());
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	h->args[0] = regs->di;
+	h->args[1] = regs->si;
+	h->args[2] = regs->dx;
+	h->args[3] = regs->r10;
+	h->args[4] = regs->r8;
+	h->args[5] = regs->r9;
+	h->len = off;
+	bpf_ringbuf_output(&hr_ring, b, sizeof(struct hr_hdr), BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int hr_exec(__u64 *ctx)
 {

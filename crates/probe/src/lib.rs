@@ -306,6 +306,70 @@ impl Floor {
     }
 }
 
+/// The least a record-producing probe costs (benchmarks only, never used by Harrier): the
+/// object's `hr_bare` program alone on `tp_btf/sys_exit`, putting a header-only record (timestamp,
+/// ids, arguments; no strings, no file item, no counters) on the ring for every open, openat and
+/// close, and a thread draining the ring as a consumer would. Detached on drop.
+pub struct Bare {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    drain: Option<std::thread::JoinHandle<u64>>,
+    _ebpf: Ebpf,
+}
+
+impl Bare {
+    pub fn attach() -> Result<Bare, ProbeError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        std::fs::metadata("/sys/kernel/btf/vmlinux")
+            .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("hr_buf", (ncpu * 2).max(2))
+            .load(OBJ)
+            .map_err(|e| load_err_chain("load object", &e))?;
+        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
+        let mut ring = RingBuf::try_from(
+            ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        let p: &mut BtfTracePoint = ebpf
+            .program_mut("hr_bare")
+            .ok_or_else(|| ProbeError::Other("program hr_bare missing".into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
+        p.load("sys_exit", &btf).map_err(|e| load_err_chain("tp_btf/sys_exit", &e))?;
+        p.attach().map_err(|e| load_err_chain("attach tp_btf/sys_exit", &e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        // the records wake nobody: poll every millisecond, well within the ring's room
+        let drain = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !s2.load(Ordering::Relaxed) {
+                while let Some(r) = ring.next() {
+                    n += u64::from(!r.is_empty());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            n
+        });
+        Ok(Bare { stop, drain: Some(drain), _ebpf: ebpf })
+    }
+
+    /// Detach and return the number of records the drain read.
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.drain.take().and_then(|d| d.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for Bare {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+    }
+}
+
 /// Syscall records of one process read by the consumer, by how the kernel submitted them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UrgencyCounts {
