@@ -94,7 +94,9 @@ fn main() {
     );
     if std::env::var_os("RULECOST_OUTLINE").is_some() {
         for r in rules.rules() {
-            if r.enabled && r.evttypes.contains(harrier_engine::event_codes_for_name("openat")[1]) {
+            let ty = std::env::var("RULECOST_OUTLINE").unwrap_or_default();
+            let codes = harrier_engine::event_codes_for_name(if ty.is_empty() { "openat" } else { &ty });
+            if r.enabled && codes.iter().any(|&c| r.evttypes.contains(c)) {
                 println!("== {}\n{}", r.name, r.filter.outline());
             }
         }
