@@ -192,7 +192,6 @@ impl<'a> Event<'a> {
     }
 
     #[inline]
-    #[inline]
     fn plen(&self, i: usize) -> usize {
         if self.large {
             rd_u32(self.raw, HEADER_LEN + i * 4) as usize

@@ -184,7 +184,7 @@ fn main() {
         }
         costs.push((spent, name.clone(), hit / 2));
     }
-    costs.sort_by(|a, b| b.0.cmp(&a.0));
+    costs.sort_by_key(|c| std::cmp::Reverse(c.0));
     let total: u64 = costs.iter().map(|c| c.0).sum();
     println!("rules alone, summed {:.1} ms ({:.0} ns/event):", total as f64 / 1e6, total as f64 / n as f64);
     for (t, name, hit) in costs {
