@@ -127,6 +127,7 @@ impl Values {
         self.buf.clear();
         self.slots.clear();
     }
+    #[inline]
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -203,6 +204,15 @@ impl Values {
             self.buf.truncate(st as usize);
         }
     }
+    /// The value when there is exactly one.
+    #[inline]
+    pub fn only(&self) -> Option<Value<'_>> {
+        match self.slots.as_slice() {
+            [s] => Some(self.resolve(s)),
+            _ => None,
+        }
+    }
+    #[inline]
     pub fn get(&self, i: usize) -> Option<Value<'_>> {
         self.slots.get(i).map(|s| self.resolve(s))
     }

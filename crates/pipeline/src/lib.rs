@@ -274,7 +274,7 @@ impl<P: AlertPort> Detector<P> {
             st.first_ts = ev.ts();
         }
         st.last_ts = ev.ts();
-        let acc = SyscallEvent { state: &self.state, ev: *ev, num, prev_ts: self.prev_ts };
+        let acc = SyscallEvent::after(&self.state, *ev, num, self.prev_ts);
         let host =
             if self.hostname.is_empty() { self.state.hostname.as_str() } else { self.hostname.as_str() };
         let rules = &self.rules;
@@ -374,7 +374,7 @@ pub fn filter_source(
             state.apply(&norm);
         }
         n += 1;
-        let acc = SyscallEvent { state: &state, ev: *ev, num, prev_ts };
+        let acc = SyscallEvent::after(&state, *ev, num, prev_ts);
         if sysdig_shows(num, ev) && filter.is_none_or(|f| f.eval(&acc, &mut scratch)) {
             on_match(&acc);
         }

@@ -13,10 +13,15 @@ use harrier_engine::prefilter::{failed_open_typechar, OPEN_FAMILY};
 use harrier_engine::values::One;
 use harrier_engine::{BoundField, EventAccessor, FieldArg, FieldId as F, Value, Values};
 use harrier_event::{ef, Direction, Event, ParamType, SockAddr, SockTuple};
+use std::cell::Cell;
 use std::io::Write as _;
 use std::net::IpAddr;
 
 /// One syscall event seen through the state.
+///
+/// The event's thread and descriptor are looked up once, on first use, and kept for the
+/// accessor's life (the state is borrowed, so they cannot change): the rules of one event test
+/// a dozen `proc.*`/`fd.*` fields, each of which needs them.
 pub struct SyscallEvent<'a> {
     pub state: &'a State,
     pub ev: Event<'a>,
@@ -24,19 +29,32 @@ pub struct SyscallEvent<'a> {
     pub num: u64,
     /// Timestamp of the previous event (`evt.deltatime`), 0 if none.
     pub prev_ts: u64,
+    thread_memo: Cell<Option<Option<&'a ThreadInfo>>>,
+    fd_memo: Cell<Option<Option<&'a FdInfo>>>,
 }
 
 impl<'a> SyscallEvent<'a> {
     pub fn new(state: &'a State, ev: Event<'a>, num: u64) -> Self {
-        SyscallEvent { state, ev, num, prev_ts: 0 }
+        Self::after(state, ev, num, 0)
+    }
+
+    /// An event whose predecessor's timestamp was `prev_ts` (for `evt.deltatime`).
+    pub fn after(state: &'a State, ev: Event<'a>, num: u64, prev_ts: u64) -> Self {
+        SyscallEvent { state, ev, num, prev_ts, thread_memo: Cell::new(None), fd_memo: Cell::new(None) }
     }
 
     fn tid(&self) -> i64 {
         self.ev.tid() as i64
     }
 
+    #[inline]
     fn thread(&self) -> Option<&'a ThreadInfo> {
-        self.state.threads.get(self.tid())
+        if let Some(t) = self.thread_memo.get() {
+            return t;
+        }
+        let t = self.state.threads.get(self.tid());
+        self.thread_memo.set(Some(t));
+        t
     }
 
     fn process(&self) -> Option<&'a ThreadInfo> {
@@ -106,7 +124,17 @@ impl<'a> SyscallEvent<'a> {
     }
 
     /// The fd this event is about, as the state knows it.
+    #[inline]
     pub fn fd(&self) -> Option<&'a FdInfo> {
+        if let Some(f) = self.fd_memo.get() {
+            return f;
+        }
+        let f = self.fd_lookup();
+        self.fd_memo.set(Some(f));
+        f
+    }
+
+    fn fd_lookup(&self) -> Option<&'a FdInfo> {
         if self.state.sysdig029 {
             return match self.fd_view()? {
                 FdView::Known(_, f) => Some(f),

@@ -234,6 +234,25 @@ pub fn tuple_name(t: &IpTuple) -> String {
 /// Join `path` onto `base` and normalise `.`/`..`/duplicate slashes, as the kernel would resolve
 /// it lexically. An absolute `path` ignores `base`.
 pub fn resolve_path(base: &str, path: &str) -> String {
+    // Fast path (most opens: a name relative to a resolved directory, or an already clean
+    // absolute path): base and path joined as they are, without splitting either.
+    let (head, rel) = match path.strip_prefix('/') {
+        Some(r) => ("", r),
+        None => (base.trim_end_matches('/'), path),
+    };
+    let rel = rel.trim_end_matches('/');
+    let head_clean = if path.starts_with('/') {
+        true
+    } else {
+        head.strip_prefix('/').is_some_and(|h| clean_components(h.as_bytes()))
+    };
+    if head_clean && clean_components(rel.as_bytes()) {
+        let mut out = String::with_capacity(head.len() + rel.len() + 1);
+        out.push_str(head);
+        out.push('/');
+        out.push_str(rel);
+        return out;
+    }
     // Components are written straight into the result ("/c" each); ".." cuts the last one off.
     // One allocation per call: this runs for every open by a relative path.
     let joined_base = if path.starts_with('/') { "" } else { base };
@@ -266,6 +285,22 @@ pub fn resolve_path(base: &str, path: &str) -> String {
         out.push('/');
     }
     out
+}
+
+/// Whether every `/`-separated component of `p` is a name: not empty, `.` or `..` (an empty `p`
+/// is not clean).
+fn clean_components(p: &[u8]) -> bool {
+    let mut start = 0;
+    for i in 0..=p.len() {
+        if i == p.len() || p[i] == b'/' {
+            let c = &p[start..i];
+            if c.is_empty() || c == b"." || c == b".." {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
 }
 
 fn split_nul(bytes: &[u8]) -> Vec<String> {
