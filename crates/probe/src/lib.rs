@@ -288,22 +288,26 @@ pub struct Floor {
 
 impl Floor {
     pub fn attach() -> Result<Floor, ProbeError> {
-        std::fs::metadata("/sys/kernel/btf/vmlinux")
-            .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("hr_ring", 4096)
-            .load(OBJ)
-            .map_err(|e| load_err_chain("load object", &e))?;
-        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut("hr_floor")
-            .ok_or_else(|| ProbeError::Other("program hr_floor missing".into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
-        p.load("sys_exit", &btf).map_err(|e| load_err_chain("tp_btf/sys_exit", &e))?;
-        p.attach().map_err(|e| load_err_chain("attach tp_btf/sys_exit", &e))?;
+        let ebpf = attach_alone("hr_floor", EbpfLoader::new().map_max_entries("hr_ring", 4096))?;
         Ok(Floor { _ebpf: ebpf })
     }
+}
+
+/// Load the object with `loader` and attach only its program `name` on `tp_btf/sys_exit`
+/// (the benchmarks' reference programs).
+fn attach_alone(name: &str, loader: &mut EbpfLoader<'_>) -> Result<Ebpf, ProbeError> {
+    std::fs::metadata("/sys/kernel/btf/vmlinux")
+        .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+    let mut ebpf = loader.load(OBJ).map_err(|e| load_err_chain("load object", &e))?;
+    let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
+    let p: &mut BtfTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| ProbeError::Other(format!("program {name} missing")))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
+    p.load("sys_exit", &btf).map_err(|e| load_err_chain("tp_btf/sys_exit", &e))?;
+    p.attach().map_err(|e| load_err_chain("attach tp_btf/sys_exit", &e))?;
+    Ok(ebpf)
 }
 
 /// The least a record-producing probe costs (benchmarks only, never used by Harrier): the
@@ -312,52 +316,30 @@ impl Floor {
 /// close, and a thread draining the ring as a consumer would. Detached on drop.
 pub struct Bare {
     stop: Arc<std::sync::atomic::AtomicBool>,
-    drain: Option<std::thread::JoinHandle<u64>>,
+    drain: Option<std::thread::JoinHandle<()>>,
     _ebpf: Ebpf,
 }
 
 impl Bare {
     pub fn attach() -> Result<Bare, ProbeError> {
         use std::sync::atomic::{AtomicBool, Ordering};
-        std::fs::metadata("/sys/kernel/btf/vmlinux")
-            .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("hr_buf", (ncpu * 2).max(2))
-            .load(OBJ)
-            .map_err(|e| load_err_chain("load object", &e))?;
-        let btf = Btf::from_sys_fs().map_err(|e| ProbeError::NoBtf(e.to_string()))?;
+        let mut ebpf =
+            attach_alone("hr_bare", EbpfLoader::new().map_max_entries("hr_buf", (ncpu * 2).max(2)))?;
         let mut ring = RingBuf::try_from(
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
-        let p: &mut BtfTracePoint = ebpf
-            .program_mut("hr_bare")
-            .ok_or_else(|| ProbeError::Other("program hr_bare missing".into()))?
-            .try_into()
-            .map_err(|e: aya::programs::ProgramError| ProbeError::Other(e.to_string()))?;
-        p.load("sys_exit", &btf).map_err(|e| load_err_chain("tp_btf/sys_exit", &e))?;
-        p.attach().map_err(|e| load_err_chain("attach tp_btf/sys_exit", &e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         // the records wake nobody: poll every millisecond, well within the ring's room
         let drain = std::thread::spawn(move || {
-            let mut n = 0u64;
             while !s2.load(Ordering::Relaxed) {
-                while let Some(r) = ring.next() {
-                    n += u64::from(!r.is_empty());
-                }
+                while ring.next().is_some() {}
                 std::thread::sleep(Duration::from_millis(1));
             }
-            n
         });
         Ok(Bare { stop, drain: Some(drain), _ebpf: ebpf })
-    }
-
-    /// Detach and return the number of records the drain read.
-    pub fn finish(mut self) -> u64 {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.drain.take().and_then(|d| d.join().ok()).unwrap_or(0)
     }
 }
 

@@ -234,41 +234,27 @@ pub fn tuple_name(t: &IpTuple) -> String {
 /// Join `path` onto `base` and normalise `.`/`..`/duplicate slashes, as the kernel would resolve
 /// it lexically. An absolute `path` ignores `base`.
 pub fn resolve_path(base: &str, path: &str) -> String {
-    // Fast path (most opens: a name relative to a resolved directory, or an already clean
-    // absolute path): base and path joined as they are, without splitting either.
-    let (head, rel) = match path.strip_prefix('/') {
-        Some(r) => ("", r),
-        None => (base.trim_end_matches('/'), path),
-    };
-    let rel = rel.trim_end_matches('/');
-    let head_clean = if path.starts_with('/') {
-        true
-    } else {
-        head.strip_prefix('/').is_some_and(|h| clean_components(h.as_bytes()))
-    };
-    if head_clean && clean_components(rel.as_bytes()) {
-        let mut out = String::with_capacity(head.len() + rel.len() + 1);
-        out.push_str(head);
-        out.push('/');
-        out.push_str(rel);
-        return out;
+    let absolute = path.starts_with('/');
+    let base = if absolute { "" } else { base.trim_end_matches('/') };
+    // A base in resolved form (the cwd, a directory fd's name: absolute, no empty, "." or ".."
+    // component; none for an absolute path) is copied whole instead of component by component.
+    let base_clean = absolute || base.strip_prefix('/').is_some_and(|b| clean_components(b.as_bytes()));
+    // One allocation per call: this runs for every open by a relative path.
+    let mut out = String::with_capacity(base.len() + path.len() + 1);
+    let mut rest = base;
+    if base_clean {
+        out.push_str(base);
+        rest = "";
+        // Fast path (most opens): a clean name is appended as it is, without splitting it.
+        let rel = path.strip_prefix('/').unwrap_or(path).trim_end_matches('/');
+        if clean_components(rel.as_bytes()) {
+            out.push('/');
+            out.push_str(rel);
+            return out;
+        }
     }
     // Components are written straight into the result ("/c" each); ".." cuts the last one off.
-    // One allocation per call: this runs for every open by a relative path.
-    let joined_base = if path.starts_with('/') { "" } else { base };
-    let mut out = String::with_capacity(joined_base.len() + path.len() + 1);
-    // A base already in resolved form (the cwd, a directory fd's name: absolute, no empty, "."
-    // or ".." component) is copied whole instead of component by component.
-    let trimmed = joined_base.trim_end_matches('/');
-    let clean =
-        trimmed.starts_with('/') && trimmed[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..");
-    let joined_base = if clean {
-        out.push_str(trimmed);
-        ""
-    } else {
-        joined_base
-    };
-    for comp in joined_base.split('/').chain(path.split('/')) {
+    for comp in rest.split('/').chain(path.split('/')) {
         match comp {
             "" | "." => {}
             ".." => {
