@@ -14,6 +14,9 @@ use crate::glob::Glob;
 use crate::sets::{bytes_eq, ends_with, starts_with, NumSet, PathSet, StrSet};
 use crate::values::{BoundField, EventAccessor, FieldArg, One, Value, Values};
 
+mod guard;
+pub(crate) use guard::{AtomTest, Clause, Guard};
+
 /// A compile error: where in the condition, and what is wrong / expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
@@ -39,6 +42,8 @@ fn err<T>(pos: Pos, message: impl Into<String>) -> Result<T, CompileError> {
 pub struct Scratch {
     stack: Vec<Values>,
     cache: FieldCache,
+    /// Clauses of the event's screen that hold (bit per clause, see [`crate::screen`]).
+    pub(crate) marks: Vec<u64>,
 }
 
 /// Values of the fields several rules of a [`crate::Ruleset`] test, extracted once per event.
@@ -68,6 +73,25 @@ struct CacheSlot {
     vals: Values,
 }
 
+impl CacheSlot {
+    /// Extract `f` into the slot unless it already holds the event's (generation `gen`) values.
+    #[inline]
+    fn fill<E: EventAccessor + ?Sized>(&mut self, gen: u64, ev: &E, f: &BoundField) {
+        if self.gen != gen {
+            self.vals.clear();
+            self.present = match ev.extract_one(f) {
+                One::Value(v) => {
+                    self.vals.push(v);
+                    true
+                }
+                One::Absent => false,
+                One::Fallback => ev.extract(f, &mut self.vals),
+            };
+            self.gen = gen;
+        }
+    }
+}
+
 impl FieldCache {
     /// Start a new event: every slot and memo becomes stale; make sure `n` field slots and
     /// `memos` memo slots exist.
@@ -95,7 +119,36 @@ impl FieldCache {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        Scratch { stack: Vec::new(), cache: FieldCache::default() }
+        Scratch { stack: Vec::new(), cache: FieldCache::default(), marks: Vec::new() }
+    }
+    /// Call `visit` with each value of `f` on the current event (begun with at least one
+    /// buffer), through cache slot `slot` when it is one ([`NO_SLOT`]: extracted here).
+    pub(crate) fn field_values<E: EventAccessor + ?Sized>(
+        &mut self,
+        ev: &E,
+        f: &BoundField,
+        slot: u32,
+        mut visit: impl FnMut(Value<'_>),
+    ) {
+        let gen = self.cache.gen;
+        if let Some(s) = self.cache.slots.get_mut(slot as usize) {
+            s.fill(gen, ev, f);
+            if s.present {
+                s.vals.iter().for_each(visit);
+            }
+            return;
+        }
+        match ev.extract_one(f) {
+            One::Value(v) => visit(v),
+            One::Absent => {}
+            One::Fallback => {
+                let Some(vals) = self.stack.first_mut() else { return };
+                vals.clear();
+                if ev.extract(f, vals) {
+                    vals.iter().for_each(visit);
+                }
+            }
+        }
     }
     /// Make sure `depth` buffers exist (allocates only when growing).
     #[inline]
@@ -165,7 +218,7 @@ impl Filter {
         scratch: &mut Scratch,
         indexed: bool,
     ) -> bool {
-        let Scratch { stack, cache } = scratch;
+        let Scratch { stack, cache, .. } = scratch;
         if !indexed {
             return self.root.eval(ev, stack, cache);
         }
@@ -186,7 +239,11 @@ impl Filter {
         indexed: bool,
     ) -> bool {
         scratch.ensure(self.depth);
-        let mut none = Scratch { stack: std::mem::take(&mut scratch.stack), cache: FieldCache::default() };
+        let mut none = Scratch {
+            stack: std::mem::take(&mut scratch.stack),
+            cache: FieldCache::default(),
+            marks: Vec::new(),
+        };
         let hit = self.eval_in_event(ev, &mut none, indexed);
         scratch.stack = none.stack;
         hit
@@ -1141,18 +1198,7 @@ impl Check {
     ) -> bool {
         if let Operand::Field(f) = &self.lhs {
             if let Some(slot) = cache.slots.get_mut(self.slot as usize) {
-                if slot.gen != cache.gen {
-                    slot.vals.clear();
-                    slot.present = match ev.extract_one(f) {
-                        One::Value(v) => {
-                            slot.vals.push(v);
-                            true
-                        }
-                        One::Absent => false,
-                        One::Fallback => ev.extract(f, &mut slot.vals),
-                    };
-                    slot.gen = cache.gen;
-                }
+                slot.fill(cache.gen, ev, f);
                 if !slot.present {
                     return false;
                 }

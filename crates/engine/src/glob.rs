@@ -59,6 +59,23 @@ impl Glob {
         Glob { toks, casefold }
     }
 
+    /// The literal bytes every match starts with (before the first wildcard or class); `None`
+    /// for a case-folding pattern.
+    pub fn literal_head(&self) -> Option<Vec<u8>> {
+        if self.casefold {
+            return None;
+        }
+        Some(
+            self.toks
+                .iter()
+                .map_while(|t| match t {
+                    Tok::Lit(b) => Some(*b),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     pub fn matches(&self, s: &[u8]) -> bool {
         let fold = |b: u8| if self.casefold { b.to_ascii_lowercase() } else { b };
         let toks = &self.toks;

@@ -14,6 +14,7 @@ pub mod glob;
 pub mod output;
 pub mod prefilter;
 pub mod ruleset;
+mod screen;
 pub mod sets;
 pub mod testing;
 pub mod values;

@@ -11,6 +11,7 @@ use crate::evttype::{evttypes_of, EvtTypeSet};
 use crate::fields::{Source, EVENT_CODE_COUNT};
 use crate::glob::Glob;
 use crate::output::{Alert, OutputTemplate};
+use crate::screen::Screen;
 use crate::values::{BoundField, EventAccessor};
 
 /// Falco's `rule_matching` option.
@@ -106,7 +107,7 @@ impl std::fmt::Display for RuleError {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct SourceIndex {
     /// Rule indices per event code (syscall source).
     by_type: Vec<Vec<u32>>,
@@ -114,6 +115,8 @@ struct SourceIndex {
     untyped: Vec<u32>,
     /// Every active rule of the source (sources without event types).
     all: Vec<u32>,
+    /// Per event code, the screen of its candidates (see [`crate::screen`]).
+    screens: Vec<Option<Box<Screen>>>,
 }
 
 /// The compiled rules.
@@ -131,6 +134,8 @@ pub struct Ruleset {
     /// Whether evaluation shares extracted field values (and shared parts' results) across the
     /// rules of an event.
     cache: bool,
+    /// Whether the per-type screens skip rules whose guard fails (see [`crate::screen`]).
+    screen: bool,
 }
 
 thread_local! {
@@ -263,6 +268,7 @@ impl Ruleset {
             slots: 0,
             memos: 0,
             cache: true,
+            screen: true,
         };
         rs.slots = assign_slots(&mut rs.rules);
         rs.memos = assign_memos(&mut rs.rules);
@@ -272,7 +278,7 @@ impl Ruleset {
 
     fn rebuild(&mut self) {
         self.depth = self.rules.iter().map(|r| r.filter.depth()).max().unwrap_or(1).max(1);
-        let mut index = vec![SourceIndex::default(); Source::all().len()];
+        let mut index: Vec<SourceIndex> = Source::all().iter().map(|_| SourceIndex::default()).collect();
         for si in index.iter_mut() {
             si.by_type = vec![Vec::new(); EVENT_CODE_COUNT as usize];
         }
@@ -296,6 +302,19 @@ impl Ruleset {
             for v in si.by_type.iter_mut() {
                 v.shrink_to_fit();
             }
+            si.screens = si
+                .by_type
+                .iter()
+                .enumerate()
+                .map(|(code, cands)| {
+                    if cands.is_empty() {
+                        return None;
+                    }
+                    let guards =
+                        cands.iter().map(|&i| self.rules[i as usize].filter.guard(code as u16)).collect();
+                    Screen::build(guards).map(Box::new)
+                })
+                .collect();
         }
         self.index = index;
     }
@@ -321,6 +340,20 @@ impl Ruleset {
     /// Results are the same either way; off, every check extracts its field.
     pub fn set_field_cache(&mut self, on: bool) {
         self.cache = on;
+    }
+    /// Skip, per event, the candidate rules whose guard fails (on by default; see
+    /// [`crate::screen`]). Results are the same either way.
+    pub fn set_screen(&mut self, on: bool) {
+        self.screen = on;
+    }
+    /// Number of candidate rules of an event code of the syscall source that its screen may
+    /// skip (those with a guard).
+    pub fn screened(&self, source: Source, code: u16) -> usize {
+        self.index
+            .get(source_slot(source))
+            .and_then(|si| si.screens.get(code as usize))
+            .and_then(|s| s.as_ref())
+            .map_or(0, |s| s.guarded())
     }
     /// Number of condition parts (checks and groups) several rules share, each evaluated at most
     /// once per event when the field cache is on.
@@ -452,7 +485,21 @@ impl Ruleset {
             scratch.begin(self.depth, 0, 0);
         }
         let cached = self.cache;
-        for &i in candidates {
+        let screen = match code {
+            Some(c) if indexed && self.screen => self
+                .index
+                .get(source_slot(source))
+                .and_then(|si| si.screens.get(c as usize))
+                .and_then(|s| s.as_deref()),
+            _ => None,
+        };
+        if let Some(s) = screen {
+            s.mark(ev, scratch, cached);
+        }
+        for (pos, &i) in candidates.iter().enumerate() {
+            if screen.is_some_and(|s| !s.passes(pos, &scratch.marks)) {
+                continue;
+            }
             let Some(r) = self.rules.get(i as usize) else { continue };
             let hit = if cached {
                 r.filter.eval_in_event(ev, scratch, indexed)

@@ -188,6 +188,10 @@ impl StrSet {
     pub fn len(&self) -> usize {
         self.items.len()
     }
+    /// The members, sorted.
+    pub fn items(&self) -> &[Box<[u8]>] {
+        &self.items
+    }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -267,6 +271,11 @@ impl PathSet {
         paths.sort();
         paths.dedup();
         PathSet { paths, has_root }
+    }
+    /// The paths, without trailing `/` (but `/` itself), sorted: every value the set matches
+    /// starts with one of them.
+    pub fn paths(&self) -> &[Box<[u8]>] {
+        &self.paths
     }
     fn has(&self, p: &[u8]) -> bool {
         self.paths.binary_search_by(|x| (**x).cmp(p)).is_ok()

@@ -154,6 +154,18 @@ const CONDITIONS: &[&str] = &[
     "evt.type = kcmp and proc.name = bash",
     "proc.exe exists and not proc.exe in (cat, sh) and (proc.name startswith s or proc.name startswith py or proc.pname endswith d)",
     "proc.cmdline contains anyof (shadow, daemon) and proc.name != ''",
+    // guards the screen derives (crate::screen): path sets, prefixes, directories, evt.type branches
+    "evt.type in (open, openat) and (fd.name in (/etc/shadow, /etc/passwd) or fd.directory = /tmp)",
+    "(fd.name startswith /etc or evt.type = execve) and proc.name = cat",
+    "evt.type = openat and fd.name glob '/proc/*/mem' and not proc.name = bash",
+    "fd.directory pmatch (/) and not fd.name startswith /etc",
+    "not evt.type = open and fd.name = /dev/null",
+    "(evt.type = execve and proc.name = sh) or (evt.type = openat and fd.name pmatch (/root/.ssh, /var/run))",
+    "evt.type = open and not evt.type = open and fd.name = /etc/shadow",
+    "fd.name startswith '' and proc.name in (cat, sshd) and proc.pname in (bash, sudo, '')",
+    "fd.name in () or proc.name = runc",
+    "proc.cmdline contains shadow and proc.name != sh",
+    "evt.type in (open, openat) and (fd.name endswith /mem or fd.name contains .ssh or fd.directory endswith tc)",
 ];
 
 fn names(rs: &Ruleset, ev: &dyn EventAccessor, scratch: &mut Scratch) -> Vec<String> {
@@ -187,6 +199,10 @@ fn check_equivalence(rs: &mut Ruleset, events: &[MapAccessor]) -> usize {
         assert_eq!(cached_copy, plain, "copy path with cache differs for {e:?}");
         assert_eq!(plain_copy, plain, "copy path differs for {e:?}");
         assert_eq!(alone, plain, "rules alone differ for {e:?}");
+        rs.set_screen(false);
+        let unscreened = names(rs, ev, &mut scratch);
+        rs.set_screen(true);
+        assert_eq!(unscreened, plain, "the screen changes results for {e:?}");
         hits += plain.len();
     }
     rs.set_field_cache(true);
@@ -256,7 +272,8 @@ fn first_match_stops_evaluation() {
     let (mut rs, _) = Ruleset::compile(&[
         rule("a", "proc.name = cat and user.uid = 0"),
         rule("b", "proc.name = cat and fd.name startswith /etc"),
-        rule("c", "proc.name = cat and proc.cmdline contains shadow"),
+        // icontains gives the screen no guard: proc.cmdline is extracted by rule c alone
+        rule("c", "proc.name = cat and proc.cmdline icontains shadow"),
     ]);
     let mut e = MapAccessor::syscall("openat");
     e.str("proc.name", "cat")
@@ -264,19 +281,23 @@ fn first_match_stops_evaluation() {
         .str("fd.name", "/etc/shadow")
         .str("proc.cmdline", "cat shadow");
     let mut scratch = Scratch::new();
-    for cache in [true, false] {
+    // the screen extracts its guards' fields (proc.name, fd.name) before any rule runs: once
+    // more without the cache, and fd.name even though `first` stops at rule a
+    for (cache, screen) in [(true, false), (false, false), (true, true), (false, true)] {
         rs.set_field_cache(cache);
+        rs.set_screen(screen);
         rs.set_rule_matching(RuleMatching::First);
         let ev = Counting { inner: &e, seen: RefCell::new(Vec::new()) };
         assert_eq!(names(&rs, &ev, &mut scratch), vec!["a"]);
         let seen = ev.seen.borrow();
-        assert!(!seen.iter().any(|f| f == "fd.name" || f == "proc.cmdline"), "later rules ran: {seen:?}");
+        assert!(!seen.iter().any(|f| f == "proc.cmdline"), "later rules ran: {seen:?}");
+        assert_eq!(seen.iter().any(|f| f == "fd.name"), screen, "{seen:?}");
         rs.set_rule_matching(RuleMatching::All);
         let ev = Counting { inner: &e, seen: RefCell::new(Vec::new()) };
         assert_eq!(names(&rs, &ev, &mut scratch), vec!["a", "b", "c"]);
         let n = ev.seen.borrow().iter().filter(|f| *f == "proc.name").count();
         // proc.name is tested by all three rules: extracted once with the cache
-        assert_eq!(n, if cache { 1 } else { 3 });
+        assert_eq!(n, if cache { 1 } else { 3 + screen as usize });
     }
 }
 

@@ -67,6 +67,9 @@ fn main() {
     }
     let mut rules = load(&files);
     rules.set_rule_matching(RuleMatching::First);
+    // RULECOST_SCREEN=0: every candidate rule walked (the per-type screens off)
+    let screen = std::env::var("RULECOST_SCREEN").map_or(true, |v| v != "0");
+    rules.set_screen(screen);
     let mut scratch = Scratch::new();
     let best = |f: &mut dyn FnMut() -> u64| {
         let mut b = u64::MAX;
@@ -96,8 +99,8 @@ fn main() {
         for r in rules.rules() {
             let ty = std::env::var("RULECOST_OUTLINE").unwrap_or_default();
             let codes = harrier_engine::event_codes_for_name(if ty.is_empty() { "openat" } else { &ty });
-            if r.enabled && codes.iter().any(|&c| r.evttypes.contains(c)) {
-                println!("== {}\n{}", r.name, r.filter.outline());
+            if let Some(&c) = codes.iter().find(|&&c| r.enabled && r.evttypes.contains(c)) {
+                println!("== {}\nguard: {}\n{}", r.name, r.filter.guard_outline(c), r.filter.outline());
             }
         }
         return;
@@ -149,12 +152,26 @@ fn main() {
             (t as f64 - base as f64) / n as f64
         );
     }
+    // Per event type: how many events, candidate rules, and candidates the screen may skip.
+    let mut counts: std::collections::HashMap<u16, u64> = Default::default();
+    pass(&path, |acc| *counts.entry(acc.event_type().unwrap_or(u16::MAX)).or_default() += 1);
+    let mut by_count: Vec<(u16, u64)> = counts.iter().map(|(&c, &n)| (c, n)).collect();
+    by_count.sort_by_key(|&(c, n)| (std::cmp::Reverse(n), c));
+    for &(code, cnt) in by_count.iter().take(8) {
+        if code == u16::MAX {
+            continue;
+        }
+        println!(
+            "  type {code:>3} {:<12} {cnt:>8} events, {:>3} candidate rules, {:>3} screened",
+            harrier_event::schema::event_info(code).map_or("?", |i| i.name),
+            rules.candidates(Source::Syscall, Some(code)),
+            rules.screened(Source::Syscall, code)
+        );
+    }
     if std::env::var_os("RULECOST_FULL_ONLY").is_some() {
         return;
     }
     // Per rule, time spent on the events of its candidate types.
-    let mut counts: std::collections::HashMap<u16, u64> = Default::default();
-    pass(&path, |acc| *counts.entry(acc.event_type().unwrap_or(u16::MAX)).or_default() += 1);
     let mut names: Vec<(String, usize)> = Vec::new();
     for (&code, &cnt) in &counts {
         if code == u16::MAX || cnt * 100 < n {
@@ -169,6 +186,7 @@ fn main() {
     let mut costs: Vec<(u64, String, u64)> = Vec::new();
     for (name, _) in &names {
         let mut one = load(&files);
+        one.set_screen(screen);
         one.set_enabled_by_name("*", false);
         one.set_enabled_by_name(name, true);
         let mut hit = 0u64;

@@ -1,0 +1,245 @@
+//! The screen: per event type, the string-field tests that the candidate rules' guards
+//! ([`crate::compile::Guard`]) need, evaluated once per event for all of them, so that a rule
+//! whose guard fails is skipped without walking its condition.
+//!
+//! Each field the guards test gets a byte trie of their strings: one walk along the field's
+//! value marks every clause with an exact string equal to the value or a prefix of it (a second
+//! trie, of reversed suffixes, walks the value backwards; substrings are searched one by one). A rule is
+//! then evaluated only when each of its clauses is marked. Guards are necessary conditions
+//! derived from the checks the rule would evaluate on the same values, so skipping never changes
+//! which rules match (tested against full evaluation in `tests/screen.rs`).
+
+use std::collections::HashMap;
+
+use crate::compile::{AtomTest, Clause, Guard, Scratch, NO_SLOT};
+use crate::values::{BoundField, EventAccessor, Value};
+
+/// What a candidate rule needs from the screen.
+#[derive(Debug)]
+enum RuleGuard {
+    /// Nothing: always evaluated.
+    Always,
+    /// Cannot match events of this type.
+    Never,
+    /// These clauses must all be marked.
+    Clauses(Box<[u32]>),
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    kids: Vec<(u8, u32)>,
+    /// Clauses holding for values that start with the bytes leading here.
+    prefix: Vec<u32>,
+    /// Clauses holding for values equal to the bytes leading here.
+    exact: Vec<u32>,
+}
+
+/// Strings of one kind of test: a byte trie.
+#[derive(Debug)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+
+/// The tests of one field.
+#[derive(Debug)]
+struct FieldTrie {
+    field: BoundField,
+    slot: u32,
+    /// Exact strings and prefixes.
+    fwd: Trie,
+    /// Suffixes, reversed.
+    rev: Trie,
+    /// Substrings, each with its clauses.
+    contains: Vec<(memchr::memmem::Finder<'static>, Vec<u32>)>,
+}
+
+#[inline]
+fn mark(marks: &mut [u64], clauses: &[u32]) {
+    for &c in clauses {
+        if let Some(w) = marks.get_mut(c as usize / 64) {
+            *w |= 1 << (c % 64);
+        }
+    }
+}
+
+impl Trie {
+    fn new() -> Trie {
+        Trie { nodes: vec![TrieNode::default()] }
+    }
+
+    /// The node for `bytes`, made if missing.
+    fn node(&mut self, bytes: impl Iterator<Item = u8>) -> &mut TrieNode {
+        let mut n = 0usize;
+        for b in bytes {
+            n = match self.nodes[n].kids.iter().find(|k| k.0 == b) {
+                Some(&(_, next)) => next as usize,
+                None => {
+                    let next = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[n].kids.push((b, next as u32));
+                    next
+                }
+            };
+        }
+        &mut self.nodes[n]
+    }
+
+    /// Mark the clauses of the prefixes of `v` (bytes in walking order), and with `exact` those
+    /// of `v` itself.
+    fn walk(&self, v: impl Iterator<Item = u8>, exact: bool, marks: &mut [u64]) {
+        let mut n = 0usize;
+        for b in v {
+            let node = &self.nodes[n];
+            mark(marks, &node.prefix);
+            match node.kids.iter().find(|k| k.0 == b) {
+                Some(&(_, next)) => n = next as usize,
+                None => return,
+            }
+        }
+        let node = &self.nodes[n];
+        mark(marks, &node.prefix);
+        if exact {
+            mark(marks, &node.exact);
+        }
+    }
+}
+
+fn add(list: &mut Vec<u32>, clause: u32) {
+    if !list.contains(&clause) {
+        list.push(clause);
+    }
+}
+
+impl FieldTrie {
+    fn new(field: BoundField, slot: u32) -> FieldTrie {
+        FieldTrie { field, slot, fwd: Trie::new(), rev: Trie::new(), contains: Vec::new() }
+    }
+
+    fn insert(&mut self, test: &AtomTest, clause: u32) {
+        match test {
+            AtomTest::Exact(b) => add(&mut self.fwd.node(b.iter().copied()).exact, clause),
+            AtomTest::Prefix(b) => add(&mut self.fwd.node(b.iter().copied()).prefix, clause),
+            AtomTest::Suffix(b) => add(&mut self.rev.node(b.iter().rev().copied()).prefix, clause),
+            AtomTest::Contains(b) => match self.contains.iter_mut().find(|(f, _)| f.needle() == &b[..]) {
+                Some((_, cs)) => add(cs, clause),
+                None => self.contains.push((memchr::memmem::Finder::new(b).into_owned(), vec![clause])),
+            },
+        }
+    }
+
+    /// Mark the clauses `v` satisfies.
+    fn walk(&self, v: &[u8], marks: &mut [u64]) {
+        self.fwd.walk(v.iter().copied(), true, marks);
+        if self.rev.nodes.len() > 1 {
+            self.rev.walk(v.iter().rev().copied(), false, marks);
+        }
+        for (f, cs) in &self.contains {
+            if f.find(v).is_some() {
+                mark(marks, cs);
+            }
+        }
+    }
+}
+
+/// The screen of one event type's candidate rules.
+#[derive(Debug)]
+pub(crate) struct Screen {
+    fields: Vec<FieldTrie>,
+    /// Words of marks (64 clauses each).
+    words: usize,
+    /// Per candidate rule, in candidate order.
+    rules: Box<[RuleGuard]>,
+}
+
+impl Screen {
+    /// The screen for candidates whose guards are `guards` (in candidate order); `None` when no
+    /// guard bounds anything.
+    pub(crate) fn build(guards: Vec<Guard>) -> Option<Screen> {
+        if guards.iter().all(|g| matches!(g, Guard::All(c) if c.is_empty())) {
+            return None;
+        }
+        let mut fields: Vec<FieldTrie> = Vec::new();
+        let mut ids: HashMap<Vec<(usize, AtomTest)>, u32> = HashMap::new();
+        let mut rules = Vec::with_capacity(guards.len());
+        for g in guards {
+            let clauses = match g {
+                Guard::Never => {
+                    rules.push(RuleGuard::Never);
+                    continue;
+                }
+                Guard::All(c) if c.is_empty() => {
+                    rules.push(RuleGuard::Always);
+                    continue;
+                }
+                Guard::All(c) => c,
+            };
+            let mut mine = Vec::with_capacity(clauses.len());
+            for clause in clauses {
+                let key = clause_key(&clause, &mut fields);
+                let next = ids.len() as u32;
+                let id = *ids.entry(key.clone()).or_insert(next);
+                if id == next {
+                    for (fi, test) in &key {
+                        fields[*fi].insert(test, id);
+                    }
+                }
+                if !mine.contains(&id) {
+                    mine.push(id);
+                }
+            }
+            rules.push(RuleGuard::Clauses(mine.into()));
+        }
+        Some(Screen { fields, words: ids.len().div_ceil(64), rules: rules.into() })
+    }
+
+    /// Mark in `scratch` the clauses the event satisfies (the event begun on `scratch`); with
+    /// `cached`, field values go through (and stay in) the ruleset's cache slots.
+    pub(crate) fn mark<E: EventAccessor + ?Sized>(&self, ev: &E, scratch: &mut Scratch, cached: bool) {
+        let mut marks = std::mem::take(&mut scratch.marks);
+        marks.clear();
+        marks.resize(self.words, 0);
+        for f in &self.fields {
+            scratch.field_values(ev, &f.field, if cached { f.slot } else { NO_SLOT }, |v| {
+                if let Value::Str(b) | Value::Bytes(b) = v {
+                    f.walk(b, &mut marks);
+                }
+            });
+        }
+        scratch.marks = marks;
+    }
+
+    /// Whether candidate `pos` may match, given the marks of [`Screen::mark`].
+    #[inline]
+    pub(crate) fn passes(&self, pos: usize, marks: &[u64]) -> bool {
+        match self.rules.get(pos) {
+            Some(RuleGuard::Clauses(cs)) => {
+                cs.iter().all(|&c| marks.get(c as usize / 64).is_some_and(|w| w & (1 << (c % 64)) != 0))
+            }
+            Some(RuleGuard::Never) => false,
+            Some(RuleGuard::Always) | None => true,
+        }
+    }
+
+    /// Number of candidates the screen may skip (with a guard).
+    pub(crate) fn guarded(&self) -> usize {
+        self.rules.iter().filter(|r| !matches!(r, RuleGuard::Always)).count()
+    }
+}
+
+/// A clause as (field index, test) pairs, sorted: equal clauses get one id.
+fn clause_key(clause: &Clause, fields: &mut Vec<FieldTrie>) -> Vec<(usize, AtomTest)> {
+    let mut key = Vec::new();
+    for atom in clause {
+        let fi = match fields.iter().position(|f| f.field == atom.field) {
+            Some(i) => i,
+            None => {
+                fields.push(FieldTrie::new(atom.field.clone(), atom.slot));
+                fields.len() - 1
+            }
+        };
+        key.extend(atom.tests.iter().map(|t| (fi, t.clone())));
+    }
+    key.sort();
+    key.dedup();
+    key
+}

@@ -1,0 +1,173 @@
+//! The per-type screens (`harrier_engine`'s guards) never change which rules match: on every
+//! event of the reference captures, in both extraction modes, the official rules plus rules
+//! made from the captures' own names and paths (so that many events match, through every
+//! operator a guard is made from, under `or`, `not` and event-type branches) give the same
+//! matches with the screens on and off.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use harrier_engine::compile::Scratch;
+use harrier_engine::{
+    BoundField, Checker, EventAccessor, FieldId, One, RuleMatching, Ruleset, Source, Value,
+};
+use harrier_event::{NormalizeMode, Normalizer};
+use harrier_rules::{Loader, LoaderOptions, Location, Priority, Rule};
+use harrier_scap::Reader;
+use harrier_state::{State, SyscallEvent};
+
+fn reference() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference");
+    assert!(dir.is_dir(), "reference data missing at {}", dir.display());
+    dir
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut paths: Vec<_> =
+        std::fs::read_dir(reference().join("scap")).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+}
+
+/// Walk every capture in both modes, calling `f` with each event's accessor.
+fn walk(mut f: impl FnMut(&SyscallEvent<'_>)) {
+    for (path, sysdig029) in captures().iter().flat_map(|p| [(p.clone(), false), (p.clone(), true)]) {
+        let mut r = Reader::open(&path).unwrap();
+        let mut state = State::new();
+        state.sysdig029 = sysdig029;
+        state.load_scap_header(r.header());
+        let mut norm =
+            Normalizer::new(if sysdig029 { NormalizeMode::KeepEnter } else { NormalizeMode::ExitOnly });
+        while let Some((num, ev)) = r.next_numbered().unwrap() {
+            let Some(ev) = norm.push(ev) else { continue };
+            state.apply(&ev);
+            f(&SyscallEvent::new(&state, ev, num));
+        }
+    }
+}
+
+fn str_of(acc: &SyscallEvent<'_>, id: FieldId) -> Option<String> {
+    match acc.extract_one(&BoundField::new(id)) {
+        One::Value(Value::Str(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+fn rule(name: String, cond: &str) -> Rule {
+    Rule {
+        name,
+        desc: String::new(),
+        condition_text: cond.into(),
+        condition: harrier_condition::parse(cond).unwrap_or_else(|e| panic!("{cond}: {e}")),
+        output: "%evt.type".into(),
+        priority: Priority::Warning,
+        source: "syscall".into(),
+        tags: Vec::new(),
+        enabled: true,
+        location: Location::default(),
+        warn_evttypes: false,
+        skip_if_unknown_filter: false,
+        capture: false,
+        capture_duration: 0,
+        exception_fields: Vec::new(),
+    }
+}
+
+/// Quote a value for a condition.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', ""))
+}
+
+/// Rules built from names and paths the captures hold: hits and near misses for every kind of
+/// guard test.
+fn capture_rules() -> Vec<Rule> {
+    let (mut names, mut dirs, mut files, mut procs) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    walk(|acc| {
+        if let Some(n) = str_of(acc, FieldId::FdName).filter(|n| n.starts_with('/') && !n.contains('\'')) {
+            names.insert(n);
+        }
+        dirs.extend(str_of(acc, FieldId::FdDirectory).filter(|d| !d.contains('\'')));
+        files.extend(str_of(acc, FieldId::FdFilename).filter(|f| !f.is_empty() && !f.contains('\'')));
+        procs.extend(str_of(acc, FieldId::ProcName).filter(|p| !p.is_empty() && !p.contains('\'')));
+    });
+    assert!(names.len() > 20 && dirs.len() > 5 && procs.len() > 3, "{names:?} {dirs:?} {procs:?}");
+    let pick = |s: &BTreeSet<String>, n: usize| -> Vec<String> {
+        let step = (s.len() / n).max(1);
+        s.iter().step_by(step).take(n).cloned().collect()
+    };
+    let mut conds = Vec::new();
+    for (i, n) in pick(&names, 12).iter().enumerate() {
+        let d = &n[..n.rfind('/').unwrap_or(0).max(1)];
+        let p = &pick(&procs, 12)[i % pick(&procs, 12).len()];
+        let tail = &n[n.len().saturating_sub(4)..];
+        let mid = &n[n.len() / 3..(n.len() / 3 + 3).min(n.len())];
+        conds.extend([
+            format!("fd.name = {}", q(n)),
+            format!("evt.type in (open, openat) and fd.name in ({}, /nonexistent)", q(n)),
+            format!("fd.name startswith {} and proc.name != {}", q(d), q(p)),
+            format!("fd.name pmatch ({}) or proc.name = {}", q(d), q(p)),
+            format!("fd.name glob {} and not fd.name endswith .so", q(&format!("{d}/*"))),
+            format!("(evt.type = execve and proc.name = {}) or (evt.type in (openat, close, read) and fd.directory = {})", q(p), q(d)),
+            format!("fd.name endswith {} and fd.typechar = f", q(tail)),
+            format!("fd.nameraw contains {} or fd.filename = {}", q(mid), q(&n[n.rfind('/').map_or(0, |i| i + 1)..])),
+            format!("proc.name in ({}, sh) and (fd.name startswith {} or fd.name startswith /etc)", q(p), q(&n[..n.len().min(6)])),
+            format!("not fd.name startswith {} and fd.name startswith /", q(d)),
+            format!("fd.directory pmatch ({}) and proc.pname exists", q(d)),
+        ]);
+    }
+    for f in pick(&files, 6) {
+        conds.push(format!("fd.filename in ({}, passwd) and evt.dir = <", q(&f)));
+    }
+    for d in pick(&dirs, 6) {
+        conds.push(format!("evt.type != close and fd.directory in ({}, /tmp)", q(&d)));
+    }
+    conds.iter().enumerate().map(|(i, c)| rule(format!("capture rule {i}"), c)).collect()
+}
+
+#[test]
+fn screens_do_not_change_matches_on_the_reference_captures() {
+    let dir = reference().join("falco-rules");
+    let mut loader = Loader::new(LoaderOptions::default());
+    for f in ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"] {
+        loader.load_file(dir.join(f));
+    }
+    let loaded = loader.finish(Some(&Checker));
+    assert!(!loaded.has_errors());
+    let mut rules = loaded.rules;
+    let extra = capture_rules();
+    assert!(extra.len() > 100, "{}", extra.len());
+    rules.extend(extra);
+    let (mut rs, errors) = Ruleset::compile(&rules);
+    assert!(errors.is_empty(), "{errors:?}");
+    rs.set_rule_matching(RuleMatching::All);
+    let openat = harrier_engine::event_codes_for_name("openat");
+    let screened: usize = openat.iter().map(|&c| rs.screened(Source::Syscall, c)).sum();
+    assert!(screened > 40, "the screen guards the open rules ({screened})");
+
+    let mut scratch = Scratch::new();
+    let (mut events, mut matches) = (0u64, 0u64);
+    let mut matched_rules = BTreeSet::new();
+    walk(|acc| {
+        let mut on = Vec::new();
+        rs.set_screen(true);
+        rs.evaluate_with(Source::Syscall, acc, &mut scratch, |r| on.push(r.index));
+        let mut off = Vec::new();
+        rs.set_screen(false);
+        rs.evaluate_with(Source::Syscall, acc, &mut scratch, |r| off.push(r.index));
+        assert_eq!(on, off, "event {} ({:?})", acc.num, acc.event_type());
+        events += 1;
+        matches += on.len() as u64;
+        matched_rules.extend(on);
+    });
+    eprintln!(
+        "{events} events, {matches} matches of {} rules, {screened} open candidates screened",
+        matched_rules.len()
+    );
+    assert!(events > 10_000, "{events}");
+    assert!(
+        matches > 5_000 && matched_rules.len() > 60,
+        "{matches} matches of {} rules",
+        matched_rules.len()
+    );
+}
