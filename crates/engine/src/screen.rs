@@ -50,7 +50,10 @@ struct FieldTrie {
     /// Suffixes, reversed.
     rev: Trie,
     /// Substrings, each with its clauses.
-    contains: Vec<(memchr::memmem::Finder<'static>, Vec<u32>)>,
+    contains: Vec<(Box<[u8]>, Vec<u32>)>,
+    /// A searcher per substring of `contains`, made by [`FieldTrie::seal`] (on these short
+    /// values, prebuilt searchers one by one beat one automaton over all of them).
+    finders: Vec<memchr::memmem::Finder<'static>>,
 }
 
 #[inline]
@@ -112,7 +115,14 @@ fn add(list: &mut Vec<u32>, clause: u32) {
 
 impl FieldTrie {
     fn new(field: BoundField, slot: u32) -> FieldTrie {
-        FieldTrie { field, slot, fwd: Trie::new(), rev: Trie::new(), contains: Vec::new() }
+        FieldTrie {
+            field,
+            slot,
+            fwd: Trie::new(),
+            rev: Trie::new(),
+            contains: Vec::new(),
+            finders: Vec::new(),
+        }
     }
 
     fn insert(&mut self, test: &AtomTest, clause: u32) {
@@ -120,11 +130,17 @@ impl FieldTrie {
             AtomTest::Exact(b) => add(&mut self.fwd.node(b.iter().copied()).exact, clause),
             AtomTest::Prefix(b) => add(&mut self.fwd.node(b.iter().copied()).prefix, clause),
             AtomTest::Suffix(b) => add(&mut self.rev.node(b.iter().rev().copied()).prefix, clause),
-            AtomTest::Contains(b) => match self.contains.iter_mut().find(|(f, _)| f.needle() == &b[..]) {
+            AtomTest::Contains(b) => match self.contains.iter_mut().find(|(n, _)| n == b) {
                 Some((_, cs)) => add(cs, clause),
-                None => self.contains.push((memchr::memmem::Finder::new(b).into_owned(), vec![clause])),
+                None => self.contains.push((b.clone(), vec![clause])),
             },
         }
+    }
+
+    /// Make the substring searchers once every test is in.
+    fn seal(&mut self) {
+        self.finders =
+            self.contains.iter().map(|(n, _)| memchr::memmem::Finder::new(n).into_owned()).collect();
     }
 
     /// Mark the clauses `v` satisfies.
@@ -133,7 +149,7 @@ impl FieldTrie {
         if self.rev.nodes.len() > 1 {
             self.rev.walk(v.iter().rev().copied(), false, marks);
         }
-        for (f, cs) in &self.contains {
+        for (f, (_, cs)) in self.finders.iter().zip(&self.contains) {
             if f.find(v).is_some() {
                 mark(marks, cs);
             }
@@ -189,6 +205,7 @@ impl Screen {
             }
             rules.push(RuleGuard::Clauses(mine.into()));
         }
+        fields.iter_mut().for_each(FieldTrie::seal);
         Some(Screen { fields, words: ids.len().div_ceil(64), rules: rules.into() })
     }
 

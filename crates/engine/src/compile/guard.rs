@@ -21,7 +21,6 @@ use crate::values::{BoundField, FieldArg};
 /// left to the rule: extracting it up front for every event would cost more than it saves.
 const CHEAP_FIELDS: &[FieldId] = &[
     FieldId::FdName,
-    FieldId::FdNameraw,
     FieldId::FdDirectory,
     FieldId::FdFilename,
     FieldId::ProcName,
@@ -72,8 +71,8 @@ pub(crate) struct Atom {
 /// One or more atoms, at least one of which holds (a disjunction).
 pub(crate) type Clause = Vec<Atom>;
 
-/// At most this many clauses are kept per guard (the most selective ones).
-const MAX_CLAUSES: usize = 3;
+/// At most this many clauses are kept per guard (the best ones, see [`clause_rank`]).
+const MAX_CLAUSES: usize = 2;
 
 /// Clauses scoring less are dropped from a guard: a one-byte prefix (`/`) passes most events
 /// and would cost more than it saves.
@@ -92,6 +91,13 @@ fn clause_score(c: &Clause) -> usize {
     c.iter().flat_map(|a| a.tests.iter()).map(AtomTest::score).min().unwrap_or(0)
 }
 
+/// Which clauses a guard keeps first: those without substring tests (a trie walk tests them,
+/// shared with every other clause on the field), then the most selective.
+fn clause_rank(c: &Clause) -> (bool, usize) {
+    let trie_only = c.iter().flat_map(|a| a.tests.iter()).all(|t| !matches!(t, AtomTest::Contains(_)));
+    (trie_only, clause_score(c))
+}
+
 impl Filter {
     /// The guard of this filter for events of type `code` (see the module documentation).
     pub(crate) fn guard(&self, code: u16) -> Guard {
@@ -99,7 +105,7 @@ impl Filter {
             Guard::Never => Guard::Never,
             Guard::All(mut cs) => {
                 cs.retain(|c| clause_score(c) >= MIN_SCORE);
-                cs.sort_by_key(|c| std::cmp::Reverse(clause_score(c)));
+                cs.sort_by_key(|c| std::cmp::Reverse(clause_rank(c)));
                 cs.truncate(MAX_CLAUSES);
                 Guard::All(cs)
             }
@@ -196,9 +202,9 @@ impl Node {
                         Guard::All(cl) => clauses.extend(cl),
                     }
                 }
-                if clauses.len() > MAX_CLAUSES {
-                    clauses.sort_by_key(|c| std::cmp::Reverse(clause_score(c)));
-                    clauses.truncate(MAX_CLAUSES);
+                if clauses.len() > 2 * MAX_CLAUSES {
+                    clauses.sort_by_key(|c| std::cmp::Reverse(clause_rank(c)));
+                    clauses.truncate(2 * MAX_CLAUSES);
                 }
                 Guard::All(clauses)
             }
