@@ -4,7 +4,8 @@
 //!
 //! Each field the guards test gets a byte trie of their strings: one walk along the field's
 //! value marks every clause with an exact string equal to the value or a prefix of it (a second
-//! trie, of reversed suffixes, walks the value backwards; substrings are searched one by one). A rule is
+//! trie, of reversed suffixes, walks the value backwards; substrings are searched one by one, and
+//! a value is compared with each string a `!=` test needs it to differ from). A rule is
 //! then evaluated only when each of its clauses is marked. Guards are necessary conditions
 //! derived from the checks the rule would evaluate on the same values, so skipping never changes
 //! which rules match (tested against full evaluation in `tests/screen.rs`).
@@ -51,6 +52,8 @@ struct FieldTrie {
     rev: Trie,
     /// Substrings, each with its clauses.
     contains: Vec<(Box<[u8]>, Vec<u32>)>,
+    /// Strings a value must differ from, each with its clauses.
+    differs: Vec<(Box<[u8]>, Vec<u32>)>,
     /// A searcher per substring of `contains`, made by [`FieldTrie::seal`] (on these short
     /// values, prebuilt searchers one by one beat one automaton over all of them).
     finders: Vec<memchr::memmem::Finder<'static>>,
@@ -113,6 +116,14 @@ fn add(list: &mut Vec<u32>, clause: u32) {
     }
 }
 
+/// Add `clause` to the clauses of string `b` in `list`.
+fn keyed(list: &mut Vec<(Box<[u8]>, Vec<u32>)>, b: &[u8], clause: u32) {
+    match list.iter_mut().find(|(n, _)| &n[..] == b) {
+        Some((_, cs)) => add(cs, clause),
+        None => list.push((b.into(), vec![clause])),
+    }
+}
+
 impl FieldTrie {
     fn new(field: BoundField, slot: u32) -> FieldTrie {
         FieldTrie {
@@ -121,6 +132,7 @@ impl FieldTrie {
             fwd: Trie::new(),
             rev: Trie::new(),
             contains: Vec::new(),
+            differs: Vec::new(),
             finders: Vec::new(),
         }
     }
@@ -130,10 +142,8 @@ impl FieldTrie {
             AtomTest::Exact(b) => add(&mut self.fwd.node(b.iter().copied()).exact, clause),
             AtomTest::Prefix(b) => add(&mut self.fwd.node(b.iter().copied()).prefix, clause),
             AtomTest::Suffix(b) => add(&mut self.rev.node(b.iter().rev().copied()).prefix, clause),
-            AtomTest::Contains(b) => match self.contains.iter_mut().find(|(n, _)| n == b) {
-                Some((_, cs)) => add(cs, clause),
-                None => self.contains.push((b.clone(), vec![clause])),
-            },
+            AtomTest::Contains(b) => keyed(&mut self.contains, b, clause),
+            AtomTest::Differs(b) => keyed(&mut self.differs, b, clause),
         }
     }
 
@@ -151,6 +161,11 @@ impl FieldTrie {
         }
         for (f, (_, cs)) in self.finders.iter().zip(&self.contains) {
             if f.find(v).is_some() {
+                mark(marks, cs);
+            }
+        }
+        for (s, cs) in &self.differs {
+            if &s[..] != v {
                 mark(marks, cs);
             }
         }

@@ -165,6 +165,8 @@ const CONDITIONS: &[&str] = &[
     "fd.name startswith '' and proc.name in (cat, sshd) and proc.pname in (bash, sudo, '')",
     "fd.name in () or proc.name = runc",
     "proc.cmdline contains shadow and proc.name != sh",
+    "container.id != host and (fd.name startswith /etc or proc.name != cat)",
+    "evt.type = openat and proc.name != '' and fd.directory != /etc",
     "evt.type in (open, openat) and (fd.name endswith /mem or fd.name contains .ssh or fd.directory endswith tc)",
 ];
 

@@ -6,8 +6,8 @@
 //! A guard is derived from the compiled checks themselves, so it tests exactly the values those
 //! checks see: a positive check (`=`, `in`, `startswith`, `pmatch`, `glob`, `endswith`,
 //! `contains`) of a field with any-value semantics implies that some value of the field passes
-//! one of the check's string tests. `and` keeps its children's clauses; `or` keeps one clause
-//! from each child that can hold and joins them; `not`, `!=`, other operators and computed sides
+//! one of the check's string tests, and `!=` one string that some value differs from it. `and` keeps its children's clauses; `or` keeps one clause
+//! from each child that can hold and joins them; `not`, other operators and computed sides
 //! imply nothing, and so do tests of fields other than [`CHEAP_FIELDS`]. Event-type checks are
 //! decided by the event code: a branch that cannot hold for the type drops out, a filter that
 //! cannot hold at all gets [`Guard::Never`].
@@ -41,12 +41,18 @@ pub(crate) enum AtomTest {
     Suffix(Box<[u8]>),
     /// Holding these bytes.
     Contains(Box<[u8]>),
+    /// Different from these bytes (`container.id != host`).
+    Differs(Box<[u8]>),
 }
 
 impl AtomTest {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            AtomTest::Exact(b) | AtomTest::Prefix(b) | AtomTest::Suffix(b) | AtomTest::Contains(b) => b,
+            AtomTest::Exact(b)
+            | AtomTest::Prefix(b)
+            | AtomTest::Suffix(b)
+            | AtomTest::Contains(b)
+            | AtomTest::Differs(b) => b,
         }
     }
     /// How selective the test is, roughly: longer strings pass fewer values, exact ones fewer
@@ -54,6 +60,8 @@ impl AtomTest {
     fn score(&self) -> usize {
         match self {
             AtomTest::Exact(b) => b.len() + 3,
+            // most values differ from any one string: kept when nothing better is left
+            AtomTest::Differs(_) => MIN_SCORE,
             _ => self.bytes().len(),
         }
     }
@@ -132,6 +140,7 @@ impl Filter {
                                     AtomTest::Prefix(b) => format!("^{}", String::from_utf8_lossy(b)),
                                     AtomTest::Suffix(b) => format!("${}", String::from_utf8_lossy(b)),
                                     AtomTest::Contains(b) => format!("~{}", String::from_utf8_lossy(b)),
+                                    AtomTest::Differs(b) => format!("!={}", String::from_utf8_lossy(b)),
                                 })
                                 .collect();
                             if t.len() > 4 {
@@ -248,12 +257,23 @@ impl Check {
     /// field with any-value semantics (the cases where "the check holds" equals "some value
     /// of the field passes one of the tests").
     fn atom(&self) -> Option<Atom> {
-        if !self.fast || self.negate || self.all || self.evttype {
+        if !self.fast || self.all || self.evttype {
             return None;
         }
         let Operand::Field(f) = &self.lhs else { return None };
         if f.arg != FieldArg::None || !CHEAP_FIELDS.contains(&f.id) {
             return None;
+        }
+        if self.negate {
+            // `!=`: some value differs (an absent field fails `!=` too)
+            return match &self.pred {
+                Pred::StrEq(s) => Some(Atom {
+                    field: f.clone(),
+                    slot: self.slot,
+                    tests: vec![AtomTest::Differs(s.clone())],
+                }),
+                _ => None,
+            };
         }
         let tests: Vec<AtomTest> = match &self.pred {
             Pred::StrEq(s) => vec![AtomTest::Exact(s.clone())],
