@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use harrier_rules::{Location, Priority, Rule};
 
@@ -115,8 +116,10 @@ struct SourceIndex {
     untyped: Vec<u32>,
     /// Every active rule of the source (sources without event types).
     all: Vec<u32>,
-    /// Per event code, the screen of its candidates (see [`crate::screen`]).
-    screens: Vec<Option<Box<Screen>>>,
+    /// Per event code, the screen of its candidates (see [`crate::screen`]), built when the
+    /// first event of the code is evaluated: most codes never occur (enter events live, say),
+    /// and a screen's tries hold every string its rules test.
+    screens: Vec<OnceLock<Option<Box<Screen>>>>,
 }
 
 /// The compiled rules.
@@ -302,19 +305,7 @@ impl Ruleset {
             for v in si.by_type.iter_mut() {
                 v.shrink_to_fit();
             }
-            si.screens = si
-                .by_type
-                .iter()
-                .enumerate()
-                .map(|(code, cands)| {
-                    if cands.is_empty() {
-                        return None;
-                    }
-                    let guards =
-                        cands.iter().map(|&i| self.rules[i as usize].filter.guard(code as u16)).collect();
-                    Screen::build(guards).map(Box::new)
-                })
-                .collect();
+            si.screens = si.by_type.iter().map(|_| OnceLock::new()).collect();
         }
         self.index = index;
     }
@@ -349,11 +340,19 @@ impl Ruleset {
     /// Number of candidate rules of an event code of the syscall source that its screen may
     /// skip (those with a guard).
     pub fn screened(&self, source: Source, code: u16) -> usize {
-        self.index
-            .get(source_slot(source))
-            .and_then(|si| si.screens.get(code as usize))
-            .and_then(|s| s.as_ref())
-            .map_or(0, |s| s.guarded())
+        self.screen_for(source, code).map_or(0, |s| s.guarded())
+    }
+
+    /// The screen of an event code's candidates, built on first use.
+    fn screen_for(&self, source: Source, code: u16) -> Option<&Screen> {
+        let si = self.index.get(source_slot(source))?;
+        let cell = si.screens.get(code as usize)?;
+        cell.get_or_init(|| {
+            let cands = si.by_type.get(code as usize).filter(|c| !c.is_empty())?;
+            let guards = cands.iter().map(|&i| self.rules[i as usize].filter.guard(code)).collect();
+            Screen::build(guards).map(Box::new)
+        })
+        .as_deref()
     }
     /// Number of condition parts (checks and groups) several rules share, each evaluated at most
     /// once per event when the field cache is on.
@@ -486,11 +485,7 @@ impl Ruleset {
         }
         let cached = self.cache;
         let screen = match code {
-            Some(c) if indexed && self.screen => self
-                .index
-                .get(source_slot(source))
-                .and_then(|si| si.screens.get(c as usize))
-                .and_then(|s| s.as_deref()),
+            Some(c) if indexed && self.screen => self.screen_for(source, c),
             _ => None,
         };
         if let Some(s) = screen {

@@ -35,10 +35,26 @@ struct TrieNode {
     exact: Vec<u32>,
 }
 
-/// Strings of one kind of test: a byte trie.
-#[derive(Debug)]
+/// Strings of one kind of test: a byte trie, built as [`TrieNode`]s and then laid out flat
+/// ([`Trie::freeze`]): a screen's tries hold every string its rules test (long name lists among
+/// them), so a node is 16 bytes and its edges and clauses live in shared arrays.
+#[derive(Debug, Default)]
 struct Trie {
+    /// While building; empty once frozen.
     nodes: Vec<TrieNode>,
+    flat: Vec<Flat>,
+    edges: Vec<(u8, u32)>,
+    /// Per node: its prefix clauses, then its exact clauses.
+    lists: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flat {
+    kids: u32,
+    nkids: u32,
+    list: u32,
+    nprefix: u16,
+    nexact: u16,
 }
 
 /// The tests of one field.
@@ -70,7 +86,7 @@ fn mark(marks: &mut [u64], clauses: &[u32]) {
 
 impl Trie {
     fn new() -> Trie {
-        Trie { nodes: vec![TrieNode::default()] }
+        Trie { nodes: vec![TrieNode::default()], ..Trie::default() }
     }
 
     /// The node for `bytes`, made if missing.
@@ -90,22 +106,50 @@ impl Trie {
         &mut self.nodes[n]
     }
 
+    /// Lay the built nodes out flat (node ids stay the same).
+    fn freeze(&mut self) {
+        let nodes = std::mem::take(&mut self.nodes);
+        self.flat = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            // a node's clause lists are short (the rules testing one string); the cast only
+            // matters past 65,535 rules sharing one string, where the list is cut (screens less)
+            let np = n.prefix.len().min(u16::MAX as usize);
+            let ne = n.exact.len().min(u16::MAX as usize);
+            self.flat.push(Flat {
+                kids: self.edges.len() as u32,
+                nkids: n.kids.len() as u32,
+                list: self.lists.len() as u32,
+                nprefix: np as u16,
+                nexact: ne as u16,
+            });
+            self.edges.extend_from_slice(&n.kids);
+            self.lists.extend_from_slice(&n.prefix[..np]);
+            self.lists.extend_from_slice(&n.exact[..ne]);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.flat.len() <= 1 && self.lists.is_empty()
+    }
+
     /// Mark the clauses of the prefixes of `v` (bytes in walking order), and with `exact` those
     /// of `v` itself.
     fn walk(&self, v: impl Iterator<Item = u8>, exact: bool, marks: &mut [u64]) {
+        let list = |at: u32, n: u16| self.lists.get(at as usize..at as usize + n as usize).unwrap_or(&[]);
         let mut n = 0usize;
         for b in v {
-            let node = &self.nodes[n];
-            mark(marks, &node.prefix);
-            match node.kids.iter().find(|k| k.0 == b) {
+            let Some(&node) = self.flat.get(n) else { return };
+            mark(marks, list(node.list, node.nprefix));
+            let kids = self.edges.get(node.kids as usize..(node.kids + node.nkids) as usize).unwrap_or(&[]);
+            match kids.iter().find(|k| k.0 == b) {
                 Some(&(_, next)) => n = next as usize,
                 None => return,
             }
         }
-        let node = &self.nodes[n];
-        mark(marks, &node.prefix);
+        let Some(&node) = self.flat.get(n) else { return };
+        mark(marks, list(node.list, node.nprefix));
         if exact {
-            mark(marks, &node.exact);
+            mark(marks, list(node.list + node.nprefix as u32, node.nexact));
         }
     }
 }
@@ -147,8 +191,10 @@ impl FieldTrie {
         }
     }
 
-    /// Make the substring searchers once every test is in.
+    /// Freeze the tries and make the substring searchers once every test is in.
     fn seal(&mut self) {
+        self.fwd.freeze();
+        self.rev.freeze();
         self.finders =
             self.contains.iter().map(|(n, _)| memchr::memmem::Finder::new(n).into_owned()).collect();
     }
@@ -156,7 +202,7 @@ impl FieldTrie {
     /// Mark the clauses `v` satisfies.
     fn walk(&self, v: &[u8], marks: &mut [u64]) {
         self.fwd.walk(v.iter().copied(), true, marks);
-        if self.rev.nodes.len() > 1 {
+        if !self.rev.is_empty() {
             self.rev.walk(v.iter().rev().copied(), false, marks);
         }
         for (f, (_, cs)) in self.finders.iter().zip(&self.contains) {
