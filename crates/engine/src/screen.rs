@@ -8,7 +8,8 @@
 //! a value is compared with each string a `!=` test needs it to differ from). A rule is
 //! then evaluated only when each of its clauses is marked. Guards are necessary conditions
 //! derived from the checks the rule would evaluate on the same values, so skipping never changes
-//! which rules match (tested against full evaluation in `tests/screen.rs`).
+//! which rules match (tested against evaluation without screens in this crate's `tests/cache.rs`
+//! and on the reference captures in `harrier-pipeline`'s `tests/screen.rs`).
 
 use std::collections::HashMap;
 
@@ -37,7 +38,7 @@ struct TrieNode {
 
 /// Strings of one kind of test: a byte trie, built as [`TrieNode`]s and then laid out flat
 /// ([`Trie::freeze`]): a screen's tries hold every string its rules test (long name lists among
-/// them), so a node is 16 bytes and its edges and clauses live in shared arrays.
+/// them), so a node is 20 bytes and its edges and clauses live in shared arrays.
 #[derive(Debug, Default)]
 struct Trie {
     /// While building; empty once frozen.
@@ -53,8 +54,8 @@ struct Flat {
     kids: u32,
     nkids: u32,
     list: u32,
-    nprefix: u16,
-    nexact: u16,
+    nprefix: u32,
+    nexact: u32,
 }
 
 /// The tests of one field.
@@ -111,20 +112,18 @@ impl Trie {
         let nodes = std::mem::take(&mut self.nodes);
         self.flat = Vec::with_capacity(nodes.len());
         for n in &nodes {
-            // a node's clause lists are short (the rules testing one string); the cast only
-            // matters past 65,535 rules sharing one string, where the list is cut (screens less)
-            let np = n.prefix.len().min(u16::MAX as usize);
-            let ne = n.exact.len().min(u16::MAX as usize);
+            // u32 throughout: clause ids are u32 already, and a list is never cut (a clause left
+            // unmarked would skip a rule that may match)
             self.flat.push(Flat {
                 kids: self.edges.len() as u32,
                 nkids: n.kids.len() as u32,
                 list: self.lists.len() as u32,
-                nprefix: np as u16,
-                nexact: ne as u16,
+                nprefix: n.prefix.len() as u32,
+                nexact: n.exact.len() as u32,
             });
             self.edges.extend_from_slice(&n.kids);
-            self.lists.extend_from_slice(&n.prefix[..np]);
-            self.lists.extend_from_slice(&n.exact[..ne]);
+            self.lists.extend_from_slice(&n.prefix);
+            self.lists.extend_from_slice(&n.exact);
         }
     }
 
@@ -135,7 +134,7 @@ impl Trie {
     /// Mark the clauses of the prefixes of `v` (bytes in walking order), and with `exact` those
     /// of `v` itself.
     fn walk(&self, v: impl Iterator<Item = u8>, exact: bool, marks: &mut [u64]) {
-        let list = |at: u32, n: u16| self.lists.get(at as usize..at as usize + n as usize).unwrap_or(&[]);
+        let list = |at: u32, n: u32| self.lists.get(at as usize..at as usize + n as usize).unwrap_or(&[]);
         let mut n = 0usize;
         for b in v {
             let Some(&node) = self.flat.get(n) else { return };
@@ -149,7 +148,7 @@ impl Trie {
         let Some(&node) = self.flat.get(n) else { return };
         mark(marks, list(node.list, node.nprefix));
         if exact {
-            mark(marks, list(node.list + node.nprefix as u32, node.nexact));
+            mark(marks, list(node.list + node.nprefix, node.nexact));
         }
     }
 }

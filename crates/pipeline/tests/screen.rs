@@ -12,7 +12,7 @@ use harrier_engine::{
     BoundField, Checker, EventAccessor, FieldId, One, RuleMatching, Ruleset, Source, Value,
 };
 use harrier_event::{NormalizeMode, Normalizer};
-use harrier_rules::{Loader, LoaderOptions, Location, Priority, Rule};
+use harrier_rules::{Loader, LoaderOptions};
 use harrier_scap::Reader;
 use harrier_state::{State, SyscallEvent};
 
@@ -53,34 +53,14 @@ fn str_of(acc: &SyscallEvent<'_>, id: FieldId) -> Option<String> {
     }
 }
 
-fn rule(name: String, cond: &str) -> Rule {
-    Rule {
-        name,
-        desc: String::new(),
-        condition_text: cond.into(),
-        condition: harrier_condition::parse(cond).unwrap_or_else(|e| panic!("{cond}: {e}")),
-        output: "%evt.type".into(),
-        priority: Priority::Warning,
-        source: "syscall".into(),
-        tags: Vec::new(),
-        enabled: true,
-        location: Location::default(),
-        warn_evttypes: false,
-        skip_if_unknown_filter: false,
-        capture: false,
-        capture_duration: 0,
-        exception_fields: Vec::new(),
-    }
-}
-
 /// Quote a value for a condition.
 fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', ""))
 }
 
 /// Rules built from names and paths the captures hold: hits and near misses for every kind of
-/// guard test.
-fn capture_rules() -> Vec<Rule> {
+/// guard test. Returns the rules file's text and the number of rules in it.
+fn capture_rules() -> (String, usize) {
     let (mut names, mut dirs, mut files, mut procs) =
         (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     walk(|acc| {
@@ -122,7 +102,16 @@ fn capture_rules() -> Vec<Rule> {
     for d in pick(&dirs, 6) {
         conds.push(format!("evt.type != close and fd.directory in ({}, /tmp)", q(&d)));
     }
-    conds.iter().enumerate().map(|(i, c)| rule(format!("capture rule {i}"), c)).collect()
+    let yaml = conds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "- rule: capture rule {i}\n  desc: made from the reference captures\n  condition: >-\n    {c}\n  output: \"%evt.type\"\n  priority: WARNING\n"
+            )
+        })
+        .collect();
+    (yaml, conds.len())
 }
 
 #[test]
@@ -132,13 +121,12 @@ fn screens_do_not_change_matches_on_the_reference_captures() {
     for f in ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"] {
         loader.load_file(dir.join(f));
     }
+    let (extra, n) = capture_rules();
+    assert!(n > 100, "{n}");
+    loader.load_str("capture_rules.yaml", &extra);
     let loaded = loader.finish(Some(&Checker));
     assert!(!loaded.has_errors());
-    let mut rules = loaded.rules;
-    let extra = capture_rules();
-    assert!(extra.len() > 100, "{}", extra.len());
-    rules.extend(extra);
-    let (mut rs, errors) = Ruleset::compile(&rules);
+    let (mut rs, errors) = Ruleset::compile(&loaded.rules);
     assert!(errors.is_empty(), "{errors:?}");
     rs.set_rule_matching(RuleMatching::All);
     let openat = harrier_engine::event_codes_for_name("openat");

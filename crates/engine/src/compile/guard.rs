@@ -6,11 +6,11 @@
 //! A guard is derived from the compiled checks themselves, so it tests exactly the values those
 //! checks see: a positive check (`=`, `in`, `startswith`, `pmatch`, `glob`, `endswith`,
 //! `contains`) of a field with any-value semantics implies that some value of the field passes
-//! one of the check's string tests, and `!=` one string that some value differs from it. `and` keeps its children's clauses; `or` keeps one clause
-//! from each child that can hold and joins them; `not`, other operators and computed sides
-//! imply nothing, and so do tests of fields other than [`CHEAP_FIELDS`]. Event-type checks are
-//! decided by the event code: a branch that cannot hold for the type drops out, a filter that
-//! cannot hold at all gets [`Guard::Never`].
+//! one of the check's string tests, and a `!=` check that some value differs from its string.
+//! `and` keeps its children's clauses; `or` keeps one clause from each child that can hold and
+//! joins them; `not`, other operators and computed sides imply nothing, and so do tests of fields
+//! other than [`CHEAP_FIELDS`]. Event-type checks are decided by the event code: a branch that
+//! cannot hold for the type drops out, a filter that cannot hold at all gets [`Guard::Never`].
 
 use super::{is_generic_code, Check, Filter, Node, Operand, Pred};
 use crate::fields::FieldId;
