@@ -229,14 +229,23 @@ pub fn run(
     // such a call is the one its successful calls give; it drops them while a profile learns and
     // after alike, so it cannot make a deviation.
     let failed_wanted = failed_opens_wanted(&rs);
-    let prefilter = harrier_probe::Prefilter { watched: &sel.syscalls, failed_opens_wanted: &failed_wanted };
+    // Read-only opens no rule can match are dropped too, but not while a profile learns or
+    // scores: a process's file reads are part of what it does.
+    let keep_all_opens = s.profile.is_some();
+    let ro_keep = if keep_all_opens { None } else { rs.read_open_drop() };
+    let prefilter = harrier_probe::Prefilter {
+        watched: &sel.syscalls,
+        failed_opens_wanted: &failed_wanted,
+        read_open_keep: ro_keep.as_ref().map(probe_keep),
+    };
     tracing::info!(
-        "kernel pre-filter: failed opens dropped{}; failed close/dup/fcntl calls dropped unless a rule watches them",
+        "kernel pre-filter: failed opens dropped{}; failed close/dup/fcntl calls dropped unless a rule watches them; {}",
         if failed_wanted.is_empty() {
             String::new()
         } else {
             format!(" except {} (a rule may match them)", failed_wanted.join(", "))
-        }
+        },
+        read_open_text(&rs, ro_keep.as_ref(), keep_all_opens)
     );
     let opens = open_urgency(&rs, s.response.is_some());
     let mut src = match open_live(
@@ -307,8 +316,11 @@ pub fn run(
     crate::stages::attach_capture(&mut det);
     let slot = det.rules_slot();
     let captured: Vec<&'static str> = src.probe().syscalls().to_vec();
-    let filter =
-        Arc::new(ReloadFilter { handle: src.probe().prefilter_handle(), base: sel.syscalls.clone() });
+    let filter = Arc::new(ReloadFilter {
+        handle: src.probe().prefilter_handle(),
+        base: sel.syscalls.clone(),
+        keep_all_opens,
+    });
     if let Some(load) = reload.clone() {
         let (slot, captured, filter) = (slot.clone(), captured.clone(), filter.clone());
         ops.start_watch(move || reload_rules(&load, &slot, &captured, &filter));
@@ -482,6 +494,39 @@ fn rebuild_outputs(rebuild: &Rebuild, running: &Settings, outs: &Rc<RefCell<Deli
 pub struct ReloadFilter {
     handle: harrier_probe::PrefilterHandle,
     base: Vec<&'static str>,
+    /// No read-only open is dropped (a profile stage runs).
+    keep_all_opens: bool,
+}
+
+fn probe_keep(k: &harrier_engine::prefilter::OpenKeep) -> harrier_probe::OpenKeep<'_> {
+    harrier_probe::OpenKeep { paths: &k.paths, comms: &k.comms }
+}
+
+/// The start-up log's words for the drop of read-only opens.
+fn read_open_text(rs: &Ruleset, keep: Option<&harrier_engine::prefilter::OpenKeep>, profile: bool) -> String {
+    match keep {
+        Some(k) => format!(
+            "successful read-only opens dropped (with their close) unless their path starts with one of {} \
+             prefixes{} or the path is relative or not clean",
+            k.paths.len(),
+            if k.comms.is_empty() {
+                String::new()
+            } else {
+                format!(" or the process is {}", k.comms.join(", "))
+            }
+        ),
+        None if profile => "every successful open kept (the profile stage learns from them)".into(),
+        None => {
+            let b = rs.read_open_drop_blockers();
+            match b.first() {
+                Some((name, why)) => format!(
+                    "every successful open kept: rule '{name}' {why}{}",
+                    if b.len() > 1 { format!(" (and {} more rules)", b.len() - 1) } else { String::new() }
+                ),
+                None => "every successful open kept (too many paths to keep)".into(),
+            }
+        }
+    }
 }
 
 /// SIGHUP or a changed file: load the rules again and hand them to the running detector. An
@@ -498,7 +543,12 @@ fn reload_rules(
             let mut watched: Vec<&str> = f.base.clone();
             watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
             let failed = failed_opens_wanted(&rs);
-            let p = harrier_probe::Prefilter { watched: &watched, failed_opens_wanted: &failed };
+            let keep = if f.keep_all_opens { None } else { rs.read_open_drop() };
+            let p = harrier_probe::Prefilter {
+                watched: &watched,
+                failed_opens_wanted: &failed,
+                read_open_keep: keep.as_ref().map(probe_keep),
+            };
             if let Err(e) = f.handle.widen(Some(&p)) {
                 // Fail safe: let everything through rather than drop what the rules need.
                 tracing::warn!("kernel pre-filter: {e}; turning it off");

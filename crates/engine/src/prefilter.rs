@@ -31,6 +31,10 @@
 
 use harrier_condition::{Expr, Op, Operand, Rhs};
 
+/// The open syscalls whose access mode the probe reads (`open`'s flags are its second
+/// argument, `openat`'s its third): the ones [`read_open_keep`] is asked about.
+pub const READ_ONLY_CHECKED: [&str; 2] = ["open", "openat"];
+
 /// The syscalls whose failures [`failed_open_mask`] decides, in bit order.
 pub const OPEN_FAMILY: [&str; 4] = ["open", "openat", "openat2", "creat"];
 
@@ -87,6 +91,10 @@ enum Assume {
     Failed,
     /// A successful open with access mode `O_RDONLY`.
     ReadOnly,
+    /// An event of any type other than the open syscalls, whose descriptor (if any) is either a
+    /// regular file (`fd.type` `file`, `fd.typechar` `f`) or unknown to state (every `fd.*`
+    /// field but `fd.num` absent): see [`reads_unreported_files`].
+    FileOrUnknownFd,
 }
 
 /// Bit `i` set: the condition may match a successful read-only `OPEN_FAMILY[i]`.
@@ -98,6 +106,78 @@ pub fn read_open_mask(cond: &Expr) -> u8 {
         }
     }
     m
+}
+
+/// A check under [`Assume::FileOrUnknownFd`]: a positive `fd.type`/`fd.typechar` test that
+/// neither a regular file nor an absent field passes is false; everything else is unknown.
+fn file_or_unknown_fd(c: &harrier_condition::Compare, name: &str) -> T {
+    let file = match name {
+        "fd.type" => "file",
+        "fd.typechar" => "f",
+        _ => return T::Unknown,
+    };
+    if c.modifier.is_some() {
+        return T::Unknown;
+    }
+    let values: Vec<&str> = match &c.right {
+        Rhs::Value(v, _) => vec![v.as_str()],
+        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
+        _ => return T::Unknown,
+    };
+    match c.op {
+        Op::Eq | Op::Eq2 | Op::In | Op::Intersects if !values.contains(&file) => T::False,
+        _ => T::Unknown,
+    }
+}
+
+/// Events whose only descriptor is a directory argument (`dirfd`): the probe never drops an
+/// open with `O_DIRECTORY`, so such a descriptor opened the usual way (`opendir`, `fts`) is
+/// known to state. (A directory opened by an absolute path without `O_DIRECTORY` and then
+/// used as a `dirfd` has no name in state: a rule reading `fd.name` on these events sees it
+/// absent, as for a descriptor opened before Harrier started.)
+pub const DIRFD_EVENTS: &[&str] = &["unlinkat", "symlinkat", "mkdirat", "renameat", "renameat2", "mknodat"];
+
+/// Whether a rule with condition `cond` and output fields `output` may give a different result
+/// on an `evt` event (one that uses an existing descriptor: `read`, `dup`, `close`, …) when the
+/// probe drops successful read-only opens no rule matches ([`read_open_keep`]): state then has
+/// no entry for such a descriptor, so its `fd.*` fields are absent instead of those of a
+/// regular file. A rule is unaffected when `evt` uses a directory descriptor only
+/// ([`DIRFD_EVENTS`]); or when its condition reads no `fd.*` field but `fd.num` for `evt`
+/// (checks in branches the event type decides do not count) and its output reads none; or when
+/// its condition is false both for a regular file's descriptor and for an unknown one (a
+/// positive `fd.type in (ipv4, ipv6)` test).
+pub fn reads_unreported_files<'a>(cond: &Expr, output: impl IntoIterator<Item = &'a str>, evt: &str) -> bool {
+    if DIRFD_EVENTS.contains(&evt) {
+        return false;
+    }
+    if !fd_reads(cond, evt, 0) && !output.into_iter().any(is_fd_field) {
+        return false;
+    }
+    eval(cond, evt, Assume::FileOrUnknownFd, 0) != T::False
+}
+
+fn is_fd_field(name: &str) -> bool {
+    name.starts_with("fd.") && name != "fd.num"
+}
+
+/// `e` reads a descriptor field whose value can change its result on an `evt` event.
+fn fd_reads(e: &Expr, evt: &str, depth: usize) -> bool {
+    if depth > 2000 {
+        return true;
+    }
+    if eval(e, evt, Assume::TypeOnly, depth) != T::Unknown {
+        return false;
+    }
+    match e {
+        Expr::And(cs, _) | Expr::Or(cs, _) => cs.iter().any(|c| fd_reads(c, evt, depth + 1)),
+        Expr::Not(c, _) => fd_reads(c, evt, depth + 1),
+        Expr::Identifier(..) => true,
+        _ => {
+            let mut any = false;
+            harrier_condition::walk_fields(e, &mut |f| any |= is_fd_field(&f.name));
+            any
+        }
+    }
 }
 
 /// Bit `i` set: the condition may match a failed `OPEN_FAMILY[i]` (0 for a rule of another
@@ -155,6 +235,9 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
             let name = f.name.as_str();
             if matches!(a, Assume::TypeOnly) && name != "evt.type" {
                 return T::Unknown;
+            }
+            if matches!(a, Assume::FileOrUnknownFd) {
+                return file_or_unknown_fd(c, name);
             }
             if matches!(a, Assume::Failed) && FD_ABSENT.contains(&name) {
                 // An absent left side makes the check false, whatever the operator.
@@ -365,6 +448,119 @@ fn union(mut a: Vec<String>, b: Vec<String>) -> Option<Vec<String>> {
     a.extend(b);
     let a = minimal(a);
     (a.len() <= PATH_PREFIXES_MAX).then_some(a)
+}
+
+/// The longest thread name the kernel keeps (`TASK_COMM_LEN` less its NUL): a longer
+/// `proc.name` value is compared by its first this many bytes.
+pub const COMM_MAX: usize = 15;
+
+/// What a rule may match among **successful read-only opens of clean absolute paths** (no `//`,
+/// no `.` or `..` component, no `..` anywhere, no trailing `/`; for such a path `fd.name`,
+/// `fd.nameraw` and the path argument are the same string): such an open may match only if its
+/// path starts with one of `paths`, or the opening thread's name is one of `comms`. The probe
+/// drops the others in the kernel ([`read_open_keep`]); an empty `OpenKeep` matches none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenKeep {
+    /// Path prefixes (an exact name is kept as a prefix: a superset).
+    pub paths: Vec<String>,
+    /// `proc.name` values, each cut to [`COMM_MAX`] bytes as the kernel cuts a thread's name.
+    pub comms: Vec<String>,
+}
+
+impl OpenKeep {
+    fn size(&self) -> usize {
+        self.paths.len() + self.comms.len()
+    }
+
+    /// Both bounds together (`None` past [`PATH_PREFIXES_MAX`] entries).
+    pub fn union(self, other: OpenKeep) -> Option<OpenKeep> {
+        let paths = union(self.paths, other.paths)?;
+        let mut comms = self.comms;
+        comms.extend(other.comms);
+        comms.sort();
+        comms.dedup();
+        (comms.len() <= PATH_PREFIXES_MAX).then_some(OpenKeep { paths, comms })
+    }
+}
+
+/// The successful read-only `evt` opens (`open` or `openat`) of clean absolute paths the
+/// condition may match (see [`OpenKeep`]); `None`: no bound (any may match).
+pub fn read_open_keep(cond: &Expr, evt: &str) -> Option<OpenKeep> {
+    keep(cond, evt, 0)
+}
+
+fn keep(e: &Expr, evt: &str, depth: usize) -> Option<OpenKeep> {
+    if depth > 2000 {
+        return None;
+    }
+    if eval(e, evt, Assume::ReadOnly, depth) == T::False {
+        return Some(OpenKeep::default());
+    }
+    match e {
+        Expr::And(cs, _) => {
+            // path bounds narrow each other; a bound by name is taken alone (the smallest)
+            let mut paths: Option<Vec<String>> = None;
+            let mut by_name: Option<OpenKeep> = None;
+            for c in cs {
+                let Some(k) = keep(c, evt, depth + 1) else { continue };
+                if k.comms.is_empty() {
+                    paths = Some(match paths {
+                        None => k.paths,
+                        Some(a) => intersect(&a, &k.paths),
+                    });
+                } else if by_name.as_ref().is_none_or(|b| k.size() < b.size()) {
+                    by_name = Some(k);
+                }
+            }
+            paths.map(|paths| OpenKeep { paths, comms: Vec::new() }).or(by_name)
+        }
+        Expr::Or(cs, _) => {
+            let mut acc = OpenKeep::default();
+            for c in cs {
+                acc = acc.union(keep(c, evt, depth + 1)?)?;
+            }
+            Some(acc)
+        }
+        Expr::Compare(c) => compare_keep(c),
+        _ => None,
+    }
+}
+
+fn compare_keep(c: &harrier_condition::Compare) -> Option<OpenKeep> {
+    let Operand::Field(f) = &c.left else { return None };
+    if f.arg.is_some() || c.modifier.is_some() {
+        return None;
+    }
+    let values: Vec<&str> = match &c.right {
+        Rhs::Value(v, _) => vec![v.as_str()],
+        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
+        _ => return None,
+    };
+    match (f.name.as_str(), c.op) {
+        ("proc.name", Op::Eq | Op::Eq2 | Op::In) => {
+            let mut comms = Vec::with_capacity(values.len());
+            for v in values {
+                let n = v.len().min(COMM_MAX);
+                // cut inside a character: the kernel's bytes are not a `String` (no bound)
+                comms.push(v.get(..n)?.to_string());
+            }
+            comms.sort();
+            comms.dedup();
+            (comms.len() <= PATH_PREFIXES_MAX).then_some(OpenKeep { paths: Vec::new(), comms })
+        }
+        // a clean path holds no `..`: a test that needs one cannot pass
+        ("fd.name" | "fd.nameraw" | "fd.directory", Op::Contains | Op::EndsWith | Op::Glob)
+            if values.iter().all(|v| needs_dotdot(v, c.op == Op::Glob)) =>
+        {
+            Some(OpenKeep::default())
+        }
+        _ => compare_bound(c).map(|paths| OpenKeep { paths, comms: Vec::new() }),
+    }
+}
+
+/// Every string the value (a glob pattern with `glob`) matches or contains holds `..`.
+fn needs_dotdot(v: &str, glob: bool) -> bool {
+    v.contains("..") && !(glob && v.contains(['[', '\\', '{']))
 }
 
 /// Sorted, without duplicates and without prefixes covered by a shorter one.

@@ -56,6 +56,12 @@ pub struct CompiledRule {
     /// [`crate::prefilter::open_path_prefixes`]): the live probe wakes the reader at once only
     /// for opens an urgent rule may match.
     pub open_prefixes: Option<Vec<String>>,
+    /// The successful read-only `open`/`openat` calls of clean absolute paths the condition may
+    /// match (`None`: any; see [`crate::prefilter::read_open_keep`]).
+    pub read_open_keep: Option<crate::prefilter::OpenKeep>,
+    /// The rule reads descriptor fields on events other than opens in a way that dropping
+    /// unmatched opens would change ([`crate::prefilter::reads_unreported_files`]).
+    pub reads_unreported_files: bool,
 }
 
 impl CompiledRule {
@@ -193,6 +199,45 @@ fn assign_memos(rules: &mut [CompiledRule]) -> usize {
     ids.len()
 }
 
+/// The union of [`crate::prefilter::read_open_keep`] over `open` and `openat`, for the ones the
+/// rule's event types hold.
+fn read_open_keep_of(
+    cond: &harrier_condition::Expr,
+    evttypes: &EvtTypeSet,
+) -> Option<crate::prefilter::OpenKeep> {
+    let mut acc = crate::prefilter::OpenKeep::default();
+    for name in crate::prefilter::READ_ONLY_CHECKED {
+        if evttypes.is_all() || crate::event_codes_for_name(name).iter().any(|c| evttypes.contains(*c)) {
+            acc = acc.union(crate::prefilter::read_open_keep(cond, name)?)?;
+        }
+    }
+    Some(acc)
+}
+
+/// The names of the event types, other than the open syscalls, whose descriptor fields state
+/// reads from its table of open descriptors: events that use an existing descriptor (`read`,
+/// `close`, `connect`, …) or copy one (`dup`, `fcntl`); not those that have none (`execve`,
+/// `rename`) or only create a new one (`socket`, `pipe`). `None`: every type (no restriction).
+fn fd_table_types(evttypes: &EvtTypeSet) -> Option<Vec<&'static str>> {
+    use harrier_event::schema::ef;
+    if evttypes.is_all() {
+        return None;
+    }
+    let mut out: Vec<&'static str> = Vec::new();
+    for c in evttypes.codes() {
+        let Some(i) = harrier_event::schema::event_info(c) else { return None };
+        if crate::prefilter::OPEN_FAMILY.contains(&i.name) || out.contains(&i.name) {
+            continue;
+        }
+        if i.has_flag(ef::USES_FD)
+            || (i.has_flag(ef::CREATES_FD) && (i.name.starts_with("dup") || i.name == "fcntl"))
+        {
+            out.push(i.name);
+        }
+    }
+    Some(out)
+}
+
 impl Ruleset {
     /// Compile loaded rules. Rules that fail are left out and reported.
     pub fn compile(rules: &[Rule]) -> (Ruleset, Vec<RuleError>) {
@@ -225,6 +270,12 @@ impl Ruleset {
             };
             let evttypes =
                 if source.has_event_types() { evttypes_of(&r.condition) } else { EvtTypeSet::all() };
+            let reads_unreported_files = source.has_event_types()
+                && fd_table_types(&evttypes).is_none_or(|types| {
+                    types.iter().any(|t| {
+                        crate::prefilter::reads_unreported_files(&r.condition, output.field_names(), t)
+                    })
+                });
             let index = out.len();
             out.push(CompiledRule {
                 name: r.name.clone(),
@@ -260,6 +311,12 @@ impl Ruleset {
                 } else {
                     Some(Vec::new())
                 },
+                read_open_keep: if source.has_event_types() {
+                    read_open_keep_of(&r.condition, &evttypes)
+                } else {
+                    Some(Default::default())
+                },
+                reads_unreported_files,
             });
         }
         let mut rs = Ruleset {
@@ -316,6 +373,43 @@ impl Ruleset {
             .iter()
             .filter(|r| r.enabled && r.priority <= self.min_priority && r.source == Source::Syscall)
             .fold(0, |m, r| m | r.failed_opens)
+    }
+
+    /// What the live probe may drop of successful read-only `open`/`openat` calls
+    /// ([`crate::prefilter::READ_ONLY_CHECKED`]): those of clean absolute paths outside the
+    /// returned bound (see [`crate::prefilter::OpenKeep`]). `None`: nothing, because some active
+    /// syscall rule may match such an open of any path, or reads descriptor fields on later
+    /// events ([`CompiledRule::reads_unreported_files`]).
+    pub fn read_open_drop(&self) -> Option<crate::prefilter::OpenKeep> {
+        let mut acc = crate::prefilter::OpenKeep::default();
+        for r in self.rules.iter() {
+            if !r.enabled || r.priority > self.min_priority || r.source != Source::Syscall {
+                continue;
+            }
+            if r.reads_unreported_files {
+                return None;
+            }
+            acc = acc.union(r.read_open_keep.clone()?)?;
+        }
+        Some(acc)
+    }
+
+    /// The rules that keep [`Ruleset::read_open_drop`] from dropping anything, with why (for the
+    /// start-up log and `harrier doctor`).
+    pub fn read_open_drop_blockers(&self) -> Vec<(&str, &'static str)> {
+        self.rules
+            .iter()
+            .filter(|r| r.enabled && r.priority <= self.min_priority && r.source == Source::Syscall)
+            .filter_map(|r| {
+                if r.reads_unreported_files {
+                    Some((r.name.as_str(), "reads descriptor fields on events other than opens"))
+                } else if r.read_open_keep.is_none() {
+                    Some((r.name.as_str(), "may match a read-only open of any path"))
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     pub fn rules(&self) -> &[CompiledRule] {

@@ -98,6 +98,45 @@ struct {
 	__type(value, __u8);
 } hr_urgent_tops SEC(".maps");
 
+/* What keeps a read-only open the pre-filter may drop (HR_D_RO_OPEN): its path starting with a
+ * prefix here, or its thread's name (comm) here; written by userspace from the loaded rules
+ * (harrier_engine::prefilter::OpenKeep). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, HR_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hr_prefix_key);
+	__type(value, __u8);
+} hr_keep_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HR_PREFIXES_MAX);
+	__type(key, char[16]);
+	__type(value, __u8);
+} hr_keep_comms SEC(".maps");
+
+/* Per thread group, the descriptors whose open the pre-filter dropped (bit fd): their close is
+ * dropped too (state never heard of them). A bit is set only by a dropped open and cleared by
+ * that descriptor's close and by every record that reports a new descriptor with its number, so
+ * a set bit always means "the last descriptor with this number that state could know of was
+ * never reported". Losing a bit (eviction, exec, exit) only lets an extra close through, which
+ * state ignores. */
+struct hr_fdbits {
+	__u64 w[HR_FDBITS / 64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct hr_fdbits);
+} hr_unseen SEC(".maps");
+
+/* set once the pre-filter has dropped an open: from then on, reported descriptors clear their
+ * bit in hr_unseen (no lookups before) */
+__u32 hr_unseen_used = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, HR_NSTATS);
@@ -933,6 +972,81 @@ static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, _
 	return sizeof(struct hr_hdr);
 }
 
+/* The path of an open (the record's first item, the string at `at`) is clean and absolute: it
+ * starts with '/', holds no "//", no "..", no "/./", and ends neither in '/' nor in "/.". Then
+ * fd.name, fd.nameraw and the argument are the same string (what the rules' bound assumes). */
+static __always_inline int clean_path(struct hr_scratch *b, __u32 at, __u32 n)
+{
+	/* n counts the NUL */
+	if (n < 3 || n > HR_CLEAN_MAX || b->d[M(at)] != '/')
+		return 0;
+	__u8 p1 = 0, p2 = 0;
+	for (__u32 i = 0; i < HR_CLEAN_MAX; i++) {
+		if (i + 1 >= n)
+			break;
+		__u8 c = b->d[M(at + i)];
+		if ((c == '/' && (p1 == '/' || (p1 == '.' && p2 == '/'))) || (c == '.' && p1 == '.'))
+			return 0;
+		p2 = p1;
+		p1 = c;
+	}
+	return !(p1 == '/' || (p1 == '.' && p2 == '/'));
+}
+
+/* HR_D_RO_OPEN: this successful open (result `ret`, flags `fl`, path item first in the record)
+ * may be dropped: read-only, not a directory, a clean absolute path, and nothing keeps it. */
+static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, long ret, __u64 fl)
+{
+	const __u32 at = sizeof(struct hr_hdr);
+	if (ret < 0 || ret >= HR_FDBITS || (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */ ||
+	    (fl & 0200000 /* O_DIRECTORY */) || off <= at + 4)
+		return 0;
+	__u16 tag = *(__u16 *)&b->d[at];
+	if (tag != HR_T_STR0 && tag != HR_T_STR0 + 1)
+		return 0;
+	if (!clean_path(b, at + 4, *(__u16 *)&b->d[at + 2]))
+		return 0;
+	struct hr_prefix_key k;
+	k.prefixlen = HR_PREFIX_MAX * 8;
+	__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
+	if (bpf_map_lookup_elem(&hr_keep_paths, &k))
+		return 0;
+	char comm[16] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	return bpf_map_lookup_elem(&hr_keep_comms, comm) == 0;
+}
+
+/* Mark descriptor `fd` of thread group `tgid` unreported. */
+static __always_inline void unseen_set(__u32 tgid, long fd)
+{
+	struct hr_fdbits *v = bpf_map_lookup_elem(&hr_unseen, &tgid);
+	if (!v) {
+		struct hr_fdbits z = {};
+		bpf_map_update_elem(&hr_unseen, &tgid, &z, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&hr_unseen, &tgid);
+		if (!v)
+			return;
+	}
+	hr_unseen_used = 1;
+	__sync_fetch_and_or(&v->w[(fd >> 6) & (HR_FDBITS / 64 - 1)], 1ULL << (fd & 63));
+}
+
+/* Clear descriptor `fd`'s mark; whether it was set. */
+static __always_inline int unseen_take(__u32 tgid, long fd)
+{
+	if (fd < 0 || fd >= HR_FDBITS)
+		return 0;
+	struct hr_fdbits *v = bpf_map_lookup_elem(&hr_unseen, &tgid);
+	if (!v)
+		return 0;
+	__u64 bit = 1ULL << (fd & 63);
+	__u64 *w = &v->w[(fd >> 6) & (HR_FDBITS / 64 - 1)];
+	if (!(*w & bit))
+		return 0;
+	__sync_fetch_and_and(w, ~bit);
+	return 1;
+}
+
 /* tp_btf: `regs` is a BTF pointer, so its fields are plain loads (no probe-read helper calls). */
 SEC("tp_btf/sys_exit")
 int hr_sys_exit(__u64 *ctx)
@@ -946,19 +1060,22 @@ int hr_sys_exit(__u64 *ctx)
 	if (!spec)
 		return 0;
 	long ret = (long)ctx[1];
+	__u32 dbits = 0;
+	__u64 id = bpf_get_current_pid_tgid();
 	if (spec & HR_S_FILTERABLE) {
 		__u32 k = nr;
 		__u32 *d = bpf_map_lookup_elem(&hr_drop, &k);
 		if (d && *d) {
+			dbits = *d;
 			__u64 cmd = regs->si;
-			if (((*d & HR_D_FAILED) && ret < 0) ||
-			    ((*d & HR_D_FCNTL_NODUP) && cmd != 0 /* F_DUPFD */ && cmd != 1030 /* F_DUPFD_CLOEXEC */)) {
+			if (((dbits & HR_D_FAILED) && ret < 0) ||
+			    ((dbits & HR_D_FCNTL_NODUP) && cmd != 0 /* F_DUPFD */ && cmd != 1030 /* F_DUPFD_CLOEXEC */) ||
+			    ((dbits & HR_D_CLOSE_UNSEEN) && ret == 0 && unseen_take(id >> 32, (long)regs->di))) {
 				stat_add(HR_STAT_FILTERED);
 				return 0;
 			}
 		}
 	}
-	__u64 id = bpf_get_current_pid_tgid();
 	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
 		return 0;
 	__u64 a[6];
@@ -994,6 +1111,11 @@ int hr_sys_exit(__u64 *ctx)
 	}
 	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
+	if ((dbits & HR_D_RO_OPEN) && ro_open_droppable(b, off, ret, nr == 2 /* open */ ? a[1] : a[2])) {
+		unseen_set(id >> 32, ret);
+		stat_add(HR_STAT_FILTERED);
+		return 0;
+	}
 	__u32 file_at = 0;
 	if ((spec & HR_S_FILE_RET) && ret >= 0) {
 		__u32 at = off;
@@ -1051,6 +1173,17 @@ int hr_sys_exit(__u64 *ctx)
 		if (fs)
 			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
 		off = put_cgroups(b, off, task);
+	}
+	if (hr_unseen_used && ret >= 0) {
+		/* a reported descriptor: a later close of its number must reach state */
+		if (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD))
+			unseen_take(id >> 32, ret);
+		if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
+			int fds[2] = {-1, -1};
+			bpf_probe_read_user(fds, sizeof(fds), (void *)((spec & HR_S_FDPAIR_A0) ? a[0] : a[3]));
+			unseen_take(id >> 32, fds[0]);
+			unseen_take(id >> 32, fds[1]);
+		}
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
 	if (mode == HR_W_URGENT && (spec & (HR_S_URGENT_WRITES | HR_S_URGENT_PATH))) {
@@ -1127,6 +1260,11 @@ int hr_exec(__u64 *ctx)
 		item_close(b, &off, HR_T_OLDTID, 4);
 	}
 	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
+	if (hr_unseen_used) {
+		/* close-on-exec descriptors are gone; the others' closes simply reach state */
+		__u32 tgid = id >> 32;
+		bpf_map_delete_elem(&hr_unseen, &tgid);
+	}
 	/* state only: the execve/execveat exit record that follows is the one rules see */
 	submit(b, off, HR_C_PROC, HR_W_LAZY);
 	return 0;
@@ -1161,6 +1299,10 @@ int hr_exit(__u64 *ctx)
 	}
 	h->args[0] = reaper;
 	h->args[1] = live;
+	if (hr_unseen_used && live <= 0) {
+		__u32 tgid = id >> 32;
+		bpf_map_delete_elem(&hr_unseen, &tgid);
+	}
 	submit(b, off, HR_C_PROC, hr_exit_wakes ? HR_W_BATCH : HR_W_LAZY);
 	return 0;
 }

@@ -44,6 +44,7 @@
 
 /* spec bits (hr_spec value, one u32 per syscall number; 0 = not wanted) */
 #define HR_S_STRMASK 0x3fu        /* bit i: argument i is a user string */
+#define HR_S_RET_FD (1u << 6)     /* a successful result is a new descriptor (dup, fcntl) */
 #define HR_S_ON (1u << 7)         /* syscall is wanted */
 #define HR_S_FILE_RET (1u << 8)   /* file info of fd = result */
 #define HR_S_SOCK_A0 (1u << 9)    /* socket info of fd = arg0 */
@@ -89,6 +90,15 @@
  * HR_S_FILTERABLE syscall's records no loaded rule can match and state tracking ignores */
 #define HR_D_FAILED (1u << 0)     /* the call failed (result < 0) */
 #define HR_D_FCNTL_NODUP (1u << 1) /* fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC */
+#define HR_D_RO_OPEN (1u << 2)  /* open, openat: a successful read-only open (no O_DIRECTORY) of a
+				 * clean absolute path that neither hr_keep_paths nor hr_keep_comms
+				 * keeps; its descriptor is marked in hr_unseen */
+#define HR_D_CLOSE_UNSEEN (1u << 3) /* close: a successful close of a descriptor marked in hr_unseen */
+
+/* hr_unseen: descriptors below this number are tracked */
+#define HR_FDBITS 1024
+/* the longest path HR_D_RO_OPEN checks for cleanliness (a longer one is kept) */
+#define HR_CLEAN_MAX 256
 
 /* hr_hdr.flags of a HR_K_SYSCALL record */
 #define HR_F_URGENT (1u << 31) /* submitted as urgent */

@@ -46,6 +46,8 @@ pub mod spec {
     pub const STR1: u32 = 2;
     pub const STR2: u32 = 4;
     pub const STR3: u32 = 8;
+    /// A successful result is a new descriptor (clears its `hr_unseen` mark; see `RO_OPEN`).
+    pub const RET_FD: u32 = 1 << 6;
     pub const ON: u32 = 1 << 7;
     pub const FILE_RET: u32 = 1 << 8;
     pub const SOCK_A0: u32 = 1 << 9;
@@ -106,6 +108,12 @@ pub mod prefilter {
     pub const FAILED: u32 = 1 << 0;
     /// fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC.
     pub const FCNTL_NODUP: u32 = 1 << 1;
+    /// open, openat: a successful read-only open (without `O_DIRECTORY`) of a clean absolute
+    /// path that neither `hr_keep_paths` nor `hr_keep_comms` keeps (see
+    /// `harrier_engine::prefilter::OpenKeep`); its descriptor is marked in `hr_unseen`.
+    pub const RO_OPEN: u32 = 1 << 2;
+    /// close: a successful close of a descriptor marked in `hr_unseen` (its open was dropped).
+    pub const CLOSE_UNSEEN: u32 = 1 << 3;
 }
 
 pub const HDR_LEN: usize = 88;

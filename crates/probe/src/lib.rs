@@ -20,7 +20,7 @@ pub mod syscalls;
 pub mod sysnr;
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use harrier_event::Event;
@@ -108,7 +108,9 @@ pub struct ProbeConfig<'a> {
 /// * failed opens ([`syscalls::OPEN_FAMILY`]) not named in `failed_opens_wanted`;
 /// * failed `close`/`dup`/`dup2`/`dup3`/`fcntl` calls and `fcntl` commands other than
 ///   `F_DUPFD`/`F_DUPFD_CLOEXEC`, when those syscalls are captured for state only (not in
-///   `watched`).
+///   `watched`);
+/// * with `read_open_keep`, successful read-only `open`/`openat` calls (without `O_DIRECTORY`)
+///   of clean absolute paths that it does not keep, and the `close` of each such descriptor.
 #[derive(Debug, Clone, Copy)]
 pub struct Prefilter<'a> {
     /// Event names the rules watch.
@@ -116,6 +118,50 @@ pub struct Prefilter<'a> {
     /// Open syscalls whose failures some rule may match (the engine decides this from the
     /// conditions: `harrier_engine::Ruleset::failed_open_interest`).
     pub failed_opens_wanted: &'a [&'a str],
+    /// The read-only opens some rule may match (`harrier_engine::Ruleset::read_open_drop`); the
+    /// others are dropped. `None`: every successful open is kept.
+    pub read_open_keep: Option<OpenKeep<'a>>,
+}
+
+/// What keeps a read-only open of a clean absolute path (see [`Prefilter::read_open_keep`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OpenKeep<'a> {
+    /// Its path starts with one of these.
+    pub paths: &'a [String],
+    /// Its thread's name (the kernel's `comm`, at most 15 bytes) is one of these.
+    pub comms: &'a [String],
+}
+
+/// [`Prefilter`], owned.
+#[derive(Debug, Clone, Default)]
+struct OwnedPrefilter {
+    watched: Vec<String>,
+    failed: Vec<String>,
+    keep: Option<(Vec<String>, Vec<String>)>,
+}
+
+fn union_into(a: &mut Vec<String>, b: Vec<String>) {
+    for x in b {
+        if !a.contains(&x) {
+            a.push(x);
+        }
+    }
+}
+
+/// `hr_keep_comms` keys: each name cut to 15 bytes, NUL-padded (as `bpf_get_current_comm`
+/// fills its buffer); `None` past [`abi::PREFIXES_MAX`].
+fn comm_keys(comms: &[String]) -> Option<Vec<[u8; 16]>> {
+    let mut out: Vec<[u8; 16]> = Vec::new();
+    for c in comms {
+        let b = c.as_bytes();
+        let b = &b[..b.iter().position(|&x| x == 0).unwrap_or(b.len()).min(15)];
+        let mut k = [0u8; 16];
+        k[..b.len()].copy_from_slice(b);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    (out.len() <= abi::PREFIXES_MAX).then_some(out)
 }
 
 /// The pre-filter's `hr_drop` words (syscall number, `abi::prefilter` bits) for the captured
@@ -130,6 +176,13 @@ pub fn prefilter_words(captured: &[&str], p: Option<&Prefilter<'_>>) -> Vec<(u32
         let mut bits = 0;
         if let Some(p) = p {
             let watched = p.watched.contains(name);
+            if p.read_open_keep.is_some() {
+                match *name {
+                    "open" | "openat" => bits |= abi::prefilter::RO_OPEN,
+                    "close" => bits |= abi::prefilter::CLOSE_UNSEEN,
+                    _ => {}
+                }
+            }
             if syscalls::OPEN_FAMILY.contains(name) {
                 if !p.failed_opens_wanted.contains(name) {
                     bits |= abi::prefilter::FAILED;
@@ -367,32 +420,92 @@ pub struct PrefilterHandle {
 
 struct PrefilterState {
     map: Array<MapData, u32>,
+    keep_paths: LpmTrie<MapData, [u8; abi::PREFIX_MAX], u8>,
+    keep_comms: BpfHashMap<MapData, [u8; 16], u8>,
     captured: Vec<&'static str>,
     /// What the filter lets through now (`None`: everything).
-    current: Option<(Vec<String>, Vec<String>)>,
+    current: Option<OwnedPrefilter>,
+    /// The keys in `keep_paths` and `keep_comms` now.
+    paths_in: Vec<(u32, [u8; abi::PREFIX_MAX])>,
+    comms_in: Vec<[u8; 16]>,
 }
 
 impl PrefilterState {
-    fn write(&mut self, p: Option<(Vec<String>, Vec<String>)>) -> Result<(), ProbeError> {
+    /// Install `p`. The bounds that keep read-only opens are written before the `hr_drop` words
+    /// that use them, and keys the new bound no longer has are removed only after: at no moment
+    /// is an open dropped that the old or the new rules keep.
+    fn write(&mut self, mut p: Option<OwnedPrefilter>) -> Result<(), ProbeError> {
+        let keys = p.as_ref().and_then(|p| p.keep.as_ref()).and_then(|(paths, comms)| {
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            Some((prefix_keys(&refs)?, comm_keys(comms)?))
+        });
+        if keys.is_none() {
+            // too many to hold: keep every open
+            if let Some(p) = p.as_mut() {
+                p.keep = None;
+            }
+        }
+        let err = |what: &str, e: aya::maps::MapError| ProbeError::Other(format!("{what}: {e}"));
+        if let Some((paths, comms)) = &keys {
+            for (bits, data) in paths {
+                if !self.paths_in.contains(&(*bits, *data)) {
+                    self.keep_paths
+                        .insert(&LpmKey::new(*bits, *data), 1u8, 0)
+                        .map_err(|e| err("hr_keep_paths", e))?;
+                    self.paths_in.push((*bits, *data));
+                }
+            }
+            for c in comms {
+                if !self.comms_in.contains(c) {
+                    self.keep_comms.insert(c, 1u8, 0).map_err(|e| err("hr_keep_comms", e))?;
+                    self.comms_in.push(*c);
+                }
+            }
+        }
         let (w, f): (Vec<&str>, Vec<&str>) = match &p {
-            Some((w, f)) => (w.iter().map(String::as_str).collect(), f.iter().map(String::as_str).collect()),
+            Some(p) => (
+                p.watched.iter().map(String::as_str).collect(),
+                p.failed.iter().map(String::as_str).collect(),
+            ),
             None => (Vec::new(), Vec::new()),
         };
-        let pf = Prefilter { watched: &w, failed_opens_wanted: &f };
+        let pf = Prefilter {
+            watched: &w,
+            failed_opens_wanted: &f,
+            read_open_keep: p
+                .as_ref()
+                .and_then(|p| p.keep.as_ref())
+                .map(|(paths, comms)| OpenKeep { paths, comms }),
+        };
         for (nr, bits) in prefilter_words(&self.captured, p.as_ref().map(|_| &pf)) {
             self.map.set(nr, bits, 0).map_err(|e| ProbeError::Other(format!("hr_drop[{nr}]: {e}")))?;
+        }
+        // what the new bound does not hold (all of it when no open is dropped any more)
+        let (paths, comms) = keys.unwrap_or_default();
+        for k in std::mem::take(&mut self.paths_in) {
+            if paths.contains(&k) {
+                self.paths_in.push(k);
+            } else {
+                self.keep_paths.remove(&LpmKey::new(k.0, k.1)).map_err(|e| err("hr_keep_paths", e))?;
+            }
+        }
+        for c in std::mem::take(&mut self.comms_in) {
+            if comms.contains(&c) {
+                self.comms_in.push(c);
+            } else {
+                self.keep_comms.remove(&c).map_err(|e| err("hr_keep_comms", e))?;
+            }
         }
         self.current = p;
         Ok(())
     }
 }
 
-fn owned(p: Option<&Prefilter<'_>>) -> Option<(Vec<String>, Vec<String>)> {
-    p.map(|p| {
-        (
-            p.watched.iter().map(|s| s.to_string()).collect(),
-            p.failed_opens_wanted.iter().map(|s| s.to_string()).collect(),
-        )
+fn owned(p: Option<&Prefilter<'_>>) -> Option<OwnedPrefilter> {
+    p.map(|p| OwnedPrefilter {
+        watched: p.watched.iter().map(|s| s.to_string()).collect(),
+        failed: p.failed_opens_wanted.iter().map(|s| s.to_string()).collect(),
+        keep: p.read_open_keep.map(|k| (k.paths.to_vec(), k.comms.to_vec())),
     })
 }
 
@@ -409,18 +522,18 @@ impl PrefilterHandle {
     pub fn widen(&self, p: Option<&Prefilter<'_>>) -> Result<(), ProbeError> {
         let mut g = self.inner.lock().map_err(|_| ProbeError::Other("pre-filter lock poisoned".into()))?;
         let merged = match (g.current.clone(), owned(p)) {
-            (Some((mut w, mut f)), Some((w2, f2))) => {
-                for x in w2 {
-                    if !w.contains(&x) {
-                        w.push(x);
+            (Some(mut a), Some(b)) => {
+                union_into(&mut a.watched, b.watched);
+                union_into(&mut a.failed, b.failed);
+                a.keep = match (a.keep, b.keep) {
+                    (Some((mut pa, mut ca)), Some((pb, cb))) => {
+                        union_into(&mut pa, pb);
+                        union_into(&mut ca, cb);
+                        Some((pa, ca))
                     }
-                }
-                for x in f2 {
-                    if !f.contains(&x) {
-                        f.push(x);
-                    }
-                }
-                Some((w, f))
+                    _ => None,
+                };
+                Some(a)
             }
             _ => None,
         };
@@ -428,10 +541,10 @@ impl PrefilterHandle {
     }
 }
 
-/// `hr_urgent_paths` keys (prefix length in bits, bytes) of `prefixes`, each cut to
+/// `hr_urgent_paths` / `hr_keep_paths` keys (prefix length in bits, bytes) of `prefixes`, each cut to
 /// [`abi::PREFIX_MAX`] bytes; `None` when there are more than [`abi::PREFIXES_MAX`] (or
 /// none: then no open is urgent by path, and the caller marks none).
-fn urgent_prefix_keys(prefixes: &[&str]) -> Option<Vec<(u32, [u8; abi::PREFIX_MAX])>> {
+fn prefix_keys(prefixes: &[&str]) -> Option<Vec<(u32, [u8; abi::PREFIX_MAX])>> {
     let mut keys: Vec<(u32, [u8; abi::PREFIX_MAX])> = Vec::new();
     for p in prefixes {
         let b = p.as_bytes();
@@ -515,7 +628,7 @@ impl Probe {
         // level: each slot's share of the threshold.
         let wake = (cfg.wakeup_bytes.min(u64::from(ring / 4)) / u64::from(ncpu * 2)).max(1);
         let (urgent, _) = syscalls::resolve(cfg.urgent);
-        let prefixes = urgent_prefix_keys(cfg.urgent_path_prefixes);
+        let prefixes = prefix_keys(cfg.urgent_path_prefixes);
         let dev_only = u32::from(device_only_prefixes(cfg.urgent_path_prefixes));
         let mut spec = [0u32; abi::MAX_SYSCALLS as usize];
         for s in &wanted {
@@ -601,7 +714,25 @@ impl Probe {
             ebpf.take_map("hr_drop").ok_or_else(|| ProbeError::Other("map hr_drop missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
-        let mut pf = PrefilterState { map: drop_map, captured: captured.clone(), current: None };
+        let keep_paths = LpmTrie::try_from(
+            ebpf.take_map("hr_keep_paths")
+                .ok_or_else(|| ProbeError::Other("map hr_keep_paths missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        let keep_comms = BpfHashMap::try_from(
+            ebpf.take_map("hr_keep_comms")
+                .ok_or_else(|| ProbeError::Other("map hr_keep_comms missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        let mut pf = PrefilterState {
+            map: drop_map,
+            keep_paths,
+            keep_comms,
+            captured: captured.clone(),
+            current: None,
+            paths_in: Vec::new(),
+            comms_in: Vec::new(),
+        };
         pf.write(owned(cfg.prefilter.as_ref()))?;
         let ring = RingBuf::try_from(
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
@@ -796,18 +927,18 @@ mod tests {
 
     #[test]
     fn top_level_keys_of_prefixes() {
-        let keys = urgent_prefix_keys(&["/dev/sd", "/dev/nvme", "/etc/shadow", "/de", "/"]).unwrap();
+        let keys = prefix_keys(&["/dev/sd", "/dev/nvme", "/etc/shadow", "/de", "/"]).unwrap();
         assert_eq!(top_keys(&keys), vec![key("/dev/"), key("/etc/"), key("/de"), key("/")]);
         // a relative prefix (fd.nameraw) makes every relative open urgent
-        let keys = urgent_prefix_keys(&["/dev/sd", "sd"]).unwrap();
+        let keys = prefix_keys(&["/dev/sd", "sd"]).unwrap();
         assert_eq!(top_keys(&keys), vec![key("/dev/"), key("")]);
         // as many as the map holds, and no more
         let many: Vec<String> = (0..=abi::PREFIXES_MAX).map(|i| format!("/p{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(urgent_prefix_keys(&many[..abi::PREFIXES_MAX]).map(|k| k.len()), Some(abi::PREFIXES_MAX));
-        assert!(urgent_prefix_keys(&many).is_none());
+        assert_eq!(prefix_keys(&many[..abi::PREFIXES_MAX]).map(|k| k.len()), Some(abi::PREFIXES_MAX));
+        assert!(prefix_keys(&many).is_none());
         // cut to the key size
         let long = format!("/{}", "a".repeat(100));
-        assert_eq!(urgent_prefix_keys(&[long.as_str()]).unwrap()[0].0, abi::PREFIX_MAX as u32 * 8);
+        assert_eq!(prefix_keys(&[long.as_str()]).unwrap()[0].0, abi::PREFIX_MAX as u32 * 8);
     }
 }

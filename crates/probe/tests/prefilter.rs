@@ -55,7 +55,7 @@ fn prefilter_drops_only_what_no_rule_or_state_uses() {
     // A rule on openat that cannot match failures (e.g. one that tests fd.name); close, dup and
     // fcntl captured for state only.
     let watched = ["openat"];
-    let p = Prefilter { watched: &watched, failed_opens_wanted: &[] };
+    let p = Prefilter { watched: &watched, failed_opens_wanted: &[], read_open_keep: None };
     let cfg =
         ProbeConfig { syscalls: &watched, with_state_events: true, prefilter: Some(p), ..Default::default() };
     let mut probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
@@ -76,7 +76,7 @@ fn prefilter_drops_only_what_no_rule_or_state_uses() {
 
     // Reloaded rules that match failed openats and watch close: those come through again.
     let watched2 = ["openat", "close"];
-    let p2 = Prefilter { watched: &watched2, failed_opens_wanted: &["openat"] };
+    let p2 = Prefilter { watched: &watched2, failed_opens_wanted: &["openat"], read_open_keep: None };
     probe.set_prefilter(Some(&p2)).expect("set_prefilter");
     let evs = workload(&mut probe, "b");
     assert_eq!(count(&evs, "openat", true), 1, "failed openat kept for a rule that may match it");
@@ -108,7 +108,7 @@ fn prefilter_words_follow_the_rules() {
     none.sort_unstable();
     assert_eq!(w(None), none);
     // rules watch openat (not its failures) and close; open and fcntl are state only
-    let p = Prefilter { watched: &["openat", "close"], failed_opens_wanted: &["open"] };
+    let p = Prefilter { watched: &["openat", "close"], failed_opens_wanted: &["open"], read_open_keep: None };
     let mut exp =
         vec![(nr("openat"), FAILED), (nr("open"), 0), (nr("close"), 0), (nr("fcntl"), FAILED | FCNTL_NODUP)];
     exp.sort_unstable();
