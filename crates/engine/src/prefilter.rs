@@ -472,6 +472,16 @@ impl OpenKeep {
         self.paths.len() + self.comms.len()
     }
 
+    /// Whether the probe keeps a successful read-only open of `path` by thread `comm`: the path
+    /// is not clean and absolute ([`clean_absolute`]), or starts with one of `paths` (as the
+    /// probe compares them: cut to [`PATH_PREFIX_MAX`] bytes), or `comm` is one of `comms`.
+    pub fn keeps(&self, path: &[u8], comm: &[u8]) -> bool {
+        let comm = &comm[..comm.len().min(COMM_MAX)];
+        !clean_absolute(path)
+            || self.paths.iter().any(|p| path.starts_with(&p.as_bytes()[..p.len().min(PATH_PREFIX_MAX)]))
+            || self.comms.iter().any(|c| c.as_bytes() == comm)
+    }
+
     /// Both bounds together (`None` past [`PATH_PREFIXES_MAX`] entries).
     pub fn union(self, other: OpenKeep) -> Option<OpenKeep> {
         let paths = union(self.paths, other.paths)?;
@@ -481,6 +491,23 @@ impl OpenKeep {
         comms.dedup();
         (comms.len() <= PATH_PREFIXES_MAX).then_some(OpenKeep { paths, comms })
     }
+}
+
+/// The longest path the probe checks for cleanliness, with its NUL (a longer one is kept).
+pub const CLEAN_MAX: usize = 256;
+
+/// A path whose `fd.name` is the path itself: absolute, no `//`, no `..` anywhere, no `/./`, not
+/// ending in `/` or `/.`, at most [`CLEAN_MAX`] bytes with its NUL (the probe's check, in the
+/// same terms).
+pub fn clean_absolute(path: &[u8]) -> bool {
+    path.len() >= 2
+        && path.len() < CLEAN_MAX
+        && path[0] == b'/'
+        && !path.contains(&0)
+        && !path.windows(2).any(|w| w == b"//" || w == b"..")
+        && !path.windows(3).any(|w| w == b"/./")
+        && !path.ends_with(b"/")
+        && !path.ends_with(b"/.")
 }
 
 /// The successful read-only `evt` opens (`open` or `openat`) of clean absolute paths the
@@ -804,5 +831,95 @@ mod tests {
         assert_eq!(mask("evt.type in (execve, connect)"), 0);
         assert_eq!(mask("evt.type != openat and fd.num >= 0"), 0);
         assert_eq!(mask("evt.type != openat"), 0b1101);
+    }
+
+    fn keep(cond: &str) -> Option<OpenKeep> {
+        let e = harrier_condition::parse(cond).expect("parses");
+        let mut acc = OpenKeep::default();
+        for name in READ_ONLY_CHECKED {
+            acc = acc.union(read_open_keep(&e, name)?)?;
+        }
+        Some(acc)
+    }
+
+    fn k(paths: &[&str], comms: &[&str]) -> Option<OpenKeep> {
+        Some(OpenKeep {
+            paths: paths.iter().map(|s| s.to_string()).collect(),
+            comms: comms.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn read_open_bounds() {
+        let open = "evt.type in (open, openat) and evt.dir = <";
+        assert_eq!(
+            keep(&format!("{open} and fd.name in (/etc/shadow, /etc/sudoers)")),
+            k(&["/etc/shadow", "/etc/sudoers"], &[])
+        );
+        assert_eq!(keep(&format!("{open} and fd.directory = /etc/pam.d")), k(&["/etc/pam.d/"], &[]));
+        // a name bound; a long name is cut as the kernel cuts a thread's name
+        assert_eq!(
+            keep(&format!("{open} and proc.name in (tar, a_very_long_process_name)")),
+            k(&[], &["a_very_long_pro", "tar"])
+        );
+        // `and`: path bounds narrow each other, else the smaller bound stands
+        assert_eq!(
+            keep(&format!("{open} and fd.name startswith /etc and fd.name startswith /etc/ssh")),
+            k(&["/etc/ssh"], &[])
+        );
+        assert_eq!(
+            keep(&format!("{open} and proc.name = sshd and fd.name startswith /usr/lib")),
+            k(&["/usr/lib"], &[])
+        );
+        // `or`: both
+        assert_eq!(
+            keep(&format!("{open} and (fd.name startswith /root or proc.name = cat)")),
+            k(&["/root"], &["cat"])
+        );
+        // no clean path holds `..`: the traversal shape matches none
+        assert_eq!(
+            keep(&format!("{open} and fd.nameraw contains '../' and fd.nameraw glob '*../*../*'")),
+            k(&[], &[])
+        );
+        // write-only rules match no read-only open
+        assert_eq!(keep(&format!("{open} and evt.is_open_write = true")), k(&[], &[]));
+        // unbounded: a file name, a negation, a substring
+        assert_eq!(keep(&format!("{open} and fd.filename = passwd")), None);
+        assert_eq!(keep(&format!("{open} and not fd.name startswith /tmp")), None);
+        assert_eq!(keep(&format!("{open} and fd.name contains ssh")), None);
+        assert_eq!(keep(&format!("{open} and (fd.name startswith /etc or fd.name endswith .pem)")), None);
+        // other event types only: nothing to keep
+        assert_eq!(keep("evt.type = execve and proc.name = sh"), k(&[], &[]));
+    }
+
+    #[test]
+    fn clean_paths_and_what_keeps_an_open() {
+        for p in ["/etc/shadow", "/a", "/home/u/.bashrc", "/x/.y/z", "/a/b.c"] {
+            assert!(clean_absolute(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "",
+            "/",
+            "etc/shadow",
+            "./x",
+            "/tmp/../etc/shadow",
+            "/a//b",
+            "/a/./b",
+            "/a/",
+            "/a/.",
+            "/a/b..c",
+            "/a\0b",
+        ] {
+            assert!(!clean_absolute(p.replace("\\0", "\0").as_bytes()), "{p}");
+        }
+        assert!(!clean_absolute(format!("/{}", "a".repeat(CLEAN_MAX)).as_bytes()));
+        let kp = k(&["/etc/pam.d/", "/etc/shadow"], &["sshd"]).unwrap();
+        assert!(kp.keeps(b"/etc/shadow", b"cat"));
+        assert!(kp.keeps(b"/etc/shadow-", b"cat"), "an exact name is kept as a prefix");
+        assert!(kp.keeps(b"/usr/lib/x.so", b"sshd"));
+        assert!(kp.keeps(b"/tmp/../etc/shadow", b"cat"), "not clean");
+        assert!(kp.keeps(b"shadow", b"cat"), "relative");
+        assert!(!kp.keeps(b"/usr/lib/x.so", b"cat"));
+        assert!(!kp.keeps(b"/etc/pam.conf", b"sshd-session"), "names are compared whole");
     }
 }

@@ -4,59 +4,14 @@
 //! operator a guard is made from, under `or`, `not` and event-type branches) give the same
 //! matches with the screens on and off.
 
+mod common;
+use common::*;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use harrier_engine::compile::Scratch;
-use harrier_engine::{
-    BoundField, Checker, EventAccessor, FieldId, One, RuleMatching, Ruleset, Source, Value,
-};
-use harrier_event::{NormalizeMode, Normalizer};
+use harrier_engine::{Checker, EventAccessor, FieldId, RuleMatching, Ruleset, Source};
 use harrier_rules::{Loader, LoaderOptions};
-use harrier_scap::Reader;
-use harrier_state::{State, SyscallEvent};
-
-fn reference() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference");
-    assert!(dir.is_dir(), "reference data missing at {}", dir.display());
-    dir
-}
-
-fn captures() -> Vec<PathBuf> {
-    let mut paths: Vec<_> =
-        std::fs::read_dir(reference().join("scap")).unwrap().map(|e| e.unwrap().path()).collect();
-    paths.sort();
-    paths
-}
-
-/// Walk every capture in both modes, calling `f` with each event's accessor.
-fn walk(mut f: impl FnMut(&SyscallEvent<'_>)) {
-    for (path, sysdig029) in captures().iter().flat_map(|p| [(p.clone(), false), (p.clone(), true)]) {
-        let mut r = Reader::open(&path).unwrap();
-        let mut state = State::new();
-        state.sysdig029 = sysdig029;
-        state.load_scap_header(r.header());
-        let mut norm =
-            Normalizer::new(if sysdig029 { NormalizeMode::KeepEnter } else { NormalizeMode::ExitOnly });
-        while let Some((num, ev)) = r.next_numbered().unwrap() {
-            let Some(ev) = norm.push(ev) else { continue };
-            state.apply(&ev);
-            f(&SyscallEvent::new(&state, ev, num));
-        }
-    }
-}
-
-fn str_of(acc: &SyscallEvent<'_>, id: FieldId) -> Option<String> {
-    match acc.extract_one(&BoundField::new(id)) {
-        One::Value(Value::Str(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    }
-}
-
-/// Quote a value for a condition.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', ""))
-}
 
 /// Rules built from names and paths the captures hold: hits and near misses for every kind of
 /// guard test. Returns the rules file's text and the number of rules in it.
