@@ -462,3 +462,83 @@ fn urgent_opens_by_path_prefix_still_alert_for_every_open() {
     assert!(ord.is_some(), "the batched ordinary open alerts too:\n{log}");
     assert!(log.contains("open, openat, openat2 urgent when the path starts with /dev/nu"), "{log}");
 }
+
+/// Read-only opens no rule can match are dropped in the kernel (the start-up log says so): an
+/// open under the rule's directory still alerts, one outside it does not reach the rules; a
+/// reload that adds a rule on the other path widens the kernel's bound first, and that open
+/// then alerts too.
+#[test]
+fn read_only_opens_no_rule_can_match_are_dropped_and_a_reload_widens_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let reader = named_copy(dir.path(), "cat", &format!("od{u}"));
+    std::fs::create_dir_all(dir.path().join("kept")).unwrap();
+    let kept = dir.path().join("kept/secret");
+    let plain = dir.path().join("plain");
+    std::fs::write(&kept, b"x").unwrap();
+    std::fs::write(&plain, b"x").unwrap();
+    let rule = |name: &str, prefix: &Path| {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: evt.type in (open, openat) and evt.dir = < and fd.name startswith {}\n  output: \"read %fd.name by %proc.name\"\n  priority: WARNING\n",
+            prefix.display()
+        )
+    };
+    let kept_rule = rule("open drop kept", &dir.path().join("kept/"));
+    let rules = write_rules(dir.path(), "od.yaml", &kept_rule);
+    let r = Running::start(&rules);
+    let cat = |p: &Path| {
+        let _ = Command::new(&reader).arg(p).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
+    cat(&plain);
+    cat(&kept);
+    let (_, a) = r.wait_alert("open drop kept", Duration::from_secs(5)).expect("the kept open alerts");
+    assert!(a["output"].as_str().unwrap().contains(kept.to_str().unwrap()), "{a}");
+
+    std::fs::write(&rules, format!("{kept_rule}{}", rule("open drop plain", &plain))).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &r.0.child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut fired = None;
+    while Instant::now() < deadline && fired.is_none() {
+        cat(&plain);
+        fired = r.wait_alert("open drop plain", Duration::from_millis(300));
+    }
+    let log = r.0.stop_with_stderr();
+    let (_, a) = fired.unwrap_or_else(|| panic!("the plain open alerts after the reload:\n{log}"));
+    assert!(a["output"].as_str().unwrap().contains(plain.to_str().unwrap()), "{a}");
+    assert!(
+        log.contains("successful read-only opens dropped (with their close) unless their path starts with one of 1 prefixes"),
+        "the kernel drops the opens the first rule cannot match:\n{log}"
+    );
+}
+
+/// A rule that reads descriptor fields on a later event (`mmap` of a library by the dynamic
+/// loader: its `fd.name` comes from the library's open) keeps every open, so it still sees the
+/// name; the start-up log names the rule.
+#[test]
+fn a_rule_reading_descriptors_on_later_events_keeps_every_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = unique();
+    let name = format!("om{u}");
+    let prog = named_copy(dir.path(), "true", &name);
+    let rules = write_rules(
+        dir.path(),
+        "om.yaml",
+        &format!(
+            "- rule: library mapped\n  desc: d\n  condition: evt.type = mmap and evt.dir = < and proc.name = {name} and fd.name contains libc.so\n  output: \"mapped %fd.name\"\n  priority: WARNING\n"
+        ),
+    );
+    let r = Running::start(&rules);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = None;
+    while Instant::now() < deadline && got.is_none() {
+        let _ = Command::new(&prog).status();
+        got = r.wait_alert("library mapped", Duration::from_millis(500));
+    }
+    let log = r.0.stop_with_stderr();
+    let (_, a) = got.unwrap_or_else(|| panic!("the mmap alerts with the library's name:\n{log}"));
+    assert!(a["output"].as_str().unwrap().contains("libc.so"), "{a}");
+    assert!(
+        log.contains("every successful open kept: rule 'library mapped' reads descriptor fields on events other than opens"),
+        "{log}"
+    );
+}

@@ -10,6 +10,7 @@ mod common;
 use common::*;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use harrier_engine::compile::Scratch;
 use harrier_engine::{Checker, FieldId, RuleMatching, Ruleset, Source};
@@ -166,6 +167,14 @@ fn rules_that_keep_every_open() {
         keep.paths.iter().any(|p| p == "/etc/shadow") && keep.comms.iter().any(|c| c == "sshd"),
         "{keep:?}"
     );
+
+    // so do Harrier's default rules
+    let default =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml"))
+            .expect("default rules");
+    let rs = load(false, &[("harrier_rules.yaml", &default)]);
+    assert!(rs.read_open_drop_blockers().is_empty(), "{:?}", rs.read_open_drop_blockers());
+    eprintln!("default rules: {:?}", rs.read_open_drop());
 
     // an open rule without a path or name bound
     assert_eq!(

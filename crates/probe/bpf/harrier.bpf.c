@@ -99,7 +99,7 @@ struct {
 } hr_urgent_tops SEC(".maps");
 
 /* What keeps a read-only open the pre-filter may drop (HR_D_RO_OPEN): its path starting with a
- * prefix here, or its thread's name (comm) here; written by userspace from the loaded rules
+ * prefix here, or its thread's name (comm) in hr_keep; written by userspace from the loaded rules
  * (harrier_engine::prefilter::OpenKeep). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -109,27 +109,39 @@ struct {
 	__type(value, __u8);
 } hr_keep_paths SEC(".maps");
 
+/* The cheap first look (hr_keep_sel picks the slot of hr_keep in use; userspace writes the other
+ * one whole, then flips the selector): a path whose first 8 bytes match no prefix's head is not
+ * kept by a path, so the trie is asked only for the few that do; thread names are compared here
+ * outright. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HR_PREFIXES_MAX);
-	__type(key, char[16]);
-	__type(value, __u8);
-} hr_keep_comms SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct hr_keep);
+} hr_keep SEC(".maps");
 
-/* Per thread group, the descriptors whose open the pre-filter dropped (bit fd): their close is
- * dropped too (state never heard of them). A bit is set only by a dropped open and cleared by
- * that descriptor's close and by every record that reports a new descriptor with its number, so
- * a set bit always means "the last descriptor with this number that state could know of was
- * never reported". Losing a bit (eviction, exec, exit) only lets an extra close through, which
- * state ignores. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} hr_keep_sel SEC(".maps");
+
+/* Per thread group (stored on its leader's task), the descriptors whose open the pre-filter
+ * dropped (bit fd): their close is dropped too (state never heard of them). A bit is set only by
+ * a dropped open and cleared by that descriptor's close and by every record that reports a new
+ * descriptor with its number, so a set bit always means "the last descriptor with this number
+ * that state could know of was never reported". Losing bits (exec, a new leader) only lets an
+ * extra close through, which state ignores. Task storage: found from the task in a few loads, no
+ * hashing, freed with the task. */
 struct hr_fdbits {
 	__u64 w[HR_FDBITS / 64];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hr_fdbits);
 } hr_unseen SEC(".maps");
 
@@ -958,10 +970,12 @@ static __always_inline int urgent_path(struct hr_scratch *b, __u32 off, __s64 re
 	return bpf_map_lookup_elem(&hr_urgent_paths, &k) != 0;
 }
 
-static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id)
+/* The record header; `ts` is the clock now, or 0 when the caller sets it later (a syscall record
+ * reads the clock only once it knows the record is not dropped). */
+static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, __s64 ret, __u64 id, __u64 ts)
 {
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
-	h->ts = bpf_ktime_get_boot_ns();
+	h->ts = ts;
 	h->tid = (__u32)id;
 	h->pid = id >> 32;
 	h->kind = kind;
@@ -1006,37 +1020,64 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 		return 0;
 	if (!clean_path(b, at + 4, *(__u16 *)&b->d[at + 2]))
 		return 0;
-	struct hr_prefix_key k;
-	k.prefixlen = HR_PREFIX_MAX * 8;
-	__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
-	if (bpf_map_lookup_elem(&hr_keep_paths, &k))
+	__u32 zero = 0;
+	__u32 *sel = bpf_map_lookup_elem(&hr_keep_sel, &zero);
+	if (!sel)
 		return 0;
-	char comm[16] = {};
-	bpf_get_current_comm(comm, sizeof(comm));
-	return bpf_map_lookup_elem(&hr_keep_comms, comm) == 0;
+	__u32 slot = *sel & 1;
+	struct hr_keep *kp = bpf_map_lookup_elem(&hr_keep, &slot);
+	if (!kp)
+		return 0;
+	__u64 head = *(__u64 *)&b->d[at + 4];
+	int maybe = kp->nheads > HR_KEEP_HEADS;
+	for (__u32 i = 0; i < HR_KEEP_HEADS && !maybe; i++) {
+		if (i >= kp->nheads)
+			break;
+		if ((head & kp->mask[i]) == kp->head[i])
+			maybe = 1;
+	}
+	if (maybe) {
+		struct hr_prefix_key k;
+		k.prefixlen = HR_PREFIX_MAX * 8;
+		__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
+		if (bpf_map_lookup_elem(&hr_keep_paths, &k))
+			return 0;
+	}
+	if (kp->ncomms) {
+		__u64 comm[2] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		for (__u32 i = 0; i < HR_KEEP_COMMS; i++) {
+			if (i >= kp->ncomms)
+				break;
+			if (comm[0] == kp->comm[i][0] && comm[1] == kp->comm[i][1])
+				return 0;
+		}
+	}
+	return 1;
 }
 
-/* Mark descriptor `fd` of thread group `tgid` unreported. */
-static __always_inline void unseen_set(__u32 tgid, long fd)
+static __always_inline struct task_struct *group_leader(void)
 {
-	struct hr_fdbits *v = bpf_map_lookup_elem(&hr_unseen, &tgid);
-	if (!v) {
-		struct hr_fdbits z = {};
-		bpf_map_update_elem(&hr_unseen, &tgid, &z, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&hr_unseen, &tgid);
-		if (!v)
-			return;
-	}
-	hr_unseen_used = 1;
+	return bpf_get_current_task_btf()->group_leader;
+}
+
+/* Mark descriptor `fd` of the current thread group unreported. */
+static __always_inline void unseen_set(long fd)
+{
+	struct hr_fdbits *v = bpf_task_storage_get(&hr_unseen, group_leader(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!v)
+		return;
+	if (!hr_unseen_used)
+		hr_unseen_used = 1;
 	__sync_fetch_and_or(&v->w[(fd >> 6) & (HR_FDBITS / 64 - 1)], 1ULL << (fd & 63));
 }
 
 /* Clear descriptor `fd`'s mark; whether it was set. */
-static __always_inline int unseen_take(__u32 tgid, long fd)
+static __always_inline int unseen_take(long fd)
 {
 	if (fd < 0 || fd >= HR_FDBITS)
 		return 0;
-	struct hr_fdbits *v = bpf_map_lookup_elem(&hr_unseen, &tgid);
+	struct hr_fdbits *v = bpf_task_storage_get(&hr_unseen, group_leader(), 0, 0);
 	if (!v)
 		return 0;
 	__u64 bit = 1ULL << (fd & 63);
@@ -1070,7 +1111,7 @@ int hr_sys_exit(__u64 *ctx)
 			__u64 cmd = regs->si;
 			if (((dbits & HR_D_FAILED) && ret < 0) ||
 			    ((dbits & HR_D_FCNTL_NODUP) && cmd != 0 /* F_DUPFD */ && cmd != 1030 /* F_DUPFD_CLOEXEC */) ||
-			    ((dbits & HR_D_CLOSE_UNSEEN) && ret == 0 && unseen_take(id >> 32, (long)regs->di))) {
+			    ((dbits & HR_D_CLOSE_UNSEEN) && ret == 0 && unseen_take((long)regs->di))) {
 				stat_add(HR_STAT_FILTERED);
 				return 0;
 			}
@@ -1092,7 +1133,7 @@ int hr_sys_exit(__u64 *ctx)
 	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_SYSCALL, nr, ret, id);
+	__u32 off = begin(b, HR_K_SYSCALL, nr, ret, id, 0);
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->args[0] = a[0];
 	h->args[1] = a[1];
@@ -1112,10 +1153,11 @@ int hr_sys_exit(__u64 *ctx)
 	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
 	if ((dbits & HR_D_RO_OPEN) && ro_open_droppable(b, off, ret, nr == 2 /* open */ ? a[1] : a[2])) {
-		unseen_set(id >> 32, ret);
+		unseen_set(ret);
 		stat_add(HR_STAT_FILTERED);
 		return 0;
 	}
+	h->ts = bpf_ktime_get_boot_ns();
 	__u32 file_at = 0;
 	if ((spec & HR_S_FILE_RET) && ret >= 0) {
 		__u32 at = off;
@@ -1177,12 +1219,12 @@ int hr_sys_exit(__u64 *ctx)
 	if (hr_unseen_used && ret >= 0) {
 		/* a reported descriptor: a later close of its number must reach state */
 		if (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD))
-			unseen_take(id >> 32, ret);
+			unseen_take(ret);
 		if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
 			int fds[2] = {-1, -1};
 			bpf_probe_read_user(fds, sizeof(fds), (void *)((spec & HR_S_FDPAIR_A0) ? a[0] : a[3]));
-			unseen_take(id >> 32, fds[0]);
-			unseen_take(id >> 32, fds[1]);
+			unseen_take(fds[0]);
+			unseen_take(fds[1]);
 		}
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
@@ -1230,7 +1272,7 @@ int hr_bare(__u64 *ctx)
 	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_SYSCALL, nr, (long)ctx[1], bpf_get_current_pid_tgid());
+	__u32 off = begin(b, HR_K_SYSCALL, nr, (long)ctx[1], bpf_get_current_pid_tgid(), bpf_ktime_get_boot_ns());
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->args[0] = regs->di;
 	h->args[1] = regs->si;
@@ -1254,17 +1296,15 @@ int hr_exec(__u64 *ctx)
 	struct hr_scratch *b = scratch(1);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_EXEC, 0, 0, id);
+	__u32 off = begin(b, HR_K_EXEC, 0, 0, id, bpf_ktime_get_boot_ns());
 	if (off <= HR_LIMIT) {
 		*(__u32 *)&b->d[M(off + 4)] = old_pid;
 		item_close(b, &off, HR_T_OLDTID, 4);
 	}
 	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
-	if (hr_unseen_used) {
+	if (hr_unseen_used)
 		/* close-on-exec descriptors are gone; the others' closes simply reach state */
-		__u32 tgid = id >> 32;
-		bpf_map_delete_elem(&hr_unseen, &tgid);
-	}
+		bpf_task_storage_delete(&hr_unseen, group_leader());
 	/* state only: the execve/execveat exit record that follows is the one rules see */
 	submit(b, off, HR_C_PROC, HR_W_LAZY);
 	return 0;
@@ -1283,7 +1323,7 @@ int hr_exit(__u64 *ctx)
 	struct hr_scratch *b = scratch(1);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_EXIT, 0, BPF_CORE_READ(p, exit_code), id);
+	__u32 off = begin(b, HR_K_EXIT, 0, BPF_CORE_READ(p, exit_code), id, bpf_ktime_get_boot_ns());
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	/* who adopts the children: a live thread of the group, else the pid namespace's reaper */
 	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
@@ -1299,10 +1339,7 @@ int hr_exit(__u64 *ctx)
 	}
 	h->args[0] = reaper;
 	h->args[1] = live;
-	if (hr_unseen_used && live <= 0) {
-		__u32 tgid = id >> 32;
-		bpf_map_delete_elem(&hr_unseen, &tgid);
-	}
+
 	submit(b, off, HR_C_PROC, hr_exit_wakes ? HR_W_BATCH : HR_W_LAZY);
 	return 0;
 }

@@ -95,6 +95,17 @@
 				 * keeps; its descriptor is marked in hr_unseen */
 #define HR_D_CLOSE_UNSEEN (1u << 3) /* close: a successful close of a descriptor marked in hr_unseen */
 
+/* hr_keep: the first (up to) 8 bytes of every hr_keep_paths prefix, and the kept thread names */
+#define HR_KEEP_HEADS 64
+#define HR_KEEP_COMMS 16
+struct hr_keep {
+	__u32 nheads; /* heads in use (HR_KEEP_HEADS + 1: every path goes to hr_keep_paths) */
+	__u32 ncomms;
+	__u64 head[HR_KEEP_HEADS]; /* little-endian path bytes, */
+	__u64 mask[HR_KEEP_HEADS]; /* compared under this mask (the head's length) */
+	__u64 comm[HR_KEEP_COMMS][2]; /* NUL-padded comm */
+};
+
 /* hr_unseen: descriptors below this number are tracked */
 #define HR_FDBITS 1024
 /* the longest path HR_D_RO_OPEN checks for cleanliness (a longer one is kept) */

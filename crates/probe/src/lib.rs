@@ -20,7 +20,7 @@ pub mod syscalls;
 pub mod sysnr;
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 use harrier_event::Event;
@@ -148,8 +148,8 @@ fn union_into(a: &mut Vec<String>, b: Vec<String>) {
     }
 }
 
-/// `hr_keep_comms` keys: each name cut to 15 bytes, NUL-padded (as `bpf_get_current_comm`
-/// fills its buffer); `None` past [`abi::PREFIXES_MAX`].
+/// The kept thread names as `hr_keep` holds them: each cut to 15 bytes, NUL-padded (as
+/// `bpf_get_current_comm` fills its buffer); `None` past [`abi::KEEP_COMMS`].
 fn comm_keys(comms: &[String]) -> Option<Vec<[u8; 16]>> {
     let mut out: Vec<[u8; 16]> = Vec::new();
     for c in comms {
@@ -161,7 +161,42 @@ fn comm_keys(comms: &[String]) -> Option<Vec<[u8; 16]>> {
             out.push(k);
         }
     }
-    (out.len() <= abi::PREFIXES_MAX).then_some(out)
+    (out.len() <= abi::KEEP_COMMS).then_some(out)
+}
+
+/// The `hr_keep` word for these trie keys and names: each prefix's first (up to) 8 bytes under
+/// a mask of its length; with more heads than fit, every path goes to the trie.
+fn keep_word(paths: &[(u32, [u8; abi::PREFIX_MAX])], comms: &[[u8; 16]]) -> abi::Keep {
+    let mut w = abi::Keep::default();
+    let mut heads: Vec<(u64, u64)> = Vec::new();
+    for (bits, data) in paths {
+        let n = ((*bits / 8) as usize).min(8);
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&data[..n]);
+        let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+        let h = (u64::from_le_bytes(b) & mask, mask);
+        if !heads.contains(&h) {
+            heads.push(h);
+        }
+    }
+    if heads.len() > abi::KEEP_HEADS {
+        w.nheads = abi::KEEP_HEADS as u32 + 1;
+    } else {
+        w.nheads = heads.len() as u32;
+        for (i, (h, m)) in heads.into_iter().enumerate() {
+            w.head[i] = h;
+            w.mask[i] = m;
+        }
+    }
+    w.ncomms = comms.len().min(abi::KEEP_COMMS) as u32;
+    for (i, c) in comms.iter().take(abi::KEEP_COMMS).enumerate() {
+        let (a, b) = c.split_at(8);
+        w.comm[i] = [
+            u64::from_le_bytes(a.try_into().unwrap_or_default()),
+            u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        ];
+    }
+    w
 }
 
 /// The pre-filter's `hr_drop` words (syscall number, `abi::prefilter` bits) for the captured
@@ -341,7 +376,10 @@ pub struct Floor {
 
 impl Floor {
     pub fn attach() -> Result<Floor, ProbeError> {
-        let ebpf = attach_alone("hr_floor", EbpfLoader::new().map_max_entries("hr_ring", 4096))?;
+        let ebpf = attach_alone(
+            "hr_floor",
+            EbpfLoader::new().allow_unsupported_maps().map_max_entries("hr_ring", 4096),
+        )?;
         Ok(Floor { _ebpf: ebpf })
     }
 }
@@ -377,8 +415,10 @@ impl Bare {
     pub fn attach() -> Result<Bare, ProbeError> {
         use std::sync::atomic::{AtomicBool, Ordering};
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        let mut ebpf =
-            attach_alone("hr_bare", EbpfLoader::new().map_max_entries("hr_buf", (ncpu * 2).max(2)))?;
+        let mut ebpf = attach_alone(
+            "hr_bare",
+            EbpfLoader::new().allow_unsupported_maps().map_max_entries("hr_buf", (ncpu * 2).max(2)),
+        )?;
         let mut ring = RingBuf::try_from(
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
         )
@@ -421,18 +461,21 @@ pub struct PrefilterHandle {
 struct PrefilterState {
     map: Array<MapData, u32>,
     keep_paths: LpmTrie<MapData, [u8; abi::PREFIX_MAX], u8>,
-    keep_comms: BpfHashMap<MapData, [u8; 16], u8>,
+    keep: Array<MapData, abi::Keep>,
+    keep_sel: Array<MapData, u32>,
+    /// The `hr_keep` slot the kernel reads now.
+    sel: u32,
     captured: Vec<&'static str>,
     /// What the filter lets through now (`None`: everything).
     current: Option<OwnedPrefilter>,
-    /// The keys in `keep_paths` and `keep_comms` now.
+    /// The keys in `keep_paths` now.
     paths_in: Vec<(u32, [u8; abi::PREFIX_MAX])>,
-    comms_in: Vec<[u8; 16]>,
 }
 
 impl PrefilterState {
     /// Install `p`. The bounds that keep read-only opens are written before the `hr_drop` words
-    /// that use them, and keys the new bound no longer has are removed only after: at no moment
+    /// that use them (the trie's new keys, then the other `hr_keep` slot whole, then the
+    /// selector), and trie keys the new bound no longer has are removed only after: at no moment
     /// is an open dropped that the old or the new rules keep.
     fn write(&mut self, mut p: Option<OwnedPrefilter>) -> Result<(), ProbeError> {
         let keys = p.as_ref().and_then(|p| p.keep.as_ref()).and_then(|(paths, comms)| {
@@ -455,12 +498,10 @@ impl PrefilterState {
                     self.paths_in.push((*bits, *data));
                 }
             }
-            for c in comms {
-                if !self.comms_in.contains(c) {
-                    self.keep_comms.insert(c, 1u8, 0).map_err(|e| err("hr_keep_comms", e))?;
-                    self.comms_in.push(*c);
-                }
-            }
+            let next = self.sel ^ 1;
+            self.keep.set(next, keep_word(paths, comms), 0).map_err(|e| err("hr_keep", e))?;
+            self.keep_sel.set(0, next, 0).map_err(|e| err("hr_keep_sel", e))?;
+            self.sel = next;
         }
         let (w, f): (Vec<&str>, Vec<&str>) = match &p {
             Some(p) => (
@@ -481,19 +522,12 @@ impl PrefilterState {
             self.map.set(nr, bits, 0).map_err(|e| ProbeError::Other(format!("hr_drop[{nr}]: {e}")))?;
         }
         // what the new bound does not hold (all of it when no open is dropped any more)
-        let (paths, comms) = keys.unwrap_or_default();
+        let paths = keys.map(|k| k.0).unwrap_or_default();
         for k in std::mem::take(&mut self.paths_in) {
             if paths.contains(&k) {
                 self.paths_in.push(k);
             } else {
                 self.keep_paths.remove(&LpmKey::new(k.0, k.1)).map_err(|e| err("hr_keep_paths", e))?;
-            }
-        }
-        for c in std::mem::take(&mut self.comms_in) {
-            if comms.contains(&c) {
-                self.comms_in.push(c);
-            } else {
-                self.keep_comms.remove(&c).map_err(|e| err("hr_keep_comms", e))?;
             }
         }
         self.current = p;
@@ -663,7 +697,10 @@ impl Probe {
         // attachment needs is parsed, so the two never coexist (start-up peak).
         std::fs::metadata("/sys/kernel/btf/vmlinux")
             .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
+        // (hr_unseen is task storage, which aya creates but has no typed API for: only the
+        // kernel side reads it)
         let mut ebpf = EbpfLoader::new()
+            .allow_unsupported_maps()
             .map_max_entries("hr_ring", ring)
             .map_max_entries("hr_buf", (ncpu * 2).max(2))
             .override_global("hr_excl_tgid", &excl, true)
@@ -719,19 +756,24 @@ impl Probe {
                 .ok_or_else(|| ProbeError::Other("map hr_keep_paths missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
-        let keep_comms = BpfHashMap::try_from(
-            ebpf.take_map("hr_keep_comms")
-                .ok_or_else(|| ProbeError::Other("map hr_keep_comms missing".into()))?,
+        let keep = Array::try_from(
+            ebpf.take_map("hr_keep").ok_or_else(|| ProbeError::Other("map hr_keep missing".into()))?,
+        )
+        .map_err(|e| ProbeError::Other(e.to_string()))?;
+        let keep_sel = Array::try_from(
+            ebpf.take_map("hr_keep_sel")
+                .ok_or_else(|| ProbeError::Other("map hr_keep_sel missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
         let mut pf = PrefilterState {
             map: drop_map,
             keep_paths,
-            keep_comms,
+            keep,
+            keep_sel,
+            sel: 0,
             captured: captured.clone(),
             current: None,
             paths_in: Vec::new(),
-            comms_in: Vec::new(),
         };
         pf.write(owned(cfg.prefilter.as_ref()))?;
         let ring = RingBuf::try_from(
