@@ -232,7 +232,7 @@ pub fn run(
     // Read-only opens no rule can match are dropped too, but not while a profile learns or
     // scores: a process's file reads are part of what it does.
     let keep_all_opens = s.profile.is_some();
-    let ro_keep = if keep_all_opens { None } else { rs.read_open_drop() };
+    let ro_keep = if keep_all_opens { None } else { rs.read_open_drop() }.filter(|k| probe_keep(k).fits());
     let prefilter = harrier_probe::Prefilter {
         watched: &sel.syscalls,
         failed_opens_wanted: &failed_wanted,
@@ -523,7 +523,11 @@ fn read_open_text(rs: &Ruleset, keep: Option<&harrier_engine::prefilter::OpenKee
                     "every successful open kept: rule '{name}' {why}{}",
                     if b.len() > 1 { format!(" (and {} more rules)", b.len() - 1) } else { String::new() }
                 ),
-                None => "every successful open kept (too many paths to keep)".into(),
+                None => format!(
+                    "every successful open kept (the rules' bound has more than {} paths or {} process names)",
+                    harrier_probe::abi::PREFIXES_MAX,
+                    harrier_probe::abi::KEEP_COMMS
+                ),
             }
         }
     }
@@ -543,7 +547,8 @@ fn reload_rules(
             let mut watched: Vec<&str> = f.base.clone();
             watched.extend(needed_events(&rs).unwrap_or_else(|| captured.to_vec()));
             let failed = failed_opens_wanted(&rs);
-            let keep = if f.keep_all_opens { None } else { rs.read_open_drop() };
+            let keep =
+                if f.keep_all_opens { None } else { rs.read_open_drop() }.filter(|k| probe_keep(k).fits());
             let p = harrier_probe::Prefilter {
                 watched: &watched,
                 failed_opens_wanted: &failed,

@@ -107,10 +107,13 @@ fn live_capture_under_load_churn_and_reloads_stays_flat() {
     let per_10ms: u64 = std::env::var("HARRIER_SOAK_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
+    // (opened for writing: the kernel drops read-only opens no rule can match, and their closes)
+    let target = std::env::temp_dir().join(format!("harrier-soak-load-{}", std::process::id()));
+    let _ = std::fs::write(&target, b"x");
     let load = std::thread::spawn(move || {
         let mut n = 0u64;
         while !st.load(std::sync::atomic::Ordering::Relaxed) {
-            let _ = std::fs::File::open("/etc/hostname");
+            let _ = std::fs::OpenOptions::new().write(true).open(&target);
             n += 1;
             if n.is_multiple_of(per_10ms.max(1)) {
                 std::thread::sleep(Duration::from_millis(10));

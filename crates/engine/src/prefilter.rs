@@ -474,11 +474,17 @@ impl OpenKeep {
 
     /// Whether the probe keeps a successful read-only open of `path` by thread `comm`: the path
     /// is not clean and absolute ([`clean_absolute`]), or starts with one of `paths` (as the
-    /// probe compares them: cut to [`PATH_PREFIX_MAX`] bytes), or `comm` is one of `comms`.
+    /// probe compares them: cut to [`PATH_PREFIX_MAX`] bytes), or is a directory on the way to
+    /// one (`/etc` for `/etc/shadow`: later opens relative to it resolve against its name), or
+    /// `comm` is one of `comms`.
     pub fn keeps(&self, path: &[u8], comm: &[u8]) -> bool {
         let comm = &comm[..comm.len().min(COMM_MAX)];
         !clean_absolute(path)
-            || self.paths.iter().any(|p| path.starts_with(&p.as_bytes()[..p.len().min(PATH_PREFIX_MAX)]))
+            || self.paths.iter().any(|p| {
+                let p = p.as_bytes();
+                path.starts_with(&p[..p.len().min(PATH_PREFIX_MAX)])
+                    || (p.len() > path.len() && p.starts_with(path) && p[path.len()] == b'/')
+            })
             || self.comms.iter().any(|c| c.as_bytes() == comm)
     }
 
@@ -921,5 +927,7 @@ mod tests {
         assert!(kp.keeps(b"shadow", b"cat"), "relative");
         assert!(!kp.keeps(b"/usr/lib/x.so", b"cat"));
         assert!(!kp.keeps(b"/etc/pam.conf", b"sshd-session"), "names are compared whole");
+        assert!(kp.keeps(b"/etc", b"cat") && kp.keeps(b"/etc/pam.d", b"cat"), "directories on the way");
+        assert!(!kp.keeps(b"/et", b"cat") && !kp.keeps(b"/etc/pam", b"cat"));
     }
 }

@@ -22,7 +22,10 @@ fn open_close_loop(n: u64, path: &std::ffi::CStr) -> Duration {
 }
 
 fn main() {
-    let path = c"/etc/hostname";
+    // HARRIER_BENCH_PATH: the file the loop opens (default /etc/hostname)
+    let path_s = std::env::var("HARRIER_BENCH_PATH").unwrap_or_else(|_| "/etc/hostname".into());
+    let path_c = std::ffi::CString::new(path_s).expect("a path without NUL");
+    let path = path_c.as_c_str();
     let n: u64 = std::env::var("HARRIER_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
     let rounds: usize = std::env::var("HARRIER_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     // warm up

@@ -1007,6 +1007,33 @@ static __always_inline int clean_path(struct hr_scratch *b, __u32 at, __u32 n)
 	return !(p1 == '/' || (p1 == '.' && p2 == '/'));
 }
 
+/* The path at `at` starts with one of hr_keep's prefixes: 8 bytes at a time, the last word under
+ * a mask of the prefix's length (bytes past the path's NUL never match: a prefix holds no NUL
+ * but the one that ends an exact name). */
+static __always_inline int keep_prefix(struct hr_keep *kp, struct hr_scratch *b, __u32 at)
+{
+	__u64 w0 = *(__u64 *)&b->d[M(at)];
+	for (__u32 i = 0; i < HR_KEEP_PATHS; i++) {
+		if (i >= kp->npaths)
+			break;
+		__u32 len = kp->plen[i];
+		int same = 1;
+		for (__u32 j = 0; j < HR_PREFIX_MAX / 8; j++) {
+			if (j * 8 >= len)
+				break;
+			__u64 m = len >= j * 8 + 8 ? ~0ULL : (1ULL << ((len - j * 8) * 8)) - 1;
+			__u64 w = j ? *(__u64 *)&b->d[M(at + j * 8)] : w0;
+			if ((w & m) != kp->pfx[i][j]) {
+				same = 0;
+				break;
+			}
+		}
+		if (same)
+			return 1;
+	}
+	return 0;
+}
+
 /* HR_D_RO_OPEN: this successful open (result `ret`, flags `fl`, path item first in the record)
  * may be dropped: read-only, not a directory, a clean absolute path, and nothing keeps it. */
 static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, long ret, __u64 fl)
@@ -1028,20 +1055,14 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 	struct hr_keep *kp = bpf_map_lookup_elem(&hr_keep, &slot);
 	if (!kp)
 		return 0;
-	__u64 head = *(__u64 *)&b->d[at + 4];
-	int maybe = kp->nheads > HR_KEEP_HEADS;
-	for (__u32 i = 0; i < HR_KEEP_HEADS && !maybe; i++) {
-		if (i >= kp->nheads)
-			break;
-		if ((head & kp->mask[i]) == kp->head[i])
-			maybe = 1;
-	}
-	if (maybe) {
+	if (kp->npaths > HR_KEEP_PATHS) {
 		struct hr_prefix_key k;
 		k.prefixlen = HR_PREFIX_MAX * 8;
 		__builtin_memcpy(k.data, &b->d[at + 4], HR_PREFIX_MAX);
 		if (bpf_map_lookup_elem(&hr_keep_paths, &k))
 			return 0;
+	} else if (keep_prefix(kp, b, at + 4)) {
+		return 0;
 	}
 	if (kp->ncomms) {
 		__u64 comm[2] = {};

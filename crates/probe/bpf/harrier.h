@@ -95,15 +95,15 @@
 				 * keeps; its descriptor is marked in hr_unseen */
 #define HR_D_CLOSE_UNSEEN (1u << 3) /* close: a successful close of a descriptor marked in hr_unseen */
 
-/* hr_keep: the first (up to) 8 bytes of every hr_keep_paths prefix, and the kept thread names */
-#define HR_KEEP_HEADS 64
+/* hr_keep: the kept path prefixes (up to HR_PREFIX_MAX bytes each, whole) and thread names */
+#define HR_KEEP_PATHS 64
 #define HR_KEEP_COMMS 16
 struct hr_keep {
-	__u32 nheads; /* heads in use (HR_KEEP_HEADS + 1: every path goes to hr_keep_paths) */
+	__u32 npaths; /* prefixes in use (HR_KEEP_PATHS + 1: too many, ask hr_keep_paths) */
 	__u32 ncomms;
-	__u64 head[HR_KEEP_HEADS]; /* little-endian path bytes, */
-	__u64 mask[HR_KEEP_HEADS]; /* compared under this mask (the head's length) */
-	__u64 comm[HR_KEEP_COMMS][2]; /* NUL-padded comm */
+	__u64 pfx[HR_KEEP_PATHS][8]; /* HR_PREFIX_MAX little-endian bytes, zero-padded */
+	__u32 plen[HR_KEEP_PATHS];                  /* bytes */
+	__u64 comm[HR_KEEP_COMMS][2];               /* NUL-padded comm */
 };
 
 /* hr_unseen: descriptors below this number are tracked */

@@ -99,35 +99,36 @@ pub const F_URGENT: u32 = 1 << 31;
 /// Longest prefix in `hr_urgent_paths` (bytes), and how many it holds.
 pub const PREFIX_MAX: usize = 64;
 pub const PREFIXES_MAX: usize = 256;
-/// `struct hr_keep`: at most this many prefix heads (more: every path goes to the trie) and
-/// thread names.
-pub const KEEP_HEADS: usize = 64;
+/// `struct hr_keep`: at most this many prefixes (more: every path goes to the trie) and thread
+/// names.
+pub const KEEP_PATHS: usize = 64;
 pub const KEEP_COMMS: usize = 16;
 
 /// `struct hr_keep` (see `harrier.h`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Keep {
-    pub nheads: u32,
+    pub npaths: u32,
     pub ncomms: u32,
-    pub head: [u64; KEEP_HEADS],
-    pub mask: [u64; KEEP_HEADS],
+    pub pfx: [[u64; PREFIX_MAX / 8]; KEEP_PATHS],
+    pub plen: [u32; KEEP_PATHS],
     pub comm: [[u64; 2]; KEEP_COMMS],
 }
 
 impl Default for Keep {
     fn default() -> Keep {
         Keep {
-            nheads: 0,
+            npaths: 0,
             ncomms: 0,
-            head: [0; KEEP_HEADS],
-            mask: [0; KEEP_HEADS],
+            pfx: [[0; PREFIX_MAX / 8]; KEEP_PATHS],
+            plen: [0; KEEP_PATHS],
             comm: [[0; 2]; KEEP_COMMS],
         }
     }
 }
 
-// SAFETY: plain integers, no padding (two u32 then u64 arrays), any bit pattern is valid.
+// SAFETY: plain integers without padding (2 u32, u64 arrays, 64 u32, u64 arrays: every field
+// starts at a multiple of its alignment), any bit pattern is valid.
 unsafe impl aya::Pod for Keep {}
 pub const NSTATS: u32 = 16;
 pub const MAX_SYSCALLS: u32 = 512;

@@ -132,6 +132,15 @@ pub struct OpenKeep<'a> {
     pub comms: &'a [String],
 }
 
+impl OpenKeep<'_> {
+    /// Whether the kernel can hold this bound (at most [`abi::PREFIXES_MAX`] path keys, the
+    /// directories on the way included, and [`abi::KEEP_COMMS`] names); a bound that does not
+    /// fit keeps every open.
+    pub fn fits(&self) -> bool {
+        keep_path_keys(self.paths).is_some() && comm_keys(self.comms).is_some()
+    }
+}
+
 /// [`Prefilter`], owned.
 #[derive(Debug, Clone, Default)]
 struct OwnedPrefilter {
@@ -146,6 +155,35 @@ fn union_into(a: &mut Vec<String>, b: Vec<String>) {
             a.push(x);
         }
     }
+}
+
+/// `hr_keep_paths` keys: each kept prefix, and each directory on the way to one as an exact name
+/// (`/etc` for `/etc/shadow`, with its NUL): a later open relative to such a directory (`openat`
+/// with its descriptor, `fchdir` and a relative path) is resolved against its name, which state
+/// knows only if its open was reported. Each key is cut to [`abi::PREFIX_MAX`] bytes (a longer
+/// one keeps more); `None` past [`abi::PREFIXES_MAX`] keys.
+fn keep_path_keys(paths: &[String]) -> Option<Vec<(u32, [u8; abi::PREFIX_MAX])>> {
+    let mut keys: Vec<(u32, [u8; abi::PREFIX_MAX])> = Vec::new();
+    let mut add = |b: &[u8]| {
+        let b = &b[..b.len().min(abi::PREFIX_MAX)];
+        let mut data = [0u8; abi::PREFIX_MAX];
+        data[..b.len()].copy_from_slice(b);
+        let k = (b.len() as u32 * 8, data);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    };
+    for p in paths {
+        let b = p.as_bytes();
+        let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+        add(b);
+        for (i, _) in b.iter().enumerate().skip(1).filter(|(_, c)| **c == b'/') {
+            let mut dir = b[..i].to_vec();
+            dir.push(0);
+            add(&dir);
+        }
+    }
+    (keys.len() <= abi::PREFIXES_MAX).then_some(keys)
 }
 
 /// The kept thread names as `hr_keep` holds them: each cut to 15 bytes, NUL-padded (as
@@ -164,28 +202,19 @@ fn comm_keys(comms: &[String]) -> Option<Vec<[u8; 16]>> {
     (out.len() <= abi::KEEP_COMMS).then_some(out)
 }
 
-/// The `hr_keep` word for these trie keys and names: each prefix's first (up to) 8 bytes under
-/// a mask of its length; with more heads than fit, every path goes to the trie.
+/// The `hr_keep` word for these trie keys and names: each prefix whole (8 bytes a word,
+/// little-endian, zero-padded) with its length; with more than fit, every path goes to the trie.
 fn keep_word(paths: &[(u32, [u8; abi::PREFIX_MAX])], comms: &[[u8; 16]]) -> abi::Keep {
     let mut w = abi::Keep::default();
-    let mut heads: Vec<(u64, u64)> = Vec::new();
-    for (bits, data) in paths {
-        let n = ((*bits / 8) as usize).min(8);
-        let mut b = [0u8; 8];
-        b[..n].copy_from_slice(&data[..n]);
-        let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
-        let h = (u64::from_le_bytes(b) & mask, mask);
-        if !heads.contains(&h) {
-            heads.push(h);
-        }
-    }
-    if heads.len() > abi::KEEP_HEADS {
-        w.nheads = abi::KEEP_HEADS as u32 + 1;
+    if paths.len() > abi::KEEP_PATHS {
+        w.npaths = abi::KEEP_PATHS as u32 + 1;
     } else {
-        w.nheads = heads.len() as u32;
-        for (i, (h, m)) in heads.into_iter().enumerate() {
-            w.head[i] = h;
-            w.mask[i] = m;
+        w.npaths = paths.len() as u32;
+        for (i, (bits, data)) in paths.iter().enumerate() {
+            w.plen[i] = *bits / 8;
+            for (j, chunk) in data.chunks(8).enumerate() {
+                w.pfx[i][j] = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            }
         }
     }
     w.ncomms = comms.len().min(abi::KEEP_COMMS) as u32;
@@ -478,10 +507,10 @@ impl PrefilterState {
     /// selector), and trie keys the new bound no longer has are removed only after: at no moment
     /// is an open dropped that the old or the new rules keep.
     fn write(&mut self, mut p: Option<OwnedPrefilter>) -> Result<(), ProbeError> {
-        let keys = p.as_ref().and_then(|p| p.keep.as_ref()).and_then(|(paths, comms)| {
-            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            Some((prefix_keys(&refs)?, comm_keys(comms)?))
-        });
+        let keys = p
+            .as_ref()
+            .and_then(|p| p.keep.as_ref())
+            .and_then(|(paths, comms)| Some((keep_path_keys(paths)?, comm_keys(comms)?)));
         if keys.is_none() {
             // too many to hold: keep every open
             if let Some(p) = p.as_mut() {
@@ -965,6 +994,34 @@ mod tests {
         assert!(!device_only_prefixes(&["/dev/sd", "/etc/shadow"]));
         assert!(!device_only_prefixes(&["sd"]));
         assert!(!device_only_prefixes(&[]));
+    }
+
+    #[test]
+    fn keep_keys_hold_the_directories_on_the_way() {
+        let keys = keep_path_keys(&["/etc/pam.d/".to_string(), "/etc/shadow".to_string()]).unwrap();
+        let text: Vec<String> = keys
+            .iter()
+            .map(|(bits, d)| String::from_utf8_lossy(&d[..(*bits / 8) as usize]).into_owned())
+            .collect();
+        assert_eq!(text, ["/etc/pam.d/", "/etc\0", "/etc/pam.d\0", "/etc/shadow"]);
+        let w = keep_word(
+            &keys,
+            &comm_keys(&["sshd".to_string(), "a_very_long_process_name".to_string()]).unwrap(),
+        );
+        assert_eq!(w.npaths, 4);
+        assert_eq!(w.plen[1], 5, "/etc and its NUL");
+        assert_eq!(w.pfx[1][0], u64::from_le_bytes(*b"/etc\0\0\0\0"));
+        assert_eq!(
+            (w.pfx[3][0], w.pfx[3][1]),
+            (u64::from_le_bytes(*b"/etc/sha"), u64::from_le_bytes(*b"dow\0\0\0\0\0"))
+        );
+        assert_eq!(w.ncomms, 2);
+        assert_eq!(w.comm[1], [u64::from_le_bytes(*b"a_very_l"), u64::from_le_bytes(*b"ong_pro\0")]);
+        // more prefixes than the word holds: every path goes to the trie
+        let many: Vec<String> = (0..100).map(|i| format!("/d{i:03}")).collect();
+        let keys = keep_path_keys(&many).unwrap();
+        assert_eq!(keep_word(&keys, &[]).npaths as usize, abi::KEEP_PATHS + 1);
+        assert!(comm_keys(&(0..17).map(|i| format!("p{i}")).collect::<Vec<_>>()).is_none());
     }
 
     #[test]
