@@ -108,6 +108,15 @@ pub fn read_open_mask(cond: &Expr) -> u8 {
     m
 }
 
+/// The literal values on a check's right side (`None`: a field or another computed side).
+fn rhs_strs(c: &harrier_condition::Compare) -> Option<Vec<&str>> {
+    match &c.right {
+        Rhs::Value(v, _) => Some(vec![v.as_str()]),
+        Rhs::List(vs, _) => Some(vs.iter().map(String::as_str).collect()),
+        _ => None,
+    }
+}
+
 /// A check under [`Assume::FileOrUnknownFd`]: a positive `fd.type`/`fd.typechar` test that
 /// neither a regular file nor an absent field passes is false; everything else is unknown.
 fn file_or_unknown_fd(c: &harrier_condition::Compare, name: &str) -> T {
@@ -119,11 +128,7 @@ fn file_or_unknown_fd(c: &harrier_condition::Compare, name: &str) -> T {
     if c.modifier.is_some() {
         return T::Unknown;
     }
-    let values: Vec<&str> = match &c.right {
-        Rhs::Value(v, _) => vec![v.as_str()],
-        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
-        _ => return T::Unknown,
-    };
+    let Some(values) = rhs_strs(c) else { return T::Unknown };
     match c.op {
         Op::Eq | Op::Eq2 | Op::In | Op::Intersects if !values.contains(&file) => T::False,
         _ => T::Unknown,
@@ -243,11 +248,7 @@ fn eval(e: &Expr, evt: &str, a: Assume, depth: usize) -> T {
                 // An absent left side makes the check false, whatever the operator.
                 return T::False;
             }
-            let values: Vec<&str> = match &c.right {
-                Rhs::Value(v, _) => vec![v.as_str()],
-                Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
-                _ => return T::Unknown,
-            };
+            let Some(values) = rhs_strs(c) else { return T::Unknown };
             if c.modifier.is_some() {
                 return T::Unknown;
             }
@@ -384,11 +385,7 @@ fn compare_bound(c: &harrier_condition::Compare) -> Option<Vec<String>> {
         "fd.directory" => true,
         _ => return None,
     };
-    let values: Vec<&str> = match &c.right {
-        Rhs::Value(v, _) => vec![v.as_str()],
-        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
-        _ => return None,
-    };
+    let values = rhs_strs(c)?;
     let mut out = Vec::with_capacity(values.len());
     for v in values {
         let p = match c.op {
@@ -564,11 +561,7 @@ fn compare_keep(c: &harrier_condition::Compare) -> Option<OpenKeep> {
     if f.arg.is_some() || c.modifier.is_some() {
         return None;
     }
-    let values: Vec<&str> = match &c.right {
-        Rhs::Value(v, _) => vec![v.as_str()],
-        Rhs::List(vs, _) => vs.iter().map(String::as_str).collect(),
-        _ => return None,
-    };
+    let values = rhs_strs(c)?;
     match (f.name.as_str(), c.op) {
         ("proc.name", Op::Eq | Op::Eq2 | Op::In) => {
             let mut comms = Vec::with_capacity(values.len());

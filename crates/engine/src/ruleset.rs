@@ -225,7 +225,7 @@ fn fd_table_types(evttypes: &EvtTypeSet) -> Option<Vec<&'static str>> {
     }
     let mut out: Vec<&'static str> = Vec::new();
     for c in evttypes.codes() {
-        let Some(i) = harrier_event::schema::event_info(c) else { return None };
+        let i = harrier_event::schema::event_info(c)?;
         if crate::prefilter::OPEN_FAMILY.contains(&i.name) || out.contains(&i.name) {
             continue;
         }
