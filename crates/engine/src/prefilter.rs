@@ -381,7 +381,8 @@ fn compare_bound(c: &harrier_condition::Compare) -> Option<Vec<String>> {
         return None;
     }
     let dir = match f.name.as_str() {
-        "fd.name" | "fd.nameraw" => false,
+        // on an open, the path forms of `fs.path`/`evt.abspath` are its `fd.name`/`fd.nameraw`
+        "fd.name" | "fd.nameraw" | "fs.path.name" | "fs.path.nameraw" | "evt.abspath" => false,
         "fd.directory" => true,
         _ => return None,
     };
@@ -575,11 +576,10 @@ fn compare_keep(c: &harrier_condition::Compare) -> Option<OpenKeep> {
             (comms.len() <= PATH_PREFIXES_MAX).then_some(OpenKeep { paths: Vec::new(), comms })
         }
         // a clean path holds no `..`: a test that needs one cannot pass
-        ("fd.name" | "fd.nameraw" | "fd.directory", Op::Contains | Op::EndsWith | Op::Glob)
-            if values.iter().all(|v| needs_dotdot(v, c.op == Op::Glob)) =>
-        {
-            Some(OpenKeep::default())
-        }
+        (
+            "fd.name" | "fd.nameraw" | "fd.directory" | "fs.path.name" | "fs.path.nameraw" | "evt.abspath",
+            Op::Contains | Op::EndsWith | Op::Glob,
+        ) if values.iter().all(|v| needs_dotdot(v, c.op == Op::Glob)) => Some(OpenKeep::default()),
         _ => compare_bound(c).map(|paths| OpenKeep { paths, comms: Vec::new() }),
     }
 }
@@ -889,6 +889,11 @@ mod tests {
         assert_eq!(keep(&format!("{open} and (fd.name startswith /etc or fd.name endswith .pem)")), None);
         // other event types only: nothing to keep
         assert_eq!(keep("evt.type = execve and proc.name = sh"), k(&[], &[]));
+        // the path forms of fs.path on an open (Harrier's default "Log files cleared" shape)
+        assert_eq!(
+            keep(&format!("{open} and evt.arg.flags contains O_TRUNC and (fd.name startswith /var/log/ or fs.path.name startswith /var/log/)")),
+            k(&["/var/log/"], &[])
+        );
     }
 
     #[test]

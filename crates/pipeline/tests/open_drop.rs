@@ -36,6 +36,12 @@ fn load(official: bool, extra: &[(&str, &str)]) -> Ruleset {
     rs
 }
 
+/// Harrier's default rules file.
+fn default_rules() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml"))
+        .expect("default rules")
+}
+
 fn rules_yaml(conds: &[String], output: &str) -> String {
     conds
         .iter()
@@ -141,11 +147,17 @@ fn check(rs: &mut Ruleset) -> (u64, u64) {
 
 #[test]
 fn no_rule_matches_a_dropped_open_on_the_reference_captures() {
-    for official in [true, false] {
-        let mut rs = load(official, &[("capture_open_rules.yaml", &capture_open_rules())]);
+    let capture = capture_open_rules();
+    let default = default_rules();
+    for (official, with_default) in [(true, false), (false, false), (false, true)] {
+        let mut extra = vec![("capture_open_rules.yaml", capture.as_str())];
+        if with_default {
+            extra.push(("harrier_rules.yaml", default.as_str()));
+        }
+        let mut rs = load(official, &extra);
         let (dropped, kept_matches) = check(&mut rs);
         eprintln!(
-            "official rules {official}: {dropped} opens dropped, {kept_matches} matches among the kept"
+            "official rules {official}, default rules {with_default}: {dropped} opens dropped, {kept_matches} matches among the kept"
         );
         assert!(dropped > 10, "{dropped}");
         assert!(kept_matches > 50, "{kept_matches}");
@@ -169,10 +181,7 @@ fn rules_that_keep_every_open() {
     );
 
     // so do Harrier's default rules
-    let default =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/harrier_rules.yaml"))
-            .expect("default rules");
-    let rs = load(false, &[("harrier_rules.yaml", &default)]);
+    let rs = load(false, &[("harrier_rules.yaml", &default_rules())]);
     assert!(rs.read_open_drop_blockers().is_empty(), "{:?}", rs.read_open_drop_blockers());
     eprintln!("default rules: {:?}", rs.read_open_drop());
 
