@@ -165,6 +165,19 @@ fn is_fd_field(name: &str) -> bool {
     name.starts_with("fd.") && name != "fd.num"
 }
 
+/// Fields computed from the whole table of a process's open descriptors, on any event: the
+/// count, its share of the limit, a poll's list of descriptors.
+const FD_TABLE_FIELDS: &[&str] = &["proc.fdopencount", "proc.fdusage"];
+
+/// Whether a rule reads a field computed from the whole descriptor table ([`FD_TABLE_FIELDS`],
+/// `fdlist.*`), which dropped opens would change on any event.
+pub fn reads_fd_table<'a>(cond: &Expr, output: impl IntoIterator<Item = &'a str>) -> bool {
+    let table = |n: &str| FD_TABLE_FIELDS.contains(&n) || n.starts_with("fdlist.");
+    let mut any = false;
+    harrier_condition::walk_fields(cond, &mut |f| any |= table(&f.name));
+    any || output.into_iter().any(table)
+}
+
 /// `e` reads a descriptor field whose value can change its result on an `evt` event.
 fn fd_reads(e: &Expr, evt: &str, depth: usize) -> bool {
     if depth > 2000 {
@@ -889,6 +902,11 @@ mod tests {
         assert_eq!(keep(&format!("{open} and (fd.name startswith /etc or fd.name endswith .pem)")), None);
         // other event types only: nothing to keep
         assert_eq!(keep("evt.type = execve and proc.name = sh"), k(&[], &[]));
+        let table =
+            |c: &str, o: &[&str]| reads_fd_table(&harrier_condition::parse(c).unwrap(), o.iter().copied());
+        assert!(table("evt.type = execve and proc.fdopencount > 100", &[]));
+        assert!(table("evt.type = poll", &["fdlist.names"]));
+        assert!(!table("evt.type = execve and proc.name = sh", &["proc.cmdline", "fd.num"]));
         // the path forms of fs.path on an open (Harrier's default "Log files cleared" shape)
         assert_eq!(
             keep(&format!("{open} and evt.arg.flags contains O_TRUNC and (fd.name startswith /var/log/ or fs.path.name startswith /var/log/)")),

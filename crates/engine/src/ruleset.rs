@@ -271,11 +271,12 @@ impl Ruleset {
             let evttypes =
                 if source.has_event_types() { evttypes_of(&r.condition) } else { EvtTypeSet::all() };
             let reads_unreported_files = source.has_event_types()
-                && fd_table_types(&evttypes).is_none_or(|types| {
-                    types.iter().any(|t| {
-                        crate::prefilter::reads_unreported_files(&r.condition, output.field_names(), t)
-                    })
-                });
+                && (crate::prefilter::reads_fd_table(&r.condition, output.field_names())
+                    || fd_table_types(&evttypes).is_none_or(|types| {
+                        types.iter().any(|t| {
+                            crate::prefilter::reads_unreported_files(&r.condition, output.field_names(), t)
+                        })
+                    }));
             let index = out.len();
             out.push(CompiledRule {
                 name: r.name.clone(),
