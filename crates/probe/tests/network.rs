@@ -190,7 +190,9 @@ fn unix_socketpair_and_pipe() {
     assert_eq!(sp.u32("domain"), 1);
     let p = find(&evs, "pipe2");
     assert_eq!(p.i64("res"), 0);
-    assert!(p.i64("fd1") >= 0 && p.i64("fd2") == p.i64("fd1") + 1);
+    // (not necessarily adjacent: the child inherits this multi-threaded test's descriptor table,
+    // which other tests may have left with holes)
+    assert!(p.i64("fd1") >= 0 && p.i64("fd2") > p.i64("fd1"));
     assert_ne!(p.u64("ino"), 0);
     assert_eq!(
         p.u32("flags"),
