@@ -140,7 +140,7 @@ pub mod prefilter {
     /// fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC.
     pub const FCNTL_NODUP: u32 = 1 << 1;
     /// open, openat: a successful read-only open (without `O_DIRECTORY`) of a clean absolute
-    /// path that neither `hr_keep_paths` nor `hr_keep_comms` keeps (see
+    /// path that `hr_keep` (or, past its size, `hr_keep_paths`) does not keep (see
     /// `harrier_engine::prefilter::OpenKeep`); its descriptor is marked in `hr_unseen`.
     pub const RO_OPEN: u32 = 1 << 2;
     /// close: a successful close of a descriptor marked in `hr_unseen` (its open was dropped).
