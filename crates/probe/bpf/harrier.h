@@ -92,7 +92,7 @@
 #define HR_D_FCNTL_NODUP (1u << 1) /* fcntl: a command other than F_DUPFD / F_DUPFD_CLOEXEC */
 #define HR_D_RO_OPEN (1u << 2)  /* open, openat: a successful read-only open (no O_DIRECTORY) of a
 				 * clean absolute path that hr_keep (past its size hr_keep_paths) does not
-				 * keeps; its descriptor is marked in hr_unseen */
+				 * keep; its descriptor is marked in hr_unseen */
 #define HR_D_CLOSE_UNSEEN (1u << 3) /* close: a successful close of a descriptor marked in hr_unseen */
 
 /* hr_keep: the kept path prefixes (up to HR_PREFIX_MAX bytes each, whole) and thread names */
