@@ -8,6 +8,8 @@ scripts/setup-tests.sh
 if [ ! -d ../shared/reference ]; then
   echo "test: ../shared/reference is missing: conformance tests will fail" >&2
 fi
+# No incremental cache: a one-off build gains nothing from it and it costs gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 # The lean build of scripts/run.sh (no default features): what it leaves out is refused clearly.
