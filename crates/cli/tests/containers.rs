@@ -169,7 +169,9 @@ fn host_is_host_and_a_vanished_runtime_socket_degrades_to_ids_then_recovers() {
             |a| a["rule"] == "test container read" && field(a, "container.id") == &id[..12],
             Duration::from_secs(10),
         )
-        .unwrap_or_else(|| panic!("alert for container {name}"))
+        .unwrap_or_else(|| {
+            panic!("no alert for container {name} within 10 s; harrier's log since: {:#?}", h.log_now())
+        })
     };
 
     // Runtime up: full metadata.

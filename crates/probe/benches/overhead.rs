@@ -21,6 +21,28 @@ fn open_close_loop(n: u64, path: &std::ffi::CStr) -> Duration {
     t.elapsed()
 }
 
+/// Run time and run count summed over this process's eBPF programs (their fdinfo; counted while
+/// kernel.bpf_stats_enabled is 1).
+fn prog_stats() -> (u64, u64) {
+    let mut out = (0, 0);
+    let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") else { return out };
+    for e in dir.flatten() {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if !info.contains("prog_type:") {
+            continue;
+        }
+        let get = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.0 += get("run_time_ns:");
+        out.1 += get("run_cnt:");
+    }
+    out
+}
+
 fn main() {
     // HARRIER_BENCH_PATH: the file the loop opens (default /etc/hostname)
     let path_s = std::env::var("HARRIER_BENCH_PATH").unwrap_or_else(|_| "/etc/hostname".into());
@@ -64,6 +86,11 @@ fn main() {
     let mut with = Duration::MAX;
     let mut probe_kept = None;
     let mut drained = 0;
+    // HARRIER_BENCH_STATS=1: also the probe's own time per program run (kernel.bpf_stats_enabled
+    // on during the attached loops; the counting adds two clock reads per run)
+    let stats_path = "/proc/sys/kernel/bpf_stats_enabled";
+    let stats = std::env::var_os("HARRIER_BENCH_STATS").is_some() && std::fs::write(stats_path, "1").is_ok();
+    let mut per_run = f64::MAX;
     for round in 0..rounds {
         base = base.min(open_close_loop(n, path));
         let probe = match Probe::load(&cfg) {
@@ -86,7 +113,12 @@ fn main() {
             }
             probe
         });
+        let s0 = prog_stats();
         with = with.min(open_close_loop(n, path));
+        let s1 = prog_stats();
+        if s1.1 > s0.1 {
+            per_run = per_run.min((s1.0 - s0.0) as f64 / (s1.1 - s0.1) as f64);
+        }
         std::thread::sleep(Duration::from_millis(100));
         stop.store(true, Ordering::Relaxed);
         let probe = drainer.join().unwrap();
@@ -94,6 +126,10 @@ fn main() {
         if round + 1 == rounds {
             probe_kept = Some(probe);
         }
+    }
+    if stats {
+        let _ = std::fs::write(stats_path, "0");
+        println!("  probe time per program run (bpf_stats, best round): {per_run:.0} ns");
     }
     let Some(probe) = probe_kept else { return };
     let d = probe.drops();

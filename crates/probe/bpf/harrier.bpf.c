@@ -986,36 +986,58 @@ static __always_inline __u32 begin(struct hr_scratch *b, __u16 kind, __u16 nr, _
 	return sizeof(struct hr_hdr);
 }
 
-/* The path of an open (the record's first item, the string at `at`) is clean and absolute: it
- * starts with '/', holds no "//", no "..", no "/./", and ends neither in '/' nor in "/.". Then
- * fd.name, fd.nameraw and the argument are the same string (what the rules' bound assumes). */
-static __always_inline int clean_path(struct hr_scratch *b, __u32 at, __u32 n)
+/* Per byte of w, 0x80 where that byte is c (exact: no carry crosses a byte). */
+static __always_inline __u64 bytes_eq(__u64 w, __u64 c)
 {
-	/* n counts the NUL */
-	if (n < 3 || n > HR_CLEAN_MAX || b->d[M(at)] != '/')
-		return 0;
-	__u8 p1 = 0, p2 = 0;
-	for (__u32 i = 0; i < HR_CLEAN_MAX; i++) {
-		if (i + 1 >= n)
-			break;
-		__u8 c = b->d[M(at + i)];
-		if ((c == '/' && (p1 == '/' || (p1 == '.' && p2 == '/'))) || (c == '.' && p1 == '.'))
-			return 0;
-		p2 = p1;
-		p1 = c;
-	}
-	return !(p1 == '/' || (p1 == '.' && p2 == '/'));
+	__u64 x = w ^ (c * 0x0101010101010101ULL);
+	__u64 t = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
+	return ~t & 0x8080808080808080ULL;
 }
 
-/* The path at `at` starts with one of hr_keep's prefixes: 8 bytes at a time, the last word under
- * a mask of the prefix's length (bytes past the path's NUL never match: a prefix holds no NUL
- * but the one that ends an exact name). */
+/* The path of an open (the record's first item, the string at `at`) is clean and absolute: it
+ * starts with '/', holds no "//", no "..", no "/./", and ends neither in '/' nor in "/.". Then
+ * fd.name, fd.nameraw and the argument are the same string (what the rules' bound assumes).
+ * Read as the path with a '/' after it, that is: no "//", "/./" or ".." anywhere; checked 8
+ * bytes at a time, each word seeing the last two bytes of the one before. */
+static __always_inline int clean_path(struct hr_scratch *b, __u32 at, __u32 n)
+{
+	/* n counts the NUL: the string is n - 1 bytes, the appended '/' at n - 1 */
+	if (n < 3 || n > HR_CLEAN_MAX || b->d[M(at)] != '/')
+		return 0;
+	__u64 ps = 0, pd = 0; /* the previous word's '/' and '.' bytes */
+	for (__u32 j = 0; j < HR_CLEAN_MAX / 8; j++) {
+		if (j * 8 >= n)
+			break;
+		__u64 w = *(__u64 *)&b->d[M(at + j * 8)];
+		__u64 s = bytes_eq(w, '/'), d = bytes_eq(w, '.');
+		__u32 end = n - 1 - j * 8; /* where the appended '/' goes, past this word if >= 8 */
+		if (end < 8) {
+			__u64 keep = end == 7 ? ~0ULL >> 8 : (1ULL << (end * 8)) - 1;
+			s = (s & keep) | (0x80ULL << (end * 8));
+			d &= keep;
+		}
+		__u64 s1 = (s << 8) | (ps >> 56), s2 = (s << 16) | (ps >> 48);
+		__u64 d1 = (d << 8) | (pd >> 56);
+		if ((s & s1) | (s & d1 & s2) | (d & d1))
+			return 0;
+		ps = s;
+		pd = d;
+	}
+	return 1;
+}
+
+/* The path at `at` starts with one of hr_keep's prefixes: only those with the path's second byte
+ * (grp) are compared, 8 bytes at a time, the last word under a mask of the prefix's length (bytes
+ * past the path's NUL never match: a prefix holds no NUL but the one that ends an exact name). */
 static __always_inline int keep_prefix(struct hr_keep *kp, struct hr_scratch *b, __u32 at)
 {
 	__u64 w0 = *(__u64 *)&b->d[M(at)];
-	for (__u32 i = 0; i < HR_KEEP_PATHS; i++) {
-		if (i >= kp->npaths)
+	__u8 c = (w0 >> 8) & 0xff;
+	__u32 first = kp->grp[c][0], count = kp->grp[c][1];
+	for (__u32 k = 0; k < HR_KEEP_PATHS; k++) {
+		if (k >= count)
 			break;
+		__u32 i = (first + k) & (HR_KEEP_PATHS - 1);
 		__u32 len = kp->plen[i];
 		int same = 1;
 		for (__u32 j = 0; j < HR_PREFIX_MAX / 8; j++) {
@@ -1065,12 +1087,13 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 		return 0;
 	}
 	if (kp->ncomms) {
-		__u64 comm[2] = {};
-		bpf_get_current_comm(comm, sizeof(comm));
+		/* the thread's name read in place (BTF loads; the kernel keeps it NUL-padded) */
+		struct task_struct *t = bpf_get_current_task_btf();
+		__u64 c0 = *(__u64 *)&t->comm[0], c1 = *(__u64 *)&t->comm[8];
 		for (__u32 i = 0; i < HR_KEEP_COMMS; i++) {
 			if (i >= kp->ncomms)
 				break;
-			if (comm[0] == kp->comm[i][0] && comm[1] == kp->comm[i][1])
+			if (c0 == kp->comm[i][0] && c1 == kp->comm[i][1])
 				return 0;
 		}
 	}
@@ -1154,18 +1177,10 @@ int hr_sys_exit(__u64 *ctx)
 	struct hr_scratch *b = bpf_map_lookup_elem(&hr_buf, &key);
 	if (!b)
 		return 0;
-	__u32 off = begin(b, HR_K_SYSCALL, nr, ret, id, 0);
-	struct hr_hdr *h = (struct hr_hdr *)b->d;
-	h->args[0] = a[0];
-	h->args[1] = a[1];
-	h->args[2] = a[2];
-	h->args[3] = a[3];
-	h->args[4] = a[4];
-	h->args[5] = a[5];
-	__u64 task = bpf_get_current_task();
 	int exec_ok = (spec & HR_S_EXEC) && ret == 0;
-
-	/* user strings (not for a successful exec: the old memory is gone) */
+	/* the items first (the header is written once the record is kept): user strings, not for a
+	 * successful exec (the old memory is gone) */
+	__u32 off = sizeof(struct hr_hdr);
 	if (!exec_ok) {
 		for (int i = 0; i < 6; i++)
 			if (spec & (1u << i))
@@ -1178,7 +1193,15 @@ int hr_sys_exit(__u64 *ctx)
 		stat_add(HR_STAT_FILTERED);
 		return 0;
 	}
-	h->ts = bpf_ktime_get_boot_ns();
+	begin(b, HR_K_SYSCALL, nr, ret, id, bpf_ktime_get_boot_ns());
+	struct hr_hdr *h = (struct hr_hdr *)b->d;
+	h->args[0] = a[0];
+	h->args[1] = a[1];
+	h->args[2] = a[2];
+	h->args[3] = a[3];
+	h->args[4] = a[4];
+	h->args[5] = a[5];
+	__u64 task = bpf_get_current_task();
 	__u32 file_at = 0;
 	if ((spec & HR_S_FILE_RET) && ret >= 0) {
 		__u32 at = off;

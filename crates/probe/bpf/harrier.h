@@ -104,6 +104,9 @@ struct hr_keep {
 	__u64 pfx[HR_KEEP_PATHS][8]; /* HR_PREFIX_MAX little-endian bytes, zero-padded */
 	__u32 plen[HR_KEEP_PATHS];                  /* bytes */
 	__u64 comm[HR_KEEP_COMMS][2];               /* NUL-padded comm */
+	/* by a path's second byte (the one after its leading '/'): the first of the prefixes that
+	 * have it there (sorted so) and how many; only they are compared */
+	__u8 grp[256][2];
 };
 
 /* hr_unseen: descriptors below this number are tracked */

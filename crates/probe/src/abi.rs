@@ -113,6 +113,8 @@ pub struct Keep {
     pub pfx: [[u64; PREFIX_MAX / 8]; KEEP_PATHS],
     pub plen: [u32; KEEP_PATHS],
     pub comm: [[u64; 2]; KEEP_COMMS],
+    /// By a path's second byte: the first prefix with that byte there and how many follow.
+    pub grp: [[u8; 2]; 256],
 }
 
 impl Default for Keep {
@@ -123,12 +125,14 @@ impl Default for Keep {
             pfx: [[0; PREFIX_MAX / 8]; KEEP_PATHS],
             plen: [0; KEEP_PATHS],
             comm: [[0; 2]; KEEP_COMMS],
+            grp: [[0; 2]; 256],
         }
     }
 }
 
-// SAFETY: plain integers without padding (2 u32, u64 arrays, 64 u32, u64 arrays: every field
-// starts at a multiple of its alignment), any bit pattern is valid.
+// SAFETY: plain integers without padding (2 u32, u64 arrays, 64 u32, u64 arrays, u8 arrays: every
+// field starts at a multiple of its alignment, the size is a multiple of 8), any bit pattern is
+// valid.
 unsafe impl aya::Pod for Keep {}
 pub const NSTATS: u32 = 16;
 pub const MAX_SYSCALLS: u32 = 512;

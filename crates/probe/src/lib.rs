@@ -203,18 +203,31 @@ fn comm_keys(comms: &[String]) -> Option<Vec<[u8; 16]>> {
 }
 
 /// The `hr_keep` word for these trie keys and names: each prefix whole (8 bytes a word,
-/// little-endian, zero-padded) with its length; with more than fit, every path goes to the trie.
+/// little-endian, zero-padded) with its length, sorted by its second byte (the kernel compares a
+/// path only with the prefixes that share it, `grp`); with more than fit, or a prefix of one byte
+/// or none (it keeps every absolute path), every path goes to the trie. A prefix that does not
+/// start with '/' never matches the clean absolute paths the kernel checks, so the word leaves it
+/// out.
 fn keep_word(paths: &[(u32, [u8; abi::PREFIX_MAX])], comms: &[[u8; 16]]) -> abi::Keep {
     let mut w = abi::Keep::default();
-    if paths.len() > abi::KEEP_PATHS {
+    let short = paths.iter().any(|(bits, d)| *bits < 16 && (*bits == 0 || d[0] == b'/'));
+    if short || paths.len() > abi::KEEP_PATHS {
         w.npaths = abi::KEEP_PATHS as u32 + 1;
     } else {
-        w.npaths = paths.len() as u32;
-        for (i, (bits, data)) in paths.iter().enumerate() {
+        let mut order: Vec<&(u32, [u8; abi::PREFIX_MAX])> =
+            paths.iter().filter(|(_, d)| d[0] == b'/').collect();
+        order.sort_by_key(|(_, d)| d[1]);
+        w.npaths = order.len() as u32;
+        for (i, (bits, data)) in order.into_iter().enumerate() {
             w.plen[i] = *bits / 8;
             for (j, chunk) in data.chunks(8).enumerate() {
                 w.pfx[i][j] = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
             }
+            let g = &mut w.grp[data[1] as usize];
+            if g[1] == 0 {
+                g[0] = i as u8;
+            }
+            g[1] += 1;
         }
     }
     w.ncomms = comms.len().min(abi::KEEP_COMMS) as u32;
@@ -1009,6 +1022,8 @@ mod tests {
             &comm_keys(&["sshd".to_string(), "a_very_long_process_name".to_string()]).unwrap(),
         );
         assert_eq!(w.npaths, 4);
+        assert_eq!(w.grp[b'e' as usize], [0, 4], "all four after /e");
+        assert_eq!(w.grp[b'd' as usize], [0, 0]);
         assert_eq!(w.plen[1], 5, "/etc and its NUL");
         assert_eq!(w.pfx[1][0], u64::from_le_bytes(*b"/etc\0\0\0\0"));
         assert_eq!(
@@ -1020,6 +1035,18 @@ mod tests {
         // more prefixes than the word holds: every path goes to the trie
         let many: Vec<String> = (0..100).map(|i| format!("/d{i:03}")).collect();
         let keys = keep_path_keys(&many).unwrap();
+        assert_eq!(keep_word(&keys, &[]).npaths as usize, abi::KEEP_PATHS + 1);
+        // sorted by the second byte, each group in its place; a relative prefix left out
+        let keys =
+            keep_path_keys(&["/proc/".to_string(), "/dev/".to_string(), "sd".to_string(), "/dx".to_string()])
+                .unwrap();
+        let w = keep_word(&keys, &[]);
+        assert_eq!(w.npaths, 5, "/proc/ /proc /dev/ /dev /dx");
+        assert_eq!(w.grp[b'd' as usize], [0, 3]);
+        assert_eq!(w.grp[b'p' as usize], [3, 2]);
+        assert_eq!(w.pfx[3][0], u64::from_le_bytes(*b"/proc/\0\0"));
+        // "/" keeps every path: the trie answers
+        let keys = keep_path_keys(&["/".to_string(), "/etc/".to_string()]).unwrap();
         assert_eq!(keep_word(&keys, &[]).npaths as usize, abi::KEEP_PATHS + 1);
         assert!(comm_keys(&(0..17).map(|i| format!("p{i}")).collect::<Vec<_>>()).is_none());
     }

@@ -149,3 +149,54 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
         assert_eq!(closes, vec![opens[0].1], "{what}: and its close");
     }
 }
+
+/// The clean-path check reads the path 8 bytes at a time: "//", "/./", "..", a trailing '/' or
+/// "/." keep the open wherever they fall in a word (and across two), while names with dots in
+/// them ("/.hidden", "a.b") stay clean and drop.
+#[test]
+fn unclean_paths_are_kept_wherever_the_mark_falls() {
+    let p = Paths::new("b");
+    let kept_prefix = vec![p.s("kept/")];
+    let no_comms: Vec<String> = Vec::new();
+    let watched = ["openat"];
+    let pf = Prefilter {
+        watched: &watched,
+        failed_opens_wanted: &[],
+        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &no_comms }),
+    };
+    let cfg = ProbeConfig {
+        syscalls: &watched,
+        with_state_events: true,
+        prefilter: Some(pf),
+        ..Default::default()
+    };
+    let mut probe: Probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let mut clean = Vec::new();
+    let mut unclean = Vec::new();
+    for pad in 1..=9 {
+        let d = p.s(&"d".repeat(pad));
+        std::fs::create_dir_all(format!("{d}/sub")).expect("dir");
+        for f in ["f", ".hidden", "a.b"] {
+            std::fs::write(format!("{d}/{f}"), b"x").expect("write");
+            clean.push(format!("{d}/{f}"));
+        }
+        for u in ["//f", "/./f", "/sub/../f", "/.", "/", "/sub/.."] {
+            unclean.push(format!("{d}{u}"));
+        }
+    }
+    let all: Vec<std::ffi::CString> = clean.iter().chain(&unclean).map(|s| cstr(s)).collect();
+    let pid = run_child(|| unsafe {
+        for c in &all {
+            let fd = libc::openat(libc::AT_FDCWD, c.as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0);
+            libc::close(fd);
+        }
+    });
+    let (opens, closes) = opens_and_closes(&events_of(&mut probe, pid));
+    let mut names: Vec<String> = opens.iter().map(|(n, _)| n.clone()).collect();
+    let mut want = unclean.clone();
+    names.sort();
+    want.sort();
+    assert_eq!(names, want, "exactly the unclean paths are reported");
+    assert_eq!(closes.len(), unclean.len(), "with their closes only");
+}
