@@ -127,26 +127,25 @@ struct {
 	__type(value, __u32);
 } hr_keep_sel SEC(".maps");
 
-/* Per thread group (stored on its leader's task), the descriptors whose open the pre-filter
- * dropped (bit fd): their close is dropped too (state never heard of them). A bit is set only by
- * a dropped open and cleared by that descriptor's close and by every record that reports a new
- * descriptor with its number, so a set bit always means "the last descriptor with this number
- * that state could know of was never reported". Losing bits (exec, a new leader) only lets an
- * extra close through, which state ignores. Task storage: found from the task in a few loads, no
- * hashing, freed with the task. */
-struct hr_fdbits {
-	__u64 w[HR_FDBITS / 64];
-};
-
+/* The descriptors whose open the pre-filter dropped: their close is dropped too (state never
+ * heard of them). A mark is a 64-bit tag of (thread group, its leader's start time and exec count,
+ * descriptor number) in a direct-mapped table: set only by a dropped open, cleared by that
+ * descriptor's close and by every record that reports a new descriptor with its number, so a
+ * mark always means "the last descriptor with this number that state could know of was never
+ * reported". A mark overwritten by another that hashes to its slot, or left behind by exec or a
+ * new leader (the tag changes), only lets an extra close through, which state ignores; a reused
+ * process id has another start time. An array: looked up in place, no helper call (on this kind
+ * of machine each helper call costs tens of ns; task storage cost ~60 ns a lookup). */
+#define HR_MARKS (1u << 16)
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct hr_fdbits);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HR_MARKS);
+	__type(key, __u32);
+	__type(value, __u64);
 } hr_unseen SEC(".maps");
 
 /* set once the pre-filter has dropped an open: from then on, reported descriptors clear their
- * bit in hr_unseen (no lookups before) */
+ * mark in hr_unseen (no lookups before) */
 __u32 hr_unseen_used = 0;
 
 struct {
@@ -1061,7 +1060,7 @@ static __always_inline int keep_prefix(struct hr_keep *kp, struct hr_scratch *b,
 static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, long ret, __u64 fl)
 {
 	const __u32 at = sizeof(struct hr_hdr);
-	if (ret < 0 || ret >= HR_FDBITS || (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */ ||
+	if (ret < 0 || (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */ ||
 	    (fl & 0200000 /* O_DIRECTORY */) || off <= at + 4)
 		return 0;
 	__u16 tag = *(__u16 *)&b->d[at];
@@ -1100,35 +1099,44 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 	return 1;
 }
 
-static __always_inline struct task_struct *group_leader(void)
+/* The slot of descriptor `fd` of the current thread group in hr_unseen, and its tag there
+ * (never 0). BTF loads only. */
+static __always_inline __u64 *unseen_slot(long fd, __u64 *tag)
 {
-	return bpf_get_current_task_btf()->group_leader;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *l = t->group_leader;
+	__u64 x = l->start_time ^ ((__u64)t->tgid << 32) ^ (l->self_exec_id << 48) ^ (__u64)(__u32)fd;
+	/* splitmix64's finaliser: every input bit reaches the slot bits and the tag */
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	*tag = x | 1;
+	__u32 k = (__u32)(x >> 40) & (HR_MARKS - 1);
+	return bpf_map_lookup_elem(&hr_unseen, &k);
 }
 
 /* Mark descriptor `fd` of the current thread group unreported. */
 static __always_inline void unseen_set(long fd)
 {
-	struct hr_fdbits *v = bpf_task_storage_get(&hr_unseen, group_leader(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!v)
+	__u64 tag;
+	__u64 *m = unseen_slot(fd, &tag);
+	if (!m)
 		return;
 	if (!hr_unseen_used)
 		hr_unseen_used = 1;
-	__sync_fetch_and_or(&v->w[(fd >> 6) & (HR_FDBITS / 64 - 1)], 1ULL << (fd & 63));
+	*m = tag;
 }
 
 /* Clear descriptor `fd`'s mark; whether it was set. */
 static __always_inline int unseen_take(long fd)
 {
-	if (fd < 0 || fd >= HR_FDBITS)
+	if (fd < 0)
 		return 0;
-	struct hr_fdbits *v = bpf_task_storage_get(&hr_unseen, group_leader(), 0, 0);
-	if (!v)
+	__u64 tag;
+	__u64 *m = unseen_slot(fd, &tag);
+	if (!m || *m != tag)
 		return 0;
-	__u64 bit = 1ULL << (fd & 63);
-	__u64 *w = &v->w[(fd >> 6) & (HR_FDBITS / 64 - 1)];
-	if (!(*w & bit))
-		return 0;
-	__sync_fetch_and_and(w, ~bit);
+	*m = 0;
 	return 1;
 }
 
@@ -1146,7 +1154,6 @@ int hr_sys_exit(__u64 *ctx)
 		return 0;
 	long ret = (long)ctx[1];
 	__u32 dbits = 0;
-	__u64 id = bpf_get_current_pid_tgid();
 	if (spec & HR_S_FILTERABLE) {
 		__u32 k = nr;
 		__u32 *d = bpf_map_lookup_elem(&hr_drop, &k);
@@ -1161,6 +1168,7 @@ int hr_sys_exit(__u64 *ctx)
 			}
 		}
 	}
+	__u64 id = bpf_get_current_pid_tgid();
 	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
 		return 0;
 	__u64 a[6];
@@ -1346,9 +1354,8 @@ int hr_exec(__u64 *ctx)
 		item_close(b, &off, HR_T_OLDTID, 4);
 	}
 	off = put_kstr(b, off, HR_T_FILENAME, (__u64)BPF_CORE_READ(bprm, filename));
-	if (hr_unseen_used)
-		/* close-on-exec descriptors are gone; the others' closes simply reach state */
-		bpf_task_storage_delete(&hr_unseen, group_leader());
+	/* (the marks of the old image are forgotten: the exec count in their tag changed; the
+	 * closes of descriptors kept across exec simply reach state) */
 	/* state only: the execve/execveat exit record that follows is the one rules see */
 	submit(b, off, HR_C_PROC, HR_W_LAZY);
 	return 0;

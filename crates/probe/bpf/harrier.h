@@ -109,8 +109,6 @@ struct hr_keep {
 	__u8 grp[256][2];
 };
 
-/* hr_unseen: descriptors below this number are tracked */
-#define HR_FDBITS 1024
 /* the longest path HR_D_RO_OPEN checks for cleanliness (a longer one is kept) */
 #define HR_CLEAN_MAX 256
 

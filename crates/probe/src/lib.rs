@@ -418,10 +418,7 @@ pub struct Floor {
 
 impl Floor {
     pub fn attach() -> Result<Floor, ProbeError> {
-        let ebpf = attach_alone(
-            "hr_floor",
-            EbpfLoader::new().allow_unsupported_maps().map_max_entries("hr_ring", 4096),
-        )?;
+        let ebpf = attach_alone("hr_floor", EbpfLoader::new().map_max_entries("hr_ring", 4096))?;
         Ok(Floor { _ebpf: ebpf })
     }
 }
@@ -457,10 +454,8 @@ impl Bare {
     pub fn attach() -> Result<Bare, ProbeError> {
         use std::sync::atomic::{AtomicBool, Ordering};
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        let mut ebpf = attach_alone(
-            "hr_bare",
-            EbpfLoader::new().allow_unsupported_maps().map_max_entries("hr_buf", (ncpu * 2).max(2)),
-        )?;
+        let mut ebpf =
+            attach_alone("hr_bare", EbpfLoader::new().map_max_entries("hr_buf", (ncpu * 2).max(2)))?;
         let mut ring = RingBuf::try_from(
             ebpf.take_map("hr_ring").ok_or_else(|| ProbeError::Other("map hr_ring missing".into()))?,
         )
@@ -739,10 +734,7 @@ impl Probe {
         // attachment needs is parsed, so the two never coexist (start-up peak).
         std::fs::metadata("/sys/kernel/btf/vmlinux")
             .map_err(|e| ProbeError::NoBtf(format!("/sys/kernel/btf/vmlinux: {e}")))?;
-        // (hr_unseen is task storage, which aya creates but has no typed API for: only the
-        // kernel side reads it)
         let mut ebpf = EbpfLoader::new()
-            .allow_unsupported_maps()
             .map_max_entries("hr_ring", ring)
             .map_max_entries("hr_buf", (ncpu * 2).max(2))
             .override_global("hr_excl_tgid", &excl, true)
