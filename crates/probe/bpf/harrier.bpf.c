@@ -1057,7 +1057,8 @@ static __always_inline int keep_prefix(struct hr_keep *kp, struct hr_scratch *b,
 
 /* HR_D_RO_OPEN: this successful open (result `ret`, flags `fl`, path item first in the record)
  * may be dropped: read-only, not a directory, a clean absolute path, and nothing keeps it. */
-static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, long ret, __u64 fl)
+static __always_inline int ro_open_droppable(struct task_struct *t, struct hr_scratch *b, __u32 off, long ret,
+					     __u64 fl)
 {
 	const __u32 at = sizeof(struct hr_hdr);
 	if (ret < 0 || (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */ ||
@@ -1087,7 +1088,6 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 	}
 	if (kp->ncomms) {
 		/* the thread's name read in place (BTF loads; the kernel keeps it NUL-padded) */
-		struct task_struct *t = bpf_get_current_task_btf();
 		__u64 c0 = *(__u64 *)&t->comm[0], c1 = *(__u64 *)&t->comm[8];
 		for (__u32 i = 0; i < HR_KEEP_COMMS; i++) {
 			if (i >= kp->ncomms)
@@ -1101,9 +1101,8 @@ static __always_inline int ro_open_droppable(struct hr_scratch *b, __u32 off, lo
 
 /* The slot of descriptor `fd` of the current thread group in hr_unseen, and its tag there
  * (never 0). BTF loads only. */
-static __always_inline __u64 *unseen_slot(long fd, __u64 *tag)
+static __always_inline __u64 *unseen_slot(struct task_struct *t, long fd, __u64 *tag)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct task_struct *l = t->group_leader;
 	__u64 x = l->start_time ^ ((__u64)t->tgid << 32) ^ (l->self_exec_id << 48) ^ (__u64)(__u32)fd;
 	/* splitmix64's finaliser: every input bit reaches the slot bits and the tag */
@@ -1116,10 +1115,10 @@ static __always_inline __u64 *unseen_slot(long fd, __u64 *tag)
 }
 
 /* Mark descriptor `fd` of the current thread group unreported. */
-static __always_inline void unseen_set(long fd)
+static __always_inline void unseen_set(struct task_struct *t, long fd)
 {
 	__u64 tag;
-	__u64 *m = unseen_slot(fd, &tag);
+	__u64 *m = unseen_slot(t, fd, &tag);
 	if (!m)
 		return;
 	if (!hr_unseen_used)
@@ -1128,12 +1127,12 @@ static __always_inline void unseen_set(long fd)
 }
 
 /* Clear descriptor `fd`'s mark; whether it was set. */
-static __always_inline int unseen_take(long fd)
+static __always_inline int unseen_take(struct task_struct *t, long fd)
 {
 	if (fd < 0)
 		return 0;
 	__u64 tag;
-	__u64 *m = unseen_slot(fd, &tag);
+	__u64 *m = unseen_slot(t, fd, &tag);
 	if (!m || *m != tag)
 		return 0;
 	*m = 0;
@@ -1162,7 +1161,7 @@ int hr_sys_exit(__u64 *ctx)
 			__u64 cmd = regs->si;
 			if (((dbits & HR_D_FAILED) && ret < 0) ||
 			    ((dbits & HR_D_FCNTL_NODUP) && cmd != 0 /* F_DUPFD */ && cmd != 1030 /* F_DUPFD_CLOEXEC */) ||
-			    ((dbits & HR_D_CLOSE_UNSEEN) && ret == 0 && unseen_take((long)regs->di))) {
+			    ((dbits & HR_D_CLOSE_UNSEEN) && ret == 0 && unseen_take(bpf_get_current_task_btf(), (long)regs->di))) {
 				stat_add(HR_STAT_FILTERED);
 				return 0;
 			}
@@ -1196,10 +1195,13 @@ int hr_sys_exit(__u64 *ctx)
 	}
 	if ((spec & HR_S_PRCTL) && a[0] == 15 /* PR_SET_NAME */)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
-	if ((dbits & HR_D_RO_OPEN) && ro_open_droppable(b, off, ret, nr == 2 /* open */ ? a[1] : a[2])) {
-		unseen_set(ret);
-		stat_add(HR_STAT_FILTERED);
-		return 0;
+	if (dbits & HR_D_RO_OPEN) {
+		struct task_struct *cur = bpf_get_current_task_btf();
+		if (ro_open_droppable(cur, b, off, ret, nr == 2 /* open */ ? a[1] : a[2])) {
+			unseen_set(cur, ret);
+			stat_add(HR_STAT_FILTERED);
+			return 0;
+		}
 	}
 	begin(b, HR_K_SYSCALL, nr, ret, id, bpf_ktime_get_boot_ns());
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
@@ -1269,14 +1271,15 @@ int hr_sys_exit(__u64 *ctx)
 		off = put_cgroups(b, off, task);
 	}
 	if (hr_unseen_used && ret >= 0) {
+		struct task_struct *cur = bpf_get_current_task_btf();
 		/* a reported descriptor: a later close of its number must reach state */
 		if (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD))
-			unseen_take(ret);
+			unseen_take(cur, ret);
 		if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
 			int fds[2] = {-1, -1};
 			bpf_probe_read_user(fds, sizeof(fds), (void *)((spec & HR_S_FDPAIR_A0) ? a[0] : a[3]));
-			unseen_take(fds[0]);
-			unseen_take(fds[1]);
+			unseen_take(cur, fds[0]);
+			unseen_take(cur, fds[1]);
 		}
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;
