@@ -258,28 +258,6 @@ impl Harrier {
     }
 }
 
-/// Run time and run count summed over the eBPF programs `pid` holds (their fdinfo; counted
-/// while kernel.bpf_stats_enabled is 1).
-fn bpf_prog_stats(pid: u32) -> (u64, u64) {
-    let mut out = (0, 0);
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return out };
-    for e in dir.flatten() {
-        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
-        if !info.contains("prog_type:") {
-            continue;
-        }
-        let get = |k: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        out.0 += get("run_time_ns:");
-        out.1 += get("run_cnt:");
-    }
-    out
-}
-
 /// Clock ticks per second of /proc/PID/stat CPU times.
 /// This process's CPU time (user + system, all threads) in clock ticks.
 fn self_cpu_ticks() -> u64 {
@@ -541,11 +519,11 @@ fn class_costs(h: &Harrier, target: &Path) -> Vec<(&'static str, f64, f64)> {
     }
     for (name, f) in class_loops() {
         let n: u64 = if name.starts_with("process") { 300 } else { 50_000 };
-        let (rt0, rc0) = bpf_prog_stats(h.pid());
+        let (rt0, rc0) = harrier_probe::prog_run_stats(h.pid());
         for _ in 0..n {
             f(target);
         }
-        let (rt1, rc1) = bpf_prog_stats(h.pid());
+        let (rt1, rc1) = harrier_probe::prog_run_stats(h.pid());
         let rt = rt1.saturating_sub(rt0) as f64;
         out.push((name, rt / rc1.saturating_sub(rc0).max(1) as f64, rt / n as f64));
     }
@@ -1134,7 +1112,7 @@ fn main() {
         let stats_path = "/proc/sys/kernel/bpf_stats_enabled";
         let stats_before = std::fs::read_to_string(stats_path).unwrap_or_default();
         if std::fs::write(stats_path, "1").is_ok() {
-            let (rt0, rc0) = bpf_prog_stats(h.pid());
+            let (rt0, rc0) = harrier_probe::prog_run_stats(h.pid());
             let cpu0 = h.cpu_ticks();
             // /metrics is a once-a-second snapshot: wait for one on each side of the loop
             std::thread::sleep(Duration::from_millis(1100));
@@ -1142,7 +1120,7 @@ fn main() {
             let d = open_close_loop(n_loop, &loop_file);
             std::thread::sleep(Duration::from_millis(1100));
             let k1 = h.kernel_counters();
-            let (rt1, rc1) = bpf_prog_stats(h.pid());
+            let (rt1, rc1) = harrier_probe::prog_run_stats(h.pid());
             let cpu1 = h.cpu_ticks();
             let _ = std::fs::write(stats_path, stats_before.trim());
             let runs = rc1.saturating_sub(rc0).max(1);

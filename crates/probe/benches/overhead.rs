@@ -21,28 +21,6 @@ fn open_close_loop(n: u64, path: &std::ffi::CStr) -> Duration {
     t.elapsed()
 }
 
-/// Run time and run count summed over this process's eBPF programs (their fdinfo; counted while
-/// kernel.bpf_stats_enabled is 1).
-fn prog_stats() -> (u64, u64) {
-    let mut out = (0, 0);
-    let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") else { return out };
-    for e in dir.flatten() {
-        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
-        if !info.contains("prog_type:") {
-            continue;
-        }
-        let get = |k: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(k))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        out.0 += get("run_time_ns:");
-        out.1 += get("run_cnt:");
-    }
-    out
-}
-
 fn main() {
     // HARRIER_BENCH_PATH: the file the loop opens (default /etc/hostname)
     let path_s = std::env::var("HARRIER_BENCH_PATH").unwrap_or_else(|_| "/etc/hostname".into());
@@ -113,9 +91,9 @@ fn main() {
             }
             probe
         });
-        let s0 = prog_stats();
+        let s0 = harrier_probe::prog_run_stats(std::process::id());
         with = with.min(open_close_loop(n, path));
-        let s1 = prog_stats();
+        let s1 = harrier_probe::prog_run_stats(std::process::id());
         if s1.1 > s0.1 {
             per_run = per_run.min((s1.0 - s0.0) as f64 / (s1.1 - s0.1) as f64);
         }

@@ -36,6 +36,28 @@ static OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/harri
 /// Default ring buffer size (Falco's default preset, 8 MiB).
 pub const DEFAULT_RING_BYTES: u32 = 8 << 20;
 
+/// Run time (ns) and run count summed over the eBPF programs process `pid` holds, from their
+/// fdinfo (counted while `kernel.bpf_stats_enabled` is 1); for the benchmarks' cost per run.
+pub fn prog_run_stats(pid: u32) -> (u64, u64) {
+    let mut out = (0, 0);
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return out };
+    for e in dir.flatten() {
+        let info = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if !info.contains("prog_type:") {
+            continue;
+        }
+        let get = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.0 += get("run_time_ns:");
+        out.1 += get("run_cnt:");
+    }
+    out
+}
+
 /// Ring size for Falco's `buf_size_preset` (0..=10; 0 and out-of-range take the default).
 pub fn ring_bytes_for_preset(preset: u32) -> u32 {
     match preset {

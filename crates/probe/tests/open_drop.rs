@@ -45,9 +45,8 @@ fn comm() -> String {
     std::fs::read_to_string("/proc/thread-self/comm").expect("comm").trim_end().to_string()
 }
 
-#[test]
-fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
-    let p = Paths::new("a");
+/// A probe on `openat` (and state events) whose bound keeps the `kept/` prefix of `p`.
+fn probe_keeping(p: &Paths) -> Probe {
     let kept_prefix = vec![p.s("kept/")];
     let no_comms: Vec<String> = Vec::new();
     let watched = ["openat"];
@@ -62,7 +61,15 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
         prefilter: Some(pf),
         ..Default::default()
     };
-    let mut probe: Probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
+    let p = Paths::new("a");
+    let kept_prefix = vec![p.s("kept/")];
+    let watched = ["openat"];
+    let mut probe = probe_keeping(&p);
 
     let plain = cstr(&p.s("plain"));
     let secret = cstr(&p.s("kept/secret"));
@@ -156,21 +163,7 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
 #[test]
 fn unclean_paths_are_kept_wherever_the_mark_falls() {
     let p = Paths::new("b");
-    let kept_prefix = vec![p.s("kept/")];
-    let no_comms: Vec<String> = Vec::new();
-    let watched = ["openat"];
-    let pf = Prefilter {
-        watched: &watched,
-        failed_opens_wanted: &[],
-        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &no_comms }),
-    };
-    let cfg = ProbeConfig {
-        syscalls: &watched,
-        with_state_events: true,
-        prefilter: Some(pf),
-        ..Default::default()
-    };
-    let mut probe: Probe = Probe::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    let mut probe = probe_keeping(&p);
     let mut clean = Vec::new();
     let mut unclean = Vec::new();
     for pad in 1..=9 {
