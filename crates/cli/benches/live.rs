@@ -35,6 +35,9 @@
 //! asserted (machines are shared and noisy). Detached and attached runs alternate and the best
 //! of each is kept. Only this bench's own processes and paths match its rule.
 //!
+//! The open/close loop is also run by a separate process (this binary in a child mode), beside
+//! the bench's own loop.
+//!
 //! Environment: `HARRIER_LIVE_BIN` (the `harrier` binary to measure, e.g. an earlier build for a
 //! before/after comparison run alternately with this same bench; default: the one cargo built),
 //! `HARRIER_LIVE_ROUNDS` (default 3), `HARRIER_LIVE_LAT_N` (default 200),
@@ -295,6 +298,20 @@ fn open_close_loop(n: u64, path: &Path) -> Duration {
     t.elapsed()
 }
 
+/// The open/close loop run by a fresh process (this binary in its `loop` child mode): its own
+/// time, measured inside it.
+fn child_loop(n: u64, path: &Path) -> Option<Duration> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .env(CHILD_ENV, "loop")
+        .arg(path)
+        .arg(n.to_string())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let ns: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// Run a command with its output discarded; its wall time.
 fn timed(cmd: &mut Command) -> Option<Duration> {
     let t = Instant::now();
@@ -369,6 +386,13 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 /// Child modes (this binary re-run under a unique name).
 fn child_main(mode: &str) {
     let args: Vec<String> = std::env::args().collect();
+    if mode == "loop" {
+        // args: path n — the open/close loop, printing its time in ns
+        let path = PathBuf::from(args.get(1).cloned().unwrap_or_default());
+        let n: u64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(0);
+        println!("{}", open_close_loop(n, &path).as_nanos());
+        return;
+    }
     if mode == "latency" {
         // args: dir n gap_ms kind — for i in 0..n, open dir/f<i> (kind `open`) or make the
         // directory dir/d<i> (kind `mkdir`), printing "i ns" just before each syscall
@@ -992,6 +1016,8 @@ fn main() {
         let all_cpus = format!("0-{}", ncpu.saturating_sub(1));
         let others = format!("1-{}", ncpu.saturating_sub(1));
         let (mut p0, mut p1) = (Duration::MAX, Duration::MAX);
+        // the same loop in a separate process (not this bench's, which holds Harrier's pipes)
+        let (mut s0, mut s1) = (Duration::MAX, Duration::MAX);
         let (mut c0, mut c1) = (Duration::MAX, Duration::MAX);
         let (mut t0, mut t1) = (Duration::MAX, Duration::MAX);
         let (mut lf, mut tf) = (Duration::MAX, Duration::MAX);
@@ -1000,6 +1026,7 @@ fn main() {
         for round in 0..rounds {
             eprintln!("round {}/{rounds}", round + 1);
             l0 = l0.min(open_close_loop(n_loop, &loop_file));
+            s0 = s0.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
             if ncpu >= 2 && pin(std::process::id(), "0", false) {
                 p0 = p0.min(open_close_loop(n_loop, &loop_file));
                 pin(std::process::id(), &all_cpus, false);
@@ -1030,6 +1057,7 @@ fn main() {
             let Some(h) = Harrier::start(&rule_file) else { return };
             std::thread::sleep(Duration::from_millis(300));
             l1 = l1.min(open_close_loop(n_loop, &loop_file));
+            s1 = s1.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
             if ncpu >= 2 && pin(std::process::id(), "0", false) && pin(h.pid(), &others, true) {
                 p1 = p1.min(open_close_loop(n_loop, &loop_file));
                 pin(h.pid(), &all_cpus, true);
@@ -1054,6 +1082,14 @@ fn main() {
             l1.as_nanos() as f64 / n_loop as f64,
             ratio(l0, l1)
         );
+        if s0 < Duration::MAX && s1 < Duration::MAX {
+            println!(
+                "  same loop in a separate process (a fresh one each time): detached {:.0}, attached {:.0} ns/iter, slowdown {:.2}x",
+                s0.as_nanos() as f64 / n_loop as f64,
+                s1.as_nanos() as f64 / n_loop as f64,
+                ratio(s0, s1)
+            );
+        }
         if p0 < Duration::MAX && p1 < Duration::MAX {
             println!(
                 "  same loop on CPU 0, Harrier pinned to the other CPUs (no CPU sharing): detached {:.0}, attached {:.0} ns/iter, slowdown {:.2}x",
