@@ -1082,21 +1082,18 @@ fn main() {
             l1.as_nanos() as f64 / n_loop as f64,
             ratio(l0, l1)
         );
-        if s0 < Duration::MAX && s1 < Duration::MAX {
-            println!(
-                "  same loop in a separate process (a fresh one each time): detached {:.0}, attached {:.0} ns/iter, slowdown {:.2}x",
-                s0.as_nanos() as f64 / n_loop as f64,
-                s1.as_nanos() as f64 / n_loop as f64,
-                ratio(s0, s1)
-            );
-        }
-        if p0 < Duration::MAX && p1 < Duration::MAX {
-            println!(
-                "  same loop on CPU 0, Harrier pinned to the other CPUs (no CPU sharing): detached {:.0}, attached {:.0} ns/iter, slowdown {:.2}x",
-                p0.as_nanos() as f64 / n_loop as f64,
-                p1.as_nanos() as f64 / n_loop as f64,
-                ratio(p0, p1)
-            );
+        for (what, a, b) in [
+            ("same loop in a separate process (a fresh one each time)", s0, s1),
+            ("same loop on CPU 0, Harrier pinned to the other CPUs (no CPU sharing)", p0, p1),
+        ] {
+            if a < Duration::MAX && b < Duration::MAX {
+                println!(
+                    "  {what}: detached {:.0}, attached {:.0} ns/iter, slowdown {:.2}x",
+                    a.as_nanos() as f64 / n_loop as f64,
+                    b.as_nanos() as f64 / n_loop as f64,
+                    ratio(a, b)
+                );
+            }
         }
         if lf < Duration::MAX {
             println!(

@@ -67,6 +67,7 @@ fn main() {
     // HARRIER_BENCH_STATS=1: also the probe's own time per program run (kernel.bpf_stats_enabled
     // on during the attached loops; the counting adds two clock reads per run)
     let stats_path = "/proc/sys/kernel/bpf_stats_enabled";
+    let stats_before = std::fs::read_to_string(stats_path).unwrap_or_default();
     let stats = std::env::var_os("HARRIER_BENCH_STATS").is_some() && std::fs::write(stats_path, "1").is_ok();
     let mut per_run = f64::MAX;
     for round in 0..rounds {
@@ -106,7 +107,7 @@ fn main() {
         }
     }
     if stats {
-        let _ = std::fs::write(stats_path, "0");
+        let _ = std::fs::write(stats_path, stats_before.trim());
         println!("  probe time per program run (bpf_stats, best round): {per_run:.0} ns");
     }
     let Some(probe) = probe_kept else { return };
