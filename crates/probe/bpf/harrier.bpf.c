@@ -109,23 +109,16 @@ struct {
 	__type(value, __u8);
 } hr_keep_paths SEC(".maps");
 
-/* The cheap first look (hr_keep_sel picks the slot of hr_keep in use; userspace writes the other
- * one whole, then flips the selector): a path whose first 8 bytes match no prefix's head is not
- * kept by a path, so the trie is asked only for the few that do; thread names are compared here
- * outright. */
+/* The cheap first look (HR_D_KEEP_SLOT1 in the open's hr_drop word picks the slot in use;
+ * userspace writes the other one whole, then the drop words): a path is compared with the
+ * prefixes that share its second byte; the trie is asked only past HR_KEEP_PATHS prefixes;
+ * thread names are compared here outright. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct hr_keep);
 } hr_keep SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} hr_keep_sel SEC(".maps");
 
 /* The descriptors whose open the pre-filter dropped: their close is dropped too (state never
  * heard of them). A mark is a 64-bit tag of (thread group, its leader's start time and exec count,
@@ -143,10 +136,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } hr_unseen SEC(".maps");
-
-/* set once the pre-filter has dropped an open: from then on, reported descriptors clear their
- * mark in hr_unseen (no lookups before) */
-__u32 hr_unseen_used = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -1058,7 +1047,7 @@ static __always_inline int keep_prefix(struct hr_keep *kp, struct hr_scratch *b,
 /* HR_D_RO_OPEN: this successful open (result `ret`, flags `fl`, path item first in the record)
  * may be dropped: read-only, not a directory, a clean absolute path, and nothing keeps it. */
 static __always_inline int ro_open_droppable(struct task_struct *t, struct hr_scratch *b, __u32 off, long ret,
-					     __u64 fl)
+					     __u64 fl, __u32 dbits)
 {
 	const __u32 at = sizeof(struct hr_hdr);
 	if (ret < 0 || (fl & 3 /* O_ACCMODE */) != 0 /* O_RDONLY */ ||
@@ -1069,11 +1058,7 @@ static __always_inline int ro_open_droppable(struct task_struct *t, struct hr_sc
 		return 0;
 	if (!clean_path(b, at + 4, *(__u16 *)&b->d[at + 2]))
 		return 0;
-	__u32 zero = 0;
-	__u32 *sel = bpf_map_lookup_elem(&hr_keep_sel, &zero);
-	if (!sel)
-		return 0;
-	__u32 slot = *sel & 1;
+	__u32 slot = (dbits & HR_D_KEEP_SLOT1) ? 1 : 0;
 	struct hr_keep *kp = bpf_map_lookup_elem(&hr_keep, &slot);
 	if (!kp)
 		return 0;
@@ -1121,8 +1106,6 @@ static __always_inline void unseen_set(struct task_struct *t, long fd)
 	__u64 *m = unseen_slot(t, fd, &tag);
 	if (!m)
 		return;
-	if (!hr_unseen_used)
-		hr_unseen_used = 1;
 	*m = tag;
 }
 
@@ -1197,7 +1180,7 @@ int hr_sys_exit(__u64 *ctx)
 		off = put_ustr(b, off, HR_T_STR0 + 1, a[1]);
 	if (dbits & HR_D_RO_OPEN) {
 		struct task_struct *cur = bpf_get_current_task_btf();
-		if (ro_open_droppable(cur, b, off, ret, nr == 2 /* open */ ? a[1] : a[2])) {
+		if (ro_open_droppable(cur, b, off, ret, nr == 2 /* open */ ? a[1] : a[2], dbits)) {
 			unseen_set(cur, ret);
 			stat_add(HR_STAT_FILTERED);
 			return 0;
@@ -1270,7 +1253,7 @@ int hr_sys_exit(__u64 *ctx)
 			off = put_path(b, off, HR_T_CWD, (__u64)&fs->pwd, task);
 		off = put_cgroups(b, off, task);
 	}
-	if (hr_unseen_used && ret >= 0) {
+	if (ret >= 0 && (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD | HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3))) {
 		struct task_struct *cur = bpf_get_current_task_btf();
 		/* a reported descriptor: a later close of its number must reach state */
 		if (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD))

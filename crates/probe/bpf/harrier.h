@@ -94,19 +94,23 @@
 				 * clean absolute path that hr_keep (past its size hr_keep_paths) does not
 				 * keep; its descriptor is marked in hr_unseen */
 #define HR_D_CLOSE_UNSEEN (1u << 3) /* close: a successful close of a descriptor marked in hr_unseen */
+#define HR_D_KEEP_SLOT1 (1u << 4) /* open, openat: the bound HR_D_RO_OPEN uses is hr_keep's slot 1 (else 0);
+				   * in HR_D_RO_OPEN's byte, so a program reading the word while
+				   * userspace writes it sees both from the same write */
 
 /* hr_keep: the kept path prefixes (up to HR_PREFIX_MAX bytes each, whole) and thread names */
 #define HR_KEEP_PATHS 64
 #define HR_KEEP_COMMS 16
 struct hr_keep {
+	/* what every check reads comes first (a page touched costs here: see ARCHITECTURE) */
 	__u32 npaths; /* prefixes in use (HR_KEEP_PATHS + 1: too many, ask hr_keep_paths) */
 	__u32 ncomms;
-	__u64 pfx[HR_KEEP_PATHS][8]; /* HR_PREFIX_MAX little-endian bytes, zero-padded */
-	__u32 plen[HR_KEEP_PATHS];                  /* bytes */
-	__u64 comm[HR_KEEP_COMMS][2];               /* NUL-padded comm */
+	__u32 plen[HR_KEEP_PATHS]; /* bytes */
 	/* by a path's second byte (the one after its leading '/'): the first of the prefixes that
 	 * have it there (sorted so) and how many; only they are compared */
 	__u8 grp[256][2];
+	__u64 comm[HR_KEEP_COMMS][2];  /* NUL-padded comm */
+	__u64 pfx[HR_KEEP_PATHS][8]; /* HR_PREFIX_MAX little-endian bytes, zero-padded */
 };
 
 /* the longest path HR_D_RO_OPEN checks for cleanliness (a longer one is kept) */

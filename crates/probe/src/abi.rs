@@ -110,11 +110,11 @@ pub const KEEP_COMMS: usize = 16;
 pub struct Keep {
     pub npaths: u32,
     pub ncomms: u32,
-    pub pfx: [[u64; PREFIX_MAX / 8]; KEEP_PATHS],
     pub plen: [u32; KEEP_PATHS],
-    pub comm: [[u64; 2]; KEEP_COMMS],
     /// By a path's second byte: the first prefix with that byte there and how many follow.
     pub grp: [[u8; 2]; 256],
+    pub comm: [[u64; 2]; KEEP_COMMS],
+    pub pfx: [[u64; PREFIX_MAX / 8]; KEEP_PATHS],
 }
 
 impl Default for Keep {
@@ -122,17 +122,17 @@ impl Default for Keep {
         Keep {
             npaths: 0,
             ncomms: 0,
-            pfx: [[0; PREFIX_MAX / 8]; KEEP_PATHS],
             plen: [0; KEEP_PATHS],
-            comm: [[0; 2]; KEEP_COMMS],
             grp: [[0; 2]; 256],
+            comm: [[0; 2]; KEEP_COMMS],
+            pfx: [[0; PREFIX_MAX / 8]; KEEP_PATHS],
         }
     }
 }
 
-// SAFETY: plain integers without padding (2 u32, u64 arrays, 64 u32, u64 arrays, u8 arrays: every
-// field starts at a multiple of its alignment, the size is a multiple of 8), any bit pattern is
-// valid.
+// SAFETY: plain integers without padding (2 + 64 u32, 512 u8, then u64 arrays from offset 1032:
+// every field starts at a multiple of its alignment, the size is a multiple of 8), any bit pattern
+// is valid.
 unsafe impl aya::Pod for Keep {}
 pub const NSTATS: u32 = 16;
 pub const MAX_SYSCALLS: u32 = 512;
@@ -149,6 +149,10 @@ pub mod prefilter {
     pub const RO_OPEN: u32 = 1 << 2;
     /// close: a successful close of a descriptor marked in `hr_unseen` (its open was dropped).
     pub const CLOSE_UNSEEN: u32 = 1 << 3;
+    /// open, openat: the bound [`RO_OPEN`] uses is `hr_keep`'s slot 1 (else slot 0). In the
+    /// same byte as `RO_OPEN`, so a program reading the word while it is written sees both from
+    /// the same write.
+    pub const KEEP_SLOT1: u32 = 1 << 4;
 }
 
 pub const HDR_LEN: usize = 88;

@@ -521,8 +521,7 @@ struct PrefilterState {
     map: Array<MapData, u32>,
     keep_paths: LpmTrie<MapData, [u8; abi::PREFIX_MAX], u8>,
     keep: Array<MapData, abi::Keep>,
-    keep_sel: Array<MapData, u32>,
-    /// The `hr_keep` slot the kernel reads now.
+    /// The `hr_keep` slot the drop words of open and openat name now.
     sel: u32,
     captured: Vec<&'static str>,
     /// What the filter lets through now (`None`: everything).
@@ -533,9 +532,9 @@ struct PrefilterState {
 
 impl PrefilterState {
     /// Install `p`. The bounds that keep read-only opens are written before the `hr_drop` words
-    /// that use them (the trie's new keys, then the other `hr_keep` slot whole, then the
-    /// selector), and trie keys the new bound no longer has are removed only after: at no moment
-    /// is an open dropped that the old or the new rules keep.
+    /// that use them (the trie's new keys, then the other `hr_keep` slot whole, then the drop
+    /// words, which name that slot), and trie keys the new bound no longer has are removed only
+    /// after: at no moment is an open dropped that the old or the new rules keep.
     fn write(&mut self, mut p: Option<OwnedPrefilter>) -> Result<(), ProbeError> {
         let keys = p
             .as_ref()
@@ -559,7 +558,6 @@ impl PrefilterState {
             }
             let next = self.sel ^ 1;
             self.keep.set(next, keep_word(paths, comms), 0).map_err(|e| err("hr_keep", e))?;
-            self.keep_sel.set(0, next, 0).map_err(|e| err("hr_keep_sel", e))?;
             self.sel = next;
         }
         let (w, f): (Vec<&str>, Vec<&str>) = match &p {
@@ -577,7 +575,10 @@ impl PrefilterState {
                 .and_then(|p| p.keep.as_ref())
                 .map(|(paths, comms)| OpenKeep { paths, comms }),
         };
-        for (nr, bits) in prefilter_words(&self.captured, p.as_ref().map(|_| &pf)) {
+        for (nr, mut bits) in prefilter_words(&self.captured, p.as_ref().map(|_| &pf)) {
+            if bits & abi::prefilter::RO_OPEN != 0 && self.sel == 1 {
+                bits |= abi::prefilter::KEEP_SLOT1;
+            }
             self.map.set(nr, bits, 0).map_err(|e| ProbeError::Other(format!("hr_drop[{nr}]: {e}")))?;
         }
         // what the new bound does not hold (all of it when no open is dropped any more)
@@ -816,16 +817,10 @@ impl Probe {
             ebpf.take_map("hr_keep").ok_or_else(|| ProbeError::Other("map hr_keep missing".into()))?,
         )
         .map_err(|e| ProbeError::Other(e.to_string()))?;
-        let keep_sel = Array::try_from(
-            ebpf.take_map("hr_keep_sel")
-                .ok_or_else(|| ProbeError::Other("map hr_keep_sel missing".into()))?,
-        )
-        .map_err(|e| ProbeError::Other(e.to_string()))?;
         let mut pf = PrefilterState {
             map: drop_map,
             keep_paths,
             keep,
-            keep_sel,
             sel: 0,
             captured: captured.clone(),
             current: None,

@@ -155,6 +155,40 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
         assert_eq!(opens.len(), 1, "{what}: the open is kept: {opens:?}");
         assert_eq!(closes, vec![opens[0].1], "{what}: and its close");
     }
+
+    // Each bound goes to the idle one of `hr_keep`'s two slots, named by the open's drop word:
+    // from either slot, and with another bound in the other, the plain path drops and the kept
+    // prefix keeps.
+    let other_prefix = vec![p.s("plain")];
+    let no_comms: Vec<String> = Vec::new();
+    let keeps_plain = Prefilter {
+        watched: &watched,
+        failed_opens_wanted: &[],
+        read_open_keep: Some(OpenKeep { paths: &other_prefix, comms: &no_comms }),
+    };
+    let keeps_kept = Prefilter {
+        watched: &watched,
+        failed_opens_wanted: &[],
+        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &no_comms }),
+    };
+    for round in 0..4 {
+        let (setting, kept, dropped) = if round % 2 == 0 {
+            (&keeps_kept, &secret_s, &plain_s)
+        } else {
+            (&keeps_plain, &plain_s, &secret_s)
+        };
+        probe.set_prefilter(Some(setting)).expect("set_prefilter");
+        let pid = run_child(|| unsafe {
+            for path in [&plain, &secret] {
+                let a = libc::openat(libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY);
+                libc::close(a);
+            }
+        });
+        let (opens, closes) = opens_and_closes(&events_of(&mut probe, pid));
+        let names: Vec<&String> = opens.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec![kept], "round {round}: only {kept} is reported, not {dropped}");
+        assert_eq!(closes, vec![opens[0].1], "round {round}: with its close only");
+    }
 }
 
 /// The clean-path check reads the path 8 bytes at a time: "//", "/./", "..", a trailing '/' or
