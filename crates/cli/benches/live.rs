@@ -290,6 +290,9 @@ fn pin(pid: u32, cpus: &str, all: bool) -> bool {
     c.status().is_ok_and(|s| s.success())
 }
 
+/// Runs of the open/close loop per round and side (detached, attached), for each of its lines.
+const LOOP_RUNS: usize = 3;
+
 fn open_close_loop(n: u64, path: &Path) -> Duration {
     let t = Instant::now();
     for _ in 0..n {
@@ -1025,8 +1028,12 @@ fn main() {
         let mut loads = Vec::new();
         for round in 0..rounds {
             eprintln!("round {}/{rounds}", round + 1);
-            l0 = l0.min(open_close_loop(n_loop, &loop_file));
-            s0 = s0.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
+            // the loop is short (under a second): several runs a round, so the best of each side
+            // is less a matter of which runs a neighbour's burst happened to hit
+            for _ in 0..LOOP_RUNS {
+                l0 = l0.min(open_close_loop(n_loop, &loop_file));
+                s0 = s0.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
+            }
             if ncpu >= 2 && pin(std::process::id(), "0", false) {
                 p0 = p0.min(open_close_loop(n_loop, &loop_file));
                 pin(std::process::id(), &all_cpus, false);
@@ -1056,8 +1063,10 @@ fn main() {
             }
             let Some(h) = Harrier::start(&rule_file) else { return };
             std::thread::sleep(Duration::from_millis(300));
-            l1 = l1.min(open_close_loop(n_loop, &loop_file));
-            s1 = s1.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
+            for _ in 0..LOOP_RUNS {
+                l1 = l1.min(open_close_loop(n_loop, &loop_file));
+                s1 = s1.min(child_loop(n_loop, &loop_file).unwrap_or(Duration::MAX));
+            }
             if ncpu >= 2 && pin(std::process::id(), "0", false) && pin(h.pid(), &others, true) {
                 p1 = p1.min(open_close_loop(n_loop, &loop_file));
                 pin(h.pid(), &all_cpus, true);
@@ -1077,7 +1086,7 @@ fn main() {
         let loads = loads.join(" ");
         let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
         println!(
-            "open/close loop ({n_loop} iterations): detached {:.0} ns/iter, attached {:.0} ns/iter, slowdown {:.2}x (goal <= 1.3x) {loads}",
+            "open/close loop ({n_loop} iterations, best of {LOOP_RUNS} runs a round): detached {:.0} ns/iter, attached {:.0} ns/iter, slowdown {:.2}x (goal <= 1.3x) {loads}",
             l0.as_nanos() as f64 / n_loop as f64,
             l1.as_nanos() as f64 / n_loop as f64,
             ratio(l0, l1)

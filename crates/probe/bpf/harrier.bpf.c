@@ -1150,9 +1150,14 @@ int hr_sys_exit(__u64 *ctx)
 			}
 		}
 	}
-	__u64 id = bpf_get_current_pid_tgid();
-	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
-		return 0;
+	/* Harrier's own calls are left out; a droppable open is looked at first (the pid costs a
+	 * helper call, which a dropped open does without) */
+	__u64 id = 0;
+	if (!(dbits & HR_D_RO_OPEN)) {
+		id = bpf_get_current_pid_tgid();
+		if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+			return 0;
+	}
 	__u64 a[6];
 	a[0] = regs->di;
 	a[1] = regs->si;
@@ -1171,7 +1176,14 @@ int hr_sys_exit(__u64 *ctx)
 	/* the items first (the header is written once the record is kept): user strings, not for a
 	 * successful exec (the old memory is gone) */
 	__u32 off = sizeof(struct hr_hdr);
-	if (!exec_ok) {
+	if (dbits & HR_D_RO_OPEN) {
+		/* open (path a[0]) or openat (a[1]): the one string, read inline (a call to put_ustr
+		 * costs here, where every return goes through the kernel's return thunk) */
+		int open = nr == 2;
+		long n = bpf_probe_read_user_str(&b->d[M(off + 4)], HR_STR_MAX, (void *)(open ? a[0] : a[1]));
+		if (n > 0)
+			item_close(b, &off, HR_T_STR0 + (open ? 0 : 1), (__u32)n);
+	} else if (!exec_ok) {
 		for (int i = 0; i < 6; i++)
 			if (spec & (1u << i))
 				off = put_ustr(b, off, HR_T_STR0 + i, a[i]);
@@ -1185,6 +1197,9 @@ int hr_sys_exit(__u64 *ctx)
 			stat_add(HR_STAT_FILTERED);
 			return 0;
 		}
+		id = bpf_get_current_pid_tgid();
+		if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+			return 0;
 	}
 	begin(b, HR_K_SYSCALL, nr, ret, id, bpf_ktime_get_boot_ns());
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
