@@ -45,18 +45,19 @@ fn comm() -> String {
     std::fs::read_to_string("/proc/thread-self/comm").expect("comm").trim_end().to_string()
 }
 
+const WATCHED: [&str; 1] = ["openat"];
+
+/// A pre-filter on `openat` whose bound keeps these prefixes and thread names.
+fn keeping<'a>(paths: &'a [String], comms: &'a [String]) -> Prefilter<'a> {
+    Prefilter { watched: &WATCHED, failed_opens_wanted: &[], read_open_keep: Some(OpenKeep { paths, comms }) }
+}
+
 /// A probe on `openat` (and state events) whose bound keeps the `kept/` prefix of `p`.
 fn probe_keeping(p: &Paths) -> Probe {
     let kept_prefix = vec![p.s("kept/")];
-    let no_comms: Vec<String> = Vec::new();
-    let watched = ["openat"];
-    let pf = Prefilter {
-        watched: &watched,
-        failed_opens_wanted: &[],
-        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &no_comms }),
-    };
+    let pf = keeping(&kept_prefix, &[]);
     let cfg = ProbeConfig {
-        syscalls: &watched,
+        syscalls: &WATCHED,
         with_state_events: true,
         prefilter: Some(pf),
         ..Default::default()
@@ -68,7 +69,6 @@ fn probe_keeping(p: &Paths) -> Probe {
 fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
     let p = Paths::new("a");
     let kept_prefix = vec![p.s("kept/")];
-    let watched = ["openat"];
     let mut probe = probe_keeping(&p);
 
     let plain = cstr(&p.s("plain"));
@@ -140,11 +140,7 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
 
     // A kept process name keeps every open of that process; `None` keeps every open.
     let comms = vec![comm()];
-    let pf2 = Prefilter {
-        watched: &watched,
-        failed_opens_wanted: &[],
-        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &comms }),
-    };
+    let pf2 = keeping(&kept_prefix, &comms);
     for (what, setting) in [("by name", Some(&pf2)), ("no bound", None)] {
         probe.set_prefilter(setting).expect("set_prefilter");
         let pid = run_child(|| unsafe {
@@ -160,17 +156,8 @@ fn read_only_opens_no_rule_keeps_are_dropped_with_their_close() {
     // from either slot, and with another bound in the other, the plain path drops and the kept
     // prefix keeps.
     let other_prefix = vec![p.s("plain")];
-    let no_comms: Vec<String> = Vec::new();
-    let keeps_plain = Prefilter {
-        watched: &watched,
-        failed_opens_wanted: &[],
-        read_open_keep: Some(OpenKeep { paths: &other_prefix, comms: &no_comms }),
-    };
-    let keeps_kept = Prefilter {
-        watched: &watched,
-        failed_opens_wanted: &[],
-        read_open_keep: Some(OpenKeep { paths: &kept_prefix, comms: &no_comms }),
-    };
+    let keeps_plain = keeping(&other_prefix, &[]);
+    let keeps_kept = keeping(&kept_prefix, &[]);
     for round in 0..4 {
         let (setting, kept, dropped) = if round % 2 == 0 {
             (&keeps_kept, &secret_s, &plain_s)
