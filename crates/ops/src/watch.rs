@@ -151,7 +151,19 @@ fn inotify_watch(
             let mut buf = [0u8; 4096];
             while !stop2.load(Ordering::SeqCst) {
                 let n = match ino.read_events_blocking(&mut buf) {
-                    Ok(evs) => evs.filter(|e| !e.mask.contains(inotify::EventMask::IGNORED)).count(),
+                    Ok(evs) => {
+                        // a watch the kernel dropped (its inode gone): no longer ours to remove
+                        let mut n = 0;
+                        let mut held = wds2.lock().unwrap_or_else(|e| e.into_inner());
+                        for e in evs {
+                            if e.mask.contains(inotify::EventMask::IGNORED) {
+                                held.retain(|w| *w != e.wd);
+                            } else {
+                                n += 1;
+                            }
+                        }
+                        n
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         tracing::warn!("watch_config_files: reading inotify events failed ({e}); changes to the configuration and rule files are no longer noticed");
@@ -213,8 +225,9 @@ fn abs_files(files: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The directories of `files` (absolute paths).
 fn dirs_of(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = abs_files(files)
+    let mut dirs: Vec<PathBuf> = files
         .iter()
         .map(|abs| abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/")))
         .collect();
@@ -235,11 +248,12 @@ pub fn watch_files(
 ) -> Result<FileWatch, String> {
     let (tx, rx) = mpsc::channel::<()>();
     let events = Arc::new(AtomicU64::new(0));
-    let dirs = dirs_of(files);
+    let files = abs_files(files);
+    let dirs = dirs_of(&files);
     let (backend, mode) = if force_poll {
         (Backend::Poll(poll_watch(&dirs, tx, events.clone(), poll_every)?), WatchMode::Polling)
     } else {
-        match inotify_watch(&dirs, &abs_files(files), tx.clone(), events.clone()) {
+        match inotify_watch(&dirs, &files, tx.clone(), events.clone()) {
             Ok(w) => (Backend::Inotify(w), WatchMode::Inotify),
             Err(e) => {
                 // No inotify instance (`fs.inotify.max_user_instances` exhausted) or out of

@@ -1150,14 +1150,6 @@ int hr_sys_exit(__u64 *ctx)
 			}
 		}
 	}
-	/* Harrier's own calls are left out; a droppable open is looked at first (the pid costs a
-	 * helper call, which a dropped open does without) */
-	__u64 id = 0;
-	if (!(dbits & HR_D_RO_OPEN)) {
-		id = bpf_get_current_pid_tgid();
-		if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
-			return 0;
-	}
 	__u64 a[6];
 	a[0] = regs->di;
 	a[1] = regs->si;
@@ -1197,10 +1189,12 @@ int hr_sys_exit(__u64 *ctx)
 			stat_add(HR_STAT_FILTERED);
 			return 0;
 		}
-		id = bpf_get_current_pid_tgid();
-		if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
-			return 0;
 	}
+	/* Harrier's own calls are left out here, after the drop: the pid costs a helper call, which
+	 * a dropped open does without (only Harrier's few string-reading calls are read first) */
+	__u64 id = bpf_get_current_pid_tgid();
+	if (hr_excl_tgid && (id >> 32) == hr_excl_tgid)
+		return 0;
 	begin(b, HR_K_SYSCALL, nr, ret, id, bpf_ktime_get_boot_ns());
 	struct hr_hdr *h = (struct hr_hdr *)b->d;
 	h->args[0] = a[0];
@@ -1227,14 +1221,15 @@ int hr_sys_exit(__u64 *ctx)
 		off = put_user(b, off, HR_T_SOCKADDR, a[4], a[5] > 128 ? 128 : a[5]);
 	if ((spec & HR_S_DATA_A1) && ret > 0)
 		off = put_user(b, off, HR_T_DATA, a[1], ret > HR_DATA_MAX ? HR_DATA_MAX : ret);
+	/* the pair item holds both descriptors (read from user memory once): at pair_at + 4 and + 8 */
+	__u32 pair_at = 0;
 	if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
-		__u64 p = (spec & HR_S_FDPAIR_A0) ? a[0] : a[3];
-		off = put_fdpair(b, off, task, p);
-		if (spec & HR_S_FDPAIR_A3) {
-			int fd0 = -1;
-			bpf_probe_read_user(&fd0, sizeof(fd0), (void *)p);
-			off = put_sock(b, off, fd0);
-		}
+		__u32 at = off;
+		off = put_fdpair(b, off, task, (spec & HR_S_FDPAIR_A0) ? a[0] : a[3]);
+		if (off != at)
+			pair_at = at;
+		if (spec & HR_S_FDPAIR_A3)
+			off = put_sock(b, off, pair_at ? *(int *)&b->d[M(pair_at + 4)] : -1);
 	}
 	if (spec & HR_S_OPENHOW)
 		off = put_user(b, off, HR_T_OPENHOW, a[2], 24);
@@ -1273,11 +1268,9 @@ int hr_sys_exit(__u64 *ctx)
 		/* a reported descriptor: a later close of its number must reach state */
 		if (spec & (HR_S_FILE_RET | HR_S_SOCK_RET | HR_S_RET_FD))
 			unseen_take(cur, ret);
-		if ((spec & (HR_S_FDPAIR_A0 | HR_S_FDPAIR_A3)) && ret == 0) {
-			int fds[2] = {-1, -1};
-			bpf_probe_read_user(fds, sizeof(fds), (void *)((spec & HR_S_FDPAIR_A0) ? a[0] : a[3]));
-			unseen_take(cur, fds[0]);
-			unseen_take(cur, fds[1]);
+		if (pair_at) {
+			unseen_take(cur, *(int *)&b->d[M(pair_at + 4)]);
+			unseen_take(cur, *(int *)&b->d[M(pair_at + 8)]);
 		}
 	}
 	int mode = (spec & HR_S_URGENT) ? HR_W_URGENT : (spec & HR_S_LAZY) ? HR_W_LAZY : HR_W_BATCH;

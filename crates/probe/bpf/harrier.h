@@ -102,7 +102,8 @@
 #define HR_KEEP_PATHS 64
 #define HR_KEEP_COMMS 16
 struct hr_keep {
-	/* what every check reads comes first (a page touched costs here: see ARCHITECTURE) */
+	/* what every check reads comes first: counts, lengths, the index and names in the first
+	 * kilobyte, the prefixes after */
 	__u32 npaths; /* prefixes in use (HR_KEEP_PATHS + 1: too many, ask hr_keep_paths) */
 	__u32 ncomms;
 	__u32 plen[HR_KEEP_PATHS]; /* bytes */
